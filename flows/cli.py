@@ -23,7 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 app = typer.Typer(help="finml: an MLOps platform for financial models, orchestrated by Prefect.", no_args_is_help=True)
 registry_app = typer.Typer(help="Inspect the model registry and move the champion alias.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
-console = Console()
+# Piped output (CI logs, `make demo | tee`) gets a wide console instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 140)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -42,15 +43,22 @@ def _fmt(value: Any) -> str:
 def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
     """The training summary: model, best candidate, primary metric, gate verdict, version."""
     table = Table(title=title)
-    for col in ("model", "best candidate", "primary metric", "holdout value", "gate", "version", "champion", "decision"):
-        table.add_column(col, overflow="fold")
+    for col in ("model", "best candidate", "primary metric", "holdout value", "gate", "new version", "champion"):
+        table.add_column(col, no_wrap=True)
     for r in rows:
-        version = f"v{r['version']} (new)" if r.get("version") else "-"
         table.add_row(
             r["model"], _fmt(r.get("best_candidate")), _fmt(r.get("primary_metric")), _fmt(r.get("value")),
-            r.get("gate", "-"), version, _fmt(r.get("champion") and f"v{r['champion']}"), r.get("reason", ""),
+            r.get("gate", "-"), f"v{r['version']}" if r.get("version") else "-",
+            f"v{r['champion']}" if r.get("champion") else "-",
         )
     return table
+
+
+def print_summary(rows: list[dict[str, Any]], title: str) -> None:
+    """The summary table, then each model's decision in words."""
+    console.print(summary_table(rows, title))
+    for r in rows:
+        console.print(f"  {r['model']}: {r.get('reason', '')}", highlight=False)
 
 
 @app.command("models")
@@ -86,7 +94,7 @@ def train_cmd(
     if all_models == (model is not None):
         _fail("give a MODEL or --all (not both)", code=2)
     rows = _run_training([model] if model else None, reason)
-    console.print(summary_table(rows, "Training summary"))
+    print_summary(rows, "Training summary")
     if any(r.get("gate") == "error" for r in rows):
         raise typer.Exit(1)
 
@@ -111,7 +119,7 @@ def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]
 def demo_cmd() -> None:
     """Train every built-in model on its real data through Prefect and print the summary."""
     rows = _run_training(None, "demo")
-    console.print(summary_table(rows, "finml demo: training on built-in real data"))
+    print_summary(rows, "finml demo: training on built-in real data")
     from models.settings import get_settings
 
     console.print(f"Registry: {get_settings().registry_dir.resolve()}  (try: finml registry list)")
