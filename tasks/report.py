@@ -184,6 +184,15 @@ def publish_table(key: str, rows: list[dict[str, Any]], description: str) -> Non
     create_table_artifact(table=rows, key=key, description=description)
 
 
+def publish_link(key: str, link: str, description: str) -> None:
+    """Create a link artifact (inside a flow or task run; a no-op outside)."""
+    if not _in_run():
+        return
+    from prefect.artifacts import create_link_artifact
+
+    create_link_artifact(link=link, key=key, description=description)
+
+
 def emit(event: str, model: str, payload: dict[str, Any]) -> None:
     """Emit a Prefect event for the resource ``finml.model.<model>``; failures are logged, not raised."""
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -15,20 +14,6 @@ from models.registry import ModelRegistry
 from tests.helpers import BUILTIN_SPECS, builtin_spec_dict, write_spec
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, prefect_api):
-    """Train all built-in models once into a fresh registry (about 40 s)."""
-    root = tmp_path_factory.mktemp("e2e")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FINML_REGISTRY_DIR", str(root / "registry"))
-        mp.setenv("FINML_REPORTS_DIR", str(root / "reports"))
-        mp.setenv("FINML_SPECS_DIR", str(BUILTIN_SPECS))
-        from flows.training import train_all
-
-        summaries = {s["model"]: s for s in train_all(models=["credit_risk", "loan_evaluation", "market_forecast"])}
-        yield {"root": root, "registry": root / "registry", "summaries": summaries, "mp": mp}
 
 
 def test_every_model_is_trained_gated_and_promoted(trained):

@@ -97,3 +97,28 @@ def test_modelling_table_checks(spec, raw):
     assert check_modelling_table(table.assign(Price=1000), spec) == [
         "feature 'Price' is constant (1000); it carries no information"
     ]
+
+
+def _verdicts(report):
+    return [(o.expectation, o.column, o.success, o.unexpected_count if o.unexpected_count else 0) for o in report.outcomes]
+
+
+@pytest.mark.parametrize("serving", [False, True])
+def test_fast_engine_agrees_with_great_expectations(spec, raw, serving):
+    bad = raw.copy()
+    bad.loc[[3, 7], "Age"] = [150, 240]
+    bad.loc[5, "Home"] = "castle"
+    bad.loc[bad.index[:700], "Income"] = np.nan  # 15.7 % missing > 15 %
+    bad["Debt"] = bad["Debt"].astype(object)
+    bad.loc[9, "Debt"] = "1,200"
+    bad.loc[11, "rownames"] = bad.loc[10, "rownames"]  # duplicated key
+    bad = bad.drop(columns=["Job"])
+    for frame in (raw, bad):
+        gx_report = validate_frame(frame, spec, serving=serving, engine="gx")
+        fast_report = validate_frame(frame, spec, serving=serving, engine="fast")
+        assert _verdicts(fast_report) == _verdicts(gx_report)
+        assert fast_report.success == gx_report.success
+    fast = validate_frame(bad, spec, engine="fast")
+    assert set(fast.failed_columns) == {"Age", "Home", "Income", "Debt", "Job", "rownames"}
+    debt = [o for o in fast.critical_failures if o.column == "Debt" and o.expectation == "ExpectColumnValuesToBeInTypeList"]
+    assert debt[0].examples == ["1,200"]

@@ -1,0 +1,145 @@
+"""Monitoring and scoring flows.
+
+``monitor_model``: batch → validate (serving suite) → score with a version → PSI drift vs the
+version's reference sample → Evidently report → performance (when labels arrived) → history,
+artifacts, and the ``finml.drift.detected`` event on dataset drift or a performance breach.
+
+``score_batch``: batch → validate (serving suite) → score → predictions stamped with model,
+version and time, written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from models.registry import now_utc
+from models.settings import get_settings
+from models.spec import find_spec
+from tasks.monitor import (
+    MonitoringInputError, assess_performance, drift_markdown, evidently_report, make_batch_table, measure_drift,
+    read_batch, record_monitoring, reports_folder,
+)
+from tasks.report import artifact_key, emit, publish_link, publish_markdown, publish_table
+from tasks.scoring import extra_columns, load_model_version, output_format, predictions_frame, score_rows, write_scored
+from tasks.validate import validate_data
+
+DRIFT_EVENT = "finml.drift.detected"
+
+
+def _monitor_run_name() -> str:
+    p = flow_run.parameters
+    return f"monitor-{p['model_name']}-{p.get('version') or 'champion'}-{now_utc()[:16].replace(':', '')}"
+
+
+@flow(name="monitor-model", flow_run_name=_monitor_run_name, log_prints=True)
+def monitor_model(model_name: str, batch: str = "out_of_time", version: str | None = None) -> dict[str, Any]:
+    """Judge a batch against a registry version: feature and score drift, and performance.
+
+    Args:
+        model_name: the spec's name.
+        batch: a CSV or Parquet path, or ``"out_of_time"`` for the spec's held-back later period.
+        version: a version number or alias; the champion when None.
+
+    Returns:
+        The monitoring record (verdict, per-feature PSI, score PSI, drift share, performance,
+        Evidently report path), also appended to ``<registry>/<model>/monitoring.jsonl``. A batch
+        with fewer usable rows than ``drift.min_rows`` returns the verdict ``insufficient_data``
+        and records nothing.
+
+    Raises:
+        MonitoringInputError: an empty batch. DataValidationError: a missing feature column or
+        another failed critical expectation (named). RegistryError / IntegrityError: no such
+        version, or its files changed.
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    ts = now_utc()
+    spec = find_spec(model_name, settings.specs_dir)
+    frame, label = read_batch(spec, batch)
+    validate_data(spec, frame, serving=True, source=label)
+    table = make_batch_table(spec, frame)
+    if len(table) < spec.drift.min_rows:
+        message = (f"insufficient data: {len(table)} usable rows in {label}, the spec needs at least "
+                   f"{spec.drift.min_rows} to judge drift; no verdict on drift, nothing recorded")
+        publish_markdown(artifact_key(spec.name, "monitoring-verdict"), f"# Monitoring {spec.name}: {message}",
+                         f"Monitoring verdict of {spec.name}")
+        logger.warning(message)
+        return {"model": spec.name, "verdict": "insufficient_data", "summary": message,
+                "batch": {"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))}}
+    loaded = load_model_version(spec, settings.registry_dir, version)
+    scores = score_rows(spec, loaded, table)
+    drift = measure_drift(spec, loaded.reference, table, scores)
+    folder = reports_folder(settings.reports_dir, spec.name, ts)
+    evidently = evidently_report(spec, loaded.reference, table, scores, folder)
+    perf = assess_performance(spec, table, scores, loaded.metadata["metrics"])
+    outcome = record_monitoring(
+        spec, settings.registry_dir, version=loaded.version, run_id=str(flow_run.id) if flow_run.id else None,
+        batch_label=label, frame=frame, table=table, drift=drift, evidently=evidently, perf=perf, ts=ts,
+    )
+    record = outcome.record
+    publish_table(artifact_key(spec.name, "drift"), drift.as_rows(), f"Per-feature PSI of {spec.name} v{loaded.version}")
+    publish_markdown(artifact_key(spec.name, "monitoring-verdict"), drift_markdown(record),
+                     f"Monitoring verdict of {spec.name} v{loaded.version}")
+    if evidently.get("html_path"):
+        publish_link(artifact_key(spec.name, "evidently-report"), Path(evidently["html_path"]).resolve().as_uri(),
+                     f"Evidently drift report of {spec.name} v{loaded.version} ({evidently.get('sample_note', '')})")
+    if outcome.alarm:
+        emit(DRIFT_EVENT, spec.name, outcome.event_payload())
+    logger.info(record["summary"])
+    return record
+
+
+def _score_run_name() -> str:
+    p = flow_run.parameters
+    return f"score-{p['model_name']}-{p.get('version') or 'champion'}-{now_utc()[:16].replace(':', '')}"
+
+
+@flow(name="score-batch", flow_run_name=_score_run_name, log_prints=True)
+def score_batch(
+    model_name: str, batch: str, output: str, version: str | None = None, validation_engine: str = "fast"
+) -> dict[str, Any]:
+    """Score a batch with a registry version and write stamped predictions.
+
+    Args:
+        model_name: the spec's name.
+        batch: a CSV or Parquet path (or ``"out_of_time"``).
+        output: where to write the predictions, ``.parquet`` or ``.csv``.
+        version: a version number or alias; the champion when None.
+        validation_engine: ``"fast"`` (vectorised evaluation of the serving suite) or ``"gx"``.
+
+    Returns:
+        ``{"model", "version", "rows", "output", "extra_columns"}``.
+
+    Raises:
+        OutputPathError (before any work), MonitoringInputError, DataValidationError (a missing
+        feature column is named), RegistryError / IntegrityError.
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    output_format(output)  # a bad output name fails before any work
+    spec = find_spec(model_name, settings.specs_dir)
+    frame, label = read_batch(spec, batch)
+    validate_data(spec, frame, serving=True, source=label, engine=validation_engine)
+    extra = extra_columns(spec, frame)
+    if extra:
+        logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra)
+    table = make_batch_table(spec, frame)
+    loaded = load_model_version(spec, settings.registry_dir, version)
+    scores = score_rows(spec, loaded, table)
+    written = write_scored(predictions_frame(spec, table, scores, loaded.version, now_utc()), output)
+    result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
+              "extra_columns": extra, "batch": label}
+    publish_markdown(
+        artifact_key(spec.name, "scoring"),
+        f"# Scored {spec.name} v{loaded.version}\n\n{len(table)} rows from {label} → `{written}`.\n\n"
+        + (f"Ignored columns not in the spec: {', '.join(extra)}" if extra else "No extra columns."),
+        f"Batch scoring of {spec.name}",
+    )
+    return result
+
+
+__all__ = ["monitor_model", "score_batch", "DRIFT_EVENT", "MonitoringInputError"]

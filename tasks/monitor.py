@@ -1,0 +1,296 @@
+"""Monitoring a batch against a registry version: inputs, performance, verdict, history.
+
+The drift measurements themselves live in :mod:`tasks.drift`; this module loads and checks
+the batch, scores it with the version, judges performance once labels have arrived, turns
+the measurements into a verdict, and records every value in the model's monitoring history.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.spec import METRICS, ModelSpec
+from tasks.evaluate import MetricError, baseline_forecast, compute_metrics
+from tasks.load import (
+    DataSourceError, fingerprint, load_source, modelling_table, parse_declared_types, read_table_file,
+    split_out_of_time,
+)
+
+OUT_OF_TIME = "out_of_time"
+"""Batch name meaning: the spec's held-back later period of its own source (demos)."""
+
+MIN_LABELS = 30
+"""Fewest labelled rows (and, for classifiers, at least one of each class) to judge performance."""
+
+VERDICTS = ("insufficient_data", "stable", "drift", "performance_breach", "drift_and_performance_breach")
+
+
+class MonitoringInputError(ValueError):
+    """The batch cannot be monitored or scored (empty, no out-of-time period, no usable rows)."""
+
+
+def load_batch(spec: ModelSpec, batch: str) -> tuple[pd.DataFrame, str]:
+    """Read a batch: a CSV/Parquet path, or ``"out_of_time"`` for the spec's later period.
+
+    Returns ``(rows with declared types parsed, a label for reports)``.
+
+    Raises:
+        DataSourceError: unreadable or missing file (named).
+        MonitoringInputError: an empty batch, or ``out_of_time`` for a spec without one.
+        DataPreparationError: dates not in the declared format (column named).
+    """
+    if batch == OUT_OF_TIME:
+        if spec.out_of_time is None:
+            raise MonitoringInputError(f"{spec.name}: the spec holds back no out-of-time period; pass a batch file")
+        frame = split_out_of_time(parse_declared_types(load_source(spec), spec), spec)[1]
+        label = f"{spec.name} out-of-time period"
+    else:
+        frame = parse_declared_types(read_table_file(batch), spec)
+        label = str(batch)
+    if frame.empty:
+        raise MonitoringInputError(f"{label}: the batch is empty (0 rows); nothing to monitor or score")
+    return frame, label
+
+
+def batch_table(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """The batch's modelling table (features; the label where it is known)."""
+    table = modelling_table(frame, spec, require_target=False)
+    if table.empty:
+        raise MonitoringInputError(
+            f"{spec.name}: no row of the batch has complete features "
+            "(a feature builder needs enough history before the first usable row)"
+        )
+    return table
+
+
+def has_labels(spec: ModelSpec, table: pd.DataFrame) -> bool:
+    return spec.target_column in table.columns and table[spec.target_column].notna().any()
+
+
+def performance(spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, holdout_metrics: dict[str, float]) -> dict[str, Any]:
+    """Performance on the labelled rows of the batch, against the version's holdout figures.
+
+    For each metric the *worsening* is ``holdout - batch`` when higher is better and
+    ``batch - holdout`` otherwise; a worsening beyond ``drift.performance_tolerance[metric]``
+    is a breach. Probability models also get calibration-in-the-large: mean predicted
+    probability against the observed event rate (and their ratio), with the Brier score.
+
+    Returns a dict with ``status`` (``"evaluated"``, ``"no_labels"`` or
+    ``"insufficient_labels"``), ``labelled_rows``, ``metrics``, ``holdout_metrics``,
+    ``changes``, ``calibration`` and ``breaches`` (list of metric names).
+    """
+    out: dict[str, Any] = {"status": "no_labels", "labelled_rows": 0, "metrics": {}, "holdout_metrics": holdout_metrics,
+                           "changes": {}, "calibration": None, "breaches": []}
+    if not has_labels(spec, table):
+        return out
+    mask = table[spec.target_column].notna().to_numpy()
+    y = table[spec.target_column].to_numpy(dtype=float)[mask]
+    p = np.asarray(scores, dtype=float)[mask]
+    out["labelled_rows"] = int(mask.sum())
+    if mask.sum() < MIN_LABELS or (spec.task == "binary_classification" and len(np.unique(y)) < 2):
+        out["status"] = "insufficient_labels"
+        return out
+    baseline = baseline_forecast(spec, table, np.flatnonzero(mask))
+    try:
+        metrics = compute_metrics(spec, y, p, baseline)
+    except MetricError as err:
+        out["status"] = f"insufficient_labels: {err}"
+        return out
+    out["status"] = "evaluated"
+    out["metrics"] = metrics
+    for name, value in metrics.items():
+        ref = holdout_metrics.get(name)
+        if ref is None or name not in METRICS or not (math.isfinite(value) and math.isfinite(ref)):
+            continue
+        worsening = (ref - value) if METRICS[name].higher_is_better else (value - ref)
+        tolerance = spec.drift.performance_tolerance.get(name)
+        breach = tolerance is not None and worsening > tolerance
+        out["changes"][name] = {"batch": value, "holdout": ref, "worsening": worsening, "tolerance": tolerance,
+                                "breach": breach}
+        if breach:
+            out["breaches"].append(name)
+    if spec.task == "binary_classification":
+        mean_p, rate = float(p.mean()), float(y.mean())
+        out["calibration"] = {"mean_predicted": mean_p, "observed_rate": rate,
+                              "ratio": mean_p / rate if rate > 0 else None, "brier": metrics["brier"]}
+    return out
+
+
+def decide_verdict(dataset_drift: bool, breaches: list[str]) -> str:
+    """The monitoring verdict from the dataset-drift decision and the performance breaches."""
+    if dataset_drift and breaches:
+        return "drift_and_performance_breach"
+    if dataset_drift:
+        return "drift"
+    if breaches:
+        return "performance_breach"
+    return "stable"
+
+
+@dataclass
+class MonitoringOutcome:
+    """Everything one monitoring run measured, as recorded in the history."""
+
+    record: dict[str, Any]
+
+    @property
+    def alarm(self) -> bool:
+        return self.record["verdict"] in ("drift", "performance_breach", "drift_and_performance_breach")
+
+    def event_payload(self) -> dict[str, Any]:
+        """Payload of ``finml.drift.detected``: what a retraining run or a person needs first."""
+        r = self.record
+        return {
+            "model": r["model"], "version": r["version"], "verdict": r["verdict"],
+            "drift_share": r["drift"]["drifted_share"], "drifted_features": r["drift"]["drifted"],
+            "top_features": r["drift"]["top_features"], "score_psi": r["drift"]["score_psi"],
+            "breached_metrics": r["performance"]["breaches"], "batch": r["batch"]["label"],
+            "run_id": r["run_id"], "reason": r["summary"],
+        }
+
+
+def build_record(
+    spec: ModelSpec, *, version: int, run_id: str | None, batch_label: str, frame: pd.DataFrame,
+    table: pd.DataFrame, drift, evidently: dict[str, Any], perf: dict[str, Any], ts: str,
+) -> MonitoringOutcome:
+    """Assemble the history record: every value, not only alerts."""
+    fp = fingerprint(frame)
+    verdict = decide_verdict(drift.dataset_drift, perf["breaches"])
+    top = drift.top_features(3)
+    parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
+             f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]
+    if top:
+        parts.append("top PSI: " + ", ".join(f"{f.column} {f.psi:.3f}" for f in top))
+    if drift.score is not None and drift.score.psi is not None:
+        parts.append(f"score PSI {drift.score.psi:.3f}")
+    if perf["status"] == "evaluated":
+        parts.append("performance breaches: " + (", ".join(perf["breaches"]) or "none"))
+    else:
+        parts.append(f"performance: {perf['status']}")
+    record = {
+        "ts": ts, "model": spec.name, "version": version, "run_id": run_id, "verdict": verdict,
+        "summary": f"{verdict}: " + "; ".join(parts),
+        "batch": {"label": batch_label, "rows": int(len(frame)), "modelled_rows": int(len(table)),
+                  "sha256": fp.sha256},
+        "drift": {
+            "tested": drift.tested, "drifted": list(drift.drifted), "drifted_share": drift.drifted_share,
+            "dataset_drift": drift.dataset_drift, "threshold_share": spec.drift.dataset_drift_share,
+            "score_psi": None if drift.score is None else drift.score.psi,
+            "score_status": None if drift.score is None else drift.score.status,
+            "top_features": [f.column for f in top],
+            "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note} for f in drift.features},
+        },
+        "performance": perf,
+        "evidently": evidently,
+    }
+    return MonitoringOutcome(record)
+
+
+def drift_markdown(record: dict[str, Any]) -> str:
+    """The verdict in words, the top drifted features, and the per-feature table."""
+    d = record["drift"]
+    lines = [
+        f"# Monitoring {record['model']} v{record['version']}: **{record['verdict']}**",
+        "",
+        record["summary"],
+        "",
+        f"Batch: {record['batch']['label']} ({record['batch']['rows']} rows, SHA-256 `{record['batch']['sha256'][:16]}…`).",
+        "",
+        "| feature | PSI | status | note |",
+        "|---|---|---|---|",
+    ]
+    ordered = sorted(d["features"].items(), key=lambda kv: -(kv[1]["psi"] or -1))
+    for name, f in ordered:
+        psi = "-" if f["psi"] is None else f"{f['psi']:.4f}"
+        lines.append(f"| {name} | {psi} | {f['status']} | {f.get('note') or ''} |")
+    if d["score_psi"] is not None:
+        lines.append(f"| (model score) | {d['score_psi']:.4f} | {d['score_status']} | prediction drift |")
+    perf = record["performance"]
+    if perf["status"] == "evaluated":
+        lines += ["", "| metric | batch | holdout | worsening | tolerance | breach |", "|---|---|---|---|---|---|"]
+        for name, c in perf["changes"].items():
+            tol = "-" if c["tolerance"] is None else f"{c['tolerance']:g}"
+            lines.append(f"| {name} | {c['batch']:.4f} | {c['holdout']:.4f} | {c['worsening']:+.4f} | {tol} | {'YES' if c['breach'] else ''} |")
+        if perf.get("calibration"):
+            cal = perf["calibration"]
+            lines += ["", f"Calibration: mean predicted {cal['mean_predicted']:.4f} vs observed rate {cal['observed_rate']:.4f}."]
+    ev = record.get("evidently") or {}
+    if ev.get("html_path"):
+        lines += ["", f"Evidently report: `{ev['html_path']}` ({ev.get('sample_note', '')})"]
+    return "\n".join(lines)
+
+
+def reports_folder(reports_root: Path, model: str, ts: str) -> Path:
+    """``<reports_root>/<model>/monitoring/<timestamp>/`` (created)."""
+    folder = Path(reports_root) / model / "monitoring" / ts.replace(":", "").replace("+0000", "Z")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+__all__ = [
+    "OUT_OF_TIME", "MonitoringInputError", "DataSourceError", "load_batch", "batch_table", "performance",
+    "decide_verdict", "build_record", "MonitoringOutcome", "drift_markdown", "reports_folder",
+]
+
+
+# --------------------------------------------------------------------------- Prefect tasks
+
+from prefect import task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+
+@task(name="read-batch", cache_policy=NO_CACHE)
+def read_batch(spec: ModelSpec, batch: str) -> tuple[pd.DataFrame, str]:
+    """See :func:`load_batch`."""
+    return load_batch(spec, batch)
+
+
+@task(name="batch-table", cache_policy=NO_CACHE)
+def make_batch_table(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """See :func:`batch_table`."""
+    return batch_table(spec, frame)
+
+
+@task(name="measure-drift", cache_policy=NO_CACHE)
+def measure_drift(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame, scores: np.ndarray):
+    """PSI of every feature and of the score, on bins frozen from the reference (every row)."""
+    from tasks.drift import compute_drift
+
+    current = table.assign(score=scores)
+    return compute_drift(reference, current, spec.numeric_features, spec.categorical_features, spec.drift,
+                         score_column="score")
+
+
+@task(name="evidently-report", cache_policy=NO_CACHE)
+def evidently_report(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame, scores: np.ndarray,
+                     folder: Path) -> dict[str, Any]:
+    """Evidently DataDrift and data-summary report on a bounded sample, saved as HTML."""
+    from tasks.drift import evidently_drift_report
+
+    current = table.assign(score=scores)
+    return evidently_drift_report(
+        reference, current, spec.numeric_features + ["score"], spec.categorical_features, spec.drift,
+        html_path=Path(folder) / "drift_report.html", title=f"{spec.name}: drift against the reference sample",
+    )
+
+
+@task(name="assess-performance", cache_policy=NO_CACHE)
+def assess_performance(spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, holdout_metrics: dict) -> dict[str, Any]:
+    """See :func:`performance`."""
+    return performance(spec, table, scores, holdout_metrics)
+
+
+@task(name="record-monitoring", cache_policy=NO_CACHE)
+def record_monitoring(spec: ModelSpec, registry_root: Path, **kwargs: Any) -> MonitoringOutcome:
+    """Build the record (see :func:`build_record`) and append it to the monitoring history."""
+    from models.registry import ModelRegistry
+
+    outcome = build_record(spec, **kwargs)
+    ModelRegistry(registry_root, spec.name).append_monitoring(outcome.record)
+    return outcome

@@ -1,0 +1,126 @@
+"""Batch scoring with a registry version: stamped predictions, written atomically."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.estimators import predict_scores
+from models.spec import ModelSpec
+
+
+class OutputPathError(ValueError):
+    """The ``output`` parameter does not name a writable ``.parquet`` or ``.csv`` file."""
+
+
+def extra_columns(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
+    """Columns of the batch the spec does not declare (ignored by scoring, and reported)."""
+    known = set(spec.columns) | {spec.target.column}
+    return [c for c in frame.columns if c not in known]
+
+
+def output_format(output: str | Path) -> str:
+    """``parquet`` or ``csv`` from the output's suffix. Raises OutputPathError otherwise."""
+    suffix = Path(output).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix == ".csv":
+        return "csv"
+    raise OutputPathError(f"output {str(output)!r}: use a .parquet or .csv file name")
+
+
+def predictions_frame(
+    spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, version: int, scored_at: str
+) -> pd.DataFrame:
+    """One row per scored row: identifiers (id and time columns), the score, and the stamps.
+
+    ``score`` is the probability of the positive class for classifiers and the forecast for
+    regression; ``model``, ``model_version`` and ``scored_at`` (UTC, ISO-8601) are on every row.
+    """
+    keys = [c for c in spec.id_columns + ([spec.time_column] if spec.time_column else []) if c in table.columns]
+    out = table[keys].copy() if keys else pd.DataFrame(index=table.index)
+    out["score"] = np.asarray(scores, dtype=float)
+    out["model"] = spec.name
+    out["model_version"] = int(version)
+    out["scored_at"] = scored_at
+    return out.reset_index(drop=True)
+
+
+def score_table(pipeline, spec: ModelSpec, table: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """Scores of the version's pipeline on the table's feature columns (any column order)."""
+    return predict_scores(pipeline, table[features], spec.task)
+
+
+def write_predictions(frame: pd.DataFrame, output: str | Path) -> Path:
+    """Write Parquet or CSV (by suffix) atomically: a temporary file renamed into place, so a
+    failed run never leaves a half-written output."""
+    output = Path(output)
+    fmt = output_format(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return output
+
+
+# --------------------------------------------------------------------------- Prefect tasks
+
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+from prefect import task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+
+@dataclass
+class LoadedVersion:
+    """A hash-checked registry version: pipeline, number, metadata and reference sample."""
+
+    pipeline: Any
+    version: int
+    metadata: dict
+    reference: pd.DataFrame
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.metadata["features"])
+
+
+@task(name="load-model-version", cache_policy=NO_CACHE)
+def load_model_version(spec: ModelSpec, registry_root: Path, ref: str | int | None = None) -> LoadedVersion:
+    """Load a version (number, alias, or the champion when None) after checking its file hashes.
+
+    Raises:
+        RegistryError: unknown model, version or alias; IntegrityError: a file changed.
+    """
+    from models.registry import ModelRegistry
+
+    registry = ModelRegistry(registry_root, spec.name)
+    pipeline, version, metadata = registry.load_model(ref)
+    reference = pd.read_parquet(registry.version_dir(version) / "reference.parquet")
+    return LoadedVersion(pipeline, version, metadata, reference)
+
+
+@task(name="score-rows", cache_policy=NO_CACHE)
+def score_rows(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame) -> np.ndarray:
+    """Score the batch's modelling table with the loaded version."""
+    missing = [c for c in loaded.features if c not in table.columns]
+    if missing:
+        raise ValueError(f"the batch lacks feature column(s) {missing} that version {loaded.version} needs")
+    return score_table(loaded.pipeline, spec, table, loaded.features)
+
+
+@task(name="write-predictions", cache_policy=NO_CACHE)
+def write_scored(frame: pd.DataFrame, output: str | Path) -> Path:
+    """See :func:`write_predictions`."""
+    return write_predictions(frame, output)

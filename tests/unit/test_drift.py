@@ -1,0 +1,344 @@
+"""PSI on frozen bins (tasks.drift): hand-computed values, frozen edges, verdicts, statuses,
+score drift, and the Evidently wrapper on a small frame."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.spec import ColumnDriftSpec, DriftSpec
+from tasks.drift import (
+    Binning, bin_shares, column_drift, compute_drift, evidently_drift_report, freeze_bins, psi, traffic_light,
+)
+
+FLOOR = 1e-4
+
+
+def _term(cur: float, ref: float) -> float:
+    """One PSI term written out independently: floor both shares, then (c - r) ln(c / r)."""
+    c, r = max(cur, FLOOR), max(ref, FLOOR)
+    return (c - r) * math.log(c / r)
+
+
+# --------------------------------------------------------------------------- hand-computed PSI
+
+
+def test_psi_of_share_vectors_by_hand():
+    ref = [0.5, 0.3, 0.2, 0.0]
+    cur = [0.4, 0.3, 0.0, 0.3]
+    expected = (
+        (0.4 - 0.5) * math.log(0.4 / 0.5)
+        + 0.0
+        + (1e-4 - 0.2) * math.log(1e-4 / 0.2)
+        + (0.3 - 1e-4) * math.log(0.3 / 1e-4)
+    )
+    assert psi(ref, cur, FLOOR) == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(3.94284, abs=1e-5)
+    assert psi([0.25] * 4, [0.25] * 4, FLOOR) == 0.0
+    with pytest.raises(ValueError):
+        psi([0.5, 0.5], [1.0], FLOOR)
+
+
+def test_categorical_psi_with_empty_bin_missing_and_unseen_category_by_hand():
+    # reference: A x5, B x3, C x2 (no missing); current: A x4, B x3, C x0 (empty bin),
+    # D x1 (never seen in the reference -> <other>), missing x2 (None and NaN).
+    reference = pd.Series(["A"] * 5 + ["B"] * 3 + ["C"] * 2, dtype=object)
+    current = pd.Series(["A"] * 4 + ["B"] * 3 + ["D"] + [None, np.nan], dtype=object)
+    spec = DriftSpec(min_rows=1)
+
+    result = column_drift("home", reference, current, "categorical", spec)
+
+    # bins: A, B, C, <other>, <missing>
+    # ref shares: .5, .3, .2, 0 (floored to 1e-4), 0 (floored)
+    # cur shares: .4, .3, 0 (floored), .1, .2
+    expected = (
+        (0.4 - 0.5) * math.log(0.4 / 0.5)          # A
+        + (0.3 - 0.3) * 0.0                          # B
+        + (1e-4 - 0.2) * math.log(1e-4 / 0.2)        # C: empty in the current batch
+        + (0.1 - 1e-4) * math.log(0.1 / 1e-4)        # <other>: unseen category D
+        + (0.2 - 1e-4) * math.log(0.2 / 1e-4)        # <missing>
+    )
+    assert expected == pytest.approx(3.75124, abs=1e-5)
+    assert result.psi == pytest.approx(expected, rel=1e-12)
+    assert result.status == "significant"
+    assert [b["bin"] for b in result.bins] == ["A", "B", "C", "<other>", "<missing>"]
+    assert [b["reference_share"] for b in result.bins] == pytest.approx([0.5, 0.3, 0.2, 0.0, 0.0])
+    assert [b["current_share"] for b in result.bins] == pytest.approx([0.4, 0.3, 0.0, 0.1, 0.2])
+    assert sum(b["psi_term"] for b in result.bins) == pytest.approx(expected)
+    assert result.current_missing_share == pytest.approx(0.2)
+    assert result.reference_missing_share == 0.0
+
+
+def test_numeric_psi_with_edges_empty_bin_and_missing_by_hand():
+    reference = pd.Series([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], dtype=float)
+    # 5 quantile bins of 1..10 (observed-value quantiles at .2 .4 .6 .8): edges 2, 4, 6, 8;
+    # intervals (-inf,2] (2,4] (4,6] (6,8] (8,inf) and missing.
+    current = pd.Series([0.5, 2.0, 3.0, 4.0, 7.0, 8.0, 8.5, 9.0, 100.0, np.nan])
+    spec = DriftSpec(bins=5, min_rows=1)
+
+    binning = freeze_bins(reference, "numeric", 5)
+    assert list(binning.edges) == [2.0, 4.0, 6.0, 8.0]
+    assert binning.labels == ("(-inf, 2]", "(2, 4]", "(4, 6]", "(6, 8]", "(8, +inf)", "<missing>")
+    # values on an edge belong to the bin below it: 2 -> (-inf,2], 4 -> (2,4], 8 -> (6,8]
+    assert list(bin_shares(binning, current)) == pytest.approx([0.2, 0.2, 0.0, 0.2, 0.3, 0.1])
+    assert list(bin_shares(binning, reference)) == pytest.approx([0.2, 0.2, 0.2, 0.2, 0.2, 0.0])
+
+    result = column_drift("income", reference, current, "numeric", spec)
+    expected = (
+        0.0 + 0.0                                     # (-inf,2], (2,4]: unchanged
+        + (1e-4 - 0.2) * math.log(1e-4 / 0.2)         # (4,6]: empty in the current batch
+        + 0.0                                         # (6,8]
+        + (0.3 - 0.2) * math.log(0.3 / 0.2)           # (8,inf)
+        + (0.1 - 1e-4) * math.log(0.1 / 1e-4)         # missing: none in the reference
+    )
+    assert expected == pytest.approx(2.25005, abs=1e-5)
+    assert result.psi == pytest.approx(expected, rel=1e-12)
+    assert result.psi == pytest.approx(sum(_term(c, r) for c, r in
+                                           zip([0.2, 0.2, 0, 0.2, 0.3, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2, 0])))
+
+
+def test_traffic_light_uses_the_spec_thresholds():
+    spec = DriftSpec()  # 0.1 / 0.25
+    assert [traffic_light(v, spec) for v in (0.0, 0.0999, 0.1, 0.2499, 0.25, 3.0)] == [
+        "stable", "stable", "moderate", "moderate", "significant", "significant"]
+    strict = DriftSpec(psi_moderate=0.02, psi_significant=0.05)
+    assert traffic_light(0.03, strict) == "moderate"
+    assert traffic_light(0.05, strict) == "significant"
+
+
+# --------------------------------------------------------------------------- frozen bins
+
+
+def test_quantile_edges_are_frozen_on_the_reference():
+    rng = np.random.default_rng(1)
+    reference = pd.Series(rng.normal(size=20_000))
+    shifted = pd.Series(rng.normal(loc=1.0, size=50_000))
+    binning = freeze_bins(reference, "numeric", 10)
+    assert len(binning.edges) == 9
+    assert binning.edges == pytest.approx(np.quantile(reference, np.arange(1, 10) / 10), abs=1e-3)
+
+    ref_shares = bin_shares(binning, reference)
+    assert ref_shares[:10] == pytest.approx([0.1] * 10, abs=1e-3)
+    cur_shares = bin_shares(binning, shifted)
+    # under the reference's edges a +1 sd batch empties the low bins and fills the top one:
+    # P(Z + 1 <= q_0.1) = Phi(-1.2816 - 1) = 0.0113; P(Z + 1 > q_0.9) = 1 - Phi(0.2816) = 0.389
+    assert cur_shares[0] == pytest.approx(0.0113, abs=0.003)
+    assert cur_shares[9] == pytest.approx(0.389, abs=0.01)
+
+    # the bins of the verdict are the reference's, whatever the batch
+    spec = DriftSpec()
+    a = column_drift("x", reference, shifted, "numeric", spec)
+    b = column_drift("x", reference, pd.Series(rng.normal(loc=-3.0, size=5_000)), "numeric", spec)
+    assert [r["bin"] for r in a.bins] == [r["bin"] for r in b.bins] == list(binning.labels)
+
+
+def test_tied_and_discrete_data_get_fewer_bins():
+    binary = freeze_bins(pd.Series([0.0] * 80 + [1.0] * 20), "numeric", 10)
+    assert list(binary.edges) == [0.0]
+    assert binary.labels == ("(-inf, 0]", "(0, +inf)", "<missing>")
+    counts = freeze_bins(pd.Series(np.random.default_rng(2).poisson(2.0, 10_000).astype(float)), "numeric", 10)
+    assert 2 <= len(counts.edges) < 9
+    # every frozen bin holds reference rows
+    assert (bin_shares(counts, pd.Series(np.random.default_rng(2).poisson(2.0, 10_000).astype(float)))[:-1] > 0).all()
+
+
+def test_categorical_bins_accept_category_dtype_and_map_by_value():
+    reference = pd.Series(pd.Categorical(["a", "b", "a", None, "c"], categories=["a", "b", "c", "unused"]))
+    binning = freeze_bins(reference, "categorical", 10)
+    assert isinstance(binning, Binning)
+    assert binning.categories == ("a", "b", "c")
+    current = pd.Series(pd.Categorical(["b", "zz", None, "a"], categories=["zz", "b", "a"]))
+    assert list(bin_shares(binning, current)) == pytest.approx([0.25, 0.25, 0.0, 0.25, 0.25])
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _reference_frame(n: int = 20_000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "income": rng.lognormal(10, 0.5, n),
+        "age": rng.normal(45, 12, n),
+        "debt": rng.gamma(2.0, 1000.0, n),
+        "home": rng.choice(np.array(["rent", "owner", "parents", "other"], dtype=object), n, p=[0.4, 0.35, 0.15, 0.1]),
+        "job": rng.choice(np.array(["fixed", "freelance", "partime"], dtype=object), n, p=[0.6, 0.3, 0.1]),
+    })
+    df.loc[rng.random(n) < 0.05, "debt"] = np.nan
+    df.loc[rng.random(n) < 0.03, "job"] = None
+    df["score"] = 1 / (1 + np.exp(-(df["age"] - 45) / 12))
+    return df
+
+
+NUMERIC = ["income", "age", "debt"]
+CATEGORICAL = ["home", "job"]
+
+
+def test_a_resample_of_the_reference_is_stable_everywhere():
+    reference = _reference_frame()
+    current = reference.sample(n=50_000, replace=True, random_state=7).reset_index(drop=True)
+    result = compute_drift(reference, current, NUMERIC, CATEGORICAL, DriftSpec(), score_column="score")
+    assert {f.column: f.status for f in result.features} == {c: "stable" for c in NUMERIC + CATEGORICAL}
+    assert all(f.psi < 0.01 for f in result.features)
+    assert result.tested == 5
+    assert result.drifted == [] and result.drifted_share == 0.0
+    assert result.dataset_drift is False
+    assert result.score.status == "stable"
+
+
+def test_a_shifted_batch_is_significant_and_triggers_dataset_drift_at_the_spec_share():
+    reference = _reference_frame()
+    rng = np.random.default_rng(11)
+    current = reference.sample(n=30_000, replace=True, random_state=8).reset_index(drop=True)
+    current["age"] = current["age"] + 12.0  # +1 sd
+    current["home"] = rng.choice(np.array(["rent", "owner", "parents", "other"], dtype=object), len(current),
+                                 p=[0.1, 0.35, 0.15, 0.4])  # rent 40 % -> 10 %, other 10 % -> 40 %
+    result = compute_drift(reference, current, NUMERIC, CATEGORICAL, DriftSpec())
+    status = {f.column: f.status for f in result.features}
+    assert status["age"] == "significant" and status["home"] == "significant"
+    assert status["income"] == status["debt"] == status["job"] == "stable"
+    assert result.drifted == ["age", "home"]
+    assert result.drifted_share == pytest.approx(2 / 5)
+    assert result.dataset_drift is True  # 0.4 >= 0.3 (default)
+    assert [f.column for f in result.top_features(2)] in (["age", "home"], ["home", "age"])
+    assert result.top_features(1)[0].psi == max(f.psi for f in result.features)
+
+    lenient = compute_drift(reference, current, NUMERIC, CATEGORICAL, DriftSpec(dataset_drift_share=0.5))
+    assert lenient.drifted_share == pytest.approx(0.4) and lenient.dataset_drift is False
+
+    rows = result.as_rows()
+    assert [r["column"] for r in rows] == NUMERIC + CATEGORICAL
+    assert rows[1]["status"] == "significant" and rows[1]["psi"] == round(result.features[1].psi, 6)
+    assert result.summary()["drifted"] == ["age", "home"]
+
+
+def test_constant_all_missing_and_absent_columns_are_reported_not_counted():
+    reference = _reference_frame(5_000)
+    current = reference.sample(n=5_000, replace=True, random_state=9).reset_index(drop=True)
+    reference["flag"] = 1.0                          # constant in the reference
+    current["flag"] = np.random.default_rng(0).random(len(current))
+    reference["grade"] = np.random.default_rng(0).choice(np.array(["A", "B", "C"], dtype=object), len(reference))
+    current["grade"] = "B"                           # one value in the current batch
+    reference["bonus"] = np.random.default_rng(1).random(len(reference))
+    current["bonus"] = np.nan                        # all missing in the batch
+    reference["region"] = None                       # all missing in the reference
+    current["region"] = "north"
+    current["code"] = "x"                            # numeric column holding text
+    reference["code"] = 1.0
+    current["age"] = current["age"] + 30.0           # the one real drift
+
+    result = compute_drift(reference, current, ["age", "flag", "bonus", "missing_col", "code"],
+                           ["grade", "region"], DriftSpec())
+    by = {f.column: f for f in result.features}
+    assert by["age"].status == "significant"
+    assert by["flag"].status == "constant" and "reference has a single value (1)" in by["flag"].note
+    assert by["grade"].status == "constant" and "current batch has a single value ('B')" in by["grade"].note
+    assert by["bonus"].status == "all_missing" and "every current value is missing" in by["bonus"].note
+    assert by["region"].status == "all_missing" and "every reference value is missing" in by["region"].note
+    assert by["missing_col"].status == "error" and "absent from the reference and the current batch" in by["missing_col"].note
+    assert by["code"].status == "error" and "numeric" in by["code"].note
+    for name in ("flag", "grade", "bonus", "region", "missing_col", "code"):
+        assert by[name].psi is None and not by[name].tested
+    assert result.tested == 1 and result.drifted == ["age"] and result.drifted_share == 1.0
+    assert result.dataset_drift is True
+    assert result.top_features(5) == [by["age"]]
+    assert result.summary()["not_tested"]["bonus"] == "all_missing"
+
+
+def test_nothing_tested_is_no_drift_and_small_batches_are_insufficient():
+    reference = _reference_frame(2_000)
+    small = reference.head(50)
+    result = compute_drift(reference, small, NUMERIC, CATEGORICAL, DriftSpec(min_rows=200), score_column="score")
+    assert {f.status for f in result.features} == {"insufficient_data"}
+    assert result.score.status == "insufficient_data"
+    assert result.tested == 0 and result.drifted_share == 0.0 and result.dataset_drift is False
+    empty = compute_drift(reference, reference.iloc[:0], NUMERIC, CATEGORICAL, DriftSpec(min_rows=1))
+    assert {f.status for f in empty.features} == {"insufficient_data"} and empty.dataset_drift is False
+
+
+# --------------------------------------------------------------------------- score drift
+
+
+def test_score_psi_uses_numeric_frozen_bins_and_is_kept_out_of_the_feature_share():
+    reference = _reference_frame()
+    current = reference.sample(n=20_000, replace=True, random_state=10).reset_index(drop=True)
+    current["score"] = np.clip(current["score"] + 0.2, 0, 1)
+    result = compute_drift(reference, current, NUMERIC, CATEGORICAL, DriftSpec(), score_column="score")
+    assert result.score.column == "score" and result.score.kind == "numeric"
+    assert result.score.status == "significant"
+    binning = freeze_bins(reference["score"], "numeric", 10)
+    expected = psi(bin_shares(binning, reference["score"]), bin_shares(binning, current["score"]), FLOOR)
+    assert result.score.psi == pytest.approx(expected)
+    assert [b["bin"] for b in result.score.bins] == list(binning.labels)
+    assert result.dataset_drift is False and result.drifted == []  # features unchanged
+    assert result.as_rows()[-1]["role"] == "score"
+
+    no_score = compute_drift(reference, current.drop(columns="score"), NUMERIC, CATEGORICAL, DriftSpec(),
+                             score_column="score")
+    assert no_score.score.status == "error"
+
+
+# --------------------------------------------------------------------------- Evidently wrapper
+
+
+def _loan_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(5)
+
+    def frame(n: int, shift: float) -> pd.DataFrame:
+        return pd.DataFrame({
+            "income": rng.lognormal(10 + shift, 0.5, n),
+            "seniority": rng.poisson(6, n).astype(float),
+            "home": rng.choice(np.array(["rent", "owner", "parents"], dtype=object), n, p=[0.5, 0.35, 0.15]),
+            "bonus": rng.random(n),
+            "flag": rng.random(n),
+        })
+
+    reference, current = frame(2_000, 0.0), frame(3_000, 0.5)
+    current["bonus"] = np.nan                       # all missing in the batch
+    reference["flag"] = 1.0                         # constant in the reference
+    current.loc[current.index[:100], "home"] = None
+    return reference, current
+
+
+def test_evidently_report_on_a_bounded_sample(tmp_path):
+    reference, current = _loan_frames()
+    spec = DriftSpec(evidently_sample_rows=1_000, columns={"income": ColumnDriftSpec(method="psi", threshold=0.2)})
+    html = tmp_path / "reports" / "drift.html"
+    out = evidently_drift_report(reference, current, ["income", "seniority", "bonus", "flag", "absent"], ["home"],
+                                 spec, html, seed=3, title="loans: drift")
+    assert out["ran"] is True and out["error"] is None
+    assert out["html_path"] == str(html) and html.is_file()
+    text = html.read_text(encoding="utf-8")
+    banner = ("Evidently drift report on a random sample of 1,000 of 3,000 current rows and "
+              "1,000 of 2,000 reference rows")
+    assert banner in text and "the platform&#x27;s PSI decision uses every row" in text
+    assert text.index(banner) < text.index("<body>") + 600  # right after <body>
+    assert out["current_sample_rows"] == 1_000 and out["reference_sample_rows"] == 1_000
+    assert out["columns"] == ["income", "seniority", "home"]
+    assert set(out["skipped"]) == {"bonus", "flag", "absent"}
+    assert "all values missing in the sampled current rows" in out["skipped"]["bonus"]
+    assert "constant in the sampled reference rows" in out["skipped"]["flag"]
+    assert "absent" in out["skipped"]["absent"]
+    assert out["per_column"]["income"]["method"] == "psi" and out["per_column"]["income"]["threshold"] == 0.2
+    assert out["per_column"]["income"]["drifted"] is True       # lognormal mean shifted by 1 sd of log
+    assert out["per_column"]["seniority"]["method"] == "wasserstein"
+    assert out["per_column"]["home"]["method"] == "jensenshannon"
+    assert out["drifted_count"] == sum(v["drifted"] for v in out["per_column"].values())
+    assert out["drifted_share"] == pytest.approx(out["drifted_count"] / 3)
+
+
+def test_evidently_is_not_called_on_an_empty_batch_or_without_usable_columns(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "evidently", None)  # any import of evidently would now raise
+    reference, current = _loan_frames()
+    html = tmp_path / "drift.html"
+    out = evidently_drift_report(reference, current.iloc[:0], ["income"], ["home"], DriftSpec(), html)
+    assert out["ran"] is False and "empty" in out["reason"] and out["html_path"] is None
+    assert not html.exists()
+    out = evidently_drift_report(reference, current, ["bonus", "flag"], [], DriftSpec(), html)
+    assert out["ran"] is False and "no column" in out["reason"] and set(out["skipped"]) == {"bonus", "flag"}
+    out = evidently_drift_report(reference, current.head(20), ["income"], [], DriftSpec(min_rows=200), html)
+    assert out["ran"] is False and "min_rows" in out["reason"]
+    assert not html.exists()
