@@ -24,7 +24,7 @@ from tasks.monitor import (
     read_batch, record_monitoring, reports_folder,
 )
 from tasks.report import artifact_key, emit, publish_link, publish_markdown, publish_table
-from tasks.scoring import extra_columns, load_model_version, output_format, predictions_frame, score_rows, write_scored
+from tasks.scoring import load_model_version, output_format, prepare_batch, score_and_write, score_rows
 from tasks.validate import validate_data
 
 DRIFT_EVENT = "finml.drift.detected"
@@ -122,15 +122,11 @@ def score_batch(
     settings = get_settings()
     output_format(output)  # a bad output name fails before any work
     spec = find_spec(model_name, settings.specs_dir)
-    frame, label = read_batch(spec, batch)
-    validate_data(spec, frame, serving=True, source=label, engine=validation_engine)
-    extra = extra_columns(spec, frame)
+    table, label, extra = prepare_batch(spec, batch, validation_engine)
     if extra:
         logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra)
-    table = make_batch_table(spec, frame)
     loaded = load_model_version(spec, settings.registry_dir, version)
-    scores = score_rows(spec, loaded, table)
-    written = write_scored(predictions_frame(spec, table, scores, loaded.version, now_utc()), output)
+    written = score_and_write(spec, loaded, table, output, now_utc())
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
               "extra_columns": extra, "batch": label}
     publish_markdown(

@@ -20,12 +20,13 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from models.keras_net import KERAS_FILE, KerasMLP
 
@@ -64,6 +65,20 @@ def check_candidate_params(estimator: str, task: str, params: dict[str, Any]) ->
     return None
 
 
+def missing_as_nan(X: Any) -> np.ndarray:
+    """Categorical inputs as an object array whose every missing marker is ``np.nan``.
+
+    Files spell a missing category differently: CSV readers give ``NaN``, Parquet gives
+    ``None``, nullable dtypes give ``pd.NA``. scikit-learn's ``SimpleImputer`` only sees
+    ``NaN`` in object arrays, so without this step a ``None`` would skip imputation and be
+    one-hot encoded as an unknown category: the same applicant scored differently by file
+    format. Category dtypes become plain objects too.
+    """
+    values = np.array(X, dtype=object)
+    values[pd.isna(values)] = np.nan
+    return values
+
+
 def _dense_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
     parts = []
     if numeric:
@@ -79,6 +94,7 @@ def _dense_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTra
         parts.append((
             "categorical",
             Pipeline([
+                ("missing_as_nan", FunctionTransformer(missing_as_nan, feature_names_out="one-to-one")),
                 ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
                 ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
             ]),
@@ -94,9 +110,12 @@ def _tree_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTran
     if categorical:
         parts.append((
             "categorical",
-            OrdinalEncoder(
-                handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
-            ),
+            Pipeline([
+                ("missing_as_nan", FunctionTransformer(missing_as_nan, feature_names_out="one-to-one")),
+                ("ordinal", OrdinalEncoder(
+                    handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+                )),
+            ]),
             categorical,
         ))
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)

@@ -111,16 +111,51 @@ def load_model_version(spec: ModelSpec, registry_root: Path, ref: str | int | No
     return LoadedVersion(pipeline, version, metadata, reference)
 
 
-@task(name="score-rows", cache_policy=NO_CACHE)
-def score_rows(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame) -> np.ndarray:
-    """Score the batch's modelling table with the loaded version."""
+def score_with_version(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame) -> np.ndarray:
+    """Scores of a loaded version on a modelling table.
+
+    Raises:
+        ValueError: naming the feature columns the version needs and the table lacks.
+    """
     missing = [c for c in loaded.features if c not in table.columns]
     if missing:
         raise ValueError(f"the batch lacks feature column(s) {missing} that version {loaded.version} needs")
     return score_table(loaded.pipeline, spec, table, loaded.features)
 
 
-@task(name="write-predictions", cache_policy=NO_CACHE)
-def write_scored(frame: pd.DataFrame, output: str | Path) -> Path:
-    """See :func:`write_predictions`."""
-    return write_predictions(frame, output)
+@task(name="score-rows", cache_policy=NO_CACHE)
+def score_rows(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame) -> np.ndarray:
+    """See :func:`score_with_version`."""
+    return score_with_version(spec, loaded, table)
+
+
+@task(name="prepare-batch", cache_policy=NO_CACHE)
+def prepare_batch(spec: ModelSpec, batch: str, engine: str = "fast") -> tuple[pd.DataFrame, str, list[str]]:
+    """Read the batch, validate it with the serving suite, and build its modelling table.
+
+    One task rather than three: scoring is about throughput, and each task run costs an API
+    round trip. Returns ``(table, batch label, extra columns)``.
+
+    Raises:
+        MonitoringInputError (empty batch), DataSourceError (unreadable file),
+        DataValidationError (a missing feature column or another critical failure, named).
+    """
+    from tasks.monitor import batch_table, load_batch
+    from tasks.report import artifact_key, publish_markdown
+    from tasks.validate import DataValidationError, validate_frame
+
+    frame, label = load_batch(spec, batch)
+    report = validate_frame(frame, spec, serving=True, engine=engine)
+    if not report.success:
+        publish_markdown(artifact_key(spec.name, "validation"), report.to_markdown(),
+                         f"Data validation of {spec.name} (serving suite)")
+        raise DataValidationError(report, source=label)
+    return batch_table(spec, frame), label, extra_columns(spec, frame)
+
+
+@task(name="score-and-write", cache_policy=NO_CACHE)
+def score_and_write(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame, output: str | Path,
+                    scored_at: str) -> Path:
+    """Score the table with the version and write the stamped predictions atomically."""
+    scores = score_with_version(spec, loaded, table)
+    return write_predictions(predictions_frame(spec, table, scores, loaded.version, scored_at), output)

@@ -86,3 +86,20 @@ def test_keras_regression_learns_a_linear_signal():
     pred = predict_scores(pipe, X, "regression")
     assert np.sqrt(np.mean((pred - y) ** 2)) < 0.015  # the target's std is about 0.06
     assert pipe.named_steps["model"].model_.layers[-1].activation.__name__ == "linear"
+
+
+@pytest.mark.parametrize("estimator", ["logistic_regression", "hist_gradient_boosting"])
+def test_missing_categories_score_the_same_whatever_the_file_format(estimator):
+    """NaN (CSV), None (Parquet), pd.NA and a category dtype must all mean 'missing'."""
+    X, y = _frame()
+    pipe = build_candidate(estimator, "binary_classification", {}, ["x1", "x2"], ["grade"]).fit(X, y)
+    as_nan = X.copy()
+    as_none = X.astype({"grade": object}).copy()
+    as_none.loc[as_none["grade"].isna(), "grade"] = None
+    as_na = X.astype({"grade": "string"})
+    as_category = X.astype({"grade": "category"})
+    expected = predict_scores(pipe, as_nan, "binary_classification")
+    missing = X["grade"].isna().to_numpy()
+    assert missing.sum() > 10
+    for frame in (as_none, as_na, as_category):
+        np.testing.assert_allclose(predict_scores(pipe, frame, "binary_classification"), expected, rtol=1e-12)
