@@ -110,9 +110,14 @@ def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]
                 find_spec(name, settings.specs_dir)  # a bad name or spec fails before Prefect starts
         except SpecError as err:
             _fail(str(err))
+    from flows.runners import OrchestrationError, make_task_runner
     from flows.training import train_all
 
-    return train_all(reason=reason, models=models)
+    try:
+        runner = make_task_runner(settings)
+    except OrchestrationError as err:
+        _fail(str(err))
+    return train_all.with_options(task_runner=runner)(reason=reason, models=models)
 
 
 @app.command("demo")

@@ -6,10 +6,14 @@ evaluate → re-score champion → gate → promote or reject → publish artifa
 
 from __future__ import annotations
 
+import os
+
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from models.registry import now_utc
 from models.settings import get_settings
@@ -58,7 +62,8 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     for w in warnings:
         logger.warning(w)
     plan = split_data(spec, data.table)
-    fitted = [train_candidate(spec, c, data.table, plan) for c in spec.candidates]
+    futures = [train_candidate.submit(spec, c, data.table, plan) for c in spec.candidates]  # in parallel
+    fitted = [f.result() for f in futures]
     evaluation = evaluate_candidates(spec, data.table, plan, fitted)
     champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
     gate = apply_gate(spec, evaluation.metrics, champion)
@@ -97,28 +102,42 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     return summary
 
 
+def _candidate_runner() -> ThreadPoolTaskRunner:
+    settings = get_settings()
+    if settings.task_runner == "sequential":
+        return ThreadPoolTaskRunner(max_workers=1)
+    return ThreadPoolTaskRunner(max_workers=settings.max_workers or os.cpu_count() or 2)
+
+
+def _failed_summary(name: str, message: str) -> dict[str, Any]:
+    return {"model": name, "best_candidate": None, "primary_metric": None, "value": None, "gate": "error",
+            "version": None, "champion": None, "promoted": False, "reason": message}
+
+
+@task(name="train-model-subflow", task_run_name="run-train-{model_name}", cache_policy=NO_CACHE)
+def train_model_in_task(model_name: str, reason: str) -> dict[str, Any]:
+    """Run ``train_model`` as a subflow inside a task, so that ``train_all`` can run models in
+    parallel on its task runner; a failure becomes a summary with ``gate = "error"``."""
+    state = train_model.with_options(task_runner=_candidate_runner())(model_name, reason=reason, return_state=True)
+    if state.is_completed():
+        return state.result()
+    try:
+        state.result()
+        message = state.message or "failed"
+    except Exception as err:  # the subflow's exception, re-raised by result()
+        message = f"{type(err).__name__}: {err}"
+    get_run_logger().error("%s failed: %s", model_name, message)
+    return _failed_summary(model_name, message)
+
+
 @flow(name="train-all", log_prints=True)
 def train_all(reason: str = "manual", models: list[str] | None = None) -> list[dict[str, Any]]:
     """Train every spec (or the listed ones); one model's failure does not stop the others.
 
-    Returns one summary per model; a failed run has ``gate = "error"`` and the error text.
+    Models run in parallel on this flow's task runner (threads by default; see
+    ``flows.runners.make_task_runner`` for Dask). Returns one summary per model, in order; a
+    failed run has ``gate = "error"`` and the error text.
     """
-    logger = get_run_logger()
     names = models or [s.name for s in list_specs(get_settings().specs_dir)]
-    summaries = []
-    for name in names:
-        state = train_model(name, reason=reason, return_state=True)
-        if state.is_completed():
-            summaries.append(state.result())
-        else:
-            try:
-                state.result()
-                message = state.message or "failed"
-            except Exception as err:  # the subflow's exception, re-raised by result()
-                message = f"{type(err).__name__}: {err}"
-            logger.error("%s failed: %s", name, message)
-            summaries.append({"model": name, "best_candidate": None, "primary_metric": None, "value": None,
-                              "gate": "error", "version": None, "champion": None, "promoted": False,
-                              "reason": message})
-    return summaries
-
+    futures = [train_model_in_task.submit(name, reason) for name in names]
+    return [f.result() for f in futures]

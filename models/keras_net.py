@@ -10,6 +10,7 @@ for regression), trained with Adam, a validation split and early stopping on val
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,11 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 KERAS_FILE = "network.keras"
+
+_FIT_LOCK = threading.Lock()
+"""Keras seeds are process-global: fits in parallel threads would draw from each other's
+random streams. Fits are serialised within a process (scikit-learn candidates still run in
+parallel); separate processes (Dask workers) are independent."""
 
 
 def _keras():
@@ -114,6 +120,10 @@ class KerasMLP(BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> "KerasMLP":
         """Train the network. Raises ValueError on bad parameters or a single-class target."""
+        with _FIT_LOCK:
+            return self._fit(X, y)
+
+    def _fit(self, X: Any, y: Any) -> "KerasMLP":
         self._check_params()
         keras = _keras()
         X = np.asarray(X, dtype="float32")

@@ -7,6 +7,7 @@ mirrored here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,13 @@ class Settings(BaseSettings):
             the evidence of a rejected challenger (``FINML_REPORTS_DIR``).
         specs_dir: folder of ``<model>.yaml`` spec files (``FINML_SPECS_DIR``); defaults to
             the built-in specs shipped in ``models/specs``.
+        task_runner: how candidates of a model, and the models of ``train_all``, run:
+            ``threads`` (a thread pool, the default), ``sequential``, or ``dask``
+            (``FINML_TASK_RUNNER``).
+        max_workers: threads of the thread pool (``FINML_MAX_WORKERS``; default: one per core).
+        dask_address: a Dask scheduler address such as ``tcp://10.0.0.5:8786``
+            (``FINML_DASK_ADDRESS``); setting it selects the Dask runner (``prefect-dask``, the
+            ``dask`` extra). Dask needs a real Prefect API (``PREFECT_API_URL``).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -30,6 +38,9 @@ class Settings(BaseSettings):
     registry_dir: Path = Field(default=Path("registry"))
     reports_dir: Path = Field(default=Path("reports"))
     specs_dir: Path = Field(default=BUILTIN_SPECS_DIR)
+    task_runner: Literal["threads", "sequential", "dask"] = "threads"
+    max_workers: int | None = Field(default=None, ge=1)
+    dask_address: str | None = None
 
 
 def get_settings() -> Settings:

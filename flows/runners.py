@@ -1,0 +1,49 @@
+"""Task runners for scale-out: a thread pool by default, Dask when a scheduler is configured."""
+
+from __future__ import annotations
+
+import os
+
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from models.settings import Settings, get_settings
+
+
+class OrchestrationError(RuntimeError):
+    """The requested orchestration set-up cannot work (e.g. Dask without a Prefect API)."""
+
+
+def make_task_runner(settings: Settings | None = None):
+    """The task runner the settings ask for.
+
+    - ``threads`` (default): ``ThreadPoolTaskRunner`` with ``max_workers`` threads (default:
+      one per core). Keras fits are serialised inside a process (``models.keras_net``), so
+      parallel runs stay reproducible.
+    - ``sequential``: a pool of one thread.
+    - ``dask``, or any ``dask_address``: ``prefect_dask.DaskTaskRunner`` on that scheduler.
+
+    Raises:
+        OrchestrationError: Dask without ``PREFECT_API_URL`` (with Prefect's ephemeral API every
+            Dask worker would start its own API server on the same SQLite file: slow, and
+            "database is locked"), or without the ``dask`` extra installed.
+    """
+    settings = settings or get_settings()
+    if settings.task_runner == "dask" or settings.dask_address:
+        from prefect.settings import PREFECT_API_URL
+
+        if not (PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")):
+            raise OrchestrationError(
+                "the Dask task runner needs a real Prefect API: start a server (make server) and set "
+                "PREFECT_API_URL; with the ephemeral API each Dask worker would start its own API server "
+                "on the same SQLite file"
+            )
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError as err:
+            raise OrchestrationError("the Dask task runner needs the 'dask' extra: pip install -e '.[dask]'") from err
+        if settings.dask_address:
+            return DaskTaskRunner(address=settings.dask_address)
+        return DaskTaskRunner()
+    if settings.task_runner == "sequential":
+        return ThreadPoolTaskRunner(max_workers=1)
+    return ThreadPoolTaskRunner(max_workers=settings.max_workers or os.cpu_count() or 2)
