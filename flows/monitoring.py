@@ -16,6 +16,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.naming import monitoring_run_name, rename_current_run
 from models.registry import now_utc
 from models.settings import get_settings
 from models.spec import find_spec
@@ -75,7 +76,7 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | No
     drift = measure_drift(spec, loaded.reference, table, scores)
     folder = reports_folder(settings.reports_dir, spec.name, ts)
     evidently = evidently_report(spec, loaded.reference, table, scores, folder)
-    perf = assess_performance(spec, table, scores, loaded.metadata["metrics"])
+    perf = assess_performance(spec, table, scores, loaded.metadata)
     outcome = record_monitoring(
         spec, settings.registry_dir, version=loaded.version, run_id=str(flow_run.id) if flow_run.id else None,
         batch_label=label, frame=frame, table=table, drift=drift, evidently=evidently, perf=perf, ts=ts,
@@ -89,6 +90,7 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | No
                      f"Evidently drift report of {spec.name} v{loaded.version} ({evidently.get('sample_note', '')})")
     if outcome.alarm:
         emit(DRIFT_EVENT, spec.name, outcome.event_payload())
+    rename_current_run(lambda current: monitoring_run_name(spec.name, loaded.version, record["verdict"], current))
     logger.info(record["summary"])
     return record
 

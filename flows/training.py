@@ -10,16 +10,18 @@ import os
 
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, tags, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.naming import model_tags, rename_current_run, training_run_name
 from models.registry import now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
 from tasks.evaluate import evaluate_candidates, rescore_champion
 from tasks.gate import apply_gate
+from tasks.leakage import leakage_guards
 from tasks.load import load_data, prepare_table
 from tasks.promote import promote_or_reject
 from tasks.report import artifact_key, emit, publish_markdown, publish_table, training_summary_markdown
@@ -62,16 +64,17 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     for w in warnings:
         logger.warning(w)
     plan = split_data(spec, data.table)
+    leakage = leakage_guards(spec, data.development, data.table, plan)  # stops the run on probable leakage
     futures = [train_candidate.submit(spec, c, data.table, plan) for c in spec.candidates]  # in parallel
     fitted = [f.result() for f in futures]
     evaluation = evaluate_candidates(spec, data.table, plan, fitted)
     champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
-    gate = apply_gate(spec, evaluation.metrics, champion)
+    gate = apply_gate(spec, evaluation, champion)
     decision = promote_or_reject(
         spec, run_id=str(flow_run.id) if flow_run.id else None, reason=reason, started_at=started_at,
         data=data.info, validation=validation, plan=plan, evaluation=evaluation, fitted=fitted,
         champion=champion, gate=gate, registry_root=settings.registry_dir, reports_root=settings.reports_dir,
-        warnings=warnings,
+        warnings=warnings, leakage=leakage,
     )
 
     primary = spec.gate.primary_metric
@@ -98,6 +101,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         {"model": spec.name, "version": decision.version, "champion": decision.champion_after,
          "primary_metric": primary, "value": evaluation.metrics.get(primary), "reason": decision.reason},
     )
+    rename_current_run(lambda current: training_run_name(spec.name, decision.version if decision.promoted else None, current))
     logger.info("%s: %s", spec.name, decision.reason)
     return summary
 
@@ -118,7 +122,8 @@ def _failed_summary(name: str, message: str) -> dict[str, Any]:
 def train_model_in_task(model_name: str, reason: str) -> dict[str, Any]:
     """Run ``train_model`` as a subflow inside a task, so that ``train_all`` can run models in
     parallel on its task runner; a failure becomes a summary with ``gate = "error"``."""
-    state = train_model.with_options(task_runner=_candidate_runner())(model_name, reason=reason, return_state=True)
+    with tags(*model_tags(model_name, "training")):  # the subflow run carries the model's name as a tag
+        state = train_model.with_options(task_runner=_candidate_runner())(model_name, reason=reason, return_state=True)
     if state.is_completed():
         return state.result()
     try:
@@ -130,7 +135,13 @@ def train_model_in_task(model_name: str, reason: str) -> dict[str, Any]:
     return _failed_summary(model_name, message)
 
 
-@flow(name="train-all", log_prints=True)
+def _train_all_run_name() -> str:
+    models = flow_run.parameters.get("models")
+    which = "-".join(models) if models and len(models) <= 3 else (f"{len(models)}-models" if models else "every-model")
+    return f"train-all-{which}-{now_utc()[:16].replace(':', '')}"
+
+
+@flow(name="train-all", flow_run_name=_train_all_run_name, log_prints=True)
 def train_all(reason: str = "manual", models: list[str] | None = None) -> list[dict[str, Any]]:
     """Train every spec (or the listed ones); one model's failure does not stop the others.
 

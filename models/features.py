@@ -24,28 +24,36 @@ LABEL_END = "label_end"
 """Column of the modelling table: time of the last raw row used by the row's label."""
 
 
-class _Params(BaseModel):
+class MarketParams(BaseModel):
+    """Parameters shared by the market builders: price and volume columns, return lags,
+    trailing volatility windows, annualisation."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RealisedVolatilityParams(_Params):
-    """Parameters of :class:`RealisedVolatilityBuilder`."""
 
     price_column: str
     volume_column: str | None = None
-    horizon: int = Field(default=5, ge=1, le=60)
-    """Trading days ahead whose realised volatility is the label."""
     return_lags: int = Field(default=5, ge=1, le=60)
-    """Number of lagged absolute log returns used as features (lag 0 = the forecast day)."""
+    """Number of lagged daily log returns used as features (lag 0 = the forecast day)."""
     windows: list[int] = Field(default_factory=lambda: [5, 22])
     """Trailing windows (trading days) of realised-volatility features."""
     trading_days: int = Field(default=252, ge=1)
     """Annualisation factor: trading days per year."""
 
     @model_validator(mode="after")
-    def _check(self) -> "RealisedVolatilityParams":
+    def _windows(self) -> "MarketParams":
         if not self.windows or any(w < 2 for w in self.windows):
             raise ValueError("windows must list trailing windows of at least 2 days")
+        return self
+
+
+class RealisedVolatilityParams(MarketParams):
+    """Parameters of :class:`RealisedVolatilityBuilder`."""
+
+    horizon: int = Field(default=5, ge=1, le=60)
+    """Trading days ahead whose realised volatility is the label."""
+
+    @model_validator(mode="after")
+    def _horizon(self) -> "RealisedVolatilityParams":
         if self.horizon not in self.windows:
             raise ValueError(
                 f"windows {self.windows} must include the horizon ({self.horizon}): the "
@@ -54,7 +62,75 @@ class RealisedVolatilityParams(_Params):
         return self
 
 
-class RealisedVolatilityBuilder:
+class DirectionParams(MarketParams):
+    """Parameters of :class:`DirectionBuilder`."""
+
+
+class _MarketBuilder:
+    """Features from daily closes (and volumes) known at the close of day ``t``.
+
+    Subclasses give the label and how the lagged returns enter (signed or absolute); every
+    feature at row ``t`` uses raw rows ``<= t`` only.
+    """
+
+    name = ""
+    params_model: type[MarketParams] = MarketParams
+    return_feature = "return"
+    horizon = 1
+
+    def __init__(self, params: MarketParams, time_column: str):
+        self.params = params
+        self.time_column = time_column
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [self.params.price_column] + ([self.params.volume_column] if self.params.volume_column else [])
+
+    @property
+    def feature_names(self) -> list[str]:
+        p = self.params
+        names = [f"{self.return_feature}_lag{k}" for k in range(p.return_lags)] + [f"rv_{w}d" for w in p.windows]
+        if p.volume_column:
+            names += ["log_volume_change_1d", "log_volume_vs_22d"]
+        return names
+
+    def _lagged_return(self, r: pd.Series) -> pd.Series:
+        return r
+
+    def _features(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int]:
+        """``(table with the time column and features, daily log returns, rows of history needed)``."""
+        p = self.params
+        df = raw.sort_values(self.time_column, kind="stable").reset_index(drop=True)
+        price = df[p.price_column].astype(float)
+        if (price <= 0).any():
+            raise ValueError(f"column {p.price_column!r}: prices must be positive to take log returns")
+        r = np.log(price).diff()
+        out = pd.DataFrame({self.time_column: df[self.time_column]})
+        lagged = self._lagged_return(r)
+        for k in range(p.return_lags):
+            out[f"{self.return_feature}_lag{k}"] = lagged.shift(k)
+        for w in p.windows:
+            out[f"rv_{w}d"] = np.sqrt(p.trading_days * (r**2).rolling(w).mean())
+        history = max(max(p.windows), p.return_lags)
+        if p.volume_column:
+            vol = df[p.volume_column].astype(float)
+            if (vol <= 0).any():
+                raise ValueError(f"column {p.volume_column!r}: volumes must be positive to take logs")
+            lv = np.log(vol)
+            out["log_volume_change_1d"] = lv.diff()
+            out["log_volume_vs_22d"] = lv - lv.rolling(22).mean()
+            history = max(history, 22)
+        return out, r, history
+
+    def _finish(self, out: pd.DataFrame, history: int, require_target: bool) -> pd.DataFrame:
+        out[LABEL_END] = out[self.time_column].shift(-self.horizon)
+        out = out.iloc[history:]
+        if require_target:
+            out = out[out[self.target_name].notna()]
+        return out.reset_index(drop=True)
+
+
+class RealisedVolatilityBuilder(_MarketBuilder):
     """Forecast the annualised realised volatility of the next ``horizon`` trading days.
 
     With daily log returns ``r_t = ln(P_t / P_{t-1})`` and ``A`` trading days per year:
@@ -73,26 +149,16 @@ class RealisedVolatilityBuilder:
 
     name = "realised_volatility"
     params_model = RealisedVolatilityParams
-
-    def __init__(self, params: RealisedVolatilityParams, time_column: str):
-        self.params = params
-        self.time_column = time_column
-
-    @property
-    def input_columns(self) -> list[str]:
-        cols = [self.params.price_column]
-        if self.params.volume_column:
-            cols.append(self.params.volume_column)
-        return cols
+    return_feature = "abs_return"
+    baselines = ("persistence",)
+    """Naive forecasts the gate can compare with (``BaselineRule.baseline``)."""
 
     @property
-    def feature_names(self) -> list[str]:
-        p = self.params
-        names = [f"abs_return_lag{k}" for k in range(p.return_lags)]
-        names += [f"rv_{w}d" for w in p.windows]
-        if p.volume_column:
-            names += ["log_volume_change_1d", "log_volume_vs_22d"]
-        return names
+    def horizon(self) -> int:  # type: ignore[override]
+        return self.params.horizon
+
+    def _lagged_return(self, r: pd.Series) -> pd.Series:
+        return r.abs()
 
     @property
     def target_name(self) -> str:
@@ -102,10 +168,6 @@ class RealisedVolatilityBuilder:
     def baseline_column(self) -> str:
         """Feature column holding the naive persistence forecast."""
         return f"rv_{self.params.horizon}d"
-
-    @property
-    def horizon(self) -> int:
-        return self.params.horizon
 
     def build(self, raw: pd.DataFrame, require_target: bool = True) -> pd.DataFrame:
         """Build the modelling table from raw rows.
@@ -123,38 +185,63 @@ class RealisedVolatilityBuilder:
         Raises:
             ValueError: a non-positive price or volume (its log is undefined), naming the column.
         """
-        p = self.params
-        df = raw.sort_values(self.time_column, kind="stable").reset_index(drop=True)
-        price = df[p.price_column].astype(float)
-        if (price <= 0).any():
-            raise ValueError(f"column {p.price_column!r}: prices must be positive to take log returns")
-        r = np.log(price).diff()
-        r2 = r**2
-        out = pd.DataFrame({self.time_column: df[self.time_column]})
-        for k in range(p.return_lags):
-            out[f"abs_return_lag{k}"] = r.abs().shift(k)
-        for w in p.windows:
-            out[f"rv_{w}d"] = np.sqrt(p.trading_days * r2.rolling(w).mean())
-        history = max(max(p.windows), p.return_lags)
-        if p.volume_column:
-            vol = df[p.volume_column].astype(float)
-            if (vol <= 0).any():
-                raise ValueError(f"column {p.volume_column!r}: volumes must be positive to take logs")
-            lv = np.log(vol)
-            out["log_volume_change_1d"] = lv.diff()
-            out["log_volume_vs_22d"] = lv - lv.rolling(22).mean()
-            history = max(history, 22)
-        h = p.horizon
-        future_r2 = r2.rolling(h).sum().shift(-h)  # sum of r^2 over t+1 .. t+h
-        out[self.target_name] = np.sqrt(p.trading_days / h * future_r2)
-        out[LABEL_END] = df[self.time_column].shift(-h)
-        out = out.iloc[history:]
+        out, r, history = self._features(raw)
+        h = self.params.horizon
+        future_r2 = (r**2).rolling(h).sum().shift(-h)  # sum of r^2 over t+1 .. t+h
+        out[self.target_name] = np.sqrt(self.params.trading_days / h * future_r2)
+        return self._finish(out, history, require_target)
+
+    def baseline_scores(self, table: pd.DataFrame, plan) -> dict[str, np.ndarray]:
+        """Naive forecasts on ``plan.holdout`` rows: persistence = the trailing ``h``-day volatility."""
+        return {"persistence": table[self.baseline_column].to_numpy(dtype=float)[plan.holdout]}
+
+
+class DirectionBuilder(_MarketBuilder):
+    """Forecast whether the next trading day's close is above today's (1 = up, 0 = not up).
+
+    Features at ``t`` (data of rows ``<= t`` only): signed log returns ``r_{t-k}`` for
+    ``k < return_lags``; trailing realised volatilities ``rv_{w}d``; with a volume column, the
+    one-day log volume change and the log ratio of volume to its 22-day mean. Label:
+    ``1[r_{t+1} > 0]``.
+
+    Naive baselines, the honest yardsticks of a direction model (the efficient-market null
+    says none should be beaten out of sample; Fama 1970): ``majority`` — always predict the
+    training window's more frequent direction (its event rate as the probability);
+    ``persistence`` — tomorrow's direction is today's (probability 1 if ``r_t > 0``, else 0).
+    """
+
+    name = "daily_direction"
+    params_model = DirectionParams
+    horizon = 1
+    baselines = ("majority", "persistence")
+
+    @property
+    def target_name(self) -> str:
+        return "up_next_1d"
+
+    def build(self, raw: pd.DataFrame, require_target: bool = True) -> pd.DataFrame:
+        """Build the modelling table; see :meth:`RealisedVolatilityBuilder.build` for the contract."""
+        out, r, history = self._features(raw)
+        nxt = r.shift(-1)
+        out[self.target_name] = np.where(nxt.isna(), np.nan, (nxt > 0).astype(float))
+        out = self._finish(out, history, require_target)
         if require_target:
-            out = out[out[self.target_name].notna()]
-        return out.reset_index(drop=True)
+            out[self.target_name] = out[self.target_name].astype(int)
+        return out
+
+    def baseline_scores(self, table: pd.DataFrame, plan) -> dict[str, np.ndarray]:
+        """Naive probabilities of "up" on ``plan.holdout`` rows, in fold order."""
+        y = table[self.target_name].to_numpy(dtype=float)
+        today = table["return_lag0"].to_numpy(dtype=float)
+        majority = np.concatenate([np.full(len(f.test), y[f.train].mean()) for f in plan.folds])
+        persistence = (today[plan.holdout] > 0).astype(float)
+        return {"majority": majority, "persistence": persistence}
 
 
-BUILDERS: dict[str, type] = {RealisedVolatilityBuilder.name: RealisedVolatilityBuilder}
+BUILDERS: dict[str, type] = {
+    RealisedVolatilityBuilder.name: RealisedVolatilityBuilder,
+    DirectionBuilder.name: DirectionBuilder,
+}
 """Feature builders a spec may name in ``features_from.name``."""
 
 
@@ -188,6 +275,8 @@ def check_builder(spec: "ModelSpec") -> str | None:
         cs = spec.columns.get(col)
         if cs is None or cs.role != "input":
             return f"input column {col!r} must be declared under columns with role 'input'"
+    if spec.task == "direction" and not isinstance(builder, DirectionBuilder):
+        return "a 'direction' model needs the daily_direction builder"
     if spec.target.column != builder.target_name:
         return f"target.column must be {builder.target_name!r}, the label this builder derives"
     split = spec.split

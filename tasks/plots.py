@@ -58,6 +58,16 @@ def classification_plots(y: np.ndarray, p: np.ndarray, folder: Path, title: str)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(np.arange(1, len(rate) + 1), rate, color="tab:red", alpha=0.7, label="observed event rate")
+    ax.plot(np.arange(1, len(mean_p) + 1), mean_p, marker="o", color="black", label="mean predicted")
+    ax.set(xlabel="score decile (1 = least risky)", ylabel="event rate",
+           title=f"{title}: event rate by score decile (holdout)")
+    ax.legend(loc="upper left")
+    paths.append(folder / "event_rate_by_decile.png")
+    fig.savefig(paths[-1], dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
     grid = np.linspace(0, 1, 41)
     ax.hist(p[y == 0], bins=grid, alpha=0.6, density=True, label="non-events (0)")
     ax.hist(p[y == 1], bins=grid, alpha=0.6, density=True, label="events (1)")

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from models.estimators import save_pipeline
@@ -71,17 +70,14 @@ class TrainingEvidence:
         reason: why the run happened (``manual``, ``schedule``, a drift event ...).
         started_at: ISO-8601 UTC start time.
         data: fingerprint and row counts of the loaded data and the development rows.
-        validation: summary of the data validation report.
+        validation: summary of the data validation report; validation_markdown: the report.
         split: the split's description (``SplitPlan.describe()``).
-        holdout_sha256: fingerprint of the holdout rows (features and label).
-        candidates: one row per candidate (``evaluate.candidates_table``).
-        best: the selected candidate.
-        metrics: the selected candidate's holdout metrics.
+        evaluation: the holdout evaluation (candidates, selected scores, baselines, deciles,
+            fairness, holdout rows with a ``score`` column).
+        best: the selected fitted candidate.
         champion: the champion's re-scoring on the same holdout, or None.
         gate: the gate's verdicts.
-        holdout: holdout rows (features, label, bookkeeping columns) with a ``score`` column
-            holding the selected candidate's out-of-sample score.
-        baseline: the naive forecast on the holdout rows, for forecasters.
+        leakage: the leakage guards' findings (single-feature screen, point in time, duplicates).
     """
 
     spec: ModelSpec
@@ -91,21 +87,23 @@ class TrainingEvidence:
     data: dict[str, Any]
     validation: dict[str, Any]
     split: dict[str, Any]
-    holdout_sha256: str
-    candidates: list[dict[str, Any]]
+    evaluation: Any
     best: FittedCandidate
-    metrics: dict[str, float]
     champion: dict[str, Any] | None
     gate: GateResult
-    holdout: pd.DataFrame
-    baseline: np.ndarray | None = None
+    leakage: dict[str, Any] = field(default_factory=dict)
     validation_markdown: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.evaluation.metrics
 
 
 def build_metadata(ev: TrainingEvidence, promoted: bool) -> dict[str, Any]:
     """The JSON metadata of a version (or of a rejected run's evidence)."""
     spec = ev.spec
+    evaluation = ev.evaluation
+    champion = None if ev.champion is None else {k: v for k, v in ev.champion.items() if k != "scores"}
     return {
         "model": spec.name,
         "task": spec.task,
@@ -117,17 +115,20 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> dict[str, Any]:
         "data": ev.data,
         "validation": ev.validation,
         "split": ev.split,
-        "holdout": {"rows": int(len(ev.holdout)), "sha256": ev.holdout_sha256},
+        "holdout": {"rows": int(len(evaluation.holdout)), "sha256": evaluation.holdout_sha256},
         "features": spec.feature_columns,
         "target": spec.target_column,
-        "candidates": ev.candidates,
+        "candidates": evaluation.rows,
         "selected_candidate": {
             "name": ev.best.spec.name, "estimator": ev.best.spec.estimator,
             "params": ev.best.spec.params, "details": ev.best.details,
         },
         "primary_metric": spec.gate.primary_metric,
-        "metrics": ev.metrics,
-        "champion_comparison": ev.champion,
+        "metrics": evaluation.metrics,
+        "deciles": evaluation.deciles,
+        "fairness": evaluation.fairness,
+        "leakage": ev.leakage,
+        "champion_comparison": champion,
         "gate": ev.gate.as_dict(),
         "decision": {"promoted": promoted, "reason": ev.gate.reason()},
         "lineage": {"libraries": library_versions(), "git": git_commit()},
@@ -135,29 +136,32 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> dict[str, Any]:
 
 
 def _reference_sample(ev: TrainingEvidence) -> pd.DataFrame:
-    ref = ev.holdout
+    ref = ev.evaluation.holdout
     limit = ev.spec.drift.reference_rows
     if len(ref) > limit:
         ref = ref.sample(n=limit, random_state=0).sort_index()
     return ref.reset_index(drop=True)
 
 
-def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path) -> None:
+def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path) -> list[str]:
+    """Validation report, evaluation JSON and the plots; returns the file names written."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "validation.md").write_text(ev.validation_markdown or "")
     (folder / "evaluation.json").write_text(json.dumps(
-        {k: metadata[k] for k in ("candidates", "metrics", "champion_comparison", "gate", "split", "holdout")},
-        indent=2, sort_keys=True, default=str,
+        {k: metadata[k] for k in ("candidates", "metrics", "deciles", "fairness", "leakage", "champion_comparison",
+                                  "gate", "split", "holdout")},
+        indent=2, sort_keys=True, default=json_default,
     ))
-    y = ev.holdout[ev.spec.target_column].to_numpy()
-    scores = ev.holdout["score"].to_numpy()
+    evaluation = ev.evaluation
     title = ev.spec.name
-    if ev.spec.task == "binary_classification":
-        classification_plots(y, scores, folder, title)
+    if ev.spec.is_classifier:
+        classification_plots(evaluation.y, evaluation.scores, folder, title)
     else:
         col = ev.spec.time_column
-        times = ev.holdout[col].to_numpy() if col and col in ev.holdout.columns else None
-        regression_plots(times, y, scores, ev.baseline, folder, title)
+        holdout = evaluation.holdout
+        times = holdout[col].to_numpy() if col and col in holdout.columns else None
+        regression_plots(times, evaluation.y, evaluation.scores, evaluation.baseline, folder, title)
+    return sorted(p.name for p in folder.iterdir())
 
 
 def version_writer(ev: TrainingEvidence):
@@ -169,8 +173,7 @@ def version_writer(ev: TrainingEvidence):
         model_dir.mkdir()
         save_pipeline(ev.best.pipeline, model_dir)
         _reference_sample(ev).to_parquet(folder / "reference.parquet", index=False)
-        _write_reports(ev, metadata, folder / "reports")
-        metadata["reports"] = sorted(p.name for p in (folder / "reports").iterdir())
+        metadata["reports"] = _write_reports(ev, metadata, folder / "reports")
         (folder / "model_card.md").write_text(render_model_card({**metadata, "version": version}))
         return metadata
 
@@ -215,8 +218,11 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
         return Decision(ev.spec.name, True, version, before, version, ev.gate.reason())
     run_folder = Path(reports_root) / ev.spec.name / (ev.run_id or ev.started_at.replace(":", "-"))
     run_folder.mkdir(parents=True, exist_ok=True)
+    metadata = build_metadata(ev, promoted=False)
+    metadata["reports"] = _write_reports(ev, metadata, run_folder / "reports")
+    (run_folder / "model_card.md").write_text(render_model_card(metadata))
     evidence = run_folder / "rejected.json"
-    evidence.write_text(json.dumps(build_metadata(ev, promoted=False), indent=2, sort_keys=True, default=json_default))
+    evidence.write_text(json.dumps(metadata, indent=2, sort_keys=True, default=json_default))
     registry.append_history({
         **history, "event": "rejected", "version": None,
         "failed_rules": [v.sentence for v in ev.gate.failed], "evidence": str(evidence),
@@ -235,14 +241,14 @@ def promote_or_reject(
     spec: ModelSpec, *, run_id: str | None, reason: str, started_at: str, data: dict[str, Any],
     validation, plan, evaluation, fitted: list[FittedCandidate], champion: dict[str, Any] | None,
     gate: GateResult, registry_root: Path, reports_root: Path, warnings: list[str] | None = None,
+    leakage: dict[str, Any] | None = None,
 ) -> Decision:
     """Assemble the run's evidence and promote or record the rejection (see :func:`decide`)."""
     best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
     evidence = TrainingEvidence(
         spec=spec, run_id=run_id, reason=reason, started_at=started_at, data=data,
         validation={k: v for k, v in validation.as_dict().items() if k != "outcomes"} | {"table_warnings": warnings or []},
-        split=plan.describe(), holdout_sha256=evaluation.holdout_sha256, candidates=evaluation.rows,
-        best=best, metrics=evaluation.metrics, champion=champion, gate=gate, holdout=evaluation.holdout,
-        baseline=evaluation.baseline, validation_markdown=validation.to_markdown(),
+        split=plan.describe(), evaluation=evaluation, best=best, champion=champion, gate=gate,
+        leakage=leakage or {}, validation_markdown=validation.to_markdown(),
     )
     return decide(evidence, Path(registry_root), Path(reports_root))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from models.spec import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -20,17 +19,23 @@ def artifact_key(model: str, what: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in raw).strip("-")
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
+def fmt_value(value: Any, digits: int = 4, missing: str = "n/a") -> str:
+    """A value for tables: floats with ``digits`` decimals, None as ``missing``."""
     if value is None:
-        return "n/a"
+        return missing
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
 
 
+_fmt = fmt_value
+
+
 def candidates_markdown(rows: list[dict[str, Any]], task: str) -> str:
     """A markdown table of candidates and their holdout metrics."""
-    metrics = [m for m in METRICS if task in METRICS[m].tasks]
+    from tasks.evaluate import report_metrics
+
+    metrics = [m for m in report_metrics(task) if any(m in r for r in rows)]
     head = ["candidate", "estimator", *metrics, "fit s", "selected"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -41,28 +46,102 @@ def candidates_markdown(rows: list[dict[str, Any]], task: str) -> str:
 
 
 def gate_markdown(gate: dict[str, Any]) -> str:
-    """A markdown table of the gate's verdicts."""
-    lines = ["| rule | metric | value | bound | champion | verdict |", "|---|---|---|---|---|---|"]
+    """A markdown table of the gate's verdicts, with each comparison's interval."""
+    lines = ["| rule | metric | value | bound | compared with | their value | advantage (CI) | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
     for v in gate["verdicts"]:
         verdict = "PASS" if v["passed"] else "FAIL"
         if not v.get("applicable", True):
             verdict = "n/a (no champion)"
+        c = v.get("comparison") or {}
+        adv = ""
+        if c:
+            adv = f"{c['diff']:+.4f}"
+            if c.get("ci_low") is not None:
+                adv += f" [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
         lines.append(
-            f"| {v['rule']} | {v['metric']} | {_fmt(v['value'])} | {v['bound']} | {_fmt(v.get('champion_value'))} | {verdict} |"
+            f"| {v['rule']} | {v['metric']} | {_fmt(v['value'])} | {v['bound']} | {v.get('other') or ''} | "
+            f"{_fmt(v.get('other_value'))} | {adv} | {verdict} |"
         )
     lines += ["", *[f"- {v['sentence']}" for v in gate["verdicts"]]]
     return "\n".join(lines)
 
 
+def _performance_section(meta: dict[str, Any]) -> list[str]:
+    m = meta["metrics"]
+    task = meta["task"]
+    if task in ("binary_classification", "direction"):
+        lines = [
+            f"- ROC AUC {_fmt(m.get('roc_auc'))} (95 % DeLong CI {_fmt(m.get('roc_auc_ci_low'))}–"
+            f"{_fmt(m.get('roc_auc_ci_high'))}); Gini {_fmt(m.get('gini'))}; KS {_fmt(m.get('ks'))}",
+            f"- Brier score {_fmt(m.get('brier'))}; expected calibration error {_fmt(m.get('ece'))}; "
+            f"mean predicted / observed event rate {_fmt(m.get('calibration_ratio'))}",
+            f"- Rank ordering: largest fall of the event rate from a score decile to the next riskier one "
+            f"{_fmt(m.get('max_rank_reversal'))} (0 = monotone)",
+        ]
+        if task == "direction":
+            lines.append(
+                f"- Directional accuracy {_fmt(m.get('directional_accuracy'))}; always-majority "
+                f"{_fmt(m.get('majority_directional_accuracy'))}; persistence {_fmt(m.get('persistence_directional_accuracy'))}"
+            )
+        deciles = meta.get("deciles") or []
+        if deciles:
+            lines += ["", "| decile (least risky first) | rows | score range | event rate | mean predicted |", "|---|---|---|---|---|"]
+            for d in deciles:
+                lines.append(f"| {d['decile']} | {d['rows']} | {d['min_score']:.4f}–{d['max_score']:.4f} | "
+                             f"{d['event_rate']:.4f} | {d['mean_predicted']:.4f} |")
+        return lines
+    return [
+        f"- RMSE {_fmt(m.get('rmse'))}; MAE {_fmt(m.get('mae'))}",
+        f"- Persistence forecast RMSE {_fmt(m.get('baseline_rmse'))}; ratio {_fmt(m.get('rmse_ratio_vs_persistence'))} "
+        "(below 1 beats persistence)",
+    ]
+
+
+def _fairness_section(fairness: dict[str, Any]) -> list[str]:
+    lines = [f"Operating point: {fairness['cutoff_rule']}. Lowest adverse impact ratio: "
+             f"{_fmt(fairness['adverse_impact_ratio'])} (the four-fifths screen flags below 0.80).", ""]
+    for column, attr in fairness["attributes"].items():
+        lines += [f"Protected attribute `{column}` (reference group: {attr['reference_group']}; measured only, never a feature):", "",
+                  "| group | rows | base rate | approval rate | adverse impact ratio | within-group ROC AUC |",
+                  "|---|---|---|---|---|---|"]
+        for g in attr["groups"]:
+            lines.append(f"| {g['group']}{' (reference)' if g['reference'] else ''} | {g['rows']} | {g['base_rate']:.4f} | "
+                         f"{g['approval_rate']:.4f} | {_fmt(g['adverse_impact_ratio'])} | {_fmt(g['roc_auc'])} |")
+        lines.append("")
+    return lines
+
+
+def _leakage_section(leakage: dict[str, Any]) -> list[str]:
+    if not leakage:
+        return ["_Not recorded._"]
+    screen = sorted(leakage.get("single_feature_screen", []), key=lambda r: -(r["value"] or 0))[:5]
+    lines = ["Single-feature screen on the training rows (largest first; a value above the limit stops the run):", ""]
+    lines += [f"- `{r['column']}`: {r['statistic']} {_fmt(r['value'])} (limit {r['limit']:g})" for r in screen]
+    pit = leakage.get("point_in_time", {})
+    lines.append("")
+    lines.append("- Point-in-time check: " + ("passed: features rebuilt from data cut at "
+                 + ", ".join(f"{c:.0%}" for c in pit.get("cuts", [])) + " of the rows are unchanged"
+                 if pit.get("checked") else "not applicable (no feature builder)"))
+    dup = leakage.get("duplicates", {})
+    if dup:
+        lines.append(f"- Holdout rows identical to a training row: {dup['duplicated_in_training']} of {dup['holdout_rows']}")
+    return lines
+
+
 def render_model_card(meta: dict[str, Any]) -> str:
-    """The model card of a version, from its metadata: readable top to bottom by a validator."""
+    """The model card of a version (or of a rejected run), from its metadata: readable top to
+    bottom by a validator."""
     spec = meta["spec"]
     data = meta["data"]
     sel = meta["selected_candidate"]
     gate = meta["gate"]
     champ = meta.get("champion_comparison")
+    promoted = meta["decision"]["promoted"]
+    title = (f"# Model card: {meta['model']} v{meta.get('version', '?')}" if promoted
+             else f"# Model card: {meta['model']} — challenger NOT promoted")
     lines = [
-        f"# Model card: {meta['model']} v{meta.get('version', '?')}",
+        title,
         "",
         f"*Created {meta['created_at']} by run `{meta['run']['id']}` (reason: {meta['run']['reason']}).*",
         "",
@@ -95,11 +174,16 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "",
         f"Selected: **{sel['name']}** ({sel['estimator']}) by {meta['primary_metric']}.",
         "",
+        "## Performance of the selected candidate (holdout)",
+        "",
+        *_performance_section(meta),
+        "",
         "## Gate",
         "",
     ]
     if gate.get("first_model"):
-        lines += ["This is the first model of its name: there was no champion, so it was judged by the value thresholds alone.", ""]
+        lines += ["This is the first model of its name: there was no champion, so it was judged by the value "
+                  "thresholds (and naive baselines) alone.", ""]
     elif champ:
         lines += [
             f"Champion v{champ['version']} was re-scored on the same holdout ({champ['method']}"
@@ -110,13 +194,16 @@ def render_model_card(meta: dict[str, Any]) -> str:
     plots = [r for r in meta.get("reports", []) if r.endswith(".png")]
     if plots:
         lines += ["## Plots", ""] + [f"![{p[:-4]}](reports/{p})" for p in plots] + [""]
+    if meta.get("fairness"):
+        lines += ["## Fairness", "", *_fairness_section(meta["fairness"])]
+    lines += ["## Leakage guards", "", *_leakage_section(meta.get("leakage") or {}), ""]
     lines += ["## Limitations", ""]
     lines += [f"- {item}" for item in spec.get("limitations") or ["_None stated in the spec._"]]
     lines += [
         "",
         "## Promotion record",
         "",
-        f"- Decision: {'promoted to champion' if meta['decision']['promoted'] else 'not promoted'} — {meta['decision']['reason']}",
+        f"- Decision: {'promoted to champion' if promoted else 'not promoted'} — {meta['decision']['reason']}",
         f"- Spec SHA-256: `{meta['spec_sha256']}`",
         f"- Code: git `{meta['lineage']['git'].get('commit')}`" + (" (uncommitted changes)" if meta["lineage"]["git"].get("dirty") else ""),
         "- Libraries: " + ", ".join(f"{k} {v}" for k, v in meta["lineage"]["libraries"].items()),

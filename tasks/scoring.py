@@ -52,7 +52,7 @@ def predictions_frame(
 
 def score_table(pipeline, spec: ModelSpec, table: pd.DataFrame, features: list[str]) -> np.ndarray:
     """Scores of the version's pipeline on the table's feature columns (any column order)."""
-    return predict_scores(pipeline, table[features], spec.task)
+    return predict_scores(pipeline, table[features], spec.estimator_task)
 
 
 def write_predictions(frame: pd.DataFrame, output: str | Path) -> Path:

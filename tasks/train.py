@@ -59,7 +59,7 @@ def backtest(
     for fold in plan.folds:
         pipe = make()
         pipe.fit(X.iloc[fold.train], y.iloc[fold.train])
-        scores.append(predict_scores(pipe, X.iloc[fold.test], spec.task))
+        scores.append(predict_scores(pipe, X.iloc[fold.test], spec.estimator_task))
     return np.concatenate(scores), pipe
 
 
@@ -83,7 +83,7 @@ def fit_candidate(spec: ModelSpec, candidate: CandidateSpec, table: pd.DataFrame
 
     def make() -> Pipeline:
         return build_candidate(
-            candidate.estimator, spec.task, candidate.params, spec.numeric_features, spec.categorical_features
+            candidate.estimator, spec.estimator_task, candidate.params, spec.numeric_features, spec.categorical_features
         )
 
     started = time.perf_counter()
@@ -153,7 +153,7 @@ def score_champion(
         if plan.refit_final:
             scores, _ = backtest(lambda: clone(pipeline), spec, table, plan, features=needed)
         else:
-            scores = predict_scores(pipeline, table[needed].iloc[plan.holdout], spec.task)
+            scores = predict_scores(pipeline, table[needed].iloc[plan.holdout], spec.estimator_task)
         return ChampionScores(version, np.asarray(scores, dtype=float), method, same, metadata=metadata)
     except Exception as err:
         return ChampionScores(version, None, method, same, error=f"{type(err).__name__}: {err}", metadata=metadata)

@@ -466,18 +466,19 @@ class ModellingDataError(ValueError):
 def check_modelling_table(table: pd.DataFrame, spec: ModelSpec) -> list[str]:
     """Problems that per-column expectations cannot see, found on the modelling table.
 
-    Returns a list of warnings (constant features: reported, the model still trains).
+    Returns a list of warnings (constant features the spec accepts with ``allow_constant``).
 
     Raises:
         ModellingDataError: no rows; a classifier's label with a single class; an event
-            rate outside ``target.expected_positive_rate``; a feature that is entirely missing.
+            rate outside ``target.expected_positive_rate``; a feature that is entirely missing
+            or constant (an imputer would silently fill or ignore it).
     """
     problems: list[str] = []
     warnings: list[str] = []
     target = spec.target_column
     if table.empty:
         raise ModellingDataError(f"{spec.name}: the modelling table is empty (no rows with a label)")
-    if spec.task == "binary_classification":
+    if spec.is_classifier:
         rate = float(table[target].mean())
         if table[target].nunique() < 2:
             problems.append(f"target {target!r} has a single class in the development rows (event rate {rate:.3f})")
@@ -491,8 +492,16 @@ def check_modelling_table(table: pd.DataFrame, spec: ModelSpec) -> list[str]:
         values = table[col]
         if values.isna().all():
             problems.append(f"feature {col!r} is entirely missing")
-        elif values.nunique(dropna=True) < 2 and not values.isna().any():
-            warnings.append(f"feature {col!r} is constant ({values.dropna().iloc[0]}); it carries no information")
+        elif values.nunique(dropna=True) < 2:
+            text = f"feature {col!r} is constant ({values.dropna().iloc[0]})"
+            if values.isna().any():
+                text += f" apart from {int(values.isna().sum())} missing value(s)"
+            column = spec.columns.get(col)
+            if column is not None and column.allow_constant:
+                warnings.append(f"{text}; it carries no information (accepted: allow_constant)")
+            else:
+                problems.append(f"{text}: it carries no information and usually means a broken feed "
+                                "(set allow_constant on the column to accept it)")
     if problems:
         raise ModellingDataError(f"{spec.name}: " + "; ".join(problems))
     return warnings

@@ -9,7 +9,7 @@ from tests.helpers import BUILTIN_SPECS
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, prefect_api):
-    """Train the built-in models once into a fresh registry (about 40 s) and point settings at it."""
+    """Train every built-in model once into a fresh registry (about 80 s) and point settings at it."""
     root = tmp_path_factory.mktemp("e2e")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FINML_REGISTRY_DIR", str(root / "registry"))
@@ -18,7 +18,7 @@ def trained(tmp_path_factory, prefect_api):
         mp.setenv("COLUMNS", "200")
         from flows.training import train_all
 
-        summaries = {s["model"]: s for s in train_all(models=["credit_risk", "loan_evaluation", "market_forecast"])}
+        summaries = {s["model"]: s for s in train_all()}
         yield {"root": root, "registry": root / "registry", "reports": root / "reports", "summaries": summaries,
                "mp": mp}
 

@@ -20,6 +20,7 @@ def test_every_model_is_trained_gated_and_promoted(trained):
     s = trained["summaries"]
     assert {m: (r["gate"], r["version"], r["champion"]) for m, r in s.items()} == {
         "credit_risk": ("passed", 1, 1), "loan_evaluation": ("passed", 1, 1), "market_forecast": ("passed", 1, 1),
+        "mortgage_approval": ("passed", 1, 1), "market_direction": ("failed", None, None),
     }
     assert s["credit_risk"]["primary_metric"] == "roc_auc" and s["credit_risk"]["value"] >= 0.78
     assert s["loan_evaluation"]["value"] >= 0.68
@@ -49,7 +50,7 @@ def test_version_folder_holds_everything_design_lists(trained):
     card = (vdir / "model_card.md").read_text()
     assert "# Model card: credit_risk v1" in card and "first model" in card
     assert "| threshold | roc_auc |" in card and "Trained on a single historical portfolio" in card
-    for png in ("roc_curve.png", "calibration.png", "score_distribution.png"):
+    for png in ("roc_curve.png", "calibration.png", "score_distribution.png", "event_rate_by_decile.png"):
         assert (vdir / "reports" / png).stat().st_size > 5000
         assert f"reports/{png}" in card
 
@@ -76,7 +77,8 @@ def test_a_second_run_that_is_not_better_is_not_promoted(trained):
     assert reg.list_versions() == [1] and reg.champion() == 1
     last = reg.history()[-1]
     assert last["event"] == "rejected" and last["reason"] == "second demo run"
-    assert any("does not beat the required margin 0.005" in r for r in last["failed_rules"])
+    assert any("does not meet the required margin 0.005" in r for r in last["failed_rules"])
+    assert any("is not better beyond noise than champion v1" in r for r in last["failed_rules"])
     evidence = json.loads(open(last["evidence"]).read())
     champion = evidence["champion_comparison"]
     assert champion["version"] == 1 and champion["same_holdout"] is True

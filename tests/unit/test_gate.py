@@ -1,29 +1,40 @@
-"""Every gate rule: thresholds, champion comparison in both directions, first model, fail-closed."""
+"""Every gate rule: thresholds, champion and baseline comparisons (point, superior, not worse)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from models.spec import parse_spec
-from tasks.gate import evaluate_gate
+from tasks.gate import GateInputs, evaluate_gate
 from tests.helpers import builtin_spec_dict
 
 
-@pytest.fixture
-def credit():
-    return parse_spec(builtin_spec_dict("credit_risk"))  # roc_auc >= 0.75, ks >= 0.30, brier <= 0.20, champion +0.005
+def _spec(rules, name="credit_risk"):
+    data = builtin_spec_dict(name)
+    data["gate"]["rules"] = rules
+    return parse_spec(data)
 
 
-@pytest.fixture
-def market():
-    return parse_spec(builtin_spec_dict("market_forecast"))  # ratio <= 0.97, rmse <= 0.15, champion rmse -0.0005
-
-
+THRESHOLDS = [
+    {"kind": "threshold", "metric": "roc_auc", "min": 0.75},
+    {"kind": "threshold", "metric": "ks", "min": 0.30},
+    {"kind": "threshold", "metric": "brier", "max": 0.20},
+]
 GOOD = {"roc_auc": 0.80, "ks": 0.45, "brier": 0.15}
 
 
-def test_first_model_is_judged_by_thresholds_alone(credit):
-    gate = evaluate_gate(credit, GOOD)
+def _scores(n=2000, seed=0, strength=1.5):
+    """Labels and a champion score with real signal (AUC about 0.8)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(float)
+    champion = 1 / (1 + np.exp(-(strength * (y - 0.3) + rng.normal(0, 1, n))))
+    return y, champion, rng
+
+
+def test_first_model_is_judged_by_thresholds_alone():
+    spec = _spec(THRESHOLDS + [{"kind": "champion", "metric": "roc_auc", "test": "superior", "method": "delong"}])
+    gate = evaluate_gate(spec, GOOD)
     assert gate.passed and gate.first_model
     champion = [v for v in gate.verdicts if v.rule == "champion"][0]
     assert champion.passed and not champion.applicable
@@ -31,48 +42,106 @@ def test_first_model_is_judged_by_thresholds_alone(credit):
 
 
 @pytest.mark.parametrize("metric,value", [("roc_auc", 0.7499), ("ks", 0.29), ("brier", 0.2001)])
-def test_each_threshold_fails_on_its_own(credit, metric, value):
-    gate = evaluate_gate(credit, {**GOOD, metric: value})
+def test_each_threshold_fails_on_its_own(metric, value):
+    gate = evaluate_gate(_spec(THRESHOLDS), {**GOOD, metric: value})
     assert not gate.passed
     assert [v.metric for v in gate.failed] == [metric]
     assert "fails" in gate.failed[0].sentence
 
 
-def test_threshold_bounds_are_inclusive(credit):
-    assert evaluate_gate(credit, {"roc_auc": 0.75, "ks": 0.30, "brier": 0.20}).passed
+def test_threshold_bounds_are_inclusive_and_missing_metrics_fail():
+    assert evaluate_gate(_spec(THRESHOLDS), {"roc_auc": 0.75, "ks": 0.30, "brier": 0.20}).passed
+    assert [v.metric for v in evaluate_gate(_spec(THRESHOLDS), {"roc_auc": 0.8, "brier": 0.1}).failed] == ["ks"]
 
 
-def test_missing_metric_fails(credit):
-    gate = evaluate_gate(credit, {"roc_auc": 0.8, "brier": 0.1})
-    assert [v.metric for v in gate.failed] == ["ks"]
+def test_champion_absolute_margin_on_the_point_estimate():
+    y, champ, rng = _scores()
+    spec = _spec(THRESHOLDS + [{"kind": "champion", "metric": "roc_auc", "margin": 0.005}])
+    better = champ + 0.8 * (y - 0.3) * rng.random(len(y))  # clearly better ranking
+    inputs = GateInputs(y, better, champion={"version": 3, "scores": champ})
+    gate = evaluate_gate(spec, GOOD, inputs)
+    verdict = gate.verdicts[-1]
+    assert gate.passed and verdict.comparison["diff"] > 0.005 and verdict.other == "champion v3"
+    same = evaluate_gate(spec, GOOD, GateInputs(y, champ, champion={"version": 3, "scores": champ}))
+    assert not same.passed  # an equal challenger does not clear a positive margin
+    assert "+0.0000 does not meet the required margin 0.005" in same.failed[0].sentence
 
 
-def test_champion_margin_higher_is_better(credit):
-    assert evaluate_gate(credit, {**GOOD, "roc_auc": 0.806}, {"roc_auc": 0.800}, champion_version=3).passed
-    gate = evaluate_gate(credit, {**GOOD, "roc_auc": 0.804}, {"roc_auc": 0.800}, champion_version=3)
-    assert not gate.passed
-    verdict = gate.failed[0]
-    assert verdict.rule == "champion" and verdict.champion_value == 0.800
-    assert "+0.0040 does not beat the required margin 0.005" in verdict.sentence
-    # an equal challenger is not promoted when a margin is required
-    assert not evaluate_gate(credit, GOOD, dict(GOOD), champion_version=3).passed
+def test_relative_change_for_a_lower_is_better_metric():
+    y, champ, rng = _scores(seed=1)
+    spec = _spec(THRESHOLDS + [{"kind": "champion", "metric": "brier", "change": "relative", "margin": -0.02}])
+    slightly_worse = np.clip(champ + rng.normal(0, 0.02, len(y)), 0.001, 0.999)
+    brier_c = np.mean((champ - y) ** 2)
+    brier_w = np.mean((slightly_worse - y) ** 2)
+    gate = evaluate_gate(spec, GOOD, GateInputs(y, slightly_worse, champion={"version": 1, "scores": champ}))
+    rel = gate.verdicts[-1].comparison["diff"]
+    assert rel == pytest.approx((brier_c - brier_w) / brier_c)
+    assert gate.passed == (rel >= -0.02)
+    much_worse = np.clip(champ + rng.normal(0, 0.2, len(y)), 0.001, 0.999)
+    assert not evaluate_gate(spec, GOOD, GateInputs(y, much_worse, champion={"version": 1, "scores": champ})).passed
 
 
-def test_champion_margin_lower_is_better(market):
-    metrics = {"rmse_ratio_vs_persistence": 0.9, "rmse": 0.0800}
-    assert evaluate_gate(market, {**metrics, "rmse": 0.0794}, {"rmse": 0.0800}, champion_version=1).passed
-    gate = evaluate_gate(market, {**metrics, "rmse": 0.0797}, {"rmse": 0.0800}, champion_version=1)
-    assert [v.rule for v in gate.failed] == ["champion"]
-    # a worse (higher) RMSE never passes
-    assert not evaluate_gate(market, {**metrics, "rmse": 0.09}, {"rmse": 0.08}, champion_version=1).passed
+def test_a_challenger_better_only_by_noise_is_not_promoted():
+    """A small point gain (it clears a 0.002 margin) whose DeLong interval includes zero."""
+    y, champ, rng = _scores(n=900, seed=2)
+    challenger = champ + rng.normal(0, 0.02, len(y))
+    rules = THRESHOLDS + [
+        {"kind": "champion", "metric": "roc_auc", "margin": 0.0},
+        {"kind": "champion", "metric": "roc_auc", "test": "superior", "method": "delong"},
+    ]
+    gate = evaluate_gate(_spec(rules), GOOD, GateInputs(y, challenger, champion={"version": 4, "scores": champ}))
+    point, significance = gate.verdicts[-2], gate.verdicts[-1]
+    c = significance.comparison
+    if c["diff"] <= 0:  # make the construction explicit: we need a (tiny) point improvement
+        pytest.fail(f"construction needs a positive point gain, got {c['diff']}")
+    assert point.passed and not significance.passed
+    assert c["ci_low"] < 0 < c["ci_high"]
+    assert "not better beyond noise than champion v4" in significance.sentence
+    assert not gate.passed and gate.failed == [significance]
 
 
-def test_forecaster_must_beat_persistence(market):
-    gate = evaluate_gate(market, {"rmse_ratio_vs_persistence": 1.02, "rmse": 0.08})
-    assert [v.metric for v in gate.failed] == ["rmse_ratio_vs_persistence"]
+def test_an_identical_challenger_never_passes_superiority():
+    y, champ, _ = _scores(seed=3)
+    rule = [{"kind": "champion", "metric": "roc_auc", "test": "superior", "method": "bootstrap", "n_boot": 200}]
+    gate = evaluate_gate(_spec(THRESHOLDS + rule), GOOD, GateInputs(y, champ.copy(), champion={"version": 2, "scores": champ}))
+    assert not gate.passed and gate.failed[0].comparison["ci_low"] == 0.0
 
 
-def test_unscorable_champion_fails_closed(credit):
-    gate = evaluate_gate(credit, GOOD, None, champion_version=2, champion_error="IntegrityError: model changed")
+def test_not_worse_is_not_blocked_by_noise_but_fails_when_significantly_worse():
+    y, champ, rng = _scores(n=900, seed=4)
+    rule = [{"kind": "champion", "metric": "roc_auc", "test": "not_worse", "method": "delong"}]
+    spec = _spec(THRESHOLDS + rule)
+    noisy_equal = champ + rng.normal(0, 0.03, len(y))
+    gate = evaluate_gate(spec, GOOD, GateInputs(y, noisy_equal, champion={"version": 1, "scores": champ}))
+    c = gate.verdicts[-1].comparison
+    assert c["ci_low"] < 0 < c["ci_high"] and gate.passed  # whatever the sign of the point estimate
+    worse = champ + rng.normal(0, 0.6, len(y))
+    gate = evaluate_gate(spec, GOOD, GateInputs(y, worse, champion={"version": 1, "scores": champ}))
+    assert not gate.passed and gate.failed[0].comparison["ci_high"] < 0
+    assert "significantly worse than champion v1" in gate.failed[0].sentence
+
+
+def test_baseline_rule_for_the_forecaster():
+    spec = parse_spec(builtin_spec_dict("market_forecast"))  # persistence rule: superior, Diebold-Mariano
+    rng = np.random.default_rng(5)
+    y = np.abs(rng.normal(0.15, 0.05, 1500))
+    persistence = y + rng.normal(0, 0.05, 1500)
+    good = y + rng.normal(0, 0.03, 1500)
+    metrics = {"rmse_ratio_vs_persistence": 0.6, "rmse": 0.03}
+    inputs = GateInputs(y, good, baselines={"persistence": persistence}, time_ordered=True, horizon=5)
+    gate = evaluate_gate(spec, metrics, inputs)
+    baseline = [v for v in gate.verdicts if v.rule == "baseline"][0]
+    assert baseline.passed and baseline.comparison["method"] == "diebold_mariano" and baseline.comparison["ci_low"] > 0
+    inputs = GateInputs(y, persistence + rng.normal(0, 0.001, 1500), baselines={"persistence": persistence},
+                        time_ordered=True, horizon=5)
+    gate = evaluate_gate(spec, metrics, inputs)
+    assert not gate.passed and "no edge over the naive baselines" in gate.reason()
+
+
+def test_unscorable_champion_fails_closed():
+    spec = _spec(THRESHOLDS + [{"kind": "champion", "metric": "roc_auc", "margin": 0.0}])
+    y, champ, _ = _scores()
+    gate = evaluate_gate(spec, GOOD, GateInputs(y, champ, champion={"version": 2, "scores": None,
+                                                                      "error": "IntegrityError: model changed"}))
     assert not gate.passed
     assert "fails closed" in gate.failed[0].sentence and "v2" in gate.failed[0].sentence

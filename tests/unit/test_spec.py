@@ -71,7 +71,8 @@ def test_gate_rule_fields_are_named():
 def test_metric_must_fit_the_task():
     data = builtin_spec_dict("credit_risk")
     data["gate"]["rules"].append({"kind": "threshold", "metric": "rmse", "max": 1.0})
-    assert "gate.rules.4.metric: metric 'rmse' does not apply" in _error(data)
+    last = len(data["gate"]["rules"]) - 1
+    assert f"gate.rules.{last}.metric: metric 'rmse' does not apply" in _error(data)
 
 
 def test_unknown_hyperparameter_is_named():
@@ -91,6 +92,26 @@ def test_target_column_listed_as_a_feature_is_rejected():
     data = builtin_spec_dict("credit_risk")
     data["columns"]["Status"] = {"role": "categorical"}
     assert "target.column" in _error(data)
+
+
+def test_comparison_rules_are_checked():
+    data = builtin_spec_dict("credit_risk")
+    data["gate"]["rules"].append({"kind": "champion", "metric": "brier", "method": "delong", "test": "superior"})
+    assert "'delong' applies to an absolute change of roc_auc only" in _error(data)
+    data = builtin_spec_dict("credit_risk")
+    data["gate"]["rules"].append({"kind": "baseline", "baseline": "persistence", "metric": "roc_auc"})
+    assert "baseline: 'persistence' is not a baseline of this model" in _error(data)
+    data = builtin_spec_dict("credit_risk")
+    data["gate"]["rules"].append({"kind": "champion", "metric": "calibration_ratio"})
+    assert "has no better direction" in _error(data)
+    data = builtin_spec_dict("credit_risk")
+    data["gate"]["rules"].append({"kind": "threshold", "metric": "adverse_impact_ratio", "min": 0.8})
+    assert "needs a column with role 'protected'" in _error(data)
+
+
+def test_protected_columns_are_never_features():
+    spec = parse_spec(builtin_spec_dict("mortgage_approval"))
+    assert spec.protected_columns == ["afam"] and "afam" not in spec.feature_columns
 
 
 def test_bad_cron_is_named():

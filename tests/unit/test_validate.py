@@ -94,9 +94,8 @@ def test_modelling_table_checks(spec, raw):
         check_modelling_table(rare, spec)
     with pytest.raises(ModellingDataError, match="feature 'Income' is entirely missing"):
         check_modelling_table(table.assign(Income=np.nan), spec)
-    assert check_modelling_table(table.assign(Price=1000), spec) == [
-        "feature 'Price' is constant (1000); it carries no information"
-    ]
+    with pytest.raises(ModellingDataError, match=r"feature 'Price' is constant \(1000\): it carries no information"):
+        check_modelling_table(table.assign(Price=1000), spec)
 
 
 def _verdicts(report):

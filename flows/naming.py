@@ -1,0 +1,62 @@
+"""Readable flow run names and tags, so the Prefect UI shows which model and version a run is about.
+
+A run starts with a name made from its parameters (``train-credit_risk-2026-11-29T1545``); once the
+flow knows the outcome it renames itself: ``train-credit_risk-v3-2026-11-29T1545`` (promoted as
+version 3) or ``train-credit_risk-rejected-…``; ``monitor-credit_risk-v3-stable-…``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+log = logging.getLogger(__name__)
+
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{4}$")
+
+
+def _stamp(current: str | None) -> str:
+    """The time stamp at the end of the run's first name (kept, so a renamed run sorts as before)."""
+    match = _STAMP.search(current or "")
+    if match:
+        return match.group(0)
+    from models.registry import now_utc
+
+    return now_utc()[:16].replace(":", "")
+
+
+def training_run_name(model: str, version: int | None, current: str | None = None) -> str:
+    """``train-<model>-v<version>-<stamp>`` when a version was promoted, else ``train-<model>-rejected-<stamp>``."""
+    label = f"v{version}" if version else "rejected"
+    return f"train-{model}-{label}-{_stamp(current)}"
+
+
+def monitoring_run_name(model: str, version: int, verdict: str, current: str | None = None) -> str:
+    """``monitor-<model>-v<version>-<verdict>-<stamp>``."""
+    return f"monitor-{model}-v{version}-{verdict.replace('_', '-')}-{_stamp(current)}"
+
+
+def rename_current_run(make_name) -> str | None:
+    """Rename the current flow run to ``make_name(current_name)``; best effort (a failure is logged).
+
+    Returns the new name, or None outside a flow run or when the API refused.
+    """
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.runtime import flow_run
+
+        run_id = flow_run.id
+        if not run_id:
+            return None
+        name = make_name(flow_run.name)
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run_id, name=name)
+        return name
+    except Exception:  # a cosmetic rename must never fail a finished run
+        log.warning("could not rename the flow run", exc_info=True)
+        return None
+
+
+def model_tags(model: str, kind: str) -> list[str]:
+    """The tags of a run about one model: ``finml``, the model's name, and ``training``/``monitoring``."""
+    return ["finml", model, kind]

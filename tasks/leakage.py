@@ -1,0 +1,156 @@
+"""Leakage guards, run on the development data before any candidate is fitted.
+
+- **Single-feature screen** (classifiers): a feature that on its own separates the classes
+  almost perfectly on the training rows — single-feature ROC AUC (orientation-free,
+  ``max(AUC, 1 - AUC)``) above ``leakage.max_single_feature_auc`` (default 0.95) — is almost
+  always derived from the outcome (a status code updated after default, a copy of the label).
+  Numeric features are ranked as they are; a categorical feature by its category's event
+  rate on the training rows. For regression, the absolute Spearman correlation with the label
+  above ``leakage.max_abs_correlation``. The run stops and names the columns.
+- **Point in time** (feature builders, time-ordered data): the features are rebuilt from the
+  raw rows cut at several dates; every row up to a cut must get exactly the features it has
+  in the full build, i.e. no feature uses data after its own date.
+- **Duplicates across the split**: holdout rows whose features and label equal a training
+  row's are counted and reported (they flatter holdout metrics); not an error by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.spec import ModelSpec
+
+
+class LeakageError(ValueError):
+    """Probable target leakage: the message names the columns and the evidence."""
+
+    def __init__(self, message: str, columns: list[str]):
+        super().__init__(message)
+        self.columns = columns
+
+
+def _orientation_free_auc(y: np.ndarray, x: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y)) < 2 or len(np.unique(x)) < 2:
+        return None
+    auc = float(roc_auc_score(y, x))
+    return max(auc, 1.0 - auc)
+
+
+def single_feature_screen(spec: ModelSpec, table: pd.DataFrame, train_rows: np.ndarray) -> list[dict[str, Any]]:
+    """The screening statistic of every feature on the training rows (no exception raised here).
+
+    Returns one dict per feature: ``column``, ``statistic`` (``roc_auc`` or ``abs_spearman``),
+    ``value`` (None when undefined, e.g. a constant column), ``limit``, ``flagged``.
+    """
+    rows = table.iloc[train_rows]
+    y = rows[spec.target_column].to_numpy(dtype=float)
+    out = []
+    for col in spec.feature_columns:
+        values = rows[col]
+        if spec.is_classifier:
+            if col in spec.categorical_features:
+                keys = values.astype(object).where(values.notna(), "(missing)")
+                x = keys.map(pd.Series(y, index=rows.index).groupby(keys).mean()).to_numpy(dtype=float)
+                ok = np.ones(len(x), dtype=bool)
+            else:
+                x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+                ok = np.isfinite(x)
+            value = _orientation_free_auc(y[ok], x[ok]) if ok.sum() > 10 else None
+            limit, statistic = spec.leakage.max_single_feature_auc, "roc_auc"
+        else:
+            x = pd.to_numeric(values, errors="coerce")
+            ok = x.notna().to_numpy()
+            value = None
+            if ok.sum() > 10 and x[ok].nunique() > 1:
+                value = abs(float(pd.Series(y[ok]).corr(pd.Series(x[ok].to_numpy()), method="spearman")))
+            limit, statistic = spec.leakage.max_abs_correlation, "abs_spearman"
+        out.append({"column": col, "statistic": statistic, "value": value, "limit": limit,
+                    "flagged": value is not None and value > limit})
+    return out
+
+
+def check_single_feature_leakage(spec: ModelSpec, table: pd.DataFrame, train_rows: np.ndarray) -> list[dict[str, Any]]:
+    """Run the screen and stop on a flagged feature.
+
+    Raises:
+        LeakageError: naming every flagged column with its statistic.
+    """
+    screen = single_feature_screen(spec, table, train_rows)
+    flagged = [s for s in screen if s["flagged"]]
+    if flagged:
+        detail = ", ".join(f"{s['column']!r} ({s['statistic']} {s['value']:.4f} > {s['limit']:g})" for s in flagged)
+        raise LeakageError(
+            f"{spec.name}: probable target leakage: {detail} on the training rows alone; a feature this "
+            "predictive is usually derived from the outcome. Remove it, or mark it role 'excluded' with a reason.",
+            [s["column"] for s in flagged],
+        )
+    return screen
+
+
+def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame, cuts=(0.5, 0.75, 0.95)) -> dict[str, Any]:
+    """Rebuild the features from raw rows cut at several dates and compare (feature builders only).
+
+    Args:
+        raw: the development raw rows (time column parsed); table: their full build.
+        cuts: where to cut, as shares of the raw rows.
+
+    Raises:
+        LeakageError: naming each feature whose value before a cut changed when later rows
+            were removed.
+    """
+    builder = spec.builder
+    if builder is None or not spec.leakage.point_in_time_check:
+        return {"checked": False}
+    time_col = spec.time_column
+    ordered = raw.sort_values(time_col, kind="stable").reset_index(drop=True)
+    full = table.set_index(time_col)
+    bad: dict[str, str] = {}
+    for share in cuts:
+        cut = int(len(ordered) * share)
+        if cut < 50:
+            continue
+        partial = builder.build(ordered.iloc[:cut], require_target=False).set_index(time_col)
+        common = partial.index.intersection(full.index)
+        for col in builder.feature_names:
+            a = partial.loc[common, col].to_numpy(dtype=float)
+            b = full.loc[common, col].to_numpy(dtype=float)
+            if not np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True):
+                bad.setdefault(col, str(pd.Timestamp(ordered[time_col].iloc[cut - 1]).date()))
+    if bad:
+        detail = ", ".join(f"{c!r} (changed before the cut at {d})" for c, d in bad.items())
+        raise LeakageError(f"{spec.name}: features use data after their own date: {detail}", list(bad))
+    return {"checked": True, "cuts": list(cuts), "features": list(builder.feature_names)}
+
+
+def duplicate_rows(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, Any]:
+    """Holdout rows whose features and label equal a training row's (reported, not raised)."""
+    cols = spec.feature_columns + [spec.target_column]
+    hashes = pd.util.hash_pandas_object(table[cols], index=False).to_numpy()
+    train = set(np.concatenate([hashes[f.train] for f in plan.folds]).tolist())
+    holdout = hashes[plan.holdout]
+    dup = int(sum(h in train for h in holdout.tolist()))
+    return {"holdout_rows": int(len(holdout)), "duplicated_in_training": dup,
+            "share": dup / len(holdout) if len(holdout) else 0.0}
+
+
+# --------------------------------------------------------------------------- Prefect tasks
+
+from prefect import task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+
+@task(name="leakage-guards", cache_policy=NO_CACHE)
+def leakage_guards(spec: ModelSpec, raw_development: pd.DataFrame, table: pd.DataFrame, plan) -> dict[str, Any]:
+    """Single-feature screen on the first fold's training rows, point-in-time check, duplicates.
+
+    Raises:
+        LeakageError: a flagged feature or a feature that looks ahead (named).
+    """
+    screen = check_single_feature_leakage(spec, table, plan.folds[0].train)
+    pit = check_point_in_time(spec, raw_development, table)
+    return {"single_feature_screen": screen, "point_in_time": pit, "duplicates": duplicate_rows(spec, table, plan)}
