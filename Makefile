@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install demo test clean
+.PHONY: install demo test clean server server-stop server-status prefect-yaml benchmark-parallel
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "finml needs Python 3.11, found " + sys.version' 
@@ -19,7 +19,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,dask]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +29,26 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# A local Prefect server (UI on http://127.0.0.1:$(PORT)), a worker for the work pool of prefect.yaml and
+# every deployment, in the background (logs in $(PREFECT_HOME)/finml-server/). SQLite by default; set
+# PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://user@host:5432/db for PostgreSQL.
+PORT ?= 4200
+server: install
+	FINML_SERVER_PORT=$(PORT) $(BIN)/finml server start
+
+server-stop:
+	@if [ -x $(BIN)/finml ]; then $(BIN)/finml server stop; else echo "nothing to stop (no $(BIN)/finml)"; fi
+
+server-status: install
+	$(BIN)/finml server status
+
+# Rewrite prefect.yaml from the specs (after adding a spec or changing a schedule).
+prefect-yaml: install
+	$(BIN)/python scripts/prefect_yaml.py
+
+benchmark-parallel: install
+	$(BIN)/python benchmarks/parallel.py
 
 clean:
 	rm -rf registry reports .prefect .pytest_cache

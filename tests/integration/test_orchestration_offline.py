@@ -1,0 +1,120 @@
+"""Orchestration checks that need no server: clear failures without a Prefect API, run names,
+and the server lifecycle's guards. Each CLI check runs in a fresh process with a clean Prefect
+environment (an in-process test harness would otherwise provide an API URL)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.naming import monitoring_run_name, training_run_name
+from flows.server import ServerError, ServerOptions, free_port, redact, start, stop, tagged_processes, work_pools
+from tests.helpers import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FINML_"))}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "FINML_REGISTRY_DIR": str(tmp_path / "registry"), "FINML_REPORTS_DIR": str(tmp_path / "reports"),
+                "COLUMNS": "250"})
+    env.update(extra)
+    return env
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_dask_runner_refuses_to_run_without_a_prefect_api(tmp_path):
+    code = ("from flows.runners import OrchestrationError, make_task_runner\n"
+            "try:\n    make_task_runner()\nexcept OrchestrationError as err:\n    print('REFUSED', err)\n"
+            "else:\n    print('ACCEPTED')\n")
+    out = _run([sys.executable, "-c", code], _clean_env(tmp_path, FINML_TASK_RUNNER="dask"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("REFUSED"), out.stdout
+    assert "needs a real Prefect API" in out.stdout and "PREFECT_API_URL" in out.stdout
+    # a scheduler address alone selects Dask too
+    out = _run([sys.executable, "-c", code], _clean_env(tmp_path, FINML_DASK_ADDRESS="tcp://127.0.0.1:8786"))
+    assert out.stdout.startswith("REFUSED"), out.stdout
+
+
+def test_cli_training_with_dask_and_no_api_fails_before_any_work(tmp_path):
+    out = _run([str(BIN / "finml"), "train", "credit_risk"], _clean_env(tmp_path, FINML_TASK_RUNNER="dask"))
+    assert out.returncode == 1
+    assert "the Dask task runner needs a real Prefect API" in _flat(out.stderr)
+    assert not (tmp_path / "registry").exists()
+
+
+def test_cli_deployment_without_prefect_api_url_fails_clearly(tmp_path):
+    for cmd in (["train", "credit_risk", "--deployment"], ["monitor", "credit_risk", "--demo-period", "--deployment"]):
+        out = _run([str(BIN / "finml"), *cmd], _clean_env(tmp_path))
+        assert out.returncode == 1, out.stdout
+        assert "PREFECT_API_URL is not set" in _flat(out.stderr)
+
+
+def test_cli_deployment_with_an_unreachable_server_fails_clearly(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/api"
+    out = _run([str(BIN / "finml"), "train", "credit_risk", "--deployment"], _clean_env(tmp_path, PREFECT_API_URL=url))
+    assert out.returncode == 1
+    assert f"cannot reach the Prefect API at {url}" in _flat(out.stderr)
+
+
+def test_run_names_carry_model_version_and_outcome():
+    assert training_run_name("credit_risk", 3, "train-credit_risk-2026-01-02T0304") == "train-credit_risk-v3-2026-01-02T0304"
+    assert training_run_name("credit_risk", None, "train-credit_risk-2026-01-02T0304") == \
+        "train-credit_risk-rejected-2026-01-02T0304"
+    assert monitoring_run_name("loan_evaluation", 2, "performance_breach", "monitor-loan_evaluation-champion-2026-01-02T0304") \
+        == "monitor-loan_evaluation-v2-performance-breach-2026-01-02T0304"
+    assert training_run_name("m", 1, "renamed-by-hand").startswith("train-m-v1-20")
+
+
+def test_server_start_refuses_a_busy_port_and_leaves_nothing(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ServerError, match=f"port {port}"):
+            start(ServerOptions(home=tmp_path / "home", port=port, timeout=30))
+    assert tagged_processes(str((tmp_path / "home" / "finml-server").resolve())) == []
+    report = stop(tmp_path / "home" / "finml-server")
+    assert report.stopped == {} and report.left == []
+
+
+def test_work_pools_come_from_prefect_yaml_and_passwords_are_redacted():
+    assert work_pools(ROOT) == ["finml-pool"]
+    assert redact("postgresql+asyncpg://me:secret@db:5432/prefect") == "postgresql+asyncpg://me:***@db:5432/prefect"
+    assert redact("sqlite+aiosqlite:////tmp/x.db") == "sqlite+aiosqlite:////tmp/x.db"
+
+
+def test_stop_sweeps_every_process_carrying_the_tag(tmp_path):
+    """A process a worker left behind (own session, parent gone) is found by its tag and ended."""
+    state_dir = (tmp_path / "home" / "finml-server").resolve()
+    state_dir.mkdir(parents=True)
+    env = {**os.environ, "FINML_SERVER_TAG": str(state_dir)}
+    # a shell that ignores SIGTERM and starts a child in a new session, like a flow run of a process worker
+    stray = subprocess.Popen(["bash", "-c", "trap '' TERM; setsid sleep 300 & wait"], env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while len(tagged_processes(str(state_dir))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(tagged_processes(str(state_dir))) >= 2
+        report = stop(state_dir, grace=2)
+        assert report.left == []
+        assert "SIGKILL" in report.stopped.values()  # the shell ignored SIGTERM
+        assert tagged_processes(str(state_dir)) == []
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+        stray.wait(10)

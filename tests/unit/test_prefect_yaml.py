@@ -1,0 +1,166 @@
+"""prefect.yaml and the specs agree: two deployments per spec, entrypoints that import, crons that
+Prefect accepts and that equal the spec's, and one drift trigger per retraining model, matching
+that model only and passing the alarm's reason."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import yaml
+
+from models.spec import list_specs
+from tests.helpers import BUILTIN_SPECS, ROOT, builtin_spec_dict, write_spec
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import prefect_yaml  # noqa: E402  (scripts/prefect_yaml.py)
+
+CONFIG = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+DEPLOYMENTS = {d["name"]: d for d in CONFIG["deployments"]}
+SPECS = list_specs(BUILTIN_SPECS)
+DRIFT_EVENT = "finml.drift.detected"
+PAYLOAD_KEYS = ("model", "version", "verdict", "drift_share", "drifted_features", "top_features", "score_psi",
+                "breached_metrics", "batch", "run_id", "reason")
+
+
+def test_names_are_unique_and_every_deployment_belongs_to_a_spec():
+    names = [d["name"] for d in CONFIG["deployments"]]
+    assert len(names) == len(set(names))
+    expected = {f"{kind}-{s.name}" for s in SPECS for kind in ("train", "monitor")}
+    assert set(names) == expected
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_each_spec_has_a_training_and_a_monitoring_deployment(spec):
+    train, monitor = DEPLOYMENTS[f"train-{spec.name}"], DEPLOYMENTS[f"monitor-{spec.name}"]
+    assert train["entrypoint"] == "flows/training.py:train_model"
+    assert monitor["entrypoint"] == "flows/monitoring.py:monitor_model"
+    assert train["parameters"] == {"model_name": spec.name, "reason": "schedule"}
+    assert monitor["parameters"] == {"model_name": spec.name, "batch": "out_of_time"}
+    for dep, kind in ((train, "training"), (monitor, "monitoring")):
+        assert set(dep["tags"]) == {"finml", spec.name, kind}
+        assert dep["work_pool"]["name"] == "finml-pool"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_crons_are_valid_for_prefect_and_equal_the_spec(spec):
+    from prefect.client.schemas.schedules import CronSchedule
+
+    for dep, cron in ((DEPLOYMENTS[f"train-{spec.name}"], spec.schedules.train),
+                      (DEPLOYMENTS[f"monitor-{spec.name}"], spec.schedules.monitor)):
+        assert len(dep["schedules"]) == 1
+        entry = dep["schedules"][0]
+        schedule = CronSchedule(cron=entry["cron"], timezone=entry.get("timezone"))  # raises on a bad cron
+        assert schedule.cron == cron
+        assert schedule.timezone == "UTC"
+
+
+def test_prefect_rejects_a_bad_cron():
+    from prefect.client.schemas.schedules import CronSchedule
+
+    with pytest.raises(ValueError):
+        CronSchedule(cron="0 3 * * 8")
+
+
+@pytest.mark.parametrize("entrypoint,flow_name,params", [
+    ("flows/training.py:train_model", "train-model", {"model_name", "reason"}),
+    ("flows/monitoring.py:monitor_model", "monitor-model", {"model_name", "batch", "version"}),
+])
+def test_entrypoints_import_and_take_the_parameters(entrypoint, flow_name, params, monkeypatch):
+    from prefect.flows import load_flow_from_entrypoint
+
+    monkeypatch.chdir(ROOT)
+    flow = load_flow_from_entrypoint(entrypoint)
+    assert flow.name == flow_name
+    assert set(flow.parameters.properties) == params
+    used = {k for d in CONFIG["deployments"] if d["entrypoint"] == entrypoint for k in d["parameters"]}
+    for d in CONFIG["deployments"]:
+        for trigger in d.get("triggers") or []:
+            if d["entrypoint"] == entrypoint:
+                used |= set(trigger["parameters"])
+    assert used <= params
+    assert set(flow.parameters.required) <= {"model_name"}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_drift_trigger_matches_its_own_model_only(spec):
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
+    train, monitor = DEPLOYMENTS[f"train-{spec.name}"], DEPLOYMENTS[f"monitor-{spec.name}"]
+    assert not monitor.get("triggers")
+    if spec.drift.on_drift == "alert":
+        assert not train.get("triggers")
+        return
+    assert len(train["triggers"]) == 1
+    raw = train["triggers"][0]
+    trigger = DeploymentEventTrigger.model_validate(raw)  # Prefect's own schema for prefect.yaml triggers
+    assert trigger.enabled
+    assert trigger.expect == {DRIFT_EVENT}
+    assert trigger.match.root == {"prefect.resource.id": f"finml.model.{spec.name}"}
+    assert not trigger.match_related
+    assert trigger.posture == "Reactive" and trigger.threshold == 1
+    assert trigger.parameters["model_name"] == spec.name
+    assert "{{ event.payload.reason }}" in trigger.parameters["reason"]
+
+
+def test_each_model_has_exactly_one_trigger_and_no_trigger_is_shared():
+    resources = [t["match"]["prefect.resource.id"] for d in CONFIG["deployments"] for t in d.get("triggers") or []]
+    assert sorted(resources) == sorted(f"finml.model.{s.name}" for s in SPECS if s.drift.on_drift == "retrain")
+    assert not any("*" in r for r in resources)
+
+
+def test_trigger_passes_the_alarms_reason_as_the_run_parameter():
+    from prefect.server.utilities.user_templates import render_user_template_sync, validate_user_template
+
+    template = DEPLOYMENTS["train-credit_risk"]["triggers"][0]["parameters"]["reason"]
+    validate_user_template(template)
+    payload = dict.fromkeys(PAYLOAD_KEYS)
+    payload.update(model="credit_risk", verdict="drift", reason="drift: 5 of 13 features drifted (share 0.38)")
+    rendered = render_user_template_sync(template, {"event": {"payload": payload}})
+    assert rendered == "drift alarm: drift: 5 of 13 features drifted (share 0.38)"
+
+
+def test_the_monitoring_event_payload_carries_a_reason():
+    import inspect
+
+    from tasks.monitor import MonitoringOutcome
+
+    source = inspect.getsource(MonitoringOutcome.event_payload)
+    for key in PAYLOAD_KEYS:
+        assert f'"{key}"' in source, key
+
+
+def test_prefect_yaml_is_what_the_generator_writes_from_the_specs():
+    assert (ROOT / "prefect.yaml").read_text() == prefect_yaml.render(BUILTIN_SPECS), (
+        "prefect.yaml is stale: run `make prefect-yaml` (python scripts/prefect_yaml.py)")
+
+
+def test_generator_gives_an_alerting_model_no_trigger(tmp_path):
+    data = builtin_spec_dict("credit_risk")
+    data["drift"]["on_drift"] = "alert"
+    write_spec(tmp_path, data)
+    config = yaml.safe_load(prefect_yaml.render(tmp_path))
+    by_name = {d["name"]: d for d in config["deployments"]}
+    assert set(by_name) == {"train-credit_risk", "monitor-credit_risk"}
+    assert "triggers" not in by_name["train-credit_risk"]
+
+
+def test_pull_step_sets_the_project_folder():
+    assert CONFIG["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $FINML_PROJECT_DIR }}"}}]
+
+
+def test_training_runs_of_one_model_never_overlap():
+    for spec in SPECS:
+        assert DEPLOYMENTS[f"train-{spec.name}"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+
+
+def test_generator_keeps_a_teams_landing_file_as_the_monitoring_batch(tmp_path):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    write_spec(specs, builtin_spec_dict("credit_risk"))
+    out = tmp_path / "prefect.yaml"
+    out.write_text(prefect_yaml.render(specs).replace("batch: out_of_time", 'batch: "/shared/landing/credit_risk.parquet"'))
+    assert prefect_yaml.current_batches(out) == {"credit_risk": "/shared/landing/credit_risk.parquet"}
+    assert prefect_yaml.main(["--specs", str(specs), "--out", str(out)]) == 0
+    monitor = {d["name"]: d for d in yaml.safe_load(out.read_text())["deployments"]}["monitor-credit_risk"]
+    assert monitor["parameters"] == {"model_name": "credit_risk", "batch": "/shared/landing/credit_risk.parquet"}
