@@ -29,11 +29,51 @@ server_app = typer.Typer(help="A local Prefect server with a worker and every de
 app.add_typer(server_app, name="server")
 # Piped output (CI logs, `make demo | tee`) gets a wide console instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 140)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else 140)
 
 
 def _fail(message: str, code: int = 1) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.markup import escape
+
+    # escape: data examples such as "[inf]" would otherwise be read as rich markup and vanish
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that describe a problem with the user's input, not a bug: shown as one line."""
+    from models.registry import RegistryError
+    from models.spec import SpecError
+
+    errors: list[type[BaseException]] = [RegistryError, SpecError]
+    try:  # these modules import pandas/scikit-learn: only when they are already loaded
+        from tasks.leakage import LeakageError
+        from tasks.load import DataPreparationError, DataSourceError
+        from tasks.monitor import MonitoringInputError
+        from tasks.scoring import OutputPathError
+        from tasks.split import SplitError
+        from tasks.validate import DataValidationError, ModellingDataError
+
+        errors += [LeakageError, DataPreparationError, DataSourceError, MonitoringInputError, OutputPathError,
+                   SplitError, DataValidationError, ModellingDataError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+class _registry_errors:
+    """Context manager: a registry or spec problem ends the command with a one-line error."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        from models.registry import RegistryError
+        from models.spec import SpecError
+
+        if exc is not None and isinstance(exc, (RegistryError, SpecError)):
+            _fail(str(exc))
+        return False
 
 
 def _fmt(value: Any) -> str:
@@ -60,7 +100,7 @@ def print_summary(rows: list[dict[str, Any]], title: str) -> None:
     """The summary table, then each model's decision in words."""
     console.print(summary_table(rows, title))
     for r in rows:
-        console.print(f"  {r['model']}: {r.get('reason', '')}", highlight=False)
+        console.print(f"  {r['model']}: {r.get('reason', '')}", highlight=False, markup=False)
 
 
 def _source_text(src) -> str:
@@ -101,8 +141,10 @@ def train_cmd(
     timeout: float = typer.Option(3600, help="With --deployment: seconds to wait for the run(s) to finish."),
 ) -> None:
     """Train, evaluate, gate and promote a model (or all of them) through Prefect."""
-    if all_models == (model is not None):
-        _fail("give a MODEL or --all (not both)", code=2)
+    if all_models and model is not None:
+        _fail("give a MODEL or --all, not both", code=2)
+    if not all_models and model is None:
+        _fail("give a MODEL (see `finml models`) or --all", code=2)
     if deployment:
         names = [model] if model else _spec_names()
         for name in names:
@@ -206,7 +248,7 @@ def demo_cmd() -> None:
 def print_monitoring(record: dict[str, Any]) -> None:
     """The verdict, the per-feature PSI table and, with labels, the performance comparison."""
     if record["verdict"] == "insufficient_data":
-        console.print(f"[bold]{record['model']}[/]: {record['summary']}", highlight=False)
+        console.print(f"{record['model']}: {record['summary']}", highlight=False, markup=False)
         return
     d = record["drift"]
     table = Table(title=f"Drift of {record['model']} v{record['version']} on {record['batch']['label']} "
@@ -216,9 +258,9 @@ def print_monitoring(record: dict[str, Any]) -> None:
     ordered = sorted(d["features"].items(), key=lambda kv: -(kv[1]["psi"] if kv[1]["psi"] is not None else -1))
     for name, f in ordered:
         table.add_row(name, _fmt(f["psi"]), f["status"], f.get("note") or "")
-    table.add_row("(model score)", _fmt(d["score_psi"]), d["score_status"] or "-", "prediction drift")
+    table.add_row("(model score: prediction drift)", _fmt(d["score_psi"]), d["score_status"] or "-", "")
     console.print(table)
-    console.print(f"  {record['summary']}", highlight=False)
+    console.print(f"  {record['summary']}", highlight=False, markup=False)
     perf = record["performance"]
     if perf["status"] == "evaluated":
         shown = [m for m in ("roc_auc", "ks", "brier", "rmse", "rmse_ratio_vs_persistence") if m in perf["changes"]]
@@ -246,6 +288,8 @@ def monitor_cmd(
     if (batch is None) == (not demo_period):
         _fail("give --batch PATH or --demo-period (not both)", code=2)
     _check_spec(model)
+    if batch is not None and not deployment:
+        _check_batch(batch)
     if deployment:
         if batch and Path(batch).exists():
             batch = str(Path(batch).resolve())  # the worker runs from the project folder, not from here
@@ -273,6 +317,13 @@ def score_cmd(
 ) -> None:
     """Score a batch with the champion (or a version) and write stamped predictions."""
     _check_spec(model)
+    _check_batch(batch)
+    from tasks.scoring import OutputPathError, check_output
+
+    try:
+        check_output(out, batch)  # before Prefect starts: a bad name fails in a second, not ten
+    except OutputPathError as err:
+        _fail(str(err))
     from flows.monitoring import score_batch
 
     try:
@@ -280,6 +331,9 @@ def score_cmd(
     except Exception as err:
         _fail(f"{type(err).__name__}: {err}")
     console.print(f"{result['rows']} rows scored with {model} v{result['version']} -> {result['output']}", highlight=False)
+    if result.get("unscored_rows"):
+        console.print(f"{result['unscored_rows']} row(s) of the batch were not scored: {result['unscored_reason']}",
+                      highlight=False)
     if result["extra_columns"]:
         console.print(f"ignored columns not in the spec: {', '.join(result['extra_columns'])}", highlight=False)
 
@@ -290,10 +344,15 @@ def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) ->
     from models.registry import ModelRegistry
     from models.settings import get_settings
 
-    runs = ModelRegistry(get_settings().registry_dir, model).monitoring_history()
+    with _registry_errors():
+        reg = ModelRegistry(get_settings().registry_dir, model)
+        if not reg.exists():
+            _fail(f"no model named {model!r} in the registry at {reg.root.resolve()}")
+        runs = reg.monitoring_history()
     if not runs:
         console.print(f"No monitoring runs recorded for {model}.")
         return
+    shown = _performance_metrics(model)
     table = Table(title=f"Monitoring history of {model}")
     for col in ("time", "version", "batch", "rows", "verdict", "drift share", "score PSI", "top features", "performance"):
         table.add_column(col, overflow="fold")
@@ -301,13 +360,26 @@ def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) ->
         perf = r["performance"]
         perf_text = perf["status"]
         if perf["status"] == "evaluated":
-            perf_text = ", ".join(f"{m} {c['batch']:.3f}" for m, c in list(perf["changes"].items())[:2])
+            names = [m for m in shown if m in perf["changes"]] or list(perf["changes"])[:2]
+            perf_text = ", ".join(f"{m} {perf['changes'][m]['batch']:.3f}" for m in names)
             if perf["breaches"]:
                 perf_text += " BREACH: " + ", ".join(perf["breaches"])
         table.add_row(r["ts"], f"v{r['version']}", r["batch"]["label"], str(r["batch"]["rows"]), r["verdict"],
                       _fmt(r["drift"]["drifted_share"]), _fmt(r["drift"]["score_psi"]),
                       ", ".join(r["drift"]["top_features"]), perf_text)
     console.print(table)
+
+
+def _performance_metrics(model: str) -> list[str]:
+    """The metrics worth a column: the spec's primary metric, then those with a tolerance."""
+    from models.settings import get_settings
+    from models.spec import SpecError, find_spec
+
+    try:
+        spec = find_spec(model, get_settings().specs_dir)
+    except SpecError:
+        return []
+    return list(dict.fromkeys([spec.gate.primary_metric, *spec.drift.performance_tolerance]))
 
 
 def _model_tags(model: str, kind: str):
@@ -317,6 +389,11 @@ def _model_tags(model: str, kind: str):
     from flows.naming import model_tags
 
     return tags(*model_tags(model, kind))
+
+
+def _check_batch(batch: str) -> None:
+    if batch != "out_of_time" and not Path(batch).is_file():
+        _fail(f"{batch}: batch file not found")
 
 
 def _check_spec(model: str) -> None:
@@ -332,10 +409,10 @@ def _check_spec(model: str) -> None:
 @registry_app.command("list")
 def registry_list() -> None:
     """Every model in the registry with its champion version and primary metric."""
-    from models.registry import ModelRegistry, list_models
+    from models.registry import ModelRegistry, RegistryError, list_models
     from models.settings import get_settings
 
-    root = get_settings().registry_dir
+    root = get_settings().registry_dir.resolve()
     names = list_models(root)
     if not names:
         console.print(f"The registry at {root} is empty. Train a model first: finml train MODEL")
@@ -344,15 +421,19 @@ def registry_list() -> None:
     for col in ("model", "champion", "primary metric", "value", "versions", "champion created", "last event"):
         table.add_column(col)
     for name in names:
-        reg = ModelRegistry(root, name)
-        champ = reg.champion()
-        metric = value = created = "-"
-        if champ is not None:
-            meta = reg.read_metadata(champ)
-            metric = meta["primary_metric"]
-            value = _fmt(meta["metrics"].get(metric))
-            created = meta["created_at"]
-        history = reg.history()
+        try:
+            reg = ModelRegistry(root, name)
+            champ = reg.champion()
+            metric = value = created = "-"
+            if champ is not None:
+                meta = reg.read_metadata(champ)
+                metric = meta["primary_metric"]
+                value = _fmt(meta["metrics"].get(metric))
+                created = meta["created_at"]
+            history = reg.history()
+        except (RegistryError, OSError, ValueError, KeyError) as err:  # one damaged model must not hide the others
+            table.add_row(name, "?", "-", "-", "-", "-", f"damaged: {err}")
+            continue
         last = f"{history[-1]['event']} {history[-1]['ts']}" if history else "-"
         table.add_row(name, f"v{champ}" if champ else "-", metric, value,
                       ", ".join(map(str, reg.list_versions())) or "-", created, last)
@@ -362,21 +443,18 @@ def registry_list() -> None:
 @registry_app.command("show")
 def registry_show(
     model: str = typer.Argument(..., help="Model name."),
-    version: Optional[int] = typer.Option(None, "--version", "-v", help="Version number (default: the champion)."),
+    version: Optional[str] = typer.Option(None, "--version", "-v",
+                                          help="Version number or alias (default: the champion)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full metadata as JSON."),
 ) -> None:
     """A version's metrics, gate verdicts and lineage (hashes are checked first)."""
-    from models.registry import IntegrityError, ModelRegistry, RegistryError
+    from models.registry import ModelRegistry
     from models.settings import get_settings
 
-    reg = ModelRegistry(get_settings().registry_dir, model)
-    try:
+    with _registry_errors():
+        reg = ModelRegistry(get_settings().registry_dir, model)
         number = reg.resolve(version)
         meta = reg.verify(number)
-    except IntegrityError as err:
-        _fail(str(err))
-    except RegistryError as err:
-        _fail(str(err))
     if as_json:
         console.print_json(json.dumps(meta, default=str))
         return
@@ -405,14 +483,11 @@ def registry_rollback(
     reason: str = typer.Option("manual rollback", help="Recorded in the history."),
 ) -> None:
     """Move the champion alias to an earlier (intact) version; recorded in the history."""
-    from models.registry import ModelRegistry, RegistryError
+    from models.registry import ModelRegistry
     from models.settings import get_settings
 
-    reg = ModelRegistry(get_settings().registry_dir, model)
-    try:
-        previous = reg.rollback(to, reason=reason)
-    except RegistryError as err:
-        _fail(str(err))
+    with _registry_errors():
+        previous = ModelRegistry(get_settings().registry_dir, model).rollback(to, reason=reason)
     console.print(f"{model}: champion moved from v{previous} to v{to}")
 
 
@@ -422,11 +497,15 @@ def registry_history(model: str = typer.Argument(..., help="Model name.")) -> No
     from models.registry import ModelRegistry
     from models.settings import get_settings
 
-    reg = ModelRegistry(get_settings().registry_dir, model)
+    with _registry_errors():
+        reg = ModelRegistry(get_settings().registry_dir, model)
+        if not reg.exists():
+            _fail(f"no model named {model!r} in the registry at {reg.root.resolve()}")
+        events = reg.history()
     table = Table(title=f"History of {model}")
     for col in ("time", "event", "version", "run", "details"):
         table.add_column(col, overflow="fold")
-    for e in reg.history():
+    for e in events:
         details = e.get("gate") or "; ".join(e.get("failed_rules", [])) or e.get("reason", "")
         table.add_row(e["ts"], e["event"], _fmt(e.get("version")), str(e.get("run_id") or "-")[:8], details)
     console.print(table)
@@ -512,7 +591,74 @@ def _print_deployments(api_url: str) -> None:
     console.print(table)
 
 
+class _QuietUserErrors:
+    """Logging filter: a user-facing error (bad data, bad spec ...) is logged by Prefect as one
+    line instead of a full traceback; the CLI then prints the message once."""
+
+    def filter(self, record) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and isinstance(exc, _user_errors()):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _child_pids() -> list[int]:
+    """Direct children of this process (Linux /proc), e.g. Prefect's temporary API server."""
+    me = os.getpid()
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == me:
+                children.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return children
+
+
+def _install_interrupt_handler() -> None:
+    """Ctrl-C stops the command at once and takes Prefect's temporary API server with it.
+
+    A terminal's Ctrl-C also reaches that server (same process group), which dies first; a flow
+    left without its API would retry for minutes. The registry needs no clean-up: versions are
+    renamed into place atomically, so an interrupted run leaves at most a hidden temporary folder
+    that the next publication removes.
+    """
+    import signal
+    import time
+
+    def stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        err_console.print(f"\n[bold red]interrupted[/] ({signal.Signals(signum).name}): stopping now; the registry "
+                          "keeps its last complete state", highlight=False)
+        children = _child_pids()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
+            time.sleep(0.1)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGINT, stop)
+
+
 def main() -> None:  # pragma: no cover - console script entry point
+    import logging
+
+    _install_interrupt_handler()
+    quiet = _QuietUserErrors()
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(quiet)
     app()
 
 

@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.naming import monitoring_run_name, rename_current_run
-from models.registry import now_utc
+from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec
 from tasks.monitor import (
@@ -25,7 +25,7 @@ from tasks.monitor import (
     read_batch, record_monitoring, reports_folder,
 )
 from tasks.report import artifact_key, emit, publish_link, publish_markdown, publish_table
-from tasks.scoring import load_model_version, output_format, prepare_batch, score_and_write, score_rows
+from tasks.scoring import check_output, load_model_version, prepare_batch, score_and_write, score_rows
 from tasks.validate import validate_data
 
 DRIFT_EVENT = "finml.drift.detected"
@@ -60,6 +60,7 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | No
     settings = get_settings()
     ts = now_utc()
     spec = find_spec(model_name, settings.specs_dir)
+    check_writable_root(settings.registry_dir)  # the monitoring history is written there
     frame, label = read_batch(spec, batch)
     validate_data(spec, frame, serving=True, source=label)
     table = make_batch_table(spec, frame)
@@ -74,7 +75,7 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | No
     loaded = load_model_version(spec, settings.registry_dir, version)
     scores = score_rows(spec, loaded, table)
     drift = measure_drift(spec, loaded.reference, table, scores)
-    folder = reports_folder(settings.reports_dir, spec.name, ts)
+    folder = reports_folder(settings.reports_dir, spec.name, ts, str(flow_run.id) if flow_run.id else None)
     evidently = evidently_report(spec, loaded.reference, table, scores, folder)
     perf = assess_performance(spec, table, scores, loaded.metadata)
     outcome = record_monitoring(
@@ -122,15 +123,19 @@ def score_batch(
     """
     logger = get_run_logger()
     settings = get_settings()
-    output_format(output)  # a bad output name fails before any work
+    check_output(output, batch)  # a bad output name, or the batch itself, fails before any work
     spec = find_spec(model_name, settings.specs_dir)
-    table, label, extra = prepare_batch(spec, batch, validation_engine)
+    table, label, extra, batch_rows = prepare_batch(spec, batch, validation_engine)
     if extra:
         logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra)
     loaded = load_model_version(spec, settings.registry_dir, version)
     written = score_and_write(spec, loaded, table, output, now_utc())
+    unscored = batch_rows - len(table)
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
-              "extra_columns": extra, "batch": label}
+              "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),
+              "unscored_reason": "the feature builder needs earlier rows to compute their features" if unscored else None}
+    if unscored:
+        logger.info("%d row(s) of the batch were not scored: the feature builder needs earlier history", unscored)
     publish_markdown(
         artifact_key(spec.name, "scoring"),
         f"# Scored {spec.name} v{loaded.version}\n\n{len(table)} rows from {label} → `{written}`.\n\n"

@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.naming import model_tags, rename_current_run, training_run_name
-from models.registry import now_utc
+from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
 from tasks.evaluate import evaluate_candidates, rescore_champion
@@ -56,6 +56,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     settings = get_settings()
     started_at = now_utc()
     spec = find_spec(model_name, settings.specs_dir)
+    check_writable_root(settings.registry_dir)  # an unusable FINML_REGISTRY_DIR fails now, not after training
 
     loaded = load_data(spec)
     validation = validate_data(spec, loaded.frame)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import stat
 import uuid
@@ -33,6 +35,11 @@ from typing import Any
 from filelock import FileLock
 
 METADATA_FILE = "metadata.json"
+METADATA_HASH_FILE = "metadata.sha256"
+"""SHA-256 of ``metadata.json``, written beside it (and into the history line of the version),
+so that an edited metadata file — metrics, gate verdicts — is caught like any other file."""
+SAFE_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+log = logging.getLogger(__name__)
 CHAMPION = "champion"
 LOCK_TIMEOUT_S = 600
 
@@ -93,8 +100,8 @@ class ModelRegistry:
     """
 
     def __init__(self, root: str | Path, model: str):
-        if not model or "/" in model or model.startswith("."):
-            raise RegistryError(f"unsafe model name {model!r}")
+        if not SAFE_MODEL.match(model or ""):
+            raise RegistryError(f"{model!r} is not a model name (letters, digits, '_' or '-')")
         self.root = Path(root)
         self.model = model
         self.dir = self.root / model
@@ -124,10 +131,20 @@ class ModelRegistry:
             )
         return path
 
+    def exists(self) -> bool:
+        """True when the model has a folder in the registry (a version or a history line)."""
+        return self.dir.is_dir()
+
     def aliases(self) -> dict[str, int]:
+        """Alias name → version number. Raises RegistryError naming a damaged alias file."""
         if not self.aliases_path.is_file():
             return {}
-        return {k: int(v) for k, v in json.loads(self.aliases_path.read_text()).items()}
+        try:
+            data = json.loads(self.aliases_path.read_text())
+            return {str(k): int(v) for k, v in data.items()}
+        except (ValueError, TypeError, AttributeError) as err:
+            raise RegistryError(f"{self.aliases_path}: damaged alias file ({err}); restore it from a backup "
+                                "or rewrite it with `finml registry rollback`") from None
 
     def champion(self) -> int | None:
         """The champion version, or None before the first promotion."""
@@ -143,22 +160,42 @@ class ModelRegistry:
             return version
         version = self.aliases().get(ref)
         if version is None:
+            if not self.exists():
+                raise RegistryError(f"no model named {self.model!r} in the registry at {self.root.resolve()}")
+            if ref == CHAMPION:
+                raise RegistryError(f"{self.model} has no champion yet: no version has been promoted "
+                                    f"(versions: {self.list_versions() or 'none'})")
             raise RegistryError(f"{self.model}: no alias {ref!r} (aliases: {self.aliases() or 'none'})")
         return version
 
     def read_metadata(self, version: int) -> dict[str, Any]:
         return json.loads((self.version_dir(version) / METADATA_FILE).read_text())
 
-    def history(self) -> list[dict[str, Any]]:
-        if not self.history_path.is_file():
+    @staticmethod
+    def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+        """Records of an append-only JSON-lines file. A torn *last* line (a crash while
+        appending) is skipped with a warning; a damaged line before it is an error."""
+        if not path.is_file():
             return []
-        return [json.loads(line) for line in self.history_path.read_text().splitlines() if line.strip()]
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        out = []
+        for i, line in enumerate(lines):
+            try:
+                out.append(json.loads(line))
+            except ValueError as err:
+                if i == len(lines) - 1:
+                    log.warning("%s: skipping a torn last line (%s)", path, err)
+                    continue
+                raise RegistryError(f"{path}: line {i + 1} is damaged ({err})") from None
+        return out
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every promotion, rejection and rollback, oldest first."""
+        return self._read_jsonl(self.history_path)
 
     def monitoring_history(self) -> list[dict[str, Any]]:
         """Every recorded monitoring run, oldest first."""
-        if not self.monitoring_path.is_file():
-            return []
-        return [json.loads(line) for line in self.monitoring_path.read_text().splitlines() if line.strip()]
+        return self._read_jsonl(self.monitoring_path)
 
     def verify(self, version: int) -> dict[str, Any]:
         """Check every file of a version against its recorded SHA-256; return the metadata.
@@ -170,9 +207,23 @@ class ModelRegistry:
         meta_path = vdir / METADATA_FILE
         if not meta_path.is_file():
             raise IntegrityError(f"{vdir}: {METADATA_FILE} is missing")
-        metadata = json.loads(meta_path.read_text())
-        recorded: dict[str, str] = metadata.get("files", {})
         problems = []
+        meta_bytes = meta_path.read_bytes()
+        meta_digest = hashlib.sha256(meta_bytes).hexdigest()
+        hash_path = vdir / METADATA_HASH_FILE
+        if not hash_path.is_file():
+            problems.append(f"{METADATA_HASH_FILE}: missing")
+        elif hash_path.read_text().strip() != meta_digest:
+            problems.append(f"{METADATA_FILE}: SHA-256 differs from {METADATA_HASH_FILE}")
+        recorded_in_history = [e.get("metadata_sha256") for e in self.history()
+                               if e.get("version") == int(version) and e.get("metadata_sha256")]
+        if recorded_in_history and recorded_in_history[0] != meta_digest:
+            problems.append(f"{METADATA_FILE}: SHA-256 differs from the one recorded in history.jsonl")
+        try:
+            metadata = json.loads(meta_bytes)
+        except ValueError as err:
+            raise IntegrityError(f"{self.model} version {version}: {METADATA_FILE} is not valid JSON ({err})") from None
+        recorded: dict[str, str] = metadata.get("files", {})
         for rel, digest in sorted(recorded.items()):
             path = vdir / rel
             if not path.is_file():
@@ -180,7 +231,7 @@ class ModelRegistry:
             elif sha256_file(path) != digest:
                 problems.append(f"{rel}: SHA-256 differs from the recorded hash")
         present = {str(p.relative_to(vdir)) for p in vdir.rglob("*") if p.is_file()}
-        for rel in sorted(present - set(recorded) - {METADATA_FILE}):
+        for rel in sorted(present - set(recorded) - {METADATA_FILE, METADATA_HASH_FILE}):
             problems.append(f"{rel}: not recorded in {METADATA_FILE}")
         if problems:
             raise IntegrityError(f"{self.model} version {version} failed its integrity check: " + "; ".join(problems))
@@ -268,7 +319,9 @@ class ModelRegistry:
                 metadata["files"] = {str(p.relative_to(tmp)): sha256_file(p) for p in files}
                 with open(tmp / METADATA_FILE, "w") as fh:
                     json.dump(metadata, fh, indent=2, sort_keys=True, default=json_default)
-                for path in [*files, tmp / METADATA_FILE]:
+                meta_digest = sha256_file(tmp / METADATA_FILE)
+                (tmp / METADATA_HASH_FILE).write_text(meta_digest + "\n")
+                for path in [*files, tmp / METADATA_FILE, tmp / METADATA_HASH_FILE]:
                     _fsync_path(path)
                     path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 for d in sorted({p.parent for p in files} | {tmp}, key=lambda p: -len(p.parts)):
@@ -282,7 +335,7 @@ class ModelRegistry:
                 aliases = self.aliases()
                 aliases[CHAMPION] = version
                 _write_json_atomic(self.aliases_path, aliases)
-            self._append_history_unlocked({**history_event, "version": version})
+            self._append_history_unlocked({**history_event, "version": version, "metadata_sha256": meta_digest})
             return version
 
     def rollback(self, to: int, *, reason: str, run_id: str | None = None) -> int:
@@ -304,6 +357,23 @@ class ModelRegistry:
                 "reason": reason, "run_id": run_id,
             })
             return previous
+
+
+def check_writable_root(root: str | Path, setting: str = "FINML_REGISTRY_DIR") -> Path:
+    """Make sure the registry root exists (creating it) and is writable; return it resolved.
+
+    Raises:
+        RegistryError: naming the setting and the path, before any work is done.
+    """
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-probe-{uuid.uuid4().hex[:8]}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise RegistryError(f"{setting}={root}: cannot write there ({err.strerror or err})") from None
+    return root.resolve()
 
 
 def list_models(root: str | Path) -> list[str]:

@@ -566,7 +566,45 @@ class DriftSpec(_Strict):
         return self
 
 
-_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z]+$")
+_CRON_FIELDS = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {m: i + 1 for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}),
+    ("day of week", 0, 7, {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
+)
+
+
+def _cron_value(text: str, lo: int, hi: int, names: dict[str, int], what: str) -> int:
+    value = names.get(text.lower()) if not text.isdigit() else int(text)
+    if value is None or not lo <= value <= hi:
+        raise ValueError(f"{what} {text!r} is outside {lo}-{hi}")
+    return value
+
+
+def check_cron(expression: str) -> str:
+    """Validate a five-field cron expression (``*``, lists, ranges, steps, month and day names).
+
+    Raises:
+        ValueError: naming the field and the bad part, e.g. "minute '61' is outside 0-59".
+    """
+    parts = expression.split()
+    if len(parts) != 5:
+        raise ValueError(f"{expression!r} is not a five-field cron expression (minute hour day month weekday)")
+    for part, (what, lo, hi, names) in zip(parts, _CRON_FIELDS):
+        for item in part.split(","):
+            base, _, step = item.partition("/")
+            if step and (not step.isdigit() or int(step) < 1):
+                raise ValueError(f"{what} step {step!r} in {expression!r} is not a positive number")
+            if base == "*":
+                continue
+            first, dash, last = base.partition("-")
+            a = _cron_value(first, lo, hi, names, what)
+            if dash:
+                if _cron_value(last, lo, hi, names, what) < a:
+                    raise ValueError(f"{what} range {base!r} in {expression!r} runs backwards")
+    return expression
 
 
 class ScheduleSpec(_Strict):
@@ -578,10 +616,7 @@ class ScheduleSpec(_Strict):
     @field_validator("train", "monitor")
     @classmethod
     def _cron(cls, v: str) -> str:
-        parts = v.split()
-        if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
-            raise ValueError(f"{v!r} is not a five-field cron expression")
-        return v
+        return check_cron(v)
 
 
 # --------------------------------------------------------------------------- the spec
@@ -852,5 +887,17 @@ def find_spec(name: str, specs_dir: str | Path) -> ModelSpec:
 
 
 def list_specs(specs_dir: str | Path) -> list[ModelSpec]:
-    """Load every ``*.yaml`` spec in ``specs_dir``, sorted by name (raises on the first invalid one)."""
-    return [find_spec(p.stem, specs_dir) for p in sorted(Path(specs_dir).glob("*.yaml"))]
+    """Load every ``*.yaml`` spec in ``specs_dir``, sorted by name (raises on the first invalid one).
+
+    Raises:
+        SpecError: the folder does not exist or holds no ``.yaml`` spec, or a spec is invalid.
+    """
+    specs_dir = Path(specs_dir)
+    if not specs_dir.is_dir():
+        raise SpecError(f"FINML_SPECS_DIR={specs_dir}: no such folder")
+    paths = sorted(specs_dir.glob("*.yaml"))
+    if not paths:
+        others = sorted(p.name for p in specs_dir.glob("*.yml"))
+        hint = f" (found {others}: rename them to .yaml)" if others else ""
+        raise SpecError(f"FINML_SPECS_DIR={specs_dir}: no *.yaml spec in this folder{hint}")
+    return [find_spec(p.stem, specs_dir) for p in paths]

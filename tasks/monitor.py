@@ -231,10 +231,18 @@ def drift_markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def reports_folder(reports_root: Path, model: str, ts: str) -> Path:
-    """``<reports_root>/<model>/monitoring/<timestamp>/`` (created)."""
-    folder = Path(reports_root) / model / "monitoring" / ts.replace(":", "").replace("+0000", "Z")
-    folder.mkdir(parents=True, exist_ok=True)
+def reports_folder(reports_root: Path, model: str, ts: str, run_id: str | None = None) -> Path:
+    """``<reports_root>/<model>/monitoring/<timestamp>-<run>/`` (created, never shared).
+
+    The run id (or a random suffix outside Prefect) keeps two monitoring runs of one model in
+    the same second from writing into one folder.
+    """
+    import uuid
+
+    suffix = (run_id or uuid.uuid4().hex)[:8]
+    stamp = ts.replace(":", "").replace("+0000", "Z")
+    folder = Path(reports_root) / model / "monitoring" / f"{stamp}-{suffix}"
+    folder.mkdir(parents=True, exist_ok=False)
     return folder
 
 

@@ -63,8 +63,14 @@ def gate_markdown(gate: dict[str, Any]) -> str:
             f"| {v['rule']} | {v['metric']} | {_fmt(v['value'])} | {v['bound']} | {v.get('other') or ''} | "
             f"{_fmt(v.get('other_value'))} | {adv} | {verdict} |"
         )
-    lines += ["", *[f"- {v['sentence']}" for v in gate["verdicts"]]]
+    lines += ["", *[f"- {sentence}" for sentence in dict.fromkeys(v["sentence"] for v in gate["verdicts"])]]
     return "\n".join(lines)
+
+
+def _period(period: Any) -> str:
+    if not period:
+        return "no time column"
+    return f"{period[0]} to {period[1]}"
 
 
 def _performance_section(meta: dict[str, Any]) -> list[str]:
@@ -156,12 +162,14 @@ def render_model_card(meta: dict[str, Any]) -> str:
         f"- Source: `{_source_text(spec['source'])}`",
         f"- Loaded: {data['rows']} rows; development rows: {data['development_rows']}; "
         f"held back as out-of-time sample: {data['out_of_time_rows']}",
-        f"- Period: {data.get('period') or 'no time column'}",
+        f"- Period: {_period(data.get('period'))}"
+        + (f"; out-of-time sample: {_period(data.get('out_of_time_period'))}" if data.get("out_of_time_period") else ""),
         f"- Fingerprint (SHA-256 of the loaded data): `{data['sha256']}`",
         f"- Validation: {meta['validation']['evaluated']} expectations, "
         f"{meta['validation']['critical_failures']} critical failures, {meta['validation']['warnings']} warnings",
-        f"- Split: {meta['split']['method']}, {len(meta['split']['folds'])} fold(s), "
-        f"{meta['holdout']['rows']} holdout rows (SHA-256 `{meta['holdout']['sha256'][:16]}…`)",
+        f"- Split: {meta['split']['method']}, {len(meta['split']['folds'])} fold(s); the selected model was fitted on "
+        f"{meta['split']['final_train_rows']} rows and judged on {meta['holdout']['rows']} holdout rows "
+        f"(SHA-256 `{meta['holdout']['sha256'][:16]}…`)",
         "",
         "## Features",
         "",
@@ -172,7 +180,10 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "",
         candidates_markdown(meta["candidates"], meta["task"]),
         "",
-        f"Selected: **{sel['name']}** ({sel['estimator']}) by {meta['primary_metric']}.",
+        f"Selected: **{sel['name']}** ({sel['estimator']}) by {meta['primary_metric']} on the holdout; "
+        f"hyperparameters: {', '.join(f'{k}={v}' for k, v in sel['params'].items()) or 'library defaults'}"
+        + (f"; fit details: {', '.join(f'{k}={v}' for k, v in sel['details'].items())}" if sel.get("details") else "")
+        + ".",
         "",
         "## Performance of the selected candidate (holdout)",
         "",
@@ -196,6 +207,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
         lines += ["## Plots", ""] + [f"![{p[:-4]}](reports/{p})" for p in plots] + [""]
     if meta.get("fairness"):
         lines += ["## Fairness", "", *_fairness_section(meta["fairness"])]
+    elif meta["task"] == "binary_classification":
+        lines += ["## Fairness", "", "Not measured: the spec names no protected attribute (role `protected`).", ""]
     lines += ["## Leakage guards", "", *_leakage_section(meta.get("leakage") or {}), ""]
     lines += ["## Limitations", ""]
     lines += [f"- {item}" for item in spec.get("limitations") or ["_None stated in the spec._"]]

@@ -33,6 +33,19 @@ def output_format(output: str | Path) -> str:
     raise OutputPathError(f"output {str(output)!r}: use a .parquet or .csv file name")
 
 
+def check_output(output: str | Path, batch: str | Path | None = None) -> str:
+    """Check the ``output`` parameter before any work: a ``.parquet``/``.csv`` name that is not the
+    batch itself (scoring must never overwrite its input). Returns the format.
+
+    Raises:
+        OutputPathError: naming the parameter and the problem.
+    """
+    fmt = output_format(output)
+    if batch is not None and Path(batch).exists() and Path(output).resolve() == Path(batch).resolve():
+        raise OutputPathError(f"output {str(output)!r} is the batch being scored; write the predictions elsewhere")
+    return fmt
+
+
 def predictions_frame(
     spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, version: int, scored_at: str
 ) -> pd.DataFrame:
@@ -130,11 +143,11 @@ def score_rows(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame) -> n
 
 
 @task(name="prepare-batch", cache_policy=NO_CACHE)
-def prepare_batch(spec: ModelSpec, batch: str, engine: str = "fast") -> tuple[pd.DataFrame, str, list[str]]:
+def prepare_batch(spec: ModelSpec, batch: str, engine: str = "fast") -> tuple[pd.DataFrame, str, list[str], int]:
     """Read the batch, validate it with the serving suite, and build its modelling table.
 
     One task rather than three: scoring is about throughput, and each task run costs an API
-    round trip. Returns ``(table, batch label, extra columns)``.
+    round trip. Returns ``(table, batch label, extra columns, rows in the batch)``.
 
     Raises:
         MonitoringInputError (empty batch), DataSourceError (unreadable file),
@@ -150,7 +163,7 @@ def prepare_batch(spec: ModelSpec, batch: str, engine: str = "fast") -> tuple[pd
         publish_markdown(artifact_key(spec.name, "validation"), report.to_markdown(),
                          f"Data validation of {spec.name} (serving suite)")
         raise DataValidationError(report, source=label)
-    return batch_table(spec, frame), label, extra_columns(spec, frame)
+    return batch_table(spec, frame), label, extra_columns(spec, frame), len(frame)
 
 
 @task(name="score-and-write", cache_policy=NO_CACHE)

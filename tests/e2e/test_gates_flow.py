@@ -27,7 +27,10 @@ def test_every_promoted_model_has_a_card_a_validator_can_read(trained, model):
     assert "| rule | metric | value | bound |" in card and "PASS" in card
     plots = sorted(p.name for p in (vdir / "reports").glob("*.png"))
     assert plots and all(f"reports/{p}" in card for p in plots)
-    assert ("## Fairness" in card) == (model == "mortgage_approval")
+    assert ("Protected attribute `" in card) == (model == "mortgage_approval")
+    if model in ("credit_risk", "loan_evaluation"):
+        assert "Not measured: the spec names no protected attribute" in card
+    assert "hyperparameters:" in card
 
 
 def test_credit_card_shows_confidence_interval_calibration_and_rank_ordering(trained):

@@ -154,7 +154,7 @@ def test_bad_data_stops_the_run_before_training_and_names_the_columns(finml_env)
     message = str(info.value)
     assert "column 'Age'" in message and "5 unexpected value(s)" in message
     assert "column 'Records'" in message and "missing" in message
-    assert not finml_env["registry"].exists()  # nothing written
+    assert not (finml_env["registry"] / "credit_risk").exists()  # nothing written
 
 
 def test_bad_spec_fails_naming_the_field_and_writes_nothing(finml_env):
@@ -164,4 +164,4 @@ def test_bad_spec_fails_naming_the_field_and_writes_nothing(finml_env):
     result = CliRunner().invoke(app, ["train", "credit_risk"])
     assert result.exit_code == 1
     assert "field 'target.column'" in result.output and "required field is missing" in result.output
-    assert not finml_env["registry"].exists()
+    assert not (finml_env["registry"] / "credit_risk").exists()

@@ -177,9 +177,66 @@ def test_concurrent_publishers_get_distinct_versions(tmp_path):
 def test_resolve_aliases_and_unknowns(tmp_path):
     reg = ModelRegistry(tmp_path, "m")
     assert reg.champion() is None
-    with pytest.raises(RegistryError, match="no alias 'champion'"):
+    with pytest.raises(RegistryError, match="no model named 'm' in the registry at"):
+        reg.resolve(None)
+    reg.append_history({"event": "rejected", "version": None})
+    with pytest.raises(RegistryError, match="m has no champion yet: no version has been promoted"):
         reg.resolve(None)
     publish(reg, "a")
     assert reg.resolve(None) == 1 and reg.resolve("champion") == 1 and reg.resolve("1") == 1
     with pytest.raises(RegistryError, match="no version 4"):
         reg.resolve(4)
+
+
+def test_an_edited_metadata_file_is_caught(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    meta_path = reg.version_dir(1) / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    assert reg.history()[-1]["metadata_sha256"] == (reg.version_dir(1) / "metadata.sha256").read_text().strip()
+    meta["metrics"]["roc_auc"] = 0.99  # a forged figure
+    meta_path.chmod(0o644)
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(IntegrityError, match="metadata.json: SHA-256 differs from metadata.sha256"):
+        reg.verify(1)
+    # forging the sidecar too is still caught by the history's record
+    import hashlib
+
+    sidecar = reg.version_dir(1) / "metadata.sha256"
+    sidecar.chmod(0o644)
+    sidecar.write_text(hashlib.sha256(meta_path.read_bytes()).hexdigest())
+    with pytest.raises(IntegrityError, match="differs from the one recorded in history.jsonl"):
+        reg.verify(1)
+
+
+def test_damaged_registry_files_are_named(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    publish(reg, "b")
+    reg.aliases_path.write_text('{"champion": "../../x"}')
+    with pytest.raises(RegistryError, match="aliases.json: damaged alias file"):
+        reg.champion()
+    reg.aliases_path.write_text('{"champion": 2}')
+    with open(reg.history_path, "a") as fh:
+        fh.write('{"event": "promo')  # a crash in the middle of an append
+    assert [e["version"] for e in reg.history()] == [1, 2]  # the torn last line is skipped
+    text = reg.history_path.read_text().splitlines()
+    reg.history_path.write_text("\n".join([text[0], "garbage", *text[1:]]) + "\n")
+    with pytest.raises(RegistryError, match="history.jsonl: line 2 is damaged"):
+        reg.history()
+
+
+def test_unsafe_model_names_are_refused(tmp_path):
+    for name in ("../../etc", ".hidden", "a/b", ""):
+        with pytest.raises(RegistryError, match="is not a model name"):
+            ModelRegistry(tmp_path, name)
+
+
+def test_unwritable_registry_root_is_named(tmp_path):
+    from models.registry import check_writable_root
+
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(RegistryError, match=r"FINML_REGISTRY_DIR=.*file.txt/registry: cannot write there"):
+        check_writable_root(blocker / "registry")
+    assert check_writable_root(tmp_path / "new" / "registry").is_dir()

@@ -114,10 +114,23 @@ def test_protected_columns_are_never_features():
     assert spec.protected_columns == ["afam"] and "afam" not in spec.feature_columns
 
 
-def test_bad_cron_is_named():
+@pytest.mark.parametrize("cron,why", [
+    ("every sunday", "not a five-field cron"), ("61 * * * *", "minute '61' is outside 0-59"),
+    ("0 24 * * *", "hour '24' is outside 0-23"), ("0 3 * * mond", "day of week 'mond'"),
+    ("0 3 10-2 * *", "runs backwards"), ("*/0 * * * *", "step '0'"),
+])
+def test_bad_cron_is_named(cron, why):
     data = builtin_spec_dict("credit_risk")
-    data["schedules"]["train"] = "every sunday"
-    assert "field 'schedules.train'" in _error(data)
+    data["schedules"]["train"] = cron
+    message = _error(data)
+    assert "field 'schedules.train'" in message and why in message
+
+
+def test_good_crons_pass():
+    from models.spec import check_cron
+
+    for cron in ("0 3 * * 0", "*/15 9-17 * * mon-fri", "0 22 * * 1-5", "0 0 1 jan,jul *", "30 6 * * 7"):
+        assert check_cron(cron) == cron
 
 
 def test_find_spec_checks_the_file_name(tmp_path):

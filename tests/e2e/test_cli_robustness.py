@@ -1,0 +1,97 @@
+"""The CLI under interruption and misuse: Ctrl-C, overwriting inputs, damaged or unsafe registry names."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tasks.monitor import reports_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter from /proc (None when gone); "Z" is a zombie, as good as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def test_ctrl_c_stops_a_training_run_at_once_and_leaves_no_server(tmp_path):
+    env = {**os.environ, "FINML_REGISTRY_DIR": str(tmp_path / "registry"), "FINML_REPORTS_DIR": str(tmp_path / "reports"),
+           "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)  # the embedded API, started as a child process
+    proc = subprocess.Popen([sys.executable, "-c", "from flows.cli import main; main()", "train", "credit_risk"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    time.sleep(9)  # the temporary API server is up and training has started
+    children = _children(proc.pid)
+    assert children, "Prefect's temporary API server should be running as a child"
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole process group
+    started = time.monotonic()
+    out, _ = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 128 + signal.SIGINT
+    assert "interrupted (SIGINT): stopping now" in out
+    time.sleep(1)
+    assert [pid for pid in children if _state(pid) not in (None, "Z")] == []
+    versions = tmp_path / "registry" / "credit_risk" / "versions"
+    assert not versions.exists() or not [p for p in versions.iterdir() if p.name.isdigit()]
+
+
+def test_scoring_never_overwrites_its_batch(tmp_path):
+    batch = tmp_path / "batch.csv"
+    batch.write_text("a,b\n1,2\n")
+    before = batch.read_text()
+    result = CliRunner().invoke(app, ["score", "credit_risk", "--batch", str(batch), "--out", str(batch)])
+    assert result.exit_code == 1 and "is the batch being scored" in result.output
+    assert batch.read_text() == before
+    result = CliRunner().invoke(app, ["score", "credit_risk", "--batch", str(tmp_path / "none.csv"), "--out", "x.parquet"])
+    assert result.exit_code == 1 and "none.csv: batch file not found" in result.output
+
+
+def test_registry_commands_name_damaged_files_and_refuse_unsafe_names(finml_env):
+    runner = CliRunner()
+    for args in (["registry", "show", "../../etc"], ["registry", "history", ".hidden"], ["monitor-history", "../x"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and "is not a model name" in result.output, args
+    model_dir = finml_env["registry"] / "m"
+    model_dir.mkdir(parents=True)
+    (model_dir / "aliases.json").write_text('{"champion": "../../x"}')
+    result = runner.invoke(app, ["registry", "show", "m"])
+    assert result.exit_code == 1 and "aliases.json: damaged alias file" in result.output
+    result = runner.invoke(app, ["registry", "history", "nosuch"])
+    assert result.exit_code == 1 and "no model named 'nosuch'" in result.output
+
+
+def test_concurrent_monitoring_runs_get_their_own_report_folders(tmp_path):
+    ts = "2026-11-29T17:00:06+00:00"
+    a = reports_folder(tmp_path, "credit_risk", ts, "1111aaaa-run")
+    b = reports_folder(tmp_path, "credit_risk", ts, "2222bbbb-run")
+    c = reports_folder(tmp_path, "credit_risk", ts)
+    assert len({a, b, c}) == 3 and all(p.is_dir() for p in (a, b, c))
+    with pytest.raises(FileExistsError):
+        reports_folder(tmp_path, "credit_risk", ts, "1111aaaa-run")
