@@ -341,14 +341,8 @@ def score_cmd(
 @app.command("monitor-history")
 def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) -> None:
     """Every recorded monitoring run of a model, oldest first."""
-    from models.registry import ModelRegistry
-    from models.settings import get_settings
-
     with _registry_errors():
-        reg = ModelRegistry(get_settings().registry_dir, model)
-        if not reg.exists():
-            _fail(f"no model named {model!r} in the registry at {reg.root.resolve()}")
-        runs = reg.monitoring_history()
+        runs = _existing_model(model).monitoring_history()
     if not runs:
         console.print(f"No monitoring runs recorded for {model}.")
         return
@@ -389,6 +383,17 @@ def _model_tags(model: str, kind: str):
     from flows.naming import model_tags
 
     return tags(*model_tags(model, kind))
+
+
+def _existing_model(model: str):
+    """The model's registry folder; a one-line error when the name is unsafe or unknown."""
+    from models.registry import ModelRegistry
+    from models.settings import get_settings
+
+    reg = ModelRegistry(get_settings().registry_dir, model)
+    if not reg.exists():
+        _fail(f"no model named {model!r} in the registry at {reg.root.resolve()}")
+    return reg
 
 
 def _check_batch(batch: str) -> None:
@@ -494,14 +499,8 @@ def registry_rollback(
 @registry_app.command("history")
 def registry_history(model: str = typer.Argument(..., help="Model name.")) -> None:
     """The model's history: promotions, rejections and rollbacks, oldest first."""
-    from models.registry import ModelRegistry
-    from models.settings import get_settings
-
     with _registry_errors():
-        reg = ModelRegistry(get_settings().registry_dir, model)
-        if not reg.exists():
-            _fail(f"no model named {model!r} in the registry at {reg.root.resolve()}")
-        events = reg.history()
+        events = _existing_model(model).history()
     table = Table(title=f"History of {model}")
     for col in ("time", "event", "version", "run", "details"):
         table.add_column(col, overflow="fold")

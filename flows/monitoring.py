@@ -21,11 +21,30 @@ from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec
 from tasks.monitor import (
-    MonitoringInputError, assess_performance, drift_markdown, evidently_report, make_batch_table, measure_drift,
-    read_batch, record_monitoring, reports_folder,
+    MonitoringInputError,
+    assess_performance,
+    drift_markdown,
+    evidently_report,
+    make_batch_table,
+    measure_drift,
+    read_batch,
+    record_monitoring,
+    reports_folder,
 )
-from tasks.report import artifact_key, emit, publish_link, publish_markdown, publish_table
-from tasks.scoring import check_output, load_model_version, prepare_batch, score_and_write, score_rows
+from tasks.report import (
+    artifact_key,
+    emit,
+    publish_link,
+    publish_markdown,
+    publish_table,
+)
+from tasks.scoring import (
+    check_output,
+    load_model_version,
+    prepare_batch,
+    score_and_write,
+    score_rows,
+)
 from tasks.validate import validate_data
 
 DRIFT_EVENT = "finml.drift.detected"

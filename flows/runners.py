@@ -13,6 +13,13 @@ class OrchestrationError(RuntimeError):
     """The requested orchestration set-up cannot work (e.g. Dask without a Prefect API)."""
 
 
+def thread_runner(settings: Settings | None = None) -> ThreadPoolTaskRunner:
+    """A thread pool of ``max_workers`` threads (one per core by default), or of one thread
+    when ``task_runner`` is ``sequential``."""
+    settings = settings or get_settings()
+    return thread_runner(settings)
+
+
 def make_task_runner(settings: Settings | None = None):
     """The task runner the settings ask for.
 

@@ -6,16 +6,14 @@ evaluate → re-score champion → gate → promote or reject → publish artifa
 
 from __future__ import annotations
 
-import os
-
 from typing import Any
 
 from prefect import flow, get_run_logger, tags, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.naming import model_tags, rename_current_run, training_run_name
+from flows.runners import thread_runner
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
@@ -24,7 +22,13 @@ from tasks.gate import apply_gate
 from tasks.leakage import leakage_guards
 from tasks.load import load_data, prepare_table
 from tasks.promote import promote_or_reject
-from tasks.report import artifact_key, emit, publish_markdown, publish_table, training_summary_markdown
+from tasks.report import (
+    artifact_key,
+    emit,
+    publish_markdown,
+    publish_table,
+    training_summary_markdown,
+)
 from tasks.split import split_data
 from tasks.train import train_candidate
 from tasks.validate import check_table, validate_data
@@ -107,13 +111,6 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     return summary
 
 
-def _candidate_runner() -> ThreadPoolTaskRunner:
-    settings = get_settings()
-    if settings.task_runner == "sequential":
-        return ThreadPoolTaskRunner(max_workers=1)
-    return ThreadPoolTaskRunner(max_workers=settings.max_workers or os.cpu_count() or 2)
-
-
 def _failed_summary(name: str, message: str) -> dict[str, Any]:
     return {"model": name, "best_candidate": None, "primary_metric": None, "value": None, "gate": "error",
             "version": None, "champion": None, "promoted": False, "reason": message}
@@ -124,7 +121,7 @@ def train_model_in_task(model_name: str, reason: str) -> dict[str, Any]:
     """Run ``train_model`` as a subflow inside a task, so that ``train_all`` can run models in
     parallel on its task runner; a failure becomes a summary with ``gate = "error"``."""
     with tags(*model_tags(model_name, "training")):  # the subflow run carries the model's name as a tag
-        state = train_model.with_options(task_runner=_candidate_runner())(model_name, reason=reason, return_state=True)
+        state = train_model.with_options(task_runner=thread_runner())(model_name, reason=reason, return_state=True)
     if state.is_completed():
         return state.result()
     try:
