@@ -17,7 +17,9 @@ def thread_runner(settings: Settings | None = None) -> ThreadPoolTaskRunner:
     """A thread pool of ``max_workers`` threads (one per core by default), or of one thread
     when ``task_runner`` is ``sequential``."""
     settings = settings or get_settings()
-    return thread_runner(settings)
+    if settings.task_runner == "sequential":
+        return ThreadPoolTaskRunner(max_workers=1)
+    return ThreadPoolTaskRunner(max_workers=settings.max_workers or os.cpu_count() or 2)
 
 
 def make_task_runner(settings: Settings | None = None):
@@ -51,6 +53,4 @@ def make_task_runner(settings: Settings | None = None):
         if settings.dask_address:
             return DaskTaskRunner(address=settings.dask_address)
         return DaskTaskRunner()
-    if settings.task_runner == "sequential":
-        return ThreadPoolTaskRunner(max_workers=1)
-    return ThreadPoolTaskRunner(max_workers=settings.max_workers or os.cpu_count() or 2)
+    return thread_runner(settings)
