@@ -216,7 +216,7 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
             history_event={**history, "event": "promoted", "gate": ev.gate.reason()},
         )
         return Decision(ev.spec.name, True, version, before, version, ev.gate.reason())
-    run_folder = Path(reports_root) / ev.spec.name / (ev.run_id or ev.started_at.replace(":", "-"))
+    run_folder = Path(reports_root).resolve() / ev.spec.name / (ev.run_id or ev.started_at.replace(":", "-"))
     run_folder.mkdir(parents=True, exist_ok=True)
     metadata = build_metadata(ev, promoted=False)
     metadata["reports"] = _write_reports(ev, metadata, run_folder / "reports")
