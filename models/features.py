@@ -191,9 +191,13 @@ class RealisedVolatilityBuilder(_MarketBuilder):
         out[self.target_name] = np.sqrt(self.params.trading_days / h * future_r2)
         return self._finish(out, history, require_target)
 
+    def baselines_on(self, table: pd.DataFrame, rows: np.ndarray, majority_rate=None) -> dict[str, np.ndarray]:
+        """Naive forecasts on ``rows``: persistence = the trailing ``h``-day volatility."""
+        return {"persistence": table[self.baseline_column].to_numpy(dtype=float)[rows]}
+
     def baseline_scores(self, table: pd.DataFrame, plan) -> dict[str, np.ndarray]:
-        """Naive forecasts on ``plan.holdout`` rows: persistence = the trailing ``h``-day volatility."""
-        return {"persistence": table[self.baseline_column].to_numpy(dtype=float)[plan.holdout]}
+        """Naive forecasts on ``plan.holdout`` rows."""
+        return self.baselines_on(table, plan.holdout)
 
 
 class DirectionBuilder(_MarketBuilder):
@@ -229,13 +233,20 @@ class DirectionBuilder(_MarketBuilder):
             out[self.target_name] = out[self.target_name].astype(int)
         return out
 
+    def baselines_on(self, table: pd.DataFrame, rows: np.ndarray, majority_rate=None) -> dict[str, np.ndarray]:
+        """Naive probabilities of "up" on ``rows``: persistence from today's return; majority
+        as ``majority_rate`` (the training event rate, a number or one per row), when given."""
+        out = {"persistence": (table["return_lag0"].to_numpy(dtype=float)[rows] > 0).astype(float)}
+        if majority_rate is not None:
+            out["majority"] = np.broadcast_to(np.asarray(majority_rate, dtype=float), (len(rows),)).copy()
+        return out
+
     def baseline_scores(self, table: pd.DataFrame, plan) -> dict[str, np.ndarray]:
-        """Naive probabilities of "up" on ``plan.holdout`` rows, in fold order."""
+        """Naive probabilities of "up" on ``plan.holdout`` rows, in fold order (majority: each
+        fold's own training event rate)."""
         y = table[self.target_name].to_numpy(dtype=float)
-        today = table["return_lag0"].to_numpy(dtype=float)
         majority = np.concatenate([np.full(len(f.test), y[f.train].mean()) for f in plan.folds])
-        persistence = (today[plan.holdout] > 0).astype(float)
-        return {"majority": majority, "persistence": persistence}
+        return self.baselines_on(table, plan.holdout, majority)
 
 
 BUILDERS: dict[str, type] = {

@@ -222,15 +222,6 @@ def baseline_scores(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, np.
     return builder.baseline_scores(table, plan)
 
 
-def baseline_forecast(spec: ModelSpec, table: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:
-    """The persistence forecast on the given rows, for forecasters (None otherwise)."""
-    builder = spec.builder
-    column = getattr(builder, "baseline_column", None) if builder is not None else None
-    if column is None:
-        return None
-    return table[column].to_numpy(dtype=float)[rows]
-
-
 def is_better(metric: str, a: float, b: float) -> bool:
     """True if value ``a`` is strictly better than ``b`` for this metric."""
     if METRICS[metric].higher_is_better:
@@ -374,15 +365,10 @@ def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) ->
 def batch_baselines(spec: ModelSpec, table: pd.DataFrame, rows: np.ndarray, train_event_rate: float | None) -> dict[str, np.ndarray]:
     """Naive forecasts on rows of a scoring/monitoring batch (no folds: ``majority`` uses the
     version's training event rate)."""
-    out: dict[str, np.ndarray] = {}
-    persistence = baseline_forecast(spec, table, rows)
-    if persistence is not None:
-        out["persistence"] = persistence
-    if spec.task == "direction":
-        out["persistence"] = (table["return_lag0"].to_numpy(dtype=float)[rows] > 0).astype(float)
-        if train_event_rate is not None:
-            out["majority"] = np.full(len(rows), float(train_event_rate))
-    return out
+    builder = spec.builder
+    if builder is None:
+        return {}
+    return builder.baselines_on(table, rows, train_event_rate)
 
 
 # --------------------------------------------------------------------------- Prefect tasks
