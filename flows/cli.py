@@ -6,6 +6,7 @@ commands that need them, so ``finml --help`` stays fast.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -327,7 +328,7 @@ def score_cmd(
     from flows.monitoring import score_batch
 
     try:
-        result = score_batch(model, batch=batch, output=out, version=version)
+        result = asyncio.run(score_batch(model, batch=batch, output=out, version=version))
     except Exception as err:
         _fail(f"{type(err).__name__}: {err}")
     console.print(f"{result['rows']} rows scored with {model} v{result['version']} -> {result['output']}", highlight=False)

@@ -41,9 +41,9 @@ from tasks.report import (
 from tasks.scoring import (
     check_output,
     load_model_version,
-    prepare_batch,
-    score_and_write,
+    read_validate_score,
     score_rows,
+    write_predictions_task,
 )
 from tasks.validate import validate_data
 
@@ -121,34 +121,43 @@ def _score_run_name() -> str:
 
 
 @flow(name="score-batch", flow_run_name=_score_run_name, log_prints=True)
-def score_batch(
+async def score_batch(
     model_name: str, batch: str, output: str, version: str | None = None, validation_engine: str = "fast"
 ) -> dict[str, Any]:
     """Score a batch with a registry version and write stamped predictions.
+
+    An ``async`` flow (call it with ``asyncio.run(score_batch(...))``, as ``finml score``
+    does; a Prefect worker runs it as it is) for one reason: Prefect 3.9's synchronous flow engine joins its
+    heartbeat thread at exit, and that thread sleeps in 1-second steps, so a sync flow run
+    ends on the next whole second after its work (up to 1 s lost per run; STACK-NOTES). The
+    asynchronous engine keeps the heartbeats and does not wait for that thread. The tasks
+    inside are ordinary synchronous functions.
 
     Args:
         model_name: the spec's name.
         batch: a CSV or Parquet path (or ``"out_of_time"``).
         output: where to write the predictions, ``.parquet`` or ``.csv``.
         version: a version number or alias; the champion when None.
-        validation_engine: ``"fast"`` (vectorised evaluation of the serving suite) or ``"gx"``.
+        validation_engine: ``"fast"`` (vectorised evaluation of the serving suite) or ``"gx"``
+            (Great Expectations).
 
     Returns:
-        ``{"model", "version", "rows", "output", "extra_columns"}``.
+        ``{"model", "version", "rows", "output", "extra_columns", "batch", "unscored_rows",
+        "unscored_reason"}``.
 
     Raises:
         OutputPathError (before any work), MonitoringInputError, DataValidationError (a missing
-        feature column is named), RegistryError / IntegrityError.
+        feature column is named; nothing is written), RegistryError / IntegrityError.
     """
     logger = get_run_logger()
     settings = get_settings()
     check_output(output, batch)  # a bad output name, or the batch itself, fails before any work
     spec = find_spec(model_name, settings.specs_dir)
-    table, label, extra, batch_rows = prepare_batch(spec, batch, validation_engine)
+    loaded = load_model_version(spec, settings.registry_dir, version)
+    table, scores, label, extra, batch_rows = read_validate_score(spec, loaded, batch, validation_engine)
     if extra:
         logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra)
-    loaded = load_model_version(spec, settings.registry_dir, version)
-    written = score_and_write(spec, loaded, table, output, now_utc())
+    written = write_predictions_task(spec, loaded, table, scores, output, now_utc())
     unscored = batch_rows - len(table)
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
               "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),

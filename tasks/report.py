@@ -272,7 +272,7 @@ def publish_markdown(key: str, markdown: str, description: str) -> None:
         return
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(markdown=markdown, key=key, description=description)
+    create_markdown_artifact(markdown=markdown, key=key, description=description, _sync=True)  # also from an async flow's body (Prefect's async_dispatch)
 
 
 def publish_table(key: str, rows: list[dict[str, Any]], description: str) -> None:
@@ -281,7 +281,7 @@ def publish_table(key: str, rows: list[dict[str, Any]], description: str) -> Non
         return
     from prefect.artifacts import create_table_artifact
 
-    create_table_artifact(table=rows, key=key, description=description)
+    create_table_artifact(table=rows, key=key, description=description, _sync=True)  # also from an async flow's body (Prefect's async_dispatch)
 
 
 def publish_link(key: str, link: str, description: str) -> None:
@@ -290,7 +290,7 @@ def publish_link(key: str, link: str, description: str) -> None:
         return
     from prefect.artifacts import create_link_artifact
 
-    create_link_artifact(link=link, key=key, description=description)
+    create_link_artifact(link=link, key=key, description=description, _sync=True)  # also from an async flow's body (Prefect's async_dispatch)
 
 
 def emit(event: str, model: str, payload: dict[str, Any]) -> None:

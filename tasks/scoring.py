@@ -57,10 +57,21 @@ def predictions_frame(
     keys = [c for c in spec.id_columns + ([spec.time_column] if spec.time_column else []) if c in table.columns]
     out = table[keys].copy() if keys else pd.DataFrame(index=table.index)
     out["score"] = np.asarray(scores, dtype=float)
-    out["model"] = spec.name
+    out["model"] = constant_column(spec.name, len(out))
     out["model_version"] = int(version)
-    out["scored_at"] = scored_at
+    out["scored_at"] = constant_column(scored_at, len(out))
     return out.reset_index(drop=True)
+
+
+def constant_column(value: str, rows: int) -> pd.Categorical:
+    """A string stamp repeated on every row, as a one-level categorical.
+
+    Parquet stores it dictionary-encoded and pandas reads it back as ``category`` (values
+    compare equal to the plain string); CSV output is unchanged. Measured on 1,000,000 rows:
+    writing the predictions took 0.08 s instead of 0.20–0.25 s with a column of repeated
+    Python strings, which pyarrow converts one object at a time.
+    """
+    return pd.Categorical.from_codes(np.zeros(rows, dtype=np.int8), categories=[value])
 
 
 def score_table(pipeline, spec: ModelSpec, table: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -142,33 +153,70 @@ def score_rows(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame) -> n
     return score_with_version(spec, loaded, table)
 
 
-@task(name="prepare-batch", cache_policy=NO_CACHE)
-def prepare_batch(spec: ModelSpec, batch: str, engine: str = "fast") -> tuple[pd.DataFrame, str, list[str], int]:
-    """Read the batch, validate it with the serving suite, and build its modelling table.
+def validate_and_score(
+    spec: ModelSpec, loaded: LoadedVersion, frame: pd.DataFrame, label: str, engine: str = "fast"
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Validate a batch with the serving suite, then build its modelling table and score it.
 
-    One task rather than three: scoring is about throughput, and each task run costs an API
-    round trip. Returns ``(table, batch label, extra columns, rows in the batch)``.
+    Validation comes first and decides: a batch that fails it is never scored, and the error
+    names the expectation and the column (a scoring traceback on the same bad rows would not).
+    Running the validation on a second thread beside the scoring was tried and measured
+    (1,000,000 credit rows, 2 cores): no gain, because the categorical preprocessing that
+    dominates scoring holds the GIL.
+
+    Args:
+        frame: the batch as read (rows × columns, declared types parsed).
+        label: the batch's name for messages (its path).
+        engine: ``"fast"`` (vectorised evaluation of the suite) or ``"gx"`` (Great Expectations).
+
+    Returns:
+        ``(modelling table, scores)``: one score per table row (P(positive) for classifiers,
+        the forecast for regression).
 
     Raises:
-        MonitoringInputError (empty batch), DataSourceError (unreadable file),
-        DataValidationError (a missing feature column or another critical failure, named).
+        DataValidationError: a critical expectation of the serving suite failed (a missing
+            feature column is named); the validation report is also published as a markdown
+            artifact when running inside Prefect.
+        MonitoringInputError: no row has complete features (feature builders).
     """
-    from tasks.monitor import batch_table, load_batch
+    from tasks.monitor import batch_table
     from tasks.report import artifact_key, publish_markdown
     from tasks.validate import DataValidationError, validate_frame
 
-    frame, label = load_batch(spec, batch)
     report = validate_frame(frame, spec, serving=True, engine=engine)
     if not report.success:
         publish_markdown(artifact_key(spec.name, "validation"), report.to_markdown(),
                          f"Data validation of {spec.name} (serving suite)")
         raise DataValidationError(report, source=label)
-    return batch_table(spec, frame), label, extra_columns(spec, frame), len(frame)
+    table = batch_table(spec, frame)
+    return table, score_with_version(spec, loaded, table)
 
 
-@task(name="score-and-write", cache_policy=NO_CACHE)
-def score_and_write(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame, output: str | Path,
-                    scored_at: str) -> Path:
-    """Score the table with the version and write the stamped predictions atomically."""
-    scores = score_with_version(spec, loaded, table)
+@task(name="read-validate-score", cache_policy=NO_CACHE)
+def read_validate_score(
+    spec: ModelSpec, loaded: LoadedVersion, batch: str, engine: str = "fast"
+) -> tuple[pd.DataFrame, np.ndarray, str, list[str], int]:
+    """Read a batch, validate it (serving suite) and score it with a loaded version.
+
+    One task rather than three: each task run costs Prefect about 50 ms of API calls.
+
+    Returns:
+        ``(modelling table, scores, batch label, columns the spec does not declare, rows read)``.
+
+    Raises:
+        MonitoringInputError (empty batch), DataSourceError (unreadable file),
+        DataPreparationError (a value that is not of its column's declared type, named),
+        DataValidationError (see :func:`validate_and_score`).
+    """
+    from tasks.monitor import load_batch
+
+    frame, label = load_batch(spec, batch)
+    table, scores = validate_and_score(spec, loaded, frame, label, engine)
+    return table, scores, label, extra_columns(spec, frame), len(frame)
+
+
+@task(name="write-predictions", cache_policy=NO_CACHE)
+def write_predictions_task(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame, scores: np.ndarray,
+                           output: str | Path, scored_at: str) -> Path:
+    """Write the stamped predictions atomically (see :func:`write_predictions`)."""
     return write_predictions(predictions_frame(spec, table, scores, loaded.version, scored_at), output)

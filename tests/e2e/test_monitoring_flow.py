@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +143,7 @@ def test_score_batch_writes_stamped_predictions(trained, credit_later, tmp_path)
     path = tmp_path / "to_score.csv"
     batch.to_csv(path, index=False)
     out = tmp_path / "out" / "scores.parquet"
-    result = score_batch("credit_risk", batch=str(path), output=str(out))
+    result = asyncio.run(score_batch("credit_risk", batch=str(path), output=str(out)))
     assert result["rows"] == 891 and result["version"] == 1 and result["extra_columns"] == ["branch_code"]
     scored = pd.read_parquet(out)
     assert list(scored.columns) == ["rownames", "score", "model", "model_version", "scored_at"]
@@ -153,8 +154,23 @@ def test_score_batch_writes_stamped_predictions(trained, credit_later, tmp_path)
     np.testing.assert_allclose(scored["score"].to_numpy(), direct, rtol=1e-6)
     assert scored["rownames"].tolist() == batch["rownames"].tolist()
     csv_out = tmp_path / "scores.csv"
-    score_batch("credit_risk", batch=str(path), output=str(csv_out))
-    assert len(pd.read_csv(csv_out)) == 891
+    asyncio.run(score_batch("credit_risk", batch=str(path), output=str(csv_out)))
+    csv_scored = pd.read_csv(csv_out)
+    assert len(csv_scored) == 891 and (csv_scored["model"] == "credit_risk").all()
+    np.testing.assert_allclose(csv_scored["score"].to_numpy(), direct, rtol=1e-6)
+
+    # the async flow's body publishes its artifact (Prefect's async_dispatch would otherwise
+    # hand back an un-awaited coroutine and publish nothing)
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read_scoring_artifacts():
+        async with get_client() as client:
+            key = ArtifactFilterKey(any_=["credit-risk-scoring"])
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(key=key))
+
+    artifacts = asyncio.run(read_scoring_artifacts())
+    assert any(f"891 rows from {path}" in a.data and str(csv_out) in a.data for a in artifacts)
 
 
 def test_score_batch_handles_categories_unseen_in_training(trained, tmp_path):
@@ -166,7 +182,7 @@ def test_score_batch_handles_categories_unseen_in_training(trained, tmp_path):
     path = tmp_path / "loans.parquet"
     later.to_parquet(path, index=False)
     out = tmp_path / "loan_scores.parquet"
-    result = score_batch("loan_evaluation", batch=str(path), output=str(out))
+    result = asyncio.run(score_batch("loan_evaluation", batch=str(path), output=str(out)))
     scored = pd.read_parquet(out)
     assert result["rows"] == len(later) == len(scored)
     assert scored["score"].between(0, 1).all() and scored["score"].notna().all()
@@ -181,10 +197,10 @@ def test_score_batch_errors(trained, credit_later, tmp_path):
     credit_later.drop(columns=["Age"]).to_csv(path, index=False)
     out = tmp_path / "never.parquet"
     with pytest.raises(DataValidationError, match="column 'Age'"):
-        score_batch("credit_risk", batch=str(path), output=str(out))
+        asyncio.run(score_batch("credit_risk", batch=str(path), output=str(out)))
     assert not out.exists()
     with pytest.raises(OutputPathError, match="scores.txt"):
-        score_batch("credit_risk", batch=str(path), output=str(tmp_path / "scores.txt"))
+        asyncio.run(score_batch("credit_risk", batch=str(path), output=str(tmp_path / "scores.txt")))
 
 
 def test_cli_monitor_score_and_history(trained, credit_later, tmp_path):
