@@ -10,12 +10,12 @@ batch of N rows by resampling the real credit data (new ids), writes it as Parqu
   from the registry (preprocessing + estimator);
 - ``score_batch``: the whole flow — load and hash-check the version, read the Parquet file,
   validate it with the serving suite, build the table, score, and write stamped predictions
-  to Parquet — timed from the call to its return (``asyncio.run``, as ``finml score`` does).
+  to Parquet — timed from the call to its return.
   Against the embedded API by default; with ``PREFECT_API_URL`` set, against that server.
 
 - the same steps as plain functions, without Prefect (load and hash-check the model, read,
   validate, table, score, write), each timed, to separate the work from the orchestration
-  cost; and Prefect's own floor: an async flow of the same shape (three tasks) doing nothing.
+  cost; and Prefect's own floor: a flow of the same shape (three tasks) doing nothing.
 
 It prints the rates and their ratio (target: at least 0.8). Repetitions are interleaved and
 the best of each is kept (this VM's timings of the same call vary by a factor of two).
@@ -24,7 +24,6 @@ the best of each is kept (this VM's timings of the same call vary by a factor of
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
@@ -117,19 +116,19 @@ def main() -> None:
         return x
 
     @flow
-    async def empty_flow() -> int:  # score_batch's shape (three tasks), no work
+    def empty_flow() -> int:  # score_batch's shape (three tasks), no work
         return nothing(nothing(nothing(0)))
 
     direct, flow_times, plain, floor = [], [], [], []
     for i in range(args.repeats):
         started = time.perf_counter()
-        asyncio.run(empty_flow())
+        empty_flow()
         floor.append(time.perf_counter() - started)
         started = time.perf_counter()
         pipeline.predict_proba(batch[features])
         direct.append(time.perf_counter() - started)
         started = time.perf_counter()
-        result = asyncio.run(score_batch("credit_risk", batch=str(path), output=str(work / f"scores-{i}.parquet")))
+        result = score_batch("credit_risk", batch=str(path), output=str(work / f"scores-{i}.parquet"))
         flow_times.append(time.perf_counter() - started)
         assert result["rows"] == args.rows
         plain.append(plain_steps(i))
@@ -140,15 +139,16 @@ def main() -> None:
     print(f"rows: {n:,}; repetitions: {args.repeats} (best kept)")
     print(f"direct predict_proba:            {d:6.2f} s -> {n / d:>11,.0f} rows/s  (runs {', '.join(f'{t:.2f}' for t in direct)})")
     print(f"score_batch flow (Prefect):      {f:6.2f} s -> {n / f:>11,.0f} rows/s  (runs {', '.join(f'{t:.2f}' for t in flow_times)})")
-    print(f"Prefect's floor: an async flow of three no-op tasks: {min(floor):.2f} s  "
+    print(f"Prefect's floor: a flow of three no-op tasks: {min(floor):.2f} s  "
           f"(runs {', '.join(f'{t:.2f}' for t in floor)})")
     print(f"same steps without Prefect:      {best_plain['total']:6.2f} s -> {n / best_plain['total']:>11,.0f} rows/s  "
           + "(" + ", ".join(f"{k} {v:.2f}" for k, v in best_plain.items() if k != "total") + ")")
     for label, seconds in (("score_batch flow", f), ("steps without Prefect", best_plain["total"])):
         ratio = d / seconds
         print(f"ratio {label} / direct rate: {ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
-    print("note: score_batch is an async flow: Prefect 3.9's sync engine joins the flow-run heartbeat thread at exit,")
-    print("      which sleeps in 1 s steps (a sync flow run ends on the next whole second after its work).")
+    print("note: Prefect 3.9's sync flow engine joins the flow-run heartbeat thread at exit, which sleeps in 1 s")
+    print("      steps: a flow run ends on the next whole second after its work (an async flow would not wait, but")
+    print("      a forgotten asyncio.run makes it a silent no-op; see the README's performance section).")
     print(f"work folder: {work}")
 
 

@@ -6,7 +6,6 @@ commands that need them, so ``finml --help`` stays fast.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -328,7 +327,7 @@ def score_cmd(
     from flows.monitoring import score_batch
 
     try:
-        result = asyncio.run(score_batch(model, batch=batch, output=out, version=version))
+        result = score_batch(model, batch=batch, output=out, version=version)
     except Exception as err:
         _fail(f"{type(err).__name__}: {err}")
     console.print(f"{result['rows']} rows scored with {model} v{result['version']} -> {result['output']}", highlight=False)
@@ -398,6 +397,8 @@ def _existing_model(model: str):
 
 
 def _check_batch(batch: str) -> None:
+    if batch != "out_of_time" and Path(batch).is_dir():
+        _fail(f"{batch}: is a directory; give a CSV or Parquet batch file")
     if batch != "out_of_time" and not Path(batch).is_file():
         _fail(f"{batch}: batch file not found")
 
@@ -633,15 +634,25 @@ def _install_interrupt_handler() -> None:
     def stop(signum, frame):  # noqa: ARG001 - signal handler signature
         err_console.print(f"\n[bold red]interrupted[/] ({signal.Signals(signum).name}): stopping now; the registry "
                           "keeps its last complete state", highlight=False)
+        scoring = sys.modules.get("tasks.scoring")  # half-written predictions: os._exit skips `finally`
+        for tmp in scoring.temporary_files_in_progress() if scoring else []:
+            tmp.unlink(missing_ok=True)
         children = _child_pids()
         for pid in children:
             try:
                 os.kill(pid, signal.SIGTERM)
             except OSError:
                 pass
+
+        def running(pid: int) -> bool:
+            try:  # reap it if it has ended: an unreaped child stays in /proc as a zombie
+                return os.waitpid(pid, os.WNOHANG) == (0, 0)
+            except ChildProcessError:
+                return False
+
         deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
-            time.sleep(0.1)
+        while time.monotonic() < deadline and any([running(pid) for pid in children]):
+            time.sleep(0.05)
         for pid in children:
             try:
                 os.kill(pid, signal.SIGKILL)

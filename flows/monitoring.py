@@ -56,7 +56,7 @@ def _monitor_run_name() -> str:
 
 
 @flow(name="monitor-model", flow_run_name=_monitor_run_name, log_prints=True)
-def monitor_model(model_name: str, batch: str = "out_of_time", version: str | None = None) -> dict[str, Any]:
+def monitor_model(model_name: str, batch: str = "out_of_time", version: str | int | None = None) -> dict[str, Any]:
     """Judge a batch against a registry version: feature and score drift, and performance.
 
     Args:
@@ -80,6 +80,7 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | No
     ts = now_utc()
     spec = find_spec(model_name, settings.specs_dir)
     check_writable_root(settings.registry_dir)  # the monitoring history is written there
+    loaded = load_model_version(spec, settings.registry_dir, version)  # an unknown version fails first
     frame, label = read_batch(spec, batch)
     validate_data(spec, frame, serving=True, source=label)
     table = make_batch_table(spec, frame)
@@ -89,9 +90,8 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | No
         publish_markdown(artifact_key(spec.name, "monitoring-verdict"), f"# Monitoring {spec.name}: {message}",
                          f"Monitoring verdict of {spec.name}")
         logger.warning(message)
-        return {"model": spec.name, "verdict": "insufficient_data", "summary": message,
+        return {"model": spec.name, "version": loaded.version, "verdict": "insufficient_data", "summary": message,
                 "batch": {"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))}}
-    loaded = load_model_version(spec, settings.registry_dir, version)
     scores = score_rows(spec, loaded, table)
     drift = measure_drift(spec, loaded.reference, table, scores)
     folder = reports_folder(settings.reports_dir, spec.name, ts, str(flow_run.id) if flow_run.id else None)
@@ -121,17 +121,10 @@ def _score_run_name() -> str:
 
 
 @flow(name="score-batch", flow_run_name=_score_run_name, log_prints=True)
-async def score_batch(
-    model_name: str, batch: str, output: str, version: str | None = None, validation_engine: str = "fast"
+def score_batch(
+    model_name: str, batch: str, output: str, version: str | int | None = None, validation_engine: str = "fast"
 ) -> dict[str, Any]:
     """Score a batch with a registry version and write stamped predictions.
-
-    An ``async`` flow (call it with ``asyncio.run(score_batch(...))``, as ``finml score``
-    does; a Prefect worker runs it as it is) for one reason: Prefect 3.9's synchronous flow engine joins its
-    heartbeat thread at exit, and that thread sleeps in 1-second steps, so a sync flow run
-    ends on the next whole second after its work (up to 1 s lost per run; STACK-NOTES). The
-    asynchronous engine keeps the heartbeats and does not wait for that thread. The tasks
-    inside are ordinary synchronous functions.
 
     Args:
         model_name: the spec's name.
@@ -152,6 +145,8 @@ async def score_batch(
     logger = get_run_logger()
     settings = get_settings()
     check_output(output, batch)  # a bad output name, or the batch itself, fails before any work
+    if validation_engine not in ("fast", "gx"):
+        raise ValueError(f"validation_engine must be 'fast' or 'gx', got {validation_engine!r}")
     spec = find_spec(model_name, settings.specs_dir)
     loaded = load_model_version(spec, settings.registry_dir, version)
     table, scores, label, extra, batch_rows = read_validate_score(spec, loaded, batch, validation_engine)

@@ -97,6 +97,14 @@ class _MarketBuilder:
     def _lagged_return(self, r: pd.Series) -> pd.Series:
         return r
 
+    @property
+    def history_rows(self) -> int:
+        """Rows of history a row needs before its features are complete: the longest window
+        (realised volatility), the return lags, and 22 days for the volume features."""
+        p = self.params
+        history = max(max(p.windows), p.return_lags)
+        return max(history, 22) if p.volume_column else history
+
     def _features(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int]:
         """``(table with the time column and features, daily log returns, rows of history needed)``."""
         p = self.params
@@ -111,7 +119,6 @@ class _MarketBuilder:
             out[f"{self.return_feature}_lag{k}"] = lagged.shift(k)
         for w in p.windows:
             out[f"rv_{w}d"] = np.sqrt(p.trading_days * (r**2).rolling(w).mean())
-        history = max(max(p.windows), p.return_lags)
         if p.volume_column:
             vol = df[p.volume_column].astype(float)
             if (vol <= 0).any():
@@ -119,8 +126,7 @@ class _MarketBuilder:
             lv = np.log(vol)
             out["log_volume_change_1d"] = lv.diff()
             out["log_volume_vs_22d"] = lv - lv.rolling(22).mean()
-            history = max(history, 22)
-        return out, r, history
+        return out, r, self.history_rows
 
     def _finish(self, out: pd.DataFrame, history: int, require_target: bool) -> pd.DataFrame:
         out[LABEL_END] = out[self.time_column].shift(-self.horizon)

@@ -109,6 +109,8 @@ def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
     if fmt is None:
         raise DataSourceError(f"{path}: cannot tell the format from the suffix (use .csv or .parquet)")
+    if path.is_dir():
+        raise DataSourceError(f"{path}: is a directory, not a {fmt} file")
     if not path.is_file():
         raise DataSourceError(f"{path}: file not found")
     try:

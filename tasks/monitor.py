@@ -18,8 +18,8 @@ import pandas as pd
 from models.spec import METRICS, ModelSpec
 from tasks.evaluate import MetricError, batch_baselines, compute_metrics
 from tasks.load import (
-    DataSourceError, fingerprint, load_source, modelling_table, parse_declared_types, read_table_file,
-    split_out_of_time,
+    DataPreparationError, DataSourceError, fingerprint, load_source, modelling_table, parse_declared_types,
+    read_table_file, split_out_of_time,
 )
 
 OUT_OF_TIME = "out_of_time"
@@ -51,7 +51,10 @@ def load_batch(spec: ModelSpec, batch: str) -> tuple[pd.DataFrame, str]:
         frame = split_out_of_time(parse_declared_types(load_source(spec), spec), spec)[1]
         label = f"{spec.name} out-of-time period"
     else:
-        frame = parse_declared_types(read_table_file(batch), spec)
+        try:
+            frame = parse_declared_types(read_table_file(batch), spec)
+        except DataPreparationError as err:  # name the file as well as the column
+            raise DataPreparationError(f"{batch}: {err}", column=err.column, examples=err.examples) from None
         label = str(batch)
     if frame.empty:
         raise MonitoringInputError(f"{label}: the batch is empty (0 rows); nothing to monitor or score")
@@ -62,10 +65,10 @@ def batch_table(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
     """The batch's modelling table (features; the label where it is known)."""
     table = modelling_table(frame, spec, require_target=False)
     if table.empty:
-        raise MonitoringInputError(
-            f"{spec.name}: no row of the batch has complete features "
-            "(a feature builder needs enough history before the first usable row)"
-        )
+        history = getattr(spec.builder, "history_rows", None)
+        need = (f": each scored row needs {history} earlier rows of history, so a batch needs at least "
+                f"{history + 1} rows ({len(frame)} given)") if history else ""
+        raise MonitoringInputError(f"{spec.name}: no row of the batch has complete features{need}")
     return table
 
 

@@ -34,8 +34,9 @@ def output_format(output: str | Path) -> str:
 
 
 def check_output(output: str | Path, batch: str | Path | None = None) -> str:
-    """Check the ``output`` parameter before any work: a ``.parquet``/``.csv`` name that is not the
-    batch itself (scoring must never overwrite its input). Returns the format.
+    """Check the ``output`` parameter before any work: a ``.parquet``/``.csv`` file name that is not
+    the batch itself (scoring must never overwrite its input), not a directory, and whose folder
+    exists or can be created where we may write. Returns the format.
 
     Raises:
         OutputPathError: naming the parameter and the problem.
@@ -43,6 +44,16 @@ def check_output(output: str | Path, batch: str | Path | None = None) -> str:
     fmt = output_format(output)
     if batch is not None and Path(batch).exists() and Path(output).resolve() == Path(batch).resolve():
         raise OutputPathError(f"output {str(output)!r} is the batch being scored; write the predictions elsewhere")
+    target = Path(output)
+    if target.is_dir():
+        raise OutputPathError(f"output {str(output)!r} is a directory; give a file name ending in .parquet or .csv")
+    folder = target.parent
+    while not folder.exists():  # the nearest existing folder must be a writable directory
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputPathError(f"output {str(output)!r}: {str(folder)!r} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"output {str(output)!r}: no permission to write in {str(folder)!r}")
     return fmt
 
 
@@ -79,13 +90,25 @@ def score_table(pipeline, spec: ModelSpec, table: pd.DataFrame, features: list[s
     return predict_scores(pipeline, table[features], spec.estimator_task)
 
 
+# Temporary files being written right now; an interrupt handler that ends the process with
+# os._exit (finml's Ctrl-C handler) removes them, since ``finally`` blocks do not run then.
+_WRITING: set[Path] = set()
+
+
+def temporary_files_in_progress() -> list[Path]:
+    """The temporary output files this process is writing at this moment."""
+    return list(_WRITING)
+
+
 def write_predictions(frame: pd.DataFrame, output: str | Path) -> Path:
     """Write Parquet or CSV (by suffix) atomically: a temporary file renamed into place, so a
-    failed run never leaves a half-written output."""
+    failed or interrupted run never leaves a half-written output (an existing output stays as it
+    was). Two runs writing the same output: the last rename wins, each file whole."""
     output = Path(output)
     fmt = output_format(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
+    _WRITING.add(tmp)
     try:
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)
@@ -94,6 +117,7 @@ def write_predictions(frame: pd.DataFrame, output: str | Path) -> Path:
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
+        _WRITING.discard(tmp)
     return output
 
 

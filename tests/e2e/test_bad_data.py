@@ -7,7 +7,6 @@ through Prefect and checks the message and that nothing reached the registry.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pandas as pd
@@ -161,5 +160,5 @@ def test_scoring_rejects_the_same_bad_files(finml_env, tmp_path):
     for csv, column in (("numbers_as_text.csv", "income"), ("mixed_dates.csv", "opened")):
         out = tmp_path / f"{csv}.parquet"
         with pytest.raises(DataPreparationError, match=f"column '{column}'"):
-            asyncio.run(score_batch("applications", batch=str(CASES / csv), output=str(out)))
+            score_batch("applications", batch=str(CASES / csv), output=str(out))
         assert not out.exists()

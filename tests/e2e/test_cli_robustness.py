@@ -71,6 +71,10 @@ def test_scoring_never_overwrites_its_batch(tmp_path):
     assert batch.read_text() == before
     result = CliRunner().invoke(app, ["score", "credit_risk", "--batch", str(tmp_path / "none.csv"), "--out", "x.parquet"])
     assert result.exit_code == 1 and "none.csv: batch file not found" in result.output
+    result = CliRunner().invoke(app, ["score", "credit_risk", "--batch", str(tmp_path), "--out", "x.parquet"])
+    assert result.exit_code == 1 and "is a directory; give a CSV or Parquet batch file" in result.output
+    result = CliRunner().invoke(app, ["score", "credit_risk", "--batch", str(batch), "--out", str(batch / "x.parquet")])
+    assert result.exit_code == 1 and "is a file, not a folder" in result.output
 
 
 def test_registry_commands_name_damaged_files_and_refuse_unsafe_names(finml_env):

@@ -91,10 +91,15 @@ def test_tiny_batch_is_insufficient_data_not_an_alarm(trained, credit_later, tmp
     path = tmp_path / "tiny.csv"
     credit_later.head(50).to_csv(path, index=False)
     before = len(_history(trained))
-    record = monitor_model("credit_risk", batch=str(path))
-    assert record["verdict"] == "insufficient_data"
+    record = monitor_model("credit_risk", batch=str(path), version=1)  # a number, as from Python
+    assert record["verdict"] == "insufficient_data" and record["version"] == 1
     assert "50 usable rows" in record["summary"] and "at least 200" in record["summary"]
     assert captured_events == [] and len(_history(trained)) == before
+    # a version that does not exist is an error, whatever the batch
+    from models.registry import RegistryError
+
+    with pytest.raises(RegistryError, match="no version 99"):
+        monitor_model("credit_risk", batch=str(path), version="99")
 
 
 def test_bad_batches_fail_naming_the_cause_and_record_nothing(trained, credit_later, tmp_path):
@@ -143,7 +148,7 @@ def test_score_batch_writes_stamped_predictions(trained, credit_later, tmp_path)
     path = tmp_path / "to_score.csv"
     batch.to_csv(path, index=False)
     out = tmp_path / "out" / "scores.parquet"
-    result = asyncio.run(score_batch("credit_risk", batch=str(path), output=str(out)))
+    result = score_batch("credit_risk", batch=str(path), output=str(out))
     assert result["rows"] == 891 and result["version"] == 1 and result["extra_columns"] == ["branch_code"]
     scored = pd.read_parquet(out)
     assert list(scored.columns) == ["rownames", "score", "model", "model_version", "scored_at"]
@@ -154,13 +159,12 @@ def test_score_batch_writes_stamped_predictions(trained, credit_later, tmp_path)
     np.testing.assert_allclose(scored["score"].to_numpy(), direct, rtol=1e-6)
     assert scored["rownames"].tolist() == batch["rownames"].tolist()
     csv_out = tmp_path / "scores.csv"
-    asyncio.run(score_batch("credit_risk", batch=str(path), output=str(csv_out)))
+    score_batch("credit_risk", batch=str(path), output=str(csv_out))
     csv_scored = pd.read_csv(csv_out)
     assert len(csv_scored) == 891 and (csv_scored["model"] == "credit_risk").all()
     np.testing.assert_allclose(csv_scored["score"].to_numpy(), direct, rtol=1e-6)
 
-    # the async flow's body publishes its artifact (Prefect's async_dispatch would otherwise
-    # hand back an un-awaited coroutine and publish nothing)
+    # the flow publishes its artifact
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
@@ -182,7 +186,7 @@ def test_score_batch_handles_categories_unseen_in_training(trained, tmp_path):
     path = tmp_path / "loans.parquet"
     later.to_parquet(path, index=False)
     out = tmp_path / "loan_scores.parquet"
-    result = asyncio.run(score_batch("loan_evaluation", batch=str(path), output=str(out)))
+    result = score_batch("loan_evaluation", batch=str(path), output=str(out))
     scored = pd.read_parquet(out)
     assert result["rows"] == len(later) == len(scored)
     assert scored["score"].between(0, 1).all() and scored["score"].notna().all()
@@ -197,10 +201,10 @@ def test_score_batch_errors(trained, credit_later, tmp_path):
     credit_later.drop(columns=["Age"]).to_csv(path, index=False)
     out = tmp_path / "never.parquet"
     with pytest.raises(DataValidationError, match="column 'Age'"):
-        asyncio.run(score_batch("credit_risk", batch=str(path), output=str(out)))
+        score_batch("credit_risk", batch=str(path), output=str(out))
     assert not out.exists()
     with pytest.raises(OutputPathError, match="scores.txt"):
-        asyncio.run(score_batch("credit_risk", batch=str(path), output=str(tmp_path / "scores.txt")))
+        score_batch("credit_risk", batch=str(path), output=str(tmp_path / "scores.txt"))
 
 
 def test_cli_monitor_score_and_history(trained, credit_later, tmp_path):

@@ -51,6 +51,25 @@ def test_rows_without_full_history_or_label_are_dropped():
     assert table.notna().all().all()
     served = _builder().build(raw, require_target=False)
     assert len(served) == 60 - 22 and served["rv_next_5d"].isna().sum() == 5
+    assert _builder().history_rows == 22
+    assert len(_builder().build(_raw(23), require_target=False)) == 1  # history_rows + 1 rows: one usable row
+    assert _builder().build(_raw(22), require_target=False).empty
+    without_volume = RealisedVolatilityBuilder(
+        RealisedVolatilityParams(price_column="Close", horizon=5, return_lags=3, windows=[5, 10]), "Date")
+    assert without_volume.history_rows == 10
+
+
+def test_a_batch_too_short_for_its_features_says_how_many_rows_it_needs():
+    from models.spec import find_spec
+    from tasks.monitor import MonitoringInputError, batch_table
+    from tests.helpers import BUILTIN_SPECS
+
+    spec = find_spec("market_forecast", BUILTIN_SPECS)
+    need = spec.builder.history_rows
+    raw = _raw(need).rename(columns={"Close": spec.builder.params.price_column})
+    raw = raw.rename(columns={"Date": spec.time_column})
+    with pytest.raises(MonitoringInputError, match=f"needs at least {need + 1} rows \\({need} given\\)"):
+        batch_table(spec, raw)
 
 
 def test_features_never_use_the_future():

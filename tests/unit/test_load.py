@@ -71,6 +71,9 @@ def test_sql_source(tmp_path, credit_raw, monkeypatch):
 def test_source_errors_name_the_source(tmp_path, monkeypatch):
     with pytest.raises(DataSourceError, match="loans.csv: file not found"):
         load_source(_file_spec(tmp_path, "loans.csv"))
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(DataSourceError, match="folder.csv: is a directory, not a csv file"):
+        load_source(_file_spec(tmp_path, "folder.csv"))
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(DataSourceError, match="empty.csv: the file is empty"):
         load_source(_file_spec(tmp_path, "empty.csv"))

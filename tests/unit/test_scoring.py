@@ -1,0 +1,60 @@
+"""Scoring helpers: output checks, stamped predictions, atomic writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.spec import find_spec
+from tasks import scoring
+from tasks.scoring import OutputPathError, check_output, predictions_frame, write_predictions
+from tests.helpers import BUILTIN_SPECS
+
+
+def test_check_output_names_the_problem_before_any_work(tmp_path):
+    batch = tmp_path / "batch.csv"
+    batch.write_text("a\n1\n")
+    assert check_output(tmp_path / "new" / "deeper" / "scores.parquet", batch) == "parquet"
+    assert check_output(tmp_path / "scores.CSV", batch) == "csv"
+    with pytest.raises(OutputPathError, match="scores.txt"):
+        check_output(tmp_path / "scores.txt", batch)
+    with pytest.raises(OutputPathError, match="is the batch being scored"):
+        check_output(batch, batch)
+    with pytest.raises(OutputPathError, match=r"batch.csv' is a file, not a folder"):
+        check_output(batch / "x.parquet", batch)
+    folder = tmp_path / "dir.parquet"
+    folder.mkdir()
+    with pytest.raises(OutputPathError, match="is a directory"):
+        check_output(folder, batch)
+
+
+def test_predictions_carry_the_stamps_and_write_atomically(tmp_path, monkeypatch):
+    spec = find_spec("credit_risk", BUILTIN_SPECS)
+    table = pd.DataFrame({"rownames": [7, 8, 9], "Age": [30, 40, 50]})
+    frame = predictions_frame(spec, table, np.array([0.1, 0.2, 0.3]), 4, "2026-11-29T18:00:00+00:00")
+    assert list(frame.columns) == ["rownames", "score", "model", "model_version", "scored_at"]
+    out = write_predictions(frame, tmp_path / "scores.parquet")
+    back = pd.read_parquet(out)
+    assert back["rownames"].tolist() == [7, 8, 9] and back["score"].tolist() == [0.1, 0.2, 0.3]
+    assert (back["model"] == "credit_risk").all() and (back["model_version"] == 4).all()
+    assert (back["scored_at"] == "2026-11-29T18:00:00+00:00").all()
+
+    # while a file is being written its temporary name is known (the Ctrl-C handler removes it);
+    # a failed write leaves neither a temporary file nor a changed output
+    seen = []
+
+    def failing_to_csv(self, path, **kwargs):
+        seen.extend(scoring.temporary_files_in_progress())
+        path.write_text("half")
+        raise OSError("disk full")
+
+    previous = (tmp_path / "scores.csv")
+    previous.write_text("old,content\n")
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing_to_csv)
+    with pytest.raises(OSError, match="disk full"):
+        write_predictions(frame, previous)
+    assert len(seen) == 1 and seen[0].name.startswith(".scores.csv.") and not seen[0].exists()
+    assert scoring.temporary_files_in_progress() == []
+    assert previous.read_text() == "old,content\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv", "scores.parquet"]
