@@ -8,7 +8,12 @@ import pytest
 
 from models.spec import find_spec
 from tasks import scoring
-from tasks.scoring import OutputPathError, check_output, predictions_frame, write_predictions
+from tasks.scoring import (
+    OutputPathError,
+    check_output,
+    predictions_frame,
+    write_predictions,
+)
 from tests.helpers import BUILTIN_SPECS
 
 
