@@ -229,6 +229,8 @@ def demo_cmd() -> None:
     failed = any(r.get("gate") == "error" for r in rows)
     for r in rows:
         if not r.get("champion"):
+            console.print(f"\n{r['model']}: not monitored: no version has been promoted, so there is no champion "
+                          "to monitor", highlight=False)
             continue
         try:
             with _model_tags(r["model"], "monitoring"):
