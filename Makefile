@@ -33,7 +33,7 @@ test: install
 # A local Prefect server (UI on http://127.0.0.1:$(PORT)), a worker for the work pool of prefect.yaml and
 # every deployment, in the background (logs in $(PREFECT_HOME)/finml-server/). SQLite by default; set
 # PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://user@host:5432/db for PostgreSQL.
-PORT ?= 4200
+PORT ?= $(or $(FINML_SERVER_PORT),4200)
 server: install
 	FINML_SERVER_PORT=$(PORT) $(BIN)/finml server start
 

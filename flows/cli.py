@@ -168,6 +168,7 @@ def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]
                 find_spec(name, settings.specs_dir)  # a bad name or spec fails before Prefect starts
         except SpecError as err:
             _fail(str(err))
+    _check_configured_api()
     from flows.runners import OrchestrationError, make_task_runner
     from flows.training import train_all
 
@@ -211,7 +212,9 @@ def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: f
         elif o.message and not o.completed:
             console.print(f"  {o.message}", highlight=False)
         if o.artifacts:
-            console.print("  artifacts: " + ", ".join(a["key"] or a["type"] for a in o.artifacts), highlight=False)
+            names = [a.get("key") or a.get("type") for a in o.artifacts]  # a flow's result artifact has neither
+            if any(names):
+                console.print("  artifacts: " + ", ".join(n for n in names if n), highlight=False)
         if o.ui_url:
             console.print(f"  {o.ui_url}", highlight=False)
     if not all(o.completed for o in outcomes):
@@ -300,6 +303,7 @@ def monitor_cmd(
             params["version"] = version
         _run_deployments([("monitor", model, params)], timeout)
         return
+    _check_configured_api()
     from flows.monitoring import monitor_model
 
     try:
@@ -326,6 +330,7 @@ def score_cmd(
         check_output(out, batch)  # before Prefect starts: a bad name fails in a second, not ten
     except OutputPathError as err:
         _fail(str(err))
+    _check_configured_api()
     from flows.monitoring import score_batch
 
     try:
@@ -376,6 +381,23 @@ def _performance_metrics(model: str) -> list[str]:
     except SpecError:
         return []
     return list(dict.fromkeys([spec.gate.primary_metric, *spec.drift.performance_tolerance]))
+
+
+def _check_configured_api() -> None:
+    """With ``PREFECT_API_URL`` set, a local run reports to that server: fail in one line when it does
+    not answer (Prefect would otherwise retry and end in a long traceback)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return  # Prefect starts a temporary local API
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        problem = client.api_healthcheck()
+    if problem is not None:
+        _fail(f"cannot reach the Prefect API at {url} (PREFECT_API_URL): {problem}. Start it (make server) or "
+              "unset PREFECT_API_URL to run on a temporary local API")
 
 
 def _model_tags(model: str, kind: str):
@@ -545,7 +567,11 @@ def server_start(
     console.print(f"  logs: {state.state_dir}", highlight=False)
     console.print(f"  use it:  export PREFECT_API_URL={state.api_url}", highlight=False)
     console.print("           prefect deployment ls;  finml train credit_risk --deployment", highlight=False)
-    console.print("  stop it: finml server stop  (make server-stop)", highlight=False)
+    home = Path(state.state_dir).parent
+    console.print(f"  stop it: make server-stop  (or: PREFECT_HOME={home} finml server stop)", highlight=False)
+
+
+_HOME_HINT = " (the server's state lives under PREFECT_HOME; `make` uses <project>/.prefect: try make server-status)"
 
 
 @server_app.command("stop")
@@ -558,7 +584,8 @@ def server_stop(
     report = stop(state_dir_for(), grace=grace, echo=lambda m: console.print(m, highlight=False))
     if report.left:
         _fail(f"processes still running after SIGKILL: {report.left}")
-    console.print("stopped" if report.stopped else "nothing was running", highlight=False)
+    console.print("stopped" if report.stopped else f"nothing was running from {state_dir_for()}{_HOME_HINT}",
+                  highlight=False)
 
 
 @server_app.command("status")
@@ -568,7 +595,7 @@ def server_status() -> None:
 
     info = status(state_dir_for())
     if "api_url" not in info:
-        console.print(f"no server started from {info['state_dir']}"
+        console.print(f"no server started from {info['state_dir']}{_HOME_HINT}"
                       + (f"; stray processes: {info['tagged']}" if info["tagged"] else ""), highlight=False)
         raise typer.Exit(0 if not info["tagged"] else 1)
     health = "healthy" if info["healthy"] else "NOT answering"
@@ -579,7 +606,11 @@ def server_status() -> None:
     if info["healthy"]:
         _print_deployments(info["api_url"])
     console.print(f"  export PREFECT_API_URL={info['api_url']}", highlight=False)
-    if not info["healthy"]:
+    dead = [name for name, alive in info["alive"].items() if not alive]
+    if dead:  # a dead worker: runs only go Late
+        console.print(f"[red]not running: {', '.join(dead)}[/]; deployment runs wait (Late) until a worker polls "
+                      "their pool. Restart: make server-stop && make server", highlight=False)
+    if not info["healthy"] or dead:
         raise typer.Exit(1)
 
 

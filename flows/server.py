@@ -218,6 +218,25 @@ def tagged_processes(tag: str) -> list[int]:
     return sorted(found)
 
 
+def _with_descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it (Linux /proc; ``{pid}`` elsewhere)."""
+    parents: dict[int, int] = {}
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else []:
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    family, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return family
+
+
 def _signal(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
@@ -303,6 +322,7 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
             time.sleep(0.5)
         state.pools = work_pools(project_dir)
         _ensure_pools(api_url, state.pools)
+        ensure_zombie_automation(api_url)
         if o.deploy:
             echo(f"deploying {project_dir / 'prefect.yaml'} (prefect deploy --all)")
             with open(logs["deploy"], "wb") as out:
@@ -352,6 +372,71 @@ def _ensure_pools(api_url: str, pools: list[str]) -> None:
                 client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
 
 
+ZOMBIE_AUTOMATION = "finml: crash flow runs that stopped sending heartbeats"
+"""Name of the automation :func:`ensure_zombie_automation` keeps on the server (one, not one per start)."""
+
+
+def zombie_window_seconds() -> int:
+    """Seconds without a heartbeat after which a running flow run counts as dead.
+
+    Three heartbeat intervals, as in Prefect's guide "How to detect and respond to zombie
+    flows" (docs.prefect.io/v3/advanced/detect-zombie-flows), taken at Prefect's default of
+    180 s or more, since any client of the server may run with the default: 540 s unless
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` is set higher here.
+    """
+    from prefect.settings import get_current_settings
+
+    return 3 * max(int(get_current_settings().flows.heartbeat_frequency or 180), 180)
+
+
+def ensure_zombie_automation(api_url: str, within_seconds: int | None = None, runs: str = "prefect.flow-run.*",
+                             name: str = ZOMBIE_AUTOMATION) -> str:
+    """Make sure the server marks dead flow runs ``Crashed``; returns the automation's id.
+
+    A flow run whose process died (``kill -9``, a machine lost, Ctrl-C of a CLI run) stays
+    ``Running`` on the server for good, and a training deployment's concurrency slot (one run
+    per model) stays taken, so every later run of that model waits behind it. The automation
+    (a proactive trigger: after each ``prefect.flow-run.heartbeat`` of a run, expect another
+    heartbeat or a terminal state within ``within_seconds``) changes such a run's state to
+    ``Crashed``, which frees the slot. Created once; an automation of the same name is updated.
+
+    Args:
+        within_seconds: default :func:`zombie_window_seconds`.
+        runs: the flow-run resources it watches (a glob on ``prefect.resource.id``).
+    """
+    from datetime import timedelta
+
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    within = int(within_seconds or zombie_window_seconds())
+    automation = AutomationCore(
+        name=name,
+        description=f"A flow run that sent no heartbeat and reached no final state for {within} s is marked Crashed "
+                    "(its process is gone), which releases its concurrency slot.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": [runs]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=within),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message=f"no heartbeat for {within} s: the flow run's process is gone")],
+    )
+    with _client(api_url) as client:
+        existing = client.read_automations_by_name(name)
+        if existing:
+            client.update_automation(existing[0].id, automation)
+            return str(existing[0].id)
+        return str(client.create_automation(automation))
+
+
 def _deployment_names(api_url: str) -> list[str]:
     with _client(api_url) as client:
         flows = {f.id: f.name for f in client.read_flows()}
@@ -396,7 +481,8 @@ class StopReport:
 
 
 def stop(state_dir: Path | None = None, grace: float = 30.0, echo=lambda message: None) -> StopReport:
-    """Stop the workers (SIGINT), the server (SIGTERM), then every other tagged process.
+    """Stop the workers (SIGINT), the flow runs they started (SIGTERM), the server (SIGTERM), then
+    anything else tagged.
 
     A process that does not end within ``grace`` seconds is killed (SIGKILL). Returns what was
     stopped and how; ``left`` lists processes that survived everything (it should be empty).
@@ -420,8 +506,16 @@ def stop(state_dir: Path | None = None, grace: float = 30.0, echo=lambda message
             report.stopped[p] = "SIGKILL"
         _wait_gone(pids, 10)
 
+    # The flow runs a worker started (its children) are ended first, while the worker and the server are
+    # up, so they can report their final state. A worker's SIGINT kills them without a report, and
+    # after the server nothing would hear them: they would stay Running there for good.
+    workers = [p for p in (state.worker_pids.values() if state else []) if p and _alive(p)]
+    runs = sorted({d for w in workers for d in _with_descendants(w)} - set(workers))
+    if runs:
+        end(runs, signal.SIGTERM, "flow run process")
     if state:
         end(list(state.worker_pids.values()), signal.SIGINT, "worker")  # SIGTERM is ignored by prefect workers
+    if state:
         end([state.server_pid], signal.SIGTERM, "server")
     rest = tagged_processes(tag)
     if rest:

@@ -99,3 +99,22 @@ def test_concurrent_monitoring_runs_get_their_own_report_folders(tmp_path):
     assert len({a, b, c}) == 3 and all(p.is_dir() for p in (a, b, c))
     with pytest.raises(FileExistsError):
         reports_folder(tmp_path, "credit_risk", ts, "1111aaaa-run")
+
+
+def test_local_runs_name_an_unreachable_configured_api(tmp_path, monkeypatch):
+    from flows.server import free_port
+
+    batch = tmp_path / "batch.csv"
+    batch.write_text("a,b\n1,2\n")
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{free_port()}/api"  # nothing listens there
+    monkeypatch.setenv("FINML_REGISTRY_DIR", str(tmp_path / "registry"))
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        for args in (["score", "credit_risk", "--batch", str(batch), "--out", str(tmp_path / "s.parquet")],
+                     ["monitor", "credit_risk", "--batch", str(batch)],
+                     ["train", "credit_risk"]):
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code == 1, (args, result.output)
+            assert f"cannot reach the Prefect API at {url} (PREFECT_API_URL)" in result.output, result.output
+    assert not (tmp_path / "registry").exists()

@@ -81,8 +81,14 @@ def test_every_spec_has_a_scheduled_training_and_monitoring_deployment(prefect_s
             assert spec.name in train.tags and spec.name in monitor.tags
             assert monitor.parameters == {"model_name": spec.name, "batch": "out_of_time"}
         automations = c.read_automations()
-    triggered = sorted(str(a.trigger.match.root.get("prefect.resource.id")) for a in automations)
+    from flows.server import ZOMBIE_AUTOMATION, zombie_window_seconds
+
+    triggered = sorted(str(a.trigger.match.root.get("prefect.resource.id")) for a in automations
+                       if a.name != ZOMBIE_AUTOMATION)
     assert triggered == sorted(f"finml.model.{s.name}" for s in specs if s.drift.on_drift == "retrain")
+    zombie = [a for a in automations if a.name == ZOMBIE_AUTOMATION]
+    assert len(zombie) == 1 and zombie[0].trigger.within.total_seconds() == zombie_window_seconds() == 540
+    assert zombie[0].actions[0].state.value == "CRASHED"
     # what an engineer sees: `prefect deployment ls` (names), and with -o json the schedules too
     listing = _run([str(BIN / "prefect"), "deployment", "ls"], prefect_server["env"], 120)
     assert listing.returncode == 0
@@ -216,3 +222,41 @@ def test_prefect_ui_shows_the_run_and_its_summary_artifact(prefect_server, credi
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(target) / shot.name)
     print(f"screenshot: {shot}")
+
+
+def test_a_flow_run_whose_heartbeats_stop_is_marked_crashed(prefect_server):
+    """The zombie-run automation, with a 10 s window and watching only a run made for this test:
+    a Running flow run that sent one heartbeat and then nothing is marked Crashed by the server."""
+    import asyncio
+    from uuid import UUID
+
+    from prefect import flow
+    from prefect.client.schemas.objects import StateType
+    from prefect.events import Event
+    from prefect.events.clients import PrefectEventsClient
+    from prefect.states import Running
+
+    from flows.server import ensure_zombie_automation
+
+    @flow(name="zombie-probe")
+    def probe() -> None:
+        return None
+
+    api = prefect_server["api_url"]
+    with client(api) as c:
+        run = c.create_flow_run(probe, name="zombie-probe")
+        c.set_flow_run_state(run.id, Running(), force=True)
+        automation_id = ensure_zombie_automation(api, within_seconds=10, runs=f"prefect.flow-run.{run.id}",
+                                                 name=f"zombie-probe-{run.id}")
+        try:
+            async def heartbeat() -> None:
+                async with PrefectEventsClient(api) as events:
+                    await events.emit(Event(event="prefect.flow-run.heartbeat",
+                                            resource={"prefect.resource.id": f"prefect.flow-run.{run.id}"}))
+
+            asyncio.run(heartbeat())
+            crashed = wait_for(lambda: (r := c.read_flow_run(run.id)).state.type == StateType.CRASHED and r, 90, 2,
+                               "the silent flow run to be marked Crashed")
+            assert "no heartbeat for 10 s" in (crashed.state.message or "")
+        finally:
+            c.delete_automation(UUID(automation_id))
