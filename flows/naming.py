@@ -36,6 +36,31 @@ def monitoring_run_name(model: str, version: int, verdict: str, current: str | N
     return f"monitor-{model}-v{version}-{verdict.replace('_', '-')}-{_stamp(current)}"
 
 
+def run_reason(reason: str) -> str:
+    """The reason to record for the current run.
+
+    A training deployment's default parameter is ``reason="schedule"``, true only for runs its
+    cron schedule created; a run started by hand from the deployment (``prefect deployment run``,
+    the UI's "Quick run") keeps that default. Such a run is recorded as ``"manual deployment
+    run"``: the server marks scheduler-made runs ``auto_scheduled``. Any other reason is kept as
+    given; so is ``"schedule"`` outside a deployment run or when the API cannot be asked.
+    """
+    if reason != "schedule":
+        return reason
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.runtime import deployment, flow_run
+
+        if not flow_run.id or not deployment.id:
+            return reason
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(flow_run.id)
+        return reason if run.auto_scheduled else "manual deployment run"
+    except Exception:  # noqa: BLE001 - the reason is bookkeeping; never fail a run over it
+        log.debug("could not tell how the run was started", exc_info=True)
+        return reason
+
+
 def rename_current_run(make_name) -> str | None:
     """Rename the current flow run to ``make_name(current_name)``; best effort (a failure is logged).
 

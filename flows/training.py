@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger, tags, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from flows.naming import model_tags, rename_current_run, training_run_name
+from flows.naming import model_tags, rename_current_run, run_reason, training_run_name
 from flows.runners import thread_runner
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
@@ -61,6 +61,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     started_at = now_utc()
     spec = find_spec(model_name, settings.specs_dir)
     check_writable_root(settings.registry_dir)  # an unusable FINML_REGISTRY_DIR fails now, not after training
+    reason = run_reason(reason)  # a deployment's default "schedule" on a run started by hand
 
     loaded = load_data(spec)
     validation = validate_data(spec, loaded.frame)

@@ -604,7 +604,31 @@ def check_cron(expression: str) -> str:
             if dash:
                 if _cron_value(last, lo, hi, names, what) < a:
                     raise ValueError(f"{what} range {base!r} in {expression!r} runs backwards")
+    # With the weekday field unrestricted, the days of the month must exist in one of the months
+    # ("0 3 31 2 *", 31 February, is valid field by field and never fires). With both restricted,
+    # cron fires on either (POSIX crontab), so the weekdays alone make it fire.
+    if not parts[2].startswith("*") and parts[4].startswith("*"):
+        days = _cron_set(parts[2], *_CRON_FIELDS[2][1:])
+        months = _cron_set(parts[3], *_CRON_FIELDS[3][1:])
+        longest = {2: 29, 4: 30, 6: 30, 9: 30, 11: 30}
+        if not any(d <= longest.get(m, 31) for d in days for m in months):
+            raise ValueError(f"{expression!r} never fires: no month it names has day(s) {sorted(days)}")
     return expression
+
+
+def _cron_set(part: str, lo: int, hi: int, names: dict[str, int]) -> set[int]:
+    """The values one (already validated) cron field selects."""
+    out: set[int] = set()
+    for item in part.split(","):
+        base, _, step = item.partition("/")
+        if base == "*":
+            a, b = lo, hi
+        else:
+            first, dash, last = base.partition("-")
+            a = _cron_value(first, lo, hi, names, "")
+            b = _cron_value(last, lo, hi, names, "") if dash else (hi if step else a)
+        out.update(range(a, b + 1, int(step) if step else 1))
+    return out
 
 
 class ScheduleSpec(_Strict):

@@ -125,6 +125,8 @@ def current_batches(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     config = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(config, dict):
+        return {}
     found = {}
     for dep in config.get("deployments") or []:
         params = dep.get("parameters") or {}
@@ -141,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--specs", type=Path, default=None, help="specs folder (default: FINML_SPECS_DIR or built-in)")
     parser.add_argument("--out", type=Path, default=ROOT / "prefect.yaml")
     args = parser.parse_args(argv)
-    text = render(args.specs or get_settings().specs_dir, current_batches(args.out))
+    from models.spec import SpecError
+
+    try:
+        text = render(args.specs or get_settings().specs_dir, current_batches(args.out))
+    except SpecError as err:  # a bad spec: its file and field, not a traceback; prefect.yaml is left as it was
+        print(f"error: {err}\n{args.out} was not changed", file=sys.stderr)
+        return 2
     current = args.out.read_text() if args.out.exists() else ""
     if args.check:
         if current == text:

@@ -116,6 +116,12 @@ def test_training_deployment_runs_and_publishes_its_artifacts(prefect_server, cr
     assert by_key["credit-risk-candidates"].type == "table"
     # the worker wrote to the isolated registry, from the project folder the pull step set
     assert (prefect_server["registry"] / "credit_risk" / "versions" / "1" / "metadata.json").exists()
+    # started by hand with the deployment's default reason "schedule": recorded as what it was
+    from models.registry import ModelRegistry
+
+    promoted = [e for e in ModelRegistry(prefect_server["registry"], "credit_risk").history()
+                if e.get("event") == "promoted" and e.get("version") == 1]
+    assert promoted and promoted[0]["reason"] == "manual deployment run", promoted
 
 
 def test_drift_event_starts_retraining_of_that_model_and_no_other(prefect_server, credit_risk_run):

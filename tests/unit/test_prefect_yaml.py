@@ -164,3 +164,15 @@ def test_generator_keeps_a_teams_landing_file_as_the_monitoring_batch(tmp_path):
     assert prefect_yaml.main(["--specs", str(specs), "--out", str(out)]) == 0
     monitor = {d["name"]: d for d in yaml.safe_load(out.read_text())["deployments"]}["monitor-credit_risk"]
     assert monitor["parameters"] == {"model_name": "credit_risk", "batch": "/shared/landing/credit_risk.parquet"}
+
+
+def test_generator_names_a_bad_spec_and_leaves_prefect_yaml_alone(tmp_path, capsys):
+    data = builtin_spec_dict("credit_risk")
+    data["schedules"]["train"] = "0 3 31 2 *"  # 31 February: would never run
+    write_spec(tmp_path, data)
+    out = tmp_path / "prefect.yaml"
+    out.write_text("previous\n")
+    assert prefect_yaml.main(["--specs", str(tmp_path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "schedules.train" in err and "never fires" in err and "Traceback" not in err
+    assert out.read_text() == "previous\n"

@@ -118,6 +118,8 @@ def test_protected_columns_are_never_features():
     ("every sunday", "not a five-field cron"), ("61 * * * *", "minute '61' is outside 0-59"),
     ("0 24 * * *", "hour '24' is outside 0-23"), ("0 3 * * mond", "day of week 'mond'"),
     ("0 3 10-2 * *", "runs backwards"), ("*/0 * * * *", "step '0'"),
+    ("0 3 31 2 *", "never fires: no month it names has day(s) [31]"),
+    ("0 3 30,31 feb *", "never fires"), ("0 3 31 4,6,9,11 *", "never fires"),
 ])
 def test_bad_cron_is_named(cron, why):
     data = builtin_spec_dict("credit_risk")
@@ -129,7 +131,8 @@ def test_bad_cron_is_named(cron, why):
 def test_good_crons_pass():
     from models.spec import check_cron
 
-    for cron in ("0 3 * * 0", "*/15 9-17 * * mon-fri", "0 22 * * 1-5", "0 0 1 jan,jul *", "30 6 * * 7"):
+    for cron in ("0 3 * * 0", "*/15 9-17 * * mon-fri", "0 22 * * 1-5", "0 0 1 jan,jul *", "30 6 * * 7",
+                 "0 3 29 2 *", "0 3 31 2,3 *", "0 3 31 2 mon", "0 3 25-31/3 feb *"):
         assert check_cron(cron) == cron
 
 
