@@ -639,18 +639,10 @@ class _QuietUserErrors:
 
 def _child_pids() -> list[int]:
     """Direct children of this process (Linux /proc), e.g. Prefect's temporary API server."""
+    from flows.server import parent_pids
+
     me = os.getpid()
-    children = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == me:
-                children.append(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return children
+    return [pid for pid, parent in parent_pids().items() if parent == me]
 
 
 def _install_interrupt_handler() -> None:

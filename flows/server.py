@@ -218,8 +218,8 @@ def tagged_processes(tag: str) -> list[int]:
     return sorted(found)
 
 
-def _with_descendants(pid: int) -> set[int]:
-    """``pid`` and every process below it (Linux /proc; ``{pid}`` elsewhere)."""
+def parent_pids() -> dict[int, int]:
+    """``{pid: parent pid}`` of every live process (Linux /proc; ``{}`` elsewhere)."""
     parents: dict[int, int] = {}
     proc = Path("/proc")
     for entry in proc.iterdir() if proc.is_dir() else []:
@@ -229,6 +229,12 @@ def _with_descendants(pid: int) -> set[int]:
                 parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
+    return parents
+
+
+def _with_descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it."""
+    parents = parent_pids()
     family, grew = {pid}, True
     while grew:
         more = {child for child, parent in parents.items() if parent in family} - family
@@ -481,8 +487,8 @@ class StopReport:
 
 
 def stop(state_dir: Path | None = None, grace: float = 30.0, echo=lambda message: None) -> StopReport:
-    """Stop the workers (SIGINT), the flow runs they started (SIGTERM), the server (SIGTERM), then
-    anything else tagged.
+    """Stop the flow runs the workers started (SIGTERM), the workers (SIGINT), the server (SIGTERM),
+    then anything else tagged.
 
     A process that does not end within ``grace`` seconds is killed (SIGKILL). Returns what was
     stopped and how; ``left`` lists processes that survived everything (it should be empty).
@@ -515,7 +521,6 @@ def stop(state_dir: Path | None = None, grace: float = 30.0, echo=lambda message
         end(runs, signal.SIGTERM, "flow run process")
     if state:
         end(list(state.worker_pids.values()), signal.SIGINT, "worker")  # SIGTERM is ignored by prefect workers
-    if state:
         end([state.server_pid], signal.SIGTERM, "server")
     rest = tagged_processes(tag)
     if rest:
