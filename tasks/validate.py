@@ -404,7 +404,10 @@ def _mask_outcome(d: ExpectationDef, s: pd.Series, bad: pd.Series) -> Expectatio
     )
 
 
-def _fast_one(df: pd.DataFrame, d: ExpectationDef) -> ExpectationOutcome:
+def _fast_one(df: pd.DataFrame, d: ExpectationDef, present: dict[str, pd.Series] | None = None) -> ExpectationOutcome:
+    """One expectation on ``df``. ``present`` caches each column's not-missing mask across the
+    suite: several expectations of a column need it, and on an object column of 1,000,000
+    strings each ``notna`` costs about 20 ms."""
     base = dict(expectation=d.type, column=d.column, severity=d.severity, description=d.description)
     kw = d.kwargs
     if d.type == "ExpectTableRowCountToBeBetween":
@@ -416,6 +419,10 @@ def _fast_one(df: pd.DataFrame, d: ExpectationDef) -> ExpectationOutcome:
     if d.column not in df.columns:
         return ExpectationOutcome(success=False, error="column is missing", **base)
     s = df[d.column]
+    present = {} if present is None else present
+    if d.column not in present:
+        present[d.column] = s.notna()
+    notna = present[d.column]
     if d.type == "ExpectColumnValuesToBeInTypeList":
         family = next(f for f, names in _TYPE_LISTS.items() if names == kw["type_list"])
         return _type_outcome(d, s, family)
@@ -428,18 +435,17 @@ def _fast_one(df: pd.DataFrame, d: ExpectationDef) -> ExpectationOutcome:
             bad |= s < lo
         if hi is not None:
             bad |= s > hi
-        return _mask_outcome(d, s, bad & s.notna())
+        return _mask_outcome(d, s, bad & notna)
     if d.type == "ExpectColumnValuesToBeInSet":
-        return _mask_outcome(d, s, s.notna() & ~s.isin(kw["value_set"]))
+        return _mask_outcome(d, s, notna & ~s.isin(kw["value_set"]))
     if d.type == "ExpectColumnValuesToNotBeNull":
-        missing = s.isna()
-        count = int(missing.sum())
+        count = int(len(s) - notna.sum())
         share = count / len(s) if len(s) else 0.0
         mostly = kw.get("mostly", 1.0)
         return ExpectationOutcome(success=(1.0 - share) >= mostly - 1e-12, unexpected_count=count,
                                   unexpected_share=share, **base)
     if d.type == "ExpectColumnValuesToBeUnique":
-        values = s[s.notna()]
+        values = s[notna]
         return _mask_outcome(d, values, values.duplicated(keep=False))
     raise ValueError(f"the fast engine does not implement {d.type}")
 
@@ -453,7 +459,8 @@ def run_suite_fast(df: pd.DataFrame, definitions: list[ExpectationDef], suite_na
     the same verdicts and counts on real and broken data. About 0.2 s for 1M rows and 60
     expectations, against 2-7 s for GX.
     """
-    outcomes = [_fast_one(df, d) for d in definitions]
+    present: dict[str, pd.Series] = {}
+    outcomes = [_fast_one(df, d, present) for d in definitions]
     _explain_missing_columns(outcomes)
     return ValidationReport(suite=suite_name, rows=len(df), outcomes=outcomes)
 
