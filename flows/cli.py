@@ -252,7 +252,7 @@ def demo_cmd() -> None:
 
 def print_monitoring(record: dict[str, Any]) -> None:
     """The verdict, the per-feature PSI table and, with labels, the performance comparison."""
-    if record["verdict"] == "insufficient_data":
+    if "drift" not in record:  # too few rows: nothing was measured
         console.print(f"{record['model']}: {record['summary']}", highlight=False, markup=False)
         return
     d = record["drift"]

@@ -2,7 +2,9 @@
 
 ``monitor_model``: batch → validate (serving suite) → score with a version → PSI drift vs the
 version's reference sample → Evidently report → performance (when labels arrived) → history,
-artifacts, and the ``finml.drift.detected`` event on dataset drift or a performance breach.
+artifacts, and the ``finml.drift.detected`` event on dataset drift or a performance breach (the
+retraining trigger listens to it), or ``finml.data-quality.alarm`` when the only finding is a
+stuck or broken feed (a feature constant or entirely missing in the batch, not in the reference).
 
 ``score_batch``: batch → validate (serving suite) → score → predictions stamped with model,
 version and time, written atomically.
@@ -48,6 +50,7 @@ from tasks.scoring import (
 from tasks.validate import validate_data
 
 DRIFT_EVENT = "finml.drift.detected"
+DATA_QUALITY_EVENT = "finml.data-quality.alarm"
 
 
 def _monitor_run_name() -> str:
@@ -110,6 +113,9 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | in
                      f"Evidently drift report of {spec.name} v{loaded.version} ({evidently.get('sample_note', '')})")
     if outcome.alarm:
         emit(DRIFT_EVENT, spec.name, outcome.event_payload())
+    elif outcome.data_quality_alarm:  # people must look at the feed; no retraining trigger listens to this
+        emit(DATA_QUALITY_EVENT, spec.name, outcome.event_payload())
+        logger.warning(record["summary"])
     rename_current_run(lambda current: monitoring_run_name(spec.name, loaded.version, record["verdict"], current))
     logger.info(record["summary"])
     return record
@@ -168,4 +174,4 @@ def score_batch(
     return result
 
 
-__all__ = ["monitor_model", "score_batch", "DRIFT_EVENT", "MonitoringInputError"]
+__all__ = ["monitor_model", "score_batch", "DRIFT_EVENT", "DATA_QUALITY_EVENT", "MonitoringInputError"]

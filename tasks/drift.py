@@ -34,7 +34,14 @@ reported and never counted as drift:
 - ``all_missing``: every current value is missing, or every reference value is;
 - ``constant``: the reference has a single distinct non-missing value, or the current batch
   has exactly one (the note says which). PSI on a single value says nothing about the
-  population; a batch stuck at one value is a data-pipeline fault for validation to catch.
+  population.
+
+A column that varied (or had values) in the reference but is constant or entirely missing in
+the batch is a *batch fault* (``FeatureDrift.batch_fault``): a stuck or broken feed, which the
+serving suite does not catch when the stuck value is in range. It is not counted as drift
+(retraining on a broken feed is not the remedy), but :func:`tasks.monitor.decide_verdict` turns
+it into the verdict ``data_quality_alarm`` when nothing else alarms, so such a batch is never
+called stable.
 
 Dataset drift: the share of *tested* features whose status is ``significant``;
 ``dataset_drift = tested > 0 and share >= drift.dataset_drift_share``. The score's PSI is
@@ -270,6 +277,9 @@ class FeatureDrift:
         bins: one dict per frozen bin, in bin order: ``{"bin": label, "reference_share",
             "current_share"}`` (shares before flooring) and ``"psi_term"``, the bin's
             contribution to the PSI (None when not tested). Empty for an ``error`` column.
+        batch_fault: True when the reference has values (two or more distinct ones for
+            ``constant``) but the batch is entirely missing or has one value (or the reference's
+            single value and the batch's differ): a stuck or broken feed.
     """
 
     column: str
@@ -282,6 +292,7 @@ class FeatureDrift:
     reference_missing_share: float | None = None
     current_missing_share: float | None = None
     bins: list[dict[str, Any]] = field(default_factory=list)
+    batch_fault: bool = False
 
     @property
     def tested(self) -> bool:
@@ -327,6 +338,9 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: Kind
         out.note = " and ".join(
             w for w, p in (("every current value is missing", cur), ("every reference value is missing", ref))
             if p.distinct == 0)
+        out.batch_fault = cur.distinct == 0 and ref.distinct > 0
+        if out.batch_fault:
+            out.note += ", though the reference has values: a broken feed?"
     elif ref.distinct == 1 or cur.distinct == 1:
         out.status = "constant"
         parts = []
@@ -335,6 +349,9 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: Kind
         if cur.distinct == 1:
             parts.append(f"the current batch has a single value ({_value_text(cur.single_value)})")
         out.note = " and ".join(parts) + "; PSI not computed"
+        out.batch_fault = cur.distinct == 1 and (ref.distinct == 2 or not _same(ref.single_value, cur.single_value))
+        if out.batch_fault:
+            out.note += "; the batch lost the reference's values: a stuck feed?"
     else:
         floor = drift_spec.psi_floor
         rf, cf = np.maximum(r, floor), np.maximum(c, floor)
@@ -344,6 +361,13 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: Kind
         for row, t in zip(out.bins, terms):
             row["psi_term"] = float(t)
     return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _absent(name: str, kind: str, reference: pd.DataFrame, current: pd.DataFrame) -> FeatureDrift | None:
@@ -369,6 +393,8 @@ class DriftResult:
         drifted: names of the tested features whose status is ``significant``.
         drifted_share: ``len(drifted) / tested`` (0.0 when nothing was tested).
         dataset_drift: ``tested > 0 and drifted_share >= threshold_share``.
+        batch_faults: names of the features whose ``batch_fault`` is set (stuck or broken
+            feed; not drift, but never stable, see :func:`tasks.monitor.decide_verdict`).
         threshold_share: ``drift.dataset_drift_share`` used for the decision.
         reference_rows, current_rows: rows of the two frames.
         seconds: wall time of :func:`compute_drift`.
@@ -384,6 +410,7 @@ class DriftResult:
     reference_rows: int
     current_rows: int
     seconds: float = 0.0
+    batch_faults: list[str] = field(default_factory=list)
 
     def top_features(self, k: int = 5) -> list[FeatureDrift]:
         """The ``k`` tested features with the largest PSI, largest first (ties by name)."""
@@ -416,6 +443,7 @@ class DriftResult:
             "score_psi": None if self.score is None else self.score.psi,
             "score_status": None if self.score is None else self.score.status,
             "not_tested": {f.column: f.status for f in self.features if not f.tested},
+            "batch_faults": list(self.batch_faults),
         }
 
 
@@ -457,7 +485,7 @@ def compute_drift(
         features=features, score=score, tested=len(tested), drifted=drifted, drifted_share=share,
         dataset_drift=bool(tested) and share >= drift_spec.dataset_drift_share,
         threshold_share=drift_spec.dataset_drift_share, reference_rows=len(reference), current_rows=len(current),
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0, batch_faults=[f.column for f in features if f.batch_fault],
     )
 
 
@@ -496,6 +524,26 @@ def _evidently_skip_reason(ref: pd.Series, cur: pd.Series, kind: str) -> str | N
     if ref.nunique(dropna=True) <= 1:
         return f"constant in the sampled reference rows (single value {ref.dropna().iloc[0]!r})"
     return None
+
+
+def _category_label(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))  # an integer code read as float because of a missing value: 2.0 -> "2"
+    return str(v)
+
+
+def _category_labels(values: pd.Series) -> pd.Series:
+    """A categorical sample as an object column of strings, every missing marker as NaN.
+
+    Evidently 0.7 raises on labels that are floats (``type numpy.float64 not supported as
+    Label``) and on ``pd.NA`` in ``string``/``boolean``/``Int64`` columns ("boolean value of NA is
+    ambiguous"), and one such column stops the whole report. Integral floats lose their ``.0``
+    so that an integer-coded category compares equal across a reference without missing values
+    (int) and a batch with some (float).
+    """
+    missing = values.isna().to_numpy()
+    out = np.array([np.nan if m else _category_label(v) for v, m in zip(values.tolist(), missing)], dtype=object)
+    return pd.Series(out, index=values.index, name=values.name)
 
 
 def _banner(title: str, note: str, skipped: dict[str, str]) -> str:
@@ -632,6 +680,9 @@ def evidently_drift_report(
         if cur_s[c].dtype != "float64" or ref_s[c].dtype != "float64":
             cur_s[c] = pd.to_numeric(cur_s[c]).astype("float64")
             ref_s[c] = pd.to_numeric(ref_s[c]).astype("float64")
+    for c in cat_cols:  # categories as plain strings, missing as NaN (on the sample only)
+        cur_s[c] = _category_labels(cur_s[c])
+        ref_s[c] = _category_labels(ref_s[c])
     out["columns"] = cols
 
     from evidently import DataDefinition, Dataset, Report

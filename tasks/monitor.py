@@ -28,7 +28,8 @@ OUT_OF_TIME = "out_of_time"
 MIN_LABELS = 30
 """Fewest labelled rows (and, for classifiers, at least one of each class) to judge performance."""
 
-VERDICTS = ("insufficient_data", "stable", "drift", "performance_breach", "drift_and_performance_breach")
+VERDICTS = ("insufficient_data", "stable", "data_quality_alarm", "drift", "performance_breach",
+            "drift_and_performance_breach")
 
 
 class MonitoringInputError(ValueError):
@@ -130,14 +131,34 @@ def performance(
     return out
 
 
-def decide_verdict(dataset_drift: bool, breaches: list[str]) -> str:
-    """The monitoring verdict from the dataset-drift decision and the performance breaches."""
+def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[str] | tuple = (),
+                   tested: int | None = None) -> str:
+    """The monitoring verdict, from the most to the least serious finding.
+
+    Args:
+        dataset_drift: the PSI dataset-drift decision (:class:`tasks.drift.DriftResult`).
+        breaches: the performance metrics whose worsening exceeds the spec's tolerance.
+        batch_faults: features the reference had values for that are constant or entirely
+            missing in the batch (a stuck or broken feed).
+        tested: features that got a PSI verdict (None: not known, taken as some).
+
+    Returns:
+        ``drift_and_performance_breach``, ``drift`` or ``performance_breach`` (these alarm and
+        start retraining); else ``data_quality_alarm`` when there are batch faults (people must
+        look at the feed; retraining on it is not the remedy, so no drift event); else
+        ``insufficient_data`` when no feature could be drift-tested (all constant, missing or
+        absent: nothing supports calling the batch stable); else ``stable``.
+    """
     if dataset_drift and breaches:
         return "drift_and_performance_breach"
     if dataset_drift:
         return "drift"
     if breaches:
         return "performance_breach"
+    if batch_faults:
+        return "data_quality_alarm"
+    if tested == 0:
+        return "insufficient_data"
     return "stable"
 
 
@@ -149,7 +170,13 @@ class MonitoringOutcome:
 
     @property
     def alarm(self) -> bool:
+        """Drift or a performance breach: the ``finml.drift.detected`` event (and retraining)."""
         return self.record["verdict"] in ("drift", "performance_breach", "drift_and_performance_breach")
+
+    @property
+    def data_quality_alarm(self) -> bool:
+        """A stuck or broken feed and nothing worse: the ``finml.data-quality.alarm`` event."""
+        return self.record["verdict"] == "data_quality_alarm"
 
     def event_payload(self) -> dict[str, Any]:
         """Payload of ``finml.drift.detected``: what a retraining run or a person needs first."""
@@ -158,7 +185,8 @@ class MonitoringOutcome:
             "model": r["model"], "version": r["version"], "verdict": r["verdict"],
             "drift_share": r["drift"]["drifted_share"], "drifted_features": r["drift"]["drifted"],
             "top_features": r["drift"]["top_features"], "score_psi": r["drift"]["score_psi"],
-            "breached_metrics": r["performance"]["breaches"], "batch": r["batch"]["label"],
+            "breached_metrics": r["performance"]["breaches"], "batch_faults": r["drift"].get("batch_faults", []),
+            "batch": r["batch"]["label"],
             "run_id": r["run_id"], "reason": r["summary"],
         }
 
@@ -169,10 +197,17 @@ def build_record(
 ) -> MonitoringOutcome:
     """Assemble the history record: every value, not only alerts."""
     fp = fingerprint(frame)
-    verdict = decide_verdict(drift.dataset_drift, perf["breaches"])
+    faults = list(getattr(drift, "batch_faults", []))
+    verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested)
     top = drift.top_features(3)
     parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
              f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]
+    if faults:
+        parts.append("stuck or broken feed (constant or all missing in the batch, not in the reference): "
+                     + ", ".join(faults))
+    if drift.tested == 0:
+        parts.append("no feature could be drift-tested: " + ", ".join(
+            f"{f.column} {f.status}" for f in drift.features))
     if top:
         parts.append("top PSI: " + ", ".join(f"{f.column} {f.psi:.3f}" for f in top))
     if drift.score is not None and drift.score.psi is not None:
@@ -191,7 +226,7 @@ def build_record(
             "dataset_drift": drift.dataset_drift, "threshold_share": spec.drift.dataset_drift_share,
             "score_psi": None if drift.score is None else drift.score.psi,
             "score_status": None if drift.score is None else drift.score.status,
-            "top_features": [f.column for f in top],
+            "top_features": [f.column for f in top], "batch_faults": faults,
             "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note} for f in drift.features},
         },
         "performance": perf,
@@ -213,7 +248,7 @@ def drift_markdown(record: dict[str, Any]) -> str:
         "| feature | PSI | status | note |",
         "|---|---|---|---|",
     ]
-    ordered = sorted(d["features"].items(), key=lambda kv: -(kv[1]["psi"] or -1))
+    ordered = sorted(d["features"].items(), key=lambda kv: -(kv[1]["psi"] if kv[1]["psi"] is not None else -1))
     for name, f in ordered:
         psi = "-" if f["psi"] is None else f"{f['psi']:.4f}"
         lines.append(f"| {name} | {psi} | {f['status']} | {f.get('note') or ''} |")

@@ -85,6 +85,27 @@ def test_shifted_batch_raises_the_drift_event(trained, credit_later, tmp_path, c
     assert _history(trained)[-1]["verdict"] == record["verdict"]
 
 
+def test_a_stuck_feed_is_a_data_quality_alarm_not_stable_and_not_retraining(trained, credit_later, tmp_path,
+                                                                           captured_events):
+    """Income stuck on one in-range value passes the serving suite; monitoring must not call it stable."""
+    from flows.monitoring import monitor_model
+    from tasks.monitor import drift_markdown
+
+    stuck = credit_later.drop(columns=["Status"]).assign(Income=130.0)  # no labels: drift alone decides
+    path = tmp_path / "stuck.csv"
+    stuck.to_csv(path, index=False)
+    record = monitor_model("credit_risk", batch=str(path))
+    assert record["verdict"] == "data_quality_alarm", record["summary"]
+    assert record["drift"]["batch_faults"] == ["Income"]
+    assert record["drift"]["features"]["Income"]["status"] == "constant"
+    assert "stuck or broken feed" in record["summary"] and "Income" in record["summary"]
+    assert [e["event"] for e in captured_events] == ["finml.data-quality.alarm"]  # not finml.drift.detected
+    assert captured_events[0]["payload"]["batch_faults"] == ["Income"]
+    assert _history(trained)[-1]["verdict"] == "data_quality_alarm"
+    table = drift_markdown(record).split("| feature | PSI | status | note |")[1]
+    assert table.index("| Income | - | constant") > max(table.index(f"| {c} |") for c in ("Age", "Home"))
+
+
 def test_tiny_batch_is_insufficient_data_not_an_alarm(trained, credit_later, tmp_path, captured_events):
     from flows.monitoring import monitor_model
 

@@ -246,6 +246,46 @@ def test_constant_all_missing_and_absent_columns_are_reported_not_counted():
     assert result.dataset_drift is True
     assert result.top_features(5) == [by["age"]]
     assert result.summary()["not_tested"]["bonus"] == "all_missing"
+    # the batch lost what the reference had (stuck or broken feed): flagged, still not drift
+    assert result.batch_faults == ["bonus", "grade"] and result.summary()["batch_faults"] == ["bonus", "grade"]
+    assert by["grade"].batch_fault and "stuck feed" in by["grade"].note
+    assert by["bonus"].batch_fault and "broken feed" in by["bonus"].note
+    assert not (by["flag"].batch_fault or by["region"].batch_fault or by["code"].batch_fault)
+
+
+def test_a_feed_stuck_on_one_value_is_a_batch_fault_and_the_verdict_is_never_stable():
+    from tasks.monitor import decide_verdict
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"income": rng.normal(130, 40, 1_000),
+                              "home": rng.choice(np.array(["owner", "rent", "parents"], dtype=object), 1_000),
+                              "fixed": np.full(1_000, 7.0)})
+    stuck = pd.DataFrame({"income": np.full(500, 130.0), "home": ["rent"] * 500, "fixed": np.full(500, 7.0)})
+    result = compute_drift(reference, stuck, ["income", "fixed"], ["home"], DriftSpec())
+    by = {f.column: f for f in result.features}
+    assert [by[c].status for c in ("income", "fixed", "home")] == ["constant", "constant", "constant"]
+    assert result.batch_faults == ["income", "home"]  # "fixed" was constant in the reference too: no fault
+    assert result.tested == 0 and result.dataset_drift is False
+    assert decide_verdict(result.dataset_drift, [], result.batch_faults, result.tested) == "data_quality_alarm"
+    # the reference's single value replaced by another single value is a fault as well
+    moved = compute_drift(reference, stuck.assign(fixed=9.0), ["fixed"], [], DriftSpec())
+    assert moved.batch_faults == ["fixed"]
+    # nothing testable and nothing broken: not enough evidence to call the batch stable
+    same = compute_drift(reference, stuck, ["fixed"], [], DriftSpec())
+    assert same.batch_faults == [] and same.tested == 0
+    assert decide_verdict(same.dataset_drift, [], same.batch_faults, same.tested) == "insufficient_data"
+
+
+def test_verdict_precedence():
+    from tasks.monitor import decide_verdict
+
+    assert decide_verdict(True, ["roc_auc"], ["income"], 5) == "drift_and_performance_breach"
+    assert decide_verdict(True, [], ["income"], 5) == "drift"
+    assert decide_verdict(False, ["roc_auc"], ["income"], 0) == "performance_breach"
+    assert decide_verdict(False, [], ["income"], 5) == "data_quality_alarm"
+    assert decide_verdict(False, [], [], 0) == "insufficient_data"
+    assert decide_verdict(False, [], [], 5) == "stable"
+    assert decide_verdict(False, []) == "stable"
 
 
 def test_nothing_tested_is_no_drift_and_small_batches_are_insufficient():
@@ -328,6 +368,29 @@ def test_evidently_report_on_a_bounded_sample(tmp_path):
     assert out["per_column"]["home"]["method"] == "jensenshannon"
     assert out["drifted_count"] == sum(v["drifted"] for v in out["per_column"].values())
     assert out["drifted_share"] == pytest.approx(out["drifted_count"] / 3)
+
+
+def test_evidently_takes_float_coded_and_nullable_string_categories(tmp_path):
+    """One such column used to stop the whole report (float labels; pd.NA in a string column)."""
+    rng = np.random.default_rng(2)
+    n = 400
+    reference = pd.DataFrame({
+        "income": rng.normal(100, 20, n),
+        "home": pd.Series(rng.choice(["owner", "rent", "parents"], n), dtype=object),
+        "grade": rng.integers(1, 4, n),                                   # integer codes
+        "member": pd.Series(rng.random(n) < 0.5, dtype="boolean"),
+    })
+    current = reference.sample(n=n, replace=True, random_state=1).reset_index(drop=True)
+    current["home"] = current["home"].astype("string")
+    current.loc[:2, "home"] = pd.NA
+    current["grade"] = current["grade"].astype(float)
+    current.loc[:4, "grade"] = np.nan                                     # codes read back as floats
+    current.loc[:3, "member"] = pd.NA
+    out = evidently_drift_report(reference, current, ["income"], ["home", "grade", "member"], DriftSpec(),
+                                 tmp_path / "r.html")
+    assert out["error"] is None and out["ran"] is True and (tmp_path / "r.html").is_file()
+    assert out["columns"] == ["income", "home", "grade", "member"]
+    assert out["per_column"]["grade"]["drifted"] is False  # "2" and 2.0 are one category, not a drift
 
 
 def test_evidently_is_not_called_on_an_empty_batch_or_without_usable_columns(tmp_path, monkeypatch):
