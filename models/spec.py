@@ -33,6 +33,12 @@ the naive always-majority and persistence baselines."""
 CLASSIFICATION_TASKS = frozenset({"binary_classification", "direction"})
 
 
+RESERVED_COLUMNS = frozenset({"score", "model", "model_version", "scored_at"})
+"""Column names the platform writes beside a model's data: the score (monitoring compares the
+score column of the reference sample and of the batch) and the stamps of scored rows. A spec
+column of one of these names would be overwritten silently, so specs may not use them."""
+
+
 class SpecError(ValueError):
     """A spec file is missing, unreadable, or invalid. The message names the file and field."""
 
@@ -555,6 +561,9 @@ class DriftSpec(_Strict):
     def _tolerance(cls, v: dict[str, float]) -> dict[str, float]:
         for metric, tol in v.items():
             _check_metric(metric)
+            if METRICS[metric].higher_is_better is None:
+                raise ValueError(f"{metric!r} has an ideal value, not a better direction, so a worsening cannot be "
+                                 "measured; bound it with a threshold rule instead")
             if tol < 0:
                 raise ValueError(f"tolerance of {metric!r} must be >= 0")
         return v
@@ -745,6 +754,14 @@ class ModelSpec(_Strict):
         for metric in self.drift.performance_tolerance:
             if self.task not in METRICS[metric].tasks:
                 errors.append(f"drift.performance_tolerance.{metric}: metric does not apply to task {self.task!r}")
+        names = set(self.columns) | {self.target.column}
+        try:
+            names |= set(self.feature_columns)
+        except Exception:  # a broken builder is reported above
+            pass
+        for name in sorted(names & RESERVED_COLUMNS):
+            errors.append(f"columns.{name}: {name!r} is a name the platform writes (the model score and the stamps "
+                          f"{sorted(RESERVED_COLUMNS)} of scored rows); rename the column in the spec and the data")
         for key in self.table.unique:
             if key not in self.columns:
                 errors.append(f"table.unique: {key!r} is not a declared column")

@@ -115,12 +115,31 @@ def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
         raise DataSourceError(f"{path}: file not found")
     try:
         if fmt == "csv":
+            # pandas renames a repeated header ("Income", "Income.1"): read the header as written.
+            header = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False).iloc[0].tolist()
+            _check_unique_columns(path, header)
             return pd.read_csv(path, low_memory=False)
-        return pd.read_parquet(path)
+        import pyarrow.parquet as pq
+
+        _check_unique_columns(path, [str(n) for n in pq.read_schema(path).names])
+        frame = pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataSourceError(f"{path}: the file is empty (no header, no rows)") from None
+    except DataSourceError:
+        raise
     except Exception as err:
         raise DataSourceError(f"{path}: cannot read as {fmt}: {err}") from err
+    _check_unique_columns(path, [str(c) for c in frame.columns])
+    return frame
+
+
+def _check_unique_columns(path: Path, names: list[str]) -> None:
+    """Raise DataSourceError naming the columns that appear more than once in a file's header:
+    which of two ``Income`` columns holds the income cannot be guessed."""
+    seen: set[str] = set()
+    repeated = sorted({n for n in names if n and (n in seen or seen.add(n))})
+    if repeated:
+        raise DataSourceError(f"{path}: column name(s) {repeated} appear more than once among the file's columns")
 
 
 _SIGN = r"[+-]?"

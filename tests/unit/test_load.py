@@ -87,6 +87,23 @@ def test_source_errors_name_the_source(tmp_path, monkeypatch):
         load_source(parse_spec(data))
 
 
+def test_a_repeated_column_name_is_refused_naming_it(tmp_path):
+    """pandas would rename the second CSV column to ``Income.1`` and use the first one silently."""
+    from tasks.load import read_table_file
+
+    (tmp_path / "dup.csv").write_text("Income,Age,Income\n100,30,200\n")
+    with pytest.raises(DataSourceError, match=r"dup.csv: column name\(s\) \['Income'\] appear more than once"):
+        read_table_file(tmp_path / "dup.csv")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table([pa.array([1]), pa.array([2])], names=["Age", "Age"]), tmp_path / "dup.parquet")
+    with pytest.raises(DataSourceError, match=r"dup.parquet: column name\(s\) \['Age'\] appear more than once"):
+        read_table_file(tmp_path / "dup.parquet")
+    (tmp_path / "indexed.csv").write_text(",Income,Age\n0,100,30\n")  # an unnamed index column is fine
+    assert list(read_table_file(tmp_path / "indexed.csv").columns) == ["Unnamed: 0", "Income", "Age"]
+
+
 def test_dates_are_parsed_only_with_the_declared_format():
     spec = find_spec("market_forecast", BUILTIN_SPECS)
     raw = pd.DataFrame({"rownames": [1, 2, 3], "Date": ["2020-01-02", "2020-01-03", "2020-01-06"],

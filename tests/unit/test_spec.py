@@ -94,6 +94,20 @@ def test_target_column_listed_as_a_feature_is_rejected():
     assert "target.column" in _error(data)
 
 
+@pytest.mark.parametrize("name", ["score", "model", "model_version", "scored_at"])
+def test_names_the_platform_writes_are_reserved(name):
+    """A feature called ``score`` was silently replaced by the model score in drift monitoring."""
+    data = builtin_spec_dict("credit_risk")
+    data["columns"][name] = {"role": "numeric", "min": 300, "max": 850}
+    assert f"columns.{name}: {name!r} is a name the platform writes" in _error(data)
+
+
+def test_a_tolerance_needs_a_metric_with_a_direction():
+    data = builtin_spec_dict("credit_risk")
+    data.setdefault("drift", {})["performance_tolerance"] = {"calibration_ratio": 0.1}
+    assert "'calibration_ratio' has an ideal value, not a better direction" in _error(data)
+
+
 def test_comparison_rules_are_checked():
     data = builtin_spec_dict("credit_risk")
     data["gate"]["rules"].append({"kind": "champion", "metric": "brier", "method": "delong", "test": "superior"})
