@@ -146,6 +146,9 @@ def main() -> None:
     for label, seconds in (("score_batch flow", f), ("steps without Prefect", best_plain["total"])):
         ratio = d / seconds
         print(f"ratio {label} / direct rate: {ratio:.2f}  (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
+    ceiling = d / (d + min(floor))
+    print(f"ceiling: the prediction alone plus Prefect's floor (no read, validation or write) would give about "
+          f"{d:.2f} / ({d:.2f} + {min(floor):.2f}) = {ceiling:.2f} of the direct rate")
     print("note: Prefect 3.9's sync flow engine joins the flow-run heartbeat thread at exit, which sleeps in 1 s")
     print("      steps: a flow run ends on the next whole second after its work (an async flow would not wait, but")
     print("      a forgotten asyncio.run makes it a silent no-op; see the README's performance section).")
