@@ -198,7 +198,9 @@ def render_model_card(meta: dict[str, Any]) -> str:
     elif champ:
         lines += [
             f"Champion v{champ['version']} was re-scored on the same holdout ({champ['method']}"
-            + ("" if champ.get("same_holdout") is not False else "; note: the holdout differs from the champion's own") + ").",
+            + ("" if champ.get("same_holdout") is not False else
+               "; the holdout differs from the champion's own, so the champion's recipe was refitted on this "
+               "run's training rows rather than scoring rows it was trained on") + ").",
             "",
         ]
     lines += [gate_markdown(gate), ""]

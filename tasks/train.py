@@ -112,9 +112,13 @@ class ChampionScores:
     Attributes:
         version: champion version number.
         scores: scores on ``plan.holdout`` rows (None if it could not be scored).
-        method: ``"rescored"`` (the fitted champion predicted the holdout) or
+        method: ``"rescored"`` (the fitted champion predicted the holdout),
             ``"recipe_backtest"`` (its unfitted recipe was refitted fold by fold, because a
-            walk-forward champion was fitted on rows that are test rows now).
+            walk-forward champion was fitted on rows that are test rows now), or
+            ``"recipe_refit"`` (a single holdout whose rows differ from the champion's own —
+            new data arrived, so a stratified split put rows the champion was trained on into
+            this holdout: its recipe is refitted on this run's training rows, as the
+            challengers were, instead of letting it predict rows it has seen).
         same_holdout: True when the holdout has the fingerprint recorded with the champion.
         error: why it could not be scored.
     """
@@ -145,12 +149,14 @@ def score_champion(
         return ChampionScores(version, None, method, error=f"{type(err).__name__}: {err}")
     recorded = metadata.get("holdout", {}).get("sha256")
     same = None if recorded is None else recorded == holdout_sha256
+    if not plan.refit_final and same is False:
+        method = "recipe_refit"
     try:
         needed = metadata.get("features", spec.feature_columns)
         missing = [c for c in needed if c not in table.columns]
         if missing:
             raise ValueError(f"the champion needs column(s) {missing} that this run's data does not have")
-        if plan.refit_final:
+        if method != "rescored":  # a single holdout's plan has one fold: its training rows, this holdout
             scores, _ = backtest(lambda: clone(pipeline), spec, table, plan, features=needed)
         else:
             scores = predict_scores(pipeline, table[needed].iloc[plan.holdout], spec.estimator_task)
