@@ -12,9 +12,15 @@ A version is written into a hidden temporary folder beside ``versions/<n>``, eve
 hashed (SHA-256) into ``metadata.json``, files and folders are flushed to disk, the files are
 made read-only, and the folder is renamed into place under the model's file lock. ``rename``
 within one file system is atomic, so a crash at any moment leaves either no new version or
-a complete one; the champion alias is moved only after the version is in place. Version
-numbers are never reused: the next number is one more than any version on disk or named in
-the history. Loading a version checks every recorded hash before anything is deserialised.
+a complete one. The history line (with the SHA-256 of ``metadata.json``) is the commit point:
+it is appended after the rename, and the champion alias is moved after it. A version folder
+without its history line (a crash between the rename and the append) is never loaded: it fails
+:meth:`ModelRegistry.verify`. A crash between the history line and the alias leaves the old
+champion in ``aliases.json``; the next writer under the lock brings the alias in line with the
+history. Appends to the JSON-lines files first cut off a torn last line left by a crash.
+Version numbers are never reused: the next number is one more than any version on disk or
+named in the history. Loading a version checks every recorded hash before anything is
+deserialised.
 """
 
 from __future__ import annotations
@@ -52,6 +58,10 @@ class IntegrityError(RegistryError):
     """A version's files do not match the SHA-256 hashes recorded when it was written."""
 
 
+class ChampionChangedError(RegistryError):
+    """Another run moved the champion after this run was judged against the previous one."""
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
@@ -77,6 +87,26 @@ def _write_json_atomic(path: Path, data: Any) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     _fsync_path(path.parent)
+
+
+def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line, flushed to disk. A torn last line (a crash while appending: bytes
+    after the last newline) is cut off first, so the new line starts a line of its own and the
+    file stays readable; the cut is logged. Call under the model's lock."""
+    line = (json.dumps(record, sort_keys=True, default=json_default) + "\n").encode()
+    with open(path, "ab+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size:
+            fh.seek(max(0, size - (1 << 20)))
+            tail = fh.read()
+            if not tail.endswith(b"\n"):
+                cut = size - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else max(0, size - len(tail))
+                log.warning("%s: cutting off a torn last line of %d bytes (a crash while appending)", path, size - cut)
+                fh.truncate(cut)
+        fh.seek(0, os.SEEK_END)
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def json_default(value: Any) -> Any:
@@ -217,7 +247,10 @@ class ModelRegistry:
             problems.append(f"{METADATA_FILE}: SHA-256 differs from {METADATA_HASH_FILE}")
         recorded_in_history = [e.get("metadata_sha256") for e in self.history()
                                if e.get("version") == int(version) and e.get("metadata_sha256")]
-        if recorded_in_history and recorded_in_history[0] != meta_digest:
+        if not recorded_in_history:
+            problems.append("no history.jsonl line records this version (its publication was interrupted "
+                            "before the commit point), so it was never committed")
+        elif recorded_in_history[0] != meta_digest:
             problems.append(f"{METADATA_FILE}: SHA-256 differs from the one recorded in history.jsonl")
         try:
             metadata = json.loads(meta_bytes)
@@ -259,11 +292,28 @@ class ModelRegistry:
                     shutil.rmtree(p, ignore_errors=True)
 
     def _append_history_unlocked(self, event: dict[str, Any]) -> None:
-        record = {"ts": now_utc(), "model": self.model, **event}
-        with open(self.history_path, "a") as fh:
-            fh.write(json.dumps(record, sort_keys=True, default=json_default) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        _append_jsonl(self.history_path, {"ts": now_utc(), "model": self.model, **event})
+
+    def _champion_from_history(self) -> int | None:
+        """The champion the history names: the version of its last promotion or rollback."""
+        champion = None
+        for e in self.history():
+            if e.get("event") in ("promoted", "rolled_back") and e.get("version") is not None:
+                champion = int(e["version"])
+        return champion
+
+    def _reconcile_unlocked(self) -> dict[str, int]:
+        """The aliases, with the champion brought in line with the history (the commit record)
+        after a crash between a history line and the alias write. Returns the aliases."""
+        aliases = self.aliases()
+        named = self._champion_from_history()
+        if named is not None and aliases.get(CHAMPION) != named:
+            log.warning("%s: aliases.json names champion %s but history.jsonl ends with champion %s "
+                        "(an interrupted promotion or rollback); repairing the alias", self.model,
+                        aliases.get(CHAMPION), named)
+            aliases[CHAMPION] = named
+            _write_json_atomic(self.aliases_path, aliases)
+        return aliases
 
     def append_history(self, event: dict[str, Any]) -> None:
         """Append one event (a JSON object) to ``history.jsonl`` under the lock."""
@@ -273,10 +323,7 @@ class ModelRegistry:
     def append_monitoring(self, record: dict[str, Any]) -> None:
         """Append one monitoring run (a JSON object) to ``monitoring.jsonl`` under the lock."""
         with self._lock():
-            with open(self.monitoring_path, "a") as fh:
-                fh.write(json.dumps(record, sort_keys=True, default=json_default) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            _append_jsonl(self.monitoring_path, record)
 
     def publish(
         self,
@@ -284,6 +331,7 @@ class ModelRegistry:
         *,
         promote: bool,
         history_event: dict[str, Any],
+        expected_champion: int | None | str = "any",
     ) -> int:
         """Write a new immutable version atomically and optionally make it the champion.
 
@@ -294,7 +342,11 @@ class ModelRegistry:
                 file) and writes it.
             promote: move the ``champion`` alias to the new version.
             history_event: fields of the history line (``event``, ``run_id``, ``reason`` ...);
-                ``version`` is added.
+                ``version`` and ``metadata_sha256`` are added.
+            expected_champion: with ``promote``, the champion the new version was judged
+                against (None: there was none). If another run moved the champion since, the
+                new version was never compared with the current one: nothing is written and
+                ChampionChangedError is raised. ``"any"`` skips the check.
 
         Returns:
             The new version number.
@@ -302,9 +354,16 @@ class ModelRegistry:
         Raises:
             Whatever ``write`` raises; the temporary folder is removed and nothing becomes
             visible. A hard crash leaves only a hidden ``.tmp-*`` folder, removed by the next
-            publish.
+            publish. RegistryError for a damaged alias file and ChampionChangedError (see
+            ``expected_champion``), both before anything is written.
         """
         with self._lock():
+            aliases = self._reconcile_unlocked()  # raises on a damaged alias file, before any write
+            if promote and expected_champion != "any" and aliases.get(CHAMPION) != expected_champion:
+                raise ChampionChangedError(
+                    f"{self.model}: the champion is now version {aliases.get(CHAMPION)}, but this run was judged "
+                    f"against {'no champion' if expected_champion is None else f'version {expected_champion}'} "
+                    "(another run promoted or rolled back meanwhile); nothing was published")
             self.versions_dir.mkdir(parents=True, exist_ok=True)
             self._clean_stale_tmp()
             version = self._next_version()
@@ -331,11 +390,11 @@ class ModelRegistry:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+            # The commit point: from this line on the version exists for verify() and the audit.
+            self._append_history_unlocked({**history_event, "version": version, "metadata_sha256": meta_digest})
             if promote:
-                aliases = self.aliases()
                 aliases[CHAMPION] = version
                 _write_json_atomic(self.aliases_path, aliases)
-            self._append_history_unlocked({**history_event, "version": version, "metadata_sha256": meta_digest})
             return version
 
     def rollback(self, to: int, *, reason: str, run_id: str | None = None) -> int:
@@ -346,16 +405,23 @@ class ModelRegistry:
         """
         with self._lock():
             self.verify(to)
-            aliases = self.aliases()
-            previous = aliases.get(CHAMPION)
-            if previous == int(to):
+            repaired = None
+            try:
+                aliases = self._reconcile_unlocked()
+            except RegistryError as err:  # a damaged alias file: rollback is how it is rewritten
+                repaired = str(err)
+                log.warning("%s; rewriting it with the champion from history and this rollback", err)
+                aliases = {}
+            previous = aliases.get(CHAMPION, self._champion_from_history() if repaired else None)
+            if previous == int(to) and not repaired:
                 raise RegistryError(f"{self.model}: version {to} is already the champion")
+            event = {"event": "rolled_back", "version": int(to), "previous_champion": previous,
+                     "reason": reason, "run_id": run_id}
+            if repaired:
+                event["repaired_alias_file"] = repaired
+            self._append_history_unlocked(event)  # the commit point, then the alias
             aliases[CHAMPION] = int(to)
             _write_json_atomic(self.aliases_path, aliases)
-            self._append_history_unlocked({
-                "event": "rolled_back", "version": int(to), "previous_champion": previous,
-                "reason": reason, "run_id": run_id,
-            })
             return previous
 
 

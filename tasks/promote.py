@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from models.estimators import save_pipeline
-from models.registry import ModelRegistry, json_default, now_utc
+from models.registry import ChampionChangedError, ModelRegistry, json_default, now_utc
 from models.spec import ModelSpec
 from tasks.gate import GateResult
 from tasks.plots import classification_plots, regression_plots
@@ -210,12 +210,20 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
         "primary_metric": ev.spec.gate.primary_metric, "value": ev.metrics.get(ev.spec.gate.primary_metric),
         "champion_before": before,
     }
+    failed = [v.sentence for v in ev.gate.failed]
+    reason = ev.gate.reason()
     if ev.gate.passed:
-        version = registry.publish(
-            version_writer(ev), promote=True,
-            history_event={**history, "event": "promoted", "gate": ev.gate.reason()},
-        )
-        return Decision(ev.spec.name, True, version, before, version, ev.gate.reason())
+        try:
+            version = registry.publish(
+                version_writer(ev), promote=True, expected_champion=ev.gate.champion_version,
+                history_event={**history, "event": "promoted", "gate": ev.gate.reason()},
+            )
+            return Decision(ev.spec.name, True, version, before, version, ev.gate.reason())
+        except ChampionChangedError as err:  # judged against a champion that is no longer one
+            before = registry.champion()
+            history["champion_before"] = before
+            failed = [f"{err}; run again to judge this challenger against the current champion"]
+            reason = f"not promoted: {failed[0]}"
     run_folder = Path(reports_root).resolve() / ev.spec.name / (ev.run_id or ev.started_at.replace(":", "-"))
     run_folder.mkdir(parents=True, exist_ok=True)
     metadata = build_metadata(ev, promoted=False)
@@ -224,10 +232,9 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
     evidence = run_folder / "rejected.json"
     evidence.write_text(json.dumps(metadata, indent=2, sort_keys=True, default=json_default))
     registry.append_history({
-        **history, "event": "rejected", "version": None,
-        "failed_rules": [v.sentence for v in ev.gate.failed], "evidence": str(evidence),
+        **history, "event": "rejected", "version": None, "failed_rules": failed, "evidence": str(evidence),
     })
-    return Decision(ev.spec.name, False, None, before, before, ev.gate.reason(), str(evidence))
+    return Decision(ev.spec.name, False, None, before, before, reason, str(evidence))
 
 
 # --------------------------------------------------------------------------- Prefect tasks

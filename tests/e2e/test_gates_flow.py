@@ -109,6 +109,34 @@ def test_a_challenger_better_only_within_noise_is_not_promoted(finml_env):
     assert "not better beyond noise than champion v1" in last["failed_rules"][0]
 
 
+def test_a_champion_promoted_by_another_run_meanwhile_stops_the_promotion(finml_env, monkeypatch):
+    """Two runs judged against v1: the second must not replace v2 without being compared with it."""
+    from flows.training import train_model
+
+    data = builtin_spec_dict("credit_risk")
+    data["candidates"] = [{"name": "logistic", "estimator": "logistic_regression"}]
+    data["gate"]["rules"] = [{"kind": "threshold", "metric": "roc_auc", "min": 0.75}]
+    write_spec(finml_env["specs"], data)
+    assert train_model("credit_risk")["version"] == 1
+    real_publish = ModelRegistry.publish
+
+    def concurrent_run_wins_first(self, write, **kwargs):  # another run promotes v2 just before ours publishes
+        monkeypatch.setattr(ModelRegistry, "publish", real_publish)
+        real_publish(self, lambda folder, version: {"note": "the other run"}, promote=True,
+                     history_event={"event": "promoted", "run_id": "other"})
+        return real_publish(self, write, **kwargs)
+
+    monkeypatch.setattr(ModelRegistry, "publish", concurrent_run_wins_first)
+    summary = train_model("credit_risk")
+    reg = ModelRegistry(finml_env["registry"], "credit_risk")
+    assert summary["promoted"] is False and summary["champion"] == 2
+    assert reg.list_versions() == [1, 2] and reg.champion() == 2
+    last = reg.history()[-1]
+    assert last["event"] == "rejected" and last["champion_before"] == 2
+    assert "the champion is now version 2, but this run was judged against version 1" in last["failed_rules"][0]
+    assert "not promoted" in summary["reason"]
+
+
 def test_target_copied_into_a_feature_stops_the_run_naming_it(finml_env):
     from flows.training import train_model
     from tasks.leakage import LeakageError

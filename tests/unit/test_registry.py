@@ -240,3 +240,85 @@ def test_unwritable_registry_root_is_named(tmp_path):
     with pytest.raises(RegistryError, match=r"FINML_REGISTRY_DIR=.*file.txt/registry: cannot write there"):
         check_writable_root(blocker / "registry")
     assert check_writable_root(tmp_path / "new" / "registry").is_dir()
+
+
+def test_an_append_after_a_torn_line_cuts_it_off_and_keeps_the_file_readable(tmp_path):
+    """A crash in the middle of an append used to glue the next record onto the torn line; one
+    more append then made the history unreadable and the champion unloadable."""
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    with open(reg.history_path, "a") as fh:
+        fh.write('{"event": "rejected", "run_id": "x", "ver')  # power cut mid-append
+    publish(reg, "b")
+    reg.append_history({"event": "rejected", "version": None})
+    assert [e["event"] for e in reg.history()] == ["promoted", "promoted", "rejected"]
+    assert reg.history()[1]["metadata_sha256"] == (reg.version_dir(2) / "metadata.sha256").read_text().strip()
+    assert reg.verify(2)["note"] == "b" and reg.champion() == 2
+    with open(reg.monitoring_path, "a") as fh:
+        fh.write('{"verdict": "sta')
+    reg.append_monitoring({"verdict": "stable"})
+    assert reg.monitoring_history() == [{"verdict": "stable"}]
+
+
+def _crash_in(monkeypatch, name: str):
+    import models.registry as registry_module
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt(f"crash inside {name}")
+
+    monkeypatch.setattr(registry_module, name, boom)
+
+
+def test_a_crash_before_the_history_line_leaves_an_uncommitted_version_that_is_never_loaded(tmp_path, monkeypatch):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    _crash_in(monkeypatch, "_append_jsonl")
+    with pytest.raises(KeyboardInterrupt):
+        publish(reg, "b")
+    monkeypatch.undo()
+    assert reg.list_versions() == [1, 2] and reg.champion() == 1  # the old state for every reader
+    with pytest.raises(IntegrityError, match="never committed"):
+        reg.verify(2)
+    with pytest.raises(IntegrityError, match="never committed"):
+        reg.rollback(2, reason="test")
+    assert publish(reg, "c") == 3 and reg.champion() == 3  # numbering goes on past the orphan
+
+
+def test_a_crash_between_the_history_line_and_the_alias_is_repaired_by_the_next_writer(tmp_path, monkeypatch):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    _crash_in(monkeypatch, "_write_json_atomic")
+    with pytest.raises(KeyboardInterrupt):
+        publish(reg, "b")
+    monkeypatch.undo()
+    assert reg.champion() == 1 and reg.verify(2)["note"] == "b"  # committed, alias not yet moved
+    assert reg.publish(writer("c"), promote=False, history_event={"event": "registered"}) == 3
+    assert reg.champion() == 2  # the history's champion, restored under the lock
+
+
+def test_a_champion_moved_by_another_run_refuses_the_promotion_and_writes_nothing(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    judged_against = reg.champion()
+    publish(reg, "b")  # another run promotes v2 while ours was being judged against v1
+    from models.registry import ChampionChangedError
+
+    with pytest.raises(ChampionChangedError, match="champion is now version 2, but this run was judged against "
+                                                   "version 1"):
+        reg.publish(writer("c"), promote=True, history_event={"event": "promoted"}, expected_champion=judged_against)
+    assert reg.list_versions() == [1, 2] and reg.champion() == 2 and len(reg.history()) == 2
+    with pytest.raises(ChampionChangedError, match="judged against no champion"):
+        reg.publish(writer("c"), promote=True, history_event={"event": "promoted"}, expected_champion=None)
+    assert reg.publish(writer("c"), promote=True, history_event={"event": "promoted"}, expected_champion=2) == 3
+
+
+def test_rollback_rewrites_a_damaged_alias_file(tmp_path):
+    reg = ModelRegistry(tmp_path, "m")
+    publish(reg, "a")
+    publish(reg, "b")
+    reg.aliases_path.write_text("{oops")
+    with pytest.raises(RegistryError, match="rewrite it with `finml registry rollback`"):
+        reg.champion()
+    assert reg.rollback(1, reason="alias file damaged") == 2  # the previous champion, from the history
+    assert reg.champion() == 1
+    assert "damaged alias file" in reg.history()[-1]["repaired_alias_file"]
