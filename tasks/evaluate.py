@@ -119,18 +119,33 @@ def mae(y: np.ndarray, f: np.ndarray) -> float:
 def decile_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> list[dict[str, float]]:
     """Equal-frequency score bins, least risky first: rows, events, event rate, mean predicted.
 
-    Rows are ordered by score (ties kept in input order) and cut into ``n_bins`` groups whose
-    sizes differ by at most one row.
+    Rows are ordered by score and cut into at most ``n_bins`` groups of about equal size (the
+    cuts of ``numpy.array_split``). Rows with the same score always fall in the same group: a
+    cut inside a run of tied scores moves to the nearer end of the run. The table therefore
+    depends on the (label, score) pairs only, never on row order, and heavily tied scores give
+    fewer, larger groups (a constant score gives one).
     """
     y, p = _check(y, p)
     order = np.argsort(p, kind="stable")
+    ps = p[order]
+    n = len(ps)
+    k = min(n_bins, n)
+    sizes = [len(part) for part in np.array_split(np.arange(n), k)] if n else []
+    cuts = set()
+    for cut in np.cumsum(sizes)[:-1]:
+        start = int(np.searchsorted(ps, ps[cut], side="left"))   # first row of the tie run at the cut
+        end = int(np.searchsorted(ps, ps[cut], side="right"))    # one past its last row
+        cuts.add(start if cut - start <= end - cut else end)
+    bounds = [0, *sorted(c for c in cuts if 0 < c < n), n]
     out = []
-    for k, idx in enumerate(np.array_split(order, min(n_bins, len(y)))):
-        if len(idx) == 0:
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi <= lo:
             continue
+        idx = order[lo:hi]
         out.append({
-            "decile": k + 1, "rows": int(len(idx)), "min_score": float(p[idx].min()), "max_score": float(p[idx].max()),
-            "events": int(y[idx].sum()), "event_rate": float(y[idx].mean()), "mean_predicted": float(p[idx].mean()),
+            "decile": len(out) + 1, "rows": int(len(idx)), "min_score": float(p[idx].min()),
+            "max_score": float(p[idx].max()), "events": int(y[idx].sum()), "event_rate": float(y[idx].mean()),
+            "mean_predicted": float(p[idx].mean()),
         })
     return out
 
