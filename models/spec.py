@@ -336,6 +336,14 @@ def _check_metric(name: str) -> str:
     return name
 
 
+ROW_COMPARABLE = frozenset({
+    "roc_auc", "gini", "ks", "brier", "log_loss", "average_precision", "ece", "directional_accuracy",
+    "rmse", "mse", "mae",
+})
+"""Metrics that :mod:`tasks.compare` computes from labels and one model's scores alone, so two
+models can be compared on the same rows (champion and baseline rules)."""
+
+
 class ThresholdRule(_Strict):
     """An absolute bound on a holdout metric: ``min <= value <= max``."""
 
@@ -396,6 +404,10 @@ class _ComparisonRule(_Strict):
         _check_metric(v)
         if METRICS[v].higher_is_better is None:
             raise ValueError(f"metric {v!r} has no better direction; use it in a threshold rule")
+        if v not in ROW_COMPARABLE:
+            raise ValueError(f"metric {v!r} cannot be compared row by row on two models' scores (it needs a baseline, "
+                             f"groups or an interval of its own); use it in a threshold rule. Comparable: "
+                             f"{sorted(ROW_COMPARABLE)}")
         return v
 
     @model_validator(mode="after")
@@ -734,6 +746,13 @@ class ModelSpec(_Strict):
             errors.append("out_of_time.start: needs a time_column")
         if isinstance(self.split, WalkForwardSplit) and self.time_column is None:
             errors.append("split: a walk_forward split needs a time_column")
+        if isinstance(self.split, StratifiedHoldoutSplit):
+            if not self.is_classifier:
+                errors.append(f"split: stratified_holdout stratifies on classes; a {self.task} model needs "
+                              "method walk_forward (with a time_column)")
+            if self.features_from is not None:
+                errors.append("split: features built from a time series need a time-ordered split (method "
+                              "walk_forward): a random holdout would train on days after the ones it tests on")
         # Target.
         if self.features_from is None:
             if self.target.column in self.columns:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from models.spec import METRICS
+from models.spec import METRICS, ROW_COMPARABLE
 
 
 class ComparisonError(ValueError):
@@ -80,10 +80,7 @@ def metric_function(metric: str) -> Callable[[np.ndarray, np.ndarray], float]:
     return table[metric]
 
 
-COMPARABLE = frozenset({
-    "roc_auc", "gini", "ks", "brier", "log_loss", "average_precision", "ece", "directional_accuracy",
-    "rmse", "mse", "mae",
-})
+COMPARABLE = ROW_COMPARABLE
 
 
 @dataclass

@@ -108,6 +108,23 @@ def test_a_tolerance_needs_a_metric_with_a_direction():
     assert "'calibration_ratio' has an ideal value, not a better direction" in _error(data)
 
 
+def test_a_random_holdout_is_refused_for_time_series_features_and_for_regression():
+    data = builtin_spec_dict("market_forecast")
+    data["split"] = {"method": "stratified_holdout"}
+    message = _error(data)
+    assert "features built from a time series need a time-ordered split" in message
+    assert "stratified_holdout stratifies on classes; a regression model needs method walk_forward" in message
+
+
+def test_a_comparison_needs_a_metric_computed_from_scores_alone():
+    data = builtin_spec_dict("market_forecast")
+    data["gate"]["rules"].append({"kind": "champion", "metric": "rmse_ratio_vs_persistence"})
+    assert "'rmse_ratio_vs_persistence' cannot be compared row by row" in _error(data)
+    data = builtin_spec_dict("credit_risk")
+    data["gate"]["rules"].append({"kind": "champion", "metric": "roc_auc_ci_low"})
+    assert "'roc_auc_ci_low' cannot be compared row by row" in _error(data)
+
+
 def test_comparison_rules_are_checked():
     data = builtin_spec_dict("credit_risk")
     data["gate"]["rules"].append({"kind": "champion", "metric": "brier", "method": "delong", "test": "superior"})
