@@ -69,6 +69,30 @@ def test_a_copy_of_the_target_is_flagged_and_named(credit):
     assert info.value.columns == ["status_code"]
 
 
+def test_a_high_cardinality_noise_column_is_not_taken_for_leakage(credit):
+    """In-sample category event rates gave a pure-noise 1,000-level column an AUC of about 0.87."""
+    from tasks.leakage import out_of_fold_event_rate
+
+    spec, table, plan = credit
+    data = builtin_spec_dict("credit_risk")
+    data["columns"]["branch_code"] = {"role": "categorical"}
+    noisy_spec = parse_spec(data)
+    rng = np.random.default_rng(0)
+    noisy = table.assign(branch_code=rng.integers(0, 1_000, len(table)).astype(str))
+    screen = {s["column"]: s for s in check_single_feature_leakage(noisy_spec, noisy, plan.folds[0].train)}
+    assert screen["branch_code"]["value"] < 0.6 and not screen["branch_code"]["flagged"]
+    # the out-of-fold rate by hand on a small example: folds of rows {0, 2} and {1, 3}
+    values = pd.Series(["a", "a", "a", "b"])
+    y = np.array([1.0, 0.0, 1.0, 1.0])
+    rates = out_of_fold_event_rate(values, y, folds=2, seed=0)
+    fold = np.random.default_rng(0).permutation(4) % 2
+    for i in range(4):
+        others = (fold != fold[i])
+        same = others & (values == values[i]).to_numpy()
+        expected = y[same].mean() if same.any() else y[others].mean()
+        assert rates[i] == pytest.approx(expected)
+
+
 def test_point_in_time_check_passes_the_builder_and_catches_a_look_ahead(monkeypatch):
     spec = find_spec("market_forecast", BUILTIN_SPECS)
     raw = parse_declared_types(load_source(spec), spec)
