@@ -519,7 +519,25 @@ def registry_rollback(
 
     with _registry_errors():
         previous = ModelRegistry(get_settings().registry_dir, model).rollback(to, reason=reason)
-    console.print(f"{model}: champion moved from v{previous} to v{to}")
+    console.print(f"{model}: champion moved from v{previous} to v{to}" if previous is not None
+                  else f"{model}: v{to} is the champion (there was none)")
+
+
+@registry_app.command("retire")
+def registry_retire(
+    model: str = typer.Argument(..., help="Model name."),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded in the history; required)."),
+) -> None:
+    """Remove the champion alias: the next training run is judged by its thresholds and baselines
+    alone, as a first model is (for a champion that can no longer be compared, e.g. after a spec
+    dropped a feature it needs). Versions are kept; `registry rollback` restores any of them."""
+    from models.registry import ModelRegistry
+    from models.settings import get_settings
+
+    with _registry_errors():
+        retired = ModelRegistry(get_settings().registry_dir, model).retire_champion(reason=reason)
+    console.print(f"{model}: champion v{retired} retired; the next training run is judged by its thresholds and "
+                  f"baselines alone (undo: finml registry rollback {model} --to {retired})")
 
 
 @registry_app.command("history")

@@ -300,6 +300,8 @@ class ModelRegistry:
         for e in self.history():
             if e.get("event") in ("promoted", "rolled_back") and e.get("version") is not None:
                 champion = int(e["version"])
+            elif e.get("event") == "champion_retired":
+                champion = None
         return champion
 
     def _reconcile_unlocked(self) -> dict[str, int]:
@@ -307,7 +309,14 @@ class ModelRegistry:
         after a crash between a history line and the alias write. Returns the aliases."""
         aliases = self.aliases()
         named = self._champion_from_history()
-        if named is not None and aliases.get(CHAMPION) != named:
+        retired = next((e.get("event") == "champion_retired" for e in reversed(self.history())
+                        if e.get("event") in ("promoted", "rolled_back", "champion_retired")), False)
+        if retired and CHAMPION in aliases:
+            log.warning("%s: history.jsonl ends with the champion retired but aliases.json still names version %s "
+                        "(an interrupted retirement); removing the alias", self.model, aliases[CHAMPION])
+            del aliases[CHAMPION]
+            _write_json_atomic(self.aliases_path, aliases)
+        elif named is not None and aliases.get(CHAMPION) != named:
             log.warning("%s: aliases.json names champion %s but history.jsonl ends with champion %s "
                         "(an interrupted promotion or rollback); repairing the alias", self.model,
                         aliases.get(CHAMPION), named)
@@ -423,6 +432,34 @@ class ModelRegistry:
             aliases[CHAMPION] = int(to)
             _write_json_atomic(self.aliases_path, aliases)
             return previous
+
+    def retire_champion(self, *, reason: str, run_id: str | None = None) -> int:
+        """Remove the champion alias, so that the next training run is judged by its thresholds
+        and baselines alone, as a first model is. The way out when the champion can no longer be
+        compared — a spec that dropped a feature the champion needs makes every champion rule
+        fail closed — without editing the registry by hand. Versions stay as they are; a
+        rollback makes any intact version the champion again.
+
+        Returns the retired champion's version. Raises RegistryError when there is no champion
+        or ``reason`` is empty (it is recorded in the history).
+        """
+        reason = _require_reason(reason, "retiring the champion")
+        with self._lock():
+            aliases = self._reconcile_unlocked()
+            previous = aliases.get(CHAMPION)
+            if previous is None:
+                raise RegistryError(f"{self.model} has no champion to retire")
+            self._append_history_unlocked({"event": "champion_retired", "version": previous, "reason": reason,
+                                           "run_id": run_id})
+            del aliases[CHAMPION]
+            _write_json_atomic(self.aliases_path, aliases)
+            return previous
+
+
+def _require_reason(reason: str, what: str) -> str:
+    if not (reason or "").strip():
+        raise RegistryError(f"{what} needs a reason: it is recorded in the history for the model's validators")
+    return reason.strip()
 
 
 def check_writable_root(root: str | Path, setting: str = "FINML_REGISTRY_DIR") -> Path:

@@ -193,7 +193,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "",
     ]
     if gate.get("first_model"):
-        lines += ["This is the first model of its name: there was no champion, so it was judged by the value "
+        lines += ["There was no champion (the first model of its name, or the champion was retired: see the "
+                  "registry history), so it was judged by the value "
                   "thresholds (and naive baselines) alone.", ""]
     elif champ:
         lines += [
