@@ -155,7 +155,8 @@ def score_champion(
         needed = metadata.get("features", spec.feature_columns)
         missing = [c for c in needed if c not in table.columns]
         if missing:
-            raise ValueError(f"the champion needs column(s) {missing} that this run's data does not have")
+            raise ValueError(f"the champion needs column(s) {missing} that this run's data does not have; if the "
+                             f"spec dropped them on purpose, retire it: finml registry retire {spec.name} --reason …")
         if method != "rescored":  # a single holdout's plan has one fold: its training rows, this holdout
             scores, _ = backtest(lambda: clone(pipeline), spec, table, plan, features=needed)
         else:
