@@ -199,6 +199,43 @@ def _replace_sentinels(values: pd.Series, sentinels: list) -> pd.Series:
     return values.mask(mask)
 
 
+def numpy_backed(values: pd.Series) -> pd.Series:
+    """A column with a pandas extension dtype as the NumPy-backed column pandas reads from CSV.
+
+    Parquet written from ``convert_dtypes()``, ``dtype_backend="pyarrow"`` or ``category``
+    columns comes back as ``Int64``, ``string``, ``boolean``, ``category`` or ``int64[pyarrow]``;
+    every step after loading (both validation engines, the pipelines, PSI) then sees the same
+    values whatever the file format: nullable integers and floats become ``int64`` (no missing
+    value) or ``float64`` with NaN, strings become ``object`` with NaN for missing, booleans
+    ``bool`` (``object`` when some are missing), categoricals the type of their categories,
+    Arrow timestamps ``datetime64``. Other columns are returned as they are.
+    """
+    dtype = values.dtype
+    if not isinstance(dtype, pd.api.extensions.ExtensionDtype) or isinstance(dtype, pd.DatetimeTZDtype):
+        return values
+    if isinstance(dtype, pd.CategoricalDtype):
+        return numpy_backed(values.astype(dtype.categories.dtype))
+    missing = values.isna().to_numpy()
+    kind = getattr(getattr(dtype, "numpy_dtype", None), "kind", None)
+    if pd.api.types.is_bool_dtype(dtype):
+        if not missing.any():
+            return pd.Series(values.to_numpy(dtype=bool), index=values.index, name=values.name)
+        return pd.Series(np.where(missing, np.nan, values.astype(object)), index=values.index, name=values.name,
+                         dtype=object)
+    if kind in ("i", "u") and not missing.any():
+        return pd.Series(values.to_numpy(dtype="int64"), index=values.index, name=values.name)
+    if kind in ("i", "u", "f"):
+        return pd.Series(values.to_numpy(dtype="float64", na_value=np.nan), index=values.index, name=values.name)
+    if kind == "M":
+        return pd.Series(values.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT")),
+                         index=values.index, name=values.name)
+    if pd.api.types.is_string_dtype(dtype) or kind == "O":
+        out = values.astype(object).to_numpy()
+        out[missing] = np.nan
+        return pd.Series(out, index=values.index, name=values.name, dtype=object)
+    return values
+
+
 def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """Apply the spec's declared representations, strictly, and sort by the time column.
 
@@ -213,6 +250,9 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         DataPreparationError: naming the column and giving examples of the offending values.
     """
     df = raw.copy()
+    for name in df.columns:
+        if isinstance(df[name], pd.Series):
+            df[name] = numpy_backed(df[name])
     for name, col in spec.columns.items():
         if name not in df.columns:
             continue

@@ -104,6 +104,29 @@ def test_a_repeated_column_name_is_refused_naming_it(tmp_path):
     assert list(read_table_file(tmp_path / "indexed.csv").columns) == ["Unnamed: 0", "Income", "Age"]
 
 
+@pytest.mark.parametrize("variant", ["convert_dtypes", "pyarrow", "category"])
+def test_parquet_with_pandas_extension_dtypes_loads_like_csv(tmp_path, credit_raw, variant):
+    """Nullable, Arrow-backed and category columns failed every type expectation of the Great
+    Expectations suite (monitoring, training) while the fast engine accepted them (scoring)."""
+    from tasks.validate import validate_frame
+
+    spec = find_spec("credit_risk", BUILTIN_SPECS)
+    converted = {
+        "convert_dtypes": lambda df: df.convert_dtypes(),
+        "pyarrow": lambda df: df.convert_dtypes(dtype_backend="pyarrow"),
+        "category": lambda df: df.astype({c: "category" for c in ("Home", "Job", "Marital", "Records", "Status")}),
+    }[variant](credit_raw)
+    converted.to_parquet(tmp_path / "batch.parquet")
+    reread = pd.read_parquet(tmp_path / "batch.parquet")
+    assert any(isinstance(t, pd.api.extensions.ExtensionDtype) for t in reread.dtypes)
+    parsed, expected = parse_declared_types(reread, spec), parse_declared_types(credit_raw, spec)
+    assert dict(parsed.dtypes) == dict(expected.dtypes)
+    pd.testing.assert_frame_equal(parsed, expected)
+    for engine in ("gx", "fast"):
+        report = validate_frame(parsed, spec, serving=False, engine=engine)
+        assert report.success, (engine, [o.column for o in report.outcomes if not o.success])
+
+
 def test_dates_are_parsed_only_with_the_declared_format():
     spec = find_spec("market_forecast", BUILTIN_SPECS)
     raw = pd.DataFrame({"rownames": [1, 2, 3], "Date": ["2020-01-02", "2020-01-03", "2020-01-06"],
