@@ -664,7 +664,8 @@ def _child_pids() -> list[int]:
 
 
 def _install_interrupt_handler() -> None:
-    """Ctrl-C stops the command at once and takes Prefect's temporary API server with it.
+    """Ctrl-C (SIGINT) or ``kill`` (SIGTERM) stops the command at once and takes Prefect's temporary
+    API server with it. A repeated signal while stopping is ignored.
 
     A terminal's Ctrl-C also reaches that server (same process group), which dies first; a flow
     left without its API would retry for minutes. The registry needs no clean-up: versions are
@@ -674,7 +675,14 @@ def _install_interrupt_handler() -> None:
     import signal
     import time
 
+    import flows.server  # noqa: F401 - imported now: a second signal must not find it half-imported
+
+    stopping: list[int] = []
+
     def stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        if stopping:  # a second signal (a group-wide SIGINT reaches us twice): the first one is ending us
+            return
+        stopping.append(signum)
         err_console.print(f"\n[bold red]interrupted[/] ({signal.Signals(signum).name}): stopping now; the registry "
                           "keeps its last complete state", highlight=False)
         scoring = sys.modules.get("tasks.scoring")  # half-written predictions: os._exit skips `finally`
@@ -704,6 +712,7 @@ def _install_interrupt_handler() -> None:
         os._exit(128 + signum)
 
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)  # `kill PID` too: Prefect's temporary server must not outlive us
 
 
 def main() -> None:  # pragma: no cover - console script entry point
