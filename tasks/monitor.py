@@ -88,21 +88,36 @@ def performance(
     is a breach. Probability models also get calibration-in-the-large: mean predicted
     probability against the observed event rate (and their ratio), with the Brier score.
 
-    Returns a dict with ``status`` (``"evaluated"``, ``"no_labels"`` or
-    ``"insufficient_labels"``), ``labelled_rows``, ``metrics``, ``holdout_metrics``,
-    ``changes``, ``calibration`` and ``breaches`` (list of metric names).
+    Returns a dict with ``status`` (``"evaluated"``, ``"no_labels"``, ``"insufficient_labels"``
+    (fewer than ``MIN_LABELS``) or ``"single_class_labels"`` (rank metrics undefined; the
+    calibration in the large is still given)), ``labelled_rows``, ``metrics``,
+    ``holdout_metrics``, ``changes``, ``calibration``, ``breaches`` (list of metric names) and
+    ``label_fault``: for a classifier with at least ``MIN_LABELS`` labels, the observed event
+    rate outside the spec's ``target.expected_positive_rate`` in words (else None) — a broken
+    label feed or a population nothing like the one modelled, which training would reject.
     """
     out: dict[str, Any] = {"status": "no_labels", "labelled_rows": 0, "metrics": {}, "holdout_metrics": holdout_metrics,
-                           "changes": {}, "calibration": None, "breaches": []}
+                           "changes": {}, "calibration": None, "breaches": [], "label_fault": None}
     if not has_labels(spec, table):
         return out
     mask = table[spec.target_column].notna().to_numpy()
     y = table[spec.target_column].to_numpy(dtype=float)[mask]
     p = np.asarray(scores, dtype=float)[mask]
     out["labelled_rows"] = int(mask.sum())
-    if mask.sum() < MIN_LABELS or (spec.is_classifier and len(np.unique(y)) < 2):
+    if mask.sum() < MIN_LABELS:
         out["status"] = "insufficient_labels"
         return out
+    if spec.is_classifier:
+        mean_p, rate = float(p.mean()), float(y.mean())
+        out["calibration"] = {"mean_predicted": mean_p, "observed_rate": rate,
+                              "ratio": mean_p / rate if rate > 0 else None, "brier": float(np.mean((p - y) ** 2))}
+        expected = spec.target.expected_positive_rate
+        if expected is not None and not expected[0] <= rate <= expected[1]:
+            out["label_fault"] = (f"the labelled rows' event rate {rate:.3f} is outside the expected "
+                                  f"[{expected[0]:g}, {expected[1]:g}] ({int(mask.sum())} labels)")
+        if len(np.unique(y)) < 2:
+            out["status"] = "single_class_labels"
+            return out
     rows = np.flatnonzero(mask)
     cols = spec.protected_columns
     protected = table[cols].iloc[rows].reset_index(drop=True) if cols and set(cols) <= set(table.columns) else None
@@ -124,10 +139,6 @@ def performance(
                                 "breach": breach}
         if breach:
             out["breaches"].append(name)
-    if spec.is_classifier:
-        mean_p, rate = float(p.mean()), float(y.mean())
-        out["calibration"] = {"mean_predicted": mean_p, "observed_rate": rate,
-                              "ratio": mean_p / rate if rate > 0 else None, "brier": metrics["brier"]}
     return out
 
 
@@ -139,7 +150,8 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
         dataset_drift: the PSI dataset-drift decision (:class:`tasks.drift.DriftResult`).
         breaches: the performance metrics whose worsening exceeds the spec's tolerance.
         batch_faults: features the reference had values for that are constant or entirely
-            missing in the batch (a stuck or broken feed).
+            missing in the batch (a stuck or broken feed), and the label when its observed
+            event rate is outside the spec's expected range (see :func:`performance`).
         tested: features that got a PSI verdict (None: not known, taken as some).
 
     Returns:
@@ -186,6 +198,7 @@ class MonitoringOutcome:
             "drift_share": r["drift"]["drifted_share"], "drifted_features": r["drift"]["drifted"],
             "top_features": r["drift"]["top_features"], "score_psi": r["drift"]["score_psi"],
             "breached_metrics": r["performance"]["breaches"], "batch_faults": r["drift"].get("batch_faults", []),
+            "label_fault": r["performance"].get("label_fault"),
             "batch": r["batch"]["label"],
             "run_id": r["run_id"], "reason": r["summary"],
         }
@@ -198,13 +211,17 @@ def build_record(
     """Assemble the history record: every value, not only alerts."""
     fp = fingerprint(frame)
     faults = list(getattr(drift, "batch_faults", []))
-    verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested)
+    label_fault = perf.get("label_fault")
+    verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults + ([spec.target_column] if label_fault else []),
+                             drift.tested)
     top = drift.top_features(3)
     parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
              f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]
     if faults:
         parts.append("stuck or broken feed (constant or all missing in the batch, not in the reference): "
                      + ", ".join(faults))
+    if label_fault:
+        parts.append(f"label {spec.target_column}: {label_fault}")
     if drift.tested == 0:
         parts.append("no feature could be drift-tested: " + ", ".join(
             f"{f.column} {f.status}" for f in drift.features))
@@ -216,6 +233,9 @@ def build_record(
         parts.append("performance breaches: " + (", ".join(perf["breaches"]) or "none"))
     else:
         parts.append(f"performance: {perf['status']}")
+    if perf["status"] != "evaluated" and perf.get("calibration"):
+        cal = perf["calibration"]
+        parts.append(f"mean predicted {cal['mean_predicted']:.3f} against observed rate {cal['observed_rate']:.3f}")
     record = {
         "ts": ts, "model": spec.name, "version": version, "run_id": run_id, "verdict": verdict,
         "summary": f"{verdict}: " + "; ".join(parts),

@@ -106,6 +106,28 @@ def test_a_stuck_feed_is_a_data_quality_alarm_not_stable_and_not_retraining(trai
     assert table.index("| Income | - | constant") > max(table.index(f"| {c} |") for c in ("Age", "Home"))
 
 
+def test_labels_of_a_single_class_are_a_data_quality_alarm_with_calibration(trained, credit_later, tmp_path,
+                                                                          captured_events):
+    """891 labels, all "good": the event rate 0 is outside the spec's expected [0.15, 0.45]; rank
+    metrics are undefined, but calibration in the large is not (it used to say only
+    "insufficient_labels" and call the batch stable)."""
+    from flows.monitoring import monitor_model
+
+    path = tmp_path / "all_good.csv"
+    credit_later.assign(Status="good").to_csv(path, index=False)
+    record = monitor_model("credit_risk", batch=str(path))
+    perf = record["performance"]
+    assert perf["status"] == "single_class_labels" and perf["labelled_rows"] == 891
+    assert perf["calibration"]["observed_rate"] == 0.0 and perf["calibration"]["ratio"] is None
+    # with all-zero labels the Brier score is the mean squared score, at least the squared mean
+    assert perf["calibration"]["brier"] > perf["calibration"]["mean_predicted"] ** 2 > 0.0
+    assert 0.15 < perf["calibration"]["mean_predicted"] < 0.45
+    assert perf["label_fault"] == "the labelled rows' event rate 0.000 is outside the expected [0.15, 0.45] (891 labels)"
+    assert record["verdict"] == "data_quality_alarm" and "label Status:" in record["summary"]
+    assert [e["event"] for e in captured_events] == ["finml.data-quality.alarm"]
+    assert captured_events[0]["payload"]["label_fault"] == perf["label_fault"]
+
+
 def test_tiny_batch_is_insufficient_data_not_an_alarm(trained, credit_later, tmp_path, captured_events):
     from flows.monitoring import monitor_model
 
