@@ -50,12 +50,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         from tasks.leakage import LeakageError
         from tasks.load import DataPreparationError, DataSourceError
         from tasks.monitor import MonitoringInputError
-        from tasks.scoring import OutputPathError
+        from tasks.scoring import FeatureMismatchError, OutputPathError
         from tasks.split import SplitError
         from tasks.validate import DataValidationError, ModellingDataError
 
         errors += [LeakageError, DataPreparationError, DataSourceError, MonitoringInputError, OutputPathError,
-                   SplitError, DataValidationError, ModellingDataError]
+                   SplitError, DataValidationError, ModellingDataError, FeatureMismatchError]
     except ImportError:  # pragma: no cover
         pass
     return tuple(errors)

@@ -17,6 +17,10 @@ class OutputPathError(ValueError):
     """The ``output`` parameter does not name a writable ``.parquet`` or ``.csv`` file."""
 
 
+class FeatureMismatchError(ValueError):
+    """The version needs feature columns the batch (or the current spec) does not provide."""
+
+
 def extra_columns(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
     """Columns of the batch the spec does not declare (ignored by scoring, and reported)."""
     known = set(spec.columns) | {spec.target.column}
@@ -163,11 +167,21 @@ def score_with_version(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFra
     """Scores of a loaded version on a modelling table.
 
     Raises:
-        ValueError: naming the feature columns the version needs and the table lacks.
+        FeatureMismatchError: naming the feature columns the version needs and the table lacks,
+            and saying when the reason is a spec changed since the version was trained (the
+            table holds the columns the current spec declares).
     """
     missing = [c for c in loaded.features if c not in table.columns]
     if missing:
-        raise ValueError(f"the batch lacks feature column(s) {missing} that version {loaded.version} needs")
+        undeclared = [c for c in missing if c not in spec.feature_columns]
+        if undeclared:
+            recorded = str(loaded.metadata.get("spec_sha256", ""))[:12]
+            raise FeatureMismatchError(
+                f"{spec.name} version {loaded.version} was trained with feature(s) {undeclared} that the current "
+                f"spec no longer declares (spec changed since: sha256 {spec.content_hash()[:12]}…, recorded "
+                f"with the version {recorded or '?'}…); restore the spec it was trained with, or score with a "
+                "version trained on the current spec")
+        raise FeatureMismatchError(f"the batch lacks feature column(s) {missing} that version {loaded.version} needs")
     return score_table(loaded.pipeline, spec, table, loaded.features)
 
 

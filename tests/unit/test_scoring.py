@@ -63,3 +63,24 @@ def test_predictions_carry_the_stamps_and_write_atomically(tmp_path, monkeypatch
     assert scoring.temporary_files_in_progress() == []
     assert previous.read_text() == "old,content\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv", "scores.parquet"]
+
+
+def test_a_version_needing_a_feature_the_edited_spec_dropped_says_so():
+    """The batch has Price, but the spec no longer declares it, so the table lacks it: the message
+    used to blame the batch (and came with two tracebacks)."""
+    from models.spec import find_spec, parse_spec
+    from tasks.scoring import FeatureMismatchError, LoadedVersion, score_with_version
+    from tests.helpers import BUILTIN_SPECS, builtin_spec_dict
+
+    full = find_spec("credit_risk", BUILTIN_SPECS)
+    data = builtin_spec_dict("credit_risk")
+    del data["columns"]["Price"]
+    edited = parse_spec(data)
+    loaded = LoadedVersion(pipeline=None, version=3, reference=pd.DataFrame(),
+                           metadata={"features": full.feature_columns, "spec_sha256": full.content_hash()})
+    table = pd.DataFrame({c: [1.0] for c in edited.feature_columns})
+    with pytest.raises(FeatureMismatchError, match=r"credit_risk version 3 was trained with feature\(s\) \['Price'\] "
+                                                   r"that the current spec no longer declares \(spec changed since"):
+        score_with_version(edited, loaded, table)
+    with pytest.raises(FeatureMismatchError, match=r"the batch lacks feature column\(s\) \['Age'\] that version 3"):
+        score_with_version(full, loaded, pd.DataFrame({c: [1.0] for c in full.feature_columns if c != "Age"}))
