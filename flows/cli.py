@@ -444,6 +444,8 @@ def registry_list() -> None:
     from models.settings import get_settings
 
     root = get_settings().registry_dir.resolve()
+    if root.exists() and not root.is_dir():
+        _fail(f"FINML_REGISTRY_DIR={root}: not a folder")
     names = list_models(root)
     if not names:
         console.print(f"The registry at {root} is empty. Train a model first: finml train MODEL")
@@ -457,7 +459,7 @@ def registry_list() -> None:
             champ = reg.champion()
             metric = value = created = "-"
             if champ is not None:
-                meta = reg.read_metadata(champ)
+                meta = reg.verify(champ)  # never show a figure from a file that fails its hash check
                 metric = meta["primary_metric"]
                 value = _fmt(meta["metrics"].get(metric))
                 created = meta["created_at"]
@@ -489,7 +491,8 @@ def registry_show(
     if as_json:
         console.print_json(json.dumps(meta, default=str))
         return
-    aliases = [a for a, v in reg.aliases().items() if v == number]
+    with _registry_errors():
+        aliases = [a for a, v in reg.aliases().items() if v == number]
     console.print(f"[bold]{model} v{number}[/] {('(' + ', '.join(aliases) + ')') if aliases else ''}  created {meta['created_at']}")
     console.print(f"  candidate: {meta['selected_candidate']['name']} ({meta['selected_candidate']['estimator']})")
     console.print(f"  data: {meta['data']['rows']} rows, sha256 {meta['data']['sha256'][:16]}…; "
@@ -518,7 +521,7 @@ def registry_rollback(
     from models.settings import get_settings
 
     with _registry_errors():
-        previous = ModelRegistry(get_settings().registry_dir, model).rollback(to, reason=reason)
+        previous = _existing_model(model).rollback(to, reason=reason)
     console.print(f"{model}: champion moved from v{previous} to v{to}" if previous is not None
                   else f"{model}: v{to} is the champion (there was none)")
 
@@ -535,7 +538,7 @@ def registry_retire(
     from models.settings import get_settings
 
     with _registry_errors():
-        retired = ModelRegistry(get_settings().registry_dir, model).retire_champion(reason=reason)
+        retired = _existing_model(model).retire_champion(reason=reason)
     console.print(f"{model}: champion v{retired} retired; the next training run is judged by its thresholds and "
                   f"baselines alone (undo: finml registry rollback {model} --to {retired})")
 

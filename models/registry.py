@@ -171,7 +171,10 @@ class ModelRegistry:
             return {}
         try:
             data = json.loads(self.aliases_path.read_text())
-            return {str(k): int(v) for k, v in data.items()}
+            bad = {k: v for k, v in data.items() if type(v) is not int or v < 1}
+            if bad:  # true would read as 1 and 2.9 as 2: a version number is a positive integer
+                raise ValueError(f"not a version number: {bad}")
+            return {str(k): v for k, v in data.items()}
         except (ValueError, TypeError, AttributeError) as err:
             raise RegistryError(f"{self.aliases_path}: damaged alias file ({err}); restore it from a backup "
                                 "or rewrite it with `finml registry rollback`") from None
@@ -412,6 +415,8 @@ class ModelRegistry:
         Returns the previous champion. Raises RegistryError for an unknown version or one
         that is already the champion, and IntegrityError for a damaged one.
         """
+        if not self.exists():
+            raise RegistryError(f"no model named {self.model!r} in the registry at {self.root.resolve()}")
         with self._lock():
             self.verify(to)
             repaired = None
@@ -444,6 +449,8 @@ class ModelRegistry:
         or ``reason`` is empty (it is recorded in the history).
         """
         reason = _require_reason(reason, "retiring the champion")
+        if not self.exists():
+            raise RegistryError(f"no model named {self.model!r} in the registry at {self.root.resolve()}")
         with self._lock():
             aliases = self._reconcile_unlocked()
             previous = aliases.get(CHAMPION)

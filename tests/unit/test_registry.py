@@ -213,9 +213,10 @@ def test_damaged_registry_files_are_named(tmp_path):
     reg = ModelRegistry(tmp_path, "m")
     publish(reg, "a")
     publish(reg, "b")
-    reg.aliases_path.write_text('{"champion": "../../x"}')
-    with pytest.raises(RegistryError, match="aliases.json: damaged alias file"):
-        reg.champion()
+    for damaged in ('{"champion": "../../x"}', '{"champion": true}', '{"champion": 2.9}', '{"champion": 0}'):
+        reg.aliases_path.write_text(damaged)
+        with pytest.raises(RegistryError, match="aliases.json: damaged alias file"):
+            reg.champion()
     reg.aliases_path.write_text('{"champion": 2}')
     with open(reg.history_path, "a") as fh:
         fh.write('{"event": "promo')  # a crash in the middle of an append
@@ -328,6 +329,12 @@ def test_retiring_the_champion_is_recorded_and_undone_by_a_rollback(tmp_path, mo
     reg = ModelRegistry(tmp_path, "m")
     with pytest.raises(RegistryError, match="needs a reason"):
         reg.retire_champion(reason=" ")
+    with pytest.raises(RegistryError, match="no model named 'm'"):
+        reg.retire_champion(reason="spec v2 drops a feature")
+    with pytest.raises(RegistryError, match="no model named 'm'"):
+        reg.rollback(1, reason="typo")
+    assert not reg.exists()  # a mistyped name leaves no phantom model behind
+    reg.append_history({"event": "rejected", "version": None})
     with pytest.raises(RegistryError, match="no champion to retire"):
         reg.retire_champion(reason="spec v2 drops a feature")
     publish(reg, "a")
@@ -365,3 +372,11 @@ def test_cli_retire_and_rollback(finml_env):
     assert reg.champion() is None
     result = runner.invoke(app, ["registry", "rollback", "credit_risk", "--to", "1"])
     assert result.exit_code == 0 and "v1 is the champion (there was none)" in result.output
+    result = runner.invoke(app, ["registry", "rollback", "credit_rsik", "--to", "1"])
+    assert result.exit_code == 1 and "no model named 'credit_rsik'" in result.output
+    assert not (get_settings().registry_dir / "credit_rsik").exists()
+    meta = reg.version_dir(1) / "metadata.json"  # a forged figure is never listed
+    meta.chmod(0o644)
+    meta.write_text(meta.read_text().replace('"roc_auc": 0.8', '"roc_auc": 0.96'))
+    result = runner.invoke(app, ["registry", "list"], env={"COLUMNS": "300"})
+    assert "0.96" not in result.output and "damaged: credit_risk version 1 failed its integrity" in result.output
