@@ -225,7 +225,7 @@ def validate_and_score(
     if not report.success:
         publish_markdown(artifact_key(spec.name, "validation"), report.to_markdown(),
                          f"Data validation of {spec.name} (serving suite)")
-        raise DataValidationError(report, source=label)
+        raise DataValidationError(report, source=label, columns=list(frame.columns))
     table = batch_table(spec, frame)
     return table, score_with_version(spec, loaded, table)
 

@@ -222,11 +222,39 @@ class ValidationReport:
 class DataValidationError(ValueError):
     """A critical expectation failed. The message names each expectation, column and examples."""
 
-    def __init__(self, report: ValidationReport, source: str = "data"):
+    def __init__(self, report: ValidationReport, source: str = "data", columns: list[str] | None = None):
         self.report = report
-        lines = [f"{source}: data validation failed ({len(report.critical_failures)} critical expectation(s)):"]
-        lines += [f"  - {o.sentence()}" for o in report.critical_failures]
+        failures = report.critical_failures
+        missing = list(dict.fromkeys(o.column for o in failures
+                                     if o.expectation == "ExpectColumnToExist" and o.column))
+        lines = [f"{source}: data validation failed ({len(failures)} critical expectation(s)):"]
+        # A missing column: its own line only (not one per expectation on it), then the likely cause.
+        lines += [f"  - {o.sentence()}" for o in failures
+                  if o.column not in missing or o.expectation == "ExpectColumnToExist"]
+        if missing and (hint := missing_column_hint(missing, columns)):
+            lines.append(f"  {len(missing)} missing column(s){hint}")
         super().__init__("\n".join(lines))
+
+
+def missing_column_hint(missing: list[str], columns: list[str] | None) -> str:
+    """Why declared columns may be missing from a file with these ``columns``, or "".
+
+    A CSV separated by ``;``, a tab or ``|`` is read as one column whose name holds the
+    separator; a header in another case or with spaces matches no declared name (names are
+    case-sensitive)."""
+    if not columns:
+        return ""
+    if len(columns) == 1:
+        for sep, name in ((";", "';'"), ("\t", "a tab"), ("|", "'|'")):
+            if sep in str(columns[0]):
+                return (f": the file was read as one column {str(columns[0])[:60]!r}…; it seems to be separated by "
+                        f"{name}, and finml reads comma-separated CSV")
+    folded = {str(c).strip().casefold(): str(c) for c in columns}
+    near = {m: folded[m.strip().casefold()] for m in missing if m.strip().casefold() in folded}
+    if near:
+        pairs = ", ".join(f"{found!r} for {m!r}" for m, found in list(near.items())[:5])
+        return f": the file has {pairs} (column names are case-sensitive and must match the spec exactly)"
+    return f"; the file's columns: {[str(c) for c in columns[:20]]}{' …' if len(columns) > 20 else ''}"
 
 
 def _json_safe(value: Any) -> Any:
@@ -537,7 +565,7 @@ def validate_data(
         f"Data validation of {spec.name} ({'serving' if serving else 'training'} suite)",
     )
     if not report.success:
-        raise DataValidationError(report, source=source or spec.name)
+        raise DataValidationError(report, source=source or spec.name, columns=list(frame.columns))
     return report
 
 

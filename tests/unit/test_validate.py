@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from models.spec import find_spec
@@ -56,6 +57,23 @@ def test_failures_name_the_expectation_column_and_examples(spec, raw):
     assert "column 'Home'" in message and "castle" in message
     assert "column 'Income' (values are numeric)" in message and "1,200" in message
     assert "column 'Job' (column is present): the column is missing from the data" in message
+    assert message.count("'Job'") == 1  # one line for the missing column, not one per expectation on it
+
+
+def test_missing_columns_get_a_hint_at_the_cause(spec, raw):
+    from tasks.validate import missing_column_hint
+
+    semicolons = pd.DataFrame({";".join(raw.columns): ["1;2"]})
+    report = validate_frame(semicolons, spec, serving=True, engine="fast")
+    message = str(DataValidationError(report, source="batch.csv", columns=list(semicolons.columns)))
+    assert "it seems to be separated by ';', and finml reads comma-separated CSV" in message
+    assert len(message.splitlines()) < 25  # was 57 lines of "column is missing"
+    lower = raw.rename(columns={"Age": "age", "Home": " Home"})
+    message = str(DataValidationError(validate_frame(lower, spec, serving=True, engine="fast"), "batch.csv",
+                                      columns=list(lower.columns)))
+    assert "the file has ' Home' for 'Home', 'age' for 'Age' (column names are case-sensitive" in message
+    assert missing_column_hint(["Age"], ["x", "y"]) == "; the file's columns: ['x', 'y']"
+    assert missing_column_hint(["Age"], None) == ""
 
 
 def test_null_share_and_row_count(spec, raw):
