@@ -38,6 +38,11 @@ class MarketParams(BaseModel):
     """Trailing windows (trading days) of realised-volatility features."""
     trading_days: int = Field(default=252, ge=1)
     """Annualisation factor: trading days per year."""
+    max_gap_days: int = Field(default=10, ge=1)
+    """Largest calendar gap between consecutive rows. Longer gaps are missing trading days:
+    returns and trailing windows would silently span them (60 missing days raised the forecast
+    volatility of the 22 days after them by about 65 %), so such data is refused. The S&P 500
+    1950-2018 series has at most 7 days (the closure after 11 September 2001)."""
 
     @model_validator(mode="after")
     def _windows(self) -> "MarketParams":

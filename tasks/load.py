@@ -300,6 +300,27 @@ def split_out_of_time(df: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, 
     return df[~later].reset_index(drop=True), df[later].reset_index(drop=True)
 
 
+def _check_time_gaps(df: pd.DataFrame, time_column: str, max_gap_days: int) -> None:
+    """Refuse time series with a calendar gap longer than ``max_gap_days`` between rows.
+
+    Raises:
+        DataPreparationError: naming the time column and the largest gap's dates.
+    """
+    if time_column not in df.columns or len(df) < 2:
+        return
+    times = pd.to_datetime(df[time_column]).sort_values().reset_index(drop=True)
+    gaps = times.diff().dt.days
+    worst = gaps.idxmax() if gaps.notna().any() else None
+    if worst is not None and gaps[worst] > max_gap_days:
+        before, after = times[worst - 1].date(), times[worst].date()
+        raise DataPreparationError(
+            f"column {time_column!r}: {int(gaps[worst])} days pass between {before} and {after} "
+            f"(at most {max_gap_days} allowed, features_from.params.max_gap_days): rows are missing, and returns "
+            "and trailing windows would span the gap; supply the full history",
+            column=time_column, examples=[str(before), str(after)],
+        )
+
+
 def modelling_table(df: pd.DataFrame, spec: ModelSpec, require_target: bool = True) -> pd.DataFrame:
     """Turn validated rows into the modelling table: features, the label and bookkeeping columns.
 
@@ -313,7 +334,14 @@ def modelling_table(df: pd.DataFrame, spec: ModelSpec, require_target: bool = Tr
     """
     builder = spec.builder
     if builder is not None:
-        return builder.build(df, require_target=require_target)
+        _check_time_gaps(df, spec.time_column, builder.params.max_gap_days)
+        table = builder.build(df, require_target=require_target)
+        ids = [c for c in spec.id_columns if c in df.columns]
+        if ids and not df[spec.time_column].duplicated().any():  # carry the identifiers, matched by date
+            by_time = df.set_index(spec.time_column)[ids]
+            for c in ids:
+                table[c] = table[spec.time_column].map(by_time[c]).to_numpy()
+        return table
     keep = [c for c in spec.feature_columns + spec.id_columns + spec.protected_columns if c in df.columns]
     if spec.time_column and spec.time_column not in keep:
         keep.append(spec.time_column)

@@ -98,3 +98,20 @@ def test_non_positive_prices_are_rejected_by_name():
 def test_persistence_baseline_needs_the_horizon_window():
     with pytest.raises(ValueError, match="must include the horizon"):
         RealisedVolatilityParams(price_column="Close", horizon=5, windows=[10, 22])
+
+
+def test_a_gap_in_the_price_history_is_refused_and_identifiers_are_carried():
+    """60 missing trading days were scored silently, with forecasts about 65 % too high after them."""
+    from models.settings import get_settings
+    from models.spec import find_spec
+    from tasks.load import DataPreparationError, load_source, modelling_table, parse_declared_types
+
+    spec = find_spec("market_forecast", get_settings().specs_dir)
+    raw = parse_declared_types(load_source(spec), spec).tail(400).reset_index(drop=True)
+    table = modelling_table(raw, spec, require_target=False)
+    by_date = raw.set_index(spec.time_column)["rownames"]
+    assert (table["rownames"].to_numpy() == table[spec.time_column].map(by_date).to_numpy()).all()
+    dates = raw[spec.time_column]
+    holed = raw[(dates < dates.iloc[200]) | (dates > dates.iloc[260])]
+    with pytest.raises(DataPreparationError, match=r"column 'Date': \d+ days pass between .* \(at most 10 allowed"):
+        modelling_table(holed, spec, require_target=False)
