@@ -83,6 +83,7 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | in
     ts = now_utc()
     spec = find_spec(model_name, settings.specs_dir)
     check_writable_root(settings.registry_dir)  # the monitoring history is written there
+    check_writable_root(settings.reports_dir, "FINML_REPORTS_DIR")  # and the Evidently report here
     loaded = load_model_version(spec, settings.registry_dir, version)  # an unknown version fails first
     frame, label = read_batch(spec, batch)
     validate_data(spec, frame, serving=True, source=label)

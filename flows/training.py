@@ -61,6 +61,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     started_at = now_utc()
     spec = find_spec(model_name, settings.specs_dir)
     check_writable_root(settings.registry_dir)  # an unusable FINML_REGISTRY_DIR fails now, not after training
+    check_writable_root(settings.reports_dir, "FINML_REPORTS_DIR")  # model cards and plots of rejected runs
     reason = run_reason(reason)  # a deployment's default "schedule" on a run started by hand
 
     loaded = load_data(spec)

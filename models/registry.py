@@ -476,6 +476,8 @@ def check_writable_root(root: str | Path, setting: str = "FINML_REGISTRY_DIR") -
         RegistryError: naming the setting and the path, before any work is done.
     """
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise RegistryError(f"{setting}={root}: is a file, not a folder")
     try:
         root.mkdir(parents=True, exist_ok=True)
         probe = root / f".write-probe-{uuid.uuid4().hex[:8]}"

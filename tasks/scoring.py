@@ -58,6 +58,13 @@ def check_output(output: str | Path, batch: str | Path | None = None) -> str:
         raise OutputPathError(f"output {str(output)!r}: {str(folder)!r} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(f"output {str(output)!r}: no permission to write in {str(folder)!r}")
+    try:  # os.access says yes to root everywhere, also on read-only file systems such as /sys
+        probe = folder / f".finml-write-probe-{uuid.uuid4().hex[:8]}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise OutputPathError(f"output {str(output)!r}: cannot write in {str(folder)!r} "
+                              f"({err.strerror or err})") from None
     return fmt
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,3 +86,22 @@ def test_a_version_needing_a_feature_the_edited_spec_dropped_says_so():
         score_with_version(edited, loaded, table)
     with pytest.raises(FeatureMismatchError, match=r"the batch lacks feature column\(s\) \['Age'\] that version 3"):
         score_with_version(full, loaded, pd.DataFrame({c: [1.0] for c in full.feature_columns if c != "Age"}))
+
+
+def test_an_output_folder_that_refuses_writes_is_caught_before_any_work(tmp_path):
+    """As root, os.access says yes everywhere, also on /proc and /sys: a probe file decides."""
+    import os
+
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux /proc")
+    with pytest.raises(OutputPathError, match=r"output '/proc/scores.csv': (cannot write|no permission to write) in '/proc'"):
+        check_output("/proc/scores.csv")
+    assert check_output(tmp_path / "scores.csv") == "csv" and os.listdir(tmp_path) == []  # the probe is gone
+
+
+def test_a_registry_or_reports_root_that_is_a_file_is_named(tmp_path):
+    from models.registry import RegistryError, check_writable_root
+
+    (tmp_path / "reports").write_text("")
+    with pytest.raises(RegistryError, match=r"FINML_REPORTS_DIR=.*reports: is a file, not a folder"):
+        check_writable_root(tmp_path / "reports", "FINML_REPORTS_DIR")
