@@ -746,6 +746,11 @@ class ModelSpec(_Strict):
             errors.append("out_of_time.start: needs a time_column")
         if isinstance(self.split, WalkForwardSplit) and self.time_column is None:
             errors.append("split: a walk_forward split needs a time_column")
+        if isinstance(self.source, SqlSource) and self.time_column is None \
+                and not re.search(r"\border\s+by\b", self.source.query, flags=re.IGNORECASE):
+            errors.append("source.query: add ORDER BY: without a time_column the rows are used in the query's "
+                          "order (out-of-time share, holdout), and a database returns rows in no fixed order "
+                          "without it, so the same data would give different models")
         if isinstance(self.split, StratifiedHoldoutSplit):
             if not self.is_classifier:
                 errors.append(f"split: stratified_holdout stratifies on classes; a {self.task} model needs "

@@ -7,7 +7,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from models.spec import find_spec, load_spec_file, parse_spec
+from models.spec import SpecError, find_spec, load_spec_file, parse_spec
 from tasks.load import (
     DataPreparationError, DataSourceError, fingerprint, load_source, modelling_table, parse_declared_types,
     split_out_of_time,
@@ -63,9 +63,41 @@ def test_sql_source(tmp_path, credit_raw, monkeypatch):
     monkeypatch.setenv("BANK_DB", str(db))
     data = builtin_spec_dict("credit_risk")
     data["source"] = {"kind": "sql", "url": "sqlite:///${BANK_DB}", "query": "SELECT * FROM applications WHERE Age >= 30"}
+    with pytest.raises(SpecError, match="source.query: add ORDER BY"):  # no time column: row order matters
+        parse_spec(data)
+    data["source"]["query"] += " ORDER BY rownames"
     frame = load_source(parse_spec(data))
     assert len(frame) == int((credit_raw["Age"] >= 30).sum())
     assert list(frame.columns) == list(credit_raw.columns)
+
+
+def test_postgresql_source_with_the_readme_url(credit_raw, monkeypatch):
+    """The README's postgresql+psycopg URL, against the PostgreSQL this machine runs (db ``test``)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    try:
+        engine = sa.create_engine(url)
+        engine.connect().close()
+    except Exception as err:  # pragma: no cover - the machine's PostgreSQL is not running
+        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {err}")
+    table = f"finml_test_{uuid.uuid4().hex[:8]}"
+    shuffled = credit_raw.sample(frac=1.0, random_state=0)  # stored in another order than the CSV
+    shuffled.to_sql(table, engine, index=False)
+    try:
+        monkeypatch.setenv("FINML_TEST_DB", "test")
+        data = builtin_spec_dict("credit_risk")
+        data["source"] = {"kind": "sql", "url": "postgresql+psycopg://postgres@127.0.0.1:5432/${FINML_TEST_DB}",
+                          "query": f'SELECT * FROM {table} ORDER BY rownames'}
+        frame = load_source(parse_spec(data))
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), credit_raw.reset_index(drop=True),
+                                      check_dtype=False)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        engine.dispose()
 
 
 def test_source_errors_name_the_source(tmp_path, monkeypatch):
@@ -78,7 +110,7 @@ def test_source_errors_name_the_source(tmp_path, monkeypatch):
     with pytest.raises(DataSourceError, match="empty.csv: the file is empty"):
         load_source(_file_spec(tmp_path, "empty.csv"))
     data = builtin_spec_dict("credit_risk")
-    data["source"] = {"kind": "sql", "url": "sqlite:///${NOT_SET_ANYWHERE}", "query": "SELECT 1"}
+    data["source"] = {"kind": "sql", "url": "sqlite:///${NOT_SET_ANYWHERE}", "query": "SELECT 1 ORDER BY 1"}
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     with pytest.raises(DataSourceError, match="NOT_SET_ANYWHERE"):
         load_source(parse_spec(data))
