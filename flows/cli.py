@@ -552,7 +552,9 @@ def registry_history(model: str = typer.Argument(..., help="Model name.")) -> No
     for col in ("time", "event", "version", "run", "details"):
         table.add_column(col, overflow="fold")
     for e in events:
-        details = e.get("gate") or "; ".join(e.get("failed_rules", [])) or e.get("reason", "")
+        details = e.get("gate") or "; ".join(e.get("failed_rules", [])) or ""
+        if e.get("reason") and e.get("reason") not in details:  # why the run was started, or why a rollback
+            details = f"{details} (reason: {e['reason']})" if details else e["reason"]
         table.add_row(e["ts"], e["event"], _fmt(e.get("version")), str(e.get("run_id") or "-")[:8], details)
     console.print(table)
 

@@ -74,14 +74,17 @@ def predictions_frame(
     """One row per scored row: identifiers (id and time columns), the score, and the stamps.
 
     ``score`` is the probability of the positive class for classifiers and the forecast for
-    regression; ``model``, ``model_version`` and ``scored_at`` (UTC, ISO-8601) are on every row.
+    regression; ``model``, ``model_version`` and ``scored_at`` (a UTC timestamp: Parquet stores
+    a timestamp, CSV its ISO-8601 text) are on every row.
     """
     keys = [c for c in spec.id_columns + ([spec.time_column] if spec.time_column else []) if c in table.columns]
     out = table[keys].copy() if keys else pd.DataFrame(index=table.index)
     out["score"] = np.asarray(scores, dtype=float)
     out["model"] = constant_column(spec.name, len(out))
     out["model_version"] = int(version)
-    out["scored_at"] = constant_column(scored_at, len(out))
+    stamp = pd.Timestamp(scored_at)
+    out["scored_at"] = pd.Series(stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC"),
+                                 index=out.index)
     return out.reset_index(drop=True)
 
 

@@ -196,7 +196,7 @@ def test_score_batch_writes_stamped_predictions(trained, credit_later, tmp_path)
     scored = pd.read_parquet(out)
     assert list(scored.columns) == ["rownames", "score", "model", "model_version", "scored_at"]
     assert len(scored) == 891 and (scored["model"] == "credit_risk").all() and (scored["model_version"] == 1).all()
-    assert scored["scored_at"].nunique() == 1 and scored["scored_at"].iloc[0].endswith("+00:00")
+    assert scored["scored_at"].nunique() == 1 and str(scored["scored_at"].dt.tz) == "UTC"
     pipeline, _, meta = ModelRegistry(trained["registry"], "credit_risk").load_model()
     direct = pipeline.predict_proba(pd.read_csv(path)[meta["features"]])[:, 1]
     np.testing.assert_allclose(scored["score"].to_numpy(), direct, rtol=1e-6)

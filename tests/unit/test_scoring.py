@@ -45,7 +45,10 @@ def test_predictions_carry_the_stamps_and_write_atomically(tmp_path, monkeypatch
     back = pd.read_parquet(out)
     assert back["rownames"].tolist() == [7, 8, 9] and back["score"].tolist() == [0.1, 0.2, 0.3]
     assert (back["model"] == "credit_risk").all() and (back["model_version"] == 4).all()
-    assert (back["scored_at"] == "2026-11-29T18:00:00+00:00").all()
+    assert str(back["scored_at"].dtype).startswith("datetime64") and str(back["scored_at"].dt.tz) == "UTC"
+    assert (back["scored_at"] == pd.Timestamp("2026-11-29T18:00:00+00:00")).all()
+    csv = pd.read_csv(write_predictions(frame, tmp_path / "scores.csv"))
+    assert (csv["scored_at"] == "2026-11-29 18:00:00+00:00").all()
 
     # while a file is being written its temporary name is known (the Ctrl-C handler removes it);
     # a failed write leaves neither a temporary file nor a changed output
