@@ -517,8 +517,6 @@ def registry_rollback(
     reason: str = typer.Option("manual rollback", help="Recorded in the history."),
 ) -> None:
     """Move the champion alias to an earlier (intact) version; recorded in the history."""
-    from models.registry import ModelRegistry
-    from models.settings import get_settings
 
     with _registry_errors():
         previous = _existing_model(model).rollback(to, reason=reason)
@@ -534,8 +532,6 @@ def registry_retire(
     """Remove the champion alias: the next training run is judged by its thresholds and baselines
     alone, as a first model is (for a champion that can no longer be compared, e.g. after a spec
     dropped a feature it needs). Versions are kept; `registry rollback` restores any of them."""
-    from models.registry import ModelRegistry
-    from models.settings import get_settings
 
     with _registry_errors():
         retired = _existing_model(model).retire_champion(reason=reason)
