@@ -90,18 +90,33 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 
 
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line, flushed to disk. A torn last line (a crash while appending: bytes
-    after the last newline) is cut off first, so the new line starts a line of its own and the
-    file stays readable; the cut is logged. Call under the model's lock."""
+    """Append one JSON line, flushed to disk. Call under the model's lock.
+
+    The readers skip a last line that does not parse (a crash while appending); before
+    appending, such a line is moved out of the way — cut from the file and kept in
+    ``<file>.torn`` with a warning — so that it never ends up in the middle of the file,
+    where it would make the file unreadable. A last line that parses but lacks its newline
+    (a crash before the final byte, an editor) gets the newline back: it is a record.
+    """
     line = (json.dumps(record, sort_keys=True, default=json_default) + "\n").encode()
     with open(path, "ab+") as fh:
         size = fh.seek(0, os.SEEK_END)
         if size:
-            fh.seek(max(0, size - (1 << 20)))
+            start = max(0, size - (1 << 20))
+            fh.seek(start)
             tail = fh.read()
-            if not tail.endswith(b"\n"):
-                cut = size - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else max(0, size - len(tail))
-                log.warning("%s: cutting off a torn last line of %d bytes (a crash while appending)", path, size - cut)
+            body = tail[:-1] if tail.endswith(b"\n") else tail
+            cut = start + body.rfind(b"\n") + 1  # where the last line begins (0 when it is the only one)
+            last = body[body.rfind(b"\n") + 1:]
+            try:
+                json.loads(last) if last.strip() else None
+                if not tail.endswith(b"\n"):
+                    fh.write(b"\n")
+            except ValueError:
+                with open(path.with_name(path.name + ".torn"), "ab") as torn:
+                    torn.write(tail[cut - start:] + (b"" if tail.endswith(b"\n") else b"\n"))
+                log.warning("%s: moved a torn last line of %d bytes (a crash while appending) to %s.torn",
+                            path, size - cut, path.name)
                 fh.truncate(cut)
         fh.seek(0, os.SEEK_END)
         fh.write(line)

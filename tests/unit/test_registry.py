@@ -259,6 +259,18 @@ def test_an_append_after_a_torn_line_cuts_it_off_and_keeps_the_file_readable(tmp
         fh.write('{"verdict": "sta')
     reg.append_monitoring({"verdict": "stable"})
     assert reg.monitoring_history() == [{"verdict": "stable"}]
+    assert reg.monitoring_path.with_name("monitoring.jsonl.torn").read_text() == '{"verdict": "sta\n'  # kept aside
+    # a torn line that does end with a newline is moved aside too (readers skip it as torn)
+    with open(reg.history_path, "a") as fh:
+        fh.write('{"event": "promoted", "mod\n')
+    reg.append_history({"event": "rejected", "version": None})
+    assert [e["event"] for e in reg.history()] == ["promoted", "promoted", "rejected", "rejected"]
+    # a complete last record without its newline is a record: it gets its newline, never cut
+    text = reg.history_path.read_bytes()
+    reg.history_path.write_bytes(text[:-1])
+    reg.append_history({"event": "rejected", "version": None, "run_id": "last"})
+    assert [e["event"] for e in reg.history()] == ["promoted", "promoted", "rejected", "rejected", "rejected"]
+    assert reg.history()[-1]["run_id"] == "last" and reg.verify(2)["note"] == "b"
 
 
 def _crash_in(monkeypatch, name: str):
