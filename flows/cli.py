@@ -453,6 +453,7 @@ def registry_list() -> None:
     table = Table(title=f"Registry {root}")
     for col in ("model", "champion", "primary metric", "value", "versions", "champion created", "last event"):
         table.add_column(col)
+    damaged: list[str] = []
     for name in names:
         try:
             reg = ModelRegistry(root, name)
@@ -466,11 +467,14 @@ def registry_list() -> None:
             history = reg.history()
         except (RegistryError, OSError, ValueError, KeyError) as err:  # one damaged model must not hide the others
             table.add_row(name, "?", "-", "-", "-", "-", f"damaged: {err}")
+            damaged.append(name)
             continue
         last = f"{history[-1]['event']} {history[-1]['ts']}" if history else "-"
         table.add_row(name, f"v{champ}" if champ else "-", metric, value,
                       ", ".join(map(str, reg.list_versions())) or "-", created, last)
     console.print(table)
+    if damaged:  # scripts must be able to tell
+        _fail(f"damaged: {', '.join(damaged)} (see the table)")
 
 
 @registry_app.command("show")
@@ -520,8 +524,8 @@ def registry_rollback(
 
     with _registry_errors():
         previous = _existing_model(model).rollback(to, reason=reason)
-    console.print(f"{model}: champion moved from v{previous} to v{to}" if previous is not None
-                  else f"{model}: v{to} is the champion (there was none)")
+    console.print(f"{model}: champion moved from v{previous} to v{to}" if previous not in (None, to)
+                  else f"{model}: v{to} is the champion" + (" (there was none)" if previous is None else ""))
 
 
 @registry_app.command("retire")

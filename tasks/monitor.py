@@ -235,7 +235,8 @@ def build_record(
         parts.append(f"performance: {perf['status']}")
     if perf["status"] != "evaluated" and perf.get("calibration"):
         cal = perf["calibration"]
-        parts.append(f"mean predicted {cal['mean_predicted']:.3f} against observed rate {cal['observed_rate']:.3f}")
+        parts.append(f"mean predicted {cal['mean_predicted']:.3f} against observed rate {cal['observed_rate']:.3f}, "
+                     f"Brier score {cal['brier']:.4f}")
     record = {
         "ts": ts, "model": spec.name, "version": version, "run_id": run_id, "verdict": verdict,
         "summary": f"{verdict}: " + "; ".join(parts),

@@ -227,12 +227,14 @@ class DataValidationError(ValueError):
         failures = report.critical_failures
         missing = list(dict.fromkeys(o.column for o in failures
                                      if o.expectation == "ExpectColumnToExist" and o.column))
-        lines = [f"{source}: data validation failed ({len(failures)} critical expectation(s)):"]
-        # A missing column: its own line only (not one per expectation on it), then the likely cause.
-        lines += [f"  - {o.sentence()}" for o in failures
-                  if o.column not in missing or o.expectation == "ExpectColumnToExist"]
-        if missing and (hint := missing_column_hint(missing, columns)):
-            lines.append(f"  {len(missing)} missing column(s){hint}")
+        others = [o for o in failures if o.column not in missing]
+        head = f"{source}: data validation failed ({len(failures)} critical expectation(s)"
+        lines = [head + (f", {len(failures) - len(others)} of them on missing columns):" if missing else "):")]
+        if missing:  # one line for all the missing columns, leading with the likely cause
+            names = ", ".join(repr(c) for c in missing[:15]) + (" …" if len(missing) > 15 else "")
+            lines.append(f"  - missing column{'s' if len(missing) > 1 else ''} {names}"
+                         f"{missing_column_hint(missing, columns)}")
+        lines += [f"  - {o.sentence()}" for o in others]
         super().__init__("\n".join(lines))
 
 

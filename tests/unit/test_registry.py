@@ -392,3 +392,4 @@ def test_cli_retire_and_rollback(finml_env):
     meta.write_text(meta.read_text().replace('"roc_auc": 0.8', '"roc_auc": 0.96'))
     result = runner.invoke(app, ["registry", "list"], env={"COLUMNS": "300"})
     assert "0.96" not in result.output and "damaged: credit_risk version 1 failed its integrity" in result.output
+    assert result.exit_code == 1
