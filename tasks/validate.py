@@ -232,8 +232,8 @@ class DataValidationError(ValueError):
         lines = [head + (f", {len(failures) - len(others)} of them on missing columns):" if missing else "):")]
         if missing:  # one line for all the missing columns, leading with the likely cause
             names = ", ".join(repr(c) for c in missing[:15]) + (" …" if len(missing) > 15 else "")
-            lines.append(f"  - missing column{'s' if len(missing) > 1 else ''} {names}"
-                         f"{missing_column_hint(missing, columns)}")
+            lines.append(f"  - column{'s' if len(missing) > 1 else ''} {names} "
+                         f"{'are' if len(missing) > 1 else 'is'} missing{missing_column_hint(missing, columns)}")
         lines += [f"  - {o.sentence()}" for o in others]
         super().__init__("\n".join(lines))
 

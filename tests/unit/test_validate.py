@@ -56,7 +56,7 @@ def test_failures_name_the_expectation_column_and_examples(spec, raw):
     assert "column 'Age' (values within [18.0, 100.0]): 2 unexpected value(s)" in message and "150" in message
     assert "column 'Home'" in message and "castle" in message
     assert "column 'Income' (values are numeric)" in message and "1,200" in message
-    assert "missing column 'Job'" in message
+    assert "column 'Job' is missing" in message
     assert message.count("'Job'") == 1  # one line for the missing column, not one per expectation on it
 
 
@@ -68,7 +68,7 @@ def test_missing_columns_get_a_hint_at_the_cause(spec, raw):
     message = str(DataValidationError(report, source="batch.csv", columns=list(semicolons.columns)))
     assert "it seems to be separated by ';', and finml reads comma-separated CSV" in message
     assert len(message.splitlines()) == 2  # was 57 lines of "column is missing"
-    assert message.splitlines()[1].startswith("  - missing columns 'rownames', 'Seniority', 'Home'")
+    assert message.splitlines()[1].startswith("  - columns 'rownames', 'Seniority', 'Home'")
     lower = raw.rename(columns={"Age": "age", "Home": " Home"})
     message = str(DataValidationError(validate_frame(lower, spec, serving=True, engine="fast"), "batch.csv",
                                       columns=list(lower.columns)))
