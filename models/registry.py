@@ -17,7 +17,8 @@ it is appended after the rename, and the champion alias is moved after it. A ver
 without its history line (a crash between the rename and the append) is never loaded: it fails
 :meth:`ModelRegistry.verify`. A crash between the history line and the alias leaves the old
 champion in ``aliases.json``; the next writer under the lock brings the alias in line with the
-history. Appends to the JSON-lines files first cut off a torn last line left by a crash.
+history (each line that moves the champion records ``champion_after``). Before an append, a
+torn last line left by a crash is moved to ``<file>.torn``.
 Version numbers are never reused: the next number is one more than any version on disk or
 named in the history. Loading a version checks every recorded hash before anything is
 deserialised.
@@ -312,33 +313,35 @@ class ModelRegistry:
     def _append_history_unlocked(self, event: dict[str, Any]) -> None:
         _append_jsonl(self.history_path, {"ts": now_utc(), "model": self.model, **event})
 
-    def _champion_from_history(self) -> int | None:
-        """The champion the history names: the version of its last promotion or rollback."""
-        champion = None
+    def _champion_from_history(self) -> tuple[bool, int | None]:
+        """``(known, version)``: the champion the history's last statement of it names.
+
+        Every line that moves the champion (publish, rollback, retirement) records
+        ``champion_after``; lines written before that field existed count by their event
+        (``promoted`` and ``rolled_back`` name their version). ``known`` is False when no line
+        says anything about the champion.
+        """
+        known, champion = False, None
         for e in self.history():
-            if e.get("event") in ("promoted", "rolled_back") and e.get("version") is not None:
-                champion = int(e["version"])
-            elif e.get("event") == "champion_retired":
-                champion = None
-        return champion
+            if "champion_after" in e:
+                known, champion = True, e["champion_after"]
+            elif e.get("event") in ("promoted", "rolled_back") and e.get("version") is not None:
+                known, champion = True, int(e["version"])
+        return known, champion
 
     def _reconcile_unlocked(self) -> dict[str, int]:
         """The aliases, with the champion brought in line with the history (the commit record)
         after a crash between a history line and the alias write. Returns the aliases."""
         aliases = self.aliases()
-        named = self._champion_from_history()
-        retired = next((e.get("event") == "champion_retired" for e in reversed(self.history())
-                        if e.get("event") in ("promoted", "rolled_back", "champion_retired")), False)
-        if retired and CHAMPION in aliases:
-            log.warning("%s: history.jsonl ends with the champion retired but aliases.json still names version %s "
-                        "(an interrupted retirement); removing the alias", self.model, aliases[CHAMPION])
-            del aliases[CHAMPION]
-            _write_json_atomic(self.aliases_path, aliases)
-        elif named is not None and aliases.get(CHAMPION) != named:
-            log.warning("%s: aliases.json names champion %s but history.jsonl ends with champion %s "
-                        "(an interrupted promotion or rollback); repairing the alias", self.model,
+        known, named = self._champion_from_history()
+        if known and aliases.get(CHAMPION) != named:
+            log.warning("%s: aliases.json names champion %s but history.jsonl's last word is %s (an interrupted "
+                        "promotion, rollback or retirement); repairing the alias", self.model,
                         aliases.get(CHAMPION), named)
-            aliases[CHAMPION] = named
+            if named is None:
+                del aliases[CHAMPION]
+            else:
+                aliases[CHAMPION] = named
             _write_json_atomic(self.aliases_path, aliases)
         return aliases
 
@@ -418,7 +421,8 @@ class ModelRegistry:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             # The commit point: from this line on the version exists for verify() and the audit.
-            self._append_history_unlocked({**history_event, "version": version, "metadata_sha256": meta_digest})
+            self._append_history_unlocked({**history_event, "version": version, "metadata_sha256": meta_digest,
+                                           "champion_after": version if promote else aliases.get(CHAMPION)})
             if promote:
                 aliases[CHAMPION] = version
                 _write_json_atomic(self.aliases_path, aliases)
@@ -441,11 +445,11 @@ class ModelRegistry:
                 repaired = str(err)
                 log.warning("%s; rewriting it with the champion from history and this rollback", err)
                 aliases = {}
-            previous = aliases.get(CHAMPION, self._champion_from_history() if repaired else None)
+            previous = aliases.get(CHAMPION, self._champion_from_history()[1] if repaired else None)
             if previous == int(to) and not repaired:
                 raise RegistryError(f"{self.model}: version {to} is already the champion")
             event = {"event": "rolled_back", "version": int(to), "previous_champion": previous,
-                     "reason": reason, "run_id": run_id}
+                     "champion_after": int(to), "reason": reason, "run_id": run_id}
             if repaired:
                 event["repaired_alias_file"] = repaired
             self._append_history_unlocked(event)  # the commit point, then the alias
@@ -471,8 +475,8 @@ class ModelRegistry:
             previous = aliases.get(CHAMPION)
             if previous is None:
                 raise RegistryError(f"{self.model} has no champion to retire")
-            self._append_history_unlocked({"event": "champion_retired", "version": previous, "reason": reason,
-                                           "run_id": run_id})
+            self._append_history_unlocked({"event": "champion_retired", "version": previous, "champion_after": None,
+                                           "reason": reason, "run_id": run_id})
             del aliases[CHAMPION]
             _write_json_atomic(self.aliases_path, aliases)
             return previous
