@@ -122,15 +122,13 @@ def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
         import pyarrow.parquet as pq
 
         _check_unique_columns(path, [str(n) for n in pq.read_schema(path).names])
-        frame = pd.read_parquet(path)
+        return pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataSourceError(f"{path}: the file is empty (no header, no rows)") from None
     except DataSourceError:
         raise
     except Exception as err:
         raise DataSourceError(f"{path}: cannot read as {fmt}: {err}") from err
-    _check_unique_columns(path, [str(c) for c in frame.columns])
-    return frame
 
 
 def _check_unique_columns(path: Path, names: list[str]) -> None:

@@ -210,7 +210,7 @@ def build_record(
 ) -> MonitoringOutcome:
     """Assemble the history record: every value, not only alerts."""
     fp = fingerprint(frame)
-    faults = list(getattr(drift, "batch_faults", []))
+    faults = list(drift.batch_faults)
     label_fault = perf.get("label_fault")
     verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults + ([spec.target_column] if label_fault else []),
                              drift.tested)
