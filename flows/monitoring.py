@@ -4,7 +4,8 @@
 version's reference sample → Evidently report → performance (when labels arrived) → history,
 artifacts, and the ``finml.drift.detected`` event on dataset drift or a performance breach (the
 retraining trigger listens to it), or ``finml.data-quality.alarm`` when the only finding is a
-stuck or broken feed (a feature constant or entirely missing in the batch, not in the reference).
+stuck, broken or changed feed (a constant or all-missing feature whose states moved beyond sampling
+noise, or an implausible label event rate; see :mod:`tasks.drift`).
 
 ``score_batch``: batch → validate (serving suite) → score → predictions stamped with model,
 version and time, written atomically.

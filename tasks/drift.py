@@ -36,15 +36,25 @@ reported and never counted as drift:
   has exactly one (the note says which). PSI on a single value says nothing about the
   population.
 
-A column that varied (or had values) in the reference but is constant or entirely missing in
-the batch is a *batch fault* (``FeatureDrift.batch_fault``): a stuck or broken feed, which the
-serving suite does not catch when the stuck value is in range. It is not counted as drift
-(retraining on a broken feed is not the remedy), but :func:`tasks.monitor.decide_verdict` turns
-it into the verdict ``data_quality_alarm`` when nothing else alarms, so such a batch is never
-called stable.
+A ``constant`` or ``all_missing`` column is still compared, on its *states*: rows at the single
+value, rows at other values, missing rows. Pearson's chi-square test of homogeneity of the
+reference's and the batch's state counts (``scipy.stats.chi2_contingency``, Yates-corrected
+for a 2x2 table) decides whether they differ beyond sampling noise: a p-value below
+``drift.fault_alpha`` (0.001) makes the column a *batch fault* (``FeatureDrift.batch_fault``).
+That covers a feed stuck on one value or entirely missing while the reference varied, a feature
+that was constant or empty in the reference and now has other values, and a jump of the
+missing share of a one-valued column. A rare flag that is all zero in a small batch is *not* a
+fault (its probability under the reference is not small), so the rule does not cry wolf on
+healthy batches. A batch fault is not counted as drift (retraining on a broken feed is not the
+remedy), but :func:`tasks.monitor.decide_verdict` turns it into the verdict
+``data_quality_alarm`` when nothing else alarms, so such a batch is never called stable.
 
-Dataset drift: the share of *tested* features whose status is ``significant``;
-``dataset_drift = tested > 0 and share >= drift.dataset_drift_share``. The score's PSI is
+Dataset drift: the share of *judged* features whose status is ``significant``, where a
+feature is judged when it got a PSI, or when it was compared on its states and is not the
+same single state on both sides (a column constant at one value, or missing, in both frames
+tells nothing and is left out). Faulted and one-sided constant features count in the
+denominator as not drifted, so a broken feed cannot inflate the drift share of the remaining
+features. ``dataset_drift = judged > 0 and share >= drift.dataset_drift_share``. The score's PSI is
 reported beside the features (prediction drift) and is not part of that share.
 
 Cost: one pass of ``numpy.searchsorted`` per numeric column and one ``pandas.factorize`` per
@@ -277,9 +287,13 @@ class FeatureDrift:
         bins: one dict per frozen bin, in bin order: ``{"bin": label, "reference_share",
             "current_share"}`` (shares before flooring) and ``"psi_term"``, the bin's
             contribution to the PSI (None when not tested). Empty for an ``error`` column.
-        batch_fault: True when the reference has values (two or more distinct ones for
-            ``constant``) but the batch is entirely missing or has one value (or the reference's
-            single value and the batch's differ): a stuck or broken feed.
+        batch_fault: True when a ``constant`` or ``all_missing`` column's states (rows at the
+            single value, at other values, missing) differ between the reference and the batch
+            beyond sampling noise (chi-square p-value below ``drift.fault_alpha``): a stuck or
+            broken feed, or a feed that changed.
+        judged: counts in the dataset-drift share's denominator: a PSI verdict, or a state
+            comparison of a column that is not the same single state in both frames.
+        state_p_value: the state comparison's p-value (None when not compared that way).
     """
 
     column: str
@@ -293,6 +307,8 @@ class FeatureDrift:
     current_missing_share: float | None = None
     bins: list[dict[str, Any]] = field(default_factory=list)
     batch_fault: bool = False
+    judged: bool = False
+    state_p_value: float | None = None
 
     @property
     def tested(self) -> bool:
@@ -338,9 +354,7 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: Kind
         out.note = " and ".join(
             w for w, p in (("every current value is missing", cur), ("every reference value is missing", ref))
             if p.distinct == 0)
-        out.batch_fault = cur.distinct == 0 and ref.distinct > 0
-        if out.batch_fault:
-            out.note += ", though the reference has values: a broken feed?"
+        _compare_states(out, reference, current, ref, cur, None, drift_spec)
     elif ref.distinct == 1 or cur.distinct == 1:
         out.status = "constant"
         parts = []
@@ -349,18 +363,73 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: Kind
         if cur.distinct == 1:
             parts.append(f"the current batch has a single value ({_value_text(cur.single_value)})")
         out.note = " and ".join(parts) + "; PSI not computed"
-        out.batch_fault = cur.distinct == 1 and (ref.distinct == 2 or not _same(ref.single_value, cur.single_value))
-        if out.batch_fault:
-            out.note += "; the batch lost the reference's values: a stuck feed?"
+        single = ref.single_value if ref.distinct == 1 else cur.single_value
+        _compare_states(out, reference, current, ref, cur, single, drift_spec)
     else:
         floor = drift_spec.psi_floor
         rf, cf = np.maximum(r, floor), np.maximum(c, floor)
         terms = (cf - rf) * np.log(cf / rf)
         out.psi = float(terms.sum())
         out.status = traffic_light(out.psi, drift_spec)
+        out.judged = True
         for row, t in zip(out.bins, terms):
             row["psi_term"] = float(t)
     return out
+
+
+def state_counts(values: pd.Series, profile: _Profile, single: Any) -> list[int]:
+    """Rows of ``values`` at ``single``, at other non-missing values, and missing (3 ints).
+
+    ``single`` None: no value is singled out (the first count is 0).
+    """
+    at = int(values.isin([single]).sum()) if single is not None else 0
+    return [at, profile.rows - profile.missing - at, profile.missing]
+
+
+def state_test_pvalue(reference_states: list[int], current_states: list[int]) -> float:
+    """p-value of Pearson's chi-square test of homogeneity of two state-count vectors.
+
+    The 2 x k contingency table (states with no row on either side dropped) goes to
+    ``scipy.stats.chi2_contingency`` (Yates' continuity correction when k = 2, as that function
+    applies by default). 1.0 when fewer than two states occur at all, or a side has no rows.
+    """
+    table = np.array([reference_states, current_states], dtype=np.int64)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return 1.0
+    from scipy.stats import chi2_contingency
+
+    return float(chi2_contingency(table).pvalue)
+
+
+def _compare_states(out: FeatureDrift, reference: pd.Series, current: pd.Series, ref: _Profile, cur: _Profile,
+                    single: Any, drift_spec: DriftSpec) -> None:
+    """Judge a constant or all-missing column on its states; set ``judged``, ``batch_fault``, the note."""
+    r_states, c_states = state_counts(reference, ref, single), state_counts(current, cur, single)
+    if sum(1 for a, b in zip(r_states, c_states) if a or b) < 2:
+        out.note += "; the same single state in both frames, nothing to compare"
+        return
+    out.judged = True
+    p_value = state_test_pvalue(r_states, c_states)
+    out.state_p_value = p_value
+    if p_value >= drift_spec.fault_alpha:
+        out.note += f"; consistent with the reference (chi-square p = {p_value:.3g})"
+        return
+    out.batch_fault = True
+    what = [f"{w} {a / max(ref.rows, 1):.1%} -> {b / max(cur.rows, 1):.1%}"
+            for w, a, b in zip(("at " + (_value_text(single) if single is not None else "a value"),
+                                "other values", "missing"), r_states, c_states) if a or b]
+    if cur.distinct == 0:
+        cause = "every batch value is missing though the reference has values: a broken feed?"
+    elif ref.distinct == 0:
+        cause = "the reference had no values and the batch has: a new or repaired feed?"
+    elif cur.distinct == 1 and ref.distinct == 2:
+        cause = "the batch lost the reference's values: a stuck feed?"
+    elif ref.distinct == 1 and cur.distinct == 1:
+        cause = "the single value changed or its missing share moved: a stuck or re-coded feed?"
+    else:
+        cause = "the batch has values the one-valued reference did not: a changed feed?"
+    out.note += f"; rows {', '.join(what)} (chi-square p = {p_value:.3g} < drift.fault_alpha {drift_spec.fault_alpha:g}): {cause}"
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -389,12 +458,13 @@ class DriftResult:
         features: one :class:`FeatureDrift` per feature, numeric then categorical, in the
             order given.
         score: the model score's drift (numeric bins), or None when no score column was given.
-        tested: number of features with a PSI verdict (status stable/moderate/significant).
-        drifted: names of the tested features whose status is ``significant``.
-        drifted_share: ``len(drifted) / tested`` (0.0 when nothing was tested).
+        tested: number of *judged* features (``FeatureDrift.judged``: a PSI verdict, or a state
+            comparison of a constant / all-missing column), the drift share's denominator.
+        drifted: names of the features whose status is ``significant``.
+        drifted_share: ``len(drifted) / tested`` (0.0 when nothing was judged).
         dataset_drift: ``tested > 0 and drifted_share >= threshold_share``.
-        batch_faults: names of the features whose ``batch_fault`` is set (stuck or broken
-            feed; not drift, but never stable, see :func:`tasks.monitor.decide_verdict`).
+        batch_faults: names of the features whose ``batch_fault`` is set (stuck, broken or
+            changed feed; not drift, but never stable, see :func:`tasks.monitor.decide_verdict`).
         threshold_share: ``drift.dataset_drift_share`` used for the decision.
         reference_rows, current_rows: rows of the two frames.
         seconds: wall time of :func:`compute_drift`.
@@ -478,12 +548,12 @@ def compute_drift(
     if score_column is not None:
         score = (_absent(score_column, "numeric", reference, current)
                  or column_drift(score_column, reference[score_column], current[score_column], "numeric", drift_spec))
-    tested = [f for f in features if f.tested]
-    drifted = [f.column for f in tested if f.status == "significant"]
-    share = len(drifted) / len(tested) if tested else 0.0
+    judged = [f for f in features if f.judged]
+    drifted = [f.column for f in judged if f.status == "significant"]
+    share = len(drifted) / len(judged) if judged else 0.0
     return DriftResult(
-        features=features, score=score, tested=len(tested), drifted=drifted, drifted_share=share,
-        dataset_drift=bool(tested) and share >= drift_spec.dataset_drift_share,
+        features=features, score=score, tested=len(judged), drifted=drifted, drifted_share=share,
+        dataset_drift=bool(judged) and share >= drift_spec.dataset_drift_share,
         threshold_share=drift_spec.dataset_drift_share, reference_rows=len(reference), current_rows=len(current),
         seconds=time.perf_counter() - t0, batch_faults=[f.column for f in features if f.batch_fault],
     )

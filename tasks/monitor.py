@@ -73,6 +73,40 @@ def batch_table(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+TOLERANCE_EPS = 1e-9
+"""A worsening must exceed the tolerance by more than this to be a breach (AUC 0.80 -> 0.75
+against a tolerance of 0.05 is 0.050000000000000044 in floating point, and is no breach)."""
+
+
+def label_rate_fault(events: int, labels: int, expected: tuple[float, float], alpha: float) -> str | None:
+    """The label feed's event rate against the spec's expected range, by an exact binomial test.
+
+    Args:
+        events, labels: positive labels and labelled rows of the batch.
+        expected: ``target.expected_positive_rate`` (low, high), shares in [0, 1].
+        alpha: ``drift.fault_alpha``.
+
+    Returns:
+        None when the observed rate is inside the range, or outside it but plausible for a
+        true rate at the nearer end of the range (one-sided exact binomial p-value
+        ``P(X <= events | labels, low)`` or ``P(X >= events | labels, high)`` at least
+        ``alpha``; ``scipy.stats.binom``); else the fault in words. So 0 events in 40 labels
+        against [0.02, 0.12] (p = 0.45) is no fault, and 0 in 400 (p = 3e-4) is.
+    """
+    if labels == 0:
+        return None
+    rate, (low, high) = events / labels, expected
+    if low <= rate <= high:
+        return None
+    from scipy.stats import binom
+
+    p_value = float(binom.cdf(events, labels, low)) if rate < low else float(binom.sf(events - 1, labels, high))
+    if p_value >= alpha:
+        return None
+    return (f"the labelled rows' event rate {rate:.3f} is outside the expected [{low:g}, {high:g}] "
+            f"({labels} labels, exact binomial p = {p_value:.2g} < drift.fault_alpha {alpha:g})")
+
+
 def has_labels(spec: ModelSpec, table: pd.DataFrame) -> bool:
     return spec.target_column in table.columns and table[spec.target_column].notna().any()
 
@@ -84,7 +118,7 @@ def performance(
     """Performance on the labelled rows of the batch, against the version's holdout figures.
 
     For each metric the *worsening* is ``holdout - batch`` when higher is better and
-    ``batch - holdout`` otherwise; a worsening beyond ``drift.performance_tolerance[metric]``
+    ``batch - holdout`` when lower is better; a worsening beyond ``drift.performance_tolerance[metric]``
     is a breach. Probability models also get calibration-in-the-large: mean predicted
     probability against the observed event rate (and their ratio), with the Brier score.
 
@@ -92,9 +126,11 @@ def performance(
     (fewer than ``MIN_LABELS``) or ``"single_class_labels"`` (rank metrics undefined; the
     calibration in the large is still given)), ``labelled_rows``, ``metrics``,
     ``holdout_metrics``, ``changes``, ``calibration``, ``breaches`` (list of metric names) and
-    ``label_fault``: for a classifier with at least ``MIN_LABELS`` labels, the observed event
-    rate outside the spec's ``target.expected_positive_rate`` in words (else None) — a broken
-    label feed or a population nothing like the one modelled, which training would reject.
+    ``label_fault``: for a classifier with at least ``MIN_LABELS`` labels, an observed event
+    rate outside the spec's ``target.expected_positive_rate`` beyond sampling noise (see
+    :func:`label_rate_fault`), in words (else None) — a broken label feed or a population
+    nothing like the one modelled, which training would reject. ``changes[metric]["worsening"]``
+    is None for a metric without a better direction (``calibration_ratio``).
     """
     out: dict[str, Any] = {"status": "no_labels", "labelled_rows": 0, "metrics": {}, "holdout_metrics": holdout_metrics,
                            "changes": {}, "calibration": None, "breaches": [], "label_fault": None}
@@ -112,9 +148,8 @@ def performance(
         out["calibration"] = {"mean_predicted": mean_p, "observed_rate": rate,
                               "ratio": mean_p / rate if rate > 0 else None, "brier": float(np.mean((p - y) ** 2))}
         expected = spec.target.expected_positive_rate
-        if expected is not None and not expected[0] <= rate <= expected[1]:
-            out["label_fault"] = (f"the labelled rows' event rate {rate:.3f} is outside the expected "
-                                  f"[{expected[0]:g}, {expected[1]:g}] ({int(mask.sum())} labels)")
+        if expected is not None:
+            out["label_fault"] = label_rate_fault(int(y.sum()), int(mask.sum()), expected, spec.drift.fault_alpha)
         if len(np.unique(y)) < 2:
             out["status"] = "single_class_labels"
             return out
@@ -132,9 +167,11 @@ def performance(
         ref = holdout_metrics.get(name)
         if ref is None or name not in METRICS or not (math.isfinite(value) and math.isfinite(ref)):
             continue
-        worsening = (ref - value) if METRICS[name].higher_is_better else (value - ref)
+        direction = METRICS[name].higher_is_better
+        worsening = None if direction is None else (ref - value) if direction else (value - ref)
         tolerance = spec.drift.performance_tolerance.get(name)
-        breach = tolerance is not None and worsening > tolerance
+        # "beyond" the tolerance: a worsening equal to it up to float rounding is not a breach
+        breach = tolerance is not None and worsening is not None and worsening - tolerance > TOLERANCE_EPS
         out["changes"][name] = {"batch": value, "holdout": ref, "worsening": worsening, "tolerance": tolerance,
                                 "breach": breach}
         if breach:
@@ -149,10 +186,12 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
     Args:
         dataset_drift: the PSI dataset-drift decision (:class:`tasks.drift.DriftResult`).
         breaches: the performance metrics whose worsening exceeds the spec's tolerance.
-        batch_faults: features the reference had values for that are constant or entirely
-            missing in the batch (a stuck or broken feed), and the label when its observed
-            event rate is outside the spec's expected range (see :func:`performance`).
-        tested: features that got a PSI verdict (None: not known, taken as some).
+        batch_faults: constant or all-missing features whose states moved beyond sampling
+            noise (a stuck, broken or changed feed; :attr:`tasks.drift.FeatureDrift.batch_fault`),
+            and the label when its observed event rate is implausible for the spec's expected
+            range (see :func:`label_rate_fault`).
+        tested: features judged for drift (:attr:`tasks.drift.DriftResult.tested`; None: not
+            known, taken as some).
 
     Returns:
         ``drift_and_performance_breach``, ``drift`` or ``performance_breach`` (these alarm and
@@ -218,8 +257,8 @@ def build_record(
     parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
              f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]
     if faults:
-        parts.append("stuck or broken feed (constant or all missing in the batch, not in the reference): "
-                     + ", ".join(faults))
+        parts.append("stuck, broken or changed feed (a constant or all-missing column whose rows at its value, "
+                     "at other values and missing moved beyond sampling noise): " + ", ".join(faults))
     if label_fault:
         parts.append(f"label {spec.target_column}: {label_fault}")
     if drift.tested == 0:
@@ -280,7 +319,8 @@ def drift_markdown(record: dict[str, Any]) -> str:
         lines += ["", "| metric | batch | holdout | worsening | tolerance | breach |", "|---|---|---|---|---|---|"]
         for name, c in perf["changes"].items():
             tol = "-" if c["tolerance"] is None else f"{c['tolerance']:g}"
-            lines.append(f"| {name} | {c['batch']:.4f} | {c['holdout']:.4f} | {c['worsening']:+.4f} | {tol} | {'YES' if c['breach'] else ''} |")
+            worse = "-" if c["worsening"] is None else f"{c['worsening']:+.4f}"
+            lines.append(f"| {name} | {c['batch']:.4f} | {c['holdout']:.4f} | {worse} | {tol} | {'YES' if c['breach'] else ''} |")
         if perf.get("calibration"):
             cal = perf["calibration"]
             lines += ["", f"Calibration: mean predicted {cal['mean_predicted']:.4f} vs observed rate {cal['observed_rate']:.4f}."]

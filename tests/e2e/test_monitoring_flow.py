@@ -98,7 +98,8 @@ def test_a_stuck_feed_is_a_data_quality_alarm_not_stable_and_not_retraining(trai
     assert record["verdict"] == "data_quality_alarm", record["summary"]
     assert record["drift"]["batch_faults"] == ["Income"]
     assert record["drift"]["features"]["Income"]["status"] == "constant"
-    assert "stuck or broken feed" in record["summary"] and "Income" in record["summary"]
+    assert "stuck, broken or changed feed" in record["summary"] and "Income" in record["summary"]
+    assert "a stuck feed?" in record["drift"]["features"]["Income"]["note"]
     assert [e["event"] for e in captured_events] == ["finml.data-quality.alarm"]  # not finml.drift.detected
     assert captured_events[0]["payload"]["batch_faults"] == ["Income"]
     assert _history(trained)[-1]["verdict"] == "data_quality_alarm"
@@ -122,7 +123,9 @@ def test_labels_of_a_single_class_are_a_data_quality_alarm_with_calibration(trai
     # with all-zero labels the Brier score is the mean squared score, at least the squared mean
     assert perf["calibration"]["brier"] > perf["calibration"]["mean_predicted"] ** 2 > 0.0
     assert 0.15 < perf["calibration"]["mean_predicted"] < 0.45
-    assert perf["label_fault"] == "the labelled rows' event rate 0.000 is outside the expected [0.15, 0.45] (891 labels)"
+    p_value = 0.85 ** 891  # P(no event in 891 labels | rate 0.15), the exact binomial p-value
+    assert perf["label_fault"] == ("the labelled rows' event rate 0.000 is outside the expected [0.15, 0.45] "
+                                   f"(891 labels, exact binomial p = {p_value:.2g} < drift.fault_alpha 0.001)")
     assert record["verdict"] == "data_quality_alarm" and "label Status:" in record["summary"]
     assert [e["event"] for e in captured_events] == ["finml.data-quality.alarm"]
     assert captured_events[0]["payload"]["label_fault"] == perf["label_fault"]

@@ -242,15 +242,20 @@ def test_constant_all_missing_and_absent_columns_are_reported_not_counted():
     assert by["code"].status == "error" and "numeric" in by["code"].note
     for name in ("flag", "grade", "bonus", "region", "missing_col", "code"):
         assert by[name].psi is None and not by[name].tested
-    assert result.tested == 1 and result.drifted == ["age"] and result.drifted_share == 1.0
-    assert result.dataset_drift is True
+    # judged: age (PSI) and the four columns whose states moved (each a fault); the error columns are not
+    assert result.tested == 5 and result.drifted == ["age"] and result.drifted_share == pytest.approx(0.2)
+    assert result.dataset_drift is False  # broken feeds count as not drifted: they cannot inflate the share
     assert result.top_features(5) == [by["age"]]
     assert result.summary()["not_tested"]["bonus"] == "all_missing"
-    # the batch lost what the reference had (stuck or broken feed): flagged, still not drift
-    assert result.batch_faults == ["bonus", "grade"] and result.summary()["batch_faults"] == ["bonus", "grade"]
+    # the batch lost what the reference had (stuck or broken feed), or gained what it never had: flagged, not drift
+    assert result.batch_faults == ["flag", "bonus", "grade", "region"]
+    assert result.summary()["batch_faults"] == result.batch_faults
     assert by["grade"].batch_fault and "stuck feed" in by["grade"].note
     assert by["bonus"].batch_fault and "broken feed" in by["bonus"].note
-    assert not (by["flag"].batch_fault or by["region"].batch_fault or by["code"].batch_fault)
+    assert by["flag"].batch_fault and "changed feed" in by["flag"].note
+    assert by["region"].batch_fault and "new or repaired feed" in by["region"].note
+    assert all(by[c].state_p_value < 1e-100 for c in ("flag", "grade", "bonus", "region"))
+    assert not by["code"].batch_fault and not by["code"].judged and not by["missing_col"].judged
 
 
 def test_a_feed_stuck_on_one_value_is_a_batch_fault_and_the_verdict_is_never_stable():
@@ -265,7 +270,8 @@ def test_a_feed_stuck_on_one_value_is_a_batch_fault_and_the_verdict_is_never_sta
     by = {f.column: f for f in result.features}
     assert [by[c].status for c in ("income", "fixed", "home")] == ["constant", "constant", "constant"]
     assert result.batch_faults == ["income", "home"]  # "fixed" was constant in the reference too: no fault
-    assert result.tested == 0 and result.dataset_drift is False
+    assert not by["fixed"].judged and "same single state in both frames" in by["fixed"].note
+    assert result.tested == 2 and result.drifted == [] and result.dataset_drift is False
     assert decide_verdict(result.dataset_drift, [], result.batch_faults, result.tested) == "data_quality_alarm"
     # the reference's single value replaced by another single value is a fault as well
     moved = compute_drift(reference, stuck.assign(fixed=9.0), ["fixed"], [], DriftSpec())

@@ -1,0 +1,117 @@
+"""Data-quality faults and breach decisions of monitoring, against independent computations.
+
+A fault must mean "beyond sampling noise": a rare flag that is all zero in a small batch, or no
+event among 40 labels of a 5 % population, is what healthy batches look like.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.spec import DriftSpec
+from tasks.drift import compute_drift, state_test_pvalue
+from tasks.monitor import decide_verdict, label_rate_fault, performance
+
+
+def _yates_pvalue_2x2(a: int, b: int, c: int, d: int) -> float:
+    """Pearson's chi-square with Yates' correction on [[a, b], [c, d]], df = 1, by hand."""
+    n = a + b + c + d
+    rows, cols = (a + b, c + d), (a + c, b + d)
+    stat = 0.0
+    for i, j, o in ((0, 0, a), (0, 1, b), (1, 0, c), (1, 1, d)):
+        e = rows[i] * cols[j] / n
+        stat += (max(abs(o - e) - 0.5, 0.0)) ** 2 / e
+    return math.erfc(math.sqrt(stat / 2))  # chi-square survival function with one degree of freedom
+
+
+def test_state_test_is_pearsons_chi_square_with_yates_correction():
+    # a rare flag: 12 ones in 2,465 reference rows, none in 300 batch rows
+    assert state_test_pvalue([2453, 12, 0], [300, 0, 0]) == pytest.approx(_yates_pvalue_2x2(2453, 12, 300, 0), rel=1e-9)
+    assert state_test_pvalue([100, 900, 0], [300, 0, 0]) == pytest.approx(_yates_pvalue_2x2(100, 900, 300, 0), rel=1e-9)
+    assert state_test_pvalue([5, 0, 0], [7, 0, 0]) == 1.0  # one state on both sides: nothing to test
+
+
+def _frame(rng: np.random.Generator, n: int, flag_ones: int) -> pd.DataFrame:
+    flag = np.zeros(n)
+    flag[:flag_ones] = 1.0
+    return pd.DataFrame({"x": rng.normal(0, 1, n), "flag": rng.permutation(flag)})
+
+
+def test_a_rare_flag_all_zero_in_a_small_batch_is_judged_not_a_fault():
+    rng = np.random.default_rng(0)
+    reference, batch = _frame(rng, 2465, 12), _frame(rng, 300, 0)
+    result = compute_drift(reference, batch, ["x", "flag"], [], DriftSpec())
+    flag = {f.column: f for f in result.features}["flag"]
+    assert flag.status == "constant" and flag.judged and not flag.batch_fault
+    assert flag.state_p_value == pytest.approx(_yates_pvalue_2x2(2453, 12, 300, 0), rel=1e-9) and flag.state_p_value > 0.1
+    assert "consistent with the reference" in flag.note
+    assert result.batch_faults == [] and result.tested == 2
+    assert decide_verdict(result.dataset_drift, [], result.batch_faults, result.tested) == "stable"
+    # the same flag stuck at 0 where the reference had 10 % ones is a stuck feed
+    stuck = compute_drift(_frame(rng, 2465, 250), batch, ["x", "flag"], [], DriftSpec())
+    assert stuck.batch_faults == ["flag"] and {f.column: f for f in stuck.features}["flag"].state_p_value < 1e-6
+
+
+def test_the_missing_share_of_a_one_valued_column_is_compared():
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1000), "half": np.where(np.arange(1000) % 2 == 0, 1.0, np.nan)})
+    emptier = pd.DataFrame({"x": rng.normal(0, 1, 300), "half": np.where(np.arange(300) < 6, 1.0, np.nan)})
+    result = compute_drift(reference, emptier, ["x", "half"], [], DriftSpec())
+    half = {f.column: f for f in result.features}["half"]
+    assert half.status == "constant" and half.batch_fault
+    assert "at 1 50.0% -> 2.0%, missing 50.0% -> 98.0%" in half.note
+    same = pd.DataFrame({"x": rng.normal(0, 1, 300), "half": np.where(np.arange(300) % 2 == 0, 1.0, np.nan)})
+    assert compute_drift(reference, same, ["x", "half"], [], DriftSpec()).batch_faults == []
+
+
+def test_broken_feeds_do_not_inflate_the_drift_share_of_the_other_features():
+    rng = np.random.default_rng(2)
+    cols = [f"f{i}" for i in range(10)]
+    reference = pd.DataFrame({c: rng.normal(0, 1, 2000) for c in cols})
+    batch = pd.DataFrame({c: rng.normal(0, 1, 1000) for c in cols})
+    batch["f0"] += 3.0
+    batch["f1"] += 3.0                       # 2 of 10 drifted: 0.2, under the default 0.3
+    for c in ("f6", "f7", "f8", "f9"):
+        batch[c] = 0.0                       # four stuck feeds
+    result = compute_drift(reference, batch, cols, [], DriftSpec())
+    assert result.drifted == ["f0", "f1"] and result.batch_faults == ["f6", "f7", "f8", "f9"]
+    assert result.tested == 10 and result.drifted_share == pytest.approx(0.2) and not result.dataset_drift
+    assert decide_verdict(result.dataset_drift, [], result.batch_faults, result.tested) == "data_quality_alarm"
+
+
+def test_label_rate_fault_is_an_exact_binomial_test_against_the_nearer_end_of_the_range():
+    expected = (0.02, 0.12)
+    assert label_rate_fault(3, 40, expected, 0.001) is None                     # inside the range
+    assert label_rate_fault(0, 40, expected, 0.001) is None                     # p = 0.98^40 = 0.446
+    fault = label_rate_fault(0, 400, expected, 0.001)                           # p = 0.98^400 = 3.1e-4
+    assert fault is not None and f"p = {0.98 ** 400:.2g}" in fault and "400 labels" in fault
+    # above the range: P(X >= 30 | 40, 0.12), summed by hand
+    p_high = sum(math.comb(40, k) * 0.12 ** k * 0.88 ** (40 - k) for k in range(30, 41))
+    assert p_high < 1e-15
+    assert f"p = {p_high:.2g}" in label_rate_fault(30, 40, expected, 0.001)
+    assert label_rate_fault(10, 40, (0.15, 0.45), 0.001) is None                # 0.25: inside
+    assert label_rate_fault(0, 0, expected, 0.001) is None
+
+
+def test_a_worsening_equal_to_the_tolerance_is_no_breach_and_direction_free_metrics_have_no_worsening():
+    from models.settings import get_settings
+    from models.spec import find_spec
+
+    spec = find_spec("credit_risk", get_settings().specs_dir)
+    rng = np.random.default_rng(3)
+    y = (rng.random(2000) < 0.3).astype(float)
+    p = np.clip(0.3 + 0.25 * (y - 0.3) + rng.normal(0, 0.15, 2000), 0.01, 0.99)
+    table = pd.DataFrame({spec.target_column: y})
+    first = performance(spec, table, p, {})
+    auc = first["metrics"]["roc_auc"]
+    at_tolerance = performance(spec, table, p, {"roc_auc": auc + 0.05, "calibration_ratio": 1.0})
+    change = at_tolerance["changes"]["roc_auc"]
+    assert change["worsening"] == pytest.approx(0.05) and change["breach"] is False
+    assert at_tolerance["changes"]["calibration_ratio"]["worsening"] is None
+    assert at_tolerance["changes"]["calibration_ratio"]["breach"] is False
+    beyond = performance(spec, table, p, {"roc_auc": auc + 0.0501})
+    assert beyond["changes"]["roc_auc"]["breach"] is True and beyond["breaches"] == ["roc_auc"]
