@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from models.estimators import save_pipeline
+from models.estimators import predict_scores, save_pipeline
 from models.registry import ChampionChangedError, ModelRegistry, json_default, now_utc
 from models.spec import ModelSpec
 from tasks.gate import GateResult
@@ -135,12 +135,22 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> dict[str, Any]:
     }
 
 
-def _reference_sample(ev: TrainingEvidence) -> pd.DataFrame:
+def reference_sample(ev: TrainingEvidence) -> pd.DataFrame:
+    """The reference sample stored with a version (``reference.parquet``), for drift monitoring.
+
+    The holdout rows (at most ``drift.reference_rows``, a seeded random sample kept in time
+    order), with their ``score`` column from the *deployed* pipeline: the score PSI compares
+    that pipeline's scores on the batch with its own scores on the reference. With a
+    walk-forward backtest the holdout was scored by the per-fold models, not by the pipeline
+    refitted on every row that is deployed (for a stratified holdout both are the same model).
+    """
     ref = ev.evaluation.holdout
     limit = ev.spec.drift.reference_rows
     if len(ref) > limit:
         ref = ref.sample(n=limit, random_state=0).sort_index()
-    return ref.reset_index(drop=True)
+    ref = ref.reset_index(drop=True)
+    ref["score"] = predict_scores(ev.best.pipeline, ref[ev.spec.feature_columns], ev.spec.estimator_task)
+    return ref
 
 
 def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path) -> list[str]:
@@ -172,7 +182,7 @@ def version_writer(ev: TrainingEvidence):
         model_dir = folder / "model"
         model_dir.mkdir()
         save_pipeline(ev.best.pipeline, model_dir)
-        _reference_sample(ev).to_parquet(folder / "reference.parquet", index=False)
+        reference_sample(ev).to_parquet(folder / "reference.parquet", index=False)
         metadata["reports"] = _write_reports(ev, metadata, folder / "reports")
         (folder / "model_card.md").write_text(render_model_card({**metadata, "version": version}))
         return metadata

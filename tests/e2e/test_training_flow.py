@@ -68,6 +68,23 @@ def test_champion_scores_the_later_out_of_time_rows(trained):
     assert version == 1 and 0.75 < roc_auc(table["Status"].to_numpy(), p) < 0.95
 
 
+def test_the_reference_scores_are_the_deployed_models_even_after_a_walk_forward_backtest(trained):
+    """The score PSI compares the deployed pipeline's scores on a batch with its own scores on the
+    reference; a walk-forward holdout was scored by the per-fold models (they differed by up to 0.07)."""
+    import numpy as np
+
+    from models.estimators import predict_scores
+    from models.spec import find_spec
+
+    for name in ("market_forecast", "credit_risk"):
+        reg = ModelRegistry(trained["registry"], name)
+        pipeline, version, meta = reg.load_model()
+        reference = pd.read_parquet(reg.version_dir(version) / "reference.parquet")
+        spec = find_spec(name, BUILTIN_SPECS)
+        expected = predict_scores(pipeline, reference[meta["features"]], spec.estimator_task)
+        np.testing.assert_allclose(reference["score"].to_numpy(), expected, rtol=0, atol=1e-6)
+
+
 def test_a_second_run_that_is_not_better_is_not_promoted(trained):
     from flows.training import train_model
 
