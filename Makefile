@@ -10,6 +10,8 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 export TF_CPP_MIN_LOG_LEVEL ?= 3
+# Prefect's temporary API server: 90 s to start instead of 20 (a busy 2-core machine needs more)
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
 .PHONY: install demo test clean server server-stop server-status prefect-yaml benchmark-parallel
 

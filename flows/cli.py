@@ -20,6 +20,9 @@ from rich.table import Table
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Prefect's temporary API server gets 20 s to start by default; on a busy 2-core machine it took
+# longer and the run failed with "Timed out while attempting to connect to ephemeral Prefect API".
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 app = typer.Typer(help="finml: an MLOps platform for financial models, orchestrated by Prefect.", no_args_is_help=True)
 registry_app = typer.Typer(help="Inspect the model registry and move the champion alias.", no_args_is_help=True)
@@ -676,18 +679,25 @@ def _install_interrupt_handler() -> None:
     left without its API would retry for minutes. The registry needs no clean-up: versions are
     renamed into place atomically, so an interrupted run leaves at most a hidden temporary folder
     that the next publication removes.
+
+    While a flow runs, Prefect swaps in its own SIGTERM handler, which raises an exception in the
+    main thread; raised inside a library's bare ``except:`` (e.g. during an import), it is
+    swallowed and the run went on (seen: a ``kill`` during the training run's first tasks was
+    ignored). So the signals are also watched through ``signal.set_wakeup_fd``, which the
+    interpreter writes to on every signal whatever Python handler is installed: a watcher thread
+    stops the command from there.
     """
     import signal
+    import threading
     import time
 
     import flows.server  # noqa: F401 - imported now: a second signal must not find it half-imported
 
-    stopping: list[int] = []
+    stopping = threading.Lock()
 
     def stop(signum, frame):  # noqa: ARG001 - signal handler signature
-        if stopping:  # a second signal (a group-wide SIGINT reaches us twice): the first one is ending us
+        if not stopping.acquire(blocking=False):  # a second signal, or the watcher and the handler both: one ends us
             return
-        stopping.append(signum)
         err_console.print(f"\n[bold red]interrupted[/] ({signal.Signals(signum).name}): stopping now; the registry "
                           "keeps its last complete state", highlight=False)
         scoring = sys.modules.get("tasks.scoring")  # half-written predictions: os._exit skips `finally`
@@ -718,6 +728,18 @@ def _install_interrupt_handler() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)  # `kill PID` too: Prefect's temporary server must not outlive us
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while True:
+            for signum in os.read(read_fd, 64):
+                if signum in (signal.SIGINT, signal.SIGTERM):
+                    stop(signum, None)
+
+    threading.Thread(target=watch, name="finml-signal-watcher", daemon=True).start()
 
 
 def main() -> None:  # pragma: no cover - console script entry point

@@ -48,12 +48,22 @@ def test_ctrl_c_or_kill_stops_a_training_run_at_once_and_leaves_no_server(tmp_pa
     env = {**os.environ, "FINML_REGISTRY_DIR": str(tmp_path / "registry"), "FINML_REPORTS_DIR": str(tmp_path / "reports"),
            "PREFECT_HOME": str(tmp_path / "prefect")}
     env.pop("PREFECT_API_URL", None)  # the embedded API, started as a child process
-    proc = subprocess.Popen([sys.executable, "-c", "from flows.cli import main; main()", "train", "credit_risk"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    time.sleep(9)  # the temporary API server is up and training has started
+    log = tmp_path / "out.txt"
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", "from flows.cli import main; main()", "train", "credit_risk"],
+                                cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+    # wait until the temporary API server is up and the training flow run has begun (on a loaded
+    # machine that takes from 5 s to well over 10 s, so a fixed sleep was flaky)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if "Beginning flow run" in log.read_text() and _children(proc.pid):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, log.read_text()[-2000:]
     children = _children(proc.pid)
     assert children, "Prefect's temporary API server should be running as a child"
+    time.sleep(1)  # into the run's work
     sig = signal.SIGTERM if how == "kill" else signal.SIGINT
     if how == "kill":
         os.kill(proc.pid, signal.SIGTERM)
@@ -63,8 +73,9 @@ def test_ctrl_c_or_kill_stops_a_training_run_at_once_and_leaves_no_server(tmp_pa
             time.sleep(0.001)
             os.kill(proc.pid, signal.SIGINT)
     started = time.monotonic()
-    out, _ = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
     assert time.monotonic() - started < 10
+    out = log.read_text()
     assert proc.returncode == 128 + sig, out[-2000:]
     assert f"interrupted ({sig.name}): stopping now" in out and "Traceback" not in out
     time.sleep(1)
