@@ -292,8 +292,7 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
                           f"--port / FINML_SERVER_PORT")
     project_dir = Path(o.project_dir).resolve()
     api_url = f"http://{o.host}:{o.port}/api"
-    database = o.database_url or os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL") or \
-        f"sqlite+aiosqlite:///{home / 'server.db'}"
+    database = o.database_url or configured_database_url() or f"sqlite+aiosqlite:///{home / 'server.db'}"
     tag = str(state_dir)
     env = {k: v for k, v in {**os.environ, **o.env}.items() if v is not None}  # None in o.env removes a variable
     env.update({
@@ -360,10 +359,31 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
         raise ServerError(f"{type(err).__name__}: {err}") from err
 
 
-def _client(api_url: str):
-    from prefect.client.orchestration import SyncPrefectClient
+def configured_database_url() -> str | None:
+    """The database Prefect is configured with, or None when that is Prefect's default SQLite file.
 
-    return SyncPrefectClient(api_url)
+    Read through Prefect's settings, so ``PREFECT_SERVER_DATABASE_CONNECTION_URL``, its older
+    alias ``PREFECT_API_DATABASE_CONNECTION_URL`` and the active profile (``prefect config set``)
+    all count (reading the first variable alone silently put a server configured the other ways
+    on SQLite).
+    """
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    url = settings.server.database.connection_url
+    value = url.get_secret_value() if url is not None else None
+    if not value or value == f"sqlite+aiosqlite:///{settings.home}/prefect.db":
+        return None
+    return value
+
+
+def _client(api_url: str):
+    """A synchronous client of the server at ``api_url``, with the configured credentials
+    (``PREFECT_API_AUTH_STRING`` for a server with basic authentication, ``PREFECT_API_KEY``)."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
+
+    return SyncPrefectClient(api_url, auth_string=PREFECT_API_AUTH_STRING.value(), api_key=PREFECT_API_KEY.value())
 
 
 def _ensure_pools(api_url: str, pools: list[str]) -> None:

@@ -92,7 +92,7 @@ def deployments_for(spec, batch: str = "out_of_time") -> str:
             "          - finml.drift.detected",
             "        parameters:",
             f"          model_name: {name}",
-            '          reason: "drift alarm: {{ event.payload.reason }}"',
+            '          reason: "drift alarm: {{ event.payload.reason or \'no reason in the event \' ~ event.id }}"',
         ]
     lines += [
         "",

@@ -118,3 +118,29 @@ def test_stop_sweeps_every_process_carrying_the_tag(tmp_path):
         if stray.poll() is None:
             stray.kill()
         stray.wait(10)
+
+
+def test_the_server_database_is_the_one_prefect_is_configured_with_however_it_was_set(tmp_path):
+    """It used to read PREFECT_SERVER_DATABASE_CONNECTION_URL alone: the older alias or a profile
+    setting (`prefect config set`) silently gave a production server SQLite."""
+    probe = [str(BIN / "python"), "-c", "from flows.server import configured_database_url as c; print(c())"]
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/prod"
+    assert _run(probe, _clean_env(tmp_path)).stdout.strip() == "None"  # Prefect's default SQLite file
+    assert _run(probe, _clean_env(tmp_path, PREFECT_API_DATABASE_CONNECTION_URL=url)).stdout.strip() == url
+    assert _run(probe, _clean_env(tmp_path, PREFECT_SERVER_DATABASE_CONNECTION_URL=url)).stdout.strip() == url
+    env = _clean_env(tmp_path)
+    done = _run([str(BIN / "prefect"), "config", "set", f"PREFECT_SERVER_DATABASE_CONNECTION_URL={url}/profile"], env)
+    assert done.returncode == 0, done.stderr
+    assert _run(probe, env).stdout.strip() == f"{url}/profile"
+
+
+def test_the_server_client_sends_the_configured_basic_auth(tmp_path):
+    """With PREFECT_SERVER_API_AUTH_STRING on the server, `finml server start` failed with 401 on its
+    first call: its client did not send PREFECT_API_AUTH_STRING."""
+    import base64
+
+    probe = [str(BIN / "python"), "-c",
+             "from flows.server import _client; print(_client('http://127.0.0.1:1/api')._client.headers.get('authorization'))"]
+    out = _run(probe, _clean_env(tmp_path, PREFECT_API_AUTH_STRING="admin:pw")).stdout.strip()
+    assert out == "Basic " + base64.b64encode(b"admin:pw").decode()
+    assert _run(probe, _clean_env(tmp_path)).stdout.strip() == "None"

@@ -100,7 +100,7 @@ def test_drift_trigger_matches_its_own_model_only(spec):
     assert not trigger.match_related
     assert trigger.posture == "Reactive" and trigger.threshold == 1
     assert trigger.parameters["model_name"] == spec.name
-    assert "{{ event.payload.reason }}" in trigger.parameters["reason"]
+    assert trigger.parameters["reason"].startswith("drift alarm: {{ event.payload.reason or ")
 
 
 def test_each_model_has_exactly_one_trigger_and_no_trigger_is_shared():
@@ -118,6 +118,9 @@ def test_trigger_passes_the_alarms_reason_as_the_run_parameter():
     payload.update(model="credit_risk", verdict="drift", reason="drift: 5 of 13 features drifted (share 0.38)")
     rendered = render_user_template_sync(template, {"event": {"payload": payload}})
     assert rendered == "drift alarm: drift: 5 of 13 features drifted (share 0.38)"
+    # an event sent by hand without a reason still says where the run came from
+    bare = render_user_template_sync(template, {"event": {"payload": {"model": "credit_risk"}, "id": "0b1c"}})
+    assert bare == "drift alarm: no reason in the event 0b1c"
 
 
 def test_the_monitoring_event_payload_carries_a_reason():
