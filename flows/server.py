@@ -48,8 +48,8 @@ class ServerOptions:
             environment's ``PREFECT_HOME``, else ``~/.prefect``); state and logs go to
             ``<home>/finml-server/``.
         host, port: where the API and UI listen.
-        database_url: the server's database; default ``PREFECT_SERVER_DATABASE_CONNECTION_URL``
-            from the environment, else SQLite in ``<home>/server.db`` (kept apart from the
+        database_url: the server's database; default: the one Prefect is configured with
+            (:func:`configured_database_url`), else SQLite in ``<home>/server.db`` (kept apart from the
             ``prefect.db`` that embedded runs use, so both can run at once).
         worker: start one worker per work pool named in ``prefect.yaml``.
         deploy: run ``prefect deploy --all`` (after creating the work pools).
