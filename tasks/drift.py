@@ -49,6 +49,12 @@ healthy batches. A batch fault is not counted as drift (retraining on a broken f
 remedy), but :func:`tasks.monitor.decide_verdict` turns it into the verdict
 ``data_quality_alarm`` when nothing else alarms, so such a batch is never called stable.
 
+PSI has a sampling floor: with nothing changed its mean is about ``(k - 1) * (1/n + 1/m)`` for
+``k`` occupied bins, ``m`` reference and ``n`` batch rows (Yurdakul 2018: PSI is asymptotically
+``(1/n + 1/m)`` times a chi-square with ``k - 1`` degrees of freedom). A 50-category feature on a
+300-row batch sits near 0.18 with no change at all; such features get a note saying their traffic
+light is unreliable at that size (``FeatureDrift.psi_no_change``).
+
 Dataset drift: the share of *judged* features whose status is ``significant``, where a
 feature is judged when it got a PSI, or when it was compared on its states and is not the
 same single state on both sides (a column constant at one value, or missing, in both frames
@@ -294,6 +300,10 @@ class FeatureDrift:
         judged: counts in the dataset-drift share's denominator: a PSI verdict, or a state
             comparison of a column that is not the same single state in both frames.
         state_p_value: the state comparison's p-value (None when not compared that way).
+        psi_no_change: the PSI expected from sampling noise alone when nothing changed,
+            ``(k - 1) * (1 / reference_rows + 1 / current_rows)`` for ``k`` occupied bins (the
+            mean of PSI's asymptotic distribution ``(1/n + 1/m) chi2(k - 1)``, Yurdakul 2018);
+            when it reaches ``psi_moderate`` the note says the traffic light is not reliable.
     """
 
     column: str
@@ -309,6 +319,7 @@ class FeatureDrift:
     batch_fault: bool = False
     judged: bool = False
     state_p_value: float | None = None
+    psi_no_change: float | None = None
 
     @property
     def tested(self) -> bool:
@@ -372,6 +383,12 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: Kind
         out.psi = float(terms.sum())
         out.status = traffic_light(out.psi, drift_spec)
         out.judged = True
+        occupied = int(np.count_nonzero((ref.counts + cur.counts) > 0))
+        out.psi_no_change = (occupied - 1) * (1 / ref_rows + 1 / cur_rows)
+        if out.psi_no_change >= drift_spec.psi_moderate:
+            out.note = (f"PSI is about {out.psi_no_change:.2f} with no change at all at these sizes ({occupied} bins, "
+                        f"{ref_rows:,} reference and {cur_rows:,} batch rows; Yurdakul 2018): its traffic light "
+                        "is unreliable at this batch size")
         for row, t in zip(out.bins, terms):
             row["psi_term"] = float(t)
     return out

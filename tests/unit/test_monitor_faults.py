@@ -115,3 +115,21 @@ def test_a_worsening_equal_to_the_tolerance_is_no_breach_and_direction_free_metr
     assert at_tolerance["changes"]["calibration_ratio"]["breach"] is False
     beyond = performance(spec, table, p, {"roc_auc": auc + 0.0501})
     assert beyond["changes"]["roc_auc"]["breach"] is True and beyond["breaches"] == ["roc_auc"]
+
+
+def test_psi_sampling_floor_is_stated_where_it_reaches_the_moderate_threshold():
+    """50 categories, 2,465 reference and 300 batch rows from one population: PSI averages about
+    (50 - 1)(1/2465 + 1/300) = 0.183 with no change at all (Yurdakul 2018)."""
+    rng = np.random.default_rng(4)
+    states = np.array([f"S{i:02d}" for i in range(50)], dtype=object)
+    reference = pd.DataFrame({"state": rng.choice(states, 2465), "x": rng.normal(0, 1, 2465)})
+    psis = []
+    for _ in range(100):
+        batch = pd.DataFrame({"state": rng.choice(states, 300), "x": rng.normal(0, 1, 300)})
+        by = {f.column: f for f in compute_drift(reference, batch, ["x"], ["state"], DriftSpec()).features}
+        psis.append(by["state"].psi)
+    expected = 49 * (1 / 2465 + 1 / 300)
+    assert by["state"].psi_no_change == pytest.approx(expected)
+    assert abs(np.mean(psis) - expected) < 0.03  # the simulation agrees with the formula
+    assert "PSI is about 0.18 with no change at all" in by["state"].note and "unreliable" in by["state"].note
+    assert by["x"].psi_no_change == pytest.approx(9 * (1 / 2465 + 1 / 300)) and by["x"].note == ""
