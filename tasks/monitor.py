@@ -194,20 +194,23 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
             known, taken as some).
 
     Returns:
-        ``drift_and_performance_breach``, ``drift`` or ``performance_breach`` (these alarm and
-        start retraining); else ``data_quality_alarm`` when there are batch faults (people must
-        look at the feed; retraining on it is not the remedy, so no drift event); else
-        ``insufficient_data`` when no feature could be drift-tested (all constant, missing or
-        absent: nothing supports calling the batch stable); else ``stable``.
+        ``data_quality_alarm`` when there are batch faults, whatever else was found: drift or a
+        breach measured on a broken feed is not evidence that the model is stale (a stuck
+        ``Income`` made the batch's AUC drop and started a retraining that the gate rejected),
+        and the remedy is a person looking at the feed, so no retraining event (the record and
+        the ``finml.data-quality.alarm`` payload still carry the drift share and the breaches);
+        else ``drift_and_performance_breach``, ``drift`` or ``performance_breach`` (these alarm
+        and start retraining); else ``insufficient_data`` when no feature could be judged (all
+        constant, missing or absent: nothing supports calling the batch stable); else ``stable``.
     """
+    if batch_faults:
+        return "data_quality_alarm"
     if dataset_drift and breaches:
         return "drift_and_performance_breach"
     if dataset_drift:
         return "drift"
     if breaches:
         return "performance_breach"
-    if batch_faults:
-        return "data_quality_alarm"
     if tested == 0:
         return "insufficient_data"
     return "stable"

@@ -103,6 +103,14 @@ def test_a_stuck_feed_is_a_data_quality_alarm_not_stable_and_not_retraining(trai
     assert [e["event"] for e in captured_events] == ["finml.data-quality.alarm"]  # not finml.drift.detected
     assert captured_events[0]["payload"]["batch_faults"] == ["Income"]
     assert _history(trained)[-1]["verdict"] == "data_quality_alarm"
+    # with its labels the stuck feed also costs AUC; that breach is the feed's doing: still a person, not a retraining
+    captured_events.clear()
+    labelled = tmp_path / "stuck_labelled.csv"
+    credit_later.assign(Income=130.0).to_csv(labelled, index=False)
+    record = monitor_model("credit_risk", batch=str(labelled))
+    assert record["verdict"] == "data_quality_alarm" and record["performance"]["status"] == "evaluated"
+    assert [e["event"] for e in captured_events] == ["finml.data-quality.alarm"]
+    assert captured_events[0]["payload"]["breached_metrics"] == record["performance"]["breaches"]
     table = drift_markdown(record).split("| feature | PSI | status | note |")[1]
     assert table.index("| Income | - | constant") > max(table.index(f"| {c} |") for c in ("Age", "Home"))
 

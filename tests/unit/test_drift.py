@@ -285,10 +285,14 @@ def test_a_feed_stuck_on_one_value_is_a_batch_fault_and_the_verdict_is_never_sta
 def test_verdict_precedence():
     from tasks.monitor import decide_verdict
 
-    assert decide_verdict(True, ["roc_auc"], ["income"], 5) == "drift_and_performance_breach"
-    assert decide_verdict(True, [], ["income"], 5) == "drift"
-    assert decide_verdict(False, ["roc_auc"], ["income"], 0) == "performance_breach"
+    # a broken feed comes first: drift or a breach measured on it is not evidence for retraining
+    assert decide_verdict(True, ["roc_auc"], ["income"], 5) == "data_quality_alarm"
+    assert decide_verdict(True, [], ["income"], 5) == "data_quality_alarm"
+    assert decide_verdict(False, ["roc_auc"], ["income"], 0) == "data_quality_alarm"
     assert decide_verdict(False, [], ["income"], 5) == "data_quality_alarm"
+    assert decide_verdict(True, ["roc_auc"], [], 5) == "drift_and_performance_breach"
+    assert decide_verdict(True, [], [], 5) == "drift"
+    assert decide_verdict(False, ["roc_auc"], [], 0) == "performance_breach"
     assert decide_verdict(False, [], [], 0) == "insufficient_data"
     assert decide_verdict(False, [], [], 5) == "stable"
     assert decide_verdict(False, []) == "stable"
