@@ -64,6 +64,33 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+EPHEMERAL_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API server"
+
+
+def _error_message(err: BaseException) -> str:
+    """One line for an error that ended a run: the message alone for bad input (the class name
+    tells a user nothing), a hint for Prefect's temporary server not starting, else type and message."""
+    if isinstance(err, _user_errors()):
+        return str(err)
+    if isinstance(err, RuntimeError) and EPHEMERAL_TIMEOUT in str(err):
+        limit = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
+        return (f"Prefect's temporary API server did not start within {limit} s (this machine is busy?); "
+                "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start a server once (make server) "
+                "and set PREFECT_API_URL")
+    return f"{type(err).__name__}: {err}"
+
+
+def _check_version(model: str, version: str | None) -> None:
+    """A version, alias or champion that does not exist fails before Prefect starts (1 s, not 10)."""
+    from models.registry import ModelRegistry, RegistryError
+    from models.settings import get_settings
+
+    try:
+        ModelRegistry(get_settings().registry_dir, model).resolve(version)
+    except RegistryError as err:
+        _fail(str(err))
+
+
 class _registry_errors:
     """Context manager: a registry or spec problem ends the command with a one-line error."""
 
@@ -181,8 +208,13 @@ def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]
         _fail(str(err))
     from prefect import tags
 
-    with tags("finml", "training", *(models or [])):  # each model's subflow also carries its own name
-        return train_all.with_options(task_runner=runner)(reason=reason, models=models)
+    try:
+        with tags("finml", "training", *(models or [])):  # each model's subflow also carries its own name
+            return train_all.with_options(task_runner=runner)(reason=reason, models=models)
+    except RuntimeError as err:
+        if EPHEMERAL_TIMEOUT not in str(err):
+            raise
+        _fail(_error_message(err))
 
 
 def _spec_names() -> list[str]:
@@ -242,7 +274,8 @@ def demo_cmd() -> None:
             with _model_tags(r["model"], "monitoring"):
                 record = monitor_model(r["model"], batch="out_of_time")
         except Exception as err:  # report and go on with the other models
-            console.print(f"[red]monitoring {r['model']} failed:[/] {type(err).__name__}: {err}", highlight=False)
+            console.print(f"[red]monitoring {r['model']} failed:[/] {_error_message(err)}", highlight=False,
+                          markup=False)
             failed = True
             continue
         print_monitoring(record)
@@ -307,13 +340,14 @@ def monitor_cmd(
         _run_deployments([("monitor", model, params)], timeout)
         return
     _check_configured_api()
+    _check_version(model, version)
     from flows.monitoring import monitor_model
 
     try:
         with _model_tags(model, "monitoring"):
             record = monitor_model(model, batch=batch or "out_of_time", version=version)
     except Exception as err:
-        _fail(f"{type(err).__name__}: {err}")
+        _fail(_error_message(err))
     print_monitoring(record)
 
 
@@ -334,12 +368,13 @@ def score_cmd(
     except OutputPathError as err:
         _fail(str(err))
     _check_configured_api()
+    _check_version(model, version)
     from flows.monitoring import score_batch
 
     try:
         result = score_batch(model, batch=batch, output=out, version=version)
     except Exception as err:
-        _fail(f"{type(err).__name__}: {err}")
+        _fail(_error_message(err))
     console.print(f"{result['rows']} rows scored with {model} v{result['version']} -> {result['output']}", highlight=False)
     if result.get("unscored_rows"):
         console.print(f"{result['unscored_rows']} row(s) of the batch were not scored: {result['unscored_reason']}",
