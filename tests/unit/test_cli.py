@@ -46,3 +46,29 @@ def test_unknown_model_fails_before_prefect_starts(finml_env):
 def test_registry_list_on_an_empty_registry(finml_env):
     result = CliRunner().invoke(app, ["registry", "list"])
     assert result.exit_code == 0 and "is empty" in result.output
+
+
+def test_a_missing_champion_or_version_fails_before_any_flow_runs(finml_env, monkeypatch, tmp_path):
+    """It used to be found inside the flow, after Prefect's temporary server had started (10 s)."""
+    import flows.monitoring
+    from tests.helpers import BUILTIN_SPECS
+
+    def never(*args, **kwargs):
+        raise AssertionError("the flow must not start")
+
+    monkeypatch.setattr(flows.monitoring, "score_batch", never)
+    monkeypatch.setattr(flows.monitoring, "monitor_model", never)
+    monkeypatch.setenv("FINML_SPECS_DIR", str(BUILTIN_SPECS))
+    monkeypatch.setenv("COLUMNS", "250")
+    batch = tmp_path / "batch.csv"
+    batch.write_text("Age\n30\n")
+    result = CliRunner().invoke(app, ["score", "credit_risk", "--batch", str(batch), "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 1 and "no model named 'credit_risk'" in result.output, result.output
+    result = CliRunner().invoke(app, ["monitor", "credit_risk", "--batch", str(batch), "--version", "champion"])
+    assert result.exit_code == 1 and "no model named 'credit_risk'" in result.output, result.output
+    (finml_env["registry"] / "credit_risk" / "versions").mkdir(parents=True)
+    result = CliRunner().invoke(app, ["monitor", "credit_risk", "--batch", str(batch)])
+    assert result.exit_code == 1 and "credit_risk has no champion yet" in result.output, result.output
+    result = CliRunner().invoke(app, ["score", "credit_risk", "--batch", str(batch), "--out", str(tmp_path / "o.csv"),
+                                      "--version", "7"])
+    assert result.exit_code == 1 and "7" in result.output and "Error" not in result.output, result.output
