@@ -547,8 +547,8 @@ class DriftSpec(_Strict):
     """Smaller batches get the verdict 'insufficient data', never a drift alarm."""
     fault_alpha: float = Field(default=0.001, gt=0.0, lt=0.5)
     """Significance level of the data-quality tests: a constant or all-missing feature whose
-    states (single value / other values / missing) differ from the reference's by Pearson's
-    chi-square test, and a label event rate outside ``target.expected_positive_rate`` by an
+    states (single value / other values / missing) differ from the reference's by Fisher's exact
+    test (and by a state PSI of at least ``psi_significant``), and a label event rate outside ``target.expected_positive_rate`` by an
     exact binomial test, are faults only at a p-value below this (so that a rare flag that is
     all zero in a small batch, or 0 events in 40 labels, does not raise a false alarm)."""
     reference_rows: int = Field(default=50_000, ge=100)

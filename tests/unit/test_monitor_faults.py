@@ -17,22 +17,30 @@ from tasks.drift import compute_drift, state_test_pvalue
 from tasks.monitor import decide_verdict, label_rate_fault, performance
 
 
-def _yates_pvalue_2x2(a: int, b: int, c: int, d: int) -> float:
-    """Pearson's chi-square with Yates' correction on [[a, b], [c, d]], df = 1, by hand."""
-    n = a + b + c + d
-    rows, cols = (a + b, c + d), (a + c, b + d)
-    stat = 0.0
-    for i, j, o in ((0, 0, a), (0, 1, b), (1, 0, c), (1, 1, d)):
-        e = rows[i] * cols[j] / n
-        stat += (max(abs(o - e) - 0.5, 0.0)) ** 2 / e
-    return math.erfc(math.sqrt(stat / 2))  # chi-square survival function with one degree of freedom
+def _fisher_pvalue_2x2(a: int, b: int, c: int, d: int) -> float:
+    """Two-sided Fisher's exact test on [[a, b], [c, d]] by hand: the hypergeometric probability
+    of every table with the same margins that is no more likely than the observed one."""
+    r1, r2, c1, n = a + b, c + d, a + c, a + b + c + d
+
+    def prob(x: int) -> float:
+        return math.comb(r1, x) * math.comb(r2, c1 - x) / math.comb(n, c1)
+
+    observed = prob(a)
+    return min(1.0, sum(prob(x) for x in range(max(0, c1 - r2), min(r1, c1) + 1) if prob(x) <= observed * (1 + 1e-7)))
 
 
-def test_state_test_is_pearsons_chi_square_with_yates_correction():
-    # a rare flag: 12 ones in 2,465 reference rows, none in 300 batch rows
-    assert state_test_pvalue([2453, 12, 0], [300, 0, 0]) == pytest.approx(_yates_pvalue_2x2(2453, 12, 300, 0), rel=1e-9)
-    assert state_test_pvalue([100, 900, 0], [300, 0, 0]) == pytest.approx(_yates_pvalue_2x2(100, 900, 300, 0), rel=1e-9)
+def test_state_test_is_fishers_exact_test_per_state_with_bonferroni():
+    # a rare flag: 12 ones in 2,465 reference rows, none in 300 batch rows (two states: the same 2x2 table twice)
+    assert state_test_pvalue([2453, 12, 0], [300, 0, 0]) == pytest.approx(min(1, 2 * _fisher_pvalue_2x2(2453, 12, 300, 0)))
+    assert state_test_pvalue([100, 900, 0], [300, 0, 0]) == pytest.approx(2 * _fisher_pvalue_2x2(100, 900, 300, 0))
+    # three states: the smallest of the three per-state p-values, times three
+    per_state = [_fisher_pvalue_2x2(50, 950, 10, 190), _fisher_pvalue_2x2(900, 100, 150, 50),
+                 _fisher_pvalue_2x2(50, 950, 40, 160)]
+    assert state_test_pvalue([50, 900, 50], [10, 150, 40]) == pytest.approx(min(1, 3 * min(per_state)))
     assert state_test_pvalue([5, 0, 0], [7, 0, 0]) == 1.0  # one state on both sides: nothing to test
+    # one stray missing value in 200 rows against a 50,000-row constant reference: exact p = 2 x 0.004
+    assert state_test_pvalue([50_000, 0, 0], [199, 0, 1]) == pytest.approx(2 * _fisher_pvalue_2x2(50_000, 0, 199, 1))
+    assert state_test_pvalue([50_000, 0, 0], [199, 0, 1]) > 0.001
 
 
 def _frame(rng: np.random.Generator, n: int, flag_ones: int) -> pd.DataFrame:
@@ -47,7 +55,7 @@ def test_a_rare_flag_all_zero_in_a_small_batch_is_judged_not_a_fault():
     result = compute_drift(reference, batch, ["x", "flag"], [], DriftSpec())
     flag = {f.column: f for f in result.features}["flag"]
     assert flag.status == "constant" and flag.judged and not flag.batch_fault
-    assert flag.state_p_value == pytest.approx(_yates_pvalue_2x2(2453, 12, 300, 0), rel=1e-9) and flag.state_p_value > 0.1
+    assert flag.state_p_value == pytest.approx(min(1, 2 * _fisher_pvalue_2x2(2453, 12, 300, 0))) and flag.state_p_value > 0.1
     assert "consistent with the reference" in flag.note
     assert result.batch_faults == [] and result.tested == 2
     assert decide_verdict(result.dataset_drift, [], result.batch_faults, result.tested) == "stable"
@@ -81,6 +89,31 @@ def test_broken_feeds_do_not_inflate_the_drift_share_of_the_other_features():
     assert result.drifted == ["f0", "f1"] and result.batch_faults == ["f6", "f7", "f8", "f9"]
     assert result.tested == 10 and result.drifted_share == pytest.approx(0.2) and not result.dataset_drift
     assert decide_verdict(result.dataset_drift, [], result.batch_faults, result.tested) == "data_quality_alarm"
+
+
+def test_a_fault_needs_evidence_and_size():
+    """One stray value in a constant column, a float32 batch of the reference's float64 value, and a
+    missing share moving from 1.0 % to 1.2 % on a million rows are not faults."""
+    rng = np.random.default_rng(5)
+    n_ref = 50_000
+    reference = pd.DataFrame({"x": rng.normal(0, 1, n_ref), "flag": np.zeros(n_ref), "rate": np.full(n_ref, 0.1)})
+    batch = pd.DataFrame({"x": rng.normal(0, 1, 200), "flag": np.r_[np.zeros(199), np.nan],
+                          "rate": np.full(200, 0.1, dtype="float32")})
+    result = compute_drift(reference, batch, ["x", "flag", "rate"], [], DriftSpec())
+    assert result.batch_faults == [], [f.note for f in result.features]
+    by = {f.column: f for f in result.features}
+    assert by["flag"].state_p_value > 0.001 and not by["rate"].judged  # the same single state on both sides
+    big_ref = pd.DataFrame({"x": rng.normal(0, 1, 100_000), "one": np.where(rng.random(100_000) < 0.010, np.nan, 1.0)})
+    big = pd.DataFrame({"x": rng.normal(0, 1, 1_000_000), "one": np.where(rng.random(1_000_000) < 0.012, np.nan, 1.0)})
+    moved = {f.column: f for f in compute_drift(big_ref, big, ["x", "one"], [], DriftSpec()).features}["one"]
+    assert moved.state_p_value < 1e-6 and moved.state_psi < 0.01 and not moved.batch_fault
+
+
+def test_a_label_fault_does_not_hold_back_drift_or_a_breach_but_a_feature_fault_does():
+    assert decide_verdict(True, ["roc_auc"], [], 10, label_fault="rate 0.15 above [0.02, 0.12]") == \
+        "drift_and_performance_breach"
+    assert decide_verdict(False, [], [], 10, label_fault="rate 0.15 above [0.02, 0.12]") == "data_quality_alarm"
+    assert decide_verdict(True, ["roc_auc"], ["income"], 10) == "data_quality_alarm"
 
 
 def test_label_rate_fault_is_an_exact_binomial_test_against_the_nearer_end_of_the_range():
