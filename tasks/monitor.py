@@ -180,28 +180,31 @@ def performance(
 
 
 def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[str] | tuple = (),
-                   tested: int | None = None) -> str:
+                   tested: int | None = None, label_fault: str | None = None) -> str:
     """The monitoring verdict, from the most to the least serious finding.
 
     Args:
         dataset_drift: the PSI dataset-drift decision (:class:`tasks.drift.DriftResult`).
         breaches: the performance metrics whose worsening exceeds the spec's tolerance.
         batch_faults: constant or all-missing features whose states moved beyond sampling
-            noise (a stuck, broken or changed feed; :attr:`tasks.drift.FeatureDrift.batch_fault`),
-            and the label when its observed event rate is implausible for the spec's expected
-            range (see :func:`label_rate_fault`).
+            noise and materially (a stuck, broken or changed feed;
+            :attr:`tasks.drift.FeatureDrift.batch_fault`).
         tested: features judged for drift (:attr:`tasks.drift.DriftResult.tested`; None: not
             known, taken as some).
+        label_fault: the labels' event rate implausible for the spec's expected range (see
+            :func:`label_rate_fault`), or None.
 
     Returns:
-        ``data_quality_alarm`` when there are batch faults, whatever else was found: drift or a
-        breach measured on a broken feed is not evidence that the model is stale (a stuck
+        ``data_quality_alarm`` when there are feature faults, whatever else was found: drift or
+        a breach measured on a broken feed is not evidence that the model is stale (a stuck
         ``Income`` made the batch's AUC drop and started a retraining that the gate rejected),
         and the remedy is a person looking at the feed, so no retraining event (the record and
         the ``finml.data-quality.alarm`` payload still carry the drift share and the breaches);
         else ``drift_and_performance_breach``, ``drift`` or ``performance_breach`` (these alarm
-        and start retraining); else ``insufficient_data`` when no feature could be judged (all
-        constant, missing or absent: nothing supports calling the batch stable); else ``stable``.
+        and start retraining); else ``data_quality_alarm`` for a label fault alone (a default
+        rate out of range with drift or a breach may be the population really changing, so it
+        does not hold retraining back); else ``insufficient_data`` when no feature could be
+        judged (nothing supports calling the batch stable); else ``stable``.
     """
     if batch_faults:
         return "data_quality_alarm"
@@ -211,6 +214,8 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
         return "drift"
     if breaches:
         return "performance_breach"
+    if label_fault:
+        return "data_quality_alarm"
     if tested == 0:
         return "insufficient_data"
     return "stable"
@@ -254,8 +259,7 @@ def build_record(
     fp = fingerprint(frame)
     faults = list(drift.batch_faults)
     label_fault = perf.get("label_fault")
-    verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults + ([spec.target_column] if label_fault else []),
-                             drift.tested)
+    verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested, label_fault)
     top = drift.top_features(3)
     parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
              f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]
