@@ -89,6 +89,8 @@ def _check_version(model: str, version: str | None) -> None:
         ModelRegistry(get_settings().registry_dir, model).resolve(version)
     except RegistryError as err:
         _fail(str(err))
+    except ValueError:  # "²".isdigit() is True, int("²") raises
+        _fail(f"--version {version!r}: not a version number or an alias name")
 
 
 class _registry_errors:
@@ -706,6 +708,10 @@ def _child_pids() -> list[int]:
     return [pid for pid, parent in parent_pids().items() if parent == me]
 
 
+SIGNAL_GRACE_SECONDS = 3.0
+"""How long the signal watcher lets the normal handlers end the process before it does."""
+
+
 def _install_interrupt_handler() -> None:
     """Ctrl-C (SIGINT) or ``kill`` (SIGTERM) stops the command at once and takes Prefect's temporary
     API server with it. A repeated signal while stopping is ignored.
@@ -720,7 +726,9 @@ def _install_interrupt_handler() -> None:
     swallowed and the run went on (seen: a ``kill`` during the training run's first tasks was
     ignored). So the signals are also watched through ``signal.set_wakeup_fd``, which the
     interpreter writes to on every signal whatever Python handler is installed: a watcher thread
-    stops the command from there.
+    stops the command from there when the handlers have not ended it within
+    ``SIGNAL_GRACE_SECONDS`` (so Prefect still marks a run on a server Crashed first). A forked
+    child drops the wakeup file, so a signal to the child does not stop the parent.
     """
     import signal
     import threading
@@ -768,10 +776,21 @@ def _install_interrupt_handler() -> None:
     os.set_blocking(write_fd, False)
     signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
 
+    def forget_in_child() -> None:  # a forked child's signals must not stop its parent through the pipe
+        try:
+            signal.set_wakeup_fd(-1)
+        except ValueError:  # forked from another thread: the child has no main-thread handler to wake
+            pass
+
+    os.register_at_fork(after_in_child=forget_in_child)
+
     def watch() -> None:
         while True:
             for signum in os.read(read_fd, 64):
                 if signum in (signal.SIGINT, signal.SIGTERM):
+                    # the fallback: the handler in the main thread (or Prefect's, which marks the flow
+                    # run Crashed and then calls ours) normally ends the process first
+                    time.sleep(SIGNAL_GRACE_SECONDS)
                     stop(signum, None)
 
     threading.Thread(target=watch, name="finml-signal-watcher", daemon=True).start()

@@ -72,3 +72,21 @@ def test_a_missing_champion_or_version_fails_before_any_flow_runs(finml_env, mon
     result = CliRunner().invoke(app, ["score", "credit_risk", "--batch", str(batch), "--out", str(tmp_path / "o.csv"),
                                       "--version", "7"])
     assert result.exit_code == 1 and "7" in result.output and "Error" not in result.output, result.output
+
+
+def test_a_signal_to_a_forked_child_does_not_stop_the_cli():
+    """The CLI watches signals through set_wakeup_fd; a forked child inherited that pipe, so a
+    SIGTERM to the child (multiprocessing's Pool.terminate) stopped the parent with 143."""
+    code = (
+        "import multiprocessing as mp, time\n"
+        "from flows.cli import _install_interrupt_handler\n"
+        "_install_interrupt_handler()\n"
+        "pool = mp.get_context('fork').Pool(1)\n"
+        "busy = pool.map_async(time.sleep, [30])\n"
+        "time.sleep(1)\n"
+        "pool.terminate(); pool.join()\n"
+        "time.sleep(4)  # longer than the watcher's grace period\n"
+        "print('parent alive')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "parent alive", (out.returncode, out.stdout, out.stderr[-500:])
