@@ -472,13 +472,6 @@ def _compare_states(out: FeatureDrift, reference: pd.Series, current: pd.Series,
                  f"{drift_spec.fault_alpha:g}): {cause}")
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
-
-
 def _absent(name: str, kind: str, reference: pd.DataFrame, current: pd.DataFrame) -> FeatureDrift | None:
     where = [w for w, df in (("reference", reference), ("current batch", current)) if name not in df.columns]
     if not where:
