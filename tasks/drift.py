@@ -47,7 +47,7 @@ missing share of a one-valued column. A rare flag that is all zero in a small ba
 fault (its probability under the reference is not small), so the rule does not cry wolf on
 healthy batches. A batch fault is not counted as drift (retraining on a broken feed is not the
 remedy), but :func:`tasks.monitor.decide_verdict` turns it into the verdict
-``data_quality_alarm`` when nothing else alarms, so such a batch is never called stable.
+``data_quality_alarm`` ahead of drift and breaches, so such a batch is never called stable.
 
 PSI has a sampling floor: with nothing changed its mean is about ``(k - 1) * (1/n + 1/m)`` for
 ``k`` occupied bins, ``m`` reference and ``n`` batch rows (Yurdakul 2018: PSI is asymptotically
@@ -455,9 +455,9 @@ def _compare_states(out: FeatureDrift, reference: pd.Series, current: pd.Series,
         out.note += f"; consistent with the reference (state PSI {size:.3f}, Fisher p = {p_value:.3g})"
         return
     out.batch_fault = True
-    what = [f"{w} {a / max(ref.rows, 1):.1%} -> {b / max(cur.rows, 1):.1%}"
+    what = [f"{w} {a:.1%} -> {b:.1%}"
             for w, a, b in zip(("at " + (_value_text(single) if single is not None else "a value"),
-                                "other values", "missing"), r_states, c_states) if a or b]
+                                "other values", "missing"), r_share, c_share) if a or b]
     if cur.distinct == 0:
         cause = "every batch value is missing though the reference has values: a broken feed?"
     elif ref.distinct == 0:
