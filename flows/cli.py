@@ -43,34 +43,15 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that describe a problem with the user's input, not a bug: shown as one line."""
-    from models.registry import RegistryError
-    from models.spec import SpecError
-
-    errors: list[type[BaseException]] = [RegistryError, SpecError]
-    try:  # these modules import pandas/scikit-learn: only when they are already loaded
-        from tasks.leakage import LeakageError
-        from tasks.load import DataPreparationError, DataSourceError
-        from tasks.monitor import MonitoringInputError
-        from tasks.scoring import FeatureMismatchError, OutputPathError
-        from tasks.split import SplitError
-        from tasks.validate import DataValidationError, ModellingDataError
-
-        errors += [LeakageError, DataPreparationError, DataSourceError, MonitoringInputError, OutputPathError,
-                   SplitError, DataValidationError, ModellingDataError, FeatureMismatchError]
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
-
-
 EPHEMERAL_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API server"
 
 
 def _error_message(err: BaseException) -> str:
     """One line for an error that ended a run: the message alone for bad input (the class name
     tells a user nothing), a hint for Prefect's temporary server not starting, else type and message."""
-    if isinstance(err, _user_errors()):
+    from models.errors import FinmlError
+
+    if isinstance(err, FinmlError):
         return str(err)
     if isinstance(err, RuntimeError) and EPHEMERAL_TIMEOUT in str(err):
         limit = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
@@ -100,10 +81,9 @@ class _registry_errors:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        from models.registry import RegistryError
-        from models.spec import SpecError
+        from models.errors import FinmlError
 
-        if exc is not None and isinstance(exc, (RegistryError, SpecError)):
+        if exc is not None and isinstance(exc, FinmlError):
             _fail(str(exc))
         return False
 
@@ -693,8 +673,10 @@ class _QuietUserErrors:
     line instead of a full traceback; the CLI then prints the message once."""
 
     def filter(self, record) -> bool:
+        from models.errors import FinmlError
+
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and isinstance(exc, _user_errors()):
+        if exc is not None and isinstance(exc, FinmlError):
             record.exc_info = None
             record.exc_text = None
         return True

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from models.errors import OrchestrationError
+
 TRAINING_FLOW = "train-model"
 MONITORING_FLOW = "monitor-model"
 
 
-class DeploymentRunError(RuntimeError):
+class DeploymentRunError(OrchestrationError):
     """No Prefect API, an unreachable server, or no such deployment (the message says which)."""
 
 

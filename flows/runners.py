@@ -6,11 +6,8 @@ import os
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from models.errors import OrchestrationError  # noqa: F401 (re-exported)
 from models.settings import Settings, get_settings
-
-
-class OrchestrationError(RuntimeError):
-    """The requested orchestration set-up cannot work (e.g. Dask without a Prefect API)."""
 
 
 def thread_runner(settings: Settings | None = None) -> ThreadPoolTaskRunner:

@@ -29,12 +29,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.errors import OrchestrationError
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 STATE_DIR_NAME = "finml-server"
 TAG_VAR = "FINML_SERVER_TAG"
 
 
-class ServerError(RuntimeError):
+class ServerError(OrchestrationError):
     """The server, a worker or the deployment step could not be started (the message says why)."""
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, tags, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger, tags
 from prefect.runtime import flow_run
 
 from flows.naming import model_tags, rename_current_run, run_reason, training_run_name
@@ -30,6 +29,7 @@ from tasks.report import (
     training_summary_markdown,
 )
 from tasks.split import split_data
+from tasks.step import step
 from tasks.train import train_candidate
 from tasks.validate import check_table, validate_data
 
@@ -118,7 +118,7 @@ def _failed_summary(name: str, message: str) -> dict[str, Any]:
             "version": None, "champion": None, "promoted": False, "reason": message}
 
 
-@task(name="train-model-subflow", task_run_name="run-train-{model_name}", cache_policy=NO_CACHE)
+@step("train-model-subflow", task_run_name="run-train-{model_name}")
 def train_model_in_task(model_name: str, reason: str) -> dict[str, Any]:
     """Run ``train_model`` as a subflow inside a task, so that ``train_all`` can run models in
     parallel on its task runner; a failure becomes a summary with ``gate = "error"``."""

@@ -41,6 +41,9 @@ from typing import Any
 
 from filelock import FileLock
 
+from models.errors import RegistryError  # noqa: F401 (re-exported)
+from models.files import fsync_path, json_default, write_json_atomic  # noqa: F401 (json_default: re-exported)
+
 METADATA_FILE = "metadata.json"
 METADATA_HASH_FILE = "metadata.sha256"
 """SHA-256 of ``metadata.json``, written beside it (and into the history line of the version),
@@ -49,10 +52,6 @@ SAFE_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
 LOCK_TIMEOUT_S = 600
-
-
-class RegistryError(RuntimeError):
-    """A registry operation cannot be done (unknown model or version, bad alias ...)."""
 
 
 class IntegrityError(RegistryError):
@@ -70,24 +69,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_path(path.parent)
 
 
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -123,13 +104,6 @@ def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def json_default(value: Any) -> Any:
-    """``json.dump`` fallback: NumPy scalars and arrays become Python values, anything else text."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def now_utc() -> str:
@@ -342,7 +316,7 @@ class ModelRegistry:
                 del aliases[CHAMPION]
             else:
                 aliases[CHAMPION] = named
-            _write_json_atomic(self.aliases_path, aliases)
+            write_json_atomic(self.aliases_path, aliases)
         return aliases
 
     def append_history(self, event: dict[str, Any]) -> None:
@@ -411,12 +385,12 @@ class ModelRegistry:
                 meta_digest = sha256_file(tmp / METADATA_FILE)
                 (tmp / METADATA_HASH_FILE).write_text(meta_digest + "\n")
                 for path in [*files, tmp / METADATA_FILE, tmp / METADATA_HASH_FILE]:
-                    _fsync_path(path)
+                    fsync_path(path)
                     path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 for d in sorted({p.parent for p in files} | {tmp}, key=lambda p: -len(p.parts)):
-                    _fsync_path(d)
+                    fsync_path(d)
                 os.rename(tmp, self.versions_dir / str(version))
-                _fsync_path(self.versions_dir)
+                fsync_path(self.versions_dir)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -425,7 +399,7 @@ class ModelRegistry:
                                            "champion_after": version if promote else aliases.get(CHAMPION)})
             if promote:
                 aliases[CHAMPION] = version
-                _write_json_atomic(self.aliases_path, aliases)
+                write_json_atomic(self.aliases_path, aliases)
             return version
 
     def rollback(self, to: int, *, reason: str, run_id: str | None = None) -> int:
@@ -454,7 +428,7 @@ class ModelRegistry:
                 event["repaired_alias_file"] = repaired
             self._append_history_unlocked(event)  # the commit point, then the alias
             aliases[CHAMPION] = int(to)
-            _write_json_atomic(self.aliases_path, aliases)
+            write_json_atomic(self.aliases_path, aliases)
             return previous
 
     def retire_champion(self, *, reason: str, run_id: str | None = None) -> int:
@@ -478,7 +452,7 @@ class ModelRegistry:
             self._append_history_unlocked({"event": "champion_retired", "version": previous, "champion_after": None,
                                            "reason": reason, "run_id": run_id})
             del aliases[CHAMPION]
-            _write_json_atomic(self.aliases_path, aliases)
+            write_json_atomic(self.aliases_path, aliases)
             return previous
 
 

@@ -23,14 +23,11 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.errors import SpecError  # noqa: F401 (re-exported)
+from models.metrics import CLASSIFICATION_TASKS, METRICS, ROW_COMPARABLE, MetricInfo, TaskType  # noqa: F401
+
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 """Names that become directory names: letters, digits, ``_`` and ``-``; no dots or slashes."""
-
-TaskType = Literal["binary_classification", "regression", "direction"]
-"""``direction``: a classifier of the next period's market direction (1 = up), judged against
-the naive always-majority and persistence baselines."""
-
-CLASSIFICATION_TASKS = frozenset({"binary_classification", "direction"})
 
 
 RESERVED_COLUMNS = frozenset({"score", "model", "model_version", "scored_at"})
@@ -39,57 +36,10 @@ score column of the reference sample and of the batch) and the stamps of scored 
 column of one of these names would be overwritten silently, so specs may not use them."""
 
 
-class SpecError(ValueError):
-    """A spec file is missing, unreadable, or invalid. The message names the file and field."""
-
-
-class MetricInfo(BaseModel):
-    """What the platform knows about a metric: its direction and the tasks it applies to."""
-
-    model_config = ConfigDict(frozen=True)
-    higher_is_better: bool | None
-    """None for a metric with an ideal value rather than a direction (a calibration ratio):
-    usable in threshold rules only."""
-    tasks: frozenset[str]
-    description: str
-    needs_protected: bool = False
 
 
 _CLF = CLASSIFICATION_TASKS
 _REG = frozenset({"regression"})
-_DIR = frozenset({"direction"})
-
-METRICS: dict[str, MetricInfo] = {
-    "roc_auc": MetricInfo(higher_is_better=True, tasks=_CLF, description="area under the ROC curve"),
-    "gini": MetricInfo(higher_is_better=True, tasks=_CLF, description="Gini coefficient = 2 * ROC AUC - 1"),
-    "ks": MetricInfo(higher_is_better=True, tasks=_CLF, description="Kolmogorov-Smirnov statistic: max |TPR - FPR|"),
-    "brier": MetricInfo(higher_is_better=False, tasks=_CLF, description="Brier score: mean squared error of the probability"),
-    "log_loss": MetricInfo(higher_is_better=False, tasks=_CLF, description="binary cross-entropy of the probability"),
-    "average_precision": MetricInfo(higher_is_better=True, tasks=_CLF, description="area under the precision-recall curve"),
-    "roc_auc_ci_low": MetricInfo(
-        higher_is_better=True, tasks=_CLF, description="lower bound of the 95 % DeLong confidence interval of ROC AUC"),
-    "ece": MetricInfo(
-        higher_is_better=False, tasks=_CLF,
-        description="expected calibration error: weighted mean |mean predicted - observed rate| over score deciles"),
-    "calibration_ratio": MetricInfo(
-        higher_is_better=None, tasks=_CLF, description="mean predicted probability / observed event rate (ideal 1)"),
-    "max_rank_reversal": MetricInfo(
-        higher_is_better=False, tasks=frozenset({"binary_classification"}),
-        description="largest drop of the event rate from a score decile to the next riskier one"),
-    "adverse_impact_ratio": MetricInfo(
-        higher_is_better=True, tasks=frozenset({"binary_classification"}), needs_protected=True,
-        description="lowest approval rate of a protected group / approval rate of its reference group"),
-    "directional_accuracy": MetricInfo(
-        higher_is_better=True, tasks=_DIR, description="share of days whose direction (up/down) is predicted right"),
-    "rmse": MetricInfo(higher_is_better=False, tasks=_REG, description="root mean squared error"),
-    "mse": MetricInfo(higher_is_better=False, tasks=_REG, description="mean squared error"),
-    "mae": MetricInfo(higher_is_better=False, tasks=_REG, description="mean absolute error"),
-    "rmse_ratio_vs_persistence": MetricInfo(
-        higher_is_better=False, tasks=_REG,
-        description="RMSE of the model / RMSE of the naive persistence forecast (below 1 beats it)",
-    ),
-}
-"""Every metric a gate rule or a primary metric may name."""
 
 ESTIMATORS: dict[str, frozenset[str]] = {
     "logistic_regression": _CLF,
@@ -336,13 +286,6 @@ def _check_metric(name: str) -> str:
     return name
 
 
-ROW_COMPARABLE = frozenset({
-    "roc_auc", "gini", "ks", "brier", "log_loss", "average_precision", "ece", "directional_accuracy",
-    "rmse", "mse", "mae",
-})
-"""Metrics that :mod:`tasks.compare` computes from labels and one model's scores alone, so two
-models can be compared on the same rows (champion and baseline rules)."""
-
 
 class ThresholdRule(_Strict):
     """An absolute bound on a holdout metric: ``min <= value <= max``."""
@@ -412,13 +355,15 @@ class _ComparisonRule(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "_ComparisonRule":
-        if self.method == "delong" and (self.metric != "roc_auc" or self.change != "absolute"):
-            raise ValueError("method 'delong' applies to an absolute change of roc_auc only")
+        if self.method == "delong" and (not METRICS[self.metric].delong or self.change != "absolute"):
+            raise ValueError("method 'delong' applies to an absolute change of "
+                             f"{' or '.join(m for m, i in METRICS.items() if i.delong)} only")
         if self.method == "diebold_mariano":
-            if self.metric not in ("mse", "rmse", "mae", "directional_accuracy") or self.change != "absolute":
+            if not METRICS[self.metric].per_row_loss or self.change != "absolute":
+                losses = sorted(m for m, i in METRICS.items() if i.per_row_loss)
                 raise ValueError(
-                    "method 'diebold_mariano' tests a per-row loss: metric mse, rmse, mae or "
-                    "directional_accuracy, with change 'absolute'"
+                    f"method 'diebold_mariano' tests a per-row loss: metric {', '.join(losses[:-1])} or "
+                    f"{losses[-1]}, with change 'absolute'"
                 )
             if self.margin != 0.0:
                 raise ValueError("method 'diebold_mariano' tests equal accuracy: margin must be 0")

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from models.spec import METRICS, ModelSpec
+from tasks.step import step
 
 
 class MetricError(ValueError):
@@ -388,17 +389,15 @@ def batch_baselines(spec: ModelSpec, table: pd.DataFrame, rows: np.ndarray, trai
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
-@task(name="evaluate-candidates", cache_policy=NO_CACHE)
+@step("evaluate-candidates")
 def evaluate_candidates(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) -> HoldoutEvaluation:
     """Holdout metrics per candidate and the selection by the spec's primary metric."""
     return evaluate_fitted(spec, table, plan, fitted)
 
 
-@task(name="rescore-champion", cache_policy=NO_CACHE)
+@step("rescore-champion")
 def rescore_champion(spec: ModelSpec, registry_root, table: pd.DataFrame, plan, holdout_sha256: str) -> dict[str, Any] | None:
     """The champion's metrics and scores on this run's holdout, or None when there is none.
 

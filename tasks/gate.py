@@ -27,6 +27,7 @@ import numpy as np
 
 from models.spec import BaselineRule, ChampionRule, ModelSpec, ThresholdRule
 from tasks.compare import Comparison, ComparisonError, bootstrap, delong, diebold_mariano, point_only
+from tasks.step import step
 
 
 @dataclass
@@ -242,11 +243,9 @@ def evaluate_gate(spec: ModelSpec, metrics: dict[str, float], inputs: GateInputs
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
-@task(name="gate", cache_policy=NO_CACHE)
+@step("gate")
 def apply_gate(spec: ModelSpec, evaluation, champion: dict[str, Any] | None) -> GateResult:
     """Judge the selected challenger against the spec's rules, the re-scored champion and the
     naive baselines, all on the same holdout rows."""

@@ -24,10 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.errors import DataError
 from models.spec import ModelSpec
+from tasks.step import step
 
 
-class LeakageError(ValueError):
+class LeakageError(DataError):
     """Probable target leakage: the message names the columns and the evidence."""
 
     def __init__(self, message: str, columns: list[str]):
@@ -174,11 +176,9 @@ def duplicate_rows(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, Any]
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
-@task(name="leakage-guards", cache_policy=NO_CACHE)
+@step("leakage-guards")
 def leakage_guards(spec: ModelSpec, raw_development: pd.DataFrame, table: pd.DataFrame, plan) -> dict[str, Any]:
     """Single-feature screen on the first fold's training rows, point-in-time check, duplicates.
 

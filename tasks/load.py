@@ -11,14 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.errors import DataError
 from models.features import LABEL_END
 from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
+from tasks.step import step
 
-class DataSourceError(RuntimeError):
+
+class DataSourceError(DataError, RuntimeError):
     """The source cannot be read: missing file, unknown data set, failing query ..."""
 
 
-class DataPreparationError(ValueError):
+class DataPreparationError(DataError):
     """Values cannot be interpreted as the spec declares (for example unparseable dates).
 
     Attributes:
@@ -400,8 +403,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
 @dataclass
@@ -421,7 +422,7 @@ class ModellingData:
     development: pd.DataFrame
 
 
-@task(name="load-data", cache_policy=NO_CACHE)
+@step("load-data")
 def load_data(spec: ModelSpec) -> LoadedData:
     """Load the spec's source, parse declared types, and fingerprint the rows.
 
@@ -436,7 +437,7 @@ def load_data(spec: ModelSpec) -> LoadedData:
     return LoadedData(frame, fingerprint(frame))
 
 
-@task(name="prepare-modelling-table", cache_policy=NO_CACHE)
+@step("prepare-modelling-table")
 def prepare_table(spec: ModelSpec, loaded: LoadedData) -> ModellingData:
     """Hold back the out-of-time rows and build the development modelling table."""
     development, later = split_out_of_time(loaded.frame, spec)

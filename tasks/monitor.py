@@ -15,12 +15,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.errors import DataError
 from models.spec import METRICS, ModelSpec
 from tasks.evaluate import MetricError, batch_baselines, compute_metrics
 from tasks.load import (
-    DataPreparationError, DataSourceError, fingerprint, load_source, modelling_table, parse_declared_types,
-    read_table_file, split_out_of_time,
+    DataPreparationError,
+    DataSourceError,
+    fingerprint,
+    load_source,
+    modelling_table,
+    parse_declared_types,
+    read_table_file,
+    split_out_of_time,
 )
+from tasks.step import step
 
 OUT_OF_TIME = "out_of_time"
 """Batch name meaning: the spec's held-back later period of its own source (demos)."""
@@ -32,7 +40,7 @@ VERDICTS = ("insufficient_data", "stable", "data_quality_alarm", "drift", "perfo
             "drift_and_performance_breach")
 
 
-class MonitoringInputError(ValueError):
+class MonitoringInputError(DataError):
     """The batch cannot be monitored or scored (empty, no out-of-time period, no usable rows)."""
 
 
@@ -360,23 +368,21 @@ __all__ = [
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
-@task(name="read-batch", cache_policy=NO_CACHE)
+@step("read-batch")
 def read_batch(spec: ModelSpec, batch: str) -> tuple[pd.DataFrame, str]:
     """See :func:`load_batch`."""
     return load_batch(spec, batch)
 
 
-@task(name="batch-table", cache_policy=NO_CACHE)
+@step("batch-table")
 def make_batch_table(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
     """See :func:`batch_table`."""
     return batch_table(spec, frame)
 
 
-@task(name="measure-drift", cache_policy=NO_CACHE)
+@step("measure-drift")
 def measure_drift(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame, scores: np.ndarray):
     """PSI of every feature and of the score, on bins frozen from the reference (every row)."""
     from tasks.drift import compute_drift
@@ -386,7 +392,7 @@ def measure_drift(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame,
                          score_column="score")
 
 
-@task(name="evidently-report", cache_policy=NO_CACHE)
+@step("evidently-report")
 def evidently_report(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame, scores: np.ndarray,
                      folder: Path) -> dict[str, Any]:
     """Evidently DataDrift and data-summary report on a bounded sample, saved as HTML."""
@@ -399,13 +405,13 @@ def evidently_report(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFra
     )
 
 
-@task(name="assess-performance", cache_policy=NO_CACHE)
+@step("assess-performance")
 def assess_performance(spec: ModelSpec, table: pd.DataFrame, scores: np.ndarray, metadata: dict) -> dict[str, Any]:
     """See :func:`performance`; holdout figures and the training event rate come from the version."""
     return performance(spec, table, scores, metadata["metrics"], metadata.get("data", {}).get("event_rate"))
 
 
-@task(name="record-monitoring", cache_policy=NO_CACHE)
+@step("record-monitoring")
 def record_monitoring(spec: ModelSpec, registry_root: Path, **kwargs: Any) -> MonitoringOutcome:
     """Build the record (see :func:`build_record`) and append it to the monitoring history."""
     from models.registry import ModelRegistry

@@ -25,6 +25,7 @@ from models.spec import ModelSpec
 from tasks.gate import GateResult
 from tasks.plots import classification_plots, regression_plots
 from tasks.report import render_model_card
+from tasks.step import step
 from tasks.train import FittedCandidate
 
 _LIBRARIES = [
@@ -252,11 +253,9 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
-@task(name="promote-or-reject", cache_policy=NO_CACHE)
+@step("promote-or-reject")
 def promote_or_reject(
     spec: ModelSpec, *, run_id: str | None, reason: str, started_at: str, data: dict[str, Any],
     validation, plan, evaluation, fitted: list[FittedCandidate], champion: dict[str, Any] | None,

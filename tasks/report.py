@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-
 log = logging.getLogger(__name__)
 
 

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from models.errors import DataError, UsageError
 from models.estimators import predict_scores
 from models.spec import ModelSpec
+from tasks.step import step
 
 
-class OutputPathError(ValueError):
+class OutputPathError(UsageError):
     """The ``output`` parameter does not name a writable ``.parquet`` or ``.csv`` file."""
 
 
-class FeatureMismatchError(ValueError):
+class FeatureMismatchError(DataError):
     """The version needs feature columns the batch (or the current spec) does not provide."""
 
 
@@ -135,11 +139,7 @@ def write_predictions(frame: pd.DataFrame, output: str | Path) -> Path:
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
 @dataclass
@@ -156,7 +156,7 @@ class LoadedVersion:
         return list(self.metadata["features"])
 
 
-@task(name="load-model-version", cache_policy=NO_CACHE)
+@step("load-model-version")
 def load_model_version(spec: ModelSpec, registry_root: Path, ref: str | int | None = None) -> LoadedVersion:
     """Load a version (number, alias, or the champion when None) after checking its file hashes.
 
@@ -193,7 +193,7 @@ def score_with_version(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFra
     return score_table(loaded.pipeline, spec, table, loaded.features)
 
 
-@task(name="score-rows", cache_policy=NO_CACHE)
+@step("score-rows")
 def score_rows(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame) -> np.ndarray:
     """See :func:`score_with_version`."""
     return score_with_version(spec, loaded, table)
@@ -238,7 +238,7 @@ def validate_and_score(
     return table, score_with_version(spec, loaded, table)
 
 
-@task(name="read-validate-score", cache_policy=NO_CACHE)
+@step("read-validate-score")
 def read_validate_score(
     spec: ModelSpec, loaded: LoadedVersion, batch: str, engine: str = "fast"
 ) -> tuple[pd.DataFrame, np.ndarray, str, list[str], int]:
@@ -261,7 +261,7 @@ def read_validate_score(
     return table, scores, label, extra_columns(spec, frame), len(frame)
 
 
-@task(name="write-predictions", cache_policy=NO_CACHE)
+@step("write-predictions")
 def write_predictions_task(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame, scores: np.ndarray,
                            output: str | Path, scored_at: str) -> Path:
     """Write the stamped predictions atomically (see :func:`write_predictions`)."""

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.errors import DataError
 from models.features import LABEL_END
 from models.spec import ModelSpec, StratifiedHoldoutSplit, WalkForwardSplit
+from tasks.step import step
 
 
-class SplitError(ValueError):
+class SplitError(DataError):
     """The data cannot be split as the spec asks (too few rows, a single class, look-ahead)."""
 
 
@@ -146,11 +148,9 @@ def check_no_lookahead(table: pd.DataFrame, plan: SplitPlan, time_column: str | 
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
-@task(name="split", cache_policy=NO_CACHE)
+@step("split")
 def split_data(spec: ModelSpec, table: pd.DataFrame) -> SplitPlan:
     """Plan the spec's split on the modelling table (and prove there is no look-ahead)."""
     return plan_split(table, spec)

@@ -17,6 +17,7 @@ from models.estimators import build_candidate, predict_scores
 from models.registry import ModelRegistry
 from models.spec import CandidateSpec, ModelSpec
 from tasks.split import SplitPlan
+from tasks.step import step
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,9 @@ def score_champion(
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
-@task(name="train-candidate", task_run_name="train-{candidate.name}", cache_policy=NO_CACHE)
+@step("train-candidate", task_run_name="train-{candidate.name}")
 def train_candidate(spec: ModelSpec, candidate: CandidateSpec, table: pd.DataFrame, plan: SplitPlan) -> FittedCandidate:
     """Fit one candidate on training rows only (see :func:`fit_candidate`)."""
     return fit_candidate(spec, candidate, table, plan)

@@ -28,7 +28,9 @@ from typing import Any
 
 import pandas as pd
 
+from models.errors import DataError
 from models.spec import ColumnSpec, ModelSpec
+from tasks.step import step
 
 _TYPE_LISTS: dict[str, list[str]] = {
     # Names Great Expectations compares with: numpy scalar type names of the dtype, or the
@@ -219,7 +221,7 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-class DataValidationError(ValueError):
+class DataValidationError(DataError):
     """A critical expectation failed. The message names each expectation, column and examples."""
 
     def __init__(self, report: ValidationReport, source: str = "data", columns: list[str] | None = None):
@@ -495,7 +497,7 @@ def run_suite_fast(df: pd.DataFrame, definitions: list[ExpectationDef], suite_na
     return ValidationReport(suite=suite_name, rows=len(df), outcomes=outcomes)
 
 
-class ModellingDataError(ValueError):
+class ModellingDataError(DataError):
     """The modelling table cannot support a sound model (single class, implausible event
     rate, a feature with no information). The message names the column or the label."""
 
@@ -546,11 +548,9 @@ def check_modelling_table(table: pd.DataFrame, spec: ModelSpec) -> list[str]:
 
 # --------------------------------------------------------------------------- Prefect tasks
 
-from prefect import task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 
-@task(name="validate-data", cache_policy=NO_CACHE)
+@step("validate-data")
 def validate_data(
     spec: ModelSpec, frame: pd.DataFrame, serving: bool = False, source: str | None = None, engine: str = "gx"
 ) -> ValidationReport:
@@ -571,7 +571,7 @@ def validate_data(
     return report
 
 
-@task(name="check-modelling-table", cache_policy=NO_CACHE)
+@step("check-modelling-table")
 def check_table(spec: ModelSpec, table: pd.DataFrame) -> list[str]:
     """See :func:`check_modelling_table`."""
     return check_modelling_table(table, spec)

@@ -300,7 +300,7 @@ def test_a_crash_before_the_history_line_leaves_an_uncommitted_version_that_is_n
 def test_a_crash_between_the_history_line_and_the_alias_is_repaired_by_the_next_writer(tmp_path, monkeypatch):
     reg = ModelRegistry(tmp_path, "m")
     publish(reg, "a")
-    _crash_in(monkeypatch, "_write_json_atomic")
+    _crash_in(monkeypatch, "write_json_atomic")
     with pytest.raises(KeyboardInterrupt):
         publish(reg, "b")
     monkeypatch.undo()
@@ -359,7 +359,7 @@ def test_retiring_the_champion_is_recorded_and_undone_by_a_rollback(tmp_path, mo
     assert reg.publish(writer("c"), promote=True, history_event={"event": "promoted"}, expected_champion=None) == 3
     assert reg.rollback(2, reason="back to v2") == 3 and reg.champion() == 2
     # a crash between the history line and the alias: the next writer removes the stale alias
-    _crash_in(monkeypatch, "_write_json_atomic")
+    _crash_in(monkeypatch, "write_json_atomic")
     with pytest.raises(KeyboardInterrupt):
         reg.retire_champion(reason="again")
     monkeypatch.undo()

@@ -1,0 +1,35 @@
+"""One base for the errors a user can act on. The CLI catches :class:`FinmlError` alone and prints
+its message once, as one line, without the class name; anything else is a bug and keeps its type.
+
+Each subclass also derives from the built-in exception it replaced (``ValueError`` or
+``RuntimeError``), so ``except ValueError`` in callers keeps working.
+"""
+
+from __future__ import annotations
+
+
+class FinmlError(Exception):
+    """A problem with the user's input, files or environment, told in words that name the file,
+    column, field or parameter to fix."""
+
+
+class SpecError(FinmlError, ValueError):
+    """A spec file is missing, unreadable, or invalid. The message names the file and field."""
+
+
+class DataError(FinmlError, ValueError):
+    """Data that cannot be used as it is: a source that cannot be read, a column that fails its
+    expectations, a table too small to split, a batch that does not fit the model."""
+
+
+class UsageError(FinmlError, ValueError):
+    """A command-line argument or output path that cannot be used."""
+
+
+class RegistryError(FinmlError, RuntimeError):
+    """A registry operation was refused (missing model or version, bad reference, no champion)."""
+
+
+class OrchestrationError(FinmlError, RuntimeError):
+    """Prefect cannot run what was asked: no API for Dask or deployments, a server that does not
+    start, a deployment run that cannot be reached."""
