@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 # Prefect's temporary API server: 90 s to start instead of 20 (a busy 2-core machine needs more)
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: install demo test clean server server-stop server-status prefect-yaml benchmark-parallel
+.PHONY: install demo test test-unit clean server server-stop server-status prefect-yaml benchmark-parallel
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "finml needs Python 3.11, found " + sys.version' 
@@ -31,6 +31,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The unit tests alone (about a minute): no Prefect server, no browser, no training of the built-in models.
+test-unit: install
+	$(BIN)/python -m pytest tests/unit
 
 # A local Prefect server (UI on http://127.0.0.1:$(PORT)), a worker for the work pool of prefect.yaml and
 # every deployment, in the background (logs in $(PREFECT_HOME)/finml-server/). SQLite by default; set
