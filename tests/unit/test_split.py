@@ -50,7 +50,7 @@ def test_no_training_label_reaches_into_the_test_period_on_real_sp500():
     development, later = split_out_of_time(raw, spec)
     assert development["Date"].max() < pd.Timestamp("2016-01-01") <= later["Date"].min()
     table = modelling_table(development, spec)
-    plan = plan_split(table, spec)
+    plan = plan_split.fn(table, spec)
     assert len(plan.folds) == 5
     for fold in plan.folds:
         last_label_end = table[LABEL_END].iloc[fold.train].max()

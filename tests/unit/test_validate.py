@@ -102,19 +102,19 @@ def test_serving_form_makes_the_target_optional(spec, raw):
 def test_modelling_table_checks(spec, raw):
     development, _ = split_out_of_time(raw, spec)
     table = modelling_table(development, spec)
-    assert check_modelling_table(table, spec) == []
+    assert check_modelling_table.fn(table, spec) == []
     one_class = table.assign(Status=0)
     with pytest.raises(ModellingDataError, match="single class"):
-        check_modelling_table(one_class, spec)
+        check_modelling_table.fn(one_class, spec)
     rare = table.copy()
     rare["Status"] = 0
     rare.loc[rare.index[:20], "Status"] = 1  # 0.6 % events, expected [0.15, 0.45]
     with pytest.raises(ModellingDataError, match=r"event rate 0\.0056 is outside the expected range"):
-        check_modelling_table(rare, spec)
+        check_modelling_table.fn(rare, spec)
     with pytest.raises(ModellingDataError, match="feature 'Income' is entirely missing"):
-        check_modelling_table(table.assign(Income=np.nan), spec)
+        check_modelling_table.fn(table.assign(Income=np.nan), spec)
     with pytest.raises(ModellingDataError, match=r"feature 'Price' is constant \(1000\): it carries no information"):
-        check_modelling_table(table.assign(Price=1000), spec)
+        check_modelling_table.fn(table.assign(Price=1000), spec)
 
 
 def _verdicts(report):
