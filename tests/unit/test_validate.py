@@ -140,3 +140,17 @@ def test_fast_engine_agrees_with_great_expectations(spec, raw, serving):
     assert set(fast.failed_columns) == {"Age", "Home", "Income", "Debt", "Job", "rownames"}
     debt = [o for o in fast.critical_failures if o.column == "Debt" and o.expectation == "ExpectColumnValuesToBeInTypeList"]
     assert debt[0].examples == ["1,200"]
+
+
+def test_the_split_validation_modules_keep_their_public_names(spec, raw):
+    """tasks.validate re-exports the suite's types; both engines build on tasks.expectations."""
+    import tasks.expectations as expectations
+    import tasks.validate as validate
+    from tasks.validate_fast import run_suite_fast
+
+    for name in ("DataValidationError", "ExpectationDef", "ExpectationOutcome", "ValidationReport", "expectations_for",
+                 "missing_column_hint"):
+        assert getattr(validate, name) is getattr(expectations, name)
+    assert validate.run_suite_fast is run_suite_fast
+    report = run_suite_fast(raw, expectations.expectations_for(spec), "credit_risk-training")
+    assert isinstance(report, expectations.ValidationReport) and report.success and report.rows == len(raw)
