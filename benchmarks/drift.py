@@ -156,7 +156,8 @@ def run_ours(queue) -> None:
         "top": [(f.column, round(f.psi, 4), f.status) for f in result.top_features(5)],
         "statuses": {f.column: f.status for f in result.features},
         "ev_ran": ev.ran, "ev_error": ev.error, "ev_columns": len(ev.columns), "ev_skipped": ev.skipped,
-        "ev_drifted": ev.drifted_count, "ev_share": ev.drifted_share, "ev_sample": (ev.current_sample_rows, ev.reference_sample_rows),
+        "ev_drifted": ev.drifted_count, "ev_share": ev.drifted_share,
+        "ev_sample": (ev.current_sample_rows, ev.reference_sample_rows),
     })
 
 

@@ -17,7 +17,14 @@ import pytest
 from models.records.drift import DriftSummary, EvidentlyColumn, EvidentlySummary
 from models.spec import ColumnDriftSpec, DriftSpec
 from tasks.drift import (
-    Binning, bin_shares, column_drift, compute_drift, evidently_drift_report, freeze_bins, psi, traffic_light,
+    Binning,
+    bin_shares,
+    column_drift,
+    compute_drift,
+    evidently_drift_report,
+    freeze_bins,
+    psi,
+    traffic_light,
 )
 
 FLOOR = 1e-4
@@ -524,7 +531,8 @@ def test_importing_the_drift_and_validation_modules_loads_neither_evidently_nor_
 def test_the_drift_modules_re_export_what_monitoring_imports():
     import tasks.drift as drift
     from tasks.evidently_report import evidently_drift_report as report
-    from tasks.feature_drift import FeatureDrift, column_drift as per_column
+    from tasks.feature_drift import FeatureDrift
+    from tasks.feature_drift import column_drift as per_column
     from tasks.psi import psi as psi_of
 
     assert drift.evidently_drift_report is report and drift.column_drift is per_column and drift.psi is psi_of

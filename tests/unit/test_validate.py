@@ -9,7 +9,11 @@ import pytest
 from models.spec import find_spec
 from tasks.load import load_source, modelling_table, split_out_of_time
 from tasks.validate import (
-    DataValidationError, ModellingDataError, check_modelling_table, expectations_for, validate_frame,
+    DataValidationError,
+    ModellingDataError,
+    check_modelling_table,
+    expectations_for,
+    validate_frame,
 )
 from tests.helpers import BUILTIN_SPECS
 
