@@ -155,8 +155,9 @@ def run_ours(queue) -> None:
         "dataset_drift": result.dataset_drift, "score_psi": result.score.psi, "score_status": result.score.status,
         "top": [(f.column, round(f.psi, 4), f.status) for f in result.top_features(5)],
         "statuses": {f.column: f.status for f in result.features},
-        "ev_ran": ev["ran"], "ev_error": ev["error"], "ev_columns": len(ev["columns"]), "ev_skipped": ev["skipped"],
-        "ev_drifted": ev["drifted_count"], "ev_share": ev["drifted_share"], "ev_sample": (ev["current_sample_rows"], ev["reference_sample_rows"]),
+        "ev_ran": ev.ran, "ev_error": ev.error, "ev_columns": len(ev.columns), "ev_skipped": ev.skipped,
+        "ev_drifted": ev.drifted_count, "ev_share": ev.drifted_share,
+        "ev_sample": (ev.current_sample_rows, ev.reference_sample_rows),
     })
 
 

@@ -110,9 +110,9 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | in
     publish_table(artifact_key(spec.name, "drift"), drift.as_rows(), f"Per-feature PSI of {spec.name} v{loaded.version}")
     publish_markdown(artifact_key(spec.name, "monitoring-verdict"), drift_markdown(record),
                      f"Monitoring verdict of {spec.name} v{loaded.version}")
-    if evidently.get("html_path"):
-        publish_link(artifact_key(spec.name, "evidently-report"), Path(evidently["html_path"]).resolve().as_uri(),
-                     f"Evidently drift report of {spec.name} v{loaded.version} ({evidently.get('sample_note', '')})")
+    if evidently.html_path:
+        publish_link(artifact_key(spec.name, "evidently-report"), Path(evidently.html_path).resolve().as_uri(),
+                     f"Evidently drift report of {spec.name} v{loaded.version} ({evidently.sample_note})")
     if outcome.alarm:
         emit(DRIFT_EVENT, spec.name, outcome.event_payload())
     elif outcome.data_quality_alarm:  # people must look at the feed; no retraining trigger listens to this

@@ -28,10 +28,10 @@ from tasks.report import (
     publish_table,
     training_summary_markdown,
 )
-from tasks.split import split_data
+from tasks.split import plan_split
 from tasks.step import step
-from tasks.train import train_candidate
-from tasks.validate import check_table, validate_data
+from tasks.train import fit_candidate
+from tasks.validate import check_modelling_table, validate_data
 
 
 def _run_name() -> str:
@@ -67,12 +67,12 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     loaded = load_data(spec)
     validation = validate_data(spec, loaded.frame)
     data = prepare_table(spec, loaded)
-    warnings = check_table(spec, data.table)
+    warnings = check_modelling_table(data.table, spec)
     for w in warnings:
         logger.warning(w)
-    plan = split_data(spec, data.table)
+    plan = plan_split(data.table, spec)
     leakage = leakage_guards(spec, data.development, data.table, plan)  # stops the run on probable leakage
-    futures = [train_candidate.submit(spec, c, data.table, plan) for c in spec.candidates]  # in parallel
+    futures = [fit_candidate.submit(spec, c, data.table, plan) for c in spec.candidates]  # in parallel
     fitted = [f.result() for f in futures]
     evaluation = evaluate_candidates(spec, data.table, plan, fitted)
     champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)

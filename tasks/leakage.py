@@ -177,7 +177,6 @@ def duplicate_rows(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, Any]
 # --------------------------------------------------------------------------- Prefect tasks
 
 
-
 @step("leakage-guards")
 def leakage_guards(spec: ModelSpec, raw_development: pd.DataFrame, table: pd.DataFrame, plan) -> dict[str, Any]:
     """Single-feature screen on the first fold's training rows, point-in-time check, duplicates.

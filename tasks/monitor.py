@@ -305,7 +305,7 @@ def build_record(
             "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note} for f in drift.features},
         },
         "performance": perf,
-        "evidently": evidently,
+        "evidently": evidently.model_dump(mode="json"),
     }
     return MonitoringOutcome(record)
 

@@ -82,7 +82,16 @@ def classification_plots(y: np.ndarray, p: np.ndarray, folder: Path, title: str)
 def regression_plots(
     times: np.ndarray | None, y: np.ndarray, f: np.ndarray, baseline: np.ndarray | None, folder: Path, title: str
 ) -> list[Path]:
-    """Forecast against outcome over the holdout, and a scatter of forecast vs outcome."""
+    """Forecast against outcome over the holdout, and a scatter of forecast vs outcome.
+
+    Args:
+        times: the holdout rows' times (x axis), or None for row positions.
+        y, f: realised values and the model's forecasts on the holdout, same shape ``(n,)``.
+        baseline: the persistence forecast on the same rows, or None.
+        folder: existing folder to write ``forecast.png`` and ``forecast_scatter.png`` into.
+        title: the model's name for the titles.
+    Returns the paths written.
+    """
     plt = _plt()
     folder = Path(folder)
     x = np.arange(len(y)) if times is None else times

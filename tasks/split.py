@@ -112,8 +112,14 @@ def walk_forward(n_rows: int, n_folds: int, test_share: float, gap: int, min_tra
     return SplitPlan("walk_forward", folds, final_train=np.arange(n_rows), refit_final=True, gap=gap)
 
 
+@step("plan-split")
 def plan_split(table: pd.DataFrame, spec: ModelSpec) -> SplitPlan:
-    """The split the spec asks for, on the modelling table (rows in time order if time-ordered)."""
+    """The split the spec asks for, on the modelling table (rows in time order if time-ordered),
+    with the proof that no walk-forward training label looks ahead (:func:`check_no_lookahead`).
+
+    Raises:
+        SplitError: too few rows or a single class for the split, or a look-ahead (fold named).
+    """
     s = spec.split
     if isinstance(s, StratifiedHoldoutSplit):
         return stratified_holdout(table[spec.target_column].to_numpy(), s.test_size, s.seed)
@@ -144,13 +150,3 @@ def check_no_lookahead(table: pd.DataFrame, plan: SplitPlan, time_column: str | 
                 f"walk-forward fold {k}: a training label ends at {pd.Timestamp(last_label).date()}, "
                 f"inside the test period starting {pd.Timestamp(test_start).date()} (increase split.gap)"
             )
-
-
-# --------------------------------------------------------------------------- Prefect tasks
-
-
-
-@step("split")
-def split_data(spec: ModelSpec, table: pd.DataFrame) -> SplitPlan:
-    """Plan the spec's split on the modelling table (and prove there is no look-ahead)."""
-    return plan_split(table, spec)

@@ -74,6 +74,7 @@ def _details(pipeline: Pipeline) -> dict[str, Any]:
     return out
 
 
+@step("fit-candidate", task_run_name="fit-{candidate.name}")
 def fit_candidate(spec: ModelSpec, candidate: CandidateSpec, table: pd.DataFrame, plan: SplitPlan) -> FittedCandidate:
     """Train one candidate through the split plan; a failure is recorded, not raised.
 
@@ -165,13 +166,3 @@ def score_champion(
         return ChampionScores(version, np.asarray(scores, dtype=float), method, same, metadata=metadata)
     except Exception as err:
         return ChampionScores(version, None, method, same, error=f"{type(err).__name__}: {err}", metadata=metadata)
-
-
-# --------------------------------------------------------------------------- Prefect tasks
-
-
-
-@step("train-candidate", task_run_name="train-{candidate.name}")
-def train_candidate(spec: ModelSpec, candidate: CandidateSpec, table: pd.DataFrame, plan: SplitPlan) -> FittedCandidate:
-    """Fit one candidate on training rows only (see :func:`fit_candidate`)."""
-    return fit_candidate(spec, candidate, table, plan)

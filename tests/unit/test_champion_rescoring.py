@@ -42,8 +42,8 @@ def spec(tmp_path):
 
 def _run(spec, frame, registry):
     table = modelling_table(parse_declared_types(frame, spec), spec)
-    plan = plan_split(table, spec)
-    fitted = [fit_candidate(spec, c, table, plan) for c in spec.candidates]
+    plan = plan_split.fn(table, spec)
+    fitted = [fit_candidate.fn(spec, c, table, plan) for c in spec.candidates]
     evaluation = evaluate_fitted(spec, table, plan, fitted)
     return table, plan, fitted, evaluation, score_champion(spec, registry, table, plan, evaluation.holdout_sha256)
 

@@ -3,16 +3,28 @@ score drift, and the Evidently wrapper on a small frame."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from models.records.drift import DriftSummary, EvidentlyColumn, EvidentlySummary
 from models.spec import ColumnDriftSpec, DriftSpec
 from tasks.drift import (
-    Binning, bin_shares, column_drift, compute_drift, evidently_drift_report, freeze_bins, psi, traffic_light,
+    Binning,
+    bin_shares,
+    column_drift,
+    compute_drift,
+    evidently_drift_report,
+    freeze_bins,
+    psi,
+    traffic_light,
 )
 
 FLOOR = 1e-4
@@ -212,7 +224,7 @@ def test_a_shifted_batch_is_significant_and_triggers_dataset_drift_at_the_spec_s
     rows = result.as_rows()
     assert [r["column"] for r in rows] == NUMERIC + CATEGORICAL
     assert rows[1]["status"] == "significant" and rows[1]["psi"] == round(result.features[1].psi, 6)
-    assert result.summary()["drifted"] == ["age", "home"]
+    assert result.summary().drifted == ["age", "home"]
 
 
 def test_constant_all_missing_and_absent_columns_are_reported_not_counted():
@@ -246,10 +258,10 @@ def test_constant_all_missing_and_absent_columns_are_reported_not_counted():
     assert result.tested == 5 and result.drifted == ["age"] and result.drifted_share == pytest.approx(0.2)
     assert result.dataset_drift is False  # broken feeds count as not drifted: they cannot inflate the share
     assert result.top_features(5) == [by["age"]]
-    assert result.summary()["not_tested"]["bonus"] == "all_missing"
+    assert result.summary().not_tested["bonus"] == "all_missing"
     # the batch lost what the reference had (stuck or broken feed), or gained what it never had: flagged, not drift
     assert result.batch_faults == ["flag", "bonus", "grade", "region"]
-    assert result.summary()["batch_faults"] == result.batch_faults
+    assert result.summary().batch_faults == result.batch_faults
     assert by["grade"].batch_fault and "stuck feed" in by["grade"].note
     assert by["bonus"].batch_fault and "broken feed" in by["bonus"].note
     assert by["flag"].batch_fault and "changed feed" in by["flag"].note
@@ -359,25 +371,25 @@ def test_evidently_report_on_a_bounded_sample(tmp_path):
     html = tmp_path / "reports" / "drift.html"
     out = evidently_drift_report(reference, current, ["income", "seniority", "bonus", "flag", "absent"], ["home"],
                                  spec, html, seed=3, title="loans: drift")
-    assert out["ran"] is True and out["error"] is None
-    assert out["html_path"] == str(html) and html.is_file()
+    assert out.ran is True and out.error is None
+    assert out.html_path == str(html) and html.is_file()
     text = html.read_text(encoding="utf-8")
     banner = ("Evidently drift report on a random sample of 1,000 of 3,000 current rows and "
               "1,000 of 2,000 reference rows")
     assert banner in text and "the platform&#x27;s PSI decision uses every row" in text
     assert text.index(banner) < text.index("<body>") + 600  # right after <body>
-    assert out["current_sample_rows"] == 1_000 and out["reference_sample_rows"] == 1_000
-    assert out["columns"] == ["income", "seniority", "home"]
-    assert set(out["skipped"]) == {"bonus", "flag", "absent"}
-    assert "all values missing in the sampled current rows" in out["skipped"]["bonus"]
-    assert "constant in the sampled reference rows" in out["skipped"]["flag"]
-    assert "absent" in out["skipped"]["absent"]
-    assert out["per_column"]["income"]["method"] == "psi" and out["per_column"]["income"]["threshold"] == 0.2
-    assert out["per_column"]["income"]["drifted"] is True       # lognormal mean shifted by 1 sd of log
-    assert out["per_column"]["seniority"]["method"] == "wasserstein"
-    assert out["per_column"]["home"]["method"] == "jensenshannon"
-    assert out["drifted_count"] == sum(v["drifted"] for v in out["per_column"].values())
-    assert out["drifted_share"] == pytest.approx(out["drifted_count"] / 3)
+    assert out.current_sample_rows == 1_000 and out.reference_sample_rows == 1_000
+    assert out.columns == ["income", "seniority", "home"]
+    assert set(out.skipped) == {"bonus", "flag", "absent"}
+    assert "all values missing in the sampled current rows" in out.skipped["bonus"]
+    assert "constant in the sampled reference rows" in out.skipped["flag"]
+    assert "absent" in out.skipped["absent"]
+    assert out.per_column["income"].method == "psi" and out.per_column["income"].threshold == 0.2
+    assert out.per_column["income"].drifted is True       # lognormal mean shifted by 1 sd of log
+    assert out.per_column["seniority"].method == "wasserstein"
+    assert out.per_column["home"].method == "jensenshannon"
+    assert out.drifted_count == sum(v.drifted for v in out.per_column.values())
+    assert out.drifted_share == pytest.approx(out.drifted_count / 3)
 
 
 def test_evidently_takes_float_coded_and_nullable_string_categories(tmp_path):
@@ -398,9 +410,9 @@ def test_evidently_takes_float_coded_and_nullable_string_categories(tmp_path):
     current.loc[:3, "member"] = pd.NA
     out = evidently_drift_report(reference, current, ["income"], ["home", "grade", "member"], DriftSpec(),
                                  tmp_path / "r.html")
-    assert out["error"] is None and out["ran"] is True and (tmp_path / "r.html").is_file()
-    assert out["columns"] == ["income", "home", "grade", "member"]
-    assert out["per_column"]["grade"]["drifted"] is False  # "2" and 2.0 are one category, not a drift
+    assert out.error is None and out.ran is True and (tmp_path / "r.html").is_file()
+    assert out.columns == ["income", "home", "grade", "member"]
+    assert out.per_column["grade"].drifted is False  # "2" and 2.0 are one category, not a drift
 
 
 def test_evidently_is_not_called_on_an_empty_batch_or_without_usable_columns(tmp_path, monkeypatch):
@@ -408,10 +420,120 @@ def test_evidently_is_not_called_on_an_empty_batch_or_without_usable_columns(tmp
     reference, current = _loan_frames()
     html = tmp_path / "drift.html"
     out = evidently_drift_report(reference, current.iloc[:0], ["income"], ["home"], DriftSpec(), html)
-    assert out["ran"] is False and "empty" in out["reason"] and out["html_path"] is None
+    assert out.ran is False and "empty" in out.reason and out.html_path is None
     assert not html.exists()
     out = evidently_drift_report(reference, current, ["bonus", "flag"], [], DriftSpec(), html)
-    assert out["ran"] is False and "no column" in out["reason"] and set(out["skipped"]) == {"bonus", "flag"}
+    assert out.ran is False and "no column" in out.reason and set(out.skipped) == {"bonus", "flag"}
     out = evidently_drift_report(reference, current.head(20), ["income"], [], DriftSpec(min_rows=200), html)
-    assert out["ran"] is False and "min_rows" in out["reason"]
+    assert out.ran is False and "min_rows" in out.reason
     assert not html.exists()
+
+
+# --------------------------------------------------------------------------- typed records and module layout
+
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_registry"
+
+
+def _legacy_monitoring_records() -> list[dict]:
+    lines = [line for path in sorted(LEGACY.glob("*/monitoring.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]
+
+
+def test_monitoring_records_written_before_the_types_read_back_unchanged():
+    records = _legacy_monitoring_records()
+    assert len(records) == 4
+    for record in records:
+        drift, evidently = DriftSummary.model_validate(record["drift"]), EvidentlySummary.model_validate(record["evidently"])
+        assert drift.model_dump(mode="json") == record["drift"]
+        assert evidently.model_dump(mode="json") == record["evidently"]
+        assert drift.tested == len(drift.features) and evidently.ran is True
+        assert all(isinstance(c, EvidentlyColumn) and c.description for c in evidently.per_column.values())
+    credit = next(r for r in records if r["model"] == "credit_risk")
+    drift = DriftSummary.model_validate(credit["drift"])
+    assert drift.features["Expenses"].status == "moderate" and drift.top_features[0] == "Expenses"
+    assert drift.not_tested == {}
+
+
+def test_the_drift_summary_is_the_drift_section_the_monitoring_record_holds():
+    reference = _reference_frame(5_000)
+    current = reference.sample(n=5_000, replace=True, random_state=9).reset_index(drop=True)
+    current["bonus"] = np.nan
+    reference["bonus"] = 1.0
+    current["age"] = current["age"] + 30.0
+    reference["score"] = np.random.default_rng(4).random(len(reference))
+    current["score"] = np.random.default_rng(5).random(len(current))
+    result = compute_drift(reference, current, ["age", "income", "bonus", "absent"], ["home"], DriftSpec(),
+                           score_column="score")
+    # the section exactly as tasks.monitor.build_record wrote it before DriftSummary existed
+    top = result.top_features(3)
+    written = {
+        "tested": result.tested, "drifted": list(result.drifted), "drifted_share": result.drifted_share,
+        "dataset_drift": result.dataset_drift, "threshold_share": DriftSpec().dataset_drift_share,
+        "score_psi": result.score.psi, "score_status": result.score.status,
+        "top_features": [f.column for f in top], "batch_faults": list(result.batch_faults),
+        "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note} for f in result.features},
+    }
+    summary = result.summary()
+    assert summary.model_dump(mode="json") == written
+    assert json.dumps(summary.model_dump(mode="json"), sort_keys=True) == json.dumps(written, sort_keys=True)
+    assert summary.not_tested == {"bonus": "all_missing", "absent": "error"}
+    assert DriftSummary.model_validate(json.loads(json.dumps(written))) == summary
+    rows = result.rows()
+    assert [r.role for r in rows] == ["feature"] * 5 + ["score"]
+    assert result.as_rows()[0] == {
+        "column": "age", "role": "feature", "kind": "numeric", "status": "significant",
+        "psi": round(result.features[0].psi, 6), "bins": len(result.features[0].bins),
+        "reference_missing_share": 0.0, "current_missing_share": 0.0, "reference_rows": 5_000,
+        "current_rows": 5_000, "note": result.features[0].note,
+    }
+
+
+def test_the_evidently_summary_of_a_report_not_run_keeps_its_sixteen_keys(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "evidently", None)
+    reference, current = _loan_frames()
+    out = evidently_drift_report(reference, current.iloc[:0], ["income", "absent"], ["home"], DriftSpec(),
+                                 tmp_path / "r.html")
+    written = out.model_dump(mode="json")
+    assert written == {
+        "ran": False, "reason": "the current batch is empty", "error": None, "html_path": None,
+        "current_rows": 0, "reference_rows": 2_000, "current_sample_rows": 0, "reference_sample_rows": 2_000,
+        "sample_note": "Evidently not run: the current batch is empty", "columns": [],
+        "skipped": {"absent": "absent from the reference and the current batch"}, "drifted_count": None,
+        "drifted_share": None, "dataset_drift": None, "per_column": {}, "seconds": written["seconds"],
+    }
+    assert 0 <= written["seconds"] < 5
+    assert EvidentlySummary.model_validate(json.loads(json.dumps(written))).model_dump(mode="json") == written
+
+
+def test_an_evidently_column_without_a_test_writes_no_description():
+    bare = EvidentlyColumn(method="psi", threshold=0.2, score=0.3, drifted=None)
+    assert bare.model_dump(mode="json") == {"method": "psi", "threshold": 0.2, "score": 0.3, "drifted": None}
+    bare.drifted, bare.description = True, "Drift score is 0.30."
+    assert bare.model_dump(mode="json")["description"] == "Drift score is 0.30."
+    summary = EvidentlySummary(ran=True, current_rows=1, reference_rows=1, current_sample_rows=1,
+                               reference_sample_rows=1, sample_note="", per_column={"x": EvidentlyColumn(score=1.0)})
+    assert "description" not in summary.model_dump(mode="json")["per_column"]["x"]
+
+
+def test_importing_the_drift_and_validation_modules_loads_neither_evidently_nor_great_expectations():
+    code = ("import sys\n"
+            "import tasks.drift, tasks.evidently_report, tasks.feature_drift, tasks.psi\n"
+            "import tasks.validate, tasks.expectations, tasks.validate_fast\n"
+            "print(sorted(m for m in ('evidently', 'great_expectations') if m in sys.modules))\n")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_drift_modules_re_export_what_monitoring_imports():
+    import tasks.drift as drift
+    from tasks.evidently_report import evidently_drift_report as report
+    from tasks.feature_drift import FeatureDrift
+    from tasks.feature_drift import column_drift as per_column
+    from tasks.psi import psi as psi_of
+
+    assert drift.evidently_drift_report is report and drift.column_drift is per_column and drift.psi is psi_of
+    assert drift.FeatureDrift is FeatureDrift and set(drift.__all__) >= {"compute_drift", "DriftResult", "DriftSummary"}

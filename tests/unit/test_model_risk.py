@@ -53,7 +53,7 @@ def test_fairness_report_by_hand():
 def credit():
     spec = find_spec("credit_risk", BUILTIN_SPECS)
     table = modelling_table(split_out_of_time(load_source(spec), spec)[0], spec)
-    return spec, table, plan_split(table, spec)
+    return spec, table, plan_split.fn(table, spec)
 
 
 def test_a_copy_of_the_target_is_flagged_and_named(credit):

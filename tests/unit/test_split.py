@@ -50,7 +50,7 @@ def test_no_training_label_reaches_into_the_test_period_on_real_sp500():
     development, later = split_out_of_time(raw, spec)
     assert development["Date"].max() < pd.Timestamp("2016-01-01") <= later["Date"].min()
     table = modelling_table(development, spec)
-    plan = plan_split(table, spec)
+    plan = plan_split.fn(table, spec)
     assert len(plan.folds) == 5
     for fold in plan.folds:
         last_label_end = table[LABEL_END].iloc[fold.train].max()
@@ -69,3 +69,24 @@ def test_lookahead_check_catches_a_gap_shorter_than_the_horizon():
     leaky = walk_forward(len(table), n_folds=5, test_share=0.3, gap=2)  # horizon is 5
     with pytest.raises(SplitError, match="fold 0: a training label ends at"):
         check_no_lookahead(table, leaky, "Date")
+
+
+def test_the_training_steps_are_the_plain_functions_themselves():
+    """One name per step: the plain function is the Prefect task (plain code calls ``.fn``)."""
+    from prefect import Task
+
+    import flows.training as training
+    import tasks.leakage as leakage
+    import tasks.split as split
+    import tasks.train as train
+    import tasks.validate as validate
+
+    steps = {"plan-split": split.plan_split, "fit-candidate": train.fit_candidate,
+             "check-modelling-table": validate.check_modelling_table, "validate-data": validate.validate_data,
+             "leakage-guards": leakage.leakage_guards}
+    for name, task in steps.items():
+        assert isinstance(task, Task) and task.name == name and callable(task.fn)
+    assert train.fit_candidate.task_run_name == "fit-{candidate.name}"
+    assert not any(hasattr(m, old) for m, old in ((split, "split_data"), (train, "train_candidate"), (validate, "check_table")))
+    assert training.plan_split is split.plan_split and training.fit_candidate is train.fit_candidate
+    assert training.check_modelling_table is validate.check_modelling_table

@@ -9,7 +9,11 @@ import pytest
 from models.spec import find_spec
 from tasks.load import load_source, modelling_table, split_out_of_time
 from tasks.validate import (
-    DataValidationError, ModellingDataError, check_modelling_table, expectations_for, validate_frame,
+    DataValidationError,
+    ModellingDataError,
+    check_modelling_table,
+    expectations_for,
+    validate_frame,
 )
 from tests.helpers import BUILTIN_SPECS
 
@@ -102,19 +106,19 @@ def test_serving_form_makes_the_target_optional(spec, raw):
 def test_modelling_table_checks(spec, raw):
     development, _ = split_out_of_time(raw, spec)
     table = modelling_table(development, spec)
-    assert check_modelling_table(table, spec) == []
+    assert check_modelling_table.fn(table, spec) == []
     one_class = table.assign(Status=0)
     with pytest.raises(ModellingDataError, match="single class"):
-        check_modelling_table(one_class, spec)
+        check_modelling_table.fn(one_class, spec)
     rare = table.copy()
     rare["Status"] = 0
     rare.loc[rare.index[:20], "Status"] = 1  # 0.6 % events, expected [0.15, 0.45]
     with pytest.raises(ModellingDataError, match=r"event rate 0\.0056 is outside the expected range"):
-        check_modelling_table(rare, spec)
+        check_modelling_table.fn(rare, spec)
     with pytest.raises(ModellingDataError, match="feature 'Income' is entirely missing"):
-        check_modelling_table(table.assign(Income=np.nan), spec)
+        check_modelling_table.fn(table.assign(Income=np.nan), spec)
     with pytest.raises(ModellingDataError, match=r"feature 'Price' is constant \(1000\): it carries no information"):
-        check_modelling_table(table.assign(Price=1000), spec)
+        check_modelling_table.fn(table.assign(Price=1000), spec)
 
 
 def _verdicts(report):
@@ -140,3 +144,17 @@ def test_fast_engine_agrees_with_great_expectations(spec, raw, serving):
     assert set(fast.failed_columns) == {"Age", "Home", "Income", "Debt", "Job", "rownames"}
     debt = [o for o in fast.critical_failures if o.column == "Debt" and o.expectation == "ExpectColumnValuesToBeInTypeList"]
     assert debt[0].examples == ["1,200"]
+
+
+def test_the_split_validation_modules_keep_their_public_names(spec, raw):
+    """tasks.validate re-exports the suite's types; both engines build on tasks.expectations."""
+    import tasks.expectations as expectations
+    import tasks.validate as validate
+    from tasks.validate_fast import run_suite_fast
+
+    for name in ("DataValidationError", "ExpectationDef", "ExpectationOutcome", "ValidationReport", "expectations_for",
+                 "missing_column_hint"):
+        assert getattr(validate, name) is getattr(expectations, name)
+    assert validate.run_suite_fast is run_suite_fast
+    report = run_suite_fast(raw, expectations.expectations_for(spec), "credit_risk-training")
+    assert isinstance(report, expectations.ValidationReport) and report.success and report.rows == len(raw)

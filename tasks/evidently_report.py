@@ -1,0 +1,262 @@
+"""The Evidently 0.7 drift report for people: ``DataDriftPreset`` and ``DataSummaryPreset`` on a
+bounded random sample of each frame, as self-contained HTML, with a banner stating the samples.
+
+The platform's drift decision is the PSI of :mod:`tasks.drift` on every row; Evidently is imported
+inside :func:`evidently_drift_report` only (3-4 s). Which columns are sent, and the pitfalls of
+Evidently the checks guard against, are in ``docs/drift.md``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.records.drift import EvidentlyColumn, EvidentlySummary
+from models.spec import DriftSpec
+from tasks.psi import fmt_edge
+
+log = logging.getLogger(__name__)
+
+
+def _sample(df: pd.DataFrame, columns: list[str], n: int, seed: int) -> pd.DataFrame:
+    """At most ``n`` random rows (seeded, in original order) of ``columns``; copies only those."""
+    if len(df) > n:
+        rows = np.sort(np.random.default_rng(seed).choice(len(df), size=n, replace=False))
+        out = df.iloc[rows, df.columns.get_indexer(columns)]
+    else:
+        out = df.loc[:, columns]
+    return out.reset_index(drop=True)
+
+
+def _evidently_skip_reason(ref: pd.Series, cur: pd.Series, kind: str) -> str | None:
+    """Why Evidently cannot take this column (it raises or reports nonsense), or None."""
+    if kind == "numeric":
+        r = pd.to_numeric(ref, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        c = pd.to_numeric(cur, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        if np.count_nonzero(~np.isnan(r)) < ref.notna().sum() or np.count_nonzero(~np.isnan(c)) < cur.notna().sum():
+            return "declared numeric but holds non-numeric values"
+        r, c = r[np.isfinite(r)], c[np.isfinite(c)]
+        if c.size == 0:
+            return "all values missing in the sampled current rows"
+        if r.size == 0:
+            return "all values missing in the sampled reference rows"
+        if r.min() == r.max():
+            return f"constant in the sampled reference rows (single value {fmt_edge(float(r[0]))})"
+        return None
+    if cur.notna().sum() == 0:
+        return "all values missing in the sampled current rows"
+    if ref.notna().sum() == 0:
+        return "all values missing in the sampled reference rows"
+    if ref.nunique(dropna=True) <= 1:
+        return f"constant in the sampled reference rows (single value {ref.dropna().iloc[0]!r})"
+    return None
+
+
+def _category_label(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))  # an integer code read as float because of a missing value: 2.0 -> "2"
+    return str(v)
+
+
+def _category_labels(values: pd.Series) -> pd.Series:
+    """A categorical sample as an object column of strings, every missing marker as NaN.
+
+    Evidently 0.7 raises on labels that are floats (``type numpy.float64 not supported as
+    Label``) and on ``pd.NA`` in ``string``/``boolean``/``Int64`` columns ("boolean value of NA is
+    ambiguous"), and one such column stops the whole report. Integral floats lose their ``.0``
+    so that an integer-coded category compares equal across a reference without missing values
+    (int) and a batch with some (float).
+    """
+    missing = values.isna().to_numpy()
+    out = np.array([np.nan if m else _category_label(v) for v, m in zip(values.tolist(), missing)], dtype=object)
+    return pd.Series(out, index=values.index, name=values.name)
+
+
+def _banner(title: str, note: str, skipped: dict[str, str]) -> str:
+    parts = ['<div id="finml-sample-banner" style="font-family:sans-serif;padding:12px 16px;margin:8px;'
+             'border:1px solid #c9a227;background:#fff8e1;border-radius:4px">']
+    if title:
+        parts.append(f"<h2 style='margin:0 0 6px 0'>{html.escape(title)}</h2>")
+    parts.append(f"<p style='margin:0'>{html.escape(note)}</p>")
+    if skipped:
+        items = "".join(f"<li>{html.escape(c)}: {html.escape(r)}</li>" for c, r in skipped.items())
+        parts.append(f"<p style='margin:6px 0 0 0'>Columns not sent to Evidently:</p><ul style='margin:0'>{items}</ul>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _status_text(status: Any) -> str:
+    return str(getattr(status, "value", status))
+
+
+def _read_snapshot(d: dict[str, Any]) -> dict[str, Any]:
+    """Evidently's verdicts from ``snapshot.dict()``: per-column drift tests and the share test, as
+    the values of :class:`EvidentlySummary`'s ``drifted_count``, ``drifted_share``, ``dataset_drift``
+    and ``per_column``.
+
+    Measured on Evidently 0.7.23: metric configs have ``type`` ``evidently:metric_v2:ValueDrift``
+    (one per column, with ``column``, ``method``, ``threshold``; ``value`` the score) and
+    ``evidently:metric_v2:DriftedColumnsCount`` (``value`` ``{"count", "share"}``); each has a
+    test whose ``status`` (a ``TestStatus`` enum) is ``FAIL`` on drift.
+    """
+    per_column: dict[str, EvidentlyColumn] = {}
+    out: dict[str, Any] = {"drifted_count": None, "drifted_share": None, "dataset_drift": None}
+    for m in d.get("metrics", []):
+        cfg = m.get("config", {})
+        typ = str(cfg.get("type", ""))
+        if typ.endswith(":ValueDrift"):
+            v = m.get("value")
+            per_column[cfg["column"]] = EvidentlyColumn(method=cfg.get("method"), threshold=cfg.get("threshold"),
+                                                        score=None if v is None else float(v), drifted=None)
+        elif typ.endswith(":DriftedColumnsCount"):
+            v = m.get("value") or {}
+            out["drifted_count"] = None if v.get("count") is None else int(v["count"])
+            out["drifted_share"] = None if v.get("share") is None else float(v["share"])
+    for t in d.get("tests", []):
+        params = (t.get("metric_config") or {}).get("params") or {}
+        typ = str(params.get("type", ""))
+        status = _status_text(t.get("status"))
+        if typ.endswith(":ValueDrift") and params.get("column") in per_column:
+            per_column[params["column"]].drifted = status == "FAIL"
+            per_column[params["column"]].description = t.get("description")
+        elif typ.endswith(":DriftedColumnsCount"):
+            out["dataset_drift"] = status == "FAIL"
+    out["per_column"] = per_column
+    return out
+
+
+def evidently_drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    drift_spec: DriftSpec,
+    html_path: Path,
+    seed: int = 0,
+    title: str = "",
+) -> EvidentlySummary:
+    """Evidently 0.7 data-drift and data-summary report on a bounded random sample, as HTML.
+
+    At most ``drift_spec.evidently_sample_rows`` random rows (``seed``) of each frame go to
+    Evidently; the HTML opens with a banner stating both sample sizes (the platform's PSI
+    decision, :func:`tasks.drift.compute_drift`, uses every row). Columns Evidently raises on or
+    misreports (``docs/drift.md``) are checked first and skipped with a reason: absent from a
+    frame, all missing in either sample, constant in the reference sample, non-numeric
+    values in a numeric column. Evidently is not called when the batch is empty, has fewer
+    rows than ``drift_spec.min_rows`` (it flags almost every column on a handful of rows), or
+    no column remains. Methods: ``num_method`` / ``cat_method`` at ``stattest_threshold``,
+    per-column overrides from ``drift_spec.columns``, dataset drift at
+    ``dataset_drift_share``. An exception inside Evidently is recorded in ``error``, not raised.
+
+    Returns:
+        An :class:`~models.records.drift.EvidentlySummary`: ``ran``, ``reason`` (why not),
+        ``error``, ``html_path`` (None when no HTML was written), row and sample counts, the
+        banner sentence, the columns sent and skipped (with reasons), Evidently's own decision
+        and per-column verdicts, and ``seconds``.
+    """
+    t0 = time.perf_counter()
+    html_path = Path(html_path)
+    n = drift_spec.evidently_sample_rows
+    cur_n, ref_n = min(len(current), n), min(len(reference), n)
+    note = (f"Evidently drift report on a random sample of {cur_n:,} of {len(current):,} current rows and "
+            f"{ref_n:,} of {len(reference):,} reference rows (seed {seed}); the platform's PSI decision uses every row.")
+    out = EvidentlySummary(
+        ran=False, reason=None, error=None, html_path=None, current_rows=len(current), reference_rows=len(reference),
+        current_sample_rows=cur_n, reference_sample_rows=ref_n, sample_note=note, columns=[], skipped={},
+        drifted_count=None, drifted_share=None, dataset_drift=None, per_column={}, seconds=0.0,
+    )
+    kinds = {c: "numeric" for c in numeric} | {c: "categorical" for c in categorical}
+    present = []
+    for col in kinds:
+        where = [w for w, df in (("reference", reference), ("current batch", current)) if col not in df.columns]
+        if where:
+            out.skipped[col] = "absent from the " + " and the ".join(where)
+        else:
+            present.append(col)
+
+    def done(reason: str) -> EvidentlySummary:
+        out.reason = reason
+        out.sample_note = f"Evidently not run: {reason}"
+        out.seconds = time.perf_counter() - t0
+        return out
+
+    if len(current) == 0:
+        return done("the current batch is empty")
+    if len(reference) == 0:
+        return done("the reference is empty")
+    if len(current) < drift_spec.min_rows:
+        return done(f"the batch has {len(current)} rows, fewer than drift.min_rows = {drift_spec.min_rows}")
+
+    cur_s = _sample(current, present, n, seed)
+    ref_s = _sample(reference, present, n, seed + 1)
+    cols = []
+    for col in present:
+        reason = _evidently_skip_reason(ref_s[col], cur_s[col], kinds[col])
+        if reason:
+            out.skipped[col] = reason
+        else:
+            cols.append(col)
+    if not cols:
+        return done("no column left that Evidently can compare")
+    num_cols = [c for c in cols if kinds[c] == "numeric"]
+    cat_cols = [c for c in cols if kinds[c] == "categorical"]
+    for c in num_cols:  # nullable / object numbers as float64 (on the sample only)
+        if cur_s[c].dtype != "float64" or ref_s[c].dtype != "float64":
+            cur_s[c] = pd.to_numeric(cur_s[c]).astype("float64")
+            ref_s[c] = pd.to_numeric(ref_s[c]).astype("float64")
+    for c in cat_cols:  # categories as plain strings, missing as NaN (on the sample only)
+        cur_s[c] = _category_labels(cur_s[c])
+        ref_s[c] = _category_labels(ref_s[c])
+    out.columns = cols
+
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset, DataSummaryPreset
+
+    per_method = {c: o.method for c, o in drift_spec.columns.items() if c in cols and o.method}
+    per_threshold = {c: o.threshold for c, o in drift_spec.columns.items() if c in cols and o.threshold}
+    definition = DataDefinition(numerical_columns=num_cols, categorical_columns=cat_cols)
+    report = Report(
+        [
+            DataDriftPreset(columns=cols, num_method=drift_spec.num_method, cat_method=drift_spec.cat_method,
+                            threshold=drift_spec.stattest_threshold, per_column_method=per_method or None,
+                            per_column_threshold=per_threshold or None, drift_share=drift_spec.dataset_drift_share),
+            DataSummaryPreset(columns=cols),
+        ],
+        # The per-column drift verdicts exist only as tests, and tests are produced only when
+        # the Report itself has include_tests=True (the presets' own flags are not enough).
+        include_tests=True,
+    )
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy divide-by-zero warnings on empty categories
+            snapshot = report.run(Dataset.from_pandas(cur_s, data_definition=definition),
+                                  Dataset.from_pandas(ref_s, data_definition=definition))
+            page = snapshot.get_html_str(as_iframe=False)
+        verdicts = _read_snapshot(snapshot.dict())
+    except Exception as err:  # noqa: BLE001 - a broken human report must not stop monitoring
+        log.warning("Evidently report failed: %s: %s", type(err).__name__, err)
+        out.error = f"{type(err).__name__}: {err}"
+        out.seconds = time.perf_counter() - t0
+        return out
+    marker = page.find("<body>")
+    banner = _banner(title, note, out.skipped)
+    page = page[: marker + 6] + banner + page[marker + 6:] if marker >= 0 else banner + page
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(page, encoding="utf-8")
+    for key, value in verdicts.items():
+        setattr(out, key, value)
+    out.ran = True
+    out.html_path = str(html_path)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+__all__ = ["evidently_drift_report"]

@@ -1,0 +1,148 @@
+"""The fast validation engine: the suite's expectation definitions evaluated with vectorised
+pandas, for high-volume scoring where Great Expectations' per-expectation passes would cost more
+than the model. Verdicts and counts agree with Great Expectations 1.x (tested on real and broken
+data in ``tests/unit/test_validate.py``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tasks.expectations import (
+    TYPE_LISTS,
+    ExpectationDef,
+    ExpectationOutcome,
+    ValidationReport,
+    explain_missing_columns,
+    json_safe,
+)
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "numeric": (int, float),
+    "integer": (int,),
+    "string": (str,),
+    "datetime": (pd.Timestamp,),
+    "boolean": (bool,),
+}
+
+
+_INFERRED_OK: dict[str, tuple[str, ...]] = {
+    # pandas.api.types.infer_dtype results that pass each family without a per-value check
+    "numeric": ("integer", "floating", "mixed-integer-float", "decimal"),
+    "integer": ("integer",),
+    "string": ("string",),
+    "datetime": ("datetime64", "datetime"),
+    "boolean": ("boolean",),
+}
+
+
+def _dtype_matches(series: pd.Series, family: str) -> bool:
+    api = pd.api.types
+    dtype = series.dtype
+    if family == "numeric":
+        return api.is_numeric_dtype(dtype) and not api.is_bool_dtype(dtype)
+    if family == "integer":
+        return api.is_integer_dtype(dtype)
+    if family == "string":
+        return isinstance(dtype, pd.CategoricalDtype) or api.is_string_dtype(dtype) and dtype != object
+    if family == "datetime":
+        return api.is_datetime64_dtype(dtype)
+    if family == "boolean":
+        return api.is_bool_dtype(dtype)
+    return False
+
+
+def _type_outcome(d: ExpectationDef, s: pd.Series, family: str) -> ExpectationOutcome:
+    base = dict(expectation=d.type, column=d.column, severity=d.severity, description=d.description)
+    if _dtype_matches(s, family):
+        return ExpectationOutcome(success=True, observed=str(s.dtype), **base)
+    if s.dtype != object:
+        return ExpectationOutcome(success=False, observed=str(s.dtype), **base)
+    # One Cython pass tells the common case (an object column of plain strings, numbers...)
+    # apart; only a mixed column needs the per-value check that finds the examples.
+    inferred = pd.api.types.infer_dtype(s, skipna=True)
+    if inferred in _INFERRED_OK[family] or inferred == "empty":
+        return ExpectationOutcome(success=True, observed=f"object ({inferred})", **base)
+    values = s[s.notna()]
+    allowed = _PY_TYPES[family]
+    ok = values.map(lambda v: isinstance(v, allowed) and not (family != "boolean" and isinstance(v, bool)))
+    bad = values[~ok.to_numpy(dtype=bool)]
+    return ExpectationOutcome(
+        success=bad.empty, unexpected_count=int(len(bad)),
+        unexpected_share=float(len(bad) / len(s)) if len(s) else 0.0,
+        examples=[json_safe(v) for v in dict.fromkeys(bad.head(50).tolist())][:5], **base,
+    )
+
+
+def _mask_outcome(d: ExpectationDef, s: pd.Series, bad: pd.Series) -> ExpectationOutcome:
+    count = int(bad.sum())
+    return ExpectationOutcome(
+        expectation=d.type, column=d.column, severity=d.severity, description=d.description,
+        success=count == 0, unexpected_count=count, unexpected_share=count / len(s) if len(s) else 0.0,
+        examples=[json_safe(v) for v in dict.fromkeys(s[bad].head(50).tolist())][:5],
+    )
+
+
+def _fast_one(df: pd.DataFrame, d: ExpectationDef, present: dict[str, pd.Series] | None = None) -> ExpectationOutcome:
+    """One expectation on ``df``. ``present`` caches each column's not-missing mask across the
+    suite: several expectations of a column need it, and on an object column of 1,000,000
+    strings each ``notna`` costs about 20 ms."""
+    base = dict(expectation=d.type, column=d.column, severity=d.severity, description=d.description)
+    kw = d.kwargs
+    if d.type == "ExpectTableRowCountToBeBetween":
+        n = len(df)
+        ok = (kw["min_value"] is None or n >= kw["min_value"]) and (kw["max_value"] is None or n <= kw["max_value"])
+        return ExpectationOutcome(success=ok, observed=n, **base)
+    if d.type == "ExpectColumnToExist":
+        return ExpectationOutcome(success=d.column in df.columns, **base)
+    if d.column not in df.columns:
+        return ExpectationOutcome(success=False, error="column is missing", **base)
+    s = df[d.column]
+    present = {} if present is None else present
+    if d.column not in present:
+        present[d.column] = s.notna()
+    notna = present[d.column]
+    if d.type == "ExpectColumnValuesToBeInTypeList":
+        family = next(f for f, names in TYPE_LISTS.items() if names == kw["type_list"])
+        return _type_outcome(d, s, family)
+    if d.type == "ExpectColumnValuesToBeBetween":
+        if not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_datetime64_dtype(s.dtype)):
+            return ExpectationOutcome(success=False, error="not evaluated: the column's values are not of the declared type",
+                                      **base)
+        lo, hi = kw["min_value"], kw["max_value"]
+        bad = pd.Series(False, index=s.index)
+        if lo is not None:
+            bad |= s < lo
+        if hi is not None:
+            bad |= s > hi
+        return _mask_outcome(d, s, bad & notna)
+    if d.type == "ExpectColumnValuesToBeInSet":
+        return _mask_outcome(d, s, notna & ~s.isin(kw["value_set"]))
+    if d.type == "ExpectColumnValuesToNotBeNull":
+        count = int(len(s) - notna.sum())
+        share = count / len(s) if len(s) else 0.0
+        mostly = kw.get("mostly", 1.0)
+        return ExpectationOutcome(success=(1.0 - share) >= mostly - 1e-12, unexpected_count=count,
+                                  unexpected_share=share, **base)
+    if d.type == "ExpectColumnValuesToBeUnique":
+        values = s[notna]
+        return _mask_outcome(d, values, values.duplicated(keep=False))
+    raise ValueError(f"the fast engine does not implement {d.type}")
+
+
+def run_suite_fast(df: pd.DataFrame, definitions: list[ExpectationDef], suite_name: str) -> ValidationReport:
+    """Evaluate the same expectation definitions with vectorised pandas, in one pass each.
+
+    Semantics follow Great Expectations 1.x (missing values are ignored by value
+    expectations; ``mostly`` is the required share of non-missing values; a duplicated key
+    counts every row of its group); ``tests/unit/test_validate.py`` checks both engines give
+    the same verdicts and counts on real and broken data. About 0.2 s for 1M rows and 60
+    expectations, against 2-7 s for GX.
+    """
+    present: dict[str, pd.Series] = {}
+    outcomes = [_fast_one(df, d, present) for d in definitions]
+    explain_missing_columns(outcomes)
+    return ValidationReport(suite=suite_name, rows=len(df), outcomes=outcomes)
+
+
+__all__ = ["run_suite_fast"]
