@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from models.estimators import save_pipeline
+from models.metrics import roc_auc
 from models.registry import ModelRegistry
 from models.spec import parse_spec
-from tasks.evaluate import evaluate_fitted, roc_auc
+from tasks.evaluate import evaluate_fitted
 from tasks.load import modelling_table, parse_declared_types
 from tasks.split import plan_split
 from tasks.train import fit_candidate, score_champion
@@ -44,7 +45,7 @@ def _run(spec, frame, registry):
     table = modelling_table(parse_declared_types(frame, spec), spec)
     plan = plan_split(table, spec)
     fitted = [fit_candidate(spec, c, table, plan) for c in spec.candidates]
-    evaluation = evaluate_fitted(spec, table, plan, fitted)
+    evaluation = evaluate_fitted.fn(spec, table, plan, fitted)
     return table, plan, fitted, evaluation, score_champion(spec, registry, table, plan, evaluation.holdout_sha256)
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tasks.compare import bootstrap, delong, diebold_mariano, roc_auc_interval
+from models.statistics import auc_interval as roc_auc_interval
+from tasks.compare import bootstrap, delong, diebold_mariano
 
 
 def _delong_by_pairs(y, a, b):
@@ -101,7 +102,7 @@ def test_bootstrap_is_reproducible_and_centred():
     d = delong(y, a, b)
     assert width_boot == pytest.approx(d.ci_high - d.ci_low, rel=0.2)
     blocks = bootstrap("roc_auc", y, a, b, n_boot=300, seed=7, block=20)
-    assert blocks.note.startswith("paired bootstrap of moving blocks of 20 rows")
+    assert blocks.note.startswith("paired bootstrap of circular blocks of 20 rows")
     same = bootstrap("brier", y, a, a, n_boot=100)
     assert same.diff == 0.0 and same.ci_low == 0.0 and same.ci_high == 0.0
 
