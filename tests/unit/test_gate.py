@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from models.records.gate import ChampionRescoring
+from models.records.gate import ChampionRescoring, GateResult
 from models.spec import parse_spec
 from tasks.gate import GateInputs, evaluate_gate
 from tests.helpers import builtin_spec_dict
@@ -147,3 +150,52 @@ def test_unscorable_champion_fails_closed():
         version=2, scores=None, error="IntegrityError: model changed")))
     assert not gate.passed
     assert "fails closed" in gate.failed[0].sentence and "v2" in gate.failed[0].sentence
+
+
+# --------------------------------------------------------------------------- the typed records
+
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "gate_records_before_issue_11.json"
+
+
+@pytest.mark.parametrize("which", ["credit_risk", "market_direction"])
+def test_a_gate_written_by_the_code_before_the_records_reads_back_unchanged(which):
+    data = json.loads(FIXTURE.read_text())
+    old = data if which == "credit_risk" else data[which]
+    gate = GateResult.model_validate(old["gate"])
+    assert gate.as_dict() == old["gate"]
+    assert json.dumps(gate.as_dict(), sort_keys=True) == json.dumps(old["gate"], sort_keys=True)
+    assert gate.passed is False and gate.reason() == old["decision"]["reason"]
+    assert not gate.model_extra and all(not v.model_extra for v in gate.verdicts)
+    methods = [v.comparison.method for v in gate.verdicts if v.comparison is not None]
+    assert methods == (["none", "delong", "bootstrap"] if which == "credit_risk" else ["diebold_mariano"] * 2)
+    if which == "credit_risk":
+        champion = ChampionRescoring.model_validate(old["champion_comparison"])
+        assert champion.as_dict() == old["champion_comparison"] and champion.scores is None
+        assert champion.version == 1 and champion.method == "rescored" and champion.metrics["roc_auc"] > 0.86
+    else:
+        assert old["champion_comparison"] is None and gate.first_model
+        assert [v.applicable for v in gate.verdicts] == [True, True, True, False]
+
+
+def test_the_gate_writes_the_keys_it_always_wrote():
+    data = json.loads(FIXTURE.read_text())["gate"]
+    y, champ, rng = _scores(seed=6)
+    rules = THRESHOLDS + [{"kind": "champion", "metric": "roc_auc", "margin": 0.005},
+                          {"kind": "champion", "metric": "roc_auc", "test": "superior", "method": "delong"},
+                          {"kind": "champion", "metric": "brier", "test": "not_worse", "method": "bootstrap", "n_boot": 100}]
+    gate = evaluate_gate(_spec(rules), GOOD, GateInputs(y, champ, champion=ChampionRescoring(version=1, scores=champ)))
+    written = json.loads(json.dumps(gate.as_dict()))
+    assert set(written) == set(data) == {"passed", "champion_version", "first_model", "verdicts"}
+    assert [set(v) for v in written["verdicts"]] == [set(v) for v in data["verdicts"][:len(written["verdicts"])]]
+    assert [set(v["comparison"]) for v in written["verdicts"][3:]] == [set(v["comparison"]) for v in data["verdicts"][6:]]
+    assert written["verdicts"][3]["champion_value"] == written["verdicts"][3]["other_value"] == gate.verdicts[3].other_value
+    assert written["passed"] is False and written["first_model"] is False and written["champion_version"] == 1
+    assert gate.as_dict() == gate.model_dump() and GateResult.model_validate(written).as_dict() == written
+
+
+def test_the_champion_record_leaves_its_scores_out_of_the_json():
+    record = ChampionRescoring(version=2, method="recipe_refit", same_holdout=False, metrics={"roc_auc": 0.8},
+                               scores=np.arange(5.0))
+    assert record.as_dict() == {"version": 2, "method": "recipe_refit", "same_holdout": False,
+                                "metrics": {"roc_auc": 0.8}, "error": None}
+    assert "scores" not in record.model_dump_json() and record.scores.tolist() == [0, 1, 2, 3, 4]
