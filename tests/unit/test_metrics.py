@@ -273,3 +273,13 @@ def test_a_new_metric_is_one_catalogue_entry(monkeypatch):
     assert threshold.passed == (expected >= 0.5) and threshold.sentence.startswith(f"top_decile_event_rate = {expected:.2f}")
     assert champion.comparison.method == "bootstrap" and champion.comparison.diff == pytest.approx(c.diff)
     assert champion.sentence.startswith(f"top_decile_event_rate {expected:.2f} vs champion v1")
+
+
+def test_every_catalogue_metric_is_documented():
+    from pathlib import Path
+
+    from models.metrics import METRICS
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`") for line in page.splitlines() if line.startswith("| `")}
+    assert set(METRICS) <= rows, sorted(set(METRICS) - rows)
