@@ -377,18 +377,6 @@ ROW_COMPARABLE: Set[str] = _RowComparable()
 # --------------------------------------------------------------------------- reading the catalogue
 
 
-def metric_info(name: str) -> MetricInfo:
-    """The catalogue entry of ``name``.
-
-    Raises:
-        MetricError: not a catalogue metric.
-    """
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise MetricError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}") from None
-
-
 def is_better(metric: str, a: float, b: float) -> bool:
     """True if value ``a`` is strictly better than ``b`` for this metric (its direction)."""
     if METRICS[metric].higher_is_better:
