@@ -329,7 +329,7 @@ METRICS: dict[str, MetricInfo] = {
     "calibration_ratio": MetricInfo(
         higher_is_better=None, tasks=_CLF, fn=calibration_ratio,
         description="mean predicted probability / observed event rate (ideal 1)"),
-    "max_rank_reversal": MetricInfo(
+    "max_rank_reversal": MetricInfo(  # on direction models' cards too; a rule may name it for binary ones only
         higher_is_better=False, tasks=_BIN, computed_for=_CLF, fn=_rank_reversal,
         description="largest drop of the event rate from a score decile to the next riskier one"),
     "adverse_impact_ratio": MetricInfo(
