@@ -16,7 +16,7 @@ from flows.runners import thread_runner
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
-from tasks.evaluate import evaluate_candidates, rescore_champion
+from tasks.evaluate import evaluate_fitted, rescore_champion
 from tasks.gate import apply_gate
 from tasks.leakage import leakage_guards
 from tasks.load import load_data, prepare_table
@@ -74,7 +74,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     leakage = leakage_guards(spec, data.development, data.table, plan)  # stops the run on probable leakage
     futures = [fit_candidate.submit(spec, c, data.table, plan) for c in spec.candidates]  # in parallel
     fitted = [f.result() for f in futures]
-    evaluation = evaluate_candidates(spec, data.table, plan, fitted)
+    evaluation = evaluate_fitted(spec, data.table, plan, fitted)
     champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
     gate = apply_gate(spec, evaluation, champion)
     decision = promote_or_reject(

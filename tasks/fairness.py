@@ -1,19 +1,7 @@
-"""Fairness measurement for protected attributes (used for measurement only, never as features).
-
-At the model's operating cut-off (an application is approved when its event probability —
-default, denial, bad loan — is below the cut-off), per group of each protected column:
-
-- base rate: the observed event rate;
-- approval rate: the share approved at the cut-off;
-- adverse impact ratio (AIR): the group's approval rate / the reference group's. The
-  "four-fifths rule" flags a ratio below 0.8 (US EEOC Uniform Guidelines on Employee Selection
-  Procedures, 29 CFR 1607.4(D); used as a first screen in fair-lending reviews);
-- within-group ROC AUC: how well the model ranks inside the group.
-
-The reference group is the one named in ``fairness.reference_groups``, else the group with
-the highest approval rate. The cut-off is ``fairness.cutoff``, or the score quantile that
-approves ``fairness.approval_rate`` of the rows, by default one minus the observed event rate
-(approve as many as historically performed well).
+"""Fairness measurement for protected attributes (measured only, never features): per group of
+each protected column, at the model's operating cut-off, the base rate, the approval rate, the
+adverse impact ratio against a reference group (the four-fifths screen) and the within-group
+ROC AUC. Definitions and sources: ``docs/metrics.md`` (fairness).
 """
 
 from __future__ import annotations
@@ -23,11 +11,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.metrics import roc_auc
 from models.spec import ModelSpec
 
 
 def operating_cutoff(spec: ModelSpec, y: np.ndarray, scores: np.ndarray) -> tuple[float, str]:
-    """The probability cut-off and how it was chosen (a sentence)."""
+    """The probability cut-off and how it was chosen (a sentence).
+
+    ``fairness.cutoff`` when the spec sets one; else the score quantile that approves
+    ``fairness.approval_rate`` of the rows, by default one minus the observed event rate
+    (approve as many as historically performed well).
+    """
     f = spec.fairness
     if f.cutoff is not None:
         return float(f.cutoff), f"fixed cut-off {f.cutoff:g} from the spec"
@@ -38,11 +32,7 @@ def operating_cutoff(spec: ModelSpec, y: np.ndarray, scores: np.ndarray) -> tupl
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
-    if len(np.unique(y)) < 2:
-        return None
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, s))
+    return roc_auc(y, s) if len(np.unique(y)) >= 2 else None
 
 
 def fairness_report(spec: ModelSpec, y: np.ndarray, scores: np.ndarray, protected: pd.DataFrame) -> dict[str, Any]:
@@ -52,10 +42,16 @@ def fairness_report(spec: ModelSpec, y: np.ndarray, scores: np.ndarray, protecte
         y: 0/1 outcomes (1 = the adverse event); scores: predicted event probabilities.
         protected: the same rows' protected columns.
 
+    An application is approved when its event probability is below the cut-off
+    (:func:`operating_cutoff`). A group's adverse impact ratio is its approval rate / the
+    reference group's: the one named in ``fairness.reference_groups``, else the group with the
+    highest approval rate. The four-fifths rule flags a ratio below 0.8 (EEOC Uniform
+    Guidelines, 29 CFR 1607.4(D)).
+
     Returns:
         ``{"cutoff", "cutoff_rule", "adverse_impact_ratio" (the lowest AIR over all columns and
-        groups), "attributes": {column: {"reference_group", "groups": [ {...} ]}}}``. Groups
-        with a missing value are reported as ``"(missing)"``.
+        groups; None when no group has one), "attributes": {column: {"reference_group",
+        "groups": [ {...} ]}}}``. Groups with a missing value are reported as ``"(missing)"``.
     """
     y = np.asarray(y, dtype=float)
     scores = np.asarray(scores, dtype=float)

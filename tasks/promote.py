@@ -104,7 +104,7 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> dict[str, Any]:
     """The JSON metadata of a version (or of a rejected run's evidence)."""
     spec = ev.spec
     evaluation = ev.evaluation
-    champion = None if ev.champion is None else {k: v for k, v in ev.champion.items() if k != "scores"}
+    champion = None if ev.champion is None else ev.champion.as_dict()
     return {
         "model": spec.name,
         "task": spec.task,

@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from models.metrics import digits as metric_digits
+from models.metrics import shown_metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -18,12 +21,14 @@ def artifact_key(model: str, what: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in raw).strip("-")
 
 
-def fmt_value(value: Any, digits: int = 4, missing: str = "n/a") -> str:
-    """A value for tables: floats with ``digits`` decimals, None as ``missing``."""
+def fmt_value(value: Any, digits: int | None = None, missing: str = "n/a", metric: str | None = None) -> str:
+    """A value for tables: floats with ``digits`` decimals (by default the metric's display
+    decimals from the catalogue, :func:`models.metrics.digits`), None as ``missing``, anything
+    else as ``str``."""
     if value is None:
         return missing
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:.{metric_digits(metric) if digits is None else digits}f}"
     return str(value)
 
 
@@ -32,13 +37,11 @@ _fmt = fmt_value
 
 def candidates_markdown(rows: list[dict[str, Any]], task: str) -> str:
     """A markdown table of candidates and their holdout metrics."""
-    from tasks.evaluate import report_metrics
-
-    metrics = [m for m in report_metrics(task) if any(m in r for r in rows)]
+    metrics = [m for m in shown_metrics(task) if any(m in r for r in rows)]
     head = ["candidate", "estimator", *metrics, "fit s", "selected"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["candidate"], r["estimator"], *[_fmt(r.get(m)) for m in metrics], _fmt(r.get("fit_seconds"), 1),
+        cells = [r["candidate"], r["estimator"], *[_fmt(r.get(m), metric=m) for m in metrics], _fmt(r.get("fit_seconds"), 1),
                  "**yes**" if r.get("selected") else ("failed: " + r["error"] if r.get("error") else "")]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
@@ -59,8 +62,8 @@ def gate_markdown(gate: dict[str, Any]) -> str:
             if c.get("ci_low") is not None:
                 adv += f" [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
         lines.append(
-            f"| {v['rule']} | {v['metric']} | {_fmt(v['value'])} | {v['bound']} | {v.get('other') or ''} | "
-            f"{_fmt(v.get('other_value'))} | {adv} | {verdict} |"
+            f"| {v['rule']} | {v['metric']} | {_fmt(v['value'], metric=v['metric'])} | {v['bound']} | "
+            f"{v.get('other') or ''} | {_fmt(v.get('other_value'), metric=v['metric'])} | {adv} | {verdict} |"
         )
     lines += ["", *[f"- {sentence}" for sentence in dict.fromkeys(v["sentence"] for v in gate["verdicts"])]]
     return "\n".join(lines)

@@ -57,7 +57,7 @@ def test_version_folder_holds_everything_design_lists(trained):
 
 def test_champion_scores_the_later_out_of_time_rows(trained):
     from models.spec import find_spec
-    from tasks.evaluate import roc_auc
+    from models.metrics import roc_auc
     from tasks.load import load_source, modelling_table, split_out_of_time
 
     spec = find_spec("credit_risk", BUILTIN_SPECS)

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from models.estimators import save_pipeline
+from models.metrics import roc_auc
 from models.registry import ModelRegistry
 from models.spec import parse_spec
-from tasks.evaluate import evaluate_fitted, roc_auc
+from tasks.evaluate import evaluate_fitted
 from tasks.load import modelling_table, parse_declared_types
 from tasks.split import plan_split
 from tasks.train import fit_candidate, score_champion
@@ -44,7 +45,7 @@ def _run(spec, frame, registry):
     table = modelling_table(parse_declared_types(frame, spec), spec)
     plan = plan_split.fn(table, spec)
     fitted = [fit_candidate.fn(spec, c, table, plan) for c in spec.candidates]
-    evaluation = evaluate_fitted(spec, table, plan, fitted)
+    evaluation = evaluate_fitted.fn(spec, table, plan, fitted)
     return table, plan, fitted, evaluation, score_champion(spec, registry, table, plan, evaluation.holdout_sha256)
 
 
@@ -79,3 +80,30 @@ def test_new_rows_refit_the_champion_recipe_instead_of_scoring_its_own_training_
     assert len(champion.scores) == len(plan2.holdout)
     # the same recipe fitted on the same training rows scores exactly like the challenger
     assert roc_auc(refreshed.y, champion.scores) == pytest.approx(refreshed.metrics["roc_auc"], abs=1e-9)
+
+
+def test_rescore_champion_returns_the_typed_record(tmp_path, spec, monkeypatch):
+    from models.metrics import MetricError
+    from models.records.gate import ChampionRescoring
+    from tasks import evaluate
+    from tasks.evaluate import rescore_champion
+
+    root = tmp_path / "registry"
+    registry = ModelRegistry(root, "toy")
+    table, plan, fitted, evaluation, _ = _run(spec, _data(4_000), registry)
+    assert rescore_champion.fn(spec, root, table, plan, evaluation.holdout_sha256) is None
+    _publish(registry, spec, evaluation, fitted)
+    record = rescore_champion.fn(spec, root, table, plan, evaluation.holdout_sha256)
+    assert isinstance(record, ChampionRescoring)
+    assert (record.version, record.method, record.same_holdout, record.error) == (1, "rescored", True, None)
+    assert record.metrics["roc_auc"] == pytest.approx(evaluation.metrics["roc_auc"])
+    assert set(record.metrics) == set(evaluation.metrics) and len(record.scores) == len(plan.holdout)
+    assert set(record.as_dict()) == {"version", "method", "same_holdout", "metrics", "error"}
+
+    def unusable(*args, **kwargs):
+        raise MetricError("the labels have a single class; rank metrics are undefined")
+
+    monkeypatch.setattr(evaluate, "compute_metrics", unusable)
+    failed = rescore_champion.fn(spec, root, table, plan, evaluation.holdout_sha256)
+    assert failed.metrics is None and failed.scores is not None
+    assert failed.error == "MetricError: the labels have a single class; rank metrics are undefined"

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tasks.compare import bootstrap, delong, diebold_mariano, roc_auc_interval
+from models.statistics import auc_interval as roc_auc_interval
+from tasks.compare import bootstrap, delong, diebold_mariano
 
 
 def _delong_by_pairs(y, a, b):
@@ -101,7 +102,7 @@ def test_bootstrap_is_reproducible_and_centred():
     d = delong(y, a, b)
     assert width_boot == pytest.approx(d.ci_high - d.ci_low, rel=0.2)
     blocks = bootstrap("roc_auc", y, a, b, n_boot=300, seed=7, block=20)
-    assert blocks.note.startswith("paired bootstrap of moving blocks of 20 rows")
+    assert blocks.note.startswith("paired bootstrap of circular blocks of 20 rows")
     same = bootstrap("brier", y, a, a, n_boot=100)
     assert same.diff == 0.0 and same.ci_low == 0.0 and same.ci_high == 0.0
 
@@ -161,3 +162,88 @@ def test_a_relative_change_against_zero_keeps_its_sign():
     assert point_only("gini", y, worst, chance, change="relative").diff == float("-inf")
     assert point_only("gini", y, y, chance, change="relative").diff == float("inf")
     assert point_only("gini", y, chance, chance, change="relative").diff == 0.0
+
+
+def test_circular_blocks_draw_every_row_with_equal_probability():
+    """Every block starts at a uniformly drawn row and wraps around, so each position of a block is
+    uniform over the rows and every row, the first and the last included, is drawn once per
+    replicate in expectation. Moving blocks that stop at the last row (the method before) draw
+    the first row only from a block that starts there."""
+    from models.statistics import circular_block_indices
+
+    n, block = 50, 7
+
+    class Starts:  # all blocks start at row s; records the range the starts are drawn from
+        def __init__(self, s):
+            self.s = s
+
+        def integers(self, low, high, size):
+            self.range = (low, high)
+            return np.full(size, self.s)
+
+    expected = np.zeros(n)
+    for s in range(n):  # the starts are uniform and expectation is linear: average over every start
+        rng = Starts(s)
+        idx = circular_block_indices(rng, n, block)
+        assert rng.range == (0, n) and idx.shape == (n,)
+        expected += np.bincount(idx, minlength=n) / n
+    np.testing.assert_allclose(expected, np.ones(n), rtol=0, atol=1e-12)
+
+    rng = np.random.default_rng(0)
+    reps = 2_000
+    circular = sum(np.bincount(circular_block_indices(rng, n, block), minlength=n) for _ in range(reps)) / reps
+    moving = np.zeros(n)
+    for _ in range(reps):
+        starts = rng.integers(0, n - block + 1, size=math.ceil(n / block))
+        moving += np.bincount((starts[:, None] + np.arange(block)).ravel()[:n], minlength=n) / reps
+    assert 0.85 < circular[0] < 1.15 and 0.85 < circular[-1] < 1.15
+    assert moving[0] < 0.3 and moving[n // 2] > 1.05  # 8 / 44 = 0.18 at the first row, more in the middle
+
+
+def test_block_length_and_the_rows_bootstrap():
+    from models.statistics import block_length, bootstrap_indices
+
+    assert block_length(1000) == 10 and block_length(1000, horizon=22) == 22 and block_length(30) == 3
+    rng = np.random.default_rng(1)
+    idx = bootstrap_indices(rng, 100)
+    assert idx.shape == (100,) and len(np.unique(idx)) < 100  # drawn with replacement
+    blocks = bootstrap_indices(np.random.default_rng(1), 100, block=10)
+    runs = np.diff(blocks.reshape(10, 10), axis=1) % 100
+    assert (runs == 1).all()  # ten runs of ten consecutive rows, wrapping at the end
+
+
+def test_the_single_auc_interval_and_the_paired_difference_share_the_components():
+    from models.statistics import StatisticsError, delong_components, delong_difference
+
+    rng = np.random.default_rng(12)
+    y = (rng.random(300) < 0.3).astype(float)
+    s = np.round(y + rng.normal(0, 1, 300), 1)
+    c = delong_components(y, s)
+    assert c.v10.shape == (int(y.sum()),) and c.v01.shape == (int((1 - y).sum()),)
+    assert c.auc == pytest.approx(c.v10.mean()) == pytest.approx(c.v01.mean())
+    low, high = roc_auc_interval(y, s)
+    se = (high - low) / 2 / stats.norm.ppf(0.975)
+    assert se == pytest.approx(math.sqrt(c.v10.var(ddof=1) / len(c.v10) + c.v01.var(ddof=1) / len(c.v01)))
+    # against a constant score (AUC 0.5, no variance of its own), the paired se is the single one
+    d = delong_difference(y, s, np.zeros(300))
+    assert d.auc_b == 0.5 and d.se == pytest.approx(se)
+    with pytest.raises(StatisticsError, match="two events"):
+        delong_components(np.array([1, 0, 0, 0.0]), np.arange(4.0))
+
+
+def test_comparison_errors_name_the_problem():
+    from tasks.compare import ComparisonError, point_only
+
+    y = np.array([0, 1] * 10, dtype=float)
+    with pytest.raises(ComparisonError, match="cannot be compared row by row"):
+        bootstrap("calibration_ratio", y, y, y)
+    with pytest.raises(ComparisonError, match="needs a per-row loss"):
+        diebold_mariano("roc_auc", y, y, y)
+    with pytest.raises(ComparisonError, match="same length"):
+        bootstrap("brier", y, y, y[:-1])
+    with pytest.raises(ComparisonError, match="at least two events"):
+        delong(np.array([1, 0, 0, 0.0]), np.arange(4.0), np.arange(4.0))
+    with pytest.raises(ComparisonError, match="at least 10 rows"):
+        diebold_mariano("mse", y[:6], y[:6], y[:6])
+    with pytest.raises(ComparisonError, match="row by row"):
+        point_only("rmse_ratio_vs_persistence", y, y, y)

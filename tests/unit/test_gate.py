@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from models.records.gate import ChampionRescoring, GateResult
 from models.spec import parse_spec
 from tasks.gate import GateInputs, evaluate_gate
 from tests.helpers import builtin_spec_dict
@@ -58,11 +62,11 @@ def test_champion_absolute_margin_on_the_point_estimate():
     y, champ, rng = _scores()
     spec = _spec(THRESHOLDS + [{"kind": "champion", "metric": "roc_auc", "margin": 0.005}])
     better = champ + 0.8 * (y - 0.3) * rng.random(len(y))  # clearly better ranking
-    inputs = GateInputs(y, better, champion={"version": 3, "scores": champ})
+    inputs = GateInputs(y, better, champion=ChampionRescoring(version=3, scores=champ))
     gate = evaluate_gate(spec, GOOD, inputs)
     verdict = gate.verdicts[-1]
-    assert gate.passed and verdict.comparison["diff"] > 0.005 and verdict.other == "champion v3"
-    same = evaluate_gate(spec, GOOD, GateInputs(y, champ, champion={"version": 3, "scores": champ}))
+    assert gate.passed and verdict.comparison.diff > 0.005 and verdict.other == "champion v3"
+    same = evaluate_gate(spec, GOOD, GateInputs(y, champ, champion=ChampionRescoring(version=3, scores=champ)))
     assert not same.passed  # an equal challenger does not clear a positive margin
     assert "+0.0000 does not meet the required margin 0.005" in same.failed[0].sentence
 
@@ -73,12 +77,12 @@ def test_relative_change_for_a_lower_is_better_metric():
     slightly_worse = np.clip(champ + rng.normal(0, 0.02, len(y)), 0.001, 0.999)
     brier_c = np.mean((champ - y) ** 2)
     brier_w = np.mean((slightly_worse - y) ** 2)
-    gate = evaluate_gate(spec, GOOD, GateInputs(y, slightly_worse, champion={"version": 1, "scores": champ}))
-    rel = gate.verdicts[-1].comparison["diff"]
+    gate = evaluate_gate(spec, GOOD, GateInputs(y, slightly_worse, champion=ChampionRescoring(version=1, scores=champ)))
+    rel = gate.verdicts[-1].comparison.diff
     assert rel == pytest.approx((brier_c - brier_w) / brier_c)
     assert gate.passed == (rel >= -0.02)
     much_worse = np.clip(champ + rng.normal(0, 0.2, len(y)), 0.001, 0.999)
-    assert not evaluate_gate(spec, GOOD, GateInputs(y, much_worse, champion={"version": 1, "scores": champ})).passed
+    assert not evaluate_gate(spec, GOOD, GateInputs(y, much_worse, champion=ChampionRescoring(version=1, scores=champ))).passed
 
 
 def test_a_challenger_better_only_by_noise_is_not_promoted():
@@ -89,13 +93,13 @@ def test_a_challenger_better_only_by_noise_is_not_promoted():
         {"kind": "champion", "metric": "roc_auc", "margin": 0.0},
         {"kind": "champion", "metric": "roc_auc", "test": "superior", "method": "delong"},
     ]
-    gate = evaluate_gate(_spec(rules), GOOD, GateInputs(y, challenger, champion={"version": 4, "scores": champ}))
+    gate = evaluate_gate(_spec(rules), GOOD, GateInputs(y, challenger, champion=ChampionRescoring(version=4, scores=champ)))
     point, significance = gate.verdicts[-2], gate.verdicts[-1]
     c = significance.comparison
-    if c["diff"] <= 0:  # make the construction explicit: we need a (tiny) point improvement
-        pytest.fail(f"construction needs a positive point gain, got {c['diff']}")
+    if c.diff <= 0:  # make the construction explicit: we need a (tiny) point improvement
+        pytest.fail(f"construction needs a positive point gain, got {c.diff}")
     assert point.passed and not significance.passed
-    assert c["ci_low"] < 0 < c["ci_high"]
+    assert c.ci_low < 0 < c.ci_high
     assert "not better beyond noise than champion v4" in significance.sentence
     assert not gate.passed and gate.failed == [significance]
 
@@ -103,8 +107,9 @@ def test_a_challenger_better_only_by_noise_is_not_promoted():
 def test_an_identical_challenger_never_passes_superiority():
     y, champ, _ = _scores(seed=3)
     rule = [{"kind": "champion", "metric": "roc_auc", "test": "superior", "method": "bootstrap", "n_boot": 200}]
-    gate = evaluate_gate(_spec(THRESHOLDS + rule), GOOD, GateInputs(y, champ.copy(), champion={"version": 2, "scores": champ}))
-    assert not gate.passed and gate.failed[0].comparison["ci_low"] == 0.0
+    inputs = GateInputs(y, champ.copy(), champion=ChampionRescoring(version=2, scores=champ))
+    gate = evaluate_gate(_spec(THRESHOLDS + rule), GOOD, inputs)
+    assert not gate.passed and gate.failed[0].comparison.ci_low == 0.0
 
 
 def test_not_worse_is_not_blocked_by_noise_but_fails_when_significantly_worse():
@@ -112,12 +117,12 @@ def test_not_worse_is_not_blocked_by_noise_but_fails_when_significantly_worse():
     rule = [{"kind": "champion", "metric": "roc_auc", "test": "not_worse", "method": "delong"}]
     spec = _spec(THRESHOLDS + rule)
     noisy_equal = champ + rng.normal(0, 0.03, len(y))
-    gate = evaluate_gate(spec, GOOD, GateInputs(y, noisy_equal, champion={"version": 1, "scores": champ}))
+    gate = evaluate_gate(spec, GOOD, GateInputs(y, noisy_equal, champion=ChampionRescoring(version=1, scores=champ)))
     c = gate.verdicts[-1].comparison
-    assert c["ci_low"] < 0 < c["ci_high"] and gate.passed  # whatever the sign of the point estimate
+    assert c.ci_low < 0 < c.ci_high and gate.passed  # whatever the sign of the point estimate
     worse = champ + rng.normal(0, 0.6, len(y))
-    gate = evaluate_gate(spec, GOOD, GateInputs(y, worse, champion={"version": 1, "scores": champ}))
-    assert not gate.passed and gate.failed[0].comparison["ci_high"] < 0
+    gate = evaluate_gate(spec, GOOD, GateInputs(y, worse, champion=ChampionRescoring(version=1, scores=champ)))
+    assert not gate.passed and gate.failed[0].comparison.ci_high < 0
     assert "significantly worse than champion v1" in gate.failed[0].sentence
 
 
@@ -131,7 +136,7 @@ def test_baseline_rule_for_the_forecaster():
     inputs = GateInputs(y, good, baselines={"persistence": persistence}, time_ordered=True, horizon=5)
     gate = evaluate_gate(spec, metrics, inputs)
     baseline = [v for v in gate.verdicts if v.rule == "baseline"][0]
-    assert baseline.passed and baseline.comparison["method"] == "diebold_mariano" and baseline.comparison["ci_low"] > 0
+    assert baseline.passed and baseline.comparison.method == "diebold_mariano" and baseline.comparison.ci_low > 0
     inputs = GateInputs(y, persistence + rng.normal(0, 0.001, 1500), baselines={"persistence": persistence},
                         time_ordered=True, horizon=5)
     gate = evaluate_gate(spec, metrics, inputs)
@@ -141,7 +146,56 @@ def test_baseline_rule_for_the_forecaster():
 def test_unscorable_champion_fails_closed():
     spec = _spec(THRESHOLDS + [{"kind": "champion", "metric": "roc_auc", "margin": 0.0}])
     y, champ, _ = _scores()
-    gate = evaluate_gate(spec, GOOD, GateInputs(y, champ, champion={"version": 2, "scores": None,
-                                                                      "error": "IntegrityError: model changed"}))
+    gate = evaluate_gate(spec, GOOD, GateInputs(y, champ, champion=ChampionRescoring(
+        version=2, scores=None, error="IntegrityError: model changed")))
     assert not gate.passed
     assert "fails closed" in gate.failed[0].sentence and "v2" in gate.failed[0].sentence
+
+
+# --------------------------------------------------------------------------- the typed records
+
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "gate_records_before_issue_11.json"
+
+
+@pytest.mark.parametrize("which", ["credit_risk", "market_direction"])
+def test_a_gate_written_by_the_code_before_the_records_reads_back_unchanged(which):
+    data = json.loads(FIXTURE.read_text())
+    old = data if which == "credit_risk" else data[which]
+    gate = GateResult.model_validate(old["gate"])
+    assert gate.as_dict() == old["gate"]
+    assert json.dumps(gate.as_dict(), sort_keys=True) == json.dumps(old["gate"], sort_keys=True)
+    assert gate.passed is False and gate.reason() == old["decision"]["reason"]
+    assert not gate.model_extra and all(not v.model_extra for v in gate.verdicts)
+    methods = [v.comparison.method for v in gate.verdicts if v.comparison is not None]
+    assert methods == (["none", "delong", "bootstrap"] if which == "credit_risk" else ["diebold_mariano"] * 2)
+    if which == "credit_risk":
+        champion = ChampionRescoring.model_validate(old["champion_comparison"])
+        assert champion.as_dict() == old["champion_comparison"] and champion.scores is None
+        assert champion.version == 1 and champion.method == "rescored" and champion.metrics["roc_auc"] > 0.86
+    else:
+        assert old["champion_comparison"] is None and gate.first_model
+        assert [v.applicable for v in gate.verdicts] == [True, True, True, False]
+
+
+def test_the_gate_writes_the_keys_it_always_wrote():
+    data = json.loads(FIXTURE.read_text())["gate"]
+    y, champ, rng = _scores(seed=6)
+    rules = THRESHOLDS + [{"kind": "champion", "metric": "roc_auc", "margin": 0.005},
+                          {"kind": "champion", "metric": "roc_auc", "test": "superior", "method": "delong"},
+                          {"kind": "champion", "metric": "brier", "test": "not_worse", "method": "bootstrap", "n_boot": 100}]
+    gate = evaluate_gate(_spec(rules), GOOD, GateInputs(y, champ, champion=ChampionRescoring(version=1, scores=champ)))
+    written = json.loads(json.dumps(gate.as_dict()))
+    assert set(written) == set(data) == {"passed", "champion_version", "first_model", "verdicts"}
+    assert [set(v) for v in written["verdicts"]] == [set(v) for v in data["verdicts"][:len(written["verdicts"])]]
+    assert [set(v["comparison"]) for v in written["verdicts"][3:]] == [set(v["comparison"]) for v in data["verdicts"][6:]]
+    assert written["verdicts"][3]["champion_value"] == written["verdicts"][3]["other_value"] == gate.verdicts[3].other_value
+    assert written["passed"] is False and written["first_model"] is False and written["champion_version"] == 1
+    assert gate.as_dict() == gate.model_dump() and GateResult.model_validate(written).as_dict() == written
+
+
+def test_the_champion_record_leaves_its_scores_out_of_the_json():
+    record = ChampionRescoring(version=2, method="recipe_refit", same_holdout=False, metrics={"roc_auc": 0.8},
+                               scores=np.arange(5.0))
+    assert record.as_dict() == {"version": 2, "method": "recipe_refit", "same_holdout": False,
+                                "metrics": {"roc_auc": 0.8}, "error": None}
+    assert "scores" not in record.model_dump_json() and record.scores.tolist() == [0, 1, 2, 3, 4]

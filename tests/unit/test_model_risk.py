@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from models.features import LABEL_END, DirectionBuilder, DirectionParams
+from models.metrics import decile_table, directional_accuracy, expected_calibration_error, max_rank_reversal
 from models.spec import find_spec, parse_spec
-from tasks.evaluate import decile_table, directional_accuracy, expected_calibration_error, max_rank_reversal
 from tasks.fairness import fairness_report
 from tasks.leakage import LeakageError, check_point_in_time, check_single_feature_leakage, duplicate_rows
 from tasks.load import load_source, modelling_table, parse_declared_types, split_out_of_time
