@@ -292,7 +292,7 @@ class RealisedVolatilityFeatures(FeatureBuilderSpec):
     name: Literal["realised_volatility"]
     """Next-days realised volatility from daily closes (HAR-RV features)."""
     params: RealisedVolatilityParams
-    """See the section ``RealisedVolatilityParams``."""
+    """The builder's parameters."""
 
 
 class DailyDirectionFeatures(FeatureBuilderSpec):
@@ -302,7 +302,7 @@ class DailyDirectionFeatures(FeatureBuilderSpec):
     name: Literal["daily_direction"]
     """Next day's direction (up or not) from daily closes."""
     params: DirectionParams
-    """See the section ``DirectionParams``."""
+    """The builder's parameters."""
 
 
 FeaturesFrom = Annotated[Union[RealisedVolatilityFeatures, DailyDirectionFeatures], Field(discriminator="name")]

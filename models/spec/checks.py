@@ -182,7 +182,8 @@ def check_drift_settings(spec: SpecFields) -> list[str]:
 
 
 def check_reserved_columns(spec: SpecFields) -> list[str]:
-    """No column, target or feature takes a name the platform writes (:data:`RESERVED_COLUMNS`)."""
+    """No column, target or feature takes a name the platform writes (:data:`RESERVED_COLUMNS`:
+    ``score``, ``model``, ``model_version``, ``scored_at``)."""
     names = set(spec.columns) | {spec.target.column} | set(spec.feature_columns)
     return [f"columns.{name}: {name!r} is a name the platform writes (the model score and the stamps "
             f"{sorted(RESERVED_COLUMNS)} of scored rows); rename the column in the spec and the data"

