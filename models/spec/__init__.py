@@ -1,8 +1,8 @@
 """The model spec: one YAML file per financial model, validated by pydantic, with unknown keys
-rejected and every error naming the file and the field path. The package holds the schema
-(``base``, ``data``, ``gate``, ``monitoring``, ``fields``, ``model``), the cross-field rules
-(``checks``), cron checking (``cron``) and loading (``loading``); every field is described in
-`docs/spec-reference.md <../../docs/spec-reference.md>`_, generated from the schema.
+rejected and every error naming the file and the field path. The schema lives in ``base``,
+``data``, ``gate``, ``monitoring`` and ``fields``; ``model`` adds the cross-field rules of
+``checks``; ``cron`` checks schedules and ``loading`` reads files. Every section and field is
+described in docs/spec-reference.md, generated from this schema by scripts/spec_reference.py.
 """
 
 from models.errors import SpecError

@@ -102,7 +102,8 @@ class DriftSpec(Strict):
     states (single value / other values / missing) differ from the reference's by Fisher's exact
     test (and by a state PSI of at least ``psi_significant``), and a label event rate outside
     ``target.expected_positive_rate`` by an exact binomial test, are faults only at a p-value
-    below this (so that a rare flag that is all zero in a small batch, or 0 events in 40 labels, does not raise a false alarm)."""
+    below this (so that a rare flag that is all zero in a small batch, or 0 events in 40 labels,
+    does not raise a false alarm)."""
     reference_rows: int = Field(default=50_000, ge=100)
     """Largest reference sample stored with a version."""
     evidently_sample_rows: int = Field(default=10_000, ge=100)
