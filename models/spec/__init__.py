@@ -6,6 +6,7 @@ described in docs/spec-reference.md, generated from this schema by scripts/spec_
 """
 
 from models.errors import SpecError
+from models.features import FeatureBuilderSpec, FeaturesFrom
 from models.metrics import CLASSIFICATION_TASKS, METRICS, ROW_COMPARABLE, MetricInfo, TaskType
 from models.spec.base import SAFE_NAME, OneOf, Strict, check_metric, safe_name
 from models.spec.checks import CHECKS, RESERVED_COLUMNS, spec_problems
@@ -42,7 +43,8 @@ from models.spec.monitoring import (
 
 __all__ = [
     "BaselineRule", "CHECKS", "CLASSIFICATION_TASKS", "CandidateSpec", "ChampionRule", "ColumnDriftSpec", "ColumnSpec",
-    "DType", "DriftSpec", "ESTIMATORS", "EVIDENTLY_STATTESTS", "FairnessSpec", "FileSource", "GateRule", "GateSpec",
+    "DType", "DriftSpec", "ESTIMATORS", "EVIDENTLY_STATTESTS", "FairnessSpec", "FeatureBuilderSpec", "FeaturesFrom",
+    "FileSource", "GateRule", "GateSpec",
     "LeakageSpec", "METRICS", "MetricInfo", "ModelSpec", "OneOf", "OutOfTimeSpec", "RDatasetsSource",
     "RESERVED_COLUMNS", "ROW_COMPARABLE", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "Source", "SpecError",
     "Split", "SqlSource", "StratifiedHoldoutSplit", "Strict", "TableSpec", "TargetSpec", "TaskType",
