@@ -115,3 +115,21 @@ def test_a_gap_in_the_price_history_is_refused_and_identifiers_are_carried():
     holed = raw[(dates < dates.iloc[200]) | (dates > dates.iloc[260])]
     with pytest.raises(DataPreparationError, match=r"column 'Date': \d+ days pass between .* \(at most 10 allowed"):
         modelling_table(holed, spec, require_target=False)
+
+
+def test_each_builder_owns_its_parameter_model_in_the_features_from_union():
+    import typing
+
+    from pydantic import TypeAdapter
+
+    from models.features import BUILDERS, DirectionBuilder, DirectionParams, FeaturesFrom
+
+    members = typing.get_args(typing.get_args(FeaturesFrom)[0])
+    assert {typing.get_args(m.model_fields["name"].annotation)[0]: m.builder_class for m in members} == BUILDERS
+    section = TypeAdapter(FeaturesFrom).validate_python(
+        {"name": "daily_direction", "params": {"price_column": "Close"}})
+    assert isinstance(section.params, DirectionParams) and section.params.windows == [5, 22]
+    builder = section.make("Date")
+    assert isinstance(builder, DirectionBuilder) and builder.time_column == "Date"
+    assert builder.feature_names[:2] == ["return_lag0", "return_lag1"]
+    assert section.model_dump() == {"name": "daily_direction", "params": {"price_column": "Close"}}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.spec import SpecError, find_spec, list_specs, load_spec_file, parse_spec
+from models.spec import CHECKS, ModelSpec, SpecError, find_spec, list_specs, load_spec_file, parse_spec
+from models.spec import checks as spec_checks
+from models.spec.fields import SpecFields
 from tests.helpers import BUILTIN_SPECS, builtin_spec_dict, write_spec
 
 
@@ -198,3 +200,219 @@ def test_content_hash_ignores_formatting_but_not_content():
     changed = builtin_spec_dict("credit_risk")
     changed["gate"]["rules"][0]["min"] = 0.76
     assert parse_spec(changed).content_hash() != a.content_hash()
+
+
+# --------------------------------------------------------------------------- the named checks
+
+
+def _drop_positive(d):
+    d["target"].pop("positive")
+
+
+def _no_features(d):
+    for col in d["columns"].values():
+        if col["role"] in ("numeric", "categorical"):
+            col.update(role="excluded", reason="test")
+
+
+_RESERVED = ("columns.score: 'score' is a name the platform writes (the model score and the stamps "
+             "['model', 'model_version', 'score', 'scored_at'] of scored rows); rename the column in the spec and the data")
+
+CHECK_CASES = [
+    ("check_candidate_names", "credit_risk",
+     lambda d: d["candidates"].append(dict(d["candidates"][0])),
+     ["candidates: duplicate names in ['logistic', 'gradient_boosting', 'keras_mlp', 'logistic']"]),
+    ("check_candidates_fit_task", "market_forecast",
+     lambda d: d["candidates"].append({"name": "lr", "estimator": "logistic_regression"}),
+     ["candidates.3.estimator: 'logistic_regression' does not support task 'regression'"]),
+    ("check_candidates_fit_task", "credit_risk",
+     lambda d: d["candidates"][1]["params"].update(depth=3),
+     ["candidates.1.params: unknown hyperparameter(s) ['depth'] for hist_gradient_boosting; allowed: "]),
+    ("check_metrics_fit_task", "credit_risk",
+     lambda d: d["gate"].update(primary_metric="rmse"),
+     ["gate.primary_metric: metric 'rmse' does not apply to task 'binary_classification'"]),
+    ("check_metrics_fit_task", "credit_risk",
+     lambda d: d["gate"].update(primary_metric="calibration_ratio"),
+     ["gate.primary_metric: a primary metric needs a better direction"]),
+    ("check_metrics_fit_task", "credit_risk",
+     lambda d: d["gate"]["rules"].append({"kind": "threshold", "metric": "adverse_impact_ratio", "min": 0.8}),
+     ["gate.rules.9.metric: metric 'adverse_impact_ratio' needs a column with role 'protected'"]),
+    ("check_baselines_exist", "market_forecast",
+     lambda d: d["gate"]["rules"].append({"kind": "baseline", "baseline": "majority", "metric": "rmse"}),
+     ["gate.rules.5.baseline: 'majority' is not a baseline of this model (available: ['persistence'])"]),
+    ("check_reference_groups", "credit_risk",
+     lambda d: d.setdefault("fairness", {}).update(reference_groups={"Home": "owner"}),
+     ["fairness.reference_groups.Home: not a column with role 'protected'"]),
+    ("check_time_column", "credit_risk",
+     lambda d: d.update(time_column="Age", out_of_time={"start": "2020-01-01"}),
+     ["time_column: 'Age' must be a column with role 'datetime'"]),
+    ("check_time_column", "credit_risk",
+     lambda d: d.update(out_of_time={"start": "2020-01-01"}, split={"method": "walk_forward"}),
+     ["out_of_time.start: needs a time_column", "split: a walk_forward split needs a time_column"]),
+    ("check_sql_has_order", "credit_risk",
+     lambda d: d.update(source={"kind": "sql", "url": "sqlite://", "query": "select * from loans"}),
+     ["source.query: add ORDER BY: without a time_column the rows are used in the query's order (out-of-time share, "
+      "holdout), and a database returns rows in no fixed order without it, so the same data would give different "
+      "models"]),
+    ("check_split_fits_task", "market_forecast",
+     lambda d: d.update(split={"method": "stratified_holdout"}),
+     ["split: stratified_holdout stratifies on classes; a regression model needs method walk_forward (with a "
+      "time_column)", "split: features built from a time series need a time-ordered split (method walk_forward): a "
+      "random holdout would train on days after the ones it tests on"]),
+    ("check_target_not_a_column", "credit_risk",
+     lambda d: d["columns"].update(Status={"role": "categorical"}),
+     ["target.column: 'Status' must not also be listed under columns"]),
+    ("check_has_features", "credit_risk", _no_features,
+     ["columns: no column has role 'numeric' or 'categorical'; a model needs features"]),
+    ("check_feature_builder", "market_forecast",
+     lambda d: d["columns"]["Volume"].update(role="numeric"),
+     ["features_from: input column 'Volume' must be declared under columns with role 'input'"]),
+    ("check_feature_builder", "market_forecast",
+     lambda d: d["target"].update(column="rv_next_week"),
+     ["features_from: target.column must be 'rv_next_5d', the label this builder derives"]),
+    ("check_feature_builder", "market_forecast",
+     lambda d: (d.pop("time_column"), d.pop("out_of_time"), d["split"].update(method="walk_forward")),
+     ["features_from: a feature builder needs the spec's time_column"]),
+    ("check_positive_label", "credit_risk", _drop_positive,
+     ["target.positive: a classifier needs the positive (event) label"]),
+    ("check_drift_settings", "credit_risk",
+     lambda d: d.setdefault("drift", {}).update(columns={"rownames": {"method": "psi"}},
+                                                performance_tolerance={"rmse": 0.1}),
+     ["drift.columns.rownames: not a feature of this model",
+      "drift.performance_tolerance.rmse: metric does not apply to task 'binary_classification'"]),
+    ("check_reserved_columns", "credit_risk",
+     lambda d: d["columns"].update(score={"role": "numeric"}), [_RESERVED]),
+    ("check_unique_keys", "credit_risk",
+     lambda d: d["table"].update(unique=["loan_id"]),
+     ["table.unique: 'loan_id' is not a declared column"]),
+]
+
+
+@pytest.mark.parametrize("check,base,mutate,expected", CHECK_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CHECK_CASES)])
+def test_each_check_names_the_field_and_the_problem(check, base, mutate, expected):
+    data = builtin_spec_dict(base)
+    mutate(data)
+    unchecked = SpecFields.model_validate(data)  # the fields alone, without the cross-field checks
+    got = getattr(spec_checks, check)(unchecked)
+    assert len(got) == len(expected)
+    for message, want in zip(got, expected):
+        assert message.startswith(want)
+    message = _error(data)
+    assert all(m in message for m in got)
+    if check != "check_feature_builder":  # a builder without a time column also fails check_time_column
+        assert message == f"test.yaml: invalid spec: Value error, {'; '.join(got)}"  # only this check fails
+
+
+def test_every_check_has_a_case_and_passes_the_builtin_specs():
+    assert {c.__name__ for c in CHECKS} == {case[0] for case in CHECK_CASES}
+    for spec in list_specs(BUILTIN_SPECS):
+        for check in CHECKS:
+            assert check(spec) == [], (spec.name, check.__name__)
+
+
+def test_the_messages_of_several_checks_are_joined_in_order():
+    data = builtin_spec_dict("credit_risk")
+    data["table"]["unique"] = ["loan_id"]
+    data["target"].pop("positive")
+    data["columns"]["score"] = {"role": "numeric"}
+    data["time_column"] = "Age"
+    assert _error(data) == (
+        "test.yaml: invalid spec: Value error, time_column: 'Age' must be a column with role 'datetime'; "
+        "target.positive: a classifier needs the positive (event) label; " + _RESERVED
+        + "; table.unique: 'loan_id' is not a declared column")
+
+
+# --------------------------------------------------------------------------- features_from
+
+
+def test_builder_parameters_are_checked_with_their_field_path():
+    data = builtin_spec_dict("market_forecast")
+    data["features_from"]["params"]["horizon"] = 0
+    assert _error(data) == ("test.yaml: invalid spec: field 'features_from.params.horizon': "
+                            "Input should be greater than or equal to 1")
+    data = builtin_spec_dict("market_forecast")
+    data["features_from"]["params"]["colour"] = "red"
+    assert _error(data) == ("test.yaml: invalid spec: field 'features_from.params.colour': "
+                            "unknown key (not part of the spec schema)")
+    data = builtin_spec_dict("market_direction")
+    data["features_from"]["params"]["windows"] = [1]
+    assert _error(data) == ("test.yaml: invalid spec: field 'features_from.params': "
+                            "Value error, windows must list trailing windows of at least 2 days")
+
+
+def test_a_broken_builder_is_reported_once():
+    """Before, a bad builder parameter also gave "'persistence' is not a baseline of this model"."""
+    data = builtin_spec_dict("market_forecast")
+    data["features_from"]["name"] = "garch"
+    assert _error(data) == ("test.yaml: invalid spec: field 'features_from': Value error, unknown builder 'garch'; "
+                            "choose one of ['daily_direction', 'realised_volatility']")
+
+
+@pytest.mark.parametrize("name", ["market_forecast", "market_direction"])
+def test_features_from_keeps_its_yaml_shape(name):
+    """The dump (stored with each version, and hashed) holds the parameters as the spec gave them."""
+    data = builtin_spec_dict(name)
+    spec = parse_spec(data)
+    assert spec.model_dump(mode="json")["features_from"] == data["features_from"]
+    assert spec.model_dump()["features_from"] == data["features_from"]
+    assert parse_spec(spec.model_dump(mode="json")) == spec
+
+
+def test_the_builder_is_built_once_and_rebuilt_for_a_changed_copy():
+    spec = find_spec("market_forecast", BUILTIN_SPECS)
+    assert spec.builder is spec.builder
+    assert spec.builder.time_column == "Date"
+    moved = spec.model_copy(update={"time_column": "Day"})
+    assert moved.builder is not spec.builder and moved.builder.time_column == "Day"
+    assert spec.model_copy().builder is not spec.builder
+    assert isinstance(spec, ModelSpec) and spec == spec.model_copy()
+    assert find_spec("credit_risk", BUILTIN_SPECS).builder is None
+
+
+def test_features_and_spec_do_not_import_each_other():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).parents[2] / "models" / "features.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and m.startswith("models.spec")}
+
+
+# --------------------------------------------------------------------------- cron and descriptions
+
+
+def test_cronsim_itself_rejects_a_day_no_month_has():
+    """Why there is no check of our own for "31 February": the library rejects it."""
+    from datetime import datetime
+
+    from cronsim import CronSim, CronSimError
+
+    with pytest.raises(CronSimError):
+        CronSim("0 3 31 2 *", datetime(2000, 1, 1))
+
+
+@pytest.mark.parametrize("cron,why", [
+    ("0 3 L * *", "day of month 'L' is outside 1-31"), ("0 3 * * 5L", "day of week '5L' is outside 0-7"),
+    ("0 3 * * 1#2", "day of week '1#2' is outside 0-7"), ("0 3 LW * *", "day of month 'LW' is outside 1-31"),
+    ("1,,2 * * * *", "minute '' is outside 0-59"), ("5-70 * * * *", "minute '70' is outside 0-59"),
+    ("0 3 * jan-dex *", "month 'dex' is outside 1-12"), ("0 0 1 * * *", "not a five-field cron"),
+    ("*/x * * * *", "minute step 'x' in '*/x * * * *' is not a positive number"),
+])
+def test_cron_dialect_is_what_prefect_schedules_accept(cron, why):
+    """cronsim reads L, W and #, which Prefect's cron schedules do not all accept: refused here."""
+    from models.spec import check_cron
+
+    with pytest.raises(ValueError) as info:
+        check_cron(cron)
+    assert why in str(info.value)
+
+
+def test_attribute_docstrings_are_the_field_descriptions():
+    from models.features import RealisedVolatilityParams
+    from models.spec import ColumnSpec, DriftSpec
+
+    assert ColumnSpec.model_fields["max_null_share"].description == "Largest share of missing values accepted (0 = none allowed)."
+    assert DriftSpec.model_fields["bins"].description.startswith("Quantile bins of a numeric feature")
+    assert RealisedVolatilityParams.model_fields["trading_days"].description == "Annualisation factor: trading days per year."
+    assert all(f.description for f in ModelSpec.model_fields.values())

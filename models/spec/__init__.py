@@ -1,0 +1,53 @@
+"""The model spec: one YAML file per financial model, validated by pydantic, with unknown keys
+rejected and every error naming the file and the field path. The schema lives in ``base``,
+``data``, ``gate``, ``monitoring`` and ``fields``; ``model`` adds the cross-field rules of
+``checks``; ``cron`` checks schedules and ``loading`` reads files. Every section and field is
+described in docs/spec-reference.md, generated from this schema by scripts/spec_reference.py.
+"""
+
+from models.errors import SpecError
+from models.features import FeatureBuilderSpec, FeaturesFrom
+from models.metrics import CLASSIFICATION_TASKS, METRICS, ROW_COMPARABLE, MetricInfo, TaskType
+from models.spec.base import SAFE_NAME, OneOf, Strict, check_metric, safe_name
+from models.spec.checks import CHECKS, RESERVED_COLUMNS, spec_problems
+from models.spec.cron import check_cron
+from models.spec.data import (
+    ESTIMATORS,
+    CandidateSpec,
+    ColumnSpec,
+    DType,
+    FileSource,
+    OutOfTimeSpec,
+    RDatasetsSource,
+    Role,
+    Scalar,
+    Source,
+    Split,
+    SqlSource,
+    StratifiedHoldoutSplit,
+    TableSpec,
+    TargetSpec,
+    WalkForwardSplit,
+)
+from models.spec.gate import BaselineRule, ChampionRule, GateRule, GateSpec, ThresholdRule, _ComparisonRule
+from models.spec.loading import find_spec, list_specs, load_spec_file, parse_spec
+from models.spec.model import ModelSpec
+from models.spec.monitoring import (
+    EVIDENTLY_STATTESTS,
+    ColumnDriftSpec,
+    DriftSpec,
+    FairnessSpec,
+    LeakageSpec,
+    ScheduleSpec,
+)
+
+__all__ = [
+    "BaselineRule", "CHECKS", "CLASSIFICATION_TASKS", "CandidateSpec", "ChampionRule", "ColumnDriftSpec", "ColumnSpec",
+    "DType", "DriftSpec", "ESTIMATORS", "EVIDENTLY_STATTESTS", "FairnessSpec", "FeatureBuilderSpec", "FeaturesFrom",
+    "FileSource", "GateRule", "GateSpec",
+    "LeakageSpec", "METRICS", "MetricInfo", "ModelSpec", "OneOf", "OutOfTimeSpec", "RDatasetsSource",
+    "RESERVED_COLUMNS", "ROW_COMPARABLE", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "Source", "SpecError",
+    "Split", "SqlSource", "StratifiedHoldoutSplit", "Strict", "TableSpec", "TargetSpec", "TaskType",
+    "ThresholdRule", "WalkForwardSplit", "_ComparisonRule", "check_cron", "check_metric", "find_spec", "list_specs",
+    "load_spec_file", "parse_spec", "safe_name", "spec_problems",
+]

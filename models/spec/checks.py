@@ -1,0 +1,220 @@
+"""The cross-field rules of a spec: one function per rule, each returning its error messages
+(``"<field path>: <what is wrong>"``); :data:`CHECKS` lists them in the order they are reported.
+
+Each field is already valid on its own when these run (pydantic validates fields first), so a
+feature builder's parameters are valid and its builder can be built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from models.features import DirectionBuilder
+from models.metrics import METRICS
+from models.spec.data import ESTIMATORS, SqlSource, StratifiedHoldoutSplit, WalkForwardSplit
+from models.spec.fields import SpecFields
+from models.spec.gate import BaselineRule
+
+RESERVED_COLUMNS = frozenset({"score", "model", "model_version", "scored_at"})
+"""Column names the platform writes beside a model's data: the score (monitoring compares the
+score column of the reference sample and of the batch) and the stamps of scored rows. A spec
+column of one of these names would be overwritten silently, so specs may not use them."""
+
+
+def check_candidate_names(spec: SpecFields) -> list[str]:
+    """Candidate names are unique (they name the fitted models and their reports)."""
+    names = [c.name for c in spec.candidates]
+    if len(set(names)) != len(names):
+        return [f"candidates: duplicate names in {names}"]
+    return []
+
+
+def check_candidates_fit_task(spec: SpecFields) -> list[str]:
+    """Each candidate's estimator supports the task, and its hyperparameters are the estimator's."""
+    from models.estimators import check_candidate_params  # scikit-learn: imported when a spec is checked
+
+    errors = []
+    for i, cand in enumerate(spec.candidates):
+        if spec.estimator_task not in ESTIMATORS[cand.estimator]:
+            errors.append(f"candidates.{i}.estimator: {cand.estimator!r} does not support task {spec.task!r}")
+            continue
+        problem = check_candidate_params(cand.estimator, spec.estimator_task, cand.params)
+        if problem:
+            errors.append(f"candidates.{i}.params: {problem}")
+    return errors
+
+
+def check_metrics_fit_task(spec: SpecFields) -> list[str]:
+    """The primary metric and every rule's metric apply to the task (and have the protected
+    columns they need); the primary metric has a better direction."""
+    errors = []
+    metrics = [("gate.primary_metric", spec.gate.primary_metric)] + [
+        (f"gate.rules.{i}.metric", r.metric) for i, r in enumerate(spec.gate.rules)
+    ]
+    for where, m in metrics:
+        if spec.task not in METRICS[m].tasks:
+            errors.append(f"{where}: metric {m!r} does not apply to task {spec.task!r}")
+        elif METRICS[m].needs_protected and not spec.protected_columns:
+            errors.append(f"{where}: metric {m!r} needs a column with role 'protected'")
+    if METRICS[spec.gate.primary_metric].higher_is_better is None:
+        errors.append("gate.primary_metric: a primary metric needs a better direction")
+    return errors
+
+
+def check_baselines_exist(spec: SpecFields) -> list[str]:
+    """Every baseline rule names a baseline of the spec's feature builder."""
+    available = set(spec.builder.baselines) if spec.builder is not None else set()
+    return [
+        f"gate.rules.{i}.baseline: {r.baseline!r} is not a baseline of this model "
+        f"(available: {sorted(available) or 'none'})"
+        for i, r in enumerate(spec.gate.rules)
+        if isinstance(r, BaselineRule) and r.baseline not in available
+    ]
+
+
+def check_reference_groups(spec: SpecFields) -> list[str]:
+    """Fairness reference groups are given for protected columns only."""
+    return [
+        f"fairness.reference_groups.{col}: not a column with role 'protected'"
+        for col in spec.fairness.reference_groups
+        if col not in spec.protected_columns
+    ]
+
+
+def check_time_column(spec: SpecFields) -> list[str]:
+    """The time column is a ``datetime`` column, and what needs one has one (an out-of-time
+    start date, a walk-forward split)."""
+    errors = []
+    if spec.time_column is not None:
+        col = spec.columns.get(spec.time_column)
+        if col is None or col.role != "datetime":
+            errors.append(f"time_column: {spec.time_column!r} must be a column with role 'datetime'")
+    if spec.out_of_time is not None and spec.out_of_time.start is not None and spec.time_column is None:
+        errors.append("out_of_time.start: needs a time_column")
+    if isinstance(spec.split, WalkForwardSplit) and spec.time_column is None:
+        errors.append("split: a walk_forward split needs a time_column")
+    return errors
+
+
+def check_sql_has_order(spec: SpecFields) -> list[str]:
+    """Without a time column, an SQL query fixes the row order with ORDER BY."""
+    if isinstance(spec.source, SqlSource) and spec.time_column is None \
+            and not re.search(r"\border\s+by\b", spec.source.query, flags=re.IGNORECASE):
+        return ["source.query: add ORDER BY: without a time_column the rows are used in the query's "
+                "order (out-of-time share, holdout), and a database returns rows in no fixed order "
+                "without it, so the same data would give different models"]
+    return []
+
+
+def check_split_fits_task(spec: SpecFields) -> list[str]:
+    """A stratified holdout is for classifiers on cross-sectional data (no feature builder)."""
+    errors = []
+    if isinstance(spec.split, StratifiedHoldoutSplit):
+        if not spec.is_classifier:
+            errors.append(f"split: stratified_holdout stratifies on classes; a {spec.task} model needs "
+                          "method walk_forward (with a time_column)")
+        if spec.features_from is not None:
+            errors.append("split: features built from a time series need a time-ordered split (method "
+                          "walk_forward): a random holdout would train on days after the ones it tests on")
+    return errors
+
+
+def check_target_not_a_column(spec: SpecFields) -> list[str]:
+    """Without a feature builder, the target is not also listed under ``columns``."""
+    if spec.features_from is None and spec.target.column in spec.columns:
+        return [f"target.column: {spec.target.column!r} must not also be listed under columns"]
+    return []
+
+
+def check_has_features(spec: SpecFields) -> list[str]:
+    """Without a feature builder, some column is a feature."""
+    if spec.features_from is None and not spec.feature_columns:
+        return ["columns: no column has role 'numeric' or 'categorical'; a model needs features"]
+    return []
+
+
+def _builder_problem(spec: SpecFields) -> str | None:
+    if spec.time_column is None:
+        return "a feature builder needs the spec's time_column"
+    builder = spec.builder
+    for col in builder.input_columns:
+        cs = spec.columns.get(col)
+        if cs is None or cs.role != "input":
+            return f"input column {col!r} must be declared under columns with role 'input'"
+    if spec.task == "direction" and not isinstance(builder, DirectionBuilder):
+        return "a 'direction' model needs the daily_direction builder"
+    if spec.target.column != builder.target_name:
+        return f"target.column must be {builder.target_name!r}, the label this builder derives"
+    gap = getattr(spec.split, "gap", None)
+    if gap is not None and gap < builder.horizon:
+        return (
+            f"split.gap ({gap}) must be at least the label horizon ({builder.horizon} rows), "
+            "or training labels would overlap the test period"
+        )
+    return None
+
+
+def check_feature_builder(spec: SpecFields) -> list[str]:
+    """The feature builder fits the spec: a time column, its inputs declared with role
+    ``input``, the daily_direction builder for a direction model, the target column it derives,
+    and a split gap of at least its label horizon. Reports the first problem only."""
+    if spec.features_from is None:
+        return []
+    problem = _builder_problem(spec)
+    return [f"features_from: {problem}"] if problem else []
+
+
+def check_positive_label(spec: SpecFields) -> list[str]:
+    """A classifier without a feature builder names its positive (event) label."""
+    if spec.is_classifier and spec.features_from is None and spec.target.positive is None:
+        return ["target.positive: a classifier needs the positive (event) label"]
+    return []
+
+
+def check_drift_settings(spec: SpecFields) -> list[str]:
+    """Drift overrides name features of the model; tolerated metrics apply to the task."""
+    errors = [f"drift.columns.{col}: not a feature of this model"
+              for col in spec.drift.columns if col not in spec.feature_columns]
+    errors += [f"drift.performance_tolerance.{metric}: metric does not apply to task {spec.task!r}"
+               for metric in spec.drift.performance_tolerance if spec.task not in METRICS[metric].tasks]
+    return errors
+
+
+def check_reserved_columns(spec: SpecFields) -> list[str]:
+    """No column, target or feature takes a name the platform writes (:data:`RESERVED_COLUMNS`:
+    ``score``, ``model``, ``model_version``, ``scored_at``)."""
+    names = set(spec.columns) | {spec.target.column} | set(spec.feature_columns)
+    return [f"columns.{name}: {name!r} is a name the platform writes (the model score and the stamps "
+            f"{sorted(RESERVED_COLUMNS)} of scored rows); rename the column in the spec and the data"
+            for name in sorted(names & RESERVED_COLUMNS)]
+
+
+def check_unique_keys(spec: SpecFields) -> list[str]:
+    """Columns declared unique are declared columns."""
+    return [f"table.unique: {key!r} is not a declared column" for key in spec.table.unique if key not in spec.columns]
+
+
+CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
+    check_candidate_names,
+    check_candidates_fit_task,
+    check_metrics_fit_task,
+    check_baselines_exist,
+    check_reference_groups,
+    check_time_column,
+    check_sql_has_order,
+    check_split_fits_task,
+    check_target_not_a_column,
+    check_has_features,
+    check_feature_builder,
+    check_positive_label,
+    check_drift_settings,
+    check_reserved_columns,
+    check_unique_keys,
+)
+"""Every cross-field rule, in the order their messages are reported."""
+
+
+def spec_problems(spec: SpecFields) -> list[str]:
+    """The messages of every check in :data:`CHECKS`, in order (empty for a consistent spec)."""
+    return [message for check in CHECKS for message in check(spec)]

