@@ -115,8 +115,9 @@ class VersionMetadata(StoredRecord):
     """``versions/<n>/metadata.json``: everything a validator needs to re-read a decision.
 
     Written by :func:`tasks.promote.build_metadata` (also as a rejected run's ``rejected.json``,
-    which has no ``version`` or ``files``); ``version`` and ``files`` (relative path → hex
-    SHA-256 of every file of the version) are added by ``ModelRegistry.publish``. Sub-objects
+    which has no ``version`` or ``files``: both None, and left out of its JSON); ``version`` and
+    ``files`` (relative path → hex SHA-256 of every file of the version) are added by
+    ``ModelRegistry.publish``. Sub-objects
     owned by other steps (the spec, data fingerprint, validation summary, split, candidates,
     deciles, fairness, leakage guards, champion comparison, gate result) are typed loosely here.
     """
@@ -149,9 +150,9 @@ class VersionMetadata(StoredRecord):
     lineage: Lineage = Field(default_factory=Lineage)
     reports: list[str] = Field(default_factory=list)
     version: int | None = Field(default=None, ge=1)
-    files: dict[str, str] = Field(default_factory=dict)
+    files: dict[str, str] | None = None
 
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files"})
 
 
 # --------------------------------------------------------------------------- history events

@@ -146,7 +146,7 @@ def test_new_writes_to_a_legacy_history_keep_its_lines_and_the_commit_rules(lega
     def write(folder: Path, version: int) -> VersionMetadata:
         (folder / "model").mkdir()
         (folder / "model" / "weights.bin").write_bytes(b"w" * 64)
-        return old_meta.model_copy(update={"created_at": "2026-12-02T04:00:00+00:00", "files": {}, "version": None})
+        return old_meta.model_copy(update={"created_at": "2026-12-02T04:00:00+00:00", "files": None, "version": None})
 
     event = Promoted(run_id="new-run", reason="test", candidate="keras_mlp", primary_metric="roc_auc", value=0.87,
                      champion_before=1, gate="all rules passed")
