@@ -140,13 +140,9 @@ def reference_sample(ev: TrainingEvidence) -> pd.DataFrame:
     """The reference sample stored with a version (``reference.parquet``), for drift monitoring.
 
     The holdout rows (at most ``drift.reference_rows``, a seeded random sample kept in time
-    order), with their ``score`` column from the *deployed* pipeline: the score PSI compares
-    that pipeline's scores on the batch with its own scores on the reference. With a
-    walk-forward backtest the holdout was scored by the per-fold models, not by the pipeline
-    refitted on every row that is deployed (for a stratified holdout both are the same model).
-    Those rows are then in-sample for the deployed model: with the shipped candidates (early
-    stopping, regularised) the score PSI of same-population data stayed at 0.013 against 0.118
-    with the per-fold scores; an overfitting estimator would show in-sample scores here.
+    order) with their ``score`` column from the *deployed* pipeline, so that the score PSI
+    compares that pipeline's scores on a batch with its own on the reference; why, and what that
+    means after a walk-forward backtest: ``docs/registry.md`` (Promotion).
     """
     ref = ev.evaluation.holdout
     limit = ev.spec.drift.reference_rows
