@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
-from pydantic import ValidationError
 
 from models.errors import RegistryError  # noqa: F401 (re-exported)
 from models.files import fsync_path, json_default, write_json_atomic  # noqa: F401 (json_default: re-exported)
 from models.jsonl import append_jsonl as _append_jsonl
 from models.jsonl import read_jsonl
-from models.records import Record
 from models.records.monitoring import MONITORING_SCHEMA_VERSION, MonitoringRecord
 from models.records.registry import (
     HISTORY_SCHEMA_VERSION,
@@ -36,9 +34,10 @@ from models.records.registry import (
     ChampionRetired,
     HistoryEvent,
     RolledBack,
-    StoredRecord,
     VersionMetadata,
     parse_event,
+    read_record,
+    stored_json,
 )
 
 METADATA_FILE = "metadata.json"
@@ -174,7 +173,7 @@ class ModelRegistry:
         Raises:
             RegistryError: a damaged line (see :meth:`history`) or one that is not an event.
         """
-        return [_typed(parse_event, line, self.history_path, i) for i, line in enumerate(self.history(), 1)]
+        return [read_record(parse_event, line, self.history_path, i) for i, line in enumerate(self.history(), 1)]
 
     def monitoring_records(self) -> list[MonitoringRecord]:
         """The monitoring history as typed records, oldest first.
@@ -182,7 +181,7 @@ class ModelRegistry:
         Raises:
             RegistryError: a damaged line or one that is not a monitoring record.
         """
-        return [_typed(MonitoringRecord.from_stored, line, self.monitoring_path, i)
+        return [read_record(MonitoringRecord.from_stored, line, self.monitoring_path, i)
                 for i, line in enumerate(self.monitoring_history(), 1)]
 
     def version_metadata(self, version: int) -> VersionMetadata:
@@ -191,7 +190,7 @@ class ModelRegistry:
         Raises:
             IntegrityError: see :meth:`verify`. RegistryError: the metadata is not version metadata.
         """
-        return _typed(VersionMetadata.from_stored, self.verify(version), self.version_dir(version) / METADATA_FILE)
+        return read_record(VersionMetadata.from_stored, self.verify(version), self.version_dir(version) / METADATA_FILE)
 
     def verify(self, version: int) -> dict[str, Any]:
         """Check every file of a version against its recorded SHA-256; return the metadata.
@@ -258,7 +257,7 @@ class ModelRegistry:
                     shutil.rmtree(p, ignore_errors=True)
 
     def _append_history_unlocked(self, event: HistoryEvent | Mapping[str, Any]) -> None:
-        line = _as_json(event, HISTORY_SCHEMA_VERSION)
+        line = stored_json(event, HISTORY_SCHEMA_VERSION)
         line["ts"] = now_utc() if line.get("ts") is None else line["ts"]
         line["model"] = self.model if line.get("model") is None else line["model"]
         _append_jsonl(self.history_path, line)
@@ -305,7 +304,7 @@ class ModelRegistry:
         """Append one monitoring run to ``monitoring.jsonl`` under the lock: a record as its JSON,
         a mapping as given; stamped with ``schema_version``."""
         with self._lock():
-            _append_jsonl(self.monitoring_path, _as_json(record, MONITORING_SCHEMA_VERSION))
+            _append_jsonl(self.monitoring_path, stored_json(record, MONITORING_SCHEMA_VERSION))
 
     def publish(
         self,
@@ -352,7 +351,7 @@ class ModelRegistry:
             tmp = self.versions_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
             tmp.mkdir()
             try:
-                metadata = _as_json(write(tmp, version), METADATA_SCHEMA_VERSION)
+                metadata = stored_json(write(tmp, version), METADATA_SCHEMA_VERSION)
                 if (tmp / METADATA_FILE).exists():
                     raise RegistryError(f"the version writer must not write {METADATA_FILE} itself")
                 files = sorted(p for p in tmp.rglob("*") if p.is_file())
@@ -373,7 +372,7 @@ class ModelRegistry:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             # The commit point: from this line on the version exists for verify() and the audit.
-            self._append_history_unlocked({**_as_json(history_event, HISTORY_SCHEMA_VERSION), "version": version,
+            self._append_history_unlocked({**stored_json(history_event, HISTORY_SCHEMA_VERSION), "version": version,
                                            "metadata_sha256": meta_digest,
                                            "champion_after": version if promote else aliases.get(CHAMPION)})
             if promote:
@@ -430,26 +429,6 @@ class ModelRegistry:
             del aliases[CHAMPION]
             write_json_atomic(self.aliases_path, aliases)
             return previous
-
-
-def _as_json(obj: Record | Mapping[str, Any], schema_version: int) -> dict[str, Any]:
-    """The JSON object to store: a stored record's :meth:`to_json`, a mapping as given; either way
-    stamped with the ``schema_version`` this code writes."""
-    out = obj.to_json() if isinstance(obj, StoredRecord) else dict(obj)
-    out["schema_version"] = schema_version
-    return out
-
-
-def _typed(read: Callable[[Any], Any], data: Any, path: Path, line: int | None = None):
-    """``read(data)``, with a validation error turned into a RegistryError naming the file (and line)."""
-    try:
-        return read(data)
-    except ValidationError as err:
-        where = f"{path}" + (f": line {line}" if line else "")
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(record)"
-        raise RegistryError(f"{where} is not a valid record: {field}: {first['msg']} "
-                            f"({err.error_count()} problem(s))") from None
 
 
 def _require_reason(reason: str, what: str) -> str:

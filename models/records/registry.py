@@ -7,11 +7,13 @@ new (``from_stored``); the format, the schema versions and the legacy rules are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from models.errors import RegistryError
 from models.records import Record
 
 LEGACY_SCHEMA_VERSION = 1
@@ -258,3 +260,24 @@ def parse_event(data: Mapping[str, Any]) -> HistoryEvent:
     """
     cls = EVENT_TYPES.get(str(data.get("event")), HistoryEvent)
     return cls.from_stored(data)
+
+
+def stored_json(obj: Record | Mapping[str, Any], schema_version: int) -> dict[str, Any]:
+    """The JSON object to store: a stored record's :meth:`StoredRecord.to_json`, a mapping as
+    given; either way stamped with the ``schema_version`` this code writes."""
+    out = obj.to_json() if isinstance(obj, StoredRecord) else dict(obj)
+    out["schema_version"] = schema_version
+    return out
+
+
+def read_record(read: Callable[[Any], Any], data: Any, path: Path, line: int | None = None):
+    """``read(data)`` (a record's ``from_stored``), with a validation error turned into a
+    RegistryError naming the file, the line (when given) and the first bad field."""
+    try:
+        return read(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(record)"
+        where = f"{path}" + (f": line {line}" if line else "")
+        raise RegistryError(f"{where} is not a valid record: {field}: {first['msg']} "
+                            f"({err.error_count()} problem(s))") from None
