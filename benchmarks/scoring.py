@@ -92,13 +92,13 @@ def main() -> None:
         registry.load_model()  # hash check of every file, then unpickle + Keras load, as the flow does
         t["load model"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        frame, _ = load_batch(spec, str(path))
+        frame, _ = load_batch.fn(spec, str(path))
         t["read"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         assert validate_frame(frame, spec, serving=True, engine="fast").success
         t["validate"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        table = batch_table(spec, frame)
+        table = batch_table.fn(spec, frame)
         t["table"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         scores = score_with_version(spec, loaded, table)

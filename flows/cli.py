@@ -268,30 +268,36 @@ def demo_cmd() -> None:
         raise typer.Exit(1)
 
 
-def print_monitoring(record: dict[str, Any]) -> None:
-    """The verdict, the per-feature PSI table and, with labels, the performance comparison."""
-    if "drift" not in record:  # too few rows: nothing was measured
-        console.print(f"{record['model']}: {record['summary']}", highlight=False, markup=False)
+def print_monitoring(record) -> None:
+    """The verdict, the per-feature PSI table and, with labels, the performance comparison.
+
+    Args:
+        record: a :class:`models.records.monitoring.MonitoringRecord`, or a ``MonitoringSkipped``
+            (too few rows: nothing was measured).
+    """
+    from models.records.monitoring import MonitoringSkipped
+
+    if isinstance(record, MonitoringSkipped):
+        console.print(f"{record.model}: {record.summary}", highlight=False, markup=False)
         return
-    d = record["drift"]
-    table = Table(title=f"Drift of {record['model']} v{record['version']} on {record['batch']['label']} "
-                        f"({record['batch']['rows']} rows): {record['verdict'].upper()}")
+    d = record.drift
+    table = Table(title=f"Drift of {record.model} v{record.version} on {record.batch.label} "
+                        f"({record.batch.rows} rows): {record.verdict.upper()}")
     for col in ("feature", "PSI", "status", "note"):
         table.add_column(col)
-    ordered = sorted(d["features"].items(), key=lambda kv: -(kv[1]["psi"] if kv[1]["psi"] is not None else -1))
+    ordered = sorted(d.features.items(), key=lambda kv: -(kv[1].psi if kv[1].psi is not None else -1))
     for name, f in ordered:
-        table.add_row(name, _fmt(f["psi"]), f["status"], f.get("note") or "")
-    table.add_row("(model score: prediction drift)", _fmt(d["score_psi"]), d["score_status"] or "-", "")
+        table.add_row(name, _fmt(f.psi), f.status, f.note or "")
+    table.add_row("(model score: prediction drift)", _fmt(d.score_psi), d.score_status or "-", "")
     console.print(table)
-    console.print(f"  {record['summary']}", highlight=False, markup=False)
-    perf = record["performance"]
-    if perf["status"] == "evaluated":
-        shown = [m for m in ("roc_auc", "ks", "brier", "rmse", "rmse_ratio_vs_persistence") if m in perf["changes"]]
-        changes = ", ".join(f"{m} {perf['changes'][m]['batch']:.4f} (holdout {perf['changes'][m]['holdout']:.4f})"
-                            for m in shown)
-        console.print(f"  performance on {perf['labelled_rows']} labelled rows: {changes}", highlight=False)
-    if record.get("evidently", {}).get("html_path"):
-        console.print(f"  Evidently report: {record['evidently']['html_path']}", highlight=False)
+    console.print(f"  {record.summary}", highlight=False, markup=False)
+    perf = record.performance
+    if perf.status == "evaluated":
+        shown = [m for m in ("roc_auc", "ks", "brier", "rmse", "rmse_ratio_vs_persistence") if m in perf.changes]
+        changes = ", ".join(f"{m} {perf.changes[m].batch:.4f} (holdout {perf.changes[m].holdout:.4f})" for m in shown)
+        console.print(f"  performance on {perf.labelled_rows} labelled rows: {changes}", highlight=False)
+    if record.evidently.get("html_path"):
+        console.print(f"  Evidently report: {record.evidently['html_path']}", highlight=False)
 
 
 @app.command("monitor")
@@ -369,7 +375,7 @@ def score_cmd(
 def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) -> None:
     """Every recorded monitoring run of a model, oldest first."""
     with _registry_errors():
-        runs = _existing_model(model).monitoring_history()
+        runs = _existing_model(model).monitoring_records()
     if not runs:
         console.print(f"No monitoring runs recorded for {model}.")
         return
@@ -378,16 +384,15 @@ def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) ->
     for col in ("time", "version", "batch", "rows", "verdict", "drift share", "score PSI", "top features", "performance"):
         table.add_column(col, overflow="fold")
     for r in runs:
-        perf = r["performance"]
-        perf_text = perf["status"]
-        if perf["status"] == "evaluated":
-            names = [m for m in shown if m in perf["changes"]] or list(perf["changes"])[:2]
-            perf_text = ", ".join(f"{m} {perf['changes'][m]['batch']:.3f}" for m in names)
-            if perf["breaches"]:
-                perf_text += " BREACH: " + ", ".join(perf["breaches"])
-        table.add_row(r["ts"], f"v{r['version']}", r["batch"]["label"], str(r["batch"]["rows"]), r["verdict"],
-                      _fmt(r["drift"]["drifted_share"]), _fmt(r["drift"]["score_psi"]),
-                      ", ".join(r["drift"]["top_features"]), perf_text)
+        perf = r.performance
+        perf_text = perf.status
+        if perf.status == "evaluated":
+            names = [m for m in shown if m in perf.changes] or list(perf.changes)[:2]
+            perf_text = ", ".join(f"{m} {perf.changes[m].batch:.3f}" for m in names)
+            if perf.breaches:
+                perf_text += " BREACH: " + ", ".join(perf.breaches)
+        table.add_row(r.ts, f"v{r.version}", r.batch.label, str(r.batch.rows), r.verdict,
+                      _fmt(r.drift.drifted_share), _fmt(r.drift.score_psi), ", ".join(r.drift.top_features), perf_text)
     console.print(table)
 
 
@@ -480,16 +485,16 @@ def registry_list() -> None:
             champ = reg.champion()
             metric = value = created = "-"
             if champ is not None:
-                meta = reg.verify(champ)  # never show a figure from a file that fails its hash check
-                metric = meta["primary_metric"]
-                value = _fmt(meta["metrics"].get(metric))
-                created = meta["created_at"]
-            history = reg.history()
+                meta = reg.version_metadata(champ)  # never show a figure from a file that fails its hash check
+                metric = meta.primary_metric
+                value = _fmt(meta.metrics.get(metric))
+                created = meta.created_at
+            history = reg.history_events()
         except (RegistryError, OSError, ValueError, KeyError) as err:  # one damaged model must not hide the others
             table.add_row(name, "?", "-", "-", "-", "-", f"damaged: {err}")
             damaged.append(name)
             continue
-        last = f"{history[-1]['event']} {history[-1]['ts']}" if history else "-"
+        last = f"{history[-1].event} {history[-1].ts}" if history else "-"
         table.add_row(name, f"v{champ}" if champ else "-", metric, value,
                       ", ".join(map(str, reg.list_versions())) or "-", created, last)
     console.print(table)
@@ -511,27 +516,26 @@ def registry_show(
     with _registry_errors():
         reg = ModelRegistry(get_settings().registry_dir, model)
         number = reg.resolve(version)
-        meta = reg.verify(number)
-    if as_json:
-        console.print_json(json.dumps(meta, default=str))
-        return
-    with _registry_errors():
+        if as_json:  # the stored JSON as it is, after the hash check
+            console.print_json(json.dumps(reg.verify(number), default=str))
+            return
+        meta = reg.version_metadata(number)
         aliases = [a for a, v in reg.aliases().items() if v == number]
-    console.print(f"[bold]{model} v{number}[/] {('(' + ', '.join(aliases) + ')') if aliases else ''}  created {meta['created_at']}")
-    console.print(f"  candidate: {meta['selected_candidate']['name']} ({meta['selected_candidate']['estimator']})")
-    console.print(f"  data: {meta['data']['rows']} rows, sha256 {meta['data']['sha256'][:16]}…; "
-                  f"holdout {meta['holdout']['rows']} rows")
-    console.print("  metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in meta["metrics"].items()))
+    console.print(f"[bold]{model} v{number}[/] {('(' + ', '.join(aliases) + ')') if aliases else ''}  created {meta.created_at}")
+    console.print(f"  candidate: {meta.selected_candidate.name} ({meta.selected_candidate.estimator})")
+    console.print(f"  data: {meta.data['rows']} rows, sha256 {meta.data['sha256'][:16]}…; "
+                  f"holdout {meta.holdout.rows} rows")
+    console.print("  metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in meta.metrics.items()))
     table = Table(title="Gate verdicts")
     for col in ("rule", "metric", "value", "bound", "verdict", "sentence"):
         table.add_column(col, overflow="fold")
-    for v in meta["gate"]["verdicts"]:
+    for v in meta.gate["verdicts"]:
         verdict = "PASS" if v["passed"] else "FAIL"
-        table.add_row(v["rule"], v["metric"], _fmt(v["value"]), v["bound"], verdict if v.get("applicable", True) else "n/a", v["sentence"])
+        table.add_row(v["rule"], v["metric"], _fmt(v["value"]), v["bound"],
+                      verdict if v.get("applicable", True) else "n/a", v["sentence"])
     console.print(table)
-    git = meta["lineage"]["git"]
-    console.print(f"  code: git {git.get('commit')}  spec sha256 {meta['spec_sha256'][:16]}…")
-    console.print(f"  files: {len(meta['files'])} (hashes verified)  model card: {reg.version_dir(number) / 'model_card.md'}")
+    console.print(f"  code: git {meta.lineage.git.commit}  spec sha256 {meta.spec_sha256[:16]}…")
+    console.print(f"  files: {len(meta.files)} (hashes verified)  model card: {reg.version_dir(number) / 'model_card.md'}")
 
 
 @registry_app.command("rollback")
@@ -567,15 +571,15 @@ def registry_retire(
 def registry_history(model: str = typer.Argument(..., help="Model name.")) -> None:
     """The model's history: promotions, rejections and rollbacks, oldest first."""
     with _registry_errors():
-        events = _existing_model(model).history()
+        events = _existing_model(model).history_events()
     table = Table(title=f"History of {model}")
     for col in ("time", "event", "version", "run", "details"):
         table.add_column(col, overflow="fold")
     for e in events:
-        details = e.get("gate") or "; ".join(e.get("failed_rules", [])) or ""
-        if e.get("reason") and e.get("reason") not in details:  # why the run was started, or why a rollback
-            details = f"{details} (reason: {e['reason']})" if details else e["reason"]
-        table.add_row(e["ts"], e["event"], _fmt(e.get("version")), str(e.get("run_id") or "-")[:8], details)
+        details = getattr(e, "gate", None) or "; ".join(getattr(e, "failed_rules", [])) or ""
+        if e.reason and e.reason not in details:  # why the run was started, or why a rollback
+            details = f"{details} (reason: {e.reason})" if details else e.reason
+        table.add_row(e.ts or "-", e.event, _fmt(e.version), str(e.run_id or "-")[:8], details)
     console.print(table)
 
 

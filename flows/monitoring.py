@@ -20,17 +20,18 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.naming import monitoring_run_name, rename_current_run
+from models.records.monitoring import MonitoringRecord, MonitoringSkipped
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec
 from tasks.monitor import (
     MonitoringInputError,
     assess_performance,
+    batch_table,
     drift_markdown,
     evidently_report,
-    make_batch_table,
+    load_batch,
     measure_drift,
-    read_batch,
     record_monitoring,
     reports_folder,
 )
@@ -60,7 +61,9 @@ def _monitor_run_name() -> str:
 
 
 @flow(name="monitor-model", flow_run_name=_monitor_run_name, log_prints=True)
-def monitor_model(model_name: str, batch: str = "out_of_time", version: str | int | None = None) -> dict[str, Any]:
+def monitor_model(
+    model_name: str, batch: str = "out_of_time", version: str | int | None = None
+) -> MonitoringRecord | MonitoringSkipped:
     """Judge a batch against a registry version: feature and score drift, and performance.
 
     Args:
@@ -71,8 +74,8 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | in
     Returns:
         The monitoring record (verdict, per-feature PSI, score PSI, drift share, performance,
         Evidently report path), also appended to ``<registry>/<model>/monitoring.jsonl``. A batch
-        with fewer usable rows than ``drift.min_rows`` returns the verdict ``insufficient_data``
-        and records nothing.
+        with fewer usable rows than ``drift.min_rows`` returns a :class:`MonitoringSkipped` with
+        the verdict ``insufficient_data`` and records nothing.
 
     Raises:
         MonitoringInputError: an empty batch. DataValidationError: a missing feature column or
@@ -86,17 +89,17 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | in
     check_writable_root(settings.registry_dir)  # the monitoring history is written there
     check_writable_root(settings.reports_dir, "FINML_REPORTS_DIR")  # and the Evidently report here
     loaded = load_model_version(spec, settings.registry_dir, version)  # an unknown version fails first
-    frame, label = read_batch(spec, batch)
+    frame, label = load_batch(spec, batch)
     validate_data(spec, frame, serving=True, source=label)
-    table = make_batch_table(spec, frame)
+    table = batch_table(spec, frame)
     if len(table) < spec.drift.min_rows:
         message = (f"insufficient data: {len(table)} usable rows in {label}, the spec needs at least "
                    f"{spec.drift.min_rows} to judge drift; no verdict on drift, nothing recorded")
         publish_markdown(artifact_key(spec.name, "monitoring-verdict"), f"# Monitoring {spec.name}: {message}",
                          f"Monitoring verdict of {spec.name}")
         logger.warning(message)
-        return {"model": spec.name, "version": loaded.version, "verdict": "insufficient_data", "summary": message,
-                "batch": {"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))}}
+        return MonitoringSkipped(model=spec.name, version=loaded.version, summary=message,
+                                 batch={"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))})
     scores = score_rows(spec, loaded, table)
     drift = measure_drift(spec, loaded.reference, table, scores)
     folder = reports_folder(settings.reports_dir, spec.name, ts, str(flow_run.id) if flow_run.id else None)
@@ -117,9 +120,9 @@ def monitor_model(model_name: str, batch: str = "out_of_time", version: str | in
         emit(DRIFT_EVENT, spec.name, outcome.event_payload())
     elif outcome.data_quality_alarm:  # people must look at the feed; no retraining trigger listens to this
         emit(DATA_QUALITY_EVENT, spec.name, outcome.event_payload())
-        logger.warning(record["summary"])
-    rename_current_run(lambda current: monitoring_run_name(spec.name, loaded.version, record["verdict"], current))
-    logger.info(record["summary"])
+        logger.warning(record.summary)
+    rename_current_run(lambda current: monitoring_run_name(spec.name, loaded.version, record.verdict, current))
+    logger.info(record.summary)
     return record
 
 

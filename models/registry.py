@@ -1,27 +1,9 @@
-"""The model registry directory: atomic, immutable, hash-checked versions with aliases.
+"""The model registry directory: atomic, immutable, hash-checked versions with aliases, an
+append-only history that is the commit record, and the monitoring history.
 
-Layout under the registry root (see DESIGN.md)::
-
-    <model>/versions/<n>/      model/, metadata.json, model_card.md, reference.parquet, reports/
-    <model>/aliases.json       {"champion": n}; replaced atomically (os.replace)
-    <model>/history.jsonl      append-only: promoted, rejected, rolled_back ...
-    <model>/monitoring.jsonl   append-only: every monitoring run's values and verdict
-    <model>/.lock              file lock serialising writers of this model
-
-A version is written into a hidden temporary folder beside ``versions/<n>``, every file is
-hashed (SHA-256) into ``metadata.json``, files and folders are flushed to disk, the files are
-made read-only, and the folder is renamed into place under the model's file lock. ``rename``
-within one file system is atomic, so a crash at any moment leaves either no new version or
-a complete one. The history line (with the SHA-256 of ``metadata.json``) is the commit point:
-it is appended after the rename, and the champion alias is moved after it. A version folder
-without its history line (a crash between the rename and the append) is never loaded: it fails
-:meth:`ModelRegistry.verify`. A crash between the history line and the alias leaves the old
-champion in ``aliases.json``; the next writer under the lock brings the alias in line with the
-history (each line that moves the champion records ``champion_after``). Before an append, a
-torn last line left by a crash is moved to ``<file>.torn``.
-Version numbers are never reused: the next number is one more than any version on disk or
-named in the history. Loading a version checks every recorded hash before anything is
-deserialised.
+:class:`ModelRegistry` is one model's folder; the folder layout, the write order that makes it
+crash-safe, the hash checks and the typed records it stores are described in
+``docs/registry.md``.
 """
 
 from __future__ import annotations
@@ -34,7 +16,7 @@ import re
 import shutil
 import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,6 +25,20 @@ from filelock import FileLock
 
 from models.errors import RegistryError  # noqa: F401 (re-exported)
 from models.files import fsync_path, json_default, write_json_atomic  # noqa: F401 (json_default: re-exported)
+from models.jsonl import append_jsonl as _append_jsonl
+from models.jsonl import read_jsonl
+from models.records.monitoring import MONITORING_SCHEMA_VERSION, MonitoringRecord
+from models.records.registry import (
+    HISTORY_SCHEMA_VERSION,
+    METADATA_SCHEMA_VERSION,
+    ChampionRetired,
+    HistoryEvent,
+    RolledBack,
+    VersionMetadata,
+    parse_event,
+    read_record,
+    stored_json,
+)
 
 METADATA_FILE = "metadata.json"
 METADATA_HASH_FILE = "metadata.sha256"
@@ -69,41 +65,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line, flushed to disk. Call under the model's lock.
-
-    The readers skip a last line that does not parse (a crash while appending); before
-    appending, such a line is moved out of the way — cut from the file and kept in
-    ``<file>.torn`` with a warning — so that it never ends up in the middle of the file,
-    where it would make the file unreadable. A last line that parses but lacks its newline
-    (a crash before the final byte, an editor) gets the newline back: it is a record.
-    """
-    line = (json.dumps(record, sort_keys=True, default=json_default) + "\n").encode()
-    with open(path, "ab+") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size:
-            start = max(0, size - (1 << 20))
-            fh.seek(start)
-            tail = fh.read()
-            body = tail[:-1] if tail.endswith(b"\n") else tail
-            cut = start + body.rfind(b"\n") + 1  # where the last line begins (0 when it is the only one)
-            last = body[body.rfind(b"\n") + 1:]
-            try:
-                json.loads(last) if last.strip() else None
-                if not tail.endswith(b"\n"):
-                    fh.write(b"\n")
-            except ValueError:
-                with open(path.with_name(path.name + ".torn"), "ab") as torn:
-                    torn.write(tail[cut - start:] + (b"" if tail.endswith(b"\n") else b"\n"))
-                log.warning("%s: moved a torn last line of %d bytes (a crash while appending) to %s.torn",
-                            path, size - cut, path.name)
-                fh.truncate(cut)
-        fh.seek(0, os.SEEK_END)
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def now_utc() -> str:
@@ -191,34 +152,45 @@ class ModelRegistry:
             raise RegistryError(f"{self.model}: no alias {ref!r} (aliases: {self.aliases() or 'none'})")
         return version
 
+    # The stored JSON as dicts (what the integrity checks read, and any tool), and the same files
+    # read into their typed records (models.records.registry / .monitoring; legacy files included).
+
     def read_metadata(self, version: int) -> dict[str, Any]:
+        """A version's ``metadata.json`` as stored, without the hash check (see :meth:`verify`)."""
         return json.loads((self.version_dir(version) / METADATA_FILE).read_text())
 
-    @staticmethod
-    def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-        """Records of an append-only JSON-lines file. A torn *last* line (a crash while
-        appending) is skipped with a warning; a damaged line before it is an error."""
-        if not path.is_file():
-            return []
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        out = []
-        for i, line in enumerate(lines):
-            try:
-                out.append(json.loads(line))
-            except ValueError as err:
-                if i == len(lines) - 1:
-                    log.warning("%s: skipping a torn last line (%s)", path, err)
-                    continue
-                raise RegistryError(f"{path}: line {i + 1} is damaged ({err})") from None
-        return out
-
     def history(self) -> list[dict[str, Any]]:
-        """Every promotion, rejection and rollback, oldest first."""
-        return self._read_jsonl(self.history_path)
+        """Every ``history.jsonl`` line as stored, oldest first (a torn last line skipped)."""
+        return read_jsonl(self.history_path)
 
     def monitoring_history(self) -> list[dict[str, Any]]:
-        """Every recorded monitoring run, oldest first."""
-        return self._read_jsonl(self.monitoring_path)
+        """Every ``monitoring.jsonl`` line as stored, oldest first (a torn last line skipped)."""
+        return read_jsonl(self.monitoring_path)
+
+    def history_events(self) -> list[HistoryEvent]:
+        """The history as typed events (:func:`models.records.registry.parse_event`), oldest first.
+
+        Raises:
+            RegistryError: a damaged line (see :meth:`history`) or one that is not an event.
+        """
+        return [read_record(parse_event, line, self.history_path, i) for i, line in enumerate(self.history(), 1)]
+
+    def monitoring_records(self) -> list[MonitoringRecord]:
+        """The monitoring history as typed records, oldest first.
+
+        Raises:
+            RegistryError: a damaged line or one that is not a monitoring record.
+        """
+        return [read_record(MonitoringRecord.from_stored, line, self.monitoring_path, i)
+                for i, line in enumerate(self.monitoring_history(), 1)]
+
+    def version_metadata(self, version: int) -> VersionMetadata:
+        """A version's metadata, after :meth:`verify` has checked every hash, as a typed record.
+
+        Raises:
+            IntegrityError: see :meth:`verify`. RegistryError: the metadata is not version metadata.
+        """
+        return read_record(VersionMetadata.from_stored, self.verify(version), self.version_dir(version) / METADATA_FILE)
 
     def verify(self, version: int) -> dict[str, Any]:
         """Check every file of a version against its recorded SHA-256; return the metadata.
@@ -284,8 +256,11 @@ class ModelRegistry:
                 if p.name.startswith(".tmp-"):
                     shutil.rmtree(p, ignore_errors=True)
 
-    def _append_history_unlocked(self, event: dict[str, Any]) -> None:
-        _append_jsonl(self.history_path, {"ts": now_utc(), "model": self.model, **event})
+    def _append_history_unlocked(self, event: HistoryEvent | Mapping[str, Any]) -> None:
+        line = stored_json(event, HISTORY_SCHEMA_VERSION)
+        line["ts"] = now_utc() if line.get("ts") is None else line["ts"]
+        line["model"] = self.model if line.get("model") is None else line["model"]
+        _append_jsonl(self.history_path, line)
 
     def _champion_from_history(self) -> tuple[bool, int | None]:
         """``(known, version)``: the champion the history's last statement of it names.
@@ -319,31 +294,33 @@ class ModelRegistry:
             write_json_atomic(self.aliases_path, aliases)
         return aliases
 
-    def append_history(self, event: dict[str, Any]) -> None:
-        """Append one event (a JSON object) to ``history.jsonl`` under the lock."""
+    def append_history(self, event: HistoryEvent | Mapping[str, Any]) -> None:
+        """Append one event to ``history.jsonl`` under the lock: a record as its JSON, a mapping as
+        given; stamped with ``schema_version``, ``ts`` (now) and ``model`` unless it has them."""
         with self._lock():
             self._append_history_unlocked(event)
 
-    def append_monitoring(self, record: dict[str, Any]) -> None:
-        """Append one monitoring run (a JSON object) to ``monitoring.jsonl`` under the lock."""
+    def append_monitoring(self, record: MonitoringRecord | Mapping[str, Any]) -> None:
+        """Append one monitoring run to ``monitoring.jsonl`` under the lock: a record as its JSON,
+        a mapping as given; stamped with ``schema_version``."""
         with self._lock():
-            _append_jsonl(self.monitoring_path, record)
+            _append_jsonl(self.monitoring_path, stored_json(record, MONITORING_SCHEMA_VERSION))
 
     def publish(
         self,
-        write: Callable[[Path, int], dict[str, Any]],
+        write: Callable[[Path, int], VersionMetadata | Mapping[str, Any]],
         *,
         promote: bool,
-        history_event: dict[str, Any],
+        history_event: HistoryEvent | Mapping[str, Any],
         expected_champion: int | None | str = "any",
     ) -> int:
         """Write a new immutable version atomically and optionally make it the champion.
 
         Args:
             write: called as ``write(folder, version)``; writes the version's files into the
-                (empty, temporary) ``folder`` and returns the metadata dict. It must not write
-                ``metadata.json``; this method adds ``version``, ``files`` (SHA-256 of every
-                file) and writes it.
+                (empty, temporary) ``folder`` and returns the metadata (a record or a mapping).
+                It must not write ``metadata.json``; this method adds ``version``, ``files``
+                (SHA-256 of every file) and ``schema_version`` and writes it.
             promote: move the ``champion`` alias to the new version.
             history_event: fields of the history line (``event``, ``run_id``, ``reason`` ...);
                 ``version`` and ``metadata_sha256`` are added.
@@ -374,7 +351,7 @@ class ModelRegistry:
             tmp = self.versions_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
             tmp.mkdir()
             try:
-                metadata = dict(write(tmp, version))
+                metadata = stored_json(write(tmp, version), METADATA_SCHEMA_VERSION)
                 if (tmp / METADATA_FILE).exists():
                     raise RegistryError(f"the version writer must not write {METADATA_FILE} itself")
                 files = sorted(p for p in tmp.rglob("*") if p.is_file())
@@ -395,7 +372,8 @@ class ModelRegistry:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             # The commit point: from this line on the version exists for verify() and the audit.
-            self._append_history_unlocked({**history_event, "version": version, "metadata_sha256": meta_digest,
+            self._append_history_unlocked({**stored_json(history_event, HISTORY_SCHEMA_VERSION), "version": version,
+                                           "metadata_sha256": meta_digest,
                                            "champion_after": version if promote else aliases.get(CHAMPION)})
             if promote:
                 aliases[CHAMPION] = version
@@ -422,10 +400,8 @@ class ModelRegistry:
             previous = aliases.get(CHAMPION, self._champion_from_history()[1] if repaired else None)
             if previous == int(to) and not repaired:
                 raise RegistryError(f"{self.model}: version {to} is already the champion")
-            event = {"event": "rolled_back", "version": int(to), "previous_champion": previous,
-                     "champion_after": int(to), "reason": reason, "run_id": run_id}
-            if repaired:
-                event["repaired_alias_file"] = repaired
+            event = RolledBack(version=int(to), previous_champion=previous, champion_after=int(to), reason=reason,
+                               run_id=run_id, repaired_alias_file=repaired)
             self._append_history_unlocked(event)  # the commit point, then the alias
             aliases[CHAMPION] = int(to)
             write_json_atomic(self.aliases_path, aliases)
@@ -449,8 +425,7 @@ class ModelRegistry:
             previous = aliases.get(CHAMPION)
             if previous is None:
                 raise RegistryError(f"{self.model} has no champion to retire")
-            self._append_history_unlocked({"event": "champion_retired", "version": previous, "champion_after": None,
-                                           "reason": reason, "run_id": run_id})
+            self._append_history_unlocked(ChampionRetired(version=previous, reason=reason, run_id=run_id))
             del aliases[CHAMPION]
             write_json_atomic(self.aliases_path, aliases)
             return previous

@@ -1,8 +1,9 @@
 """Monitoring a batch against a registry version: inputs, performance, verdict, history.
 
-The drift measurements themselves live in :mod:`tasks.drift`; this module loads and checks
-the batch, scores it with the version, judges performance once labels have arrived, turns
-the measurements into a verdict, and records every value in the model's monitoring history.
+This module loads and checks the batch, judges performance once labels have arrived, turns the
+drift measurements of :mod:`tasks.drift` into a verdict and builds the typed record
+(:class:`models.records.monitoring.MonitoringRecord`) that the model's monitoring history keeps;
+see ``docs/registry.md`` for that record.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import DataError
+from models.records.monitoring import MonitoringRecord
 from models.spec import METRICS, ModelSpec
 from tasks.evaluate import MetricError, batch_baselines, compute_metrics
 from tasks.load import (
@@ -44,6 +46,7 @@ class MonitoringInputError(DataError):
     """The batch cannot be monitored or scored (empty, no out-of-time period, no usable rows)."""
 
 
+@step("load-batch")
 def load_batch(spec: ModelSpec, batch: str) -> tuple[pd.DataFrame, str]:
     """Read a batch: a CSV/Parquet path, or ``"out_of_time"`` for the spec's later period.
 
@@ -70,6 +73,7 @@ def load_batch(spec: ModelSpec, batch: str) -> tuple[pd.DataFrame, str]:
     return frame, label
 
 
+@step("batch-table")
 def batch_table(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
     """The batch's modelling table (features; the label where it is known)."""
     table = modelling_table(frame, spec, require_target=False)
@@ -231,31 +235,31 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
 
 @dataclass
 class MonitoringOutcome:
-    """Everything one monitoring run measured, as recorded in the history."""
+    """Everything one monitoring run measured (the record kept in the history), and the events it raises."""
 
-    record: dict[str, Any]
+    record: MonitoringRecord
 
     @property
     def alarm(self) -> bool:
         """Drift or a performance breach: the ``finml.drift.detected`` event (and retraining)."""
-        return self.record["verdict"] in ("drift", "performance_breach", "drift_and_performance_breach")
+        return self.record.alarm
 
     @property
     def data_quality_alarm(self) -> bool:
         """A stuck or broken feed and nothing worse: the ``finml.data-quality.alarm`` event."""
-        return self.record["verdict"] == "data_quality_alarm"
+        return self.record.data_quality_alarm
 
     def event_payload(self) -> dict[str, Any]:
         """Payload of ``finml.drift.detected``: what a retraining run or a person needs first."""
         r = self.record
         return {
-            "model": r["model"], "version": r["version"], "verdict": r["verdict"],
-            "drift_share": r["drift"]["drifted_share"], "drifted_features": r["drift"]["drifted"],
-            "top_features": r["drift"]["top_features"], "score_psi": r["drift"]["score_psi"],
-            "breached_metrics": r["performance"]["breaches"], "batch_faults": r["drift"].get("batch_faults", []),
-            "label_fault": r["performance"].get("label_fault"),
-            "batch": r["batch"]["label"],
-            "run_id": r["run_id"], "reason": r["summary"],
+            "model": r.model, "version": r.version, "verdict": r.verdict,
+            "drift_share": r.drift.drifted_share, "drifted_features": list(r.drift.drifted),
+            "top_features": list(r.drift.top_features), "score_psi": r.drift.score_psi,
+            "breached_metrics": list(r.performance.breaches), "batch_faults": list(r.drift.batch_faults),
+            "label_fault": r.performance.label_fault,
+            "batch": r.batch.label,
+            "run_id": r.run_id, "reason": r.summary,
         }
 
 
@@ -263,7 +267,15 @@ def build_record(
     spec: ModelSpec, *, version: int, run_id: str | None, batch_label: str, frame: pd.DataFrame,
     table: pd.DataFrame, drift, evidently: dict[str, Any], perf: dict[str, Any], ts: str,
 ) -> MonitoringOutcome:
-    """Assemble the history record: every value, not only alerts."""
+    """Assemble the history record: every value, not only alerts.
+
+    Args:
+        drift: the PSI measurements (:class:`tasks.drift.DriftResult`); evidently: the Evidently
+            summary; perf: :func:`performance`'s result; ts: ISO-8601 UTC start of the run.
+
+    Raises:
+        pydantic.ValidationError: a value of the wrong type for the record (a bug, named).
+    """
     fp = fingerprint(frame)
     faults = list(drift.batch_faults)
     label_fault = perf.get("label_fault")
@@ -291,12 +303,11 @@ def build_record(
         cal = perf["calibration"]
         parts.append(f"mean predicted {cal['mean_predicted']:.3f} against observed rate {cal['observed_rate']:.3f}, "
                      f"Brier score {cal['brier']:.4f}")
-    record = {
-        "ts": ts, "model": spec.name, "version": version, "run_id": run_id, "verdict": verdict,
-        "summary": f"{verdict}: " + "; ".join(parts),
-        "batch": {"label": batch_label, "rows": int(len(frame)), "modelled_rows": int(len(table)),
-                  "sha256": fp.sha256},
-        "drift": {
+    record = MonitoringRecord(
+        ts=ts, model=spec.name, version=version, run_id=run_id, verdict=verdict,
+        summary=f"{verdict}: " + "; ".join(parts),
+        batch={"label": batch_label, "rows": int(len(frame)), "modelled_rows": int(len(table)), "sha256": fp.sha256},
+        drift={
             "tested": drift.tested, "drifted": list(drift.drifted), "drifted_share": drift.drifted_share,
             "dataset_drift": drift.dataset_drift, "threshold_share": spec.drift.dataset_drift_share,
             "score_psi": None if drift.score is None else drift.score.psi,
@@ -304,42 +315,42 @@ def build_record(
             "top_features": [f.column for f in top], "batch_faults": faults,
             "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note} for f in drift.features},
         },
-        "performance": perf,
-        "evidently": evidently.model_dump(mode="json"),
-    }
+        performance=perf,
+        evidently=evidently.model_dump(mode="json"),
+    )
     return MonitoringOutcome(record)
 
 
-def drift_markdown(record: dict[str, Any]) -> str:
+def drift_markdown(record: MonitoringRecord) -> str:
     """The verdict in words, the top drifted features, and the per-feature table."""
-    d = record["drift"]
+    d = record.drift
     lines = [
-        f"# Monitoring {record['model']} v{record['version']}: **{record['verdict']}**",
+        f"# Monitoring {record.model} v{record.version}: **{record.verdict}**",
         "",
-        record["summary"],
+        record.summary,
         "",
-        f"Batch: {record['batch']['label']} ({record['batch']['rows']} rows, SHA-256 `{record['batch']['sha256'][:16]}…`).",
+        f"Batch: {record.batch.label} ({record.batch.rows} rows, SHA-256 `{(record.batch.sha256 or '')[:16]}…`).",
         "",
         "| feature | PSI | status | note |",
         "|---|---|---|---|",
     ]
-    ordered = sorted(d["features"].items(), key=lambda kv: -(kv[1]["psi"] if kv[1]["psi"] is not None else -1))
+    ordered = sorted(d.features.items(), key=lambda kv: -(kv[1].psi if kv[1].psi is not None else -1))
     for name, f in ordered:
-        psi = "-" if f["psi"] is None else f"{f['psi']:.4f}"
-        lines.append(f"| {name} | {psi} | {f['status']} | {f.get('note') or ''} |")
-    if d["score_psi"] is not None:
-        lines.append(f"| (model score) | {d['score_psi']:.4f} | {d['score_status']} | prediction drift |")
-    perf = record["performance"]
-    if perf["status"] == "evaluated":
+        psi = "-" if f.psi is None else f"{f.psi:.4f}"
+        lines.append(f"| {name} | {psi} | {f.status} | {f.note or ''} |")
+    if d.score_psi is not None:
+        lines.append(f"| (model score) | {d.score_psi:.4f} | {d.score_status} | prediction drift |")
+    perf = record.performance
+    if perf.status == "evaluated":
         lines += ["", "| metric | batch | holdout | worsening | tolerance | breach |", "|---|---|---|---|---|---|"]
-        for name, c in perf["changes"].items():
-            tol = "-" if c["tolerance"] is None else f"{c['tolerance']:g}"
-            worse = "-" if c["worsening"] is None else f"{c['worsening']:+.4f}"
-            lines.append(f"| {name} | {c['batch']:.4f} | {c['holdout']:.4f} | {worse} | {tol} | {'YES' if c['breach'] else ''} |")
-        if perf.get("calibration"):
-            cal = perf["calibration"]
-            lines += ["", f"Calibration: mean predicted {cal['mean_predicted']:.4f} vs observed rate {cal['observed_rate']:.4f}."]
-    ev = record.get("evidently") or {}
+        for name, c in perf.changes.items():
+            tol = "-" if c.tolerance is None else f"{c.tolerance:g}"
+            worse = "-" if c.worsening is None else f"{c.worsening:+.4f}"
+            lines.append(f"| {name} | {c.batch:.4f} | {c.holdout:.4f} | {worse} | {tol} | {'YES' if c.breach else ''} |")
+        if perf.calibration:
+            cal = perf.calibration
+            lines += ["", f"Calibration: mean predicted {cal.mean_predicted:.4f} vs observed rate {cal.observed_rate:.4f}."]
+    ev = record.evidently or {}
     if ev.get("html_path"):
         lines += ["", f"Evidently report: `{ev['html_path']}` ({ev.get('sample_note', '')})"]
     return "\n".join(lines)
@@ -369,22 +380,13 @@ __all__ = [
 # --------------------------------------------------------------------------- Prefect tasks
 
 
-
-@step("read-batch")
-def read_batch(spec: ModelSpec, batch: str) -> tuple[pd.DataFrame, str]:
-    """See :func:`load_batch`."""
-    return load_batch(spec, batch)
-
-
-@step("batch-table")
-def make_batch_table(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    """See :func:`batch_table`."""
-    return batch_table(spec, frame)
-
-
 @step("measure-drift")
 def measure_drift(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame, scores: np.ndarray):
-    """PSI of every feature and of the score, on bins frozen from the reference (every row)."""
+    """PSI of every feature and of the score, on bins frozen from the reference (every row).
+
+    Adds to :func:`tasks.drift.compute_drift` the batch's scores as a ``score`` column and the
+    spec's feature lists and drift settings. Returns its :class:`tasks.drift.DriftResult`.
+    """
     from tasks.drift import compute_drift
 
     current = table.assign(score=scores)

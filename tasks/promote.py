@@ -1,10 +1,8 @@
 """Promotion: write a passing challenger as a new registry version, or record the rejection.
 
-Everything a validator needs to re-read a decision is kept: the version folder holds the
-model, metadata (lineage, data fingerprint, candidates, metrics, gate verdicts, file
-hashes), the model card, the reference sample and the reports; a rejected challenger's
-evidence goes to the reports folder and a line in the model's history, and nothing else
-in the registry changes.
+A version keeps everything a validator needs to re-read the decision (its metadata record, the
+model card, the reference sample, the reports); a rejection is one history line plus evidence in
+the reports folder. What is stored and why: ``docs/registry.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +18,8 @@ from typing import Any
 import pandas as pd
 
 from models.estimators import predict_scores, save_pipeline
+from models.records.gate import ChampionRescoring
+from models.records.registry import Promoted, Rejected, VersionMetadata
 from models.registry import ChampionChangedError, ModelRegistry, json_default, now_utc
 from models.spec import ModelSpec
 from tasks.gate import GateResult
@@ -90,7 +90,7 @@ class TrainingEvidence:
     split: dict[str, Any]
     evaluation: Any
     best: FittedCandidate
-    champion: dict[str, Any] | None
+    champion: ChampionRescoring | None
     gate: GateResult
     leakage: dict[str, Any] = field(default_factory=dict)
     validation_markdown: str = ""
@@ -100,53 +100,50 @@ class TrainingEvidence:
         return self.evaluation.metrics
 
 
-def build_metadata(ev: TrainingEvidence, promoted: bool) -> dict[str, Any]:
-    """The JSON metadata of a version (or of a rejected run's evidence)."""
+def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
+    """The metadata record of a version (or of a rejected run's evidence, ``rejected.json``);
+    ``version`` and ``files`` are added by ``ModelRegistry.publish``."""
     spec = ev.spec
     evaluation = ev.evaluation
     champion = None if ev.champion is None else ev.champion.as_dict()
-    return {
-        "model": spec.name,
-        "task": spec.task,
-        "description": spec.description,
-        "created_at": now_utc(),
-        "run": {"id": ev.run_id, "reason": ev.reason, "started_at": ev.started_at},
-        "spec_sha256": spec.content_hash(),
-        "spec": spec.model_dump(mode="json"),
-        "data": ev.data,
-        "validation": ev.validation,
-        "split": ev.split,
-        "holdout": {"rows": int(len(evaluation.holdout)), "sha256": evaluation.holdout_sha256},
-        "features": spec.feature_columns,
-        "target": spec.target_column,
-        "candidates": evaluation.rows,
-        "selected_candidate": {
+    return VersionMetadata(
+        model=spec.name,
+        task=spec.task,
+        description=spec.description,
+        created_at=now_utc(),
+        run={"id": ev.run_id, "reason": ev.reason, "started_at": ev.started_at},
+        spec_sha256=spec.content_hash(),
+        spec=spec.model_dump(mode="json"),
+        data=ev.data,
+        validation=ev.validation,
+        split=ev.split,
+        holdout={"rows": int(len(evaluation.holdout)), "sha256": evaluation.holdout_sha256},
+        features=spec.feature_columns,
+        target=spec.target_column,
+        candidates=evaluation.rows,
+        selected_candidate={
             "name": ev.best.spec.name, "estimator": ev.best.spec.estimator,
             "params": ev.best.spec.params, "details": ev.best.details,
         },
-        "primary_metric": spec.gate.primary_metric,
-        "metrics": evaluation.metrics,
-        "deciles": evaluation.deciles,
-        "fairness": evaluation.fairness,
-        "leakage": ev.leakage,
-        "champion_comparison": champion,
-        "gate": ev.gate.as_dict(),
-        "decision": {"promoted": promoted, "reason": ev.gate.reason()},
-        "lineage": {"libraries": library_versions(), "git": git_commit()},
-    }
+        primary_metric=spec.gate.primary_metric,
+        metrics=evaluation.metrics,
+        deciles=evaluation.deciles,
+        fairness=evaluation.fairness,
+        leakage=ev.leakage,
+        champion_comparison=champion,
+        gate=ev.gate.as_dict(),
+        decision={"promoted": promoted, "reason": ev.gate.reason()},
+        lineage={"libraries": library_versions(), "git": git_commit()},
+    )
 
 
 def reference_sample(ev: TrainingEvidence) -> pd.DataFrame:
     """The reference sample stored with a version (``reference.parquet``), for drift monitoring.
 
     The holdout rows (at most ``drift.reference_rows``, a seeded random sample kept in time
-    order), with their ``score`` column from the *deployed* pipeline: the score PSI compares
-    that pipeline's scores on the batch with its own scores on the reference. With a
-    walk-forward backtest the holdout was scored by the per-fold models, not by the pipeline
-    refitted on every row that is deployed (for a stratified holdout both are the same model).
-    Those rows are then in-sample for the deployed model: with the shipped candidates (early
-    stopping, regularised) the score PSI of same-population data stayed at 0.013 against 0.118
-    with the per-fold scores; an overfitting estimator would show in-sample scores here.
+    order) with their ``score`` column from the *deployed* pipeline, so that the score PSI
+    compares that pipeline's scores on a batch with its own on the reference; why, and what that
+    means after a walk-forward backtest: ``docs/registry.md`` (Promotion).
     """
     ref = ev.evaluation.holdout
     limit = ev.spec.drift.reference_rows
@@ -182,7 +179,7 @@ def version_writer(ev: TrainingEvidence):
     """Return the ``write(folder, version)`` callable that ``ModelRegistry.publish`` runs."""
 
     def write(folder: Path, version: int) -> dict[str, Any]:
-        metadata = build_metadata(ev, promoted=True)
+        metadata = build_metadata(ev, promoted=True).to_json()
         model_dir = folder / "model"
         model_dir.mkdir()
         save_pipeline(ev.best.pipeline, model_dir)
@@ -230,7 +227,7 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
         try:
             version = registry.publish(
                 version_writer(ev), promote=True, expected_champion=ev.gate.champion_version,
-                history_event={**history, "event": "promoted", "gate": ev.gate.reason()},
+                history_event=Promoted(**history, gate=ev.gate.reason()),
             )
             return Decision(ev.spec.name, True, version, before, version, ev.gate.reason())
         except ChampionChangedError as err:  # judged against a champion that is no longer one
@@ -240,14 +237,12 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
             reason = f"not promoted: {failed[0]}"
     run_folder = Path(reports_root).resolve() / ev.spec.name / (ev.run_id or ev.started_at.replace(":", "-"))
     run_folder.mkdir(parents=True, exist_ok=True)
-    metadata = build_metadata(ev, promoted=False)
+    metadata = build_metadata(ev, promoted=False).to_json()
     metadata["reports"] = _write_reports(ev, metadata, run_folder / "reports")
     (run_folder / "model_card.md").write_text(render_model_card(metadata))
     evidence = run_folder / "rejected.json"
     evidence.write_text(json.dumps(metadata, indent=2, sort_keys=True, default=json_default))
-    registry.append_history({
-        **history, "event": "rejected", "version": None, "failed_rules": failed, "evidence": str(evidence),
-    })
+    registry.append_history(Rejected(**history, version=None, failed_rules=failed, evidence=str(evidence)))
     return Decision(ev.spec.name, False, None, before, before, reason, str(evidence))
 
 
@@ -258,7 +253,7 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
 @step("promote-or-reject")
 def promote_or_reject(
     spec: ModelSpec, *, run_id: str | None, reason: str, started_at: str, data: dict[str, Any],
-    validation, plan, evaluation, fitted: list[FittedCandidate], champion: dict[str, Any] | None,
+    validation, plan, evaluation, fitted: list[FittedCandidate], champion: ChampionRescoring | None,
     gate: GateResult, registry_root: Path, reports_root: Path, warnings: list[str] | None = None,
     leakage: dict[str, Any] | None = None,
 ) -> Decision:

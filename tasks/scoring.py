@@ -234,7 +234,7 @@ def validate_and_score(
         publish_markdown(artifact_key(spec.name, "validation"), report.to_markdown(),
                          f"Data validation of {spec.name} (serving suite)")
         raise DataValidationError(report, source=label, columns=list(frame.columns))
-    table = batch_table(spec, frame)
+    table = batch_table.fn(spec, frame)
     return table, score_with_version(spec, loaded, table)
 
 
@@ -256,7 +256,7 @@ def read_validate_score(
     """
     from tasks.monitor import load_batch
 
-    frame, label = load_batch(spec, batch)
+    frame, label = load_batch.fn(spec, batch)
     table, scores = validate_and_score(spec, loaded, frame, label, engine)
     return table, scores, label, extra_columns(spec, frame), len(frame)
 

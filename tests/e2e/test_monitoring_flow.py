@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from models.records.monitoring import MONITORING_SCHEMA_VERSION
 from models.registry import ModelRegistry
 from models.spec import find_spec
 from tasks.load import load_source, split_out_of_time
@@ -35,25 +36,28 @@ def test_stable_batch_gives_no_alarm_and_records_every_value(trained, captured_e
 
     before = len(_history(trained))
     record = monitor_model("credit_risk", batch="out_of_time")
-    assert record["verdict"] == "stable", record["summary"]
-    d = record["drift"]
+    assert record.verdict == "stable", record.summary
+    d = record.drift
     spec = find_spec("credit_risk", BUILTIN_SPECS)
-    assert set(d["features"]) == set(spec.feature_columns)  # every feature, ids never
-    assert "rownames" not in d["features"]
-    assert all(f["status"] in ("stable", "moderate") for f in d["features"].values())
-    assert d["dataset_drift"] is False and 0.0 <= d["score_psi"] < 0.1
-    perf = record["performance"]
-    assert perf["status"] == "evaluated" and perf["labelled_rows"] == 891
-    assert 0.78 < perf["metrics"]["roc_auc"] < 0.92 and perf["breaches"] == []
-    assert abs(perf["calibration"]["mean_predicted"] - perf["calibration"]["observed_rate"]) < 0.03
-    html = Path(record["evidently"]["html_path"])
+    assert set(d.features) == set(spec.feature_columns)  # every feature, ids never
+    assert "rownames" not in d.features
+    assert all(f.status in ("stable", "moderate") for f in d.features.values())
+    assert d.dataset_drift is False and 0.0 <= d.score_psi < 0.1
+    perf = record.performance
+    assert perf.status == "evaluated" and perf.labelled_rows == 891
+    assert 0.78 < perf.metrics["roc_auc"] < 0.92 and perf.breaches == []
+    assert abs(perf.calibration.mean_predicted - perf.calibration.observed_rate) < 0.03
+    html = Path(record.evidently["html_path"])
     assert html.is_file() and html.stat().st_size > 100_000
     assert str(trained["reports"]) in str(html)
     assert captured_events == []  # nothing emitted on a stable batch
     history = _history(trained)
     assert len(history) == before + 1
-    assert history[-1]["drift"]["features"]["Income"]["psi"] == pytest.approx(d["features"]["Income"]["psi"])
+    assert history[-1]["drift"]["features"]["Income"]["psi"] == pytest.approx(d.features["Income"].psi)
     assert history[-1]["batch"]["rows"] == 891 and len(history[-1]["batch"]["sha256"]) == 64
+    assert history[-1]["schema_version"] == MONITORING_SCHEMA_VERSION  # the record's JSON, versioned
+    typed = ModelRegistry(trained["registry"], "credit_risk").monitoring_records()[-1]
+    assert typed.to_json() == history[-1]  # the stored line reads back into the same record
 
 
 def test_shifted_batch_raises_the_drift_event(trained, credit_later, tmp_path, captured_events):
@@ -69,20 +73,20 @@ def test_shifted_batch_raises_the_drift_event(trained, credit_later, tmp_path, c
     path = tmp_path / "shifted.csv"
     shifted.to_csv(path, index=False)
     record = monitor_model("credit_risk", batch=str(path))
-    assert record["verdict"] in ("drift", "drift_and_performance_breach")
-    d = record["drift"]
-    assert {"Income", "Amount", "Seniority", "Home", "Records"} <= set(d["drifted"])
-    assert d["drifted_share"] == pytest.approx(len(d["drifted"]) / d["tested"]) and d["drifted_share"] >= 0.3
+    assert record.verdict in ("drift", "drift_and_performance_breach")
+    d = record.drift
+    assert {"Income", "Amount", "Seniority", "Home", "Records"} <= set(d.drifted)
+    assert d.drifted_share == pytest.approx(len(d.drifted) / d.tested) and d.drifted_share >= 0.3
     assert len(captured_events) == 1
     event = captured_events[0]
     assert event["event"] == "finml.drift.detected"
     assert event["resource"]["prefect.resource.id"] == "finml.model.credit_risk"
     payload = event["payload"]
     assert payload["model"] == "credit_risk" and payload["version"] == 1
-    assert payload["drift_share"] == d["drifted_share"]
-    assert set(payload["top_features"]) <= set(d["drifted"]) and len(payload["top_features"]) == 3
-    assert payload["breached_metrics"] == record["performance"]["breaches"]
-    assert _history(trained)[-1]["verdict"] == record["verdict"]
+    assert payload["drift_share"] == d.drifted_share
+    assert set(payload["top_features"]) <= set(d.drifted) and len(payload["top_features"]) == 3
+    assert payload["breached_metrics"] == record.performance.breaches
+    assert _history(trained)[-1]["verdict"] == record.verdict
 
 
 def test_a_stuck_feed_is_a_data_quality_alarm_not_stable_and_not_retraining(trained, credit_later, tmp_path,
@@ -95,11 +99,11 @@ def test_a_stuck_feed_is_a_data_quality_alarm_not_stable_and_not_retraining(trai
     path = tmp_path / "stuck.csv"
     stuck.to_csv(path, index=False)
     record = monitor_model("credit_risk", batch=str(path))
-    assert record["verdict"] == "data_quality_alarm", record["summary"]
-    assert record["drift"]["batch_faults"] == ["Income"]
-    assert record["drift"]["features"]["Income"]["status"] == "constant"
-    assert "stuck, broken or changed feed" in record["summary"] and "Income" in record["summary"]
-    assert "a stuck feed?" in record["drift"]["features"]["Income"]["note"]
+    assert record.verdict == "data_quality_alarm", record.summary
+    assert record.drift.batch_faults == ["Income"]
+    assert record.drift.features["Income"].status == "constant"
+    assert "stuck, broken or changed feed" in record.summary and "Income" in record.summary
+    assert "a stuck feed?" in record.drift.features["Income"].note
     assert [e["event"] for e in captured_events] == ["finml.data-quality.alarm"]  # not finml.drift.detected
     assert captured_events[0]["payload"]["batch_faults"] == ["Income"]
     assert _history(trained)[-1]["verdict"] == "data_quality_alarm"
@@ -108,9 +112,9 @@ def test_a_stuck_feed_is_a_data_quality_alarm_not_stable_and_not_retraining(trai
     labelled = tmp_path / "stuck_labelled.csv"
     credit_later.assign(Income=130.0).to_csv(labelled, index=False)
     record = monitor_model("credit_risk", batch=str(labelled))
-    assert record["verdict"] == "data_quality_alarm" and record["performance"]["status"] == "evaluated"
+    assert record.verdict == "data_quality_alarm" and record.performance.status == "evaluated"
     assert [e["event"] for e in captured_events] == ["finml.data-quality.alarm"]
-    assert captured_events[0]["payload"]["breached_metrics"] == record["performance"]["breaches"]
+    assert captured_events[0]["payload"]["breached_metrics"] == record.performance.breaches
     table = drift_markdown(record).split("| feature | PSI | status | note |")[1]
     assert table.index("| Income | - | constant") > max(table.index(f"| {c} |") for c in ("Age", "Home"))
 
@@ -125,18 +129,18 @@ def test_labels_of_a_single_class_are_a_data_quality_alarm_with_calibration(trai
     path = tmp_path / "all_good.csv"
     credit_later.assign(Status="good").to_csv(path, index=False)
     record = monitor_model("credit_risk", batch=str(path))
-    perf = record["performance"]
-    assert perf["status"] == "single_class_labels" and perf["labelled_rows"] == 891
-    assert perf["calibration"]["observed_rate"] == 0.0 and perf["calibration"]["ratio"] is None
+    perf = record.performance
+    assert perf.status == "single_class_labels" and perf.labelled_rows == 891
+    assert perf.calibration.observed_rate == 0.0 and perf.calibration.ratio is None
     # with all-zero labels the Brier score is the mean squared score, at least the squared mean
-    assert perf["calibration"]["brier"] > perf["calibration"]["mean_predicted"] ** 2 > 0.0
-    assert 0.15 < perf["calibration"]["mean_predicted"] < 0.45
+    assert perf.calibration.brier > perf.calibration.mean_predicted ** 2 > 0.0
+    assert 0.15 < perf.calibration.mean_predicted < 0.45
     p_value = 0.85 ** 891  # P(no event in 891 labels | rate 0.15), the exact binomial p-value
-    assert perf["label_fault"] == ("the labelled rows' event rate 0.000 is outside the expected [0.15, 0.45] "
+    assert perf.label_fault == ("the labelled rows' event rate 0.000 is outside the expected [0.15, 0.45] "
                                    f"(891 labels, exact binomial p = {p_value:.2g} < drift.fault_alpha 0.001)")
-    assert record["verdict"] == "data_quality_alarm" and "label Status:" in record["summary"]
+    assert record.verdict == "data_quality_alarm" and "label Status:" in record.summary
     assert [e["event"] for e in captured_events] == ["finml.data-quality.alarm"]
-    assert captured_events[0]["payload"]["label_fault"] == perf["label_fault"]
+    assert captured_events[0]["payload"]["label_fault"] == perf.label_fault
 
 
 def test_tiny_batch_is_insufficient_data_not_an_alarm(trained, credit_later, tmp_path, captured_events):
@@ -146,8 +150,8 @@ def test_tiny_batch_is_insufficient_data_not_an_alarm(trained, credit_later, tmp
     credit_later.head(50).to_csv(path, index=False)
     before = len(_history(trained))
     record = monitor_model("credit_risk", batch=str(path), version=1)  # a number, as from Python
-    assert record["verdict"] == "insufficient_data" and record["version"] == 1
-    assert "50 usable rows" in record["summary"] and "at least 200" in record["summary"]
+    assert record.verdict == "insufficient_data" and record.version == 1
+    assert "50 usable rows" in record.summary and "at least 200" in record.summary
     assert captured_events == [] and len(_history(trained)) == before
     # a version that does not exist is an error, whatever the batch
     from models.registry import RegistryError
@@ -182,15 +186,15 @@ def test_market_and_loan_monitoring_on_their_later_periods(trained):
     from flows.monitoring import monitor_model
 
     market = monitor_model("market_forecast", batch="out_of_time")
-    assert market["batch"]["label"] == "market_forecast out-of-time period"
-    assert set(market["drift"]["features"]) == set(find_spec("market_forecast", BUILTIN_SPECS).feature_columns)
-    assert market["performance"]["status"] == "evaluated"
-    assert market["performance"]["metrics"]["rmse_ratio_vs_persistence"] < 1.0  # still beats persistence in 2016-18
+    assert market.batch.label == "market_forecast out-of-time period"
+    assert set(market.drift.features) == set(find_spec("market_forecast", BUILTIN_SPECS).feature_columns)
+    assert market.performance.status == "evaluated"
+    assert market.performance.metrics["rmse_ratio_vs_persistence"] < 1.0  # still beats persistence in 2016-18
     loan = monitor_model("loan_evaluation", batch="out_of_time")
     # the later Lending Club loans are ranked worse than the holdout (ROC AUC about 0.69 vs 0.76):
     # beyond the spec's 0.05 tolerance, a breach that asks for retraining
-    assert "roc_auc" in loan["performance"]["breaches"]
-    assert loan["verdict"] in ("performance_breach", "drift_and_performance_breach")
+    assert "roc_auc" in loan.performance.breaches
+    assert loan.verdict in ("performance_breach", "drift_and_performance_breach")
 
 
 def test_score_batch_writes_stamped_predictions(trained, credit_later, tmp_path):

@@ -69,7 +69,7 @@ def test_a_batch_too_short_for_its_features_says_how_many_rows_it_needs():
     raw = _raw(need).rename(columns={"Close": spec.builder.params.price_column})
     raw = raw.rename(columns={"Date": spec.time_column})
     with pytest.raises(MonitoringInputError, match=f"needs at least {need + 1} rows \\({need} given\\)"):
-        batch_table(spec, raw)
+        batch_table.fn(spec, raw)
 
 
 def test_features_never_use_the_future():

@@ -1,0 +1,144 @@
+"""Typed records of monitoring: the line ``monitoring.jsonl`` gets per run, and what a run that
+measured nothing returns. Built by :func:`tasks.monitor.build_record`; read by the CLI and the
+markdown verdict. Format and schema versions: ``docs/registry.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from models.records import Record
+from models.records.registry import StoredRecord
+
+MONITORING_SCHEMA_VERSION = 2
+"""A ``monitoring.jsonl`` line as written today: the legacy (version 1, no ``schema_version``)
+keys plus ``schema_version``."""
+
+ALARM_VERDICTS = ("drift", "performance_breach", "drift_and_performance_breach")
+"""Verdicts that raise ``finml.drift.detected`` (and start retraining)."""
+
+
+class BatchInfo(Record):
+    """The monitored batch: its label (path, or ``<model> out-of-time period``), rows read, rows
+    with complete features (``modelled_rows``) and the SHA-256 fingerprint of its rows."""
+
+    label: str
+    rows: int
+    modelled_rows: int | None = None
+    sha256: str | None = None
+
+
+class FeaturePSI(Record):
+    """One feature's PSI against the reference (None: not measured), its status
+    (``stable``/``moderate``/``significant``/``constant``/…) and a note in words."""
+
+    psi: float | None = None
+    status: str
+    note: str = ""
+
+
+class DriftSummary(Record):
+    """The PSI drift measurements (``tasks.drift.DriftResult`` as recorded).
+
+    ``drifted_share`` = ``len(drifted) / tested``; dataset drift when it reaches
+    ``threshold_share`` (the spec's ``drift.dataset_drift_share``). ``score_psi`` is the PSI of
+    the model's score (prediction drift). ``batch_faults``: constant or all-missing features
+    whose states moved beyond sampling noise (absent in the oldest files: empty).
+    """
+
+    tested: int
+    drifted: list[str] = Field(default_factory=list)
+    drifted_share: float
+    dataset_drift: bool
+    threshold_share: float | None = None
+    score_psi: float | None = None
+    score_status: str | None = None
+    top_features: list[str] = Field(default_factory=list)
+    batch_faults: list[str] = Field(default_factory=list)
+    features: dict[str, FeaturePSI] = Field(default_factory=dict)
+
+
+class MetricChange(Record):
+    """One metric on the batch against the version's holdout. ``worsening`` is ``holdout - batch``
+    when higher is better, ``batch - holdout`` when lower is better, None without a direction;
+    ``breach`` when it exceeds ``tolerance`` (``drift.performance_tolerance``)."""
+
+    batch: float | None
+    holdout: float | None
+    worsening: float | None = None
+    tolerance: float | None = None
+    breach: bool = False
+
+
+class Calibration(Record):
+    """Calibration in the large: mean predicted probability, observed event rate, their ratio
+    (None when the rate is 0) and the Brier score, on the labelled rows."""
+
+    mean_predicted: float
+    observed_rate: float
+    ratio: float | None = None
+    brier: float | None = None
+
+
+class Performance(Record):
+    """Performance on the batch's labelled rows (:func:`tasks.monitor.performance`).
+
+    ``status``: ``evaluated``, ``no_labels``, ``insufficient_labels`` (possibly followed by
+    ``: <why>``) or ``single_class_labels``. ``label_fault``: the labels' event rate implausible
+    for the spec's expected range, in words (absent in the oldest files: None).
+    """
+
+    status: str
+    labelled_rows: int = 0
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    holdout_metrics: dict[str, float | None] = Field(default_factory=dict)
+    changes: dict[str, MetricChange] = Field(default_factory=dict)
+    calibration: Calibration | None = None
+    breaches: list[str] = Field(default_factory=list)
+    label_fault: str | None = None
+
+
+class MonitoringRecord(StoredRecord):
+    """One line of ``monitoring.jsonl``: every value one monitoring run measured, not only alarms.
+
+    ``ts``: ISO-8601 UTC start of the run; ``version``: the registry version monitored;
+    ``verdict``: one of :data:`tasks.monitor.VERDICTS`; ``summary``: the verdict and its
+    reasons in words. ``evidently`` is the Evidently summary (paths, per-column verdicts),
+    typed loosely here.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = MONITORING_SCHEMA_VERSION
+
+    ts: str
+    model: str
+    version: int
+    run_id: str | None = None
+    verdict: str
+    summary: str
+    batch: BatchInfo
+    drift: DriftSummary
+    performance: Performance
+    evidently: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def alarm(self) -> bool:
+        """Drift or a performance breach: the ``finml.drift.detected`` event (and retraining)."""
+        return self.verdict in ALARM_VERDICTS
+
+    @property
+    def data_quality_alarm(self) -> bool:
+        """A stuck or broken feed and nothing worse: the ``finml.data-quality.alarm`` event."""
+        return self.verdict == "data_quality_alarm"
+
+
+class MonitoringSkipped(Record):
+    """What a monitoring run returns when the batch has fewer usable rows than
+    ``drift.min_rows``: verdict ``insufficient_data``, nothing measured and nothing recorded."""
+
+    model: str
+    version: int
+    verdict: str = "insufficient_data"
+    summary: str
+    batch: BatchInfo
