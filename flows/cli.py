@@ -404,8 +404,10 @@ def _performance_metrics(model: str) -> list[str]:
 
 
 def _check_configured_api() -> None:
-    """With ``PREFECT_API_URL`` set, a local run reports to that server: fail in one line when it does
-    not answer (Prefect would otherwise retry and end in a long traceback)."""
+    """Prepare a command that runs flows itself. With ``PREFECT_API_URL`` set, a local run reports to
+    that server: fail in one line when it does not answer (Prefect would otherwise retry and end in a
+    long traceback). Then tag this process's runs and mark dead runs Crashed
+    (:func:`flows.lifetime.claim_local_runs`), and let a SIGTERM during a flow end the command."""
     from prefect.settings import PREFECT_API_URL
 
     from flows.lifetime import claim_local_runs
@@ -421,6 +423,7 @@ def _check_configured_api() -> None:
                   "unset PREFECT_API_URL to run on a temporary local API")
     for name in claim_local_runs(url or None):  # without a URL: Prefect's temporary API, tied to this process
         err_console.print(f"flow run {name} was left Running by a process that is gone: marked Crashed", highlight=False)
+    _arm_timer_on_prefect_sigterm()
 
 
 def _model_tags(model: str, kind: str):
@@ -701,31 +704,57 @@ def _stop_children() -> None:
     terminate_tree([p.pid for p in psutil.Process().children()], grace=SIGNAL_GRACE_SECONDS)
 
 
+def _begin_stop(signum: int) -> bool:
+    """The first signal: say so and arm the timer that ends the process; False for a repeated one."""
+    import signal
+    import threading
+
+    if _stopping:
+        return False
+    _stopping.append(128 + signum)
+    err_console.print(f"\n[bold red]interrupted[/] ({signal.Signals(signum).name}): stopping now; the registry "
+                      "keeps its last complete state", highlight=False)
+    timer = threading.Timer(SIGNAL_GRACE_SECONDS, _exit_now)
+    timer.daemon = True
+    timer.start()
+    return True
+
+
 def _install_interrupt_handler() -> None:
     """Ctrl-C (SIGINT) or ``kill`` (SIGTERM): stop the children, exit with 128 + the signal number.
 
     The exit is a ``SystemExit`` raised where the command is, so ``finally`` blocks run (a
     half-written output file removes itself) and Prefect records the run's end; a timer ends the
-    process after :data:`SIGNAL_GRACE_SECONDS` should that unwinding hang. A repeated signal is
-    ignored. Why SIGTERM reaches us only after Prefect marked the run Crashed, and what the
-    registry needs (nothing): ``docs/operations.md``.
+    process after :data:`SIGNAL_GRACE_SECONDS` should that unwinding hang (Prefect's task runner
+    waits for running tasks; a library's bare ``except:`` can swallow the exit). A repeated signal
+    is ignored. Details: ``docs/operations.md`` ("Signals").
     """
     import signal
-    import threading
 
     def stop(signum, frame):  # noqa: ARG001 - signal handler signature
-        if _stopping:
-            return
-        _stopping.append(128 + signum)
-        err_console.print(f"\n[bold red]interrupted[/] ({signal.Signals(signum).name}): stopping now; the registry "
-                          "keeps its last complete state", highlight=False)
-        timer = threading.Timer(SIGNAL_GRACE_SECONDS, _exit_now)
-        timer.daemon = True
-        timer.start()
-        raise SystemExit(128 + signum)
+        if _begin_stop(signum):
+            raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+
+
+def _arm_timer_on_prefect_sigterm() -> None:
+    """While a flow runs, Prefect's SIGTERM handler replaces ours: it raises ``TerminationSignal``
+    (the run is marked Crashed) and passes the signal on only once the flow has unwound, which waits
+    for the tasks still running. Wrap it so that a SIGTERM also arms the exit timer."""
+    import prefect.utilities.engine as engine
+
+    bridge = engine._prefect_sigterm_handler
+    if getattr(bridge, "finml_wrapped", False):
+        return
+
+    def handler(signum, *args):
+        if _begin_stop(signum):
+            bridge(signum, *args)
+
+    handler.finml_wrapped = True
+    engine._prefect_sigterm_handler = handler
 
 
 def _exit_now() -> None:
