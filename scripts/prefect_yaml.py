@@ -3,13 +3,10 @@
     python scripts/prefect_yaml.py            # rewrite prefect.yaml (built-in specs, or FINML_SPECS_DIR)
     python scripts/prefect_yaml.py --check    # exit 1 and show the difference if prefect.yaml is stale
 
-Per spec: a training deployment (cron = ``schedules.train``; a trigger on ``finml.drift.detected``
-for ``finml.model.<name>`` unless ``drift.on_drift`` is ``alert``) and a monitoring deployment
-(cron = ``schedules.monitor``, batch ``out_of_time``, or the ``batch`` the file already gives that
-deployment: a team's landing file survives a rewrite), on the work pool ``finml-pool``.
-A team with its own specs folder writes its own file: ``--specs their/specs --out their/prefect.yaml``.
-``make prefect-yaml`` runs it after a spec is added or a schedule changed; the unit test
-tests/unit/test_prefect_yaml.py fails while the two disagree.
+Per spec a training deployment (with a drift trigger unless ``drift.on_drift`` is ``alert``) and a
+monitoring deployment, built as dictionaries and written with PyYAML; a team's monitoring ``batch``
+survives a rewrite. ``make prefect-yaml`` after adding a spec; what each entry means:
+``docs/operations.md`` ("prefect.yaml").
 """
 
 from __future__ import annotations
