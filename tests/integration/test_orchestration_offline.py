@@ -190,3 +190,31 @@ def test_an_sql_source_that_fails_once_is_loaded_on_the_retry_and_a_bad_query_fa
         load(parse_spec(data))
     assert not isinstance(failed.value, TransientSourceError)
     assert len(attempts) == 2  # one attempt, no retry
+
+
+def test_a_server_started_for_an_owner_stops_when_the_owner_is_killed_9(tmp_path):
+    """What the integration fixture relies on: a test run killed before its teardown leaves no server."""
+    home = tmp_path / "home"
+    state_dir = (home / "finml-server").resolve()
+    code = ("import os, sys, time\n"
+            "from flows.server import ServerOptions, start\n"
+            f"start(ServerOptions(home={str(home)!r}, port=int(sys.argv[1]), worker=False, deploy=False, timeout=120,\n"
+            "                    owner=os.getpid()))\n"
+            "print('up', flush=True)\n"
+            "time.sleep(120)\n")
+    owner = subprocess.Popen([sys.executable, "-c", code, str(free_port())], cwd=ROOT, env=_clean_env(tmp_path),
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "up"
+        assert tagged_processes(str(state_dir))
+        owner.kill()
+        owner.wait(10)
+        deadline = time.monotonic() + 30
+        while tagged_processes(str(state_dir)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert tagged_processes(str(state_dir)) == []
+        assert not (state_dir / "state.json").exists()
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        stop(state_dir, grace=5)
