@@ -42,11 +42,8 @@ class TransientSourceError(DataSourceError):
 
 
 def _expand_env(text: str) -> str:
-    """``${VAR}`` (and ``$VAR``) replaced by the environment's value (``string.Template``).
-
-    Raises:
-        DataSourceError: naming a variable that is not set.
-    """
+    """``${VAR}`` (and ``$VAR``) replaced by the environment's value (``string.Template``); raises
+    DataSourceError naming a variable that is not set."""
     try:
         return string.Template(text).substitute(os.environ)
     except KeyError as err:
@@ -72,26 +69,24 @@ def _read_sql(src: SqlSource) -> pd.DataFrame:
 
     url = _expand_env(src.url)
     shown = redact(url)  # never print credentials
+    engine = None
     try:
         engine = create_engine(url)
-    except Exception as err:
-        raise DataSourceError(f"SQL source {shown}: {err}") from err
-    try:
         try:
             conn = engine.connect()
         except (OperationalError, DisconnectionError) as err:  # refused, timed out, too many clients ...
             raise TransientSourceError(f"SQL source {shown}: cannot connect: {err}") from err
         with conn:
-            try:
-                return pd.read_sql(text(src.query), conn)
-            except DBAPIError as err:
-                if err.connection_invalidated:  # the connection was lost during the query
-                    raise TransientSourceError(f"SQL source {shown}: connection lost: {err}") from err
-                raise DataSourceError(f"SQL source {shown}: query failed: {err}") from err
-            except Exception as err:
-                raise DataSourceError(f"SQL source {shown}: query failed: {err}") from err
+            return pd.read_sql(text(src.query), conn)
+    except DataSourceError:
+        raise
+    except Exception as err:
+        if isinstance(err, DBAPIError) and err.connection_invalidated:  # the connection was lost mid-query
+            raise TransientSourceError(f"SQL source {shown}: connection lost: {err}") from err
+        raise DataSourceError(f"SQL source {shown}: query failed: {err}") from err
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
 
 
 def load_source(spec: ModelSpec) -> pd.DataFrame:
@@ -442,7 +437,6 @@ __all__ = [
 # --------------------------------------------------------------------------- Prefect tasks
 
 
-
 @dataclass
 class LoadedData:
     """Source rows after type parsing, with their fingerprint."""
@@ -460,10 +454,8 @@ class ModellingData:
     development: pd.DataFrame
 
 
-SOURCE_RETRIES = 2
-"""Further attempts at loading a source that could not be reached (TransientSourceError)."""
-SOURCE_RETRY_DELAY_SECONDS = 5
-"""Seconds between those attempts."""
+SOURCE_RETRIES, SOURCE_RETRY_DELAY_SECONDS = 2, 5
+"""Further attempts at loading a source that could not be reached (TransientSourceError), 5 s apart."""
 
 
 def retry_transient(task, task_run, state) -> bool:  # noqa: ARG001 - Prefect's retry_condition_fn signature

@@ -9,7 +9,12 @@ import pytest
 
 from models.spec import SpecError, find_spec, load_spec_file, parse_spec
 from tasks.load import (
-    DataPreparationError, DataSourceError, fingerprint, load_source, modelling_table, parse_declared_types,
+    DataPreparationError,
+    DataSourceError,
+    fingerprint,
+    load_source,
+    modelling_table,
+    parse_declared_types,
     split_out_of_time,
 )
 from tests.helpers import BUILTIN_SPECS, builtin_spec_dict, write_spec
@@ -199,8 +204,8 @@ def test_an_unreachable_database_is_transient_and_a_bad_query_is_not(tmp_path):
     """Only the first is retried by the load-data task (retry_transient)."""
     from prefect.states import Failed
 
-    from tasks.load import TransientSourceError, load_data, retry_transient
     from flows.server import free_port
+    from tasks.load import TransientSourceError, load_data, retry_transient
 
     data = builtin_spec_dict("credit_risk")
     data["source"] = {"kind": "sql", "url": f"postgresql+psycopg://me:pw@127.0.0.1:{free_port()}/x",
