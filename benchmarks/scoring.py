@@ -101,10 +101,10 @@ def main() -> None:
         table = batch_table.fn(spec, frame)
         t["table"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        scores = score_with_version(spec, loaded, table)
+        scores = score_with_version.fn(spec, loaded, table)
         t["score"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        write_predictions(predictions_frame(spec, table, scores, version, now_utc()), work / f"plain-{i}.parquet")
+        write_predictions.fn(predictions_frame(spec, table, scores, version, now_utc()), work / f"plain-{i}.parquet")
         t["write"] = time.perf_counter() - t0
         t["total"] = sum(t.values())
         return t

@@ -296,8 +296,8 @@ def print_monitoring(record) -> None:
         shown = [m for m in ("roc_auc", "ks", "brier", "rmse", "rmse_ratio_vs_persistence") if m in perf.changes]
         changes = ", ".join(f"{m} {perf.changes[m].batch:.4f} (holdout {perf.changes[m].holdout:.4f})" for m in shown)
         console.print(f"  performance on {perf.labelled_rows} labelled rows: {changes}", highlight=False)
-    if record.evidently.get("html_path"):
-        console.print(f"  Evidently report: {record.evidently['html_path']}", highlight=False)
+    if record.evidently is not None and record.evidently.html_path:
+        console.print(f"  Evidently report: {record.evidently.html_path}", highlight=False)
 
 
 @app.command("monitor")
@@ -409,20 +409,26 @@ def _performance_metrics(model: str) -> list[str]:
 
 
 def _check_configured_api() -> None:
-    """With ``PREFECT_API_URL`` set, a local run reports to that server: fail in one line when it does
-    not answer (Prefect would otherwise retry and end in a long traceback)."""
+    """Prepare a command that runs flows itself. With ``PREFECT_API_URL`` set, a local run reports to
+    that server: fail in one line when it does not answer (Prefect would otherwise retry and end in a
+    long traceback). Then tag this process's runs and mark dead runs Crashed
+    (:func:`flows.lifetime.claim_local_runs`), and let a SIGTERM during a flow end the command."""
     from prefect.settings import PREFECT_API_URL
 
-    url = PREFECT_API_URL.value()
-    if not url:
-        return  # Prefect starts a temporary local API
-    from prefect.client.orchestration import get_client
+    from flows.lifetime import claim_local_runs
 
-    with get_client(sync_client=True) as client:
-        problem = client.api_healthcheck()
-    if problem is not None:
-        _fail(f"cannot reach the Prefect API at {url} (PREFECT_API_URL): {problem}. Start it (make server) or "
-              "unset PREFECT_API_URL to run on a temporary local API")
+    url = PREFECT_API_URL.value()
+    if url:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            problem = client.api_healthcheck()
+        if problem is not None:
+            _fail(f"cannot reach the Prefect API at {url} (PREFECT_API_URL): {problem}. Start it (make server) or "
+                  "unset PREFECT_API_URL to run on a temporary local API")
+    for name in claim_local_runs(url or None):  # without a URL: Prefect's temporary API, tied to this process
+        err_console.print(f"flow run {name} was left Running by a process that is gone: marked Crashed", highlight=False)
+    _arm_timer_on_prefect_sigterm()
 
 
 def _model_tags(model: str, kind: str):
@@ -686,100 +692,78 @@ class _QuietUserErrors:
         return True
 
 
-def _child_pids() -> list[int]:
-    """Direct children of this process (Linux /proc), e.g. Prefect's temporary API server."""
-    from flows.server import parent_pids
-
-    me = os.getpid()
-    return [pid for pid, parent in parent_pids().items() if parent == me]
-
-
 SIGNAL_GRACE_SECONDS = 3.0
-"""How long the signal watcher lets the normal handlers end the process before it does."""
+"""How long an interrupted command may take to unwind (``finally`` blocks, Prefect marking its run
+Crashed) before it is ended regardless (a library's bare ``except:`` can swallow the exit)."""
+
+_stopping: list[int] = []
+
+
+def _stop_children() -> None:
+    """End this process's children (Prefect's temporary API server and its watchdog)."""
+    import psutil
+
+    from flows.lifetime import terminate_tree
+
+    terminate_tree([p.pid for p in psutil.Process().children()], grace=SIGNAL_GRACE_SECONDS)
+
+
+def _begin_stop(signum: int) -> bool:
+    """The first signal: say so and arm the timer that ends the process; False for a repeated one."""
+    import signal
+    import threading
+
+    if _stopping:
+        return False
+    _stopping.append(128 + signum)
+    err_console.print(f"\n[bold red]interrupted[/] ({signal.Signals(signum).name}): stopping now; the registry "
+                      "keeps its last complete state", highlight=False)
+    timer = threading.Timer(SIGNAL_GRACE_SECONDS, _exit_now)
+    timer.daemon = True
+    timer.start()
+    return True
 
 
 def _install_interrupt_handler() -> None:
-    """Ctrl-C (SIGINT) or ``kill`` (SIGTERM) stops the command at once and takes Prefect's temporary
-    API server with it. A repeated signal while stopping is ignored.
+    """Ctrl-C (SIGINT) or ``kill`` (SIGTERM): stop the children, exit with 128 + the signal number.
 
-    A terminal's Ctrl-C also reaches that server (same process group), which dies first; a flow
-    left without its API would retry for minutes. The registry needs no clean-up: versions are
-    renamed into place atomically, so an interrupted run leaves at most a hidden temporary folder
-    that the next publication removes.
-
-    While a flow runs, Prefect swaps in its own SIGTERM handler, which raises an exception in the
-    main thread; raised inside a library's bare ``except:`` (e.g. during an import), it is
-    swallowed and the run went on (seen: a ``kill`` during the training run's first tasks was
-    ignored). So the signals are also watched through ``signal.set_wakeup_fd``, which the
-    interpreter writes to on every signal whatever Python handler is installed: a watcher thread
-    stops the command from there when the handlers have not ended it within
-    ``SIGNAL_GRACE_SECONDS`` (so Prefect still marks a run on a server Crashed first). A forked
-    child drops the wakeup file, so a signal to the child does not stop the parent.
+    The exit is a ``SystemExit`` raised where the command is, so ``finally`` blocks run (a
+    half-written output file removes itself) and Prefect records the run's end; a timer ends the
+    process after :data:`SIGNAL_GRACE_SECONDS` should that unwinding hang (Prefect's task runner
+    waits for running tasks; a library's bare ``except:`` can swallow the exit). A repeated signal
+    is ignored. Details: ``docs/operations.md`` ("Signals").
     """
     import signal
-    import threading
-    import time
-
-    import flows.server  # noqa: F401 - imported now: a second signal must not find it half-imported
-
-    stopping = threading.Lock()
 
     def stop(signum, frame):  # noqa: ARG001 - signal handler signature
-        if not stopping.acquire(blocking=False):  # a second signal, or the watcher and the handler both: one ends us
-            return
-        err_console.print(f"\n[bold red]interrupted[/] ({signal.Signals(signum).name}): stopping now; the registry "
-                          "keeps its last complete state", highlight=False)
-        scoring = sys.modules.get("tasks.scoring")  # half-written predictions: os._exit skips `finally`
-        for tmp in scoring.temporary_files_in_progress() if scoring else []:
-            tmp.unlink(missing_ok=True)
-        children = _child_pids()
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
-
-        def running(pid: int) -> bool:
-            try:  # reap it if it has ended: an unreaped child stays in /proc as a zombie
-                return os.waitpid(pid, os.WNOHANG) == (0, 0)
-            except ChildProcessError:
-                return False
-
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and any([running(pid) for pid in children]):
-            time.sleep(0.05)
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        os._exit(128 + signum)
+        if _begin_stop(signum):
+            raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)  # `kill PID` too: Prefect's temporary server must not outlive us
+    signal.signal(signal.SIGTERM, stop)
 
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
 
-    def forget_in_child() -> None:  # a forked child's signals must not stop its parent through the pipe
-        try:
-            signal.set_wakeup_fd(-1)
-        except ValueError:  # forked from another thread: the child has no main-thread handler to wake
-            pass
+def _arm_timer_on_prefect_sigterm() -> None:
+    """While a flow runs, Prefect's SIGTERM handler replaces ours: it raises ``TerminationSignal``
+    (the run is marked Crashed) and passes the signal on only once the flow has unwound, which waits
+    for the tasks still running. Wrap it so that a SIGTERM also arms the exit timer."""
+    import prefect.utilities.engine as engine
 
-    os.register_at_fork(after_in_child=forget_in_child)
+    bridge = engine._prefect_sigterm_handler
+    if getattr(bridge, "finml_wrapped", False):
+        return
 
-    def watch() -> None:
-        while True:
-            for signum in os.read(read_fd, 64):
-                if signum in (signal.SIGINT, signal.SIGTERM):
-                    # the fallback: the handler in the main thread (or Prefect's, which marks the flow
-                    # run Crashed and then calls ours) normally ends the process first
-                    time.sleep(SIGNAL_GRACE_SECONDS)
-                    stop(signum, None)
+    def handler(signum, *args):
+        if _begin_stop(signum):
+            bridge(signum, *args)
 
-    threading.Thread(target=watch, name="finml-signal-watcher", daemon=True).start()
+    handler.finml_wrapped = True
+    engine._prefect_sigterm_handler = handler
+
+
+def _exit_now() -> None:
+    _stop_children()
+    os._exit(_stopping[0])
 
 
 def main() -> None:  # pragma: no cover - console script entry point
@@ -789,7 +773,13 @@ def main() -> None:  # pragma: no cover - console script entry point
     quiet = _QuietUserErrors()
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).addFilter(quiet)
-    app()
+    try:
+        app()
+    except BaseException:
+        if not _stopping:
+            raise
+    if _stopping:  # unwound after a signal: do not wait for Prefect's exit handlers
+        _exit_now()
 
 
 if __name__ == "__main__":  # pragma: no cover

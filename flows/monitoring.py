@@ -45,9 +45,10 @@ from tasks.report import (
 from tasks.scoring import (
     check_output,
     load_model_version,
+    predictions_frame,
     read_validate_score,
-    score_rows,
-    write_predictions_task,
+    score_with_version,
+    write_predictions,
 )
 from tasks.validate import validate_data
 
@@ -100,7 +101,7 @@ def monitor_model(
         logger.warning(message)
         return MonitoringSkipped(model=spec.name, version=loaded.version, summary=message,
                                  batch={"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))})
-    scores = score_rows(spec, loaded, table)
+    scores = score_with_version(spec, loaded, table)
     drift = measure_drift(spec, loaded.reference, table, scores)
     folder = reports_folder(settings.reports_dir, spec.name, ts, str(flow_run.id) if flow_run.id else None)
     evidently = evidently_report(spec, loaded.reference, table, scores, folder)
@@ -163,7 +164,7 @@ def score_batch(
     table, scores, label, extra, batch_rows = read_validate_score(spec, loaded, batch, validation_engine)
     if extra:
         logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra)
-    written = write_predictions_task(spec, loaded, table, scores, output, now_utc())
+    written = write_predictions(predictions_frame(spec, table, scores, loaded.version, now_utc()), output)
     unscored = batch_rows - len(table)
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
               "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),

@@ -1,4 +1,5 @@
-"""Task runners for scale-out: a thread pool by default, Dask when a scheduler is configured."""
+"""Task runners for scale-out: a thread pool by default, Dask when a scheduler is configured
+(``docs/operations.md``, "Production layout")."""
 
 from __future__ import annotations
 

@@ -1,16 +1,11 @@
 """A local Prefect server, a worker per work pool of ``prefect.yaml``, and every deployment.
 
 ``finml server start`` (``make server``) starts them in the background and returns;
-``finml server stop`` (``make server-stop``) stops them and checks that no process is left.
-The integration tests use the same functions, so what they prove is what ``make server`` does.
-
-How processes are found again: every process started here gets ``FINML_SERVER_TAG=<state dir>``
-in its environment, and so does everything they start (flow runs of the worker run in their own
-sessions, so a process group would miss them). ``stop`` signals the recorded processes first
-(the worker with SIGINT: ``prefect worker start`` does not stop on SIGTERM), then sweeps every
-process whose environment carries the tag (Linux ``/proc``), and kills what is left.
-
-Nothing here imports Prefect at module import (the CLI's ``--help`` stays fast).
+``finml server stop`` (``make server-stop``) stops them and checks that no process is left. Every
+process started here carries ``FINML_SERVER_TAG=<state dir>`` in its environment, which is how
+``stop`` finds them again. Why it is built this way (and not on ``prefect server start
+--background``), and what dies with what: ``docs/operations.md``. Nothing here imports Prefect
+at module import (the CLI's ``--help`` stays fast).
 """
 
 from __future__ import annotations
@@ -29,7 +24,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from flows.lifetime import ZOMBIE_AUTOMATION, ensure_zombie_automation, watch_owner, zombie_window_seconds  # noqa: F401 (re-exported)
+from flows.lifetime import client_for as _client
 from models.errors import OrchestrationError
+from models.files import write_json_atomic
+from tasks.load import redact
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 STATE_DIR_NAME = "finml-server"
@@ -58,6 +59,8 @@ class ServerOptions:
         env: extra environment for every process (e.g. ``FINML_REGISTRY_DIR``,
             ``PREFECT_WORKER_QUERY_SECONDS``); a value of None removes the variable.
         timeout: seconds to wait for each step (server healthy, deploy, worker registered).
+        owner: a process id whose end stops everything started here (a test session); None
+            (``make server``) for processes meant to outlive the command that started them.
     """
 
     project_dir: Path = PROJECT_DIR
@@ -69,6 +72,7 @@ class ServerOptions:
     deploy: bool = True
     env: dict[str, str | None] = field(default_factory=dict)
     timeout: float = 180.0
+    owner: int | None = None
 
 
 @dataclass
@@ -88,10 +92,7 @@ class ServerState:
     started_at: float
 
     def save(self) -> None:
-        path = Path(self.state_dir) / "state.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        os.replace(tmp, path)
+        write_json_atomic(Path(self.state_dir) / "state.json", asdict(self), durable=False)
 
     @classmethod
     def load(cls, state_dir: Path) -> "ServerState | None":
@@ -110,17 +111,6 @@ def prefect_home(home: Path | None = None) -> Path:
 
 def state_dir_for(home: Path | None = None) -> Path:
     return prefect_home(home) / STATE_DIR_NAME
-
-
-def redact(url: str) -> str:
-    """A database URL without its password."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        if ":" in cred:
-            cred = cred.split(":", 1)[0] + ":***"
-        return f"{scheme}://{cred}@{host}"
-    return url
 
 
 def work_pools(project_dir: Path = PROJECT_DIR) -> list[str]:
@@ -180,69 +170,37 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone; our own children are reaped)."""
+    """True while ``pid`` runs (a zombie counts as gone; a child of ours is reaped)."""
     try:
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     except OSError:
         pass
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        if not Path("/proc").is_dir():  # not Linux: ask the kernel
-            try:
-                os.kill(pid, 0)
-                return True
-            except OSError:
-                return False
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, ValueError):
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def tagged_processes(tag: str) -> list[int]:
-    """Live processes whose environment holds ``FINML_SERVER_TAG=<tag>`` (Linux; [] elsewhere)."""
-    needle = f"{TAG_VAR}={tag}".encode()
-    me = os.getpid()
+    """Live processes whose environment holds ``FINML_SERVER_TAG=<tag>`` (those we may read)."""
     found = []
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
             continue
         try:
-            env = (entry / "environ").read_bytes()
-        except OSError:
+            if proc.environ().get(TAG_VAR) == tag and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except (psutil.Error, OSError):
             continue
-        if needle in env.split(b"\0") and _alive(int(entry.name)):
-            found.append(int(entry.name))
     return sorted(found)
 
 
-def parent_pids() -> dict[int, int]:
-    """``{pid: parent pid}`` of every live process (Linux /proc; ``{}`` elsewhere)."""
-    parents: dict[int, int] = {}
-    proc = Path("/proc")
-    for entry in proc.iterdir() if proc.is_dir() else []:
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    return parents
-
-
-def _with_descendants(pid: int) -> set[int]:
-    """``pid`` and every process below it."""
-    parents = parent_pids()
-    family, grew = {pid}, True
-    while grew:
-        more = {child for child, parent in parents.items() if parent in family} - family
-        family |= more
-        grew = bool(more)
-    return family
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children ...); [] when it is gone."""
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -253,11 +211,18 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait until every process has ended (or ``timeout`` seconds); returns those still running."""
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
     deadline = time.monotonic() + timeout
-    left = [p for p in pids if _alive(p)]
+    left = [p.pid for p in procs if _alive(p.pid)]
     while left and time.monotonic() < deadline:
-        time.sleep(0.2)
-        left = [p for p in left if _alive(p)]
+        psutil.wait_procs([p for p in procs if p.pid in left], timeout=0.2)
+        left = [pid for pid in left if _alive(pid)]
     return left
 
 
@@ -320,6 +285,8 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
                         server_env, Path(logs["server"]), project_dir)
         state.server_pid = server.pid
         state.save()
+        if o.owner is not None:  # from now on the owner's death (kill -9 too) stops everything
+            watch_owner(o.owner, state_dir=state_dir, env={k: v for k, v in env.items() if k != TAG_VAR})
         deadline = time.monotonic() + o.timeout
         while not _healthy(api_url):
             if server.poll() is not None:
@@ -365,9 +332,7 @@ def configured_database_url() -> str | None:
     """The database Prefect is configured with, or None when that is Prefect's default SQLite file.
 
     Read through Prefect's settings, so ``PREFECT_SERVER_DATABASE_CONNECTION_URL``, its older
-    alias ``PREFECT_API_DATABASE_CONNECTION_URL`` and the active profile (``prefect config set``)
-    all count (reading the first variable alone silently put a server configured the other ways
-    on SQLite).
+    alias ``PREFECT_API_DATABASE_CONNECTION_URL`` and the active profile all count.
     """
     from prefect.settings import get_current_settings
 
@@ -377,15 +342,6 @@ def configured_database_url() -> str | None:
     if not value or value == f"sqlite+aiosqlite:///{settings.home}/prefect.db":
         return None
     return value
-
-
-def _client(api_url: str):
-    """A synchronous client of the server at ``api_url``, with the configured credentials
-    (``PREFECT_API_AUTH_STRING`` for a server with basic authentication, ``PREFECT_API_KEY``)."""
-    from prefect.client.orchestration import SyncPrefectClient
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
-
-    return SyncPrefectClient(api_url, auth_string=PREFECT_API_AUTH_STRING.value(), api_key=PREFECT_API_KEY.value())
 
 
 def _ensure_pools(api_url: str, pools: list[str]) -> None:
@@ -398,71 +354,6 @@ def _ensure_pools(api_url: str, pools: list[str]) -> None:
                 client.read_work_pool(pool)
             except ObjectNotFound:
                 client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-
-
-ZOMBIE_AUTOMATION = "finml: crash flow runs that stopped sending heartbeats"
-"""Name of the automation :func:`ensure_zombie_automation` keeps on the server (one, not one per start)."""
-
-
-def zombie_window_seconds() -> int:
-    """Seconds without a heartbeat after which a running flow run counts as dead.
-
-    Three heartbeat intervals, as in Prefect's guide "How to detect and respond to zombie
-    flows" (docs.prefect.io/v3/advanced/detect-zombie-flows), taken at Prefect's default of
-    180 s or more, since any client of the server may run with the default: 540 s unless
-    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` is set higher here.
-    """
-    from prefect.settings import get_current_settings
-
-    return 3 * max(int(get_current_settings().flows.heartbeat_frequency or 180), 180)
-
-
-def ensure_zombie_automation(api_url: str, within_seconds: int | None = None, runs: str = "prefect.flow-run.*",
-                             name: str = ZOMBIE_AUTOMATION) -> str:
-    """Make sure the server marks dead flow runs ``Crashed``; returns the automation's id.
-
-    A flow run whose process died (``kill -9``, a machine lost, Ctrl-C of a CLI run) stays
-    ``Running`` on the server for good, and a training deployment's concurrency slot (one run
-    per model) stays taken, so every later run of that model waits behind it. The automation
-    (a proactive trigger: after each ``prefect.flow-run.heartbeat`` of a run, expect another
-    heartbeat or a terminal state within ``within_seconds``) changes such a run's state to
-    ``Crashed``, which frees the slot. Created once; an automation of the same name is updated.
-
-    Args:
-        within_seconds: default :func:`zombie_window_seconds`.
-        runs: the flow-run resources it watches (a glob on ``prefect.resource.id``).
-    """
-    from datetime import timedelta
-
-    from prefect.client.schemas.objects import StateType
-    from prefect.events.actions import ChangeFlowRunState
-    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
-    from prefect.events.schemas.events import ResourceSpecification
-
-    within = int(within_seconds or zombie_window_seconds())
-    automation = AutomationCore(
-        name=name,
-        description=f"A flow run that sent no heartbeat and reached no final state for {within} s is marked Crashed "
-                    "(its process is gone), which releases its concurrency slot.",
-        trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
-                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
-            match=ResourceSpecification({"prefect.resource.id": [runs]}),
-            for_each={"prefect.resource.id"},
-            posture=Posture.Proactive,
-            threshold=1,
-            within=timedelta(seconds=within),
-        ),
-        actions=[ChangeFlowRunState(state=StateType.CRASHED,
-                                    message=f"no heartbeat for {within} s: the flow run's process is gone")],
-    )
-    with _client(api_url) as client:
-        existing = client.read_automations_by_name(name)
-        if existing:
-            client.update_automation(existing[0].id, automation)
-            return str(existing[0].id)
-        return str(client.create_automation(automation))
 
 
 def _deployment_names(api_url: str) -> list[str]:
@@ -534,11 +425,9 @@ def stop(state_dir: Path | None = None, grace: float = 30.0, echo=lambda message
             report.stopped[p] = "SIGKILL"
         _wait_gone(pids, 10)
 
-    # The flow runs a worker started (its children) are ended first, while the worker and the server are
-    # up, so they can report their final state. A worker's SIGINT kills them without a report, and
-    # after the server nothing would hear them: they would stay Running there for good.
+    # flow runs first, while worker and server are up to hear their final state (docs/operations.md)
     workers = [p for p in (state.worker_pids.values() if state else []) if p and _alive(p)]
-    runs = sorted({d for w in workers for d in _with_descendants(w)} - set(workers))
+    runs = sorted({d for w in workers for d in descendants(w)} - set(workers))
     if runs:
         end(runs, signal.SIGTERM, "flow run process")
     if state:

@@ -3,13 +3,10 @@
     python scripts/prefect_yaml.py            # rewrite prefect.yaml (built-in specs, or FINML_SPECS_DIR)
     python scripts/prefect_yaml.py --check    # exit 1 and show the difference if prefect.yaml is stale
 
-Per spec: a training deployment (cron = ``schedules.train``; a trigger on ``finml.drift.detected``
-for ``finml.model.<name>`` unless ``drift.on_drift`` is ``alert``) and a monitoring deployment
-(cron = ``schedules.monitor``, batch ``out_of_time``, or the ``batch`` the file already gives that
-deployment: a team's landing file survives a rewrite), on the work pool ``finml-pool``.
-A team with its own specs folder writes its own file: ``--specs their/specs --out their/prefect.yaml``.
-``make prefect-yaml`` runs it after a spec is added or a schedule changed; the unit test
-tests/unit/test_prefect_yaml.py fails while the two disagree.
+Per spec a training deployment (with a drift trigger unless ``drift.on_drift`` is ``alert``) and a
+monitoring deployment, built as dictionaries and written with PyYAML; a team's monitoring ``batch``
+survives a rewrite. ``make prefect-yaml`` after adding a spec; what each entry means:
+``docs/operations.md`` ("prefect.yaml").
 """
 
 from __future__ import annotations
@@ -19,109 +16,99 @@ import difflib
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 POOL = "finml-pool"
 
-HEADER = f"""\
+HEADER = """\
 # Prefect deployments of finml, used as it is with `prefect deploy --all` (from this folder, with
 # PREFECT_API_URL set and the work pool created: `make server` does all of it).
 # Written by scripts/prefect_yaml.py from the specs (`make prefect-yaml` after adding a spec or
 # changing a schedule); tests/unit/test_prefect_yaml.py checks that this file and the specs agree.
-#
-# Per model (models/specs/<model>.yaml):
-#   train-model/train-<model>      cron = the spec's schedules.train; a trigger starts it when the
-#                                  monitoring flow emits finml.drift.detected for finml.model.<model>,
-#                                  with the alarm's summary as the run's `reason` (drift.on_drift:
-#                                  retrain; a spec with on_drift: alert gets no trigger)
-#   monitor-model/monitor-<model>  cron = the spec's schedules.monitor; batch `out_of_time` is the
-#                                  spec's held-back later period of its built-in data: point a team's
-#                                  deployment at its own landing file instead (README "Operations")
-name: finml
-prefect-version: 3.9.1
-
-definitions:
-  work_pools:
-    finml_pool: &finml_pool
-      name: {POOL}          # a process work pool: one `prefect worker start --pool {POOL}` per machine
-  training_concurrency: &one_training_at_a_time
-    limit: 1                    # a drift-triggered and a scheduled retraining of one model queue, never overlap
-    collision_strategy: ENQUEUE
-
-# Workers run flows from the project folder named by FINML_PROJECT_DIR: set when deploying, the
-# path is stored in the deployments (`make server` sets it to this folder); unset, each worker
-# resolves it from its own environment when a run starts. The registry (FINML_REGISTRY_DIR) must
-# be on storage every worker sees.
-pull:
-  - prefect.deployments.steps.set_working_directory:
-      directory: "{{{{ $FINML_PROJECT_DIR }}}}"
-
-deployments:
+# What each deployment does, the drift trigger and the FINML_PROJECT_DIR pull step:
+# docs/operations.md ("prefect.yaml").
 """
 
+POOL_DEF = {"name": POOL}
+"""The process work pool (one ``prefect worker start --pool finml-pool`` per machine)."""
+ONE_TRAINING_AT_A_TIME = {"limit": 1, "collision_strategy": "ENQUEUE"}
+"""A drift-triggered and a scheduled retraining of one model queue, never overlap."""
+ANCHORS = {id(POOL_DEF): "finml_pool", id(ONE_TRAINING_AT_A_TIME): "one_training_at_a_time"}
+DRIFT_REASON = "drift alarm: {{ event.payload.reason or 'no reason in the event ' ~ event.id }}"
 
-def _q(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML with our anchor names for the shared definitions, and no line folding."""
+
+    def generate_anchor(self, node):
+        for key, represented in self.represented_objects.items():
+            if represented is node and key in ANCHORS:
+                return ANCHORS[key]
+        return super().generate_anchor(node)
 
 
-def deployments_for(spec, batch: str = "out_of_time") -> str:
-    """The two deployments of one spec, as prefect.yaml text."""
+def _schedule(cron: str) -> list[dict]:
+    return [{"cron": cron, "timezone": "UTC"}]
+
+
+def deployments_for(spec, batch: str = "out_of_time") -> list[dict]:
+    """The two deployments of one spec: training (cron, drift trigger unless ``on_drift: alert``)
+    and monitoring (cron, ``batch``)."""
     name = spec.name
-    lines = [
-        f"  # {'-' * 66} {name}",
-        f"  - name: train-{name}",
-        "    entrypoint: flows/training.py:train_model",
-        f"    description: {_q(f'Scheduled retraining of {name}' + ('; also started by its drift alarm.' if spec.drift.on_drift == 'retrain' else '.'))}",
-        f"    tags: [finml, {name}, training]",
-        f"    parameters: {{model_name: {name}, reason: schedule}}",
-        "    schedules:",
-        f"      - cron: {_q(spec.schedules.train)}",
-        "        timezone: UTC",
-        "    concurrency_limit: *one_training_at_a_time",
-        "    work_pool: *finml_pool",
-    ]
-    if spec.drift.on_drift == "retrain":
-        lines += [
-            "    triggers:",
-            "      - type: event",
-            "        enabled: true",
-            "        match:",
-            f"          prefect.resource.id: finml.model.{name}",
-            "        expect:",
-            "          - finml.drift.detected",
-            "        parameters:",
-            f"          model_name: {name}",
-            '          reason: "drift alarm: {{ event.payload.reason or \'no reason in the event \' ~ event.id }}"',
-        ]
-    lines += [
-        "",
-        f"  - name: monitor-{name}",
-        "    entrypoint: flows/monitoring.py:monitor_model",
-        f"    description: {_q(f'Scheduled drift and performance monitoring of the {name} champion.')}",
-        f"    tags: [finml, {name}, monitoring]",
-        f"    parameters: {{model_name: {name}, batch: {batch if batch == 'out_of_time' else _q(batch)}}}",
-        "    schedules:",
-        f"      - cron: {_q(spec.schedules.monitor)}",
-        "        timezone: UTC",
-        "    work_pool: *finml_pool",
-        "",
-    ]
-    return "\n".join(lines)
+    retrain = spec.drift.on_drift == "retrain"
+    train = {
+        "name": f"train-{name}",
+        "entrypoint": "flows/training.py:train_model",
+        "description": f"Scheduled retraining of {name}" + ("; also started by its drift alarm." if retrain else "."),
+        "tags": ["finml", name, "training"],
+        "parameters": {"model_name": name, "reason": "schedule"},
+        "schedules": _schedule(spec.schedules.train),
+        "concurrency_limit": ONE_TRAINING_AT_A_TIME,
+        "work_pool": POOL_DEF,
+    }
+    if retrain:
+        train["triggers"] = [{
+            "type": "event", "enabled": True, "match": {"prefect.resource.id": f"finml.model.{name}"},
+            "expect": ["finml.drift.detected"], "parameters": {"model_name": name, "reason": DRIFT_REASON},
+        }]
+    monitor = {
+        "name": f"monitor-{name}",
+        "entrypoint": "flows/monitoring.py:monitor_model",
+        "description": f"Scheduled drift and performance monitoring of the {name} champion.",
+        "tags": ["finml", name, "monitoring"],
+        "parameters": {"model_name": name, "batch": batch},
+        "schedules": _schedule(spec.schedules.monitor),
+        "work_pool": POOL_DEF,
+    }
+    return [train, monitor]
+
+
+def config_for(specs: list, batches: dict[str, str] | None = None) -> dict:
+    """prefect.yaml as a dictionary; ``batches`` maps a model to its monitoring batch."""
+    batches = batches or {}
+    return {
+        "name": "finml",
+        "prefect-version": "3.9.1",
+        "definitions": {"work_pools": {"finml_pool": POOL_DEF}, "training_concurrency": ONE_TRAINING_AT_A_TIME},
+        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $FINML_PROJECT_DIR }}"}}],
+        "deployments": [d for s in specs for d in deployments_for(s, batches.get(s.name, "out_of_time"))],
+    }
 
 
 def render(specs_dir: Path, batches: dict[str, str] | None = None) -> str:
     """prefect.yaml for every spec in ``specs_dir``; ``batches`` maps a model to its monitoring batch."""
     from models.spec import list_specs
 
-    batches = batches or {}
-    return HEADER + "\n".join(deployments_for(s, batches.get(s.name, "out_of_time")) for s in list_specs(specs_dir))
+    body = yaml.dump(config_for(list_specs(specs_dir), batches), Dumper=_Dumper, sort_keys=False,
+                     allow_unicode=True, width=1000)
+    return HEADER + body
 
 
 def current_batches(path: Path) -> dict[str, str]:
     """The ``batch`` parameter each monitoring deployment of an existing prefect.yaml has."""
-    import yaml
-
     if not path.exists():
         return {}
     config = yaml.safe_load(path.read_text()) or {}

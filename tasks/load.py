@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +36,57 @@ class DataPreparationError(DataError):
         self.examples = examples or []
 
 
-def _expand_env(text: str) -> str:
-    def repl(m: re.Match) -> str:
-        name = m.group(1)
-        if name not in os.environ:
-            raise DataSourceError(f"environment variable {name!r} used in the SQL url is not set")
-        return os.environ[name]
+class TransientSourceError(DataSourceError):
+    """The source could not be reached (a refused or lost database connection): worth a retry,
+    unlike a bad query or a missing file."""
 
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", repl, text)
+
+def _expand_env(text: str) -> str:
+    """``${VAR}`` (and ``$VAR``) replaced by the environment's value (``string.Template``); raises
+    DataSourceError naming a variable that is not set."""
+    try:
+        return string.Template(text).substitute(os.environ)
+    except KeyError as err:
+        raise DataSourceError(f"environment variable {err.args[0]!r} used in the SQL url is not set") from None
+    except ValueError as err:  # a lone "$" not followed by a name
+        raise DataSourceError(f"SQL url: {err} (write $$ for a literal $)") from None
+
+
+def redact(url: str) -> str:
+    """A database URL with its password shown as ``***`` (SQLAlchemy's rendering)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"
+
+
+def _read_sql(src: SqlSource) -> pd.DataFrame:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+
+    url = _expand_env(src.url)
+    shown = redact(url)  # never print credentials
+    engine = None
+    try:
+        engine = create_engine(url)
+        try:
+            conn = engine.connect()
+        except (OperationalError, DisconnectionError) as err:  # refused, timed out, too many clients ...
+            raise TransientSourceError(f"SQL source {shown}: cannot connect: {err}") from err
+        with conn:
+            return pd.read_sql(text(src.query), conn)
+    except DataSourceError:
+        raise
+    except Exception as err:
+        if isinstance(err, DBAPIError) and err.connection_invalidated:  # the connection was lost mid-query
+            raise TransientSourceError(f"SQL source {shown}: connection lost: {err}") from err
+        raise DataSourceError(f"SQL source {shown}: query failed: {err}") from err
+    finally:
+        if engine is not None:
+            engine.dispose()
 
 
 def load_source(spec: ModelSpec) -> pd.DataFrame:
@@ -53,7 +97,8 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
     - ``sql``: ``pandas.read_sql`` on a SQLAlchemy engine; ``${VAR}`` in the URL is expanded.
 
     Raises:
-        DataSourceError: naming the data set, file or query that failed, and why.
+        DataSourceError: naming the data set, file or query that failed, and why;
+            TransientSourceError (a subclass) when a database could not be reached.
     """
     src = spec.source
     if isinstance(src, RDatasetsSource):
@@ -77,19 +122,7 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
     if isinstance(src, FileSource):
         return read_table_file(src.path, src.format)
     if isinstance(src, SqlSource):
-        from sqlalchemy import create_engine, text
-
-        url = _expand_env(src.url)
-        try:
-            engine = create_engine(url)
-            try:
-                with engine.connect() as conn:
-                    return pd.read_sql(text(src.query), conn)
-            finally:
-                engine.dispose()
-        except Exception as err:
-            shown = re.sub(r"//[^@/]*@", "//***@", url)  # never print credentials
-            raise DataSourceError(f"SQL source {shown}: query failed: {err}") from err
+        return _read_sql(src)
     raise DataSourceError(f"unsupported source {src!r}")  # pragma: no cover - schema forbids it
 
 
@@ -396,13 +429,12 @@ def data_period(df: pd.DataFrame, spec: ModelSpec) -> tuple[str, str] | None:
 
 
 __all__ = [
-    "DataSourceError", "DataPreparationError", "LABEL_END", "load_source", "parse_declared_types",
+    "DataSourceError", "TransientSourceError", "DataPreparationError", "LABEL_END", "load_source", "parse_declared_types",
     "split_out_of_time", "modelling_table", "fingerprint", "Fingerprint", "data_period",
 ]
 
 
 # --------------------------------------------------------------------------- Prefect tasks
-
 
 
 @dataclass
@@ -422,9 +454,21 @@ class ModellingData:
     development: pd.DataFrame
 
 
-@step("load-data")
+SOURCE_RETRIES, SOURCE_RETRY_DELAY_SECONDS = 2, 5
+"""Further attempts at loading a source that could not be reached (TransientSourceError), 5 s apart."""
+
+
+def retry_transient(task, task_run, state) -> bool:  # noqa: ARG001 - Prefect's retry_condition_fn signature
+    """Prefect ``retry_condition_fn``: retry only a source that could not be reached."""
+    return isinstance(state.result(raise_on_failure=False), TransientSourceError)
+
+
+@step("load-data", retries=SOURCE_RETRIES, retry_delay_seconds=SOURCE_RETRY_DELAY_SECONDS,
+      retry_condition_fn=retry_transient)
 def load_data(spec: ModelSpec) -> LoadedData:
     """Load the spec's source, parse declared types, and fingerprint the rows.
+
+    Retried (:data:`SOURCE_RETRIES` times) only when a database could not be reached.
 
     Raises:
         DataSourceError: unreadable source, or a source with no rows (named).

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from models.errors import DataError
+from models.records.drift import EvidentlySummary
 from models.records.monitoring import MonitoringRecord
 from models.spec import METRICS, ModelSpec
+from tasks.drift import DriftResult
 from tasks.evaluate import MetricError, batch_baselines, compute_metrics
 from tasks.load import (
     DataPreparationError,
@@ -265,7 +267,7 @@ class MonitoringOutcome:
 
 def build_record(
     spec: ModelSpec, *, version: int, run_id: str | None, batch_label: str, frame: pd.DataFrame,
-    table: pd.DataFrame, drift, evidently: dict[str, Any], perf: dict[str, Any], ts: str,
+    table: pd.DataFrame, drift: DriftResult, evidently: EvidentlySummary, perf: dict[str, Any], ts: str,
 ) -> MonitoringOutcome:
     """Assemble the history record: every value, not only alerts.
 
@@ -307,16 +309,9 @@ def build_record(
         ts=ts, model=spec.name, version=version, run_id=run_id, verdict=verdict,
         summary=f"{verdict}: " + "; ".join(parts),
         batch={"label": batch_label, "rows": int(len(frame)), "modelled_rows": int(len(table)), "sha256": fp.sha256},
-        drift={
-            "tested": drift.tested, "drifted": list(drift.drifted), "drifted_share": drift.drifted_share,
-            "dataset_drift": drift.dataset_drift, "threshold_share": spec.drift.dataset_drift_share,
-            "score_psi": None if drift.score is None else drift.score.psi,
-            "score_status": None if drift.score is None else drift.score.status,
-            "top_features": [f.column for f in top], "batch_faults": faults,
-            "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note} for f in drift.features},
-        },
+        drift=drift.summary(),
         performance=perf,
-        evidently=evidently.model_dump(mode="json"),
+        evidently=evidently,
     )
     return MonitoringOutcome(record)
 
@@ -350,9 +345,9 @@ def drift_markdown(record: MonitoringRecord) -> str:
         if perf.calibration:
             cal = perf.calibration
             lines += ["", f"Calibration: mean predicted {cal.mean_predicted:.4f} vs observed rate {cal.observed_rate:.4f}."]
-    ev = record.evidently or {}
-    if ev.get("html_path"):
-        lines += ["", f"Evidently report: `{ev['html_path']}` ({ev.get('sample_note', '')})"]
+    ev = record.evidently
+    if ev is not None and ev.html_path:
+        lines += ["", f"Evidently report: `{ev.html_path}` ({ev.sample_note})"]
     return "\n".join(lines)
 
 

@@ -1,8 +1,8 @@
-"""Batch scoring with a registry version: stamped predictions, written atomically."""
+"""Batch scoring with a registry version: stamped predictions, written atomically (see
+``docs/operations.md`` for what an interrupted write leaves: nothing)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ import pandas as pd
 
 from models.errors import DataError, UsageError
 from models.estimators import predict_scores
+from models.files import atomic_output
 from models.spec import ModelSpec
 from tasks.step import step
 
@@ -106,34 +107,23 @@ def score_table(pipeline, spec: ModelSpec, table: pd.DataFrame, features: list[s
     return predict_scores(pipeline, table[features], spec.estimator_task)
 
 
-# Temporary files being written right now; an interrupt handler that ends the process with
-# os._exit (finml's Ctrl-C handler) removes them, since ``finally`` blocks do not run then.
-_WRITING: set[Path] = set()
-
-
-def temporary_files_in_progress() -> list[Path]:
-    """The temporary output files this process is writing at this moment."""
-    return list(_WRITING)
-
-
+@step("write-predictions")
 def write_predictions(frame: pd.DataFrame, output: str | Path) -> Path:
-    """Write Parquet or CSV (by suffix) atomically: a temporary file renamed into place, so a
-    failed or interrupted run never leaves a half-written output (an existing output stays as it
-    was). Two runs writing the same output: the last rename wins, each file whole."""
+    """Write Parquet or CSV (by suffix) atomically (:func:`models.files.atomic_output`): a failed or
+    interrupted run never leaves a half-written output nor a temporary file, and an existing output
+    stays as it was. Two runs writing the same output: the last rename wins, each file whole.
+
+    Returns:
+        The output path. Raises OutputPathError for a suffix other than .parquet/.pq/.csv.
+    """
     output = Path(output)
     fmt = output_format(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
-    _WRITING.add(tmp)
-    try:
+    with atomic_output(output, durable=False) as tmp:
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
-        _WRITING.discard(tmp)
     return output
 
 
@@ -171,6 +161,7 @@ def load_model_version(spec: ModelSpec, registry_root: Path, ref: str | int | No
     return LoadedVersion(pipeline, version, metadata, reference)
 
 
+@step("score-with-version")
 def score_with_version(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame) -> np.ndarray:
     """Scores of a loaded version on a modelling table.
 
@@ -191,12 +182,6 @@ def score_with_version(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFra
                 "version trained on the current spec")
         raise FeatureMismatchError(f"the batch lacks feature column(s) {missing} that version {loaded.version} needs")
     return score_table(loaded.pipeline, spec, table, loaded.features)
-
-
-@step("score-rows")
-def score_rows(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame) -> np.ndarray:
-    """See :func:`score_with_version`."""
-    return score_with_version(spec, loaded, table)
 
 
 def validate_and_score(
@@ -235,7 +220,7 @@ def validate_and_score(
                          f"Data validation of {spec.name} (serving suite)")
         raise DataValidationError(report, source=label, columns=list(frame.columns))
     table = batch_table.fn(spec, frame)
-    return table, score_with_version(spec, loaded, table)
+    return table, score_with_version.fn(spec, loaded, table)
 
 
 @step("read-validate-score")
@@ -259,10 +244,3 @@ def read_validate_score(
     frame, label = load_batch.fn(spec, batch)
     table, scores = validate_and_score(spec, loaded, frame, label, engine)
     return table, scores, label, extra_columns(spec, frame), len(frame)
-
-
-@step("write-predictions")
-def write_predictions_task(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFrame, scores: np.ndarray,
-                           output: str | Path, scored_at: str) -> Path:
-    """Write the stamped predictions atomically (see :func:`write_predictions`)."""
-    return write_predictions(predictions_frame(spec, table, scores, loaded.version, scored_at), output)

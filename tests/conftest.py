@@ -26,8 +26,13 @@ def finml_env(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def prefect_api():
-    """One ephemeral Prefect API (SQLite) for the whole test session (it costs ~10 s to start)."""
+    """One ephemeral Prefect API (SQLite) for the whole test session (it costs ~10 s to start); its
+    server dies with this process, even when the test run is killed."""
     from prefect.testing.utilities import prefect_test_harness
+
+    from flows.lifetime import tie_ephemeral_server
+
+    tie_ephemeral_server()
 
     with prefect_test_harness(server_startup_timeout=120):
         yield

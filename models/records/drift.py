@@ -42,7 +42,7 @@ class DriftSummary(Record):
         drifted: names of the features whose status is ``significant``.
         drifted_share: ``len(drifted) / tested`` in [0, 1] (0.0 when nothing was judged).
         dataset_drift: ``tested > 0 and drifted_share >= threshold_share``.
-        threshold_share: ``drift.dataset_drift_share`` of the spec.
+        threshold_share: ``drift.dataset_drift_share`` of the spec (absent from the oldest records).
         score_psi, score_status: the model score's PSI and status (None without a score column).
         top_features: up to 3 tested features with the largest PSI, largest first.
         batch_faults: constant or all-missing features whose states moved beyond sampling noise
@@ -54,7 +54,7 @@ class DriftSummary(Record):
     drifted: list[str]
     drifted_share: float
     dataset_drift: bool
-    threshold_share: float
+    threshold_share: float | None = None
     score_psi: float | None = None
     score_status: str | None = None
     top_features: list[str] = Field(default_factory=list)

@@ -5,11 +5,12 @@ markdown verdict. Format and schema versions: ``docs/registry.md``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
 from models.records import Record
+from models.records.drift import DriftSummary, EvidentlySummary
 from models.records.registry import StoredRecord
 
 MONITORING_SCHEMA_VERSION = 2
@@ -28,36 +29,6 @@ class BatchInfo(Record):
     rows: int
     modelled_rows: int | None = None
     sha256: str | None = None
-
-
-class FeaturePSI(Record):
-    """One feature's PSI against the reference (None: not measured), its status
-    (``stable``/``moderate``/``significant``/``constant``/…) and a note in words."""
-
-    psi: float | None = None
-    status: str
-    note: str = ""
-
-
-class DriftSummary(Record):
-    """The PSI drift measurements (``tasks.drift.DriftResult`` as recorded).
-
-    ``drifted_share`` = ``len(drifted) / tested``; dataset drift when it reaches
-    ``threshold_share`` (the spec's ``drift.dataset_drift_share``). ``score_psi`` is the PSI of
-    the model's score (prediction drift). ``batch_faults``: constant or all-missing features
-    whose states moved beyond sampling noise (absent in the oldest files: empty).
-    """
-
-    tested: int
-    drifted: list[str] = Field(default_factory=list)
-    drifted_share: float
-    dataset_drift: bool
-    threshold_share: float | None = None
-    score_psi: float | None = None
-    score_status: str | None = None
-    top_features: list[str] = Field(default_factory=list)
-    batch_faults: list[str] = Field(default_factory=list)
-    features: dict[str, FeaturePSI] = Field(default_factory=dict)
 
 
 class MetricChange(Record):
@@ -105,8 +76,8 @@ class MonitoringRecord(StoredRecord):
 
     ``ts``: ISO-8601 UTC start of the run; ``version``: the registry version monitored;
     ``verdict``: one of :data:`tasks.monitor.VERDICTS`; ``summary``: the verdict and its
-    reasons in words. ``evidently`` is the Evidently summary (paths, per-column verdicts),
-    typed loosely here.
+    reasons in words. ``drift``: the PSI decision; ``evidently``: what the Evidently report did
+    (both typed in :mod:`models.records.drift`).
     """
 
     SCHEMA_VERSION: ClassVar[int] = MONITORING_SCHEMA_VERSION
@@ -120,7 +91,7 @@ class MonitoringRecord(StoredRecord):
     batch: BatchInfo
     drift: DriftSummary
     performance: Performance
-    evidently: dict[str, Any] = Field(default_factory=dict)
+    evidently: EvidentlySummary | None = None
 
     @property
     def alarm(self) -> bool:

@@ -140,3 +140,41 @@ def test_local_runs_name_an_unreachable_configured_api(tmp_path, monkeypatch):
             assert result.exit_code == 1, (args, result.output)
             assert f"cannot reach the Prefect API at {url} (PREFECT_API_URL)" in result.output, result.output
     assert not (tmp_path / "registry").exists()
+
+
+def test_kill_9_of_a_run_takes_its_prefect_server_along_and_the_next_command_marks_the_run_crashed(tmp_path):
+    """It used to leave Prefect's temporary server running for minutes and the run Running for good."""
+    import json
+
+    env = {**os.environ, "FINML_REGISTRY_DIR": str(tmp_path / "registry"), "FINML_REPORTS_DIR": str(tmp_path / "reports"),
+           "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    log = tmp_path / "out.txt"
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", "from flows.cli import main; main()", "train", "credit_risk"],
+                                cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and "Beginning flow run" not in log.read_text():
+        time.sleep(0.2)
+    assert proc.poll() is None, log.read_text()[-2000:]
+    servers = [p for p in _children(proc.pid) if "uvicorn" in Path(f"/proc/{p}/cmdline").read_text()]
+    assert servers, "Prefect's temporary API server should be running as a child"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    started = time.monotonic()
+    while [p for p in servers if _state(p) not in (None, "Z")]:
+        assert time.monotonic() - started < 10, "Prefect's temporary server outlived the killed command"
+        time.sleep(0.1)
+    # the next command on the same PREFECT_HOME: its temporary server marks the dead run Crashed
+    code = ("import json\n"
+            "from flows.lifetime import claim_local_runs\n"
+            "claim_local_runs(None)\n"
+            "from prefect.client.orchestration import get_client\n"
+            "with get_client(sync_client=True) as client:\n"
+            "    print(json.dumps({r.name: [r.state_type.value, r.state.message] for r in client.read_flow_runs()}))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs and all(state == "CRASHED" for state, _ in runs.values()), runs
+    assert all("the process that ran it is gone" in message for _, message in runs.values()), runs

@@ -47,7 +47,7 @@ def test_stable_batch_gives_no_alarm_and_records_every_value(trained, captured_e
     assert perf.status == "evaluated" and perf.labelled_rows == 891
     assert 0.78 < perf.metrics["roc_auc"] < 0.92 and perf.breaches == []
     assert abs(perf.calibration.mean_predicted - perf.calibration.observed_rate) < 0.03
-    html = Path(record.evidently["html_path"])
+    html = Path(record.evidently.html_path)
     assert html.is_file() and html.stat().st_size > 100_000
     assert str(trained["reports"]) in str(html)
     assert captured_events == []  # nothing emitted on a stable batch

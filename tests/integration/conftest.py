@@ -3,7 +3,8 @@
 One session-scoped fixture starts it with the same code as ``make server`` (``flows.server``): a
 database of our own (``finml_it_<random>``, dropped at the end), isolated ``PREFECT_HOME``,
 registry and reports folders, a free port, a fast worker poll. Teardown stops everything even when
-a test failed, and the last check is that no process carrying this session's tag is left.
+a test failed, and the last check is that no process carrying this session's tag is left; should
+the test process be killed before its teardown, a watchdog on it stops the server.
 
 PostgreSQL: ``FINML_IT_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``, an admin
 connection used to create and drop the test database). When it cannot be reached the tests use
@@ -100,7 +101,9 @@ def prefect_server(tmp_path_factory):
         "GX_ANALYTICS_ENABLED": "False",
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
-    options = ServerOptions(project_dir=ROOT, home=home, port=free_port(), database_url=database, env=env, timeout=240)
+    # owner: if this test process dies (SIGTERM, kill -9) before its teardown, a watchdog stops the server
+    options = ServerOptions(project_dir=ROOT, home=home, port=free_port(), database_url=database, env=env, timeout=240,
+                            owner=os.getpid())
     state = None
     started = time.monotonic()
     try:

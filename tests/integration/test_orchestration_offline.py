@@ -144,3 +144,77 @@ def test_the_server_client_sends_the_configured_basic_auth(tmp_path):
     out = _run(probe, _clean_env(tmp_path, PREFECT_API_AUTH_STRING="admin:pw")).stdout.strip()
     assert out == "Basic " + base64.b64encode(b"admin:pw").decode()
     assert _run(probe, _clean_env(tmp_path)).stdout.strip() == "None"
+
+
+def test_an_sql_source_that_fails_once_is_loaded_on_the_retry_and_a_bad_query_fails_at_once(tmp_path, prefect_api,
+                                                                                              monkeypatch):
+    """The load-data task retries a connection failure (Prefect retries), never a bad query."""
+    import sqlite3
+
+    import sqlalchemy
+    from prefect import flow
+    from sqlalchemy.exc import OperationalError
+
+    from models.spec import find_spec, parse_spec
+    from tasks.load import DataSourceError, TransientSourceError, load_data, load_source
+    from tests.helpers import BUILTIN_SPECS, builtin_spec_dict
+
+    rows = load_source(find_spec("credit_risk", BUILTIN_SPECS))
+    db = tmp_path / "bank.db"
+    with sqlite3.connect(db) as conn:
+        rows.to_sql("applications", conn, index=False)
+    data = builtin_spec_dict("credit_risk")
+    data["source"] = {"kind": "sql", "url": f"sqlite:///{db}", "query": "SELECT * FROM applications ORDER BY rownames"}
+    attempts = []
+    connect = sqlalchemy.engine.Engine.connect
+
+    def refused_once(self, *args, **kwargs):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OperationalError("connect", {}, ConnectionRefusedError("connection refused"))
+        return connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(sqlalchemy.engine.Engine, "connect", refused_once)
+    quick = load_data.with_options(retry_delay_seconds=0)
+
+    @flow
+    def load(spec):
+        return quick(spec)
+
+    loaded = load(parse_spec(data))
+    assert len(attempts) == 2 and len(loaded.frame) == len(rows)
+    attempts.clear()
+    attempts.append(1)  # from here on every connection succeeds
+    data["source"]["query"] = "SELECT * FROM no_such_table ORDER BY 1"
+    with pytest.raises(DataSourceError, match="query failed") as failed:
+        load(parse_spec(data))
+    assert not isinstance(failed.value, TransientSourceError)
+    assert len(attempts) == 2  # one attempt, no retry
+
+
+def test_a_server_started_for_an_owner_stops_when_the_owner_is_killed_9(tmp_path):
+    """What the integration fixture relies on: a test run killed before its teardown leaves no server."""
+    home = tmp_path / "home"
+    state_dir = (home / "finml-server").resolve()
+    code = ("import os, sys, time\n"
+            "from flows.server import ServerOptions, start\n"
+            f"start(ServerOptions(home={str(home)!r}, port=int(sys.argv[1]), worker=False, deploy=False, timeout=120,\n"
+            "                    owner=os.getpid()))\n"
+            "print('up', flush=True)\n"
+            "time.sleep(120)\n")
+    owner = subprocess.Popen([sys.executable, "-c", code, str(free_port())], cwd=ROOT, env=_clean_env(tmp_path),
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "up"
+        assert tagged_processes(str(state_dir))
+        owner.kill()
+        owner.wait(10)
+        deadline = time.monotonic() + 30
+        while ((state_dir / "state.json").exists() or tagged_processes(str(state_dir))) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the watchdog's stop() removes the state file once nothing is left
+        assert tagged_processes(str(state_dir)) == []
+        assert not (state_dir / "state.json").exists()
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        stop(state_dir, grace=5)

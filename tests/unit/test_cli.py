@@ -75,8 +75,9 @@ def test_a_missing_champion_or_version_fails_before_any_flow_runs(finml_env, mon
 
 
 def test_a_signal_to_a_forked_child_does_not_stop_the_cli():
-    """The CLI watches signals through set_wakeup_fd; a forked child inherited that pipe, so a
-    SIGTERM to the child (multiprocessing's Pool.terminate) stopped the parent with 143."""
+    """A SIGTERM to a forked child (multiprocessing's Pool.terminate) must not stop the CLI: when
+    the CLI watched signals through set_wakeup_fd, the child inherited that pipe and the parent
+    ended with 143."""
     code = (
         "import multiprocessing as mp, time\n"
         "from flows.cli import _install_interrupt_handler\n"

@@ -97,7 +97,7 @@ def test_every_legacy_monitoring_line_reads_as_a_monitoring_record():
     assert credit.drift.features["Expenses"].psi == pytest.approx(0.2337, abs=1e-4)
     assert credit.performance.changes["roc_auc"].tolerance == 0.05
     assert credit.performance.calibration.observed_rate == pytest.approx(0.2985, abs=1e-4)
-    assert credit.evidently["per_column"]["Debt"]["drifted"] is True  # the loosely typed summary is kept whole
+    assert credit.evidently.per_column["Debt"].drifted is True  # the typed Evidently summary, read from a legacy line
 
 
 def test_every_legacy_metadata_file_reads_as_version_metadata():

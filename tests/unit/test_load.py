@@ -9,7 +9,12 @@ import pytest
 
 from models.spec import SpecError, find_spec, load_spec_file, parse_spec
 from tasks.load import (
-    DataPreparationError, DataSourceError, fingerprint, load_source, modelling_table, parse_declared_types,
+    DataPreparationError,
+    DataSourceError,
+    fingerprint,
+    load_source,
+    modelling_table,
+    parse_declared_types,
     split_out_of_time,
 )
 from tests.helpers import BUILTIN_SPECS, builtin_spec_dict, write_spec
@@ -178,3 +183,42 @@ def test_fingerprint_changes_with_any_value(credit_raw):
     assert fingerprint(changed).sha256 != a.sha256
     assert fingerprint(credit_raw.reset_index(drop=True)).sha256 == a.sha256
     assert a.rows == 4454
+
+
+def test_sql_urls_expand_variables_and_hide_passwords(monkeypatch):
+    from tasks.load import _expand_env, redact
+
+    monkeypatch.setenv("DB_USER", "risk")
+    monkeypatch.setenv("DB_PASS", "s3cret")
+    assert _expand_env("postgresql://${DB_USER}:${DB_PASS}@db/x") == "postgresql://risk:s3cret@db/x"
+    assert _expand_env("sqlite:///$$HOME.db") == "sqlite:///$HOME.db"
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(DataSourceError, match="environment variable 'NOT_SET_ANYWHERE' used in the SQL url is not set"):
+        _expand_env("sqlite:///${NOT_SET_ANYWHERE}")
+    assert redact("postgresql+asyncpg://me:secret@db:5432/prefect") == "postgresql+asyncpg://me:***@db:5432/prefect"
+    assert redact("sqlite+aiosqlite:////tmp/x.db") == "sqlite+aiosqlite:////tmp/x.db"
+    assert "secret" not in redact("not a url secret")
+
+
+def test_an_unreachable_database_is_transient_and_a_bad_query_is_not(tmp_path):
+    """Only the first is retried by the load-data task (retry_transient)."""
+    from prefect.states import Failed
+
+    from flows.server import free_port
+    from tasks.load import TransientSourceError, load_data, retry_transient
+
+    data = builtin_spec_dict("credit_risk")
+    data["source"] = {"kind": "sql", "url": f"postgresql+psycopg://me:pw@127.0.0.1:{free_port()}/x",
+                      "query": "SELECT 1 ORDER BY 1"}
+    with pytest.raises(TransientSourceError, match=r"cannot connect") as unreachable:
+        load_source(parse_spec(data))
+    assert "pw@" not in str(unreachable.value) and "me:***@127.0.0.1" in str(unreachable.value)
+    db = tmp_path / "bank.db"
+    sqlite3.connect(db).close()
+    data["source"] = {"kind": "sql", "url": f"sqlite:///{db}", "query": "SELECT * FROM nosuch ORDER BY 1"}
+    with pytest.raises(DataSourceError, match="query failed") as bad:
+        load_source(parse_spec(data))
+    assert not isinstance(bad.value, TransientSourceError)
+    assert retry_transient(None, None, Failed(data=unreachable.value)) is True
+    assert retry_transient(None, None, Failed(data=bad.value)) is False
+    assert load_data.retries == 2 and load_data.retry_condition_fn is retry_transient

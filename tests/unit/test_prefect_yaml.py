@@ -179,3 +179,20 @@ def test_generator_names_a_bad_spec_and_leaves_prefect_yaml_alone(tmp_path, caps
     err = capsys.readouterr().err
     assert "schedules.train" in err and "never fires" in err and "Traceback" not in err
     assert out.read_text() == "previous\n"
+
+
+def test_a_landing_file_with_yaml_special_characters_survives_a_rewrite(tmp_path):
+    """The file is dumped by PyYAML: quotes, colons, '#' and a leading '*' need no quoting of ours."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    write_spec(specs, builtin_spec_dict("credit_risk"))
+    odd = '/shared/landing: "q3" #1/*latest\'s.parquet'
+    text = prefect_yaml.render(specs, {"credit_risk": odd})
+    out = tmp_path / "prefect.yaml"
+    out.write_text(text)
+    assert prefect_yaml.current_batches(out) == {"credit_risk": odd}
+    assert prefect_yaml.main(["--specs", str(specs), "--out", str(out)]) == 0
+    assert out.read_text() == text
+    config = yaml.safe_load(text)
+    assert config["deployments"][0]["work_pool"] == config["definitions"]["work_pools"]["finml_pool"] == {"name": "finml-pool"}
+    assert "&finml_pool" in text and "*one_training_at_a_time" in text  # shared definitions stay YAML anchors

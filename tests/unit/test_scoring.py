@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from models.spec import find_spec
-from tasks import scoring
 from tasks.scoring import (
     OutputPathError,
     check_output,
@@ -41,21 +40,21 @@ def test_predictions_carry_the_stamps_and_write_atomically(tmp_path, monkeypatch
     table = pd.DataFrame({"rownames": [7, 8, 9], "Age": [30, 40, 50]})
     frame = predictions_frame(spec, table, np.array([0.1, 0.2, 0.3]), 4, "2026-11-29T18:00:00+00:00")
     assert list(frame.columns) == ["rownames", "score", "model", "model_version", "scored_at"]
-    out = write_predictions(frame, tmp_path / "scores.parquet")
+    out = write_predictions.fn(frame, tmp_path / "scores.parquet")
     back = pd.read_parquet(out)
     assert back["rownames"].tolist() == [7, 8, 9] and back["score"].tolist() == [0.1, 0.2, 0.3]
     assert (back["model"] == "credit_risk").all() and (back["model_version"] == 4).all()
     assert str(back["scored_at"].dtype).startswith("datetime64") and str(back["scored_at"].dt.tz) == "UTC"
     assert (back["scored_at"] == pd.Timestamp("2026-11-29T18:00:00+00:00")).all()
-    csv = pd.read_csv(write_predictions(frame, tmp_path / "scores.csv"))
+    csv = pd.read_csv(write_predictions.fn(frame, tmp_path / "scores.csv"))
     assert (csv["scored_at"] == "2026-11-29 18:00:00+00:00").all()
 
-    # while a file is being written its temporary name is known (the Ctrl-C handler removes it);
-    # a failed write leaves neither a temporary file nor a changed output
+    # the write goes to a hidden temporary file beside the output; a failed write (or an
+    # interruption: SystemExit) leaves neither a temporary file nor a changed output
     seen = []
 
     def failing_to_csv(self, path, **kwargs):
-        seen.extend(scoring.temporary_files_in_progress())
+        seen.append(path)
         path.write_text("half")
         raise OSError("disk full")
 
@@ -63,10 +62,20 @@ def test_predictions_carry_the_stamps_and_write_atomically(tmp_path, monkeypatch
     previous.write_text("old,content\n")
     monkeypatch.setattr(pd.DataFrame, "to_csv", failing_to_csv)
     with pytest.raises(OSError, match="disk full"):
-        write_predictions(frame, previous)
+        write_predictions.fn(frame, previous)
     assert len(seen) == 1 and seen[0].name.startswith(".scores.csv.") and not seen[0].exists()
-    assert scoring.temporary_files_in_progress() == []
     assert previous.read_text() == "old,content\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv", "scores.parquet"]
+
+    def interrupted_to_csv(self, path, **kwargs):
+        seen.append(path)
+        path.write_text("half")
+        raise SystemExit(130)  # what finml's Ctrl-C handler raises
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted_to_csv)
+    with pytest.raises(SystemExit):
+        write_predictions.fn(frame, previous)
+    assert len(seen) == 2 and not seen[1].exists() and previous.read_text() == "old,content\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv", "scores.parquet"]
 
 
@@ -86,9 +95,9 @@ def test_a_version_needing_a_feature_the_edited_spec_dropped_says_so():
     table = pd.DataFrame({c: [1.0] for c in edited.feature_columns})
     with pytest.raises(FeatureMismatchError, match=r"credit_risk version 3 was trained with feature\(s\) \['Price'\] "
                                                    r"that the current spec no longer declares \(spec changed since"):
-        score_with_version(edited, loaded, table)
+        score_with_version.fn(edited, loaded, table)
     with pytest.raises(FeatureMismatchError, match=r"the batch lacks feature column\(s\) \['Age'\] that version 3"):
-        score_with_version(full, loaded, pd.DataFrame({c: [1.0] for c in full.feature_columns if c != "Age"}))
+        score_with_version.fn(full, loaded, pd.DataFrame({c: [1.0] for c in full.feature_columns if c != "Age"}))
 
 
 def test_an_output_folder_that_refuses_writes_is_caught_before_any_work(tmp_path):
