@@ -535,10 +535,9 @@ def registry_show(
     table = Table(title="Gate verdicts")
     for col in ("rule", "metric", "value", "bound", "verdict", "sentence"):
         table.add_column(col, overflow="fold")
-    for v in meta.gate["verdicts"]:
-        verdict = "PASS" if v["passed"] else "FAIL"
-        table.add_row(v["rule"], v["metric"], _fmt(v["value"]), v["bound"],
-                      verdict if v.get("applicable", True) else "n/a", v["sentence"])
+    for v in meta.gate.verdicts:
+        verdict = "PASS" if v.passed else "FAIL"
+        table.add_row(v.rule, v.metric, _fmt(v.value), v.bound, verdict if v.applicable else "n/a", v.sentence)
     console.print(table)
     console.print(f"  code: git {meta.lineage.git.commit}  spec sha256 {meta.spec_sha256[:16]}…")
     console.print(f"  files: {len(meta.files)} (hashes verified)  model card: {reg.version_dir(number) / 'model_card.md'}")

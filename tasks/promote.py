@@ -105,7 +105,6 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
     ``version`` and ``files`` are added by ``ModelRegistry.publish``."""
     spec = ev.spec
     evaluation = ev.evaluation
-    champion = None if ev.champion is None else ev.champion.as_dict()
     return VersionMetadata(
         model=spec.name,
         task=spec.task,
@@ -130,8 +129,8 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         deciles=evaluation.deciles,
         fairness=evaluation.fairness,
         leakage=ev.leakage,
-        champion_comparison=champion,
-        gate=ev.gate.as_dict(),
+        champion_comparison=ev.champion,
+        gate=ev.gate,
         decision={"promoted": promoted, "reason": ev.gate.reason()},
         lineage={"libraries": library_versions(), "git": git_commit()},
     )

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 
 from models.errors import RegistryError
 from models.records import Record
+from models.records.gate import ChampionRescoring, GateResult
 
 LEGACY_SCHEMA_VERSION = 1
 """The files written before records had a ``schema_version`` (finml up to commit fcfdb5e): a
@@ -119,9 +120,9 @@ class VersionMetadata(StoredRecord):
     Written by :func:`tasks.promote.build_metadata` (also as a rejected run's ``rejected.json``,
     which has no ``version`` or ``files``: both None, and left out of its JSON); ``version`` and
     ``files`` (relative path → hex SHA-256 of every file of the version) are added by
-    ``ModelRegistry.publish``. Sub-objects
-    owned by other steps (the spec, data fingerprint, validation summary, split, candidates,
-    deciles, fairness, leakage guards, champion comparison, gate result) are typed loosely here.
+    ``ModelRegistry.publish``. The gate result and the champion comparison are the records of
+    :mod:`models.records.gate`; the other sub-objects (the spec as trained, data fingerprint,
+    validation summary, split, candidates, deciles, fairness, leakage guards) are kept as stored.
     """
 
     SCHEMA_VERSION: ClassVar[int] = METADATA_SCHEMA_VERSION
@@ -146,8 +147,8 @@ class VersionMetadata(StoredRecord):
     deciles: list[dict[str, Any]] = Field(default_factory=list)
     fairness: dict[str, Any] | None = None
     leakage: dict[str, Any] = Field(default_factory=dict)
-    champion_comparison: dict[str, Any] | None = None
-    gate: dict[str, Any]
+    champion_comparison: ChampionRescoring | None = None
+    gate: GateResult
     decision: DecisionInfo
     lineage: Lineage = Field(default_factory=Lineage)
     reports: list[str] = Field(default_factory=list)

@@ -48,7 +48,7 @@ def test_event_kinds_are_checked():
 def test_rejected_run_metadata_has_no_version_or_files_keys():
     meta = VersionMetadata(model="m", task="regression", created_at="t", spec_sha256="s", spec={}, features=["x"],
                            target="y", holdout={"rows": 3}, selected_candidate={"name": "a", "estimator": "ridge"},
-                           primary_metric="rmse", metrics={"rmse": 0.1}, gate={}, decision={"promoted": False,
+                           primary_metric="rmse", metrics={"rmse": 0.1}, gate={"verdicts": [], "champion_version": None}, decision={"promoted": False,
                                                                                              "reason": "no"})
     out = meta.to_json()
     assert "version" not in out and "files" not in out and out["schema_version"] == METADATA_SCHEMA_VERSION
