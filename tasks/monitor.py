@@ -376,7 +376,7 @@ __all__ = [
 
 
 @step("measure-drift")
-def measure_drift(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame, scores: np.ndarray):
+def measure_drift(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame, scores: np.ndarray) -> DriftResult:
     """PSI of every feature and of the score, on bins frozen from the reference (every row).
 
     Adds to :func:`tasks.drift.compute_drift` the batch's scores as a ``score`` column and the
@@ -391,7 +391,7 @@ def measure_drift(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame,
 
 @step("evidently-report")
 def evidently_report(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame, scores: np.ndarray,
-                     folder: Path) -> dict[str, Any]:
+                     folder: Path) -> EvidentlySummary:
     """Evidently DataDrift and data-summary report on a bounded sample, saved as HTML."""
     from tasks.drift import evidently_drift_report
 
