@@ -1,8 +1,8 @@
 """The expectation suite of a spec as plain definitions, and the outcomes of running it.
 
 :func:`expectations_for` maps the spec's ``columns``, ``target`` and ``table`` sections onto
-Great Expectations 1.x expectation classes (the mapping is tabled in ``docs/drift.md``, data
-validation); both engines (:func:`tasks.validate.run_suite` with Great Expectations,
+Great Expectations 1.x expectation classes (the mapping is tabled in ``docs/data-quality.md``, where
+the checks run); both engines (:func:`tasks.validate.run_suite` with Great Expectations,
 :func:`tasks.validate_fast.run_suite_fast` in pandas) return a :class:`ValidationReport`.
 Nothing here imports Great Expectations.
 """

@@ -1,20 +1,7 @@
-"""Leakage guards, run on the development data before any candidate is fitted.
-
-- **Single-feature screen** (classifiers): a feature that on its own separates the classes
-  almost perfectly on the training rows — single-feature ROC AUC (orientation-free,
-  ``max(AUC, 1 - AUC)``) above ``leakage.max_single_feature_auc`` (default 0.95) — is almost
-  always derived from the outcome (a status code updated after default, a copy of the label).
-  Numeric features are ranked as they are; a categorical feature by its category's event
-  rate on the training rows, computed out of fold (5 folds: each row gets the rate of its
-  category among the other folds' rows, the overall rate for a category they lack), since an
-  in-sample rate lets any high-cardinality column "separate" the classes (a pure-noise
-  1,000-level column scored 0.875 in-sample). For regression, the absolute Spearman correlation with the label
-  above ``leakage.max_abs_correlation``. The run stops and names the columns.
-- **Point in time** (feature builders, time-ordered data): the features are rebuilt from the
-  raw rows cut at several dates; every row up to a cut must get exactly the features it has
-  in the full build, i.e. no feature uses data after its own date.
-- **Duplicates across the split**: holdout rows whose features and label equal a training
-  row's are counted and reported (they flatter holdout metrics); not an error by itself.
+"""Leakage guards, run on the development data before any candidate is fitted: a single-feature
+screen (ROC AUC for classifiers, Spearman correlation for regression), a point-in-time check of
+the feature builders, and a count of holdout rows duplicating training rows. What each guard
+measures, its limits and why: docs/data-quality.md (leakage guards).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ pandas engine, and the checks of the modelling table that per-column expectation
 The suite comes from :mod:`tasks.expectations` (every declared column, its type, range, allowed
 values and missing share; the row count; unique keys; the target), the fast engine from
 :mod:`tasks.validate_fast`. In the *serving* form (scoring and monitoring) the target is optional.
-Great Expectations is imported only when a suite runs. Rationale: ``docs/drift.md`` (data validation).
+Great Expectations is imported only when a suite runs. The suite, both engines and what each
+kind of bad input gives: ``docs/data-quality.md``.
 """
 
 from __future__ import annotations

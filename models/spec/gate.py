@@ -47,11 +47,11 @@ class _ComparisonRule(Strict):
     - ``test: not_worse``: the *upper* bound must reach ``margin`` — the challenger fails only
       when it is significantly worse, so noise cannot block an equal-or-better model.
 
-    Intervals (``method``): ``bootstrap``, a paired bootstrap of the holdout rows (moving
-    blocks for time-ordered holdouts; Efron & Tibshirani 1993, Künsch 1989); ``delong``, the
-    DeLong, DeLong & Clarke-Pearson (1988) variance of a difference of paired ROC AUCs;
-    ``diebold_mariano``, the mean loss differential with a Newey-West variance (Diebold &
-    Mariano 1995, with Harvey, Leybourne & Newbold's 1997 small-sample correction).
+    Intervals (``method``): ``bootstrap``, a paired bootstrap of the holdout rows (circular
+    blocks of consecutive rows for time-ordered holdouts); ``delong``, the DeLong variance of a
+    difference of paired ROC AUCs; ``diebold_mariano``, the mean per-row loss differential with
+    the Harvey-Leybourne-Newbold small-sample correction. Their definitions and sources are in
+    docs/gates.md (methods).
     """
 
     metric: MetricName

@@ -77,12 +77,11 @@ class ColumnDriftSpec(Strict):
 class DriftSpec(Strict):
     """Drift monitoring settings.
 
-    Our own decision uses the population stability index (PSI) on bins frozen from the
-    reference sample, with the industry's traffic light: below ``psi_moderate`` (0.1) stable,
-    up to ``psi_significant`` (0.25) moderate, at or above it significant (Siddiqi, *Credit
-    Risk Scorecards*, Wiley 2006, ch. 8; Yurdakul, "Statistical Properties of Population
-    Stability Index", 2018). The Evidently report (a bounded random sample of rows) uses
-    ``num_method`` / ``cat_method`` at ``stattest_threshold``, overridable per column.
+    The decision is the population stability index (PSI) of every feature and of the score on
+    bins frozen from the version's reference sample: below ``psi_moderate`` stable, from it
+    moderate, from ``psi_significant`` significant. The Evidently report, on at most
+    ``evidently_sample_rows`` rows, uses ``num_method`` / ``cat_method`` at
+    ``stattest_threshold``, overridable per column. Definitions and sources: docs/drift.md.
     """
 
     bins: int = Field(default=10, ge=2, le=100)
