@@ -123,6 +123,7 @@ def current_batches(path: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Rewrite prefect.yaml from the specs of ``FINML_SPECS_DIR``; returns the exit code (0 when written)."""
     from models.settings import get_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

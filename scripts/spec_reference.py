@@ -280,6 +280,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write docs/spec-reference.md, or with ``--check`` return 1 (and say so) when it is stale."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/spec-reference.md is stale")
     args = parser.parse_args(argv)

@@ -122,6 +122,7 @@ def label_rate_fault(events: int, labels: int, expected: tuple[float, float], al
 
 
 def has_labels(spec: ModelSpec, table: pd.DataFrame) -> bool:
+    """True when the batch has the label column with at least one known value."""
     return spec.target_column in table.columns and table[spec.target_column].notna().any()
 
 
