@@ -123,7 +123,8 @@ def current_batches(path: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite prefect.yaml from the specs of ``FINML_SPECS_DIR``; returns the exit code (0 when written)."""
+    """Rewrite prefect.yaml from the specs (``--specs``, else ``FINML_SPECS_DIR``); with ``--check`` only
+    compare. Returns the exit code: 0 written or current, 1 stale (``--check``), 2 a bad spec."""
     from models.settings import get_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
