@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
@@ -115,20 +115,38 @@ def claim_local_runs(api_url: str | None) -> list[str]:
 # --------------------------------------------------------------------------- watchdogs
 
 
-def watch_owner(owner: int, pids: list[int] = (), state_dir: Path | None = None,
-                env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start a watchdog process that, when ``owner`` dies, stops ``pids`` (each with its
-    descendants: SIGTERM, SIGKILL after 5 s) or the server of ``state_dir`` (``flows.server.stop``).
+def spawn_watchdog(target: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a watchdog process that runs ``target(*args)`` (``target`` is ``"module:function"``,
+    ``args`` are strings) from the project folder, with the project on ``PYTHONPATH``.
 
-    The watchdog runs in its own session (a terminal's Ctrl-C does not reach it) and ends by
-    itself when what it watches has ended (the processes, or the state file removed by ``stop``).
+    The watchdog runs in its own session (a terminal's Ctrl-C does not reach it); ``env`` is its
+    environment (default: this process's).
     """
-    args = [str(owner), ",".join(map(str, pids)), str(state_dir or "")]
+    module, function = target.split(":")
     env = dict(env if env is not None else os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_DIR), env.get("PYTHONPATH")) if p)
-    return subprocess.Popen([sys.executable, "-c", "import sys; from flows.lifetime import _watch; _watch(*sys.argv[1:])",
+    return subprocess.Popen([sys.executable, "-c", f"import sys; from {module} import {function}; {function}(*sys.argv[1:])",
                              *args], cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def watch_owner(owner: int, pids: list[int] = (), env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a watchdog process that, when ``owner`` dies, stops ``pids``, each with its
+    descendants (SIGTERM, SIGKILL after 5 s); it ends by itself once those processes have ended.
+    (``flows.server.watch_server`` is the watchdog that stops a server instead.)
+    """
+    return spawn_watchdog("flows.lifetime:_watch", [str(owner), ",".join(map(str, pids))], env)
+
+
+def outlive_owner(owner: psutil.Process | None, still_needed: Callable[[], bool]) -> bool:
+    """A watchdog's loop: wait while ``owner`` runs and ``still_needed()`` holds, looking every
+    :data:`WATCH_INTERVAL` seconds. True once the owner is gone (``None``: gone before the watchdog
+    started), False once the watchdog is no longer needed."""
+    while owner is not None and _alive(owner):
+        if not still_needed():
+            return False
+        time.sleep(WATCH_INTERVAL)
+    return True
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -160,26 +178,16 @@ def terminate_tree(pids: list[int], grace: float = 5.0) -> None:
             pass
 
 
-def _watch(owner: str, pids: str, state_dir: str) -> None:  # pragma: no cover - runs in the watchdog process
-    """The watchdog's loop (see :func:`watch_owner`)."""
+def _watch(owner: str, pids: str) -> None:  # pragma: no cover - runs in the watchdog process
+    """The loop of the watchdog of :func:`watch_owner`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         owner_proc = psutil.Process(int(owner))
         watched = [psutil.Process(int(p)) for p in pids.split(",") if p]
     except psutil.NoSuchProcess:
         watched, owner_proc = [], None
-    state = Path(state_dir) / "state.json" if state_dir else None
-    while owner_proc is not None and _alive(owner_proc):
-        if state is None and not any(_alive(p) for p in watched):
-            return
-        if state is not None and not state.exists():
-            return  # stopped normally: ``stop`` removes the state file
-        time.sleep(WATCH_INTERVAL)
-    if state is not None:
-        from flows.server import stop
-
-        stop(Path(state_dir), grace=10)
-    terminate_tree([p.pid for p in watched if _alive(p)])
+    if outlive_owner(owner_proc, lambda: any(_alive(p) for p in watched)):
+        terminate_tree([p.pid for p in watched if _alive(p)])
 
 
 def tie_ephemeral_server() -> None:

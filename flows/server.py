@@ -26,7 +26,13 @@ from typing import Any
 
 import psutil
 
-from flows.lifetime import ZOMBIE_AUTOMATION, ensure_zombie_automation, watch_owner, zombie_window_seconds  # noqa: F401 (re-exported)
+from flows.lifetime import (
+    ZOMBIE_AUTOMATION,  # noqa: F401 (re-exported)
+    ensure_zombie_automation,
+    outlive_owner,
+    spawn_watchdog,
+    zombie_window_seconds,  # noqa: F401 (re-exported)
+)
 from flows.lifetime import client_for as _client
 from models.errors import OrchestrationError
 from models.files import write_json_atomic
@@ -286,7 +292,7 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
         state.server_pid = server.pid
         state.save()
         if o.owner is not None:  # from now on the owner's death (kill -9 too) stops everything
-            watch_owner(o.owner, state_dir=state_dir, env={k: v for k, v in env.items() if k != TAG_VAR})
+            watch_server(o.owner, state_dir, env={k: v for k, v in env.items() if k != TAG_VAR})
         deadline = time.monotonic() + o.timeout
         while not _healthy(api_url):
             if server.poll() is not None:
@@ -440,6 +446,24 @@ def stop(state_dir: Path | None = None, grace: float = 30.0, echo=lambda message
     if state and not report.left:
         (state_dir / "state.json").unlink(missing_ok=True)
     return report
+
+
+def watch_server(owner: int, state_dir: Path, env: dict[str, str] | None = None):
+    """Start a watchdog process that, when ``owner`` dies (``kill -9`` too), stops the server of
+    ``state_dir`` with :func:`stop`; it ends by itself once the server was stopped normally
+    (``stop`` removes the state file). Returns its ``subprocess.Popen``."""
+    return spawn_watchdog("flows.server:_watch_server", [str(owner), str(state_dir)], env)
+
+
+def _watch_server(owner: str, state_dir: str) -> None:  # pragma: no cover - runs in the watchdog process
+    """The loop of the watchdog of :func:`watch_server`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        owner_proc = psutil.Process(int(owner))
+    except psutil.NoSuchProcess:
+        owner_proc = None
+    if outlive_owner(owner_proc, (Path(state_dir) / "state.json").exists):
+        stop(Path(state_dir), grace=10)
 
 
 def status(state_dir: Path | None = None) -> dict[str, Any]:

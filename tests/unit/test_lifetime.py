@@ -58,6 +58,19 @@ def test_the_watchdog_leaves_when_what_it_watches_has_ended():
     assert dog.wait(5) == 0
 
 
+def test_a_watchdogs_loop_ends_with_its_owner_or_once_it_is_no_longer_needed():
+    from flows.lifetime import outlive_owner
+
+    assert outlive_owner(None, lambda: True) is True  # the owner was gone before the watchdog started
+    assert outlive_owner(psutil.Process(), lambda: False) is False  # owner alive, nothing left to watch
+    owner = subprocess.Popen(["sleep", "0.5"])
+    looks: list[int] = []
+    started = time.monotonic()
+    assert outlive_owner(psutil.Process(owner.pid), lambda: looks.append(1) or True) is True  # a zombie is gone
+    assert 0.4 < time.monotonic() - started < 5 and len(looks) >= 2
+    owner.wait(5)
+
+
 def test_a_signal_ends_a_command_with_its_code_and_runs_finally_blocks(tmp_path):
     """`kill PID` while the command writes: SystemExit unwinds, so the temporary file removes itself."""
     marker = tmp_path / "tmp-file"

@@ -1,0 +1,77 @@
+"""The ``finml`` command line: the Typer apps and the console script's entry point.
+
+Each group of commands lives in its own module (``training``, ``monitoring``, ``registry``,
+``server``); this module registers them, in the order ``finml --help`` lists them. Heavy libraries
+(Prefect, TensorFlow, Great Expectations, Evidently) are imported inside the commands that need
+them, so ``finml --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from flows.cli import monitoring, registry, server, training
+from flows.cli.common import EPHEMERAL_TIMEOUT, _error_message, _fail, _QuietUserErrors, console, err_console
+from flows.cli.monitoring import print_monitoring
+from flows.cli.signals import (
+    SIGNAL_GRACE_SECONDS,
+    _arm_timer_on_prefect_sigterm,
+    _exit_now,
+    _install_interrupt_handler,
+    _stopping,
+)
+from flows.cli.training import print_summary, summary_table
+
+__all__ = [
+    "EPHEMERAL_TIMEOUT", "SIGNAL_GRACE_SECONDS", "app", "console", "err_console", "main", "print_monitoring",
+    "print_summary", "registry_app", "server_app", "summary_table",
+    "_arm_timer_on_prefect_sigterm", "_error_message", "_fail", "_install_interrupt_handler",
+]
+
+app = typer.Typer(help="finml: an MLOps platform for financial models, orchestrated by Prefect.", no_args_is_help=True)
+registry_app = typer.Typer(help="Inspect the model registry and move the champion alias.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+server_app = typer.Typer(help="A local Prefect server with a worker and every deployment of prefect.yaml.",
+                         no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+app.command("models")(training.models_cmd)
+app.command("train")(training.train_cmd)
+app.command("demo")(training.demo_cmd)
+app.command("monitor")(monitoring.monitor_cmd)
+app.command("score")(monitoring.score_cmd)
+app.command("monitor-history")(monitoring.monitor_history_cmd)
+
+registry_app.command("list")(registry.registry_list)
+registry_app.command("show")(registry.registry_show)
+registry_app.command("rollback")(registry.registry_rollback)
+registry_app.command("retire")(registry.registry_retire)
+registry_app.command("history")(registry.registry_history)
+
+server_app.command("start")(server.server_start)
+server_app.command("stop")(server.server_stop)
+server_app.command("status")(server.server_status)
+
+
+def main() -> None:  # pragma: no cover - console script entry point
+    """Run ``finml``: install the interrupt handler (:mod:`flows.cli.signals`), quieten Prefect's
+    logging of user-facing errors, run the app; after a signal, exit at once with 128 + its number."""
+    import logging
+
+    _install_interrupt_handler()
+    quiet = _QuietUserErrors()
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(quiet)
+    try:
+        app()
+    except BaseException:
+        if not _stopping:
+            raise
+    if _stopping:  # unwound after a signal: do not wait for Prefect's exit handlers
+        _exit_now()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The commands that use a champion on new rows: ``monitor`` (drift, performance, Evidently),
+``score`` (stamped predictions) and ``monitor-history``, with the monitoring report they print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from flows.cli.checks import _check_batch, _check_spec, _check_version
+from flows.cli.common import _error_message, _existing_model, _fail, _fmt, _registry_errors, console
+from flows.cli.runs import _check_configured_api, _model_tags, _run_deployments
+
+
+def print_monitoring(record) -> None:
+    """The verdict, the per-feature PSI table and, with labels, the performance comparison.
+
+    Args:
+        record: a :class:`models.records.monitoring.MonitoringRecord`, or a ``MonitoringSkipped``
+            (too few rows: nothing was measured).
+    """
+    from models.records.monitoring import MonitoringSkipped
+
+    if isinstance(record, MonitoringSkipped):
+        console.print(f"{record.model}: {record.summary}", highlight=False, markup=False)
+        return
+    d = record.drift
+    table = Table(title=f"Drift of {record.model} v{record.version} on {record.batch.label} "
+                        f"({record.batch.rows} rows): {record.verdict.upper()}")
+    for col in ("feature", "PSI", "status", "note"):
+        table.add_column(col)
+    ordered = sorted(d.features.items(), key=lambda kv: -(kv[1].psi if kv[1].psi is not None else -1))
+    for name, f in ordered:
+        table.add_row(name, _fmt(f.psi), f.status, f.note or "")
+    table.add_row("(model score: prediction drift)", _fmt(d.score_psi), d.score_status or "-", "")
+    console.print(table)
+    console.print(f"  {record.summary}", highlight=False, markup=False)
+    perf = record.performance
+    if perf.status == "evaluated":
+        shown = [m for m in ("roc_auc", "ks", "brier", "rmse", "rmse_ratio_vs_persistence") if m in perf.changes]
+        changes = ", ".join(f"{m} {perf.changes[m].batch:.4f} (holdout {perf.changes[m].holdout:.4f})" for m in shown)
+        console.print(f"  performance on {perf.labelled_rows} labelled rows: {changes}", highlight=False)
+    if record.evidently is not None and record.evidently.html_path:
+        console.print(f"  Evidently report: {record.evidently.html_path}", highlight=False)
+
+
+def monitor_cmd(
+    model: str = typer.Argument(..., help="Model (spec) name."),
+    batch: Optional[str] = typer.Option(None, "--batch", help="CSV or Parquet file of new rows."),
+    demo_period: bool = typer.Option(False, "--demo-period",
+                                     help="Use the spec's held-back later period of its built-in data."),
+    version: Optional[str] = typer.Option(None, "--version", help="Version number or alias (default: champion)."),
+    deployment: bool = typer.Option(
+        False, "--deployment",
+        help="Start the model's deployment (monitor-model/monitor-MODEL) on the Prefect server instead of running "
+             "here, and wait for its result (a --batch path must be readable by the worker)."),
+    timeout: float = typer.Option(3600, help="With --deployment: seconds to wait for the run to finish."),
+) -> None:
+    """Drift (PSI per feature and score), performance when labelled, Evidently report, event on drift."""
+    if (batch is None) == (not demo_period):
+        _fail("give --batch PATH or --demo-period (not both)", code=2)
+    _check_spec(model)
+    if batch is not None and not deployment:
+        _check_batch(batch)
+    if deployment:
+        if batch and Path(batch).exists():
+            batch = str(Path(batch).resolve())  # the worker runs from the project folder, not from here
+        params: dict[str, Any] = {"model_name": model, "batch": batch or "out_of_time"}
+        if version is not None:
+            params["version"] = version
+        _run_deployments([("monitor", model, params)], timeout)
+        return
+    _check_configured_api()
+    _check_version(model, version)
+    from flows.monitoring import monitor_model
+
+    try:
+        with _model_tags(model, "monitoring"):
+            record = monitor_model(model, batch=batch or "out_of_time", version=version)
+    except Exception as err:
+        _fail(_error_message(err))
+    print_monitoring(record)
+
+
+def score_cmd(
+    model: str = typer.Argument(..., help="Model (spec) name."),
+    batch: str = typer.Option(..., "--batch", help="CSV or Parquet file to score."),
+    out: str = typer.Option(..., "--out", help="Predictions file, .parquet or .csv."),
+    version: Optional[str] = typer.Option(None, "--version", help="Version number or alias (default: champion)."),
+) -> None:
+    """Score a batch with the champion (or a version) and write stamped predictions."""
+    _check_spec(model)
+    _check_batch(batch)
+    from tasks.scoring import OutputPathError, check_output
+
+    try:
+        check_output(out, batch)  # before Prefect starts: a bad name fails in a second, not ten
+    except OutputPathError as err:
+        _fail(str(err))
+    _check_configured_api()
+    _check_version(model, version)
+    from flows.monitoring import score_batch
+
+    try:
+        result = score_batch(model, batch=batch, output=out, version=version)
+    except Exception as err:
+        _fail(_error_message(err))
+    console.print(f"{result['rows']} rows scored with {model} v{result['version']} -> {result['output']}", highlight=False)
+    if result.get("unscored_rows"):
+        console.print(f"{result['unscored_rows']} row(s) of the batch were not scored: {result['unscored_reason']}",
+                      highlight=False)
+    if result["extra_columns"]:
+        console.print(f"ignored columns not in the spec: {', '.join(result['extra_columns'])}", highlight=False)
+
+
+def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) -> None:
+    """Every recorded monitoring run of a model, oldest first."""
+    with _registry_errors():
+        runs = _existing_model(model).monitoring_records()
+    if not runs:
+        console.print(f"No monitoring runs recorded for {model}.")
+        return
+    shown = _performance_metrics(model)
+    table = Table(title=f"Monitoring history of {model}")
+    for col in ("time", "version", "batch", "rows", "verdict", "drift share", "score PSI", "top features", "performance"):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        perf = r.performance
+        perf_text = perf.status
+        if perf.status == "evaluated":
+            names = [m for m in shown if m in perf.changes] or list(perf.changes)[:2]
+            perf_text = ", ".join(f"{m} {perf.changes[m].batch:.3f}" for m in names)
+            if perf.breaches:
+                perf_text += " BREACH: " + ", ".join(perf.breaches)
+        table.add_row(r.ts, f"v{r.version}", r.batch.label, str(r.batch.rows), r.verdict,
+                      _fmt(r.drift.drifted_share), _fmt(r.drift.score_psi), ", ".join(r.drift.top_features), perf_text)
+    console.print(table)
+
+
+def _performance_metrics(model: str) -> list[str]:
+    """The metrics worth a column: the spec's primary metric, then those with a tolerance."""
+    from models.settings import get_settings
+    from models.spec import SpecError, find_spec
+
+    try:
+        spec = find_spec(model, get_settings().specs_dir)
+    except SpecError:
+        return []
+    return list(dict.fromkeys([spec.gate.primary_metric, *spec.drift.performance_tolerance]))

@@ -1,0 +1,127 @@
+"""``finml registry``: list the models, show a version, move or remove the champion alias, and
+read a model's history."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from flows.cli.common import _existing_model, _fail, _fmt, _registry_errors, console
+
+
+def registry_list() -> None:
+    """Every model in the registry with its champion version and primary metric."""
+    from models.registry import ModelRegistry, RegistryError, list_models
+    from models.settings import get_settings
+
+    root = get_settings().registry_dir.resolve()
+    if root.exists() and not root.is_dir():
+        _fail(f"FINML_REGISTRY_DIR={root}: not a folder")
+    names = list_models(root)
+    if not names:
+        console.print(f"The registry at {root} is empty. Train a model first: finml train MODEL")
+        return
+    table = Table(title=f"Registry {root}")
+    for col in ("model", "champion", "primary metric", "value", "versions", "champion created", "last event"):
+        table.add_column(col)
+    damaged: list[str] = []
+    for name in names:
+        try:
+            reg = ModelRegistry(root, name)
+            champ = reg.champion()
+            metric = value = created = "-"
+            if champ is not None:
+                meta = reg.version_metadata(champ)  # never show a figure from a file that fails its hash check
+                metric = meta.primary_metric
+                value = _fmt(meta.metrics.get(metric))
+                created = meta.created_at
+            history = reg.history_events()
+        except (RegistryError, OSError, ValueError, KeyError) as err:  # one damaged model must not hide the others
+            table.add_row(name, "?", "-", "-", "-", "-", f"damaged: {err}")
+            damaged.append(name)
+            continue
+        last = f"{history[-1].event} {history[-1].ts}" if history else "-"
+        table.add_row(name, f"v{champ}" if champ else "-", metric, value,
+                      ", ".join(map(str, reg.list_versions())) or "-", created, last)
+    console.print(table)
+    if damaged:  # scripts must be able to tell
+        _fail(f"damaged: {', '.join(damaged)} (see the table)")
+
+
+def registry_show(
+    model: str = typer.Argument(..., help="Model name."),
+    version: Optional[str] = typer.Option(None, "--version", "-v",
+                                          help="Version number or alias (default: the champion)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full metadata as JSON."),
+) -> None:
+    """A version's metrics, gate verdicts and lineage (hashes are checked first)."""
+    from models.registry import ModelRegistry
+    from models.settings import get_settings
+
+    with _registry_errors():
+        reg = ModelRegistry(get_settings().registry_dir, model)
+        number = reg.resolve(version)
+        if as_json:  # the stored JSON as it is, after the hash check
+            console.print_json(json.dumps(reg.verify(number), default=str))
+            return
+        meta = reg.version_metadata(number)
+        aliases = [a for a, v in reg.aliases().items() if v == number]
+    console.print(f"[bold]{model} v{number}[/] {('(' + ', '.join(aliases) + ')') if aliases else ''}  created {meta.created_at}")
+    console.print(f"  candidate: {meta.selected_candidate.name} ({meta.selected_candidate.estimator})")
+    console.print(f"  data: {meta.data['rows']} rows, sha256 {meta.data['sha256'][:16]}…; "
+                  f"holdout {meta.holdout.rows} rows")
+    console.print("  metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in meta.metrics.items()))
+    table = Table(title="Gate verdicts")
+    for col in ("rule", "metric", "value", "bound", "verdict", "sentence"):
+        table.add_column(col, overflow="fold")
+    for v in meta.gate.verdicts:
+        verdict = "PASS" if v.passed else "FAIL"
+        table.add_row(v.rule, v.metric, _fmt(v.value), v.bound, verdict if v.applicable else "n/a", v.sentence)
+    console.print(table)
+    console.print(f"  code: git {meta.lineage.git.commit}  spec sha256 {meta.spec_sha256[:16]}…")
+    console.print(f"  files: {len(meta.files)} (hashes verified)  model card: {reg.version_dir(number) / 'model_card.md'}")
+
+
+def registry_rollback(
+    model: str = typer.Argument(..., help="Model name."),
+    to: int = typer.Option(..., "--to", help="Version to make the champion again."),
+    reason: str = typer.Option("manual rollback", help="Recorded in the history."),
+) -> None:
+    """Move the champion alias to an earlier (intact) version; recorded in the history."""
+
+    with _registry_errors():
+        previous = _existing_model(model).rollback(to, reason=reason)
+    console.print(f"{model}: champion moved from v{previous} to v{to}" if previous not in (None, to)
+                  else f"{model}: v{to} is the champion" + (" (there was none)" if previous is None else ""))
+
+
+def registry_retire(
+    model: str = typer.Argument(..., help="Model name."),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded in the history; required)."),
+) -> None:
+    """Remove the champion alias: the next training run is judged by its thresholds and baselines
+    alone, as a first model is (for a champion that can no longer be compared, e.g. after a spec
+    dropped a feature it needs). Versions are kept; `registry rollback` restores any of them."""
+
+    with _registry_errors():
+        retired = _existing_model(model).retire_champion(reason=reason)
+    console.print(f"{model}: champion v{retired} retired; the next training run is judged by its thresholds and "
+                  f"baselines alone (undo: finml registry rollback {model} --to {retired})")
+
+
+def registry_history(model: str = typer.Argument(..., help="Model name.")) -> None:
+    """The model's history: promotions, rejections and rollbacks, oldest first."""
+    with _registry_errors():
+        events = _existing_model(model).history_events()
+    table = Table(title=f"History of {model}")
+    for col in ("time", "event", "version", "run", "details"):
+        table.add_column(col, overflow="fold")
+    for e in events:
+        details = getattr(e, "gate", None) or "; ".join(getattr(e, "failed_rules", [])) or ""
+        if e.reason and e.reason not in details:  # why the run was started, or why a rollback
+            details = f"{details} (reason: {e.reason})" if details else e.reason
+        table.add_row(e.ts or "-", e.event, _fmt(e.version), str(e.run_id or "-")[:8], details)
+    console.print(table)

@@ -1,0 +1,97 @@
+"""``finml server``: start, stop and inspect the local Prefect server of :mod:`flows.server` (its
+workers and deployments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from flows.cli.common import _fail, console
+
+
+def server_start(
+    port: int = typer.Option(4200, envvar="FINML_SERVER_PORT", help="Port of the API and UI."),
+    host: str = typer.Option("127.0.0.1", envvar="FINML_SERVER_HOST", help="Address to listen on."),
+    worker: bool = typer.Option(True, help="Start a worker for each work pool of prefect.yaml."),
+    deploy: bool = typer.Option(True, help="Create the work pools and run `prefect deploy --all`."),
+    timeout: float = typer.Option(180, help="Seconds to wait for each step."),
+) -> None:
+    """Start a Prefect server (SQLite, or PREFECT_SERVER_DATABASE_CONNECTION_URL), deploy, start workers.
+
+    Everything runs in the background; logs and state go to $PREFECT_HOME/finml-server/.
+    Stop with `finml server stop` (`make server-stop`).
+    """
+    from flows.server import ServerError, ServerOptions, start
+
+    def echo(message: str) -> None:
+        console.print(message, highlight=False)
+
+    try:
+        state = start(ServerOptions(host=host, port=port, worker=worker, deploy=deploy, timeout=timeout), echo=echo)
+    except ServerError as err:
+        _fail(str(err))
+    console.print(f"[bold green]Prefect server running[/]: UI {state.ui_url}  (database {state.database})",
+                  highlight=False)
+    console.print(f"  workers: {', '.join(f'{p} (pid {pid})' for p, pid in state.worker_pids.items()) or 'none'}",
+                  highlight=False)
+    if state.deployments:
+        _print_deployments(state.api_url)
+    console.print(f"  logs: {state.state_dir}", highlight=False)
+    console.print(f"  use it:  export PREFECT_API_URL={state.api_url}", highlight=False)
+    console.print("           prefect deployment ls;  finml train credit_risk --deployment", highlight=False)
+    home = Path(state.state_dir).parent
+    console.print(f"  stop it: make server-stop  (or: PREFECT_HOME={home} finml server stop)", highlight=False)
+
+
+_HOME_HINT = " (the server's state lives under PREFECT_HOME; `make` uses <project>/.prefect: try make server-status)"
+
+
+def server_stop(
+    grace: float = typer.Option(30, help="Seconds each process gets to stop before it is killed."),
+) -> None:
+    """Stop the workers (SIGINT), the server, and every process they started; check none is left."""
+    from flows.server import state_dir_for, stop
+
+    report = stop(state_dir_for(), grace=grace, echo=lambda m: console.print(m, highlight=False))
+    if report.left:
+        _fail(f"processes still running after SIGKILL: {report.left}")
+    console.print("stopped" if report.stopped else f"nothing was running from {state_dir_for()}{_HOME_HINT}",
+                  highlight=False)
+
+
+def server_status() -> None:
+    """The server and workers started by `finml server start`: pids, health, deployments."""
+    from flows.server import state_dir_for, status
+
+    info = status(state_dir_for())
+    if "api_url" not in info:
+        console.print(f"no server started from {info['state_dir']}{_HOME_HINT}"
+                      + (f"; stray processes: {info['tagged']}" if info["tagged"] else ""), highlight=False)
+        raise typer.Exit(0 if not info["tagged"] else 1)
+    health = "healthy" if info["healthy"] else "NOT answering"
+    console.print(f"server {info['ui_url']} (pid {info['server_pid']}): {health}; database {info['database']}",
+                  highlight=False)
+    for name, alive in info["alive"].items():
+        console.print(f"  {name}: {'running' if alive else 'stopped'}", highlight=False)
+    if info["healthy"]:
+        _print_deployments(info["api_url"])
+    console.print(f"  export PREFECT_API_URL={info['api_url']}", highlight=False)
+    dead = [name for name, alive in info["alive"].items() if not alive]
+    if dead:  # a dead worker: runs only go Late
+        console.print(f"[red]not running: {', '.join(dead)}[/]; deployment runs wait (Late) until a worker polls "
+                      "their pool. Restart: make server-stop && make server", highlight=False)
+    if not info["healthy"] or dead:
+        raise typer.Exit(1)
+
+
+def _print_deployments(api_url: str) -> None:
+    from flows.server import deployment_rows
+
+    table = Table(title=f"Deployments on {api_url}")
+    for col in ("deployment", "schedule (cron, UTC)", "work pool", "drift trigger"):
+        table.add_column(col, no_wrap=True)
+    for r in deployment_rows(api_url):
+        table.add_row(r["name"], ", ".join(r["schedules"]) or "-", r["work_pool"] or "-", "yes" if r["triggered"] else "-")
+    console.print(table)

