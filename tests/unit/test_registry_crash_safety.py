@@ -86,39 +86,45 @@ def _try_writes_as_unprivileged(vdir: Path, drop: Path) -> list[str]:
     return succeeded
 
 
+def _publish_then_try_writes(base: Path) -> list[str]:
+    """As the current user: publish a version, then try to write into it (see below)."""
+    reg = ModelRegistry(base / "registry", "m")
+    publish(reg, "a")
+    drop = base / "drop"  # a folder of the same user on the same file system
+    drop.mkdir()
+    return _try_writes_as_unprivileged(reg.version_dir(1), drop)
+
+
 def test_a_version_folder_cannot_be_renamed_into():
-    """The super-user ignores directory permissions, and the tests here may run as root: then the
-    attempts run in a forked child that has dropped to an unprivileged user (uid/gid 65534). The
-    refusal in code of outputs inside the registry (which also protects a root process) is tested
-    in tests/unit/test_scoring.py."""
+    """The owner of the registry (the user scoring runs as) cannot rename a file into a version
+    folder. The super-user ignores directory permissions, and the tests here may run as root:
+    then the registry is written and attacked by a forked child that has dropped to an
+    unprivileged user (uid/gid 65534), so that it owns the folders as a worker would. The refusal
+    in code of outputs inside the registry (which also protects a root process) is tested in
+    tests/unit/test_scoring.py."""
     base = Path(tempfile.mkdtemp(prefix="finml-ro-"))  # not under pytest's 0o700 root folder
     try:
-        base.chmod(0o755)
-        reg = ModelRegistry(base / "registry", "m")
-        publish(reg, "a")
-        vdir = reg.version_dir(1)
-        drop = base / "drop"  # a folder the unprivileged user may write, on the same file system
-        drop.mkdir()
-        drop.chmod(0o777)
         if os.geteuid() != 0:
-            assert _try_writes_as_unprivileged(vdir, drop) == []
+            assert _publish_then_try_writes(base) == []
         else:
+            base.chmod(0o777)
             pid = os.fork()
             if pid == 0:  # the child: drop privileges, try, report by exit code, never return to pytest
                 code = 3
                 try:
                     os.setgid(65534)
                     os.setuid(65534)
-                    code = 1 if _try_writes_as_unprivileged(vdir, drop) else 0
+                    code = 1 if _publish_then_try_writes(base) else 0
                 except BaseException:
                     code = 2
                 finally:
                     os._exit(code)
             _, status = os.waitpid(pid, 0)
-            assert os.waitstatus_to_exitcode(status) == 0, "an unprivileged user wrote into a version folder"
+            assert os.waitstatus_to_exitcode(status) == 0, "the registry's owner wrote into a version folder"
+        reg = ModelRegistry(base / "registry", "m")
         assert reg.verify(1)["note"] == "a"
-        assert sorted(p.name for p in vdir.iterdir()) == ["metadata.json", "metadata.sha256", "model",
-                                                          "model_card.md", "reports"]
+        assert sorted(p.name for p in reg.version_dir(1).iterdir()) == ["metadata.json", "metadata.sha256", "model",
+                                                                        "model_card.md", "reports"]
     finally:
         remove_tree(base)
 
