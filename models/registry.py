@@ -284,7 +284,7 @@ class ModelRegistry:
         """Remove, under the lock, what crashed publications left: hidden ``.tmp-*`` folders and
         version folders renamed into place that no history line commits. A committed version is
         never removed (even a damaged one: :meth:`verify` reports it). Each removed version
-        folder gets a ``uncommitted_removed`` history line, so that its number is not reused.
+        folder gets an ``uncommitted_removed`` history line, so that its number is not reused.
         Also run by every :meth:`publish`.
 
         Returns:
