@@ -8,22 +8,52 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from models.errors import RegistryError
 from models.files import json_default
 
 log = logging.getLogger(__name__)
 
+BLOCK = 1 << 16
+"""Bytes read at a time when scanning back from the end of a file for the start of its last line."""
+
+
+def last_line_start(fh: BinaryIO, size: int, block: int = BLOCK) -> int:
+    """Offset where the file's last line begins (0 when it is the only one), whatever its length.
+
+    The final byte is left out of the search, so a file ending in a newline gives the start of
+    the line that newline ends. Reads backwards ``block`` bytes at a time.
+    """
+    end = size - 1  # the byte at ``end`` (perhaps the last line's newline) is not a separator
+    while end > 0:
+        start = max(0, end - block)
+        fh.seek(start)
+        chunk = fh.read(end - start)
+        at = chunk.rfind(b"\n")
+        if at >= 0:
+            return start + at + 1
+        end = start
+    return 0
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return False
+    return True
+
 
 def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
     """Append one JSON line (keys sorted), flushed to disk. Call under the model's lock.
 
-    The readers skip a last line that does not parse (a crash while appending); before
-    appending, such a line is moved out of the way — cut from the file and kept in
-    ``<file>.torn`` with a warning — so that it never ends up in the middle of the file,
-    where it would make the file unreadable. A last line that parses but lacks its newline
-    (a crash before the final byte, an editor) gets the newline back: it is a record.
+    Before appending, the file's last line — found by scanning back to the previous newline,
+    whatever its length — is checked: a line that parses is a record and is never cut (without
+    its final newline, after a crash before the last byte or an editor, it gets the newline
+    back); a last line that does not parse (a crash in the middle of an append) would end up in
+    the middle of the file, where it makes the file unreadable, so it is cut from the file and
+    kept in ``<file>.torn`` with a warning. Readers skip such a line in any case.
 
     Raises:
         OSError: the file cannot be opened or written.
@@ -32,19 +62,16 @@ def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
     with open(path, "ab+") as fh:
         size = fh.seek(0, os.SEEK_END)
         if size:
-            start = max(0, size - (1 << 20))
-            fh.seek(start)
-            tail = fh.read()
-            body = tail[:-1] if tail.endswith(b"\n") else tail
-            cut = start + body.rfind(b"\n") + 1  # where the last line begins (0 when it is the only one)
-            last = body[body.rfind(b"\n") + 1:]
-            try:
-                json.loads(last) if last.strip() else None
-                if not tail.endswith(b"\n"):
+            cut = last_line_start(fh, size)
+            fh.seek(cut)
+            last = fh.read(size - cut)
+            complete = last.endswith(b"\n")
+            if not last.strip() or _parses(last):
+                if not complete:
                     fh.write(b"\n")
-            except ValueError:
+            else:
                 with open(path.with_name(path.name + ".torn"), "ab") as torn:
-                    torn.write(tail[cut - start:] + (b"" if tail.endswith(b"\n") else b"\n"))
+                    torn.write(last if complete else last + b"\n")
                 log.warning("%s: moved a torn last line of %d bytes (a crash while appending) to %s.torn",
                             path, size - cut, path.name)
                 fh.truncate(cut)
@@ -56,7 +83,7 @@ def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Records (JSON objects) of an append-only JSON-lines file, oldest first; ``[]`` when the
-    file does not exist.
+    file does not exist. Lines are split at ``\\n`` only, so a record of any length is one line.
 
     A torn *last* line (a crash while appending) is skipped with a warning.
 
@@ -65,7 +92,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """
     if not path.is_file():
         return []
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_bytes().split(b"\n") if line.strip()]
     out = []
     for i, line in enumerate(lines):
         try:

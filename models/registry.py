@@ -13,8 +13,6 @@ import json
 import logging
 import os
 import re
-import shutil
-import stat
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -34,10 +32,26 @@ from models.records.registry import (
     ChampionRetired,
     HistoryEvent,
     RolledBack,
+    UncommittedRemoved,
     VersionMetadata,
     parse_event,
     read_record,
     stored_json,
+)
+from models.registry_tree import (  # noqa: F401 (the errors and root functions: re-exported)
+    CHAMPION,
+    AliasNotWrittenError,
+    aliases_in_effect,
+    champion_from_history,
+    check_writable_root,
+    committed_versions,
+    crash_debris,
+    list_models,
+    make_read_only,
+    read_aliases,
+    refuse_inside_registry,
+    remove_tree,
+    version_folders,
 )
 
 METADATA_FILE = "metadata.json"
@@ -46,7 +60,6 @@ METADATA_HASH_FILE = "metadata.sha256"
 so that an edited metadata file — metrics, gate verdicts — is caught like any other file."""
 SAFE_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 log = logging.getLogger(__name__)
-CHAMPION = "champion"
 LOCK_TIMEOUT_S = 600
 
 
@@ -98,10 +111,16 @@ class ModelRegistry:
         return FileLock(str(self.dir / ".lock"), timeout=LOCK_TIMEOUT_S)
 
     def list_versions(self) -> list[int]:
-        """Visible version numbers, ascending (hidden temporary folders are not versions)."""
-        if not self.versions_dir.is_dir():
-            return []
-        return sorted(int(p.name) for p in self.versions_dir.iterdir() if p.is_dir() and p.name.isdigit())
+        """Committed version numbers, ascending: folders that a history line commits. Hidden
+        temporary folders, and folders renamed into place by a publish that crashed before its
+        history line (removed by :meth:`gc`), are not versions.
+
+        Raises:
+            RegistryError: a damaged history line before the last.
+        """
+        folders = version_folders(self.versions_dir)
+        committed = committed_versions(self.history()) if folders else set()
+        return [v for v in folders if v in committed]
 
     def version_dir(self, version: int) -> Path:
         """Folder of a version. Raises RegistryError if it does not exist."""
@@ -117,18 +136,29 @@ class ModelRegistry:
         return self.dir.is_dir()
 
     def aliases(self) -> dict[str, int]:
-        """Alias name → version number. Raises RegistryError naming a damaged alias file."""
-        if not self.aliases_path.is_file():
-            return {}
-        try:
-            data = json.loads(self.aliases_path.read_text())
-            bad = {k: v for k, v in data.items() if type(v) is not int or v < 1}
-            if bad:  # true would read as 1 and 2.9 as 2: a version number is a positive integer
-                raise ValueError(f"not a version number: {bad}")
-            return {str(k): v for k, v in data.items()}
-        except (ValueError, TypeError, AttributeError) as err:
-            raise RegistryError(f"{self.aliases_path}: damaged alias file ({err}); restore it from a backup "
-                                "or rewrite it with `finml registry rollback`") from None
+        """Alias name → version number, as in effect: the champion is the one the history names
+        (the commit record) when ``aliases.json`` disagrees with it — a publish, rollback or
+        retirement interrupted after its history line. A reader never writes; the next writer
+        repairs the file.
+
+        Raises:
+            RegistryError: a damaged alias file or history line (named).
+        """
+        return self._aliases_in_effect("using the history's")[0]
+
+    def _aliases_in_effect(self, action: str) -> tuple[dict[str, int], bool]:
+        """``(aliases in effect, whether aliases.json disagrees with them)``, with a warning."""
+        stored = self.stored_aliases()
+        aliases = aliases_in_effect(stored, self.history())
+        if aliases != stored:
+            log.warning("%s: aliases.json names champion %s but history.jsonl's last word is %s (an interrupted "
+                        "promotion, rollback or retirement); %s", self.model, stored.get(CHAMPION),
+                        aliases.get(CHAMPION), action)
+        return aliases, aliases != stored
+
+    def stored_aliases(self) -> dict[str, int]:
+        """``aliases.json`` as stored, without the history's view (:func:`read_aliases`)."""
+        return read_aliases(self.aliases_path)
 
     def champion(self) -> int | None:
         """The champion version, or None before the first promotion."""
@@ -246,15 +276,41 @@ class ModelRegistry:
     # ---- writing ------------------------------------------------------------------------
 
     def _next_version(self) -> int:
-        seen = list(self.list_versions())
+        seen = version_folders(self.versions_dir)  # an uncommitted folder's number is not reused either
         seen += [int(e["version"]) for e in self.history() if e.get("version") is not None]
         return max(seen, default=0) + 1
 
-    def _clean_stale_tmp(self) -> None:
-        if self.versions_dir.is_dir():
-            for p in self.versions_dir.iterdir():
-                if p.name.startswith(".tmp-"):
-                    shutil.rmtree(p, ignore_errors=True)
+    def gc(self) -> list[Path]:
+        """Remove, under the lock, what crashed publications left: hidden ``.tmp-*`` folders and
+        version folders renamed into place that no history line commits. A committed version is
+        never removed (even a damaged one: :meth:`verify` reports it). Each removed version
+        folder gets an ``uncommitted_removed`` history line, so that its number is not reused.
+        Also run by every :meth:`publish`.
+
+        Returns:
+            The removed folders (empty when there was nothing to remove).
+
+        Raises:
+            RegistryError: ``history.jsonl`` is missing while version folders exist (every
+            version would look uncommitted: restore the history from a backup), or is damaged.
+            OSError: a folder cannot be removed.
+        """
+        if not self.dir.is_dir():
+            raise RegistryError(f"no model named {self.model!r} in the registry at {self.root.resolve()}")
+        with self._lock():
+            return self._gc_unlocked()
+
+    def _gc_unlocked(self) -> list[Path]:
+        stale, uncommitted = crash_debris(self.versions_dir, self.history_path, self.history)
+        for path in stale:
+            remove_tree(path)
+        for version in uncommitted:
+            remove_tree(self.versions_dir / str(version))
+            self._append_history_unlocked(UncommittedRemoved(
+                version=version, reason="renamed into place by a publication that stopped before its history "
+                                        "line (never committed); removed by gc"))
+            log.warning("%s: removed the uncommitted version folder %s", self.model, version)
+        return stale + [self.versions_dir / str(v) for v in uncommitted]
 
     def _append_history_unlocked(self, event: HistoryEvent | Mapping[str, Any]) -> None:
         line = stored_json(event, HISTORY_SCHEMA_VERSION)
@@ -263,34 +319,22 @@ class ModelRegistry:
         _append_jsonl(self.history_path, line)
 
     def _champion_from_history(self) -> tuple[bool, int | None]:
-        """``(known, version)``: the champion the history's last statement of it names.
+        """``(known, version)``: :func:`models.registry_tree.champion_from_history` of the history."""
+        return champion_from_history(self.history())
 
-        Every line that moves the champion (publish, rollback, retirement) records
-        ``champion_after``; lines written before that field existed count by their event
-        (``promoted`` and ``rolled_back`` name their version). ``known`` is False when no line
-        says anything about the champion.
-        """
-        known, champion = False, None
-        for e in self.history():
-            if "champion_after" in e:
-                known, champion = True, e["champion_after"]
-            elif e.get("event") in ("promoted", "rolled_back") and e.get("version") is not None:
-                known, champion = True, int(e["version"])
-        return known, champion
+    def _write_aliases_committed(self, aliases: dict[str, int], what: str, version: int) -> None:
+        """Write the aliases after a commit line. Raises AliasNotWrittenError when it fails."""
+        try:
+            write_json_atomic(self.aliases_path, aliases)
+        except OSError as err:
+            raise AliasNotWrittenError.after(self.model, what, self.aliases_path, err, version=version,
+                                             champion=aliases.get(CHAMPION)) from err
 
     def _reconcile_unlocked(self) -> dict[str, int]:
-        """The aliases, with the champion brought in line with the history (the commit record)
+        """The aliases, with ``aliases.json`` brought in line with the history (the commit record)
         after a crash between a history line and the alias write. Returns the aliases."""
-        aliases = self.aliases()
-        known, named = self._champion_from_history()
-        if known and aliases.get(CHAMPION) != named:
-            log.warning("%s: aliases.json names champion %s but history.jsonl's last word is %s (an interrupted "
-                        "promotion, rollback or retirement); repairing the alias", self.model,
-                        aliases.get(CHAMPION), named)
-            if named is None:
-                del aliases[CHAMPION]
-            else:
-                aliases[CHAMPION] = named
+        aliases, stale = self._aliases_in_effect("repairing the alias")
+        if stale:
             write_json_atomic(self.aliases_path, aliases)
         return aliases
 
@@ -334,9 +378,12 @@ class ModelRegistry:
 
         Raises:
             Whatever ``write`` raises; the temporary folder is removed and nothing becomes
-            visible. A hard crash leaves only a hidden ``.tmp-*`` folder, removed by the next
-            publish. RegistryError for a damaged alias file and ChampionChangedError (see
-            ``expected_champion``), both before anything is written.
+            visible. A hard crash leaves only a hidden ``.tmp-*`` folder, or a version folder
+            without its history line (not a version; both removed by the next publish, see
+            :meth:`gc`). RegistryError for a damaged alias file and ChampionChangedError (see
+            ``expected_champion``), both before anything is written. AliasNotWrittenError
+            (with ``promote``): the version is committed and is the champion, but
+            ``aliases.json`` could not be written (see :meth:`_write_aliases_committed`).
         """
         with self._lock():
             aliases = self._reconcile_unlocked()  # raises on a damaged alias file, before any write
@@ -346,7 +393,11 @@ class ModelRegistry:
                     f"against {'no champion' if expected_champion is None else f'version {expected_champion}'} "
                     "(another run promoted or rolled back meanwhile); nothing was published")
             self.versions_dir.mkdir(parents=True, exist_ok=True)
-            self._clean_stale_tmp()
+            try:
+                self._gc_unlocked()
+            except (RegistryError, OSError) as err:  # a missing history, an undeletable folder: publish anyway
+                log.warning("%s; uncommitted version folders not removed", err)
+            os.close(os.open(self.history_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))  # gc's guard
             version = self._next_version()
             tmp = self.versions_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
             tmp.mkdir()
@@ -363,13 +414,16 @@ class ModelRegistry:
                 (tmp / METADATA_HASH_FILE).write_text(meta_digest + "\n")
                 for path in [*files, tmp / METADATA_FILE, tmp / METADATA_HASH_FILE]:
                     fsync_path(path)
-                    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-                for d in sorted({p.parent for p in files} | {tmp}, key=lambda p: -len(p.parts)):
+                make_read_only(tmp)  # files and folders: nothing can be written or renamed into it
+                for d in sorted({p for p in tmp.rglob("*") if p.is_dir()} | {tmp}, key=lambda p: -len(p.parts)):
                     fsync_path(d)
-                os.rename(tmp, self.versions_dir / str(version))
+                os.rename(tmp, self.versions_dir / str(version))  # same parent: allowed for a read-only folder
                 fsync_path(self.versions_dir)
             except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
+                try:
+                    remove_tree(tmp)
+                except OSError:
+                    log.warning("%s: could not remove %s; the next publish does", self.model, tmp)
                 raise
             # The commit point: from this line on the version exists for verify() and the audit.
             self._append_history_unlocked({**stored_json(history_event, HISTORY_SCHEMA_VERSION), "version": version,
@@ -377,14 +431,16 @@ class ModelRegistry:
                                            "champion_after": version if promote else aliases.get(CHAMPION)})
             if promote:
                 aliases[CHAMPION] = version
-                write_json_atomic(self.aliases_path, aliases)
+                self._write_aliases_committed(aliases, f"version {version}", version)
             return version
 
     def rollback(self, to: int, *, reason: str, run_id: str | None = None) -> int:
         """Move the champion alias back (or forward) to an existing, intact version.
 
         Returns the previous champion. Raises RegistryError for an unknown version or one
-        that is already the champion, and IntegrityError for a damaged one.
+        that is already the champion, IntegrityError for a damaged one, and
+        AliasNotWrittenError when the rollback is committed but ``aliases.json`` could not be
+        written (the rollback is in effect for every reader).
         """
         if not self.exists():
             raise RegistryError(f"no model named {self.model!r} in the registry at {self.root.resolve()}")
@@ -404,7 +460,7 @@ class ModelRegistry:
                                run_id=run_id, repaired_alias_file=repaired)
             self._append_history_unlocked(event)  # the commit point, then the alias
             aliases[CHAMPION] = int(to)
-            write_json_atomic(self.aliases_path, aliases)
+            self._write_aliases_committed(aliases, f"the rollback to version {to}", int(to))
             return previous
 
     def retire_champion(self, *, reason: str, run_id: str | None = None) -> int:
@@ -415,7 +471,8 @@ class ModelRegistry:
         rollback makes any intact version the champion again.
 
         Returns the retired champion's version. Raises RegistryError when there is no champion
-        or ``reason`` is empty (it is recorded in the history).
+        or ``reason`` is empty (it is recorded in the history), and AliasNotWrittenError when
+        the retirement is committed but ``aliases.json`` could not be written.
         """
         reason = _require_reason(reason, "retiring the champion")
         if not self.exists():
@@ -427,7 +484,7 @@ class ModelRegistry:
                 raise RegistryError(f"{self.model} has no champion to retire")
             self._append_history_unlocked(ChampionRetired(version=previous, reason=reason, run_id=run_id))
             del aliases[CHAMPION]
-            write_json_atomic(self.aliases_path, aliases)
+            self._write_aliases_committed(aliases, f"the retirement of version {previous}", previous)
             return previous
 
 
@@ -435,30 +492,3 @@ def _require_reason(reason: str, what: str) -> str:
     if not (reason or "").strip():
         raise RegistryError(f"{what} needs a reason: it is recorded in the history for the model's validators")
     return reason.strip()
-
-
-def check_writable_root(root: str | Path, setting: str = "FINML_REGISTRY_DIR") -> Path:
-    """Make sure the registry root exists (creating it) and is writable; return it resolved.
-
-    Raises:
-        RegistryError: naming the setting and the path, before any work is done.
-    """
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise RegistryError(f"{setting}={root}: is a file, not a folder")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-probe-{uuid.uuid4().hex[:8]}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise RegistryError(f"{setting}={root}: cannot write there ({err.strerror or err})") from None
-    return root.resolve()
-
-
-def list_models(root: str | Path) -> list[str]:
-    """Model names that have a folder in the registry root, sorted."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

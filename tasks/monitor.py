@@ -352,17 +352,25 @@ def drift_markdown(record: MonitoringRecord) -> str:
     return "\n".join(lines)
 
 
-def reports_folder(reports_root: Path, model: str, ts: str, run_id: str | None = None) -> Path:
+def reports_folder(reports_root: Path, model: str, ts: str, run_id: str | None = None,
+                   registry_root: Path | None = None) -> Path:
     """``<reports_root>/<model>/monitoring/<timestamp>-<run>/`` (created, never shared).
 
     The run id (or a random suffix outside Prefect) keeps two monitoring runs of one model in
     the same second from writing into one folder.
+
+    Raises:
+        UsageError: the folder would lie inside the registry (``registry_root``, None: the
+            ``FINML_REGISTRY_DIR`` setting), after resolving symlinks; nothing is created.
     """
     import uuid
+
+    from models.registry_tree import refuse_inside_registry
 
     suffix = (run_id or uuid.uuid4().hex)[:8]
     stamp = ts.replace(":", "").replace("+0000", "Z")
     folder = Path(reports_root) / model / "monitoring" / f"{stamp}-{suffix}"
+    refuse_inside_registry(folder, registry_root, "the monitoring reports folder (FINML_REPORTS_DIR)")
     folder.mkdir(parents=True, exist_ok=False)
     return folder
 

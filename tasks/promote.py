@@ -21,6 +21,7 @@ from models.estimators import predict_scores, save_pipeline
 from models.records.gate import ChampionRescoring
 from models.records.registry import Promoted, Rejected, VersionMetadata
 from models.registry import ChampionChangedError, ModelRegistry, json_default, now_utc
+from models.registry_tree import AliasNotWrittenError, refuse_inside_registry
 from models.spec import ModelSpec
 from tasks.gate import GateResult
 from tasks.plots import classification_plots, regression_plots
@@ -211,7 +212,12 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
 
     A passing challenger becomes a new version and the champion. A failing one is logged in
     ``history.jsonl`` (event ``rejected``, with the failed rules) and its evidence is written
-    to ``<reports_root>/<model>/<run>/rejected.json``.
+    to ``<reports_root>/<model>/<run>/rejected.json``. When the version is committed but the
+    alias file could not be written (a full disk), the decision is the promotion, and its reason
+    says what could not be written (:class:`models.registry_tree.AliasNotWrittenError`).
+
+    Raises:
+        UsageError: the reports folder would lie inside the registry (nothing is written).
     """
     registry = ModelRegistry(registry_root, ev.spec.name)
     before = registry.champion()
@@ -229,12 +235,15 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
                 history_event=Promoted(**history, gate=ev.gate.reason()),
             )
             return Decision(ev.spec.name, True, version, before, version, ev.gate.reason())
+        except AliasNotWrittenError as err:  # committed and the champion: say so, and what failed after
+            return Decision(ev.spec.name, True, err.version, before, err.champion, f"{ev.gate.reason()}; but {err}")
         except ChampionChangedError as err:  # judged against a champion that is no longer one
             before = registry.champion()
             history["champion_before"] = before
             failed = [f"{err}; run again to judge this challenger against the current champion"]
             reason = f"not promoted: {failed[0]}"
     run_folder = Path(reports_root).resolve() / ev.spec.name / (ev.run_id or ev.started_at.replace(":", "-"))
+    refuse_inside_registry(run_folder, registry_root, "the reports folder of a rejected run (FINML_REPORTS_DIR)")
     run_folder.mkdir(parents=True, exist_ok=True)
     metadata = build_metadata(ev, promoted=False).to_json()
     metadata["reports"] = _write_reports(ev, metadata, run_folder / "reports")

@@ -14,6 +14,7 @@ import pandas as pd
 from models.errors import DataError, UsageError
 from models.estimators import predict_scores
 from models.files import atomic_output
+from models.registry_tree import refuse_inside_registry
 from models.spec import ModelSpec
 from tasks.step import step
 
@@ -42,17 +43,23 @@ def output_format(output: str | Path) -> str:
     raise OutputPathError(f"output {str(output)!r}: use a .parquet or .csv file name")
 
 
-def check_output(output: str | Path, batch: str | Path | None = None) -> str:
+def check_output(output: str | Path, batch: str | Path | None = None, registry_root: str | Path | None = None) -> str:
     """Check the ``output`` parameter before any work: a ``.parquet``/``.csv`` file name that is not
-    the batch itself (scoring must never overwrite its input), not a directory, and whose folder
-    exists or can be created where we may write. Returns the format.
+    the batch itself (scoring must never overwrite its input), not inside the registry (after
+    resolving symlinks: a file renamed into a version folder breaks that version for good), not a
+    directory, and whose folder exists or can be created where we may write. Returns the format.
+
+    Args:
+        registry_root: the registry root; None reads ``FINML_REGISTRY_DIR``.
 
     Raises:
-        OutputPathError: naming the parameter and the problem.
+        OutputPathError: naming the parameter and the problem (for the registry: one line naming
+            the path and the registry).
     """
     fmt = output_format(output)
     if batch is not None and Path(batch).exists() and Path(output).resolve() == Path(batch).resolve():
         raise OutputPathError(f"output {str(output)!r} is the batch being scored; write the predictions elsewhere")
+    refuse_inside_registry(output, registry_root, "output", OutputPathError)  # before the probe file below
     target = Path(output)
     if target.is_dir():
         raise OutputPathError(f"output {str(output)!r} is a directory; give a file name ending in .parquet or .csv")
@@ -114,10 +121,12 @@ def write_predictions(frame: pd.DataFrame, output: str | Path) -> Path:
     stays as it was. Two runs writing the same output: the last rename wins, each file whole.
 
     Returns:
-        The output path. Raises OutputPathError for a suffix other than .parquet/.pq/.csv.
+        The output path. Raises OutputPathError for a suffix other than .parquet/.pq/.csv, or
+        for an output inside the registry (``FINML_REGISTRY_DIR``, see :func:`check_output`).
     """
     output = Path(output)
     fmt = output_format(output)
+    refuse_inside_registry(output, None, "output", OutputPathError)
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(output, durable=False) as tmp:
         if fmt == "parquet":

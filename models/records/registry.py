@@ -246,8 +246,18 @@ class Registered(HistoryEvent):
     champion_after: int | None = None
 
 
+class UncommittedRemoved(HistoryEvent):
+    """``ModelRegistry.gc`` removed the folder of ``version``: renamed into place by a publication
+    that stopped before its commit line, so never a version; the line keeps its number from
+    being reused. ``reason`` says why."""
+
+    KIND: ClassVar[str] = "uncommitted_removed"
+
+    event: Literal["uncommitted_removed"] = "uncommitted_removed"
+
+
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
-    cls.KIND: cls for cls in (Promoted, Rejected, RolledBack, ChampionRetired, Registered)
+    cls.KIND: cls for cls in (Promoted, Rejected, RolledBack, ChampionRetired, Registered, UncommittedRemoved)
 }
 """Event kind (the ``event`` key) → its record class."""
 

@@ -59,6 +59,7 @@ def test_tampering_is_detected_before_loading(tmp_path):
 def test_an_unrecorded_file_is_detected(tmp_path):
     reg = ModelRegistry(tmp_path, "m")
     publish(reg, "a")
+    reg.version_dir(1).chmod(0o755)  # version folders are read-only: a tamperer changes that first
     (reg.version_dir(1) / "extra.pkl").write_bytes(b"x")
     with pytest.raises(IntegrityError, match="extra.pkl: not recorded"):
         reg.verify(1)
@@ -112,9 +113,9 @@ def test_version_numbers_are_never_reused(tmp_path):
     publish(reg, "a")
     publish(reg, "b")
     # even if someone deletes the newest version folder, the history remembers its number
-    import shutil
+    from models.registry_tree import remove_tree
 
-    shutil.rmtree(reg.version_dir(2))
+    remove_tree(reg.version_dir(2))  # a read-only tree: its folders get their write bit back first
     assert publish(reg, "c") == 3
 
 
@@ -290,12 +291,17 @@ def test_a_crash_before_the_history_line_leaves_an_uncommitted_version_that_is_n
     with pytest.raises(KeyboardInterrupt):
         publish(reg, "b")
     monkeypatch.undo()
-    assert reg.list_versions() == [1, 2] and reg.champion() == 1  # the old state for every reader
+    assert (reg.versions_dir / "2").is_dir()  # renamed into place, but no history line commits it:
+    assert reg.list_versions() == [1] and reg.champion() == 1  # the old state for every reader
     with pytest.raises(IntegrityError, match="never committed"):
         reg.verify(2)
     with pytest.raises(IntegrityError, match="never committed"):
         reg.rollback(2, reason="test")
     assert publish(reg, "c") == 3 and reg.champion() == 3  # numbering goes on past the orphan
+    assert not (reg.versions_dir / "2").exists()  # which the next writer removed, and recorded
+    assert [(e["event"], e["version"]) for e in reg.history()] == [
+        ("promoted", 1), ("uncommitted_removed", 2), ("promoted", 3)]
+    assert reg.list_versions() == [1, 3]
 
 
 def test_a_crash_between_the_history_line_and_the_alias_is_repaired_by_the_next_writer(tmp_path, monkeypatch):
@@ -305,9 +311,11 @@ def test_a_crash_between_the_history_line_and_the_alias_is_repaired_by_the_next_
     with pytest.raises(KeyboardInterrupt):
         publish(reg, "b")
     monkeypatch.undo()
-    assert reg.champion() == 1 and reg.verify(2)["note"] == "b"  # committed, alias not yet moved
+    assert reg.stored_aliases() == {"champion": 1} and reg.verify(2)["note"] == "b"  # committed, alias not moved
+    assert reg.champion() == 2 and reg.resolve(None) == 2  # readers follow the history (the commit record) ...
+    assert reg.stored_aliases() == {"champion": 1}  # ... without writing
     assert reg.publish(writer("c"), promote=False, history_event={"event": "registered"}) == 3
-    assert reg.champion() == 2  # the history's champion, restored under the lock
+    assert reg.stored_aliases() == {"champion": 2}  # the history's champion, restored under the lock
 
 
 def test_a_champion_moved_by_another_run_refuses_the_promotion_and_writes_nothing(tmp_path):
@@ -364,9 +372,9 @@ def test_retiring_the_champion_is_recorded_and_undone_by_a_rollback(tmp_path, mo
     with pytest.raises(KeyboardInterrupt):
         reg.retire_champion(reason="again")
     monkeypatch.undo()
-    assert reg.champion() == 2
+    assert reg.stored_aliases() == {"champion": 2} and reg.champion() is None  # readers follow the history
     reg.publish(writer("d"), promote=False, history_event={"event": "registered"})
-    assert reg.champion() is None
+    assert reg.stored_aliases() == {} and reg.champion() is None
 
 
 def test_cli_retire_and_rollback(finml_env):

@@ -117,3 +117,80 @@ def test_a_registry_or_reports_root_that_is_a_file_is_named(tmp_path):
     (tmp_path / "reports").write_text("")
     with pytest.raises(RegistryError, match=r"FINML_REPORTS_DIR=.*reports: is a file, not a folder"):
         check_writable_root(tmp_path / "reports", "FINML_REPORTS_DIR")
+
+
+def _registry_with_a_version(root: Path):
+    from models.registry import ModelRegistry
+
+    def write(folder: Path, version: int) -> dict:
+        pd.DataFrame({"score": [0.1, 0.9]}).to_parquet(folder / "reference.parquet", index=False)
+        return {"model": "credit_risk"}
+
+    reg = ModelRegistry(root, "credit_risk")
+    reg.publish(write, promote=True, history_event={"event": "promoted"})
+    return reg
+
+
+def test_an_output_inside_the_registry_is_refused_also_through_a_symlink(finml_env):
+    """``--out registry/credit_risk/versions/1/reference.parquet`` used to replace the version's
+    reference sample (a rename in a writable folder) and exit 0; ``…/versions/1/scores.csv``
+    added an unrecorded file: either way the version failed verification for good."""
+    registry = finml_env["registry"]
+    reg = _registry_with_a_version(registry)
+    vdir = reg.version_dir(1)
+    batch = finml_env["root"] / "batch.csv"
+    batch.write_text("a\n1\n")
+    link = finml_env["root"] / "elsewhere"
+    link.symlink_to(registry)  # the registry reached through a symlink
+    inside = [vdir / "reference.parquet", vdir / "scores.csv", vdir / "new" / "scores.parquet", registry / "x.csv",
+              link / "credit_risk" / "versions" / "1" / "scores.csv", link / "credit_risk" / "scores.csv",
+              finml_env["root"] / "reports" / ".." / "registry" / "credit_risk" / "versions" / "1" / "s.csv"]
+    for out in inside:
+        with pytest.raises(OutputPathError) as caught:
+            check_output(out, batch)
+        message = str(caught.value)
+        assert message == (f"output {str(out)!r} is inside the registry {str(registry.resolve())!r} "
+                           "(FINML_REGISTRY_DIR), which only finml's registry code writes; choose a path outside it")
+        with pytest.raises(OutputPathError, match="is inside the registry"):
+            write_predictions.fn(pd.DataFrame({"score": [0.5]}), out)  # the step refuses too
+    assert reg.verify(1)["version"] == 1  # nothing was written, not even the write probe
+    assert sorted(p.name for p in vdir.iterdir()) == ["metadata.json", "metadata.sha256", "reference.parquet"]
+    assert check_output(finml_env["root"] / "scores.csv", batch) == "csv"  # beside the registry is fine
+    other = finml_env["root"] / "registry-2" / "scores.csv"  # a name that only starts like it
+    assert check_output(other, batch, registry_root=registry) == "csv"
+
+
+def test_the_cli_refuses_a_score_output_inside_the_registry(finml_env):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    shutil.copy(BUILTIN_SPECS / "credit_risk.yaml", finml_env["specs"])
+    reg = _registry_with_a_version(finml_env["registry"])
+    batch = finml_env["root"] / "batch.csv"
+    batch.write_text("a\n1\n")
+    out = reg.version_dir(1) / "reference.parquet"
+    result = CliRunner().invoke(app, ["score", "credit_risk", "--batch", str(batch), "--out", str(out)],
+                                env={"COLUMNS": "400"})
+    assert result.exit_code == 1 and "is inside the registry" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert reg.verify(1)["version"] == 1
+
+
+def test_a_reports_folder_inside_the_registry_is_refused(finml_env):
+    from models.errors import UsageError
+    from models.registry import check_writable_root
+    from tasks.monitor import reports_folder
+
+    registry = finml_env["registry"]
+    _registry_with_a_version(registry)
+    inside = registry / "credit_risk" / "versions" / "1"
+    with pytest.raises(UsageError, match=r"FINML_REPORTS_DIR '.*versions/1' is inside the registry"):
+        check_writable_root(inside, "FINML_REPORTS_DIR")
+    with pytest.raises(UsageError, match=r"the monitoring reports folder \(FINML_REPORTS_DIR\) '.*' is inside the registry"):
+        reports_folder(registry, "credit_risk", "2026-12-02T00:00:00+00:00", "run-1")
+    assert sorted(p.name for p in registry.iterdir()) == ["credit_risk"]  # nothing was created
+    assert check_writable_root(registry) == registry.resolve()  # the registry itself is its own root
+    assert reports_folder(finml_env["reports"], "credit_risk", "2026-12-02T00:00:00+00:00", "run-1").is_dir()
