@@ -57,4 +57,4 @@ benchmark-parallel: install
 	$(BIN)/python benchmarks/parallel.py
 
 clean:
-	rm -rf registry reports .prefect .pytest_cache
+	chmod -R u+w registry 2>/dev/null; rm -rf registry reports .prefect .pytest_cache

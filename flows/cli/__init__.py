@@ -49,6 +49,7 @@ registry_app.command("show")(registry.registry_show)
 registry_app.command("rollback")(registry.registry_rollback)
 registry_app.command("retire")(registry.registry_retire)
 registry_app.command("history")(registry.registry_history)
+registry_app.command("gc")(registry.registry_gc)
 
 server_app.command("start")(server.server_start)
 server_app.command("stop")(server.server_stop)

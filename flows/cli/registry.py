@@ -125,3 +125,18 @@ def registry_history(model: str = typer.Argument(..., help="Model name.")) -> No
             details = f"{details} (reason: {e.reason})" if details else e.reason
         table.add_row(e.ts or "-", e.event, _fmt(e.version), str(e.run_id or "-")[:8], details)
     console.print(table)
+
+
+def registry_gc(model: Optional[str] = typer.Argument(None, help="Model name (default: every model).")) -> None:
+    """Remove version folders that crashed publications left uncommitted (never a committed version)."""
+    from models.registry import ModelRegistry, list_models
+    from models.settings import get_settings
+
+    root = get_settings().registry_dir
+    with _registry_errors():
+        names = [model] if model else list_models(root)
+        for name in names:
+            registry = _existing_model(name) if model else ModelRegistry(root, name)
+            removed = registry.gc()
+            console.print(f"{name}: removed {', '.join(p.name for p in removed)} (never committed)" if removed
+                          else f"{name}: nothing to remove", highlight=False)

@@ -331,3 +331,22 @@ def test_a_rejected_run_never_writes_its_evidence_inside_the_registry(tmp_path):
                                          r"reports/m/r1' is inside the registry"):
         promote.decide(ev, registry, registry / "reports")
     assert not (registry / "reports").exists() and ModelRegistry(registry, "m").history() == []
+
+
+def test_the_cli_registry_gc_removes_an_uncommitted_folder_and_keeps_the_committed_one(finml_env):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    reg = ModelRegistry(finml_env["registry"], "m")
+    publish(reg, "a")
+    _crash_before_the_history_line(finml_env["registry"])
+    assert (reg.versions_dir / "2").is_dir()
+    result = CliRunner().invoke(app, ["registry", "gc", "m"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "m: removed 2 (never committed)" in result.output
+    assert not (reg.versions_dir / "2").exists() and reg.verify(1)["note"] == "a"
+    again = CliRunner().invoke(app, ["registry", "gc"], env={"COLUMNS": "300"})
+    assert again.exit_code == 0 and "m: nothing to remove" in again.output, again.output
+    unknown = CliRunner().invoke(app, ["registry", "gc", "nope"], env={"COLUMNS": "300"})
+    assert unknown.exit_code == 1 and "no model named 'nope'" in unknown.output
