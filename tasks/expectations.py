@@ -265,17 +265,6 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _error_message(exception_info: Any) -> str | None:
-    if not exception_info:
-        return None
-    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
-    for info in infos:
-        if isinstance(info, dict) and info.get("raised_exception"):
-            msg = str(info.get("exception_message") or "error")
-            return msg.splitlines()[-1][:300]
-    return None
-
-
 
 def explain_missing_columns(outcomes: list[ExpectationOutcome]) -> None:
     """Expectations on a missing or mistyped column fail with an empty result or a raw
