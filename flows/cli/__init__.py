@@ -21,6 +21,7 @@ from flows.cli.signals import (
     _exit_now,
     _install_interrupt_handler,
     _stopping,
+    mark_finishing,
 )
 from flows.cli.training import print_summary, summary_table
 
@@ -70,6 +71,8 @@ def main() -> None:  # pragma: no cover - console script entry point
     except BaseException:
         if not _stopping:
             raise
+    finally:
+        mark_finishing()
     if _stopping:  # unwound after a signal: do not wait for Prefect's exit handlers
         _exit_now()
 

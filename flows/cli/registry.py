@@ -7,9 +7,10 @@ import json
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from flows.cli.common import _existing_model, _fail, _fmt, _registry_errors, console
+from flows.cli.common import _existing_model, _fail, _fmt, _registry_errors, console, err_console
 
 
 def registry_list() -> None:
@@ -129,14 +130,23 @@ def registry_history(model: str = typer.Argument(..., help="Model name.")) -> No
 
 def registry_gc(model: Optional[str] = typer.Argument(None, help="Model name (default: every model).")) -> None:
     """Remove version folders that crashed publications left uncommitted (never a committed version)."""
+    from models.errors import RegistryError
     from models.registry import ModelRegistry, list_models
     from models.settings import get_settings
 
     root = get_settings().registry_dir
     with _registry_errors():
         names = [model] if model else list_models(root)
-        for name in names:
-            registry = _existing_model(name) if model else ModelRegistry(root, name)
+        registries = [_existing_model(model)] if model else [ModelRegistry(root, name) for name in names]
+    failed = []
+    for name, registry in zip(names, registries):
+        try:
             removed = registry.gc()
-            console.print(f"{name}: removed {', '.join(p.name for p in removed)} (never committed)" if removed
-                          else f"{name}: nothing to remove", highlight=False)
+        except RegistryError as err:  # a damaged model is named; the others are still collected
+            failed.append(name)
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+            continue
+        console.print(f"{name}: removed {', '.join(p.name for p in removed)} (never committed)" if removed
+                      else f"{name}: nothing to remove", highlight=False)
+    if failed:
+        raise typer.Exit(1)

@@ -14,6 +14,9 @@ Crashed) before it is ended regardless (a library's bare ``except:`` can swallow
 
 _stopping: list[int] = []
 """Empty until the first signal; then holds the exit code (128 + the signal number)."""
+_finishing: list[bool] = []
+"""Set once the command has returned: the interpreter is running its exit handlers, where a
+raised ``SystemExit`` would be printed as "Exception ignored" and lost (exit code 0)."""
 
 
 def _stop_children() -> None:
@@ -50,14 +53,33 @@ def _install_interrupt_handler() -> None:
     waits for running tasks; a library's bare ``except:`` can swallow the exit). A repeated signal
     is ignored. Details: ``docs/operations.md`` ("Signals").
     """
+    import atexit
     import signal
 
     def stop(signum, frame):  # noqa: ARG001 - signal handler signature
-        if _begin_stop(signum):
+        if _begin_stop(signum) and not _finishing:
             raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    # Registered before Prefect's own exit handlers, so it runs after them (atexit is last in,
+    # first out): a signal that arrived while they ran still gives its exit code.
+    atexit.register(_exit_if_stopped)
+
+
+def mark_finishing() -> None:
+    """The command has returned: a signal from now on sets the exit code instead of raising."""
+    _finishing.append(True)
+
+
+def _exit_if_stopped() -> None:
+    """Last exit handler: after a signal, end with its exit code (128 + the signal number)."""
+    if _stopping:
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_stopping[0])
 
 
 def _arm_timer_on_prefect_sigterm() -> None:

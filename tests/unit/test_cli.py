@@ -91,3 +91,29 @@ def test_a_signal_to_a_forked_child_does_not_stop_the_cli():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "parent alive", (out.returncode, out.stdout, out.stderr[-500:])
+
+
+def test_a_signal_while_the_exit_handlers_run_gives_its_exit_code_and_no_traceback():
+    """Ctrl-C in the last second of ``finml train`` arrived while Prefect's exit handler stopped its
+    temporary server: the handler's SystemExit was printed as "Exception ignored in atexit callback"
+    with a traceback, and the command exited 0."""
+    code = (
+        "import atexit, os, signal, sys, time\n"
+        "import flows.cli as cli\n"
+        "cli.app = lambda: sys.exit(0)  # a command that has done its work\n"
+        "def slow_exit_handler():  # registered after the CLI's, as Prefect's server stop is\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(0.5)\n"
+        "    print('exit handler finished', flush=True)\n"
+        "real_install = cli._install_interrupt_handler\n"
+        "def install():\n"
+        "    real_install()\n"
+        "    atexit.register(slow_exit_handler)\n"
+        "cli._install_interrupt_handler = install\n"
+        "cli.main()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 130, (out.returncode, out.stdout, out.stderr[-800:])
+    assert "exit handler finished" in out.stdout
+    assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr, out.stderr[-800:]
+    assert "interrupted (SIGINT)" in out.stderr

@@ -350,3 +350,19 @@ def test_the_cli_registry_gc_removes_an_uncommitted_folder_and_keeps_the_committ
     assert again.exit_code == 0 and "m: nothing to remove" in again.output, again.output
     unknown = CliRunner().invoke(app, ["registry", "gc", "nope"], env={"COLUMNS": "300"})
     assert unknown.exit_code == 1 and "no model named 'nope'" in unknown.output
+
+
+def test_registry_gc_of_every_model_names_a_damaged_one_and_still_collects_the_others(finml_env):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    (finml_env["registry"] / "a_lost_history" / "versions" / "1").mkdir(parents=True)  # versions, no history.jsonl
+    reg = ModelRegistry(finml_env["registry"], "m")
+    publish(reg, "a")
+    _crash_before_the_history_line(finml_env["registry"])
+    result = CliRunner().invoke(app, ["registry", "gc"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert "a_lost_history" in result.output and "m: removed 2 (never committed)" in result.output
+    assert not (reg.versions_dir / "2").exists()
+    assert (finml_env["registry"] / "a_lost_history" / "versions" / "1").is_dir()  # nothing removed without a history
