@@ -40,19 +40,26 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "ctrl-c twice", "kill"])
-def test_ctrl_c_or_kill_stops_a_training_run_at_once_and_leaves_no_server(tmp_path, how):
-    """Ctrl-C reaches the whole process group; `timeout -s INT` and impatient users send it twice
-    (the second one used to re-enter the handler mid-import and end in a traceback); `kill PID`
-    sends SIGTERM to the CLI alone (it used to leave Prefect's temporary server running)."""
+def _start_training(tmp_path: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
+    """``finml train credit_risk`` in its own session on the embedded API (started as a child
+    process), output in ``out.txt``; returns the process, the log and its environment."""
     env = {**os.environ, "FINML_REGISTRY_DIR": str(tmp_path / "registry"), "FINML_REPORTS_DIR": str(tmp_path / "reports"),
            "PREFECT_HOME": str(tmp_path / "prefect")}
-    env.pop("PREFECT_API_URL", None)  # the embedded API, started as a child process
+    env.pop("PREFECT_API_URL", None)
     log = tmp_path / "out.txt"
     with log.open("w") as sink:
         proc = subprocess.Popen([sys.executable, "-c", "from flows.cli import main; main()", "train", "credit_risk"],
                                 cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
+    return proc, log, env
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "ctrl-c twice", "kill"])
+def test_ctrl_c_or_kill_stops_a_training_run_at_once_and_leaves_no_server(tmp_path, how):
+    """Ctrl-C reaches the whole process group; `timeout -s INT` and impatient users send it twice
+    (the second one used to re-enter the handler mid-import and end in a traceback); `kill PID`
+    sends SIGTERM to the CLI alone (it used to leave Prefect's temporary server running)."""
+    proc, log, _ = _start_training(tmp_path)
     # wait until the temporary API server is up and the training flow run has begun (on a loaded
     # machine that takes from 5 s to well over 10 s, so a fixed sleep was flaky)
     deadline = time.monotonic() + 120
@@ -146,14 +153,7 @@ def test_kill_9_of_a_run_takes_its_prefect_server_along_and_the_next_command_mar
     """It used to leave Prefect's temporary server running for minutes and the run Running for good."""
     import json
 
-    env = {**os.environ, "FINML_REGISTRY_DIR": str(tmp_path / "registry"), "FINML_REPORTS_DIR": str(tmp_path / "reports"),
-           "PREFECT_HOME": str(tmp_path / "prefect")}
-    env.pop("PREFECT_API_URL", None)
-    log = tmp_path / "out.txt"
-    with log.open("w") as sink:
-        proc = subprocess.Popen([sys.executable, "-c", "from flows.cli import main; main()", "train", "credit_risk"],
-                                cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+    proc, log, env = _start_training(tmp_path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None and "Beginning flow run" not in log.read_text():
         time.sleep(0.2)
