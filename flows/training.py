@@ -17,7 +17,7 @@ from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
 from tasks.evaluate import evaluate_fitted, rescore_champion
-from tasks.gate import apply_gate
+from tasks.gate import apply_gate, check_split_events
 from tasks.leakage import leakage_guards
 from tasks.load import load_data, prepare_table
 from tasks.promote import promote_or_reject
@@ -54,7 +54,8 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
 
     Raises:
         SpecError, DataSourceError, DataPreparationError, DataValidationError,
-        ModellingDataError, SplitError: the run stops before training; nothing is promoted.
+        ModellingDataError, SplitError, HoldoutEventsError: the run stops before training; nothing is
+            promoted.
     """
     logger = get_run_logger()
     settings = get_settings()
@@ -71,6 +72,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     for w in warnings:
         logger.warning(w)
     plan = plan_split(data.table, spec)
+    check_split_events(spec, data.table, plan)  # a classifier's holdout with too few events stops the run now
     leakage = leakage_guards(spec, data.development, data.table, plan)  # stops the run on probable leakage
     futures = [fit_candidate.submit(spec, c, data.table, plan) for c in spec.candidates]  # in parallel
     fitted = [f.result() for f in futures]

@@ -1,8 +1,11 @@
-"""The promotion gate: every rule of the spec (``gate.rules``) gives a verdict, evaluated by one
+"""The promotion gate: the mandatory sanity rules (a classifier ranks better than chance beyond
+noise and its top scores hold more events than the base rate; a regression model beats the mean
+forecast), then every rule of the spec (``gate.rules``), each giving a verdict, evaluated by one
 mechanism (a threshold on the challenger's holdout metric, or a paired comparison with the
 champion or a naive baseline on the same rows); all must pass to promote. Without a champion,
 champion rules do not apply; a champion that cannot be re-scored fails them (the gate fails
-closed). Rule semantics and their sources: ``docs/gates.md``.
+closed). A classifier's holdout with fewer than ``gate.min_events`` events stops the run.
+Rule semantics and their sources: ``docs/gates.md``.
 """
 
 from __future__ import annotations
@@ -12,14 +15,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.metrics import format_metric
+from models.errors import DataError
+from models.metrics import MetricError, average_precision, format_metric, roc_auc
 from models.records.gate import ChampionRescoring, Comparison, GateResult, RuleVerdict
-from models.spec import BaselineRule, ChampionRule, ModelSpec, ThresholdRule
-from models.statistics import block_length
+from models.spec import BaselineRule, ChampionRule, GateSpec, ModelSpec, ThresholdRule
+from models.statistics import auc_interval, block_length
 from tasks.compare import ComparisonError, bootstrap, delong, diebold_mariano, point_only
 from tasks.step import step
 
-__all__ = ["GateInputs", "GateResult", "RuleVerdict", "apply_gate", "compare_scores", "evaluate_gate"]
+__all__ = ["SANITY_CONFIDENCE", "GateInputs", "GateResult", "HoldoutEventsError", "RuleVerdict", "apply_gate",
+           "check_holdout_events", "check_split_events", "compare_scores", "evaluate_gate", "sanity_verdicts"]
+
+SANITY_CONFIDENCE = 0.95
+"""Two-sided confidence of the sanity rules' intervals (DeLong for ROC AUC, Diebold-Mariano for
+the mean forecast); fixed, like the rules themselves."""
+
+
+class HoldoutEventsError(DataError):
+    """A classifier's holdout holds fewer events (or non-events) than ``gate.min_events``: no
+    verdict can be given on it, so the run stops."""
 
 
 @dataclass
@@ -144,16 +158,115 @@ def _baseline(rule: BaselineRule, metrics: dict[str, float], inputs: GateInputs)
     return _compare_rule(rule, inputs, scores, f"{rule.baseline} baseline", metrics.get(rule.metric))
 
 
+# --------------------------------------------------------------------------- sanity rules
+
+
+def check_holdout_events(gate: GateSpec, y: np.ndarray, where: str = "the holdout") -> None:
+    """Stop when a classifier's holdout holds fewer than ``gate.min_events`` events or non-events.
+
+    Args:
+        y: the holdout's 0/1 labels, shape (n,).
+
+    Raises:
+        HoldoutEventsError: the count, the rows and ``gate.min_events`` named.
+    """
+    y = np.asarray(y, dtype=float)
+    events = int((y == 1).sum())
+    for count, what in ((events, "events"), (len(y) - events, "non-events")):
+        if count < gate.min_events:
+            raise HoldoutEventsError(
+                f"{where} holds {count} {what} in {len(y)} rows, fewer than gate.min_events = {gate.min_events}: "
+                f"no verdict on so few {what} (add data, enlarge split.test_size, or lower gate.min_events to "
+                f"at least 10)")
+
+
+def _sanity(metric: str, value: float | None, bound: str, passed: bool, sentence: str, other: str,
+            other_value: float | None, comparison: Comparison | None = None) -> RuleVerdict:
+    return RuleVerdict(rule="sanity", metric=metric, value=value, bound=bound, passed=bool(passed), sentence=sentence,
+                       other=other, other_value=other_value, comparison=comparison)
+
+
+def _auc_above_chance(y: np.ndarray, s: np.ndarray) -> RuleVerdict:
+    bound = f"{SANITY_CONFIDENCE:.0%} DeLong CI low > 0.5"
+    try:
+        auc = roc_auc(y, s)
+    except MetricError as err:
+        return _sanity("roc_auc", None, bound, False, f"sanity: ROC AUC could not be computed ({err})", "chance", 0.5)
+    lo, hi = auc_interval(y, s, SANITY_CONFIDENCE)
+    ok = math.isfinite(lo) and lo > 0.5
+    judged = (f"ROC AUC {auc:.4f}, {SANITY_CONFIDENCE:.0%} DeLong CI [{lo:.4f}, {hi:.4f}]")
+    sentence = (f"sanity: {judged} is above 0.5 (chance) beyond noise" if ok else
+                f"sanity: {judged} is not above 0.5 beyond noise: the model does not rank events above "
+                "non-events better than chance")
+    return _sanity("roc_auc", auc, bound, ok, sentence, "chance", 0.5)
+
+
+def _precision_above_base_rate(y: np.ndarray, s: np.ndarray) -> RuleVerdict:
+    base = float(np.mean(y)) if len(y) else float("nan")
+    bound = f"> base rate {base:.4f}"
+    try:
+        ap = average_precision(y, s)
+    except MetricError as err:
+        return _sanity("average_precision", None, bound, False,
+                       f"sanity: average precision could not be computed ({err})", "base rate", base)
+    ok = ap > base
+    sentence = (f"sanity: average precision {ap:.4f} is above the base rate {base:.4f}" if ok else
+                f"sanity: average precision {ap:.4f} is not above the base rate {base:.4f}: the highest scores "
+                "hold no more events than rows picked at random")
+    return _sanity("average_precision", ap, bound, ok, sentence, "base rate", base)
+
+
+def _beats_mean_forecast(y: np.ndarray, s: np.ndarray, horizon: int) -> RuleVerdict:
+    rule = BaselineRule(kind="baseline", baseline="mean", metric="rmse", test="superior", method="diebold_mariano",
+                        confidence=SANITY_CONFIDENCE)
+    inputs = GateInputs(y=y, scores=s, horizon=horizon)
+    verdict = _compare_rule(rule, inputs, np.full(len(y), float(np.mean(y)) if len(y) else 0.0),
+                            "the mean forecast", None)
+    return verdict.model_copy(update={"rule": "sanity", "sentence": "sanity: " + verdict.sentence})
+
+
+def sanity_verdicts(spec: ModelSpec, inputs: GateInputs) -> list[RuleVerdict]:
+    """The mandatory sanity rules, which no spec can remove, on the holdout labels and scores.
+
+    Classifiers (binary and direction): the lower bound of the 95 % DeLong interval of the
+    holdout ROC AUC above 0.5, and average precision above the holdout's base rate (its value for
+    a random ranking). Regression: RMSE below the mean forecast's (the holdout's own mean, the best
+    constant forecast in hindsight) beyond noise, by a Diebold-Mariano test at 95 % on the squared
+    error. Without labels and scores (``inputs`` empty) they fail: the gate fails closed.
+
+    Raises:
+        HoldoutEventsError: a classifier's holdout with fewer than ``gate.min_events`` events or
+            non-events (:func:`check_holdout_events`).
+    """
+    y = np.asarray(inputs.y, dtype=float)
+    s = np.asarray(inputs.scores, dtype=float)
+    if len(y) == 0 or len(y) != len(s):
+        rules = ["roc_auc", "average_precision"] if spec.is_classifier else ["rmse"]
+        return [_sanity(m, None, "holdout labels and scores", False,
+                        "sanity: no holdout labels and scores were given, so the sanity rules cannot be checked; "
+                        "the gate fails closed", "holdout", None) for m in rules]
+    if spec.is_classifier:
+        check_holdout_events(spec.gate, y)
+        return [_auc_above_chance(y, s), _precision_above_base_rate(y, s)]
+    return [_beats_mean_forecast(y, s, inputs.horizon)]
+
+
 def evaluate_gate(spec: ModelSpec, metrics: dict[str, float], inputs: GateInputs | None = None) -> GateResult:
-    """Apply every rule of ``spec.gate`` to the challenger.
+    """Apply the sanity rules (:func:`sanity_verdicts`), then every rule of ``spec.gate``, to the challenger.
 
     Args:
         metrics: the challenger's holdout metrics (threshold rules).
-        inputs: labels, scores, the champion's re-scoring and the baselines (comparison rules).
-            Without inputs only threshold rules can pass.
+        inputs: labels, scores, the champion's re-scoring and the baselines (sanity and
+            comparison rules). Without inputs the sanity rules fail (the gate fails closed).
+
+    Returns:
+        The verdicts: the sanity rules first (``rule: sanity``), then one per rule in spec order.
+
+    Raises:
+        HoldoutEventsError: a classifier's holdout with fewer than ``gate.min_events`` events.
     """
     inputs = inputs or GateInputs(np.array([]), np.array([]))
-    verdicts = []
+    verdicts = sanity_verdicts(spec, inputs)
     for rule in spec.gate.rules:
         if isinstance(rule, ThresholdRule):
             verdicts.append(_threshold(rule, metrics))
@@ -166,6 +279,19 @@ def evaluate_gate(spec: ModelSpec, metrics: dict[str, float], inputs: GateInputs
 
 
 # --------------------------------------------------------------------------- Prefect tasks
+
+
+@step("check-holdout-events")
+def check_split_events(spec: ModelSpec, table, plan) -> None:
+    """Before any candidate is fitted: a classifier's holdout (``plan.holdout`` rows of the
+    modelling table) holds at least ``gate.min_events`` events and non-events.
+
+    Raises:
+        HoldoutEventsError: too few (the count named).
+    """
+    if spec.is_classifier:
+        y = table[spec.target_column].to_numpy(dtype=float)[plan.holdout]
+        check_holdout_events(spec.gate, y)
 
 
 @step("gate")

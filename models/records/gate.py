@@ -60,7 +60,7 @@ class RuleVerdict(Record):
     """The outcome of one gate rule.
 
     Attributes:
-        rule: ``threshold``, ``champion`` or ``baseline``.
+        rule: ``sanity`` (a mandatory rule of the platform), ``threshold``, ``champion`` or ``baseline``.
         metric: the metric judged.
         value: the challenger's value (None when it could not be computed).
         bound: the bound in words (``>= 0.75``, ``advantage over champion vs margin 0.005 (...)``).
@@ -95,11 +95,16 @@ class RuleVerdict(Record):
         return self.other_value if self.rule == "champion" else None
 
 
+def _names(verdicts: list[RuleVerdict]) -> str:
+    return " and the ".join(dict.fromkeys(v.other or "baseline" for v in verdicts))
+
+
 class GateResult(Record):
     """All verdicts of the spec's rules; ``passed`` only if every verdict passed.
 
     Attributes:
-        verdicts: one per rule of ``gate.rules``, in spec order.
+        verdicts: the sanity rules first (``rule: sanity``; none in a gate recorded before they
+            existed), then one per rule of ``gate.rules``, in spec order.
         champion_version: the champion judged against, None for the first model.
     """
 
@@ -129,15 +134,27 @@ class GateResult(Record):
         return [v for v in self.verdicts if not v.passed]
 
     def reason(self) -> str:
-        """Why the gate failed, or a one-line pass statement."""
+        """Why the gate failed, or a one-line pass statement.
+
+        The failed sentences in verdict order (the sanity rules first); the baseline rules come
+        last, each with its verdict: "no edge over the naive baselines: ..." when none was
+        beaten, else "no edge over the <baseline>: ...; edge over the <baseline>: ..." naming
+        each."""
         if self.passed:
             if self.first_model:
                 return "all rules passed (first model: judged by value thresholds and baselines alone)"
             return "all rules passed"
-        failed = self.failed
-        if failed and all(v.rule == "baseline" for v in failed):
-            return "no edge over the naive baselines: " + "; ".join(v.sentence for v in failed)
-        return "; ".join(v.sentence for v in failed)
+        parts = [v.sentence for v in self.failed if v.rule != "baseline"]
+        baselines = [v for v in self.verdicts if v.rule == "baseline"]
+        missed = [v for v in baselines if not v.passed]
+        if missed:
+            beaten = [v for v in baselines if v.passed]
+            if not beaten:
+                parts.append("no edge over the naive baselines: " + "; ".join(v.sentence for v in missed))
+            else:
+                parts.append(f"no edge over the {_names(missed)}: " + "; ".join(v.sentence for v in missed)
+                             + f"; edge over the {_names(beaten)}: " + "; ".join(v.sentence for v in beaten))
+        return "; ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON object written into the metadata under ``gate``: ``passed``,

@@ -118,12 +118,21 @@ GateRule = Annotated[Union[ThresholdRule, ChampionRule, BaselineRule], Field(dis
 
 
 class GateSpec(Strict):
-    """How a challenger is judged. Without a threshold rule a spec is rejected: never promote by default."""
+    """How a challenger is judged. Without a threshold rule a spec is rejected: never promote by default.
+
+    Besides ``rules``, every challenger meets the platform's sanity rules, which a spec cannot
+    remove: a classifier's holdout ROC AUC above 0.5 beyond noise and its average precision above
+    the base rate, a regression model beating the mean forecast (``docs/gates.md``, sanity rules).
+    """
 
     primary_metric: MetricName
     """The metric candidates are ranked by (it needs a better direction)."""
     rules: list[GateRule]
     """Every rule must pass for a challenger to be promoted."""
+    min_events: int = Field(default=30, ge=10)
+    """Fewest events (and non-events) a classifier's holdout must hold; with fewer the run stops,
+    naming the count, before any candidate is fitted (no verdict on a handful of events). At
+    least 10."""
 
     @model_validator(mode="after")
     def _check(self) -> "GateSpec":
