@@ -107,16 +107,27 @@ def _performance_section(meta: dict[str, Any]) -> list[str]:
 
 
 def _fairness_section(fairness: dict[str, Any]) -> list[str]:
+    min_rows = fairness.get("min_group_rows")
     lines = [f"Operating point: {fairness['cutoff_rule']}. Lowest adverse impact ratio: "
-             f"{_fmt(fairness['adverse_impact_ratio'])} (the four-fifths screen flags below 0.80).", ""]
+             f"{_fmt(fairness['adverse_impact_ratio'])} (the four-fifths screen flags below 0.80)"
+             + (f"; a group of fewer than {min_rows} holdout rows is too small to judge and enters no ratio"
+                if min_rows else "") + ".", ""]
     for column, attr in fairness["attributes"].items():
-        lines += [f"Protected attribute `{column}` (reference group: {attr['reference_group']}; measured only, never a feature):", "",
+        how = f", {attr['reference_rule']}" if attr.get("reference_rule") and attr.get("reference_group") is not None else ""
+        bands = f"; bands at {', '.join(f'{e:g}' for e in attr['bands'])}" if attr.get("bands") else ""
+        lines += [f"Protected attribute `{column}` (reference group: {_fmt(attr['reference_group'], missing='none')}{how}"
+                  f"{bands}; measured only, never a feature):", "",
                   "| group | rows | base rate | approval rate | adverse impact ratio | within-group ROC AUC |",
                   "|---|---|---|---|---|---|"]
         for g in attr["groups"]:
+            small = "too small to judge"
+            air = small if g.get("too_small") else _fmt(g["adverse_impact_ratio"])
+            auc = small if g.get("too_small") else _fmt(g["roc_auc"])
             lines.append(f"| {g['group']}{' (reference)' if g['reference'] else ''} | {g['rows']} | {g['base_rate']:.4f} | "
-                         f"{g['approval_rate']:.4f} | {_fmt(g['adverse_impact_ratio'])} | {_fmt(g['roc_auc'])} |")
-        lines.append("")
+                         f"{g['approval_rate']:.4f} | {air} | {auc} |")
+        lines += ["", *[f"- {note}" for note in attr.get("notes", [])]]
+        if attr.get("notes"):
+            lines.append("")
     return lines
 
 

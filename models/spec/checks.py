@@ -74,12 +74,34 @@ def check_baselines_exist(spec: SpecFields) -> list[str]:
 
 
 def check_reference_groups(spec: SpecFields) -> list[str]:
-    """Fairness reference groups are given for protected columns only."""
-    return [
-        f"fairness.reference_groups.{col}: not a column with role 'protected'"
-        for col in spec.fairness.reference_groups
-        if col not in spec.protected_columns
-    ]
+    """Fairness reference groups are given for protected columns only; a banded column's
+    reference is one of its bands."""
+    errors = []
+    for col, group in spec.fairness.reference_groups.items():
+        if col not in spec.protected_columns:
+            errors.append(f"fairness.reference_groups.{col}: not a column with role 'protected'")
+        elif (bands := spec.fairness.groups_of(col)) is not None and group not in bands:
+            errors.append(f"fairness.reference_groups.{col}: {group!r} is not a band of {col!r}; choose one of {bands}")
+    return errors
+
+
+def is_numeric_protected(spec: SpecFields, column: str) -> bool:
+    """A protected column declared numeric: dtype ``numeric``/``integer``, or a ``min``/``max``
+    bound, and no list of ``allowed`` codes (coded categories are groups as they are)."""
+    cs = spec.columns[column]
+    numeric = cs.dtype in ("numeric", "integer") or (cs.dtype is None and (cs.min is not None or cs.max is not None))
+    return numeric and cs.allowed is None
+
+
+def check_fairness_bands(spec: SpecFields) -> list[str]:
+    """Bands are declared for protected columns only, and every numeric protected column has
+    them (one group per distinct value would give one-row groups)."""
+    errors = [f"fairness.bands.{col}: not a column with role 'protected'"
+              for col in spec.fairness.bands if col not in spec.protected_columns]
+    errors += [f"fairness.bands.{col}: protected column {col!r} is numeric: declare its bands (increasing cut points, "
+               f"e.g. {col}: [18, 25, 40, 60]); one group per distinct value gives groups of a row or two"
+               for col in spec.protected_columns if col not in spec.fairness.bands and is_numeric_protected(spec, col)]
+    return errors
 
 
 def check_time_column(spec: SpecFields) -> list[str]:
@@ -201,6 +223,7 @@ CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
     check_metrics_fit_task,
     check_baselines_exist,
     check_reference_groups,
+    check_fairness_bands,
     check_time_column,
     check_sql_has_order,
     check_split_fits_task,

@@ -3,6 +3,8 @@ and the retraining and monitoring schedules."""
 
 from __future__ import annotations
 
+import math
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -31,15 +33,25 @@ class LeakageSpec(Strict):
     rows before each cut to be unchanged (no feature may use later data)."""
 
 
+def band_labels(edges: list[float]) -> list[str]:
+    """The group names of a banded numeric attribute, lowest first: ``< e0``, ``[e0, e1)``, ...,
+    ``>= e_last`` (each band includes its lower edge)."""
+    inner = [f"[{lo:g}, {hi:g})" for lo, hi in pairwise(edges)]
+    return [f"< {edges[0]:g}", *inner, f">= {edges[-1]:g}"]
+
+
 class FairnessSpec(Strict):
     """Fairness measurement for the spec's protected columns (never features).
 
     The operating cut-off: applications whose event probability is below ``cutoff`` are
     approved; or, with ``approval_rate``, the cut-off approves that share of the holdout. By
-    default the approval rate is one minus the development event rate. ``reference_groups``
-    names, per protected column, the group whose approval rate is the denominator of the
-    adverse impact ratio (default: the group with the highest approval rate). The four-fifths
-    screen is the US EEOC Uniform Guidelines, 29 CFR 1607.4(D).
+    default the approval rate is one minus the development event rate. A numeric protected
+    attribute (age) is measured in the ``bands`` it declares, never one group per value. A group
+    of fewer than ``min_group_rows`` holdout rows is reported as too small to judge and enters
+    no ratio. ``reference_groups`` names, per protected column, the group whose approval rate is
+    the denominator of the adverse impact ratio (default: the largest group). The four-fifths
+    screen is the US EEOC Uniform Guidelines, 29 CFR 1607.4(D). Definitions: docs/metrics.md
+    (fairness).
     """
 
     cutoff: float | None = Field(default=None, gt=0.0, lt=1.0)
@@ -47,13 +59,39 @@ class FairnessSpec(Strict):
     approval_rate: float | None = Field(default=None, gt=0.0, lt=1.0)
     """Share of the holdout approved (instead of ``cutoff``)."""
     reference_groups: dict[str, Scalar] = Field(default_factory=dict)
-    """Per protected column, the group whose approval rate is the denominator of the adverse impact ratio."""
+    """Per protected column, the group whose approval rate is the denominator of the adverse
+    impact ratio (for a banded column, a band's name such as ``"[25, 40)"``); default: the
+    largest group."""
+    bands: dict[str, list[float]] = Field(default_factory=dict)
+    """Per numeric protected column, increasing cut points (``Age: [18, 25, 40, 60]`` gives the
+    groups ``< 18``, ``[18, 25)``, ``[25, 40)``, ``[40, 60)``, ``>= 60``); required for every
+    numeric protected column."""
+    min_group_rows: int = Field(default=30, ge=1)
+    """Fewest holdout rows a group needs to be judged: a smaller group is reported as too small
+    to judge and never enters an adverse impact ratio (nor is it the reference)."""
+
+    @field_validator("bands")
+    @classmethod
+    def _bands(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
+        for column, edges in v.items():
+            if not edges:
+                raise ValueError(f"bands of {column!r}: give at least one cut point")
+            if not all(math.isfinite(e) for e in edges):
+                raise ValueError(f"bands of {column!r}: cut points must be finite numbers")
+            if any(b <= a for a, b in pairwise(edges)):
+                raise ValueError(f"bands of {column!r}: cut points must be strictly increasing, got {edges}")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> "FairnessSpec":
         if self.cutoff is not None and self.approval_rate is not None:
             raise ValueError("give 'cutoff' or 'approval_rate', not both")
         return self
+
+    def groups_of(self, column: str) -> list[str] | None:
+        """The band names of a banded column (:func:`band_labels`), None for a column without bands."""
+        edges = self.bands.get(column)
+        return band_labels(edges) if edges else None
 
 
 EVIDENTLY_STATTESTS = frozenset({
