@@ -48,7 +48,8 @@ def candidates_markdown(rows: list[dict[str, Any]], task: str) -> str:
 
 
 def gate_markdown(gate: dict[str, Any]) -> str:
-    """A markdown table of the gate's verdicts, with each comparison's interval."""
+    """A markdown table of the gate's verdicts (the sanity rules first), with each comparison's
+    interval, then each verdict's sentence."""
     lines = ["| rule | metric | value | bound | compared with | their value | advantage (CI) | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for v in gate["verdicts"]:
@@ -66,6 +67,10 @@ def gate_markdown(gate: dict[str, Any]) -> str:
             f"{v.get('other') or ''} | {_fmt(v.get('other_value'), metric=v['metric'])} | {adv} | {verdict} |"
         )
     lines += ["", *[f"- {sentence}" for sentence in dict.fromkeys(v["sentence"] for v in gate["verdicts"])]]
+    if any(v["rule"] == "sanity" for v in gate["verdicts"]):
+        lines += ["", "Rules `sanity` are the platform's own: every model must rank better than chance beyond noise "
+                      "(classifiers: ROC AUC, average precision above the base rate) or beat the mean forecast "
+                      "(regression), whatever its spec's rules say."]
     return "\n".join(lines)
 
 

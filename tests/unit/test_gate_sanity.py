@@ -157,3 +157,15 @@ def test_each_baseline_gets_its_own_verdict_in_the_reason():
     failed = [v for v in gate.failed if v.rule == "baseline"]
     assert len(failed) == 2 and gate.reason() == "no edge over the naive baselines: " + "; ".join(
         v.sentence for v in failed)
+
+
+def test_the_card_shows_the_sanity_rules_first_and_says_whose_they_are():
+    from tasks.report import gate_markdown
+
+    y, p = _no_signal()
+    gate = evaluate_gate(_spec(BRIER_ONLY), {"brier": 0.02}, GateInputs(y, p))
+    table = gate_markdown(gate.as_dict())
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "rule" not in line]
+    assert rows[0].startswith("| sanity | roc_auc |") and rows[0].endswith("| FAIL |")
+    assert rows[1].startswith("| sanity | average_precision |") and rows[2].startswith("| threshold | brier |")
+    assert "Rules `sanity` are the platform's own" in table
