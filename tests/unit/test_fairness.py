@@ -73,8 +73,8 @@ def test_banded_age_gives_per_band_approval_rates_and_a_too_small_group_enters_n
     assert groups["[18, 25)"]["adverse_impact_ratio"] == pytest.approx(groups["[18, 25)"]["approval_rate"] / ref_rate)
     old = groups[">= 60"]
     assert old["too_small"] and old["adverse_impact_ratio"] is None and old["roc_auc"] is None
-    assert attr["notes"] == ["group '>= 60': 15 holdout rows, too small to judge (fewer than "
-                             "fairness.min_group_rows = 30); it enters no ratio"]
+    assert attr["notes"] == [("group '>= 60': 15 holdout rows, too small to judge (fewer than "
+                              "fairness.min_group_rows = 30); it enters no ratio")]
     judged = [g["adverse_impact_ratio"] for g in attr["groups"] if not g["too_small"] and not g["reference"]]
     assert report["adverse_impact_ratio"] == pytest.approx(min(judged))
     card = "\n".join(_fairness_section(report))

@@ -39,7 +39,8 @@ def test_fairness_report_by_hand():
     y = np.array([0, 0, 0, 1, 0, 0, 1, 1, 0, 0], dtype=float)
     p = np.array([0.1, 0.2, 0.3, 0.9, 0.1, 0.6, 0.7, 0.8, 0.2, 0.4])
     afam = pd.DataFrame({"afam": ["no"] * 5 + ["yes"] * 5})
-    spec = spec.model_copy(update={"fairness": spec.fairness.model_copy(update={"cutoff": 0.5})})
+    # groups of 5 rows: judged here only because min_group_rows is lowered (default 30)
+    spec = spec.model_copy(update={"fairness": spec.fairness.model_copy(update={"cutoff": 0.5, "min_group_rows": 1})})
     report = fairness_report(spec, y, p, afam)
     groups = {g["group"]: g for g in report["attributes"]["afam"]["groups"]}
     assert groups["no"]["approval_rate"] == 0.8 and groups["yes"]["approval_rate"] == 0.4  # scores below 0.5
