@@ -135,6 +135,8 @@ def pg_table():
     "DROP TABLE {t}",
     "WITH gone AS (DELETE FROM {t} RETURNING id) SELECT * FROM gone ORDER BY id",
     "SELECT 1 AS x ORDER BY 1; DROP TABLE {t}",
+    "DO $$BEGIN EXECUTE 'DROP TABLE {t}'; END$$",
+    "SELECT set_config('transaction_read_only', 'off', false) AS x, (SELECT count(*) FROM {t}) AS n",
 ])
 def test_postgresql_writes_are_refused_and_the_table_stays(pg_table, query):
     table, rows = pg_table
