@@ -135,12 +135,18 @@ def make_read_only(conn, query: str, shown: str, error: type[Exception] = SqlSou
             raw.set_authorizer(_sqlite_authorizer)
 
 
+MULTI_STATEMENT_ERRORS = ("multiple commands", "one statement at a time")
+"""Words of the PostgreSQL and ``sqlite3`` errors for a text of several statements."""
+READ_ONLY_ERRORS = ("read-only transaction", "read-write mode", "not authorized", "authorization denied",
+                    "readonly database", "too many attached databases")
+"""Words of the PostgreSQL and SQLite errors for a write refused by the read-only guards."""
+
+
 def explain_refusal(err: Exception) -> str:
     """A hint for a query the read-only guards refused ('' for any other error)."""
     text = str(err)
-    if "multiple commands" in text or "one statement at a time" in text:
+    if any(words in text for words in MULTI_STATEMENT_ERRORS):
         return "; a source query is one SELECT statement, not several separated by ';'"
-    if "read-only transaction" in text or "not authorized" in text or "authorization denied" in text \
-            or "readonly database" in text or "too many attached databases" in text:
+    if any(words in text for words in READ_ONLY_ERRORS):
         return "; the source is opened read-only: a source query only reads (SELECT)"
     return ""
