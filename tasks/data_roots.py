@@ -1,5 +1,5 @@
 """The folders a spec's file source may read from (``FINML_DATA_ROOTS``). See ``docs/operations.md``
-(File sources read below the data roots)."""
+(Sources only read)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """SQL sources opened read-only: a spec's query reads, it never writes. See ``docs/operations.md``
-(SQL sources are read-only)."""
+(Sources only read)."""
 
 from __future__ import annotations
 

@@ -52,13 +52,14 @@ class FileSource(Strict):
 
 
 class SqlSource(Strict):
-    """A SQL query through SQLAlchemy. ``url`` may reference environment variables as ``${NAME}``."""
+    """A SQL query through SQLAlchemy. ``url`` may reference environment variables as ``${NAME}``.
+    The database is opened read-only where the driver allows it; give the URL a read-only role."""
 
     kind: Literal["sql"]
     url: str
     """A SQLAlchemy URL (``postgresql+psycopg://user:${DB_PASSWORD}@host/db``); shown with the password hidden."""
     query: str
-    """The query returning the rows; without a ``time_column`` it needs ``ORDER BY``."""
+    """One SELECT statement returning the rows, run read-only; without a ``time_column`` it needs ``ORDER BY``."""
 
 
 Source = Annotated[Union[RDatasetsSource, FileSource, SqlSource], Field(discriminator="kind")]
