@@ -3,6 +3,7 @@ record, and readers that survive a crash in the middle of an append. See ``docs/
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -45,6 +46,43 @@ def _parses(line: bytes) -> bool:
     return True
 
 
+def refuse_link(path: Path) -> None:
+    """Raise RegistryError when ``path`` is a symbolic link: a registry file is never read or
+    written through a link (an append would write into the link's target, anywhere).
+
+    Raises:
+        RegistryError: naming the link and its target.
+    """
+    if path.is_symlink():
+        raise RegistryError(f"{path} is a symbolic link (to {os.readlink(path)!r}); finml never reads or writes a "
+                            "registry file through a link: replace the link by the file itself (nothing was written)")
+
+
+def _open_no_follow(path: Path, flags: int) -> int:
+    """``os.open`` with ``O_NOFOLLOW``: a link as the last component fails instead of being followed.
+
+    Raises:
+        RegistryError: the path is a symbolic link (:func:`refuse_link`).
+        OSError: the file cannot be opened.
+    """
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:  # O_NOFOLLOW on a link
+            refuse_link(path)
+        raise
+
+
+def open_for_append(path: Path) -> BinaryIO:
+    """``path`` opened ``ab+`` (read, append, created when missing), never through a symbolic link.
+
+    Raises:
+        RegistryError: the path is a symbolic link.
+        OSError: the file cannot be opened.
+    """
+    return os.fdopen(_open_no_follow(path, os.O_RDWR | os.O_APPEND | os.O_CREAT), "ab+")
+
+
 def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
     """Append one JSON line (keys sorted), flushed to disk. Call under the model's lock.
 
@@ -56,10 +94,11 @@ def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
     kept in ``<file>.torn`` with a warning. Readers skip such a line in any case.
 
     Raises:
+        RegistryError: the file (or its ``.torn`` file) is a symbolic link; nothing is written.
         OSError: the file cannot be opened or written.
     """
     line = (json.dumps(dict(record), sort_keys=True, default=json_default) + "\n").encode()
-    with open(path, "ab+") as fh:
+    with open_for_append(path) as fh:
         size = fh.seek(0, os.SEEK_END)
         if size:
             cut = last_line_start(fh, size)
@@ -70,7 +109,7 @@ def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
                 if not complete:
                     fh.write(b"\n")
             else:
-                with open(path.with_name(path.name + ".torn"), "ab") as torn:
+                with open_for_append(path.with_name(path.name + ".torn")) as torn:
                     torn.write(last if complete else last + b"\n")
                 log.warning("%s: moved a torn last line of %d bytes (a crash while appending) to %s.torn",
                             path, size - cut, path.name)
@@ -88,11 +127,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     A torn *last* line (a crash while appending) is skipped with a warning.
 
     Raises:
-        RegistryError: a damaged line before the last one (named by its line number).
+        RegistryError: a damaged line before the last one (named by its line number), or a file
+            that is a symbolic link.
     """
+    refuse_link(path)
     if not path.is_file():
         return []
-    lines = [line for line in path.read_bytes().split(b"\n") if line.strip()]
+    with os.fdopen(_open_no_follow(path, os.O_RDONLY), "rb") as fh:
+        data = fh.read()
+    lines = [line for line in data.split(b"\n") if line.strip()]
     out = []
     for i, line in enumerate(lines):
         try:

@@ -24,7 +24,7 @@ from filelock import FileLock
 from models.errors import RegistryError  # noqa: F401 (re-exported)
 from models.files import fsync_path, json_default, write_json_atomic  # noqa: F401 (json_default: re-exported)
 from models.jsonl import append_jsonl as _append_jsonl
-from models.jsonl import read_jsonl
+from models.jsonl import open_for_append, read_jsonl
 from models.records.monitoring import MONITORING_SCHEMA_VERSION, MonitoringRecord
 from models.records.registry import (
     HISTORY_SCHEMA_VERSION,
@@ -50,6 +50,7 @@ from models.registry_tree import (  # noqa: F401 (the errors and root functions:
     make_read_only,
     read_aliases,
     refuse_inside_registry,
+    refuse_linked_entries,
     remove_tree,
     version_folders,
 )
@@ -107,6 +108,7 @@ class ModelRegistry:
     # ---- reading ------------------------------------------------------------------------
 
     def _lock(self) -> FileLock:
+        refuse_linked_entries(self.dir)  # every writer takes the lock: nothing is written through a link
         self.dir.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.dir / ".lock"), timeout=LOCK_TIMEOUT_S)
 
@@ -397,7 +399,7 @@ class ModelRegistry:
                 self._gc_unlocked()
             except (RegistryError, OSError) as err:  # a missing history, an undeletable folder: publish anyway
                 log.warning("%s; uncommitted version folders not removed", err)
-            os.close(os.open(self.history_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))  # gc's guard
+            open_for_append(self.history_path).close()  # gc's guard; never through a link
             version = self._next_version()
             tmp = self.versions_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
             tmp.mkdir()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import RegistryError, UsageError
+from models.jsonl import refuse_link
 
 READ_ONLY_FILE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
 READ_ONLY_DIR = READ_ONLY_FILE | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH  # 0o555
@@ -47,8 +48,36 @@ def is_version_name(name: str) -> bool:
     return name.isascii() and name.isdigit()
 
 
+MODEL_FILES = ("history.jsonl", "monitoring.jsonl", "aliases.json", "versions", ".lock")
+"""Entries of a model's folder that finml reads and writes; none of them may be a symbolic link."""
+
+
+def refuse_linked_entries(model_dir: Path) -> None:
+    """Refuse a model folder that is, or holds, a symbolic link where finml reads or writes: the
+    folder itself, its :data:`MODEL_FILES`, and every entry of ``versions/``. Through a link an
+    append, a publication or a removal would act on the link's target, outside the registry. The
+    registry root itself may be a link (``FINML_REGISTRY_DIR`` is where the operator puts it).
+
+    Raises:
+        RegistryError: naming the first link found and its target.
+    """
+    versions = model_dir / "versions"
+    candidates = [model_dir, *(model_dir / name for name in MODEL_FILES)]
+    if versions.is_dir() and not versions.is_symlink() and not model_dir.is_symlink():
+        candidates += sorted(versions.iterdir())
+    for path in candidates:
+        if path.is_symlink():
+            raise RegistryError(f"{path} is a symbolic link (to {os.readlink(path)!r}); finml never reads or writes "
+                                "the registry through a link: replace the link by the folder or file itself")
+
+
 def version_folders(versions_dir: Path) -> list[int]:
-    """Numbers of every version folder in ``versions_dir``, committed or not, ascending."""
+    """Numbers of every version folder in ``versions_dir``, committed or not, ascending.
+
+    Raises:
+        RegistryError: the model's folder holds a symbolic link (:func:`refuse_linked_entries`).
+    """
+    refuse_linked_entries(versions_dir.parent)
     if not versions_dir.is_dir():
         return []
     return sorted(int(p.name) for p in versions_dir.iterdir() if p.is_dir() and is_version_name(p.name))
@@ -194,8 +223,9 @@ def read_aliases(path: Path) -> dict[str, int]:
     """``aliases.json`` as stored: alias name → version number (``{}`` when there is none).
 
     Raises:
-        RegistryError: naming a damaged alias file.
+        RegistryError: naming a damaged alias file, or one that is a symbolic link.
     """
+    refuse_link(path)
     if not path.is_file():
         return {}
     try:

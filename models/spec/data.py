@@ -4,9 +4,10 @@ table-level expectations, the out-of-time sample, the split and the candidates."
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from models.metrics import CLASSIFICATION_TASKS
 from models.spec.base import Strict, one_of, safe_name
@@ -25,23 +26,40 @@ class RDatasetsSource(Strict):
 
 
 class FileSource(Strict):
-    """A CSV or Parquet file. A relative ``path`` is resolved against the spec file's folder."""
+    """A CSV or Parquet file. A relative ``path`` is resolved against the spec file's folder; the
+    file must lie below a data root (``FINML_DATA_ROOTS``; default: the spec file's folder)."""
 
     kind: Literal["file"]
     path: str
-    """The file; relative to the spec file's folder unless absolute."""
+    """The file; relative to the spec file's folder unless absolute; below a data root (``FINML_DATA_ROOTS``)."""
     format: Literal["csv", "parquet"] | None = None
     """Defaults to the file's suffix (``.csv``, ``.parquet``/``.pq``)."""
+    _spec_folder: Path | None = PrivateAttr(default=None)
+
+    @property
+    def spec_folder(self) -> Path | None:
+        """The folder of the spec file this source was read from (None: a spec built in code)."""
+        return self._spec_folder
+
+    def read_from(self, spec_file: Path) -> FileSource:
+        """This source as read from ``spec_file``: a relative ``path`` resolved against its folder,
+        and that folder remembered (the default data root)."""
+        folder = Path(spec_file).parent.resolve()
+        path = self.path if Path(self.path).is_absolute() else str(folder / self.path)  # links resolved when read
+        source = self.model_copy(update={"path": path})
+        source._spec_folder = folder
+        return source
 
 
 class SqlSource(Strict):
-    """A SQL query through SQLAlchemy. ``url`` may reference environment variables as ``${NAME}``."""
+    """A SQL query through SQLAlchemy. ``url`` may reference environment variables as ``${NAME}``.
+    The database is opened read-only where the driver allows it; give the URL a read-only role."""
 
     kind: Literal["sql"]
     url: str
     """A SQLAlchemy URL (``postgresql+psycopg://user:${DB_PASSWORD}@host/db``); shown with the password hidden."""
     query: str
-    """The query returning the rows; without a ``time_column`` it needs ``ORDER BY``."""
+    """One SELECT statement returning the rows, run read-only; without a ``time_column`` it needs ``ORDER BY``."""
 
 
 Source = Annotated[Union[RDatasetsSource, FileSource, SqlSource], Field(discriminator="kind")]

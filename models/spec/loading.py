@@ -84,9 +84,8 @@ def load_spec_file(path: str | Path) -> ModelSpec:
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
     spec = parse_spec(data, origin=str(path))
-    if isinstance(spec.source, FileSource) and not Path(spec.source.path).is_absolute():
-        resolved = (path.parent / spec.source.path).resolve()
-        spec = spec.model_copy(update={"source": spec.source.model_copy(update={"path": str(resolved)})})
+    if isinstance(spec.source, FileSource):  # a relative path is the spec folder's, the default data root
+        spec = spec.model_copy(update={"source": spec.source.read_from(path)})
     return spec
 
 

@@ -7,6 +7,7 @@ through Prefect and checks the message and that nothing reached the registry.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,8 @@ CASES = Path(__file__).resolve().parents[1] / "data" / "bad_data"
 
 def _spec(env, csv: str, **columns) -> None:
     data = yaml.safe_load((CASES / "applications.yaml").read_text())
-    data["source"]["path"] = str(CASES / csv)
+    shutil.copy(CASES / csv, env["specs"] / csv)  # a file source reads below the spec's folder (FINML_DATA_ROOTS)
+    data["source"]["path"] = csv
     for name, changes in columns.items():
         data["columns"][name] = {**data["columns"][name], **changes}
     (env["specs"] / "applications.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
