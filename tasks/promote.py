@@ -174,7 +174,7 @@ def reference_info(ev: TrainingEvidence) -> ReferenceInfo:
     sampled = len(rows) < len(ev.table)
     fitted = ev.plan.final_train if ev.plan is not None else None
     return ReferenceInfo(
-        rows=len(rows), source="development sample", development_rows=len(ev.table), sampled=sampled,
+        rows=len(rows), source="development sample", modelling_rows=len(ev.table), sampled=sampled,
         seed=_reference_seed(ev.spec) if sampled else None,
         in_sample_rows=None if fitted is None else int(np.isin(rows, fitted).sum()),
     )

@@ -276,10 +276,11 @@ def _reference_line(meta: dict[str, Any]) -> list[str]:
     ref = meta.get("reference")
     if not ref:
         return []
-    which = (f"a random sample (seed {ref['seed']}) of {ref['rows']} of the {ref['development_rows']}"
+    which = (f"a random sample (seed {ref['seed']}) of {ref['rows']} of the {ref['modelling_rows']}"
              if ref.get("sampled") else f"all {ref['rows']}")
     in_sample = ref.get("in_sample_rows")
-    return [f"- Drift reference (`reference.parquet`): {which} development rows, scored by this version"
+    return [f"- Drift reference (`reference.parquet`): {which} rows of the development modelling table, scored by "
+            "this version"
             + (f" ({in_sample} of them rows it was fitted on: in-sample scores)" if in_sample is not None else "")]
 
 

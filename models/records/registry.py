@@ -86,15 +86,16 @@ class HoldoutInfo(Record):
 
 
 class ReferenceInfo(Record):
-    """What ``reference.parquet`` holds: ``rows`` of the development sample (``source``) of
-    ``development_rows`` rows, all of them or a seeded random sample (``sampled``, ``seed``) in
-    table order, scored by the promoted pipeline; ``in_sample_rows`` of them were rows that
-    pipeline was fitted on (their scores are in-sample). Absent (None) in records written
-    before the reference was the development sample (it was the holdout) and for rejected runs."""
+    """What ``reference.parquet`` holds: ``rows`` of the development sample (``source``), the
+    ``modelling_rows`` rows of the development modelling table, all of them or a seeded random
+    sample (``sampled``, ``seed``) in table order, scored by the promoted pipeline;
+    ``in_sample_rows`` of them were rows that pipeline was fitted on (their scores are
+    in-sample). Absent (None) in records written before the reference was the development
+    sample (it was the holdout) and for rejected runs."""
 
     rows: int
     source: str = "development sample"
-    development_rows: int | None = None
+    modelling_rows: int | None = None
     sampled: bool = False
     seed: int | None = None
     in_sample_rows: int | None = None

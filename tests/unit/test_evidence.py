@@ -137,6 +137,8 @@ def test_market_forecast_card_and_metadata_give_the_periods_per_fold_metrics_and
                f"{s['test_period'][0]} to {s['test_period'][1]} | {f['metrics']['rmse']:.4f} |")
         assert row in card, row
     assert "- Holdout rows identical to a training row: 0 of 4970" in card
+    assert ("- Drift reference (`reference.parquet`): all 16580 rows of the development modelling table, scored by "
+            "this version (16580 of them rows it was fitted on: in-sample scores)") in card
     evaluation = __import__("json").loads((folder / "reports" / "evaluation.json").read_text())
     assert evaluation["fold_metrics"] == meta["fold_metrics"]
 
@@ -153,7 +155,7 @@ def test_the_reference_is_the_whole_development_sample_scored_by_the_promoted_mo
     pd.testing.assert_frame_equal(reference.drop(columns="score"), table)  # in table (time) order
     pipeline = market_version["ev"].best.pipeline  # the refit on every row: the promoted pipeline
     np.testing.assert_allclose(reference["score"], predict_scores(pipeline, table[spec.feature_columns], "regression"))
-    assert meta["reference"] == {"rows": 16580, "source": "development sample", "development_rows": 16580,
+    assert meta["reference"] == {"rows": 16580, "source": "development sample", "modelling_rows": 16580,
                                  "sampled": False, "seed": None, "in_sample_rows": 16580}
     assert meta["holdout"]["rows"] == 4970  # the holdout stays the sample of the performance figures
 
@@ -173,7 +175,7 @@ def test_a_development_sample_above_reference_rows_is_sampled_with_the_split_see
     ref = reference_sample(ev)
     assert len(ref) == 1000 and pd.to_datetime(ref["Date"]).is_monotonic_increasing
     assert reference_info(ev).model_dump() == {"rows": 1000, "source": "development sample",
-                                               "development_rows": 16580, "sampled": True, "seed": 0,
+                                               "modelling_rows": 16580, "sampled": True, "seed": 0,
                                                "in_sample_rows": 1000}
 
 
