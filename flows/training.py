@@ -83,7 +83,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         spec, run_id=str(flow_run.id) if flow_run.id else None, reason=reason, started_at=started_at,
         data=data.info, validation=validation, plan=plan, evaluation=evaluation, fitted=fitted,
         champion=champion, gate=gate, registry_root=settings.registry_dir, reports_root=settings.reports_dir,
-        warnings=warnings, leakage=leakage,
+        warnings=warnings, leakage=leakage, table=data.table,
     )
 
     primary = spec.gate.primary_metric

@@ -30,7 +30,7 @@ from tasks.step import step
 
 __all__ = [
     "CandidateEvaluation", "HoldoutEvaluation", "MetricError", "baseline_scores", "batch_baselines", "candidates_table",
-    "compute_metrics", "evaluate_fitted", "rescore_champion", "select_best",
+    "compute_metrics", "evaluate_fitted", "fold_metrics", "rescore_champion", "select_best",
 ]
 
 
@@ -141,6 +141,8 @@ class HoldoutEvaluation:
         fairness: the selected candidate's fairness report (models with protected columns).
         holdout_sha256: fingerprint of the holdout's features and labels, recorded with the
             version so a later run can tell whether it judges on the same holdout.
+        folds: the selected candidate's metrics on each walk-forward test block
+            (:func:`fold_metrics`); empty for a single holdout.
     """
 
     evaluations: list[CandidateEvaluation]
@@ -154,11 +156,41 @@ class HoldoutEvaluation:
     deciles: list[dict[str, float]]
     fairness: dict[str, Any] | None
     holdout_sha256: str
+    folds: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def baseline(self) -> np.ndarray | None:
         """The persistence forecast on the holdout rows (forecasters), for plots."""
         return self.baselines.get("persistence")
+
+
+def fold_metrics(spec: ModelSpec, plan, y: np.ndarray, scores: np.ndarray,
+                 baselines: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The metrics of one candidate on each walk-forward test block (empty for a single holdout).
+
+    Args:
+        plan: the split plan (``tasks.split.SplitPlan``); y, scores, baselines: the labels, the
+            candidate's scores and the naive forecasts on ``plan.holdout`` rows, in fold order.
+
+    Returns:
+        One dict per fold, in time order: ``fold`` (0-based), ``test_rows``, ``metrics`` (as
+        :func:`compute_metrics`; empty when a block's labels or scores give none) and ``error``
+        (the MetricError's text, or None). The folds' dates are in the split's description
+        (``SplitPlan.describe``).
+    """
+    if plan.method != "walk_forward":
+        return []
+    out, start = [], 0
+    for k, fold in enumerate(plan.folds):
+        block = slice(start, start + len(fold.test))
+        start = block.stop
+        row: dict[str, Any] = {"fold": k, "test_rows": len(fold.test), "metrics": {}, "error": None}
+        try:
+            row["metrics"] = compute_metrics(spec, y[block], scores[block], {n: b[block] for n, b in baselines.items()})
+        except MetricError as err:
+            row["error"] = f"MetricError: {err}"
+        out.append(row)
+    return out
 
 
 def _protected(spec: ModelSpec, table: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame | None:
@@ -206,6 +238,7 @@ def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) ->
     return HoldoutEvaluation(
         evaluations, candidates_table(evaluations, spec, best.name), best.name, dict(best.metrics),
         holdout.reset_index(drop=True), y, scores, baselines, deciles, fairness, sha,
+        fold_metrics(spec, plan, y, scores, baselines),
     )
 
 

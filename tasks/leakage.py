@@ -151,14 +151,31 @@ def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame,
 
 
 def duplicate_rows(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, Any]:
-    """Holdout rows whose features and label equal a training row's (reported, not raised)."""
+    """Test rows whose features and label equal a row of *their own fold's* training rows
+    (reported, not raised).
+
+    Each fold's test block is compared with that fold's training rows only: in a walk-forward
+    backtest a later fold trains on the earlier test blocks, so pooling the folds' training rows
+    would count most holdout rows as duplicates of themselves.
+
+    Args:
+        table: the modelling table; plan: its split plan (``tasks.split.SplitPlan``).
+
+    Returns:
+        ``holdout_rows``, ``duplicated_in_training`` (sum over the folds), ``share`` (of the
+        holdout rows, 0.0 for an empty holdout) and ``per_fold``: one dict per fold with
+        ``test_rows`` and ``duplicated_in_training``.
+    """
     cols = spec.feature_columns + [spec.target_column]
     hashes = pd.util.hash_pandas_object(table[cols], index=False).to_numpy()
-    train = set(np.concatenate([hashes[f.train] for f in plan.folds]).tolist())
-    holdout = hashes[plan.holdout]
-    dup = int(sum(h in train for h in holdout.tolist()))
-    return {"holdout_rows": int(len(holdout)), "duplicated_in_training": dup,
-            "share": dup / len(holdout) if len(holdout) else 0.0}
+    per_fold = []
+    for fold in plan.folds:
+        dup = int(np.isin(hashes[fold.test], hashes[fold.train]).sum())
+        per_fold.append({"test_rows": len(fold.test), "duplicated_in_training": dup})
+    rows = sum(f["test_rows"] for f in per_fold)
+    dup = sum(f["duplicated_in_training"] for f in per_fold)
+    return {"holdout_rows": rows, "duplicated_in_training": dup, "share": dup / rows if rows else 0.0,
+            "per_fold": per_fold}
 
 
 # --------------------------------------------------------------------------- Prefect tasks

@@ -15,17 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from models.errors import UsageError
 from models.estimators import predict_scores, save_pipeline
 from models.records.gate import ChampionRescoring
-from models.records.registry import Promoted, Rejected, VersionMetadata
+from models.records.registry import Promoted, ReferenceInfo, Rejected, VersionMetadata
 from models.registry import ChampionChangedError, ModelRegistry, json_default, now_utc
 from models.registry_tree import AliasNotWrittenError, refuse_inside_registry
 from models.spec import ModelSpec
 from tasks.gate import GateResult
 from tasks.plots import classification_plots, regression_plots
 from tasks.report import render_model_card
+from tasks.split import SplitPlan
 from tasks.step import step
 from tasks.train import FittedCandidate
 
@@ -73,13 +76,15 @@ class TrainingEvidence:
         started_at: ISO-8601 UTC start time.
         data: fingerprint and row counts of the loaded data and the development rows.
         validation: summary of the data validation report; validation_markdown: the report.
-        split: the split's description (``SplitPlan.describe()``).
+        split: the split's description (``SplitPlan.describe``, with the folds' periods).
         evaluation: the holdout evaluation (candidates, selected scores, baselines, deciles,
             fairness, holdout rows with a ``score`` column).
         best: the selected fitted candidate.
         champion: the champion's re-scoring on the same holdout, or None.
         gate: the gate's verdicts.
         leakage: the leakage guards' findings (single-feature screen, point in time, duplicates).
+        table: the development modelling table (every row the model was developed on, in time
+            order if time-ordered); plan: its split plan. The reference sample is drawn from them.
     """
 
     spec: ModelSpec
@@ -93,6 +98,8 @@ class TrainingEvidence:
     best: FittedCandidate
     champion: ChampionRescoring | None
     gate: GateResult
+    table: pd.DataFrame | None = None
+    plan: SplitPlan | None = None
     leakage: dict[str, Any] = field(default_factory=dict)
     validation_markdown: str = ""
 
@@ -103,7 +110,8 @@ class TrainingEvidence:
 
 def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
     """The metadata record of a version (or of a rejected run's evidence, ``rejected.json``);
-    ``version`` and ``files`` are added by ``ModelRegistry.publish``."""
+    ``version`` and ``files`` are added by ``ModelRegistry.publish``; ``reference`` (what
+    ``reference.parquet`` holds, :func:`reference_info`) is recorded for a promoted version only."""
     spec = ev.spec
     evaluation = ev.evaluation
     return VersionMetadata(
@@ -130,6 +138,8 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         deciles=evaluation.deciles,
         fairness=evaluation.fairness,
         leakage=ev.leakage,
+        fold_metrics=getattr(evaluation, "folds", None) or None,
+        reference=reference_info(ev) if promoted else None,
         champion_comparison=ev.champion,
         gate=ev.gate,
         decision={"promoted": promoted, "reason": ev.gate.reason()},
@@ -137,19 +147,56 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
     )
 
 
+def reference_rows(ev: TrainingEvidence) -> np.ndarray:
+    """Positions (into ``ev.table``, ascending) of the rows of the reference sample: every
+    development row, or a random sample of ``drift.reference_rows`` of them seeded with the
+    split's ``seed`` (0 for a split without one), kept in table order (time order if
+    time-ordered).
+
+    Raises:
+        UsageError: the evidence has no development table.
+    """
+    if ev.table is None:
+        raise UsageError(f"{ev.spec.name}: the training evidence has no development table to draw the reference from")
+    n, limit = len(ev.table), ev.spec.drift.reference_rows
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(_reference_seed(ev.spec)).choice(n, size=limit, replace=False))
+
+
+def _reference_seed(spec: ModelSpec) -> int:
+    return int(getattr(spec.split, "seed", 0))
+
+
+def reference_info(ev: TrainingEvidence) -> ReferenceInfo:
+    """What :func:`reference_sample` holds, for the metadata record (``reference``)."""
+    rows = reference_rows(ev)
+    sampled = len(rows) < len(ev.table)
+    fitted = ev.plan.final_train if ev.plan is not None else None
+    return ReferenceInfo(
+        rows=len(rows), source="development sample", modelling_rows=len(ev.table), sampled=sampled,
+        seed=_reference_seed(ev.spec) if sampled else None,
+        in_sample_rows=None if fitted is None else int(np.isin(rows, fitted).sum()),
+    )
+
+
 def reference_sample(ev: TrainingEvidence) -> pd.DataFrame:
     """The reference sample stored with a version (``reference.parquet``), for drift monitoring.
 
-    The holdout rows (at most ``drift.reference_rows``, a seeded random sample kept in time
-    order) with their ``score`` column from the *deployed* pipeline, so that the score PSI
-    compares that pipeline's scores on a batch with its own on the reference; why, and what that
-    means after a walk-forward backtest: ``docs/registry.md`` (Promotion).
+    The development sample — every row of the modelling table the model was developed on
+    (training and holdout rows), or a seeded sample of ``drift.reference_rows`` of them
+    (:func:`reference_rows`) — with the table's columns and a ``score`` column from the
+    *promoted* pipeline. The holdout stays the sample of the performance figures. The score is
+    in-sample on the rows the pipeline was fitted on; what that means for the score PSI:
+    ``docs/drift.md`` (The reference sample).
+
+    Returns:
+        A frame of ``len(reference_rows(ev))`` rows, index 0..n-1.
+
+    Raises:
+        UsageError: the evidence has no development table.
     """
-    ref = ev.evaluation.holdout
-    limit = ev.spec.drift.reference_rows
-    if len(ref) > limit:
-        ref = ref.sample(n=limit, random_state=0).sort_index()
-    ref = ref.reset_index(drop=True)
+    ref = ev.table.iloc[reference_rows(ev)].reset_index(drop=True)
     ref["score"] = predict_scores(ev.best.pipeline, ref[ev.spec.feature_columns], ev.spec.estimator_task)
     return ref
 
@@ -160,7 +207,7 @@ def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path)
     (folder / "validation.md").write_text(ev.validation_markdown or "")
     (folder / "evaluation.json").write_text(json.dumps(
         {k: metadata[k] for k in ("candidates", "metrics", "deciles", "fairness", "leakage", "champion_comparison",
-                                  "gate", "split", "holdout")},
+                                  "gate", "split", "holdout") + (("fold_metrics",) if "fold_metrics" in metadata else ())},
         indent=2, sort_keys=True, default=json_default,
     ))
     evaluation = ev.evaluation
@@ -263,14 +310,18 @@ def promote_or_reject(
     spec: ModelSpec, *, run_id: str | None, reason: str, started_at: str, data: dict[str, Any],
     validation, plan, evaluation, fitted: list[FittedCandidate], champion: ChampionRescoring | None,
     gate: GateResult, registry_root: Path, reports_root: Path, warnings: list[str] | None = None,
-    leakage: dict[str, Any] | None = None,
+    leakage: dict[str, Any] | None = None, table=None,
 ) -> Decision:
-    """Assemble the run's evidence and promote or record the rejection (see :func:`decide`)."""
+    """Assemble the run's evidence and promote or record the rejection (see :func:`decide`).
+
+    ``table`` is the development modelling table the plan splits (the reference sample is drawn
+    from it); ``plan`` its split plan.
+    """
     best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
     evidence = TrainingEvidence(
         spec=spec, run_id=run_id, reason=reason, started_at=started_at, data=data,
         validation={k: v for k, v in validation.as_dict().items() if k != "outcomes"} | {"table_warnings": warnings or []},
-        split=plan.describe(), evaluation=evaluation, best=best, champion=champion, gate=gate,
-        leakage=leakage or {}, validation_markdown=validation.to_markdown(),
+        split=plan.describe(table, spec.time_column), evaluation=evaluation, best=best, champion=champion, gate=gate,
+        table=table, plan=plan, leakage=leakage or {}, validation_markdown=validation.to_markdown(),
     )
     return decide(evidence, Path(registry_root), Path(reports_root))

@@ -80,7 +80,37 @@ def _period(period: Any) -> str:
     return f"{period[0]} to {period[1]}"
 
 
+def _folds_section(meta: dict[str, Any]) -> list[str]:
+    """The walk-forward table: each fold's training and test rows and periods, and the selected
+    candidate's metrics on its test block (the primary metric first)."""
+    folds = meta.get("fold_metrics") or []
+    if not folds:
+        return []
+    split_folds = meta.get("split", {}).get("folds", [])
+    primary = meta.get("primary_metric")
+    names = [m for m in shown_metrics(meta["task"]) if any(m in f["metrics"] for f in folds)]
+    if primary in names:
+        names = [primary] + [m for m in names if m != primary]
+    head = ["fold", "training rows", "training period", "test rows", "test period", *names]
+    lines = ["", "Walk-forward backtest, fold by fold (each fold's model was fitted on its training rows and "
+             "scored its test block; the holdout figures above pool the blocks):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for f in folds:
+        k = f["fold"]
+        s = split_folds[k] if k < len(split_folds) else {}
+        metrics = [_fmt(f["metrics"].get(m), metric=m) for m in names] if not f.get("error") else (
+            [f["error"]] + [""] * (len(names) - 1) if names else [])
+        cells = [k + 1, s.get("train_rows", "n/a"), _period(s.get("train_period")), f["test_rows"],
+                 _period(s.get("test_period")), *metrics]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return lines
+
+
 def _performance_section(meta: dict[str, Any]) -> list[str]:
+    return [*_holdout_metrics(meta), *_folds_section(meta)]
+
+
+def _holdout_metrics(meta: dict[str, Any]) -> list[str]:
     m = meta["metrics"]
     task = meta["task"]
     if task in ("binary_classification", "direction"):
@@ -188,6 +218,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
         f"- Split: {meta['split']['method']}, {len(meta['split']['folds'])} fold(s); the selected model was fitted on "
         f"{meta['split']['final_train_rows']} rows and judged on {meta['holdout']['rows']} holdout rows "
         f"(SHA-256 `{meta['holdout']['sha256'][:16]}…`)",
+        *_split_periods(meta),
+        *_reference_line(meta),
         "",
         "## Features",
         "",
@@ -244,6 +276,28 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _split_periods(meta: dict[str, Any]) -> list[str]:
+    """The holdout's period and that of the rows the selected model was fitted on (records
+    written before periods were recorded have neither: no line)."""
+    holdout = meta["split"].get("holdout_period")
+    fitted = meta["split"].get("final_train_period")
+    if not holdout and not fitted:
+        return []
+    return [f"- Holdout period: {_period(holdout)}; the selected model was fitted on rows from {_period(fitted)}"]
+
+
+def _reference_line(meta: dict[str, Any]) -> list[str]:
+    ref = meta.get("reference")
+    if not ref:
+        return []
+    which = (f"a random sample (seed {ref['seed']}) of {ref['rows']} of the {ref['modelling_rows']}"
+             if ref.get("sampled") else f"all {ref['rows']}")
+    in_sample = ref.get("in_sample_rows")
+    return [f"- Drift reference (`reference.parquet`): {which} rows of the development modelling table, scored by "
+            "this version"
+            + (f" ({in_sample} of them rows it was fitted on: in-sample scores)" if in_sample is not None else "")]
 
 
 def _source_text(src: dict[str, Any]) -> str:

@@ -50,16 +50,41 @@ class SplitPlan:
         """Positions of every test row, in fold order (time order for walk-forward)."""
         return np.concatenate([f.test for f in self.folds])
 
-    def describe(self) -> dict:
-        """Sizes for reports and metadata."""
-        return {
+    def describe(self, table: pd.DataFrame | None = None, time_column: str | None = None) -> dict:
+        """Sizes for reports and metadata; with the modelling table and its time column, also the
+        period (first and last date, :func:`rows_period`) of each fold's training and test rows
+        (``train_period``, ``test_period``), of the holdout (``holdout_period``) and of the rows
+        the promoted model is fitted on (``final_train_period``)."""
+        folds = [{"train_rows": int(len(f.train)), "test_rows": int(len(f.test))} for f in self.folds]
+        out = {
             "method": self.method,
-            "folds": [{"train_rows": int(len(f.train)), "test_rows": int(len(f.test))} for f in self.folds],
+            "folds": folds,
             "holdout_rows": int(len(self.holdout)),
             "final_train_rows": int(len(self.final_train)),
             "refit_final": self.refit_final,
             "gap": self.gap,
         }
+        if table is not None and time_column:
+            for row, fold in zip(folds, self.folds):
+                row["train_period"] = rows_period(table, time_column, fold.train)
+                row["test_period"] = rows_period(table, time_column, fold.test)
+            out["holdout_period"] = rows_period(table, time_column, self.holdout)
+            out["final_train_period"] = rows_period(table, time_column, self.final_train)
+        return out
+
+
+def rows_period(table: pd.DataFrame, time_column: str | None, rows: np.ndarray | None = None) -> list[str] | None:
+    """First and last date (``YYYY-MM-DD``) of ``time_column`` over ``rows`` (positions into
+    ``table``; every row when None).
+
+    Returns None when there is no time column, the table lacks it, or no row is selected.
+    """
+    if not time_column or time_column not in table.columns:
+        return None
+    times = pd.to_datetime(table[time_column] if rows is None else table[time_column].iloc[rows])
+    if times.notna().sum() == 0:
+        return None
+    return [str(times.min().date()), str(times.max().date())]
 
 
 def stratified_holdout(y: np.ndarray, test_size: float, seed: int) -> SplitPlan:

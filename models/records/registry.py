@@ -78,10 +78,27 @@ class RunInfo(Record):
 
 
 class HoldoutInfo(Record):
-    """The holdout the version was judged on: row count and SHA-256 of its rows."""
+    """The holdout the version was judged on: row count and SHA-256 of its rows (its period is in
+    the split's description, ``split.holdout_period``)."""
 
     rows: int
     sha256: str | None = None
+
+
+class ReferenceInfo(Record):
+    """What ``reference.parquet`` holds: ``rows`` of the development sample (``source``), the
+    ``modelling_rows`` rows of the development modelling table, all of them or a seeded random
+    sample (``sampled``, ``seed``) in table order, scored by the promoted pipeline;
+    ``in_sample_rows`` of them were rows that pipeline was fitted on (their scores are
+    in-sample). Absent (None) in records written before the reference was the development
+    sample (it was the holdout) and for rejected runs."""
+
+    rows: int
+    source: str = "development sample"
+    modelling_rows: int | None = None
+    sampled: bool = False
+    seed: int | None = None
+    in_sample_rows: int | None = None
 
 
 class SelectedCandidate(Record):
@@ -122,7 +139,11 @@ class VersionMetadata(StoredRecord):
     ``files`` (relative path → hex SHA-256 of every file of the version) are added by
     ``ModelRegistry.publish``. The gate result and the champion comparison are the records of
     :mod:`models.records.gate`; the other sub-objects (the spec as trained, data fingerprint,
-    validation summary, split, candidates, deciles, fairness, leakage guards) are kept as stored.
+    validation summary, split, candidates, deciles, fairness, leakage guards, and
+    ``fold_metrics``, the selected candidate's metrics per walk-forward fold) are kept as stored;
+    ``reference`` describes the reference sample (:class:`ReferenceInfo`, versions only).
+    ``reference`` and ``fold_metrics`` are left out of the JSON while None (records written
+    before they existed, rejected runs, single-holdout splits).
     """
 
     SCHEMA_VERSION: ClassVar[int] = METADATA_SCHEMA_VERSION
@@ -147,6 +168,8 @@ class VersionMetadata(StoredRecord):
     deciles: list[dict[str, Any]] = Field(default_factory=list)
     fairness: dict[str, Any] | None = None
     leakage: dict[str, Any] = Field(default_factory=dict)
+    fold_metrics: list[dict[str, Any]] | None = None
+    reference: ReferenceInfo | None = None
     champion_comparison: ChampionRescoring | None = None
     gate: GateResult
     decision: DecisionInfo
@@ -155,7 +178,7 @@ class VersionMetadata(StoredRecord):
     version: int | None = Field(default=None, ge=1)
     files: dict[str, str] | None = None
 
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics"})
 
 
 # --------------------------------------------------------------------------- history events

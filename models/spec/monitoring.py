@@ -141,8 +141,9 @@ class DriftSpec(Strict):
     ``target.expected_positive_rate`` by an exact binomial test, are faults only at a p-value
     below this (so that a rare flag that is all zero in a small batch, or 0 events in 40 labels,
     does not raise a false alarm)."""
-    reference_rows: int = Field(default=50_000, ge=100)
-    """Largest reference sample stored with a version."""
+    reference_rows: int = Field(default=100_000, ge=100)
+    """Largest reference sample stored with a version: the development rows, or a random sample
+    of this many of them seeded with the split's seed."""
     evidently_sample_rows: int = Field(default=10_000, ge=100)
     """Rows of the batch (and of the reference) given to Evidently; PSI always uses every row."""
     num_method: DriftMethod = "wasserstein"

@@ -45,7 +45,9 @@ def test_version_folder_holds_everything_design_lists(trained):
     assert {"prefect", "scikit-learn", "great-expectations", "pandas"} <= set(meta["lineage"]["libraries"])
     assert meta["run"]["id"]
     reference = pd.read_parquet(vdir / "reference.parquet")
-    assert len(reference) == meta["holdout"]["rows"] == 891
+    assert meta["holdout"]["rows"] == 891  # the holdout judges; the reference is every development row
+    assert len(reference) == meta["reference"]["rows"] == meta["data"]["modelling_rows"] == 3563
+    assert meta["reference"]["in_sample_rows"] == meta["split"]["final_train_rows"] == 2672
     assert {"score", "Status", "Income", "Home"} <= set(reference.columns)
     card = (vdir / "model_card.md").read_text()
     assert "# Model card: credit_risk v1" in card and "first model" in card
