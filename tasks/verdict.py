@@ -35,7 +35,8 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
         In this order: ``data_quality_alarm`` for feature faults (drift or a breach measured on
         a broken feed is no evidence that the model is stale; a person must look at the feed);
         ``drift_and_performance_breach`` (dataset drift with a metric or calibration breach),
-        ``drift``, ``performance_breach``, ``calibration_breach``; ``data_quality_alarm`` for a
+        ``drift``, ``calibration_breach`` (the probabilities themselves are off, whatever the
+        ranking does), ``performance_breach``; ``data_quality_alarm`` for a
         label fault alone (with drift or a breach it may be the population really changing, so
         it does not hold those back); ``feature_drift`` (one characteristic or the score moved);
         ``insufficient_data`` when no feature could be judged; else ``stable``. A new finding is
@@ -45,8 +46,8 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
         ("data_quality_alarm", bool(batch_faults)),
         ("drift_and_performance_breach", dataset_drift and (bool(breaches) or calibration_breach)),
         ("drift", dataset_drift),
-        ("performance_breach", bool(breaches)),
         ("calibration_breach", calibration_breach),
+        ("performance_breach", bool(breaches)),
         ("data_quality_alarm", bool(label_fault)),
         ("feature_drift", bool(feature_drift)),
         ("insufficient_data", tested == 0),

@@ -17,15 +17,15 @@ MONITORING_SCHEMA_VERSION = 2
 """A ``monitoring.jsonl`` line as written today: the legacy (version 1, no ``schema_version``)
 keys plus ``schema_version``."""
 
-VERDICTS = ("data_quality_alarm", "drift_and_performance_breach", "drift", "performance_breach",
-            "calibration_breach", "feature_drift", "insufficient_data", "stable")
+VERDICTS = ("data_quality_alarm", "drift_and_performance_breach", "drift", "calibration_breach",
+            "performance_breach", "feature_drift", "insufficient_data", "stable")
 """Every monitoring verdict, the most serious first (the precedence of
 :func:`tasks.verdict.decide_verdict`; table in ``docs/drift.md``)."""
 
 Verdict = Literal[VERDICTS]
 """The type of :attr:`MonitoringRecord.verdict` (kept equal to :data:`VERDICTS`)."""
 
-ALARM_VERDICTS = ("drift_and_performance_breach", "drift", "performance_breach", "calibration_breach", "feature_drift")
+ALARM_VERDICTS = ("drift_and_performance_breach", "drift", "calibration_breach", "performance_breach", "feature_drift")
 """Verdicts that raise ``finml.drift.detected``; whether it retrains is the event's ``action``
 (``drift.on_drift``, or ``drift.on_feature_drift`` for ``feature_drift``)."""
 
