@@ -187,7 +187,8 @@ def test_two_thirds_of_the_events_relabelled_is_a_calibration_breach_with_both_r
     assert f"exact binomial p = {cal['p_value']:.2g}" in r.summary
     payload = outcome.event_payload()
     assert payload["calibration_breach"] and payload["calibration_p_value"] == cal["p_value"]
-    assert payload["mean_predicted"] == pytest.approx(scores.mean()) and payload["observed_rate"] == cal["observed_rate"]
+    assert payload["mean_predicted"] == pytest.approx(scores.mean())
+    assert payload["observed_rate"] == cal["observed_rate"]
 
 
 # --------------------------------------------------------------------------- default tolerances
@@ -243,7 +244,8 @@ def test_the_precedence_of_the_verdicts():
 
 
 def test_a_record_with_an_unknown_verdict_is_refused_and_an_old_one_reads():
-    line = {"ts": TS, "model": "m", "version": 1, "verdict": "stable", "summary": "stable", "batch": {"label": "b", "rows": 1},
+    line = {"ts": TS, "model": "m", "version": 1, "verdict": "stable", "summary": "stable",
+            "batch": {"label": "b", "rows": 1},
             "drift": {"tested": 1, "drifted": [], "drifted_share": 0.0, "dataset_drift": False, "threshold_share": 0.3},
             "performance": {"status": "evaluated", "calibration": {"mean_predicted": 0.3, "observed_rate": 0.3}}}
     old = MonitoringRecord.from_stored(line)
