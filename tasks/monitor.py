@@ -269,8 +269,11 @@ def build_record(
     cal = perf.get("calibration") or {}
     score_status = None if drift.score is None else drift.score.status
     moved = feature_drift_names(drift.drifted, score_status)
+    # labels of one class with a label fault: a feed delivering one class, and the calibration test is the
+    # label-rate test again; the fault, not a calibration breach, is the finding (docs/drift.md)
+    one_class_fault = bool(label_fault) and perf["status"] == "single_class_labels"
     verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested, label_fault,
-                             calibration_breach=bool(cal.get("breach")), feature_drift=moved)
+                             calibration_breach=bool(cal.get("breach")) and not one_class_fault, feature_drift=moved)
     top = drift.top_features(3)
     parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
              f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]

@@ -299,3 +299,21 @@ def test_the_training_trigger_retrains_on_the_events_action_only(on_feature_drif
         assert retrains(verdict) is drift_retrains
     assert not any(_covers(t, spec.name, None) for t in triggers)  # an event without the label (sent by hand)
     assert not any(_covers(t, "other_model", "retrain") for t in triggers)
+
+
+def test_labels_of_one_class_with_a_label_fault_are_a_data_quality_alarm_else_a_calibration_breach(credit_tables):
+    reference, later = credit_tables
+    rng = np.random.default_rng(8)
+    ref_scores, scores = _scores(rng, len(reference)), _scores(rng, len(later))
+    spec = _spec()
+    all_good = later.assign(**{spec.target_column: 0.0})
+    perf = performance(spec, all_good, scores, {})
+    assert perf["status"] == "single_class_labels" and perf["label_fault"] and perf["calibration"]["breach"]
+    assert _record(spec, reference, all_good, ref_scores, scores, perf).record.verdict == "data_quality_alarm"
+    # without an expected event rate in the spec there is no label fault: no event where 30 % were predicted
+    data = builtin_spec_dict("credit_risk")
+    data["target"].pop("expected_positive_rate")
+    bare = parse_spec(data, origin="credit_risk.yaml")
+    perf = performance(bare, all_good, scores, {})
+    assert perf["label_fault"] is None and perf["calibration"]["breach"]
+    assert _record(bare, reference, all_good, ref_scores, scores, perf).record.verdict == "calibration_breach"
