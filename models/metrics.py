@@ -249,7 +249,8 @@ class MetricInfo(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
     higher_is_better: bool | None
     """None for a metric with an ideal value rather than a direction (a calibration ratio):
-    usable in threshold rules only."""
+    usable in threshold rules only (``calibration_ratio`` also as the monitoring calibration
+    test's tolerance)."""
     tasks: frozenset[str]
     """The tasks whose specs may name it (primary metric, gate rules, drift tolerances)."""
     description: str
