@@ -5,8 +5,8 @@
 
 Per spec a training deployment (with a drift trigger unless ``drift.on_drift`` and
 ``drift.on_feature_drift`` are both ``alert``; it matches only events whose resource label
-``finml.action`` is ``retrain``) and a monitoring deployment, built as dictionaries and written with PyYAML; a team's monitoring ``batch``
-survives a rewrite. ``make prefect-yaml`` after adding a spec; what each entry means:
+``finml.action`` is ``retrain``) and a monitoring deployment, built as dictionaries and written
+with PyYAML; a team's monitoring ``batch`` survives a rewrite. ``make prefect-yaml`` after adding a spec; what each entry means:
 ``docs/operations.md`` ("prefect.yaml").
 """
 
@@ -75,7 +75,8 @@ def deployments_for(spec, batch: str = "out_of_time") -> list[dict]:
     }
     if retrain:
         train["triggers"] = [{
-            "type": "event", "enabled": True, "match": {"prefect.resource.id": f"finml.model.{name}", ACTION_LABEL: "retrain"},
+            "type": "event", "enabled": True,
+            "match": {"prefect.resource.id": f"finml.model.{name}", ACTION_LABEL: "retrain"},
             "expect": ["finml.drift.detected"], "parameters": {"model_name": name, "reason": DRIFT_REASON},
         }]
     monitor = {
