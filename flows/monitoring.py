@@ -2,8 +2,9 @@
 
 ``monitor_model``: batch → validate (serving suite) → score with a version → PSI drift vs the
 version's reference sample → Evidently report → performance (when labels arrived) → history,
-artifacts, and the ``finml.drift.detected`` event on dataset drift or a performance breach (the
-retraining trigger listens to it), or ``finml.data-quality.alarm`` when the only finding is a
+artifacts, and the ``finml.drift.detected`` event on dataset drift, a performance or calibration
+breach or feature drift (the retraining trigger listens to it when its ``finml.action`` is
+``retrain``), or ``finml.data-quality.alarm`` when the only finding is a
 stuck, broken or changed feed (a constant or all-missing feature whose states moved beyond sampling
 noise, or an implausible label event rate; see :mod:`tasks.drift`).
 
@@ -54,6 +55,8 @@ from tasks.validate import validate_data
 
 DRIFT_EVENT = "finml.drift.detected"
 DATA_QUALITY_EVENT = "finml.data-quality.alarm"
+ACTION_LABEL = "finml.action"
+"""Resource label of both events: the record's ``action`` (``retrain`` or ``alert``)."""
 
 
 def _monitor_run_name() -> str:
@@ -117,10 +120,10 @@ def monitor_model(
     if evidently.html_path:
         publish_link(artifact_key(spec.name, "evidently-report"), Path(evidently.html_path).resolve().as_uri(),
                      f"Evidently drift report of {spec.name} v{loaded.version} ({evidently.sample_note})")
-    if outcome.alarm:
-        emit(DRIFT_EVENT, spec.name, outcome.event_payload())
+    if outcome.alarm:  # the training trigger retrains on the resource label finml.action = retrain only
+        emit(DRIFT_EVENT, spec.name, outcome.event_payload(), labels={ACTION_LABEL: record.action})
     elif outcome.data_quality_alarm:  # people must look at the feed; no retraining trigger listens to this
-        emit(DATA_QUALITY_EVENT, spec.name, outcome.event_payload())
+        emit(DATA_QUALITY_EVENT, spec.name, outcome.event_payload(), labels={ACTION_LABEL: record.action})
         logger.warning(record.summary)
     rename_current_run(lambda current: monitoring_run_name(spec.name, loaded.version, record.verdict, current))
     logger.info(record.summary)
@@ -180,4 +183,5 @@ def score_batch(
     return result
 
 
-__all__ = ["monitor_model", "score_batch", "DRIFT_EVENT", "DATA_QUALITY_EVENT", "MonitoringInputError"]
+__all__ = ["monitor_model", "score_batch", "DRIFT_EVENT", "DATA_QUALITY_EVENT", "ACTION_LABEL",
+           "MonitoringInputError"]

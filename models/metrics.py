@@ -249,7 +249,8 @@ class MetricInfo(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
     higher_is_better: bool | None
     """None for a metric with an ideal value rather than a direction (a calibration ratio):
-    usable in threshold rules only."""
+    usable in threshold rules only (``calibration_ratio`` also as the monitoring calibration
+    test's tolerance)."""
     tasks: frozenset[str]
     """The tasks whose specs may name it (primary metric, gate rules, drift tolerances)."""
     description: str
@@ -269,6 +270,11 @@ class MetricInfo(BaseModel):
     """Decimals shown in tables, gate sentences and the CLI."""
     shown: bool = False
     """A column of the candidates table (the rest stay in the metadata)."""
+    default_tolerance: float | None = None
+    """Monitoring: the largest accepted worsening against the version's holdout value, in the
+    metric's units, when the spec's ``drift.performance_tolerance`` names none (None: not judged
+    unless the spec gives one). For ``calibration_ratio``: the largest accepted ``|ratio - 1|``.
+    The table and its reasons: ``docs/drift.md``."""
     computed_for: frozenset[str] | None = None
     """The tasks whose evaluation computes it, when wider than ``tasks``."""
     resample: MetricFn | None = None
@@ -309,13 +315,15 @@ _DIR = frozenset({"direction"})
 
 METRICS: dict[str, MetricInfo] = {
     "roc_auc": MetricInfo(higher_is_better=True, tasks=_CLF, description="area under the ROC curve",
-                          fn=roc_auc, resample=rank_auc, row_comparable=True, delong=True, shown=True),
+                          fn=roc_auc, resample=rank_auc, row_comparable=True, delong=True, shown=True,
+                          default_tolerance=0.05),
     "ks": MetricInfo(higher_is_better=True, tasks=_CLF, description="Kolmogorov-Smirnov statistic: max |TPR - FPR|",
-                     fn=ks_statistic, row_comparable=True, shown=True),
+                     fn=ks_statistic, row_comparable=True, shown=True, default_tolerance=0.08),
     "gini": MetricInfo(higher_is_better=True, tasks=_CLF, description="Gini coefficient = 2 * ROC AUC - 1",
-                       fn=gini, resample=_gini_by_ranks, row_comparable=True, shown=True),
+                       fn=gini, resample=_gini_by_ranks, row_comparable=True, shown=True,
+                       default_tolerance=0.10),
     "brier": MetricInfo(higher_is_better=False, tasks=_CLF, description="Brier score: mean squared error of the probability",
-                        fn=brier_score, row_comparable=True, shown=True),
+                        fn=brier_score, row_comparable=True, shown=True, default_tolerance=0.02),
     "log_loss": MetricInfo(higher_is_better=False, tasks=_CLF, description="binary cross-entropy of the probability",
                            fn=log_loss, row_comparable=True, shown=True),
     "average_precision": MetricInfo(higher_is_better=True, tasks=_CLF, description="area under the precision-recall curve",
@@ -327,7 +335,7 @@ METRICS: dict[str, MetricInfo] = {
         higher_is_better=False, tasks=_CLF, fn=expected_calibration_error, row_comparable=True, shown=True,
         description="expected calibration error: weighted mean |mean predicted - observed rate| over score deciles"),
     "calibration_ratio": MetricInfo(
-        higher_is_better=None, tasks=_CLF, fn=calibration_ratio,
+        higher_is_better=None, tasks=_CLF, fn=calibration_ratio, default_tolerance=0.25,
         description="mean predicted probability / observed event rate (ideal 1)"),
     "max_rank_reversal": MetricInfo(  # on direction models' cards too; a rule may name it for binary ones only
         higher_is_better=False, tasks=_BIN, computed_for=_CLF, fn=_rank_reversal,
@@ -337,7 +345,8 @@ METRICS: dict[str, MetricInfo] = {
         description="lowest approval rate of a protected group / approval rate of its reference group"),
     "directional_accuracy": MetricInfo(
         higher_is_better=True, tasks=_DIR, description="share of days whose direction (up/down) is predicted right",
-        fn=directional_accuracy, loss=direction_miss, row_comparable=True, shown=True),
+        fn=directional_accuracy, loss=direction_miss, row_comparable=True, shown=True,
+        default_tolerance=0.03),
     "rmse": MetricInfo(higher_is_better=False, tasks=_REG, description="root mean squared error",
                        fn=rmse, loss=squared_error, row_comparable=True, shown=True),
     "mse": MetricInfo(higher_is_better=False, tasks=_REG, description="mean squared error",
@@ -345,7 +354,7 @@ METRICS: dict[str, MetricInfo] = {
     "mae": MetricInfo(higher_is_better=False, tasks=_REG, description="mean absolute error",
                       fn=mae, loss=absolute_error, row_comparable=True, shown=True),
     "rmse_ratio_vs_persistence": MetricInfo(
-        higher_is_better=False, tasks=_REG, shown=True,
+        higher_is_better=False, tasks=_REG, shown=True, default_tolerance=0.05,
         description="RMSE of the model / RMSE of the naive persistence forecast (below 1 beats it)",
     ),
 }

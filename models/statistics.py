@@ -218,3 +218,68 @@ def percentile_interval(values: list[float] | np.ndarray, confidence: float = 0.
     alpha = 1 - confidence
     lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
+
+
+# --------------------------------------------------------------------------- calibration in the large
+
+
+@dataclass(frozen=True)
+class RateTest:
+    """An observed event rate against a predicted probability (:func:`rate_test`).
+
+    ``p_value``: two-sided exact binomial p-value of ``events`` in ``rows`` under the predicted
+    probability; ``jeffreys_low``, ``jeffreys_high``: the equal-tailed Jeffreys interval of the
+    observed rate at ``confidence``.
+    """
+
+    events: int
+    rows: int
+    predicted: float
+    p_value: float
+    jeffreys_low: float
+    jeffreys_high: float
+    confidence: float
+
+    @property
+    def observed(self) -> float:
+        """``events / rows``."""
+        return self.events / self.rows
+
+
+def rate_test(events: int, rows: int, predicted: float, confidence: float = 0.99) -> RateTest:
+    """Exact binomial test and Jeffreys interval of an observed event rate against a predicted one.
+
+    Args:
+        events: observed events (defaults), ``0 <= events <= rows``; rows: labelled rows (> 0).
+        predicted: the predicted event probability (the mean predicted PD), in [0, 1].
+        confidence: level of the Jeffreys interval, in (0, 1).
+
+    Returns:
+        :class:`RateTest`. The p-value is ``scipy.stats.binomtest(events, rows, predicted)``
+        (two-sided, exact; Clopper & Pearson's binomial reasoning); the Jeffreys interval is the
+        ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of
+        ``Beta(events + 1/2, rows - events + 1/2)`` (``scipy.stats.beta``), with 0 as the lower
+        end when ``events == 0`` and 1 as the upper end when ``events == rows`` (Brown, Cai &
+        DasGupta, "Interval Estimation for a Binomial Proportion", Statistical Science 16, 2001;
+        the ECB's "Instructions for reporting the validation results of internal models", 2019,
+        back-test PD with the Jeffreys test).
+
+    Raises:
+        StatisticsError: ``rows < 1``, ``events`` outside ``[0, rows]``, ``predicted`` outside
+            [0, 1] or not finite, or ``confidence`` outside (0, 1).
+    """
+    from scipy import stats
+
+    if rows < 1 or not 0 <= events <= rows:
+        raise StatisticsError(f"need 0 <= events <= rows and rows >= 1 (events {events}, rows {rows})")
+    if not (math.isfinite(predicted) and 0.0 <= predicted <= 1.0):
+        raise StatisticsError(f"the predicted probability must be in [0, 1], got {predicted}")
+    if not 0.0 < confidence < 1.0:
+        raise StatisticsError(f"confidence must be in (0, 1), got {confidence}")
+    p_value = float(stats.binomtest(int(events), int(rows), float(predicted)).pvalue)
+    tail = (1.0 - confidence) / 2
+    a, b = events + 0.5, rows - events + 0.5
+    low = 0.0 if events == 0 else float(stats.beta.ppf(tail, a, b))
+    high = 1.0 if events == rows else float(stats.beta.ppf(1.0 - tail, a, b))
+    return RateTest(events=int(events), rows=int(rows), predicted=float(predicted), p_value=min(1.0, p_value),
+                    jeffreys_low=low, jeffreys_high=high, confidence=confidence)

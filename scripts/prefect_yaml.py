@@ -3,9 +3,10 @@
     python scripts/prefect_yaml.py            # rewrite prefect.yaml (built-in specs, or FINML_SPECS_DIR)
     python scripts/prefect_yaml.py --check    # exit 1 and show the difference if prefect.yaml is stale
 
-Per spec a training deployment (with a drift trigger unless ``drift.on_drift`` is ``alert``) and a
-monitoring deployment, built as dictionaries and written with PyYAML; a team's monitoring ``batch``
-survives a rewrite. ``make prefect-yaml`` after adding a spec; what each entry means:
+Per spec a training deployment (with a drift trigger unless ``drift.on_drift`` and
+``drift.on_feature_drift`` are both ``alert``; it matches only events whose resource label
+``finml.action`` is ``retrain``) and a monitoring deployment, built as dictionaries and written
+with PyYAML; a team's monitoring ``batch`` survives a rewrite. ``make prefect-yaml`` after adding a spec; what each entry means:
 ``docs/operations.md`` ("prefect.yaml").
 """
 
@@ -37,6 +38,8 @@ POOL_DEF = {"name": POOL}
 ONE_TRAINING_AT_A_TIME = {"limit": 1, "collision_strategy": "ENQUEUE"}
 """A drift-triggered and a scheduled retraining of one model queue, never overlap."""
 ANCHORS = {id(POOL_DEF): "finml_pool", id(ONE_TRAINING_AT_A_TIME): "one_training_at_a_time"}
+ACTION_LABEL = "finml.action"
+"""The resource label of a monitoring event saying what the spec does on it (``flows.monitoring``)."""
 DRIFT_REASON = "drift alarm: {{ event.payload.reason or 'no reason in the event ' ~ event.id }}"
 
 
@@ -55,10 +58,11 @@ def _schedule(cron: str) -> list[dict]:
 
 
 def deployments_for(spec, batch: str = "out_of_time") -> list[dict]:
-    """The two deployments of one spec: training (cron, drift trigger unless ``on_drift: alert``)
-    and monitoring (cron, ``batch``)."""
+    """The two deployments of one spec: training (cron; a drift trigger when ``on_drift`` or
+    ``on_feature_drift`` is ``retrain``, matching the model's ``finml.drift.detected`` events whose
+    ``finml.action`` label is ``retrain``) and monitoring (cron, ``batch``)."""
     name = spec.name
-    retrain = spec.drift.on_drift == "retrain"
+    retrain = "retrain" in (spec.drift.on_drift, spec.drift.on_feature_drift)
     train = {
         "name": f"train-{name}",
         "entrypoint": "flows/training.py:train_model",
@@ -71,7 +75,8 @@ def deployments_for(spec, batch: str = "out_of_time") -> list[dict]:
     }
     if retrain:
         train["triggers"] = [{
-            "type": "event", "enabled": True, "match": {"prefect.resource.id": f"finml.model.{name}"},
+            "type": "event", "enabled": True,
+            "match": {"prefect.resource.id": f"finml.model.{name}", ACTION_LABEL: "retrain"},
             "expect": ["finml.drift.detected"], "parameters": {"model_name": name, "reason": DRIFT_REASON},
         }]
     monitor = {

@@ -235,12 +235,16 @@ def _catalogues() -> list[str]:
     lines = ['<a id="metrics"></a>', "## Metrics", "",
              "Names a gate rule, the primary metric or a drift tolerance may use (`models/metrics.py`). "
              "*Comparable*: usable in champion and baseline rules; *DM*: has a per-row loss (Diebold-Mariano); "
-             "*DeLong*: the DeLong test applies.", "",
-             "| metric | better | tasks | comparable | DM | DeLong | description |", "|---|---|---|---|---|---|---|"]
+             "*DeLong*: the DeLong test applies. *Default tolerance*: the `drift.performance_tolerance` a metric "
+             "gets when the spec names none (for `calibration_ratio`, the accepted `\\|ratio - 1\\|`; "
+             "docs/drift.md).", "",
+             "| metric | better | tasks | comparable | DM | DeLong | default tolerance | description |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, m in METRICS.items():
         better = {True: "higher", False: "lower", None: "ideal value"}[m.higher_is_better]
         flags = ["yes" if f else "" for f in (m.row_comparable, m.per_row_loss, m.delong)]
-        lines.append(f"| `{name}` | {better} | {', '.join(sorted(m.tasks))} | {' | '.join(flags)} | "
+        tolerance = "" if m.default_tolerance is None else f"{m.default_tolerance:g}"
+        lines.append(f"| `{name}` | {better} | {', '.join(sorted(m.tasks))} | {' | '.join(flags)} | {tolerance} | "
                      f"{_cell(m.description)}{' (needs a protected column)' if m.needs_protected else ''} |")
     lines += ["", '<a id="estimators"></a>', "## Estimators", "",
               "Built-in candidate estimators (`candidates[].estimator`) and the tasks each supports; "

@@ -33,15 +33,21 @@ from tasks.load import (
     split_out_of_time,
 )
 from tasks.step import step
+from tasks.verdict import (
+    VERDICTS,
+    calibration_sentence,
+    decide_verdict,
+    event_action,
+    feature_drift_names,
+    judge_calibration,
+    severity,
+)
 
 OUT_OF_TIME = "out_of_time"
 """Batch name meaning: the spec's held-back later period of its own source (demos)."""
 
 MIN_LABELS = 30
 """Fewest labelled rows (and, for classifiers, at least one of each class) to judge performance."""
-
-VERDICTS = ("insufficient_data", "stable", "data_quality_alarm", "drift", "performance_breach",
-            "drift_and_performance_breach")
 
 
 class MonitoringInputError(DataError):
@@ -133,9 +139,11 @@ def performance(
     """Performance on the labelled rows of the batch, against the version's holdout figures.
 
     For each metric the *worsening* is ``holdout - batch`` when higher is better and
-    ``batch - holdout`` when lower is better; a worsening beyond ``drift.performance_tolerance[metric]``
-    is a breach. Probability models also get calibration-in-the-large: mean predicted
-    probability against the observed event rate (and their ratio), with the Brier score.
+    ``batch - holdout`` when lower is better; a worsening beyond the metric's tolerance
+    (:meth:`models.spec.DriftSpec.tolerance`: the spec's, else the catalogue's default) is a
+    breach. Probability models also get calibration-in-the-large: mean predicted probability
+    against the observed event rate (and their ratio), with the Brier score, and its test
+    (:func:`tasks.verdict.judge_calibration`), on every batch with at least ``MIN_LABELS`` labels.
 
     Returns a dict with ``status`` (``"evaluated"``, ``"no_labels"``, ``"insufficient_labels"``
     (fewer than ``MIN_LABELS``) or ``"single_class_labels"`` (rank metrics undefined; the
@@ -145,10 +153,13 @@ def performance(
     rate outside the spec's ``target.expected_positive_rate`` beyond sampling noise (see
     :func:`label_rate_fault`), in words (else None) — a broken label feed or a population
     nothing like the one modelled, which training would reject. ``changes[metric]["worsening"]``
-    is None for a metric without a better direction (``calibration_ratio``).
+    is None for a metric without a better direction (``calibration_ratio``, judged by the
+    calibration test instead). ``below_majority``: a direction model whose directional accuracy
+    on the batch is below the always-majority forecast's, in words (else None).
     """
     out: dict[str, Any] = {"status": "no_labels", "labelled_rows": 0, "metrics": {}, "holdout_metrics": holdout_metrics,
-                           "changes": {}, "calibration": None, "breaches": [], "label_fault": None}
+                           "changes": {}, "calibration": None, "breaches": [], "label_fault": None,
+                           "below_majority": None}
     if not has_labels(spec, table):
         return out
     mask = table[spec.target_column].notna().to_numpy()
@@ -161,7 +172,8 @@ def performance(
     if spec.is_classifier:
         mean_p, rate = float(p.mean()), float(y.mean())
         out["calibration"] = {"mean_predicted": mean_p, "observed_rate": rate,
-                              "ratio": mean_p / rate if rate > 0 else None, "brier": float(np.mean((p - y) ** 2))}
+                              "ratio": mean_p / rate if rate > 0 else None, "brier": float(np.mean((p - y) ** 2)),
+                              **judge_calibration(int(y.sum()), int(mask.sum()), mean_p, spec.drift)}
         expected = spec.target.expected_positive_rate
         if expected is not None:
             out["label_fault"] = label_rate_fault(int(y.sum()), int(mask.sum()), expected, spec.drift.fault_alpha)
@@ -184,56 +196,18 @@ def performance(
             continue
         direction = METRICS[name].higher_is_better
         worsening = None if direction is None else (ref - value) if direction else (value - ref)
-        tolerance = spec.drift.performance_tolerance.get(name)
+        tolerance = None if direction is None else spec.drift.tolerance(name)
         # "beyond" the tolerance: a worsening equal to it up to float rounding is not a breach
         breach = tolerance is not None and worsening is not None and worsening - tolerance > TOLERANCE_EPS
         out["changes"][name] = {"batch": value, "holdout": ref, "worsening": worsening, "tolerance": tolerance,
                                 "breach": breach}
         if breach:
             out["breaches"].append(name)
+    majority = metrics.get("majority_directional_accuracy")
+    if spec.task == "direction" and majority is not None and metrics["directional_accuracy"] < majority:
+        out["below_majority"] = (f"directional accuracy {metrics['directional_accuracy']:.4f} is below the "
+                                 f"always-majority forecast's {majority:.4f} on this batch")
     return out
-
-
-def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[str] | tuple = (),
-                   tested: int | None = None, label_fault: str | None = None) -> str:
-    """The monitoring verdict, from the most to the least serious finding.
-
-    Args:
-        dataset_drift: the PSI dataset-drift decision (:class:`tasks.drift.DriftResult`).
-        breaches: the performance metrics whose worsening exceeds the spec's tolerance.
-        batch_faults: constant or all-missing features whose states moved beyond sampling
-            noise and materially (a stuck, broken or changed feed;
-            :attr:`tasks.drift.FeatureDrift.batch_fault`).
-        tested: features judged for drift (:attr:`tasks.drift.DriftResult.tested`; None: not
-            known, taken as some).
-        label_fault: the labels' event rate implausible for the spec's expected range (see
-            :func:`label_rate_fault`), or None.
-
-    Returns:
-        ``data_quality_alarm`` when there are feature faults, whatever else was found: drift or
-        a breach measured on a broken feed is not evidence that the model is stale (a stuck
-        ``Income`` made the batch's AUC drop and started a retraining that the gate rejected),
-        and the remedy is a person looking at the feed, so no retraining event (the record and
-        the ``finml.data-quality.alarm`` payload still carry the drift share and the breaches);
-        else ``drift_and_performance_breach``, ``drift`` or ``performance_breach`` (these alarm
-        and start retraining); else ``data_quality_alarm`` for a label fault alone (a default
-        rate out of range with drift or a breach may be the population really changing, so it
-        does not hold retraining back); else ``insufficient_data`` when no feature could be
-        judged (nothing supports calling the batch stable); else ``stable``.
-    """
-    if batch_faults:
-        return "data_quality_alarm"
-    if dataset_drift and breaches:
-        return "drift_and_performance_breach"
-    if dataset_drift:
-        return "drift"
-    if breaches:
-        return "performance_breach"
-    if label_fault:
-        return "data_quality_alarm"
-    if tested == 0:
-        return "insufficient_data"
-    return "stable"
 
 
 @dataclass
@@ -244,7 +218,8 @@ class MonitoringOutcome:
 
     @property
     def alarm(self) -> bool:
-        """Drift or a performance breach: the ``finml.drift.detected`` event (and retraining)."""
+        """Drift, a breach or feature drift: the ``finml.drift.detected`` event (retraining
+        when the record's ``action`` is ``retrain``)."""
         return self.record.alarm
 
     @property
@@ -253,14 +228,23 @@ class MonitoringOutcome:
         return self.record.data_quality_alarm
 
     def event_payload(self) -> dict[str, Any]:
-        """Payload of ``finml.drift.detected``: what a retraining run or a person needs first."""
+        """Payload of ``finml.drift.detected``: what a retraining run or a person needs first.
+
+        ``severity`` (``critical`` / ``warning``) and ``action`` (``retrain`` / ``alert``, the
+        spec's ``drift.on_drift`` or ``drift.on_feature_drift``) come first; the calibration keys
+        are None for a batch without the calibration test."""
         r = self.record
+        cal = r.performance.calibration
         return {
-            "model": r.model, "version": r.version, "verdict": r.verdict,
+            "model": r.model, "version": r.version, "verdict": r.verdict, "severity": r.severity, "action": r.action,
             "drift_share": r.drift.drifted_share, "drifted_features": list(r.drift.drifted),
             "top_features": list(r.drift.top_features), "score_psi": r.drift.score_psi,
             "breached_metrics": list(r.performance.breaches), "batch_faults": list(r.drift.batch_faults),
             "label_fault": r.performance.label_fault,
+            "calibration_breach": r.performance.calibration_breach,
+            "mean_predicted": None if cal is None else cal.mean_predicted,
+            "observed_rate": None if cal is None else cal.observed_rate,
+            "calibration_p_value": None if cal is None else cal.p_value,
             "batch": r.batch.label,
             "run_id": r.run_id, "reason": r.summary,
         }
@@ -282,10 +266,21 @@ def build_record(
     fp = fingerprint(frame)
     faults = list(drift.batch_faults)
     label_fault = perf.get("label_fault")
-    verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested, label_fault)
+    cal = perf.get("calibration") or {}
+    score_status = None if drift.score is None else drift.score.status
+    moved = feature_drift_names(drift.drifted, score_status)
+    # labels of one class with a label fault: a feed delivering one class, and the calibration test is the
+    # label-rate test again; the fault, not a calibration breach, is the finding (docs/drift.md)
+    one_class_fault = bool(label_fault) and perf["status"] == "single_class_labels"
+    verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested, label_fault,
+                             calibration_breach=bool(cal.get("breach")) and not one_class_fault, feature_drift=moved)
     top = drift.top_features(3)
     parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
              f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]
+    if moved and not drift.dataset_drift:
+        psi_of = {f.column: f.psi for f in drift.features} | {"score": None if drift.score is None else drift.score.psi}
+        parts.append(f"feature drift (PSI >= {spec.drift.psi_significant:g}): "
+                     + ", ".join(f"{name} {psi_of[name]:.3f}" for name in moved))
     if faults:
         parts.append("stuck, broken or changed feed (a constant or all-missing column whose rows at its value, "
                      "at other values and missing moved beyond sampling noise): " + ", ".join(faults))
@@ -302,12 +297,13 @@ def build_record(
         parts.append("performance breaches: " + (", ".join(perf["breaches"]) or "none"))
     else:
         parts.append(f"performance: {perf['status']}")
-    if perf["status"] != "evaluated" and perf.get("calibration"):
-        cal = perf["calibration"]
-        parts.append(f"mean predicted {cal['mean_predicted']:.3f} against observed rate {cal['observed_rate']:.3f}, "
-                     f"Brier score {cal['brier']:.4f}")
+    if cal:
+        parts.append(("calibration breach: " if cal.get("breach") else "calibration: ") + calibration_sentence(cal))
+    if perf.get("below_majority"):
+        parts.append(perf["below_majority"])
     record = MonitoringRecord(
-        ts=ts, model=spec.name, version=version, run_id=run_id, verdict=verdict,
+        ts=ts, model=spec.name, version=version, run_id=run_id, verdict=verdict, severity=severity(verdict),
+        action=event_action(verdict, spec.drift),
         summary=f"{verdict}: " + "; ".join(parts),
         batch={"label": batch_label, "rows": int(len(frame)), "modelled_rows": int(len(table)), "sha256": fp.sha256},
         drift=drift.summary(),
@@ -343,9 +339,9 @@ def drift_markdown(record: MonitoringRecord) -> str:
             tol = "-" if c.tolerance is None else f"{c.tolerance:g}"
             worse = "-" if c.worsening is None else f"{c.worsening:+.4f}"
             lines.append(f"| {name} | {c.batch:.4f} | {c.holdout:.4f} | {worse} | {tol} | {'YES' if c.breach else ''} |")
-        if perf.calibration:
-            cal = perf.calibration
-            lines += ["", f"Calibration: mean predicted {cal.mean_predicted:.4f} vs observed rate {cal.observed_rate:.4f}."]
+    if perf.calibration:
+        lines += ["", f"Calibration{' BREACH' if perf.calibration.breach else ''}: "
+                  f"{calibration_sentence(perf.calibration)}."]
     ev = record.evidently
     if ev is not None and ev.html_path:
         lines += ["", f"Evidently report: `{ev.html_path}` ({ev.sample_note})"]

@@ -368,15 +368,17 @@ def publish_link(key: str, link: str, description: str) -> None:
     create_link_artifact(link=link, key=key, description=description, _sync=True)  # also from an async flow's body (Prefect's async_dispatch)
 
 
-def emit(event: str, model: str, payload: dict[str, Any]) -> None:
-    """Emit a Prefect event for the resource ``finml.model.<model>``; failures are logged, not raised."""
+def model_resource(model: str, labels: dict[str, str] | None = None) -> dict[str, str]:
+    """The Prefect event resource of a model: ``finml.model.<model>``, its name, and ``labels``
+    (strings; a deployment trigger's ``match`` can select on them, e.g. ``finml.action``)."""
+    return {"prefect.resource.id": f"finml.model.{model}", "prefect.resource.name": model, **(labels or {})}
+
+
+def emit(event: str, model: str, payload: dict[str, Any], labels: dict[str, str] | None = None) -> None:
+    """Emit a Prefect event for the resource :func:`model_resource`; failures are logged, not raised."""
     try:
         from prefect.events import emit_event
 
-        emit_event(
-            event=event,
-            resource={"prefect.resource.id": f"finml.model.{model}", "prefect.resource.name": model},
-            payload=payload,
-        )
+        emit_event(event=event, resource=model_resource(model, labels), payload=payload)
     except Exception:  # an unreachable event bus must not fail a finished training run
         log.warning("could not emit event %s for %s", event, model, exc_info=True)

@@ -37,11 +37,23 @@ def print_monitoring(record) -> None:
     table.add_row("(model score: prediction drift)", _fmt(d.score_psi), d.score_status or "-", "")
     console.print(table)
     console.print(f"  {record.summary}", highlight=False, markup=False)
+    if record.alarm or record.data_quality_alarm:
+        console.print(f"  severity {record.severity or '-'}, action {record.action or '-'}", highlight=False)
     perf = record.performance
     if perf.status == "evaluated":
-        shown = [m for m in ("roc_auc", "ks", "brier", "rmse", "rmse_ratio_vs_persistence") if m in perf.changes]
-        changes = ", ".join(f"{m} {perf.changes[m].batch:.4f} (holdout {perf.changes[m].holdout:.4f})" for m in shown)
-        console.print(f"  performance on {perf.labelled_rows} labelled rows: {changes}", highlight=False)
+        console.print(f"  performance on {perf.labelled_rows} labelled rows:", highlight=False)
+        for m in [m for m in _performance_metrics(record.model) if m in perf.changes] or list(perf.changes)[:3]:
+            c = perf.changes[m]
+            tol = "" if c.tolerance is None else f", tolerance {c.tolerance:g}"
+            console.print(f"    {m} {_fmt(c.batch)} (holdout {_fmt(c.holdout)}{tol}){' BREACH' if c.breach else ''}",
+                          highlight=False, markup=False)
+    if perf.calibration is not None:
+        from tasks.verdict import calibration_sentence
+
+        console.print(f"  calibration{' BREACH' if perf.calibration.breach else ''}: "
+                      f"{calibration_sentence(perf.calibration)}", highlight=False, markup=False)
+    if perf.below_majority:
+        console.print(f"  {perf.below_majority}", highlight=False, markup=False)
     if record.evidently is not None and record.evidently.html_path:
         console.print(f"  Evidently report: {record.evidently.html_path}", highlight=False)
 
@@ -140,7 +152,9 @@ def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) ->
 
 
 def _performance_metrics(model: str) -> list[str]:
-    """The metrics worth a column: the spec's primary metric, then those with a tolerance."""
+    """The metrics worth showing: the spec's primary metric, every metric its gate rules use, then
+    those with a tolerance (the spec's or the catalogue's default) for its task."""
+    from models.metrics import METRICS
     from models.settings import get_settings
     from models.spec import SpecError, find_spec
 
@@ -148,4 +162,6 @@ def _performance_metrics(model: str) -> list[str]:
         spec = find_spec(model, get_settings().specs_dir)
     except SpecError:
         return []
-    return list(dict.fromkeys([spec.gate.primary_metric, *spec.drift.performance_tolerance]))
+    tolerated = [m for m, info in METRICS.items() if spec.task in info.evaluated_for
+                 and info.higher_is_better is not None and spec.drift.tolerance(m) is not None]
+    return list(dict.fromkeys([spec.gate.primary_metric, *(r.metric for r in spec.gate.rules), *tolerated]))

@@ -5,7 +5,7 @@ markdown verdict. Format and schema versions: ``docs/registry.md``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -17,8 +17,22 @@ MONITORING_SCHEMA_VERSION = 2
 """A ``monitoring.jsonl`` line as written today: the legacy (version 1, no ``schema_version``)
 keys plus ``schema_version``."""
 
-ALARM_VERDICTS = ("drift", "performance_breach", "drift_and_performance_breach")
-"""Verdicts that raise ``finml.drift.detected`` (and start retraining)."""
+VERDICTS = ("data_quality_alarm", "drift_and_performance_breach", "drift", "calibration_breach",
+            "performance_breach", "feature_drift", "insufficient_data", "stable")
+"""Every monitoring verdict, the most serious first (the precedence of
+:func:`tasks.verdict.decide_verdict`; table in ``docs/drift.md``)."""
+
+Verdict = Literal[VERDICTS]
+"""The type of :attr:`MonitoringRecord.verdict` (kept equal to :data:`VERDICTS`)."""
+
+ALARM_VERDICTS = ("drift_and_performance_breach", "drift", "calibration_breach", "performance_breach", "feature_drift")
+"""Verdicts that raise ``finml.drift.detected``; whether it retrains is the event's ``action``
+(``drift.on_drift``, or ``drift.on_feature_drift`` for ``feature_drift``)."""
+
+SEVERITY = {"data_quality_alarm": "critical", "drift_and_performance_breach": "critical", "drift": "critical",
+            "performance_breach": "critical", "calibration_breach": "critical", "feature_drift": "warning",
+            "insufficient_data": "info", "stable": "info"}
+"""The ``severity`` of each verdict in the record and the event payload."""
 
 
 class BatchInfo(Record):
@@ -40,17 +54,34 @@ class MetricChange(Record):
     holdout: float | None
     worsening: float | None = None
     tolerance: float | None = None
-    breach: bool = False
+    breach: bool | None = None
 
 
 class Calibration(Record):
     """Calibration in the large: mean predicted probability, observed event rate, their ratio
-    (None when the rate is 0) and the Brier score, on the labelled rows."""
+    (None when the rate is 0) and the Brier score, on the labelled rows; and its test
+    (:func:`tasks.verdict.judge_calibration`; None in records written before it existed):
+    ``events`` in ``rows``, the two-sided exact binomial ``p_value`` against the mean predicted
+    probability, the Jeffreys interval ``jeffreys_low``-``jeffreys_high`` of the observed rate
+    at ``1 - alpha``, ``alpha`` (``drift.calibration_alpha``), ``tolerance`` (the accepted
+    ``|ratio - 1|``), and ``breach`` (significant and material). Those keys are left out of the
+    JSON while None, so that a line written before them reads back and writes back unchanged."""
+
+    OMIT_IF_NONE: ClassVar[tuple[str, ...]] = ("events", "rows", "p_value", "jeffreys_low", "jeffreys_high", "alpha",
+                                               "tolerance", "breach")
 
     mean_predicted: float
     observed_rate: float
     ratio: float | None = None
     brier: float | None = None
+    events: int | None = None
+    rows: int | None = None
+    p_value: float | None = None
+    jeffreys_low: float | None = None
+    jeffreys_high: float | None = None
+    alpha: float | None = None
+    tolerance: float | None = None
+    breach: bool | None = None
 
 
 class Performance(Record):
@@ -59,6 +90,8 @@ class Performance(Record):
     ``status``: ``evaluated``, ``no_labels``, ``insufficient_labels`` (possibly followed by
     ``: <why>``) or ``single_class_labels``. ``label_fault``: the labels' event rate implausible
     for the spec's expected range, in words (absent in the oldest files: None).
+    ``below_majority``: a direction model whose directional accuracy on the batch is below the
+    always-majority forecast's, in words (else None).
     """
 
     status: str
@@ -69,33 +102,59 @@ class Performance(Record):
     calibration: Calibration | None = None
     breaches: list[str] = Field(default_factory=list)
     label_fault: str | None = None
+    below_majority: str | None = None
+
+    @property
+    def calibration_breach(self) -> bool:
+        """The calibration test found a significant and material miscalibration."""
+        return self.calibration is not None and bool(self.calibration.breach)
 
 
 class MonitoringRecord(StoredRecord):
     """One line of ``monitoring.jsonl``: every value one monitoring run measured, not only alarms.
 
     ``ts``: ISO-8601 UTC start of the run; ``version``: the registry version monitored;
-    ``verdict``: one of :data:`tasks.monitor.VERDICTS`; ``summary``: the verdict and its
-    reasons in words. ``drift``: the PSI decision; ``evidently``: what the Evidently report did
+    ``verdict``: one of :data:`VERDICTS`; ``severity``: its :data:`SEVERITY`; ``action``: what
+    the spec does on it (``retrain`` or ``alert``; None when it raises no event); ``summary``:
+    the verdict and its reasons in words (``severity`` and ``action`` are None in records
+    written before they existed). ``drift``: the PSI decision; ``evidently``: what the Evidently report did
     (both typed in :mod:`models.records.drift`).
     """
 
     SCHEMA_VERSION: ClassVar[int] = MONITORING_SCHEMA_VERSION
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"severity", "action"})
 
     ts: str
     model: str
     version: int
     run_id: str | None = None
-    verdict: str
+    verdict: Verdict
+    severity: str | None = None
+    action: str | None = None
     summary: str
     batch: BatchInfo
     drift: DriftSummary
     performance: Performance
     evidently: EvidentlySummary | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """As :meth:`StoredRecord.to_json`, also without the keys added since version 1 inside
+        ``performance`` while they are None (``below_majority``, the calibration test's)."""
+        out = super().to_json()
+        perf = out.get("performance") or {}
+        if perf.get("below_majority") is None:
+            perf.pop("below_majority", None)
+        cal = perf.get("calibration")
+        if isinstance(cal, dict):
+            for key in Calibration.OMIT_IF_NONE:
+                if cal.get(key) is None:
+                    cal.pop(key, None)
+        return out
+
     @property
     def alarm(self) -> bool:
-        """Drift or a performance breach: the ``finml.drift.detected`` event (and retraining)."""
+        """Drift, a breach or feature drift: the ``finml.drift.detected`` event (retraining when
+        :attr:`action` is ``retrain``)."""
         return self.verdict in ALARM_VERDICTS
 
     @property

@@ -154,22 +154,42 @@ class DriftSpec(Strict):
     """Threshold of the Evidently stat tests."""
     columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
     """Per-column Evidently method and threshold overrides."""
-    performance_tolerance: dict[str, float] = Field(default_factory=dict)
+    performance_tolerance: dict[str, float | None] = Field(default_factory=dict)
     """Largest accepted worsening of a metric against the version's holdout value, in the
-    metric's units (e.g. ``roc_auc: 0.05``); a larger drop is a performance breach."""
+    metric's units (e.g. ``roc_auc: 0.05``); a larger drop is a performance breach. A metric
+    not named here gets the catalogue's default tolerance (the spec reference's metrics table;
+    ``null`` judges it not at all). ``calibration_ratio`` is the largest accepted
+    ``|mean predicted / observed rate - 1|`` of a calibration breach (see ``calibration_alpha``)."""
+    calibration_alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
+    """Significance level of the calibration test of a labelled classifier batch: the observed
+    event rate against the mean predicted probability by the two-sided exact binomial test. A
+    p-value below this, with ``|ratio - 1|`` beyond the ``calibration_ratio`` tolerance, is a
+    calibration breach."""
     on_drift: Literal["retrain", "alert"] = "retrain"
-    """What dataset drift or a performance breach leads to: an event that triggers retraining,
-    or an alert only (the event is emitted either way; the deployment trigger reads this)."""
+    """What dataset drift, a performance breach or a calibration breach leads to: an event that
+    triggers retraining, or an alert only (the event is emitted either way, with this as its
+    ``action``; the deployment trigger retrains on ``action: retrain`` only)."""
+    on_feature_drift: Literal["alert", "retrain"] = "alert"
+    """What a significant PSI on a feature or on the score leads to, short of dataset drift
+    (the verdict ``feature_drift``): an alert only, or retraining (the event's ``action``)."""
+
+    def tolerance(self, metric: str) -> float | None:
+        """The tolerance of ``metric``: the spec's (None when it gives ``null``), else the
+        catalogue's ``default_tolerance`` (None for a metric outside the catalogue)."""
+        if metric in self.performance_tolerance:
+            return self.performance_tolerance[metric]
+        info = METRICS.get(metric)
+        return None if info is None else info.default_tolerance
 
     @field_validator("performance_tolerance")
     @classmethod
-    def _tolerance(cls, v: dict[str, float]) -> dict[str, float]:
+    def _tolerance(cls, v: dict[str, float | None]) -> dict[str, float | None]:
         for metric, tol in v.items():
             check_metric(metric)
-            if METRICS[metric].higher_is_better is None:
+            if METRICS[metric].higher_is_better is None and metric != "calibration_ratio":
                 raise ValueError(f"{metric!r} has an ideal value, not a better direction, so a worsening cannot be "
                                  "measured; bound it with a threshold rule instead")
-            if tol < 0:
+            if tol is not None and tol < 0:
                 raise ValueError(f"tolerance of {metric!r} must be >= 0")
         return v
 

@@ -88,7 +88,7 @@ def test_drift_trigger_matches_its_own_model_only(spec):
 
     train, monitor = DEPLOYMENTS[f"train-{spec.name}"], DEPLOYMENTS[f"monitor-{spec.name}"]
     assert not monitor.get("triggers")
-    if spec.drift.on_drift == "alert":
+    if "retrain" not in (spec.drift.on_drift, spec.drift.on_feature_drift):
         assert not train.get("triggers")
         return
     assert len(train["triggers"]) == 1
@@ -96,7 +96,7 @@ def test_drift_trigger_matches_its_own_model_only(spec):
     trigger = DeploymentEventTrigger.model_validate(raw)  # Prefect's own schema for prefect.yaml triggers
     assert trigger.enabled
     assert trigger.expect == {DRIFT_EVENT}
-    assert trigger.match.root == {"prefect.resource.id": f"finml.model.{spec.name}"}
+    assert trigger.match.root == {"prefect.resource.id": f"finml.model.{spec.name}", "finml.action": "retrain"}
     assert not trigger.match_related
     assert trigger.posture == "Reactive" and trigger.threshold == 1
     assert trigger.parameters["model_name"] == spec.name
@@ -105,7 +105,8 @@ def test_drift_trigger_matches_its_own_model_only(spec):
 
 def test_each_model_has_exactly_one_trigger_and_no_trigger_is_shared():
     resources = [t["match"]["prefect.resource.id"] for d in CONFIG["deployments"] for t in d.get("triggers") or []]
-    assert sorted(resources) == sorted(f"finml.model.{s.name}" for s in SPECS if s.drift.on_drift == "retrain")
+    assert sorted(resources) == sorted(f"finml.model.{s.name}" for s in SPECS
+                                       if "retrain" in (s.drift.on_drift, s.drift.on_feature_drift))
     assert not any("*" in r for r in resources)
 
 

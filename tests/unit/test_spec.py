@@ -104,10 +104,17 @@ def test_names_the_platform_writes_are_reserved(name):
     assert f"columns.{name}: {name!r} is a name the platform writes" in _error(data)
 
 
-def test_a_tolerance_needs_a_metric_with_a_direction():
+def test_a_tolerance_needs_a_metric_with_a_direction_except_the_calibration_ratio(monkeypatch):
+    from models.metrics import METRICS
+
     data = builtin_spec_dict("credit_risk")
-    data.setdefault("drift", {})["performance_tolerance"] = {"calibration_ratio": 0.1}
-    assert "'calibration_ratio' has an ideal value, not a better direction" in _error(data)
+    data.setdefault("drift", {})["performance_tolerance"] = {"calibration_ratio": 0.1}  # the accepted |ratio - 1|
+    assert parse_spec(data, origin="test.yaml").drift.tolerance("calibration_ratio") == 0.1
+    data["drift"]["performance_tolerance"] = {"calibration_ratio": -0.1}
+    assert "tolerance of 'calibration_ratio' must be >= 0" in _error(data)
+    monkeypatch.setitem(METRICS, "ideal_ratio", METRICS["calibration_ratio"].model_copy())
+    data["drift"]["performance_tolerance"] = {"ideal_ratio": 0.1}
+    assert "'ideal_ratio' has an ideal value, not a better direction" in _error(data)
 
 
 def test_a_random_holdout_is_refused_for_time_series_features_and_for_regression():

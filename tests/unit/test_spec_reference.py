@@ -40,7 +40,9 @@ def test_every_section_and_field_is_in_the_reference(reference):
             "Largest share of missing values accepted (0 = none allowed). |") in text
     assert "| `role` | one of `numeric`, `categorical`, `datetime`, `id`, `protected`, `excluded`, `input` | *required* |" in text
     assert "At `features_from.params`." in text and "| `horizon` | integer (≥ 1, ≤ 60) | `5` |" in text
-    assert "| `rmse` | lower | regression | yes | yes |  | root mean squared error |" in text
+    assert "| `rmse` | lower | regression | yes | yes |  |  | root mean squared error |" in text
+    roc_auc = "| `roc_auc` | higher | binary_classification, direction | yes |  | yes | 0.05 | area under the ROC curve |"
+    assert roc_auc in text  # the default tolerance column
 
 
 def test_check_mode_fails_on_a_stale_file(reference, tmp_path, monkeypatch, capsys):

@@ -1,0 +1,82 @@
+"""End to end: the verdicts of issue 12 section 1 through the CLI, on a trained credit_risk, and
+the verdict of every built-in spec's out-of-time period."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from models.spec import find_spec
+from tasks.load import load_source, split_out_of_time
+from tests.helpers import BUILTIN_SPECS
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture(scope="module")
+def credit_later():
+    """The credit data's held-back later rows (891), as loaded from the source."""
+    spec = find_spec("credit_risk", BUILTIN_SPECS)
+    return split_out_of_time(load_source(spec), spec)[1]
+
+
+def test_amount_times_1_6_is_feature_drift_naming_amount_with_a_warning_event(trained, credit_later, tmp_path,
+                                                                              captured_events):
+    batch = credit_later.drop(columns=["Status"]).assign(Amount=credit_later["Amount"] * 1.6)  # labels not yet in
+    path = tmp_path / "amount.csv"
+    batch.to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["monitor", "credit_risk", "--batch", str(path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "FEATURE_DRIFT" in text and "feature drift (PSI >= 0.25): Amount" in text, text
+    assert "severity warning, action alert" in text
+    drift_events = [e for e in captured_events if e["event"] == "finml.drift.detected"]
+    assert len(drift_events) == 1
+    event = drift_events[0]
+    assert event["resource"]["finml.action"] == "alert"  # the training trigger matches "retrain" only
+    assert event["payload"]["severity"] == "warning" and "Amount" in event["payload"]["drifted_features"]
+
+
+def test_two_thirds_of_the_events_relabelled_is_a_calibration_breach_in_the_cli(trained, credit_later, tmp_path,
+                                                                               captured_events):
+    spec = find_spec("credit_risk", BUILTIN_SPECS)
+    y = (credit_later["Status"] == spec.target.positive).to_numpy()
+    events = np.flatnonzero(y)
+    relabel = np.random.default_rng(0).choice(events, size=2 * len(events) // 3, replace=False)
+    negative = credit_later["Status"][~y].iloc[0]
+    batch = credit_later.copy()
+    batch.loc[batch.index[relabel], "Status"] = negative
+    path = tmp_path / "relabelled.csv"
+    batch.to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["monitor", "credit_risk", "--batch", str(path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "CALIBRATION_BREACH" in text
+    kept = len(events) - len(relabel)
+    assert re.search(r"calibration BREACH: mean predicted 0\.\d{4} against observed rate "
+                     + f"{kept / len(batch):.4f}".replace(".", r"\.") + r" \(ratio \d\.\d\d\), "
+                     + f"{kept} events in {len(batch)} rows, Jeffreys 99 % interval", text), text
+    assert re.search(r"exact binomial p = \d(\.\d)?e-\d+", text), text
+    for metric in ("roc_auc", "ks", "brier", "gini"):  # every metric the gate or a tolerance uses
+        assert re.search(rf"{metric} \d\.\d+ \(holdout \d\.\d+, tolerance", text), (metric, text)
+    (event,) = [e for e in captured_events if e["event"] == "finml.drift.detected"]
+    assert event["payload"]["calibration_breach"] and event["payload"]["calibration_p_value"] < 0.01
+    assert event["resource"]["finml.action"] == "retrain" and event["payload"]["severity"] == "critical"
+
+
+@pytest.mark.parametrize("model,expected", [
+    ("credit_risk", {"stable"}),
+    ("loan_evaluation", {"performance_breach", "calibration_breach", "drift_and_performance_breach"}),
+    ("market_forecast", {"drift", "drift_and_performance_breach"}),
+    ("mortgage_approval", {"stable"}),
+])
+def test_the_verdicts_of_the_built_in_out_of_time_periods(trained, model, expected):
+    from flows.monitoring import monitor_model
+
+    record = monitor_model(model, batch="out_of_time")
+    print(f"{model}: {record.summary}")
+    assert record.verdict in expected, record.summary
