@@ -9,6 +9,7 @@ missing and ``<other>`` bins, the floor, the thresholds) are in ``docs/drift.md`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -86,7 +87,7 @@ def _numeric_binning(x: np.ndarray, n_bins: int) -> Binning:
     if distinct.size <= 1:
         edges = np.empty(0)
     elif distinct.size <= n_bins:  # one bin per reference value
-        edges = np.array([_midpoint(a, b) for a, b in zip(distinct[:-1], distinct[1:])])
+        edges = np.array([_midpoint(a, b) for a, b in pairwise(distinct)])
     else:
         q = np.arange(1, n_bins) / n_bins
         at = np.unique(np.quantile(finite, q, method="inverted_cdf"))
@@ -98,7 +99,7 @@ def _numeric_binning(x: np.ndarray, n_bins: int) -> Binning:
         labels = ["(-inf, +inf)"]
     else:
         bounds = ["-inf"] + _edge_labels(edges) + ["+inf"]
-        labels = [f"({lo}, {hi}]" for lo, hi in zip(bounds[:-2], bounds[1:-1])]
+        labels = [f"({lo}, {hi}]" for lo, hi in pairwise(bounds[:-1])]
         labels.append(f"({bounds[-2]}, +inf)")
     return Binning("numeric", edges=edges, labels=tuple(labels) + (MISSING_LABEL,))
 

@@ -393,8 +393,9 @@ def test_evidently_report_on_a_bounded_sample(tmp_path):
     assert "absent" in out.skipped["absent"]
     assert out.per_column["income"].method == "psi" and out.per_column["income"].threshold == 0.2
     assert out.per_column["income"].drifted is True       # lognormal mean shifted by 1 sd of log
-    assert out.per_column["seniority"].method == "wasserstein"
-    assert out.per_column["home"].method == "jensenshannon"
+    # the defaults: Evidently's PSI test at the spec's psi_significant (0.25), like the decision
+    assert (out.per_column["seniority"].method, out.per_column["seniority"].threshold) == ("psi", 0.25)
+    assert (out.per_column["home"].method, out.per_column["home"].threshold) == ("psi", 0.25)
     assert out.drifted_count == sum(v.drifted for v in out.per_column.values())
     assert out.drifted_share == pytest.approx(out.drifted_count / 3)
 
@@ -472,14 +473,20 @@ def test_the_drift_summary_is_the_drift_section_the_monitoring_record_holds():
     current["score"] = np.random.default_rng(5).random(len(current))
     result = compute_drift(reference, current, ["age", "income", "bonus", "absent"], ["home"], DriftSpec(),
                            score_column="score")
-    # the section exactly as tasks.monitor.build_record wrote it before DriftSummary existed
+    # the section as tasks.monitor.build_record wrote it before DriftSummary existed, plus the rule
+    # (psi_threshold, psi_alpha) and, for a tested feature, the rule and p-values that decided it
     top = result.top_features(3)
+    rule = {"psi_threshold": "fixed", "psi_alpha": 0.01}
     written = {
         "tested": result.tested, "drifted": list(result.drifted), "drifted_share": result.drifted_share,
         "dataset_drift": result.dataset_drift, "threshold_share": DriftSpec().dataset_drift_share,
         "score_psi": result.score.psi, "score_status": result.score.status,
         "top_features": [f.column for f in top], "batch_faults": list(result.batch_faults),
-        "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note} for f in result.features},
+        "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note}
+                     | ({"decided_by": "fixed", "psi_p_value": f.psi_p_value, "psi_p_adjusted": f.psi_p_adjusted}
+                        if f.psi is not None else {})
+                     for f in result.features},
+        **rule,
     }
     summary = result.summary()
     assert summary.model_dump(mode="json") == written
@@ -492,7 +499,9 @@ def test_the_drift_summary_is_the_drift_section_the_monitoring_record_holds():
         "column": "age", "role": "feature", "kind": "numeric", "status": "significant",
         "psi": round(result.features[0].psi, 6), "bins": len(result.features[0].bins),
         "reference_missing_share": 0.0, "current_missing_share": 0.0, "reference_rows": 5_000,
-        "current_rows": 5_000, "note": result.features[0].note,
+        "current_rows": 5_000, "note": result.features[0].note, "decided_by": "fixed",
+        "psi_p_value": float(f"{result.features[0].psi_p_value:.6g}"),
+        "psi_p_adjusted": float(f"{result.features[0].psi_p_adjusted:.6g}"),
     }
 
 

@@ -4,12 +4,16 @@ distinct values gets one bin per value, and right- and left-closed counting agre
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.spec import DriftSpec
+from models.spec import DriftSpec, find_spec
 from tasks.drift import bin_shares, column_drift, compute_drift, freeze_bins
+from tasks.load import load_source, modelling_table, parse_declared_types, split_out_of_time
+from tests.helpers import BUILTIN_SPECS
 
 
 def _zero_heavy_integers(n: int, seed: int) -> pd.DataFrame:
@@ -95,3 +99,49 @@ def test_a_reference_with_infinities_and_huge_values_still_bins():
     shares = bin_shares(binning, values)
     assert shares.sum() == pytest.approx(1.0) and (shares[:-1] > 0).all()
     assert column_drift("x", values, values, "numeric", DriftSpec(min_rows=1)).psi == 0.0
+
+
+# --------------------------------------------------------------------------- acceptance, credit_risk
+
+
+@lru_cache(maxsize=1)
+def _credit_risk():
+    spec = find_spec("credit_risk", BUILTIN_SPECS)
+    raw = parse_declared_types(load_source(spec), spec)
+    development, later = split_out_of_time(raw, spec)
+    return spec, modelling_table(development, spec), modelling_table(later, spec)
+
+
+@pytest.mark.parametrize("rule", ["fixed", "chi2"])
+def test_credit_risk_out_of_time_batch_with_rounding_noise_is_not_drift(rule):
+    spec, reference, later = _credit_risk()
+    drift_spec = spec.drift.model_copy(update={"psi_threshold": rule})
+    numeric, categorical = spec.numeric_features, spec.categorical_features
+    noisy = later.assign(**{c: later[c] + 1e-9 for c in numeric})
+    plain = compute_drift(reference, later, numeric, categorical, drift_spec)
+    result = compute_drift(reference, noisy, numeric, categorical, drift_spec)
+    # before the midpoint edges: Debt 9.44, Time 3.93, Expenses 3.88, Assets 3.83, Seniority 0.90 significant
+    assert [f.psi for f in result.features] == pytest.approx([f.psi for f in plain.features], abs=1e-12)
+    assert [f.status for f in result.features] == [f.status for f in plain.features]
+    assert result.dataset_drift is False
+    assert result.drifted == [] and max(f.psi for f in result.features) < 0.25
+    assert {f.status for f in result.features} <= {"stable", "moderate"}
+    expenses = next(f for f in result.features if f.column == "Expenses")
+    assert expenses.psi == pytest.approx(0.239, abs=0.001) and expenses.status == "moderate"  # a real change
+    if rule == "chi2":
+        assert expenses.psi_p_adjusted < 1e-20
+        # Records moved beyond noise too (p = 6.5e-5 after Benjamini-Hochberg) but by PSI 0.027: stable
+        records = next(f for f in result.features if f.column == "Records")
+        assert records.psi_p_adjusted < 0.01 and records.status == "stable"
+
+
+@pytest.mark.parametrize("rule", ["fixed", "chi2"])
+def test_credit_risk_out_of_time_batch_with_amount_times_1_6_is_significant_on_amount(rule):
+    spec, reference, later = _credit_risk()
+    drift_spec = spec.drift.model_copy(update={"psi_threshold": rule})
+    result = compute_drift(reference, later.assign(Amount=later["Amount"] * 1.6), spec.numeric_features,
+                           spec.categorical_features, drift_spec)
+    amount = next(f for f in result.features if f.column == "Amount")
+    assert amount.status == "significant" and amount.psi > 1.0
+    assert amount.decided_by == rule and amount.psi_p_adjusted < 1e-100
+    assert result.drifted == ["Amount"]
