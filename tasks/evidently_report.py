@@ -82,7 +82,7 @@ EVIDENTLY_DEFAULT_THRESHOLD = 0.1
 """Evidently 0.7's default threshold of its distance tests (Wasserstein, Jensen-Shannon, PSI ...)."""
 
 COUNTS_DIFFER = ("they can differ: Evidently tests a random sample, bins each column over the reference and the batch "
-                 "together (its PSI) or uses another method, and counts the score; the decision uses every row on "
+                 "together (its PSI) or uses another method, and may count the score; the decision uses every row on "
                  "bins frozen from the reference")
 """Why Evidently's drifted-column count and the PSI decision's can differ (banner and CLI)."""
 
