@@ -71,7 +71,8 @@ class ColumnDriftSpec(Strict):
     method: DriftMethod | None = None
     """The Evidently stat test of this column (default: ``num_method`` or ``cat_method``)."""
     threshold: float | None = Field(default=None, gt=0.0)
-    """The stat test's threshold for this column (default: ``stattest_threshold``)."""
+    """The stat test's threshold for this column (default: ``stattest_threshold``, else
+    ``psi_significant`` for ``psi`` and 0.1 for the other methods)."""
 
 
 class DriftSpec(Strict):
@@ -94,8 +95,8 @@ class DriftSpec(Strict):
     psi_significant: float = Field(default=0.25, gt=0.0)
     """PSI from which a feature's drift is 'significant' (above ``psi_moderate``)."""
     psi_threshold: Literal["fixed", "chi2"] = "fixed"
-    """How a feature's PSI becomes 'significant'. ``fixed``: PSI at least ``psi_significant``.
-    ``chi2``: the same thresholds, and a light turns moderate or significant only when the PSI is
+    """How a feature's PSI becomes its traffic light. ``fixed``: the thresholds ``psi_moderate`` and
+    ``psi_significant`` alone. ``chi2``: the same thresholds, and a light turns moderate or significant only when the PSI is
     beyond sampling noise at the two sample sizes: the p-value of PSI's chi-square approximation,
     ``PSI / (1/n + 1/m) ~ chi2(k - 1)`` (Yurdakul 2018), adjusted by Benjamini-Hochberg across the
     features, below ``psi_alpha``."""
