@@ -63,8 +63,8 @@ class FeatureDrift:
             (None when not tested); ``psi_p_adjusted`` the same after Benjamini-Hochberg across the
             PSI-tested features of the batch (the column alone in :func:`column_drift`).
         decided_by: the rule that set a tested column's status, ``"fixed"`` (the thresholds) or
-            ``"chi2"`` (the sampling test and ``psi_moderate``), the spec's ``drift.psi_threshold``;
-            None when not tested.
+            ``"chi2"`` (the thresholds, for a PSI beyond sampling noise), the spec's
+            ``drift.psi_threshold``; None when not tested.
     """
 
     column: str

@@ -145,3 +145,24 @@ def test_credit_risk_out_of_time_batch_with_amount_times_1_6_is_significant_on_a
     assert amount.status == "significant" and amount.psi > 1.0
     assert amount.decided_by == rule and amount.psi_p_adjusted < 1e-100
     assert result.drifted == ["Amount"]
+
+
+def test_a_reference_sample_stored_before_the_midpoint_edges_still_monitors():
+    """Bins are frozen from ``reference.parquet`` at monitoring time, never stored: no migration."""
+    import json
+    from pathlib import Path
+
+    legacy = Path(__file__).resolve().parents[1] / "data" / "legacy_registry" / "credit_risk"
+    reference = pd.read_parquet(legacy / "versions" / "1" / "reference.parquet")
+    recorded = json.loads((legacy / "monitoring.jsonl").read_text(encoding="utf-8").splitlines()[0])["drift"]
+    spec, _, later = _credit_risk()
+    result = compute_drift(reference, later, spec.numeric_features, spec.categorical_features, spec.drift,
+                           score_column=None)
+    assert result.tested == 13 and all(f.status in ("stable", "moderate") for f in result.features)
+    assert {f.column: f.status for f in result.features} == {c: v["status"] for c, v in recorded["features"].items()}
+    by_name = {f.column: f for f in result.features}
+    # integer features whose edges held no batch value between reference values: the PSI is unchanged
+    for col in ("Seniority", "Age", "Expenses", "Debt", "Home", "Records"):
+        assert by_name[col].psi == pytest.approx(recorded["features"][col]["psi"], rel=1e-9), col
+    # Time takes 10 values (6, 12, ..., 60) in these 891 reference rows: one bin per value now, and missing
+    assert len(by_name["Time"].bins) == 11
