@@ -107,7 +107,7 @@ def monitor_model(
     scores = score_with_version(spec, loaded, table)
     drift = measure_drift(spec, loaded.reference, table, scores)
     folder = reports_folder(settings.reports_dir, spec.name, ts, str(flow_run.id) if flow_run.id else None)
-    evidently = evidently_report(spec, loaded.reference, table, scores, folder)
+    evidently = evidently_report(spec, loaded.reference, table, scores, folder, drift)
     perf = assess_performance(spec, table, scores, loaded.metadata)
     outcome = record_monitoring(
         spec, settings.registry_dir, version=loaded.version, run_id=str(flow_run.id) if flow_run.id else None,

@@ -23,6 +23,7 @@ from tasks.feature_drift import (
     UNTESTED_STATUSES,
     FeatureDrift,
     absent_column,
+    apply_psi_rule,
     column_drift,
     state_counts,
     state_test_pvalue,
@@ -48,6 +49,8 @@ class DriftResult:
         threshold_share: ``drift.dataset_drift_share`` used for the decision.
         reference_rows, current_rows: rows of the two frames.
         seconds: wall time of :func:`compute_drift`.
+        psi_threshold, psi_alpha: the rule that judged the PSI (``drift.psi_threshold``: ``fixed``
+            or ``chi2``) and the chi2 rule's false discovery rate (``drift.psi_alpha``).
     """
 
     features: list[FeatureDrift]
@@ -61,6 +64,8 @@ class DriftResult:
     current_rows: int
     seconds: float = 0.0
     batch_faults: list[str] = field(default_factory=list)
+    psi_threshold: str = "fixed"
+    psi_alpha: float = 0.01
 
     def top_features(self, k: int = 5) -> list[FeatureDrift]:
         """The ``k`` tested features with the largest PSI, largest first (ties by name)."""
@@ -75,7 +80,8 @@ class DriftResult:
             return DriftRow(column=f.column, role=role, kind=f.kind, status=f.status, psi=rnd(f.psi, 6),
                             bins=len(f.bins), reference_missing_share=rnd(f.reference_missing_share, 4),
                             current_missing_share=rnd(f.current_missing_share, 4), reference_rows=f.reference_rows,
-                            current_rows=f.current_rows, note=f.note)
+                            current_rows=f.current_rows, note=f.note, decided_by=f.decided_by,
+                            psi_p_value=_sig(f.psi_p_value), psi_p_adjusted=_sig(f.psi_p_adjusted))
         rows = [row(f, "feature") for f in self.features]
         if self.score is not None:
             rows.append(row(self.score, "score"))
@@ -90,7 +96,8 @@ class DriftResult:
         """The decision as the ``drift`` section of the monitoring record (JSON: ``model_dump(mode="json")``).
 
         Holds the counts and shares, the score's PSI, the top 3 features, the batch faults and
-        ``{feature: psi, status, note}``; ``not_tested`` is derived from the features.
+        ``{feature: psi, status, note, decided_by, psi_p_value, psi_p_adjusted}``, the rule; ``not_tested``
+        is derived from the features.
         """
         return DriftSummary(
             tested=self.tested, drifted=list(self.drifted), drifted_share=self.drifted_share,
@@ -98,7 +105,8 @@ class DriftResult:
             score_psi=None if self.score is None else self.score.psi,
             score_status=None if self.score is None else self.score.status,
             top_features=[f.column for f in self.top_features(3)], batch_faults=list(self.batch_faults),
-            features={f.column: FeatureDriftSummary(psi=f.psi, status=f.status, note=f.note) for f in self.features},
+            features={f.column: _feature_summary(f) for f in self.features},
+            psi_threshold=self.psi_threshold, psi_alpha=self.psi_alpha,
         )
 
 
@@ -116,7 +124,8 @@ def compute_drift(
         reference: the reference sample (the version's ``reference.parquet``).
         current: the batch; every row is used, and neither frame is copied.
         numeric, categorical: the feature columns of each kind (id columns are not passed).
-        drift_spec: bins, floor, traffic-light thresholds, ``dataset_drift_share``, ``min_rows``.
+        drift_spec: bins, floor, traffic-light thresholds, the rule (``psi_threshold``, ``psi_alpha``),
+            ``dataset_drift_share``, ``min_rows``.
         score_column: the model score column (present in both frames), binned as numeric.
 
     Returns:
@@ -124,7 +133,9 @@ def compute_drift(
         a status and a note instead of raising. The drift share is over the *judged* features
         (a PSI verdict, or a state comparison that is not the same single state on both sides);
         faulted and one-sided constant features count as not drifted, so a broken feed cannot
-        inflate it. ``dataset_drift = judged > 0 and share >= drift_spec.dataset_drift_share``;
+        inflate it. With ``psi_threshold: chi2`` the p-values are adjusted by Benjamini-Hochberg
+        across the PSI-tested features (the score is judged alone).
+        ``dataset_drift = judged > 0 and share >= drift_spec.dataset_drift_share``;
         the score's PSI (prediction drift) is reported beside the features, outside the share.
     """
     t0 = time.perf_counter()
@@ -137,6 +148,7 @@ def compute_drift(
     if score_column is not None:
         score = (absent_column(score_column, "numeric", reference, current)
                  or column_drift(score_column, reference[score_column], current[score_column], "numeric", drift_spec))
+    apply_psi_rule(features, drift_spec)  # the chi2 rule's Benjamini-Hochberg runs across the features
     judged = [f for f in features if f.judged]
     drifted = [f.column for f in judged if f.status == "significant"]
     share = len(drifted) / len(judged) if judged else 0.0
@@ -145,7 +157,20 @@ def compute_drift(
         dataset_drift=bool(judged) and share >= drift_spec.dataset_drift_share,
         threshold_share=drift_spec.dataset_drift_share, reference_rows=len(reference), current_rows=len(current),
         seconds=time.perf_counter() - t0, batch_faults=[f.column for f in features if f.batch_fault],
+        psi_threshold=drift_spec.psi_threshold, psi_alpha=drift_spec.psi_alpha,
     )
+
+
+def _feature_summary(f: FeatureDrift) -> FeatureDriftSummary:
+    """The feature's entry in the summary; the rule and p-values only for a tested feature."""
+    extra = {} if f.decided_by is None else {"decided_by": f.decided_by, "psi_p_value": f.psi_p_value,
+                                             "psi_p_adjusted": f.psi_p_adjusted}
+    return FeatureDriftSummary(psi=f.psi, status=f.status, note=f.note, **extra)
+
+
+def _sig(v: float | None) -> float | None:
+    """A p-value to 6 significant digits for the table artifact (None stays None)."""
+    return None if v is None else float(f"{v:.6g}")
 
 
 __all__ = [

@@ -78,12 +78,62 @@ def _category_labels(values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index, name=values.name)
 
 
-def _banner(title: str, note: str, skipped: dict[str, str]) -> str:
+EVIDENTLY_DEFAULT_THRESHOLD = 0.1
+"""Evidently 0.7's default threshold of its distance tests (Wasserstein, Jensen-Shannon, PSI ...)."""
+
+COUNTS_DIFFER = ("they can differ: Evidently tests a random sample, bins each column over the reference and the batch "
+                 "together (its PSI) or uses another method, and may count the score; the decision uses every row on "
+                 "bins frozen from the reference")
+"""Why Evidently's drifted-column count and the PSI decision's can differ (banner and CLI)."""
+
+
+def evidently_methods(columns: dict[str, str], drift_spec: DriftSpec) -> dict[str, tuple[str, float]]:
+    """The Evidently stat test and threshold of each column: ``{column: (method, threshold)}``.
+
+    ``columns`` maps a column to ``"numeric"`` or ``"categorical"``. Method: the column's override
+    in ``drift_spec.columns``, else ``num_method`` / ``cat_method`` (``psi`` by default). Threshold:
+    the column's override, else ``stattest_threshold``, else ``psi_significant`` for ``psi`` (so
+    that Evidently's PSI test flags what the traffic light calls significant) and Evidently's
+    default 0.1 for the other methods.
+    """
+    out = {}
+    for col, kind in columns.items():
+        override = drift_spec.columns.get(col)
+        method = (override.method if override and override.method else None) or (
+            drift_spec.num_method if kind == "numeric" else drift_spec.cat_method)
+        threshold = (override.threshold if override and override.threshold else None) or drift_spec.stattest_threshold
+        if threshold is None:
+            threshold = drift_spec.psi_significant if method == "psi" else EVIDENTLY_DEFAULT_THRESHOLD
+        out[col] = (method, float(threshold))
+    return out
+
+
+def counts_sentence(psi_drifted: int | None, psi_judged: int | None, summary: EvidentlySummary) -> str:
+    """Both drifted counts side by side and why they can differ, or "" when Evidently did not run.
+
+    E.g. ``"Drifted: 0 of 13 features by the PSI decision (every row); 3 of 14 columns by
+    Evidently (psi at 0.25, on the sample); they can differ: ..."``. Without ``psi_drifted`` only
+    Evidently's count is given.
+    """
+    if not summary.ran or summary.drifted_count is None:
+        return ""
+    pairs = sorted({(c.method, c.threshold) for c in summary.per_column.values() if c.method})
+    how = ", ".join(f"{m} at {fmt_edge(t)}" if t is not None else str(m) for m, t in pairs) or "its methods"
+    ev = f"{summary.drifted_count} of {len(summary.columns)} columns by Evidently ({how}, on the sample)"
+    if psi_drifted is None:
+        return f"Drifted: {ev}; the PSI decision is in the monitoring record."
+    ours = f"{psi_drifted} of {psi_judged} features by the PSI decision (every row)"
+    return f"Drifted: {ours}; {ev}; {COUNTS_DIFFER}."
+
+
+def _banner(title: str, note: str, skipped: dict[str, str], counts: str = "") -> str:
     parts = ['<div id="finml-sample-banner" style="font-family:sans-serif;padding:12px 16px;margin:8px;'
              'border:1px solid #c9a227;background:#fff8e1;border-radius:4px">']
     if title:
         parts.append(f"<h2 style='margin:0 0 6px 0'>{html.escape(title)}</h2>")
     parts.append(f"<p style='margin:0'>{html.escape(note)}</p>")
+    if counts:
+        parts.append(f"<p id='finml-drift-counts' style='margin:6px 0 0 0'>{html.escape(counts)}</p>")
     if skipped:
         items = "".join(f"<li>{html.escape(c)}: {html.escape(r)}</li>" for c, r in skipped.items())
         parts.append(f"<p style='margin:6px 0 0 0'>Columns not sent to Evidently:</p><ul style='margin:0'>{items}</ul>")
@@ -140,6 +190,8 @@ def evidently_drift_report(
     html_path: Path,
     seed: int = 0,
     title: str = "",
+    psi_drifted: int | None = None,
+    psi_judged: int | None = None,
 ) -> EvidentlySummary:
     """Evidently 0.7 data-drift and data-summary report on a bounded random sample, as HTML.
 
@@ -150,9 +202,11 @@ def evidently_drift_report(
     frame, all missing in either sample, constant in the reference sample, non-numeric
     values in a numeric column. Evidently is not called when the batch is empty, has fewer
     rows than ``drift_spec.min_rows`` (it flags almost every column on a handful of rows), or
-    no column remains. Methods: ``num_method`` / ``cat_method`` at ``stattest_threshold``,
-    per-column overrides from ``drift_spec.columns``, dataset drift at
-    ``dataset_drift_share``. An exception inside Evidently is recorded in ``error``, not raised.
+    no column remains. Methods and thresholds per column: :func:`evidently_methods` (by default
+    PSI at ``psi_significant``), dataset drift at ``dataset_drift_share``. ``psi_drifted`` and
+    ``psi_judged`` (the PSI decision's significant and judged features) put both drifted counts
+    and why they can differ in the banner (:func:`counts_sentence`). An exception inside
+    Evidently is recorded in ``error``, not raised.
 
     Returns:
         An :class:`~models.records.drift.EvidentlySummary`: ``ran``, ``reason`` (why not),
@@ -218,14 +272,14 @@ def evidently_drift_report(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset, DataSummaryPreset
 
-    per_method = {c: o.method for c, o in drift_spec.columns.items() if c in cols and o.method}
-    per_threshold = {c: o.threshold for c, o in drift_spec.columns.items() if c in cols and o.threshold}
+    methods = evidently_methods({c: kinds[c] for c in cols}, drift_spec)
     definition = DataDefinition(numerical_columns=num_cols, categorical_columns=cat_cols)
     report = Report(
         [
             DataDriftPreset(columns=cols, num_method=drift_spec.num_method, cat_method=drift_spec.cat_method,
-                            threshold=drift_spec.stattest_threshold, per_column_method=per_method or None,
-                            per_column_threshold=per_threshold or None, drift_share=drift_spec.dataset_drift_share),
+                            per_column_method={c: m for c, (m, _) in methods.items()},
+                            per_column_threshold={c: t for c, (_, t) in methods.items()},
+                            drift_share=drift_spec.dataset_drift_share),
             DataSummaryPreset(columns=cols),
         ],
         # The per-column drift verdicts exist only as tests, and tests are produced only when
@@ -246,17 +300,18 @@ def evidently_drift_report(
         out.error = f"{type(err).__name__}: {err}"
         out.seconds = time.perf_counter() - t0
         return out
-    marker = page.find("<body>")
-    banner = _banner(title, note, out.skipped)
-    page = page[: marker + 6] + banner + page[marker + 6:] if marker >= 0 else banner + page
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(page, encoding="utf-8")
     for key, value in verdicts.items():
         setattr(out, key, value)
     out.ran = True
+    marker = page.find("<body>")
+    banner = _banner(title, note, out.skipped, counts_sentence(psi_drifted, psi_judged, out))
+    page = page[: marker + 6] + banner + page[marker + 6:] if marker >= 0 else banner + page
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(page, encoding="utf-8")
     out.html_path = str(html_path)
     out.seconds = time.perf_counter() - t0
     return out
 
 
-__all__ = ["evidently_drift_report"]
+__all__ = ["COUNTS_DIFFER", "EVIDENTLY_DEFAULT_THRESHOLD", "counts_sentence", "evidently_drift_report",
+           "evidently_methods"]

@@ -56,7 +56,15 @@ class FeatureDrift:
         psi_no_change: the PSI expected from sampling noise alone when nothing changed,
             ``(k - 1) * (1 / reference_rows + 1 / current_rows)`` for ``k`` occupied bins (the
             mean of PSI's asymptotic distribution ``(1/n + 1/m) chi2(k - 1)``, Yurdakul 2018);
-            when it reaches ``psi_moderate`` the note says the traffic light is not reliable.
+            with ``psi_threshold: fixed``, when it reaches ``psi_moderate`` the note says the
+            traffic light is not reliable.
+        occupied_bins: ``k``, the bins holding rows in either frame (None when not tested).
+        psi_p_value: the p-value of the PSI under no change, ``P(chi2(k - 1) >= PSI / (1/n + 1/m))``
+            (None when not tested); ``psi_p_adjusted`` the same after Benjamini-Hochberg across the
+            PSI-tested features of the batch (the column alone in :func:`column_drift`).
+        decided_by: the rule that set a tested column's status, ``"fixed"`` (the thresholds) or
+            ``"chi2"`` (the thresholds, for a PSI beyond sampling noise), the spec's
+            ``drift.psi_threshold``; None when not tested.
     """
 
     column: str
@@ -74,6 +82,10 @@ class FeatureDrift:
     state_p_value: float | None = None
     state_psi: float | None = None
     psi_no_change: float | None = None
+    occupied_bins: int | None = None
+    psi_p_value: float | None = None
+    psi_p_adjusted: float | None = None
+    decided_by: str | None = None
 
     @property
     def tested(self) -> bool:
@@ -136,17 +148,79 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: Kind
         rf, cf = np.maximum(r, floor), np.maximum(c, floor)
         terms = (cf - rf) * np.log(cf / rf)
         out.psi = float(terms.sum())
-        out.status = traffic_light(out.psi, drift_spec)
         out.judged = True
         occupied = int(np.count_nonzero((ref.counts + cur.counts) > 0))
+        out.occupied_bins = occupied
         out.psi_no_change = (occupied - 1) * (1 / ref_rows + 1 / cur_rows)
-        if out.psi_no_change >= drift_spec.psi_moderate:
-            out.note = (f"PSI is about {out.psi_no_change:.2f} with no change at all at these sizes ({occupied} bins, "
-                        f"{ref_rows:,} reference and {cur_rows:,} batch rows; Yurdakul 2018): its traffic light "
-                        "is unreliable at this batch size")
+        out.psi_p_value = psi_p_value(out.psi, occupied, ref_rows, cur_rows)
+        decide_psi(out, out.psi_p_value, 1, drift_spec)
         for row, t in zip(out.bins, terms):
             row["psi_term"] = float(t)
     return out
+
+
+def psi_p_value(value: float, occupied_bins: int, reference_rows: int, current_rows: int) -> float:
+    """p-value of a PSI under no change: ``P(chi2(k - 1) >= PSI / (1/n + 1/m))``, ``k`` occupied bins.
+
+    Under no change, PSI is asymptotically ``(1/n + 1/m)`` times a chi-square with ``k - 1``
+    degrees of freedom (Yurdakul 2018); ``scipy.stats.chi2.sf``. 1.0 with fewer than two occupied
+    bins or an empty frame.
+    """
+    if occupied_bins < 2 or reference_rows < 1 or current_rows < 1:
+        return 1.0
+    from scipy.stats import chi2
+
+    return float(chi2.sf(value / (1 / reference_rows + 1 / current_rows), occupied_bins - 1))
+
+
+def decide_psi(out: FeatureDrift, p_adjusted: float, family: int, drift_spec: DriftSpec) -> None:
+    """Set a PSI-tested column's ``status``, ``decided_by``, ``psi_p_adjusted`` and note by the spec's rule.
+
+    ``fixed``: the traffic light (:func:`tasks.psi.traffic_light`); the note warns when
+    ``psi_no_change`` reaches ``psi_moderate``. ``chi2``: the same traffic light when the PSI is
+    beyond sampling noise (``p_adjusted``, the Benjamini-Hochberg p-value among ``family``
+    features, below ``drift.psi_alpha``), otherwise ``stable`` with a note. So the chi2 rule only
+    removes lights that noise explains: at volume, where every material change is beyond noise, it
+    agrees with ``fixed``, and an immaterial change (PSI below ``psi_moderate``) stays stable however
+    small its p-value.
+    """
+    out.psi_p_adjusted = p_adjusted
+    out.decided_by = drift_spec.psi_threshold
+    out.note = ""
+    if drift_spec.psi_threshold == "fixed":
+        out.status = traffic_light(out.psi, drift_spec)
+        if out.psi_no_change >= drift_spec.psi_moderate:
+            out.note = (f"PSI is about {out.psi_no_change:.2f} with no change at all at these sizes "
+                        f"({out.occupied_bins} bins, "
+                        f"{out.reference_rows:,} reference and {out.current_rows:,} batch rows; Yurdakul 2018): its "
+                        "traffic light is unreliable at this batch size")
+        return
+    light = traffic_light(out.psi, drift_spec)
+    across = f" across {family} features" if family > 1 else ""
+    p_text = f"chi2 p = {p_adjusted:.3g} (Benjamini-Hochberg{across})" if family > 1 else f"chi2 p = {p_adjusted:.3g}"
+    if light == "stable":
+        out.status = light
+    elif p_adjusted < drift_spec.psi_alpha:
+        out.status = light
+        out.note = f"chi2 rule: beyond sampling noise ({p_text} < psi_alpha {drift_spec.psi_alpha:g})"
+    else:
+        out.status = "stable"
+        out.note = (f"chi2 rule: PSI {out.psi:.3f} would be {light} but is within sampling noise at these sizes "
+                    f"({p_text} >= psi_alpha {drift_spec.psi_alpha:g})")
+
+
+def apply_psi_rule(features: list[FeatureDrift], drift_spec: DriftSpec) -> None:
+    """Judge the PSI-tested ``features`` of one batch together (:func:`decide_psi`): their p-values
+    adjusted by Benjamini-Hochberg (``scipy.stats.false_discovery_control``, Benjamini & Hochberg
+    1995) across them. Columns without a PSI are left as they are."""
+    tested = [f for f in features if f.psi is not None and f.psi_p_value is not None]
+    if not tested:
+        return
+    from scipy.stats import false_discovery_control
+
+    adjusted = false_discovery_control([f.psi_p_value for f in tested], method="bh")
+    for f, q in zip(tested, adjusted):
+        decide_psi(f, float(q), len(tested), drift_spec)
 
 
 def state_counts(values: pd.Series, profile: BinProfile, single: Any, kind: str) -> list[int]:
@@ -235,5 +309,5 @@ def absent_column(name: str, kind: str, reference: pd.DataFrame, current: pd.Dat
                         len(reference), len(current))
 
 
-__all__ = ["FeatureDrift", "TESTED_STATUSES", "UNTESTED_STATUSES", "absent_column", "column_drift", "state_counts",
-           "state_test_pvalue"]
+__all__ = ["FeatureDrift", "TESTED_STATUSES", "UNTESTED_STATUSES", "absent_column", "apply_psi_rule", "column_drift",
+           "decide_psi", "psi_p_value", "state_counts", "state_test_pvalue"]

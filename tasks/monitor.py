@@ -396,14 +396,16 @@ def measure_drift(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame,
 
 @step("evidently-report")
 def evidently_report(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFrame, scores: np.ndarray,
-                     folder: Path) -> EvidentlySummary:
-    """Evidently DataDrift and data-summary report on a bounded sample, saved as HTML."""
+                     folder: Path, drift: DriftResult | None = None) -> EvidentlySummary:
+    """Evidently DataDrift and data-summary report on a bounded sample, saved as HTML; with the PSI
+    decision ``drift``, its banner gives both drifted counts."""
     from tasks.drift import evidently_drift_report
 
     current = table.assign(score=scores)
     return evidently_drift_report(
         reference, current, spec.numeric_features + ["score"], spec.categorical_features, spec.drift,
         html_path=Path(folder) / "drift_report.html", title=f"{spec.name}: drift against the reference sample",
+        psi_drifted=None if drift is None else len(drift.drifted), psi_judged=None if drift is None else drift.tested,
     )
 
 

@@ -9,6 +9,7 @@ missing and ``<other>`` bins, the floor, the thresholds) are in ``docs/drift.md`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -33,7 +34,8 @@ class Binning:
     Attributes:
         kind: ``"numeric"`` or ``"categorical"``.
         edges: numeric only: the sorted unique interior edges ``e1 < ... < ek`` (float64,
-            possibly empty); bins are ``(-inf, e1], ..., (ek, +inf)`` then missing.
+            possibly empty), each midway between two adjacent distinct reference values; bins
+            are ``(-inf, e1], ..., (ek, +inf)`` then missing.
         categories: categorical only: the reference's categories (Python scalars, by
             descending reference frequency); bins are those, then ``<other>``, then missing.
         labels: one readable label per bin, in bin order (the missing bin last).
@@ -63,21 +65,41 @@ def fmt_edge(x: float) -> str:
     return f"{x:.6g}"
 
 
+def _midpoint(a: float, b: float) -> float:
+    """A point strictly between the distinct values ``a < b`` that keeps ``a`` at or below it and
+    ``b`` above it (``a/2 + b/2`` cannot overflow; adjacent floats give ``a``)."""
+    m = a / 2 + b / 2
+    return m if a <= m < b else a
+
+
+def _edge_labels(edges: np.ndarray) -> list[str]:
+    """The edges as text, with the fewest significant digits (from 6) that keep them distinct."""
+    for digits in range(6, 18):
+        text = [f"{e:.{digits}g}" for e in edges]
+        if len(set(text)) == len(text):
+            return text
+    return [repr(float(e)) for e in edges]
+
+
 def _numeric_binning(x: np.ndarray, n_bins: int) -> Binning:
-    finite = x[np.isfinite(x)]
-    if finite.size:
-        q = np.arange(1, n_bins) / n_bins
-        edges = np.unique(np.quantile(finite, q, method="inverted_cdf"))
-        top = np.nanmax(x[~np.isnan(x)])  # may be +inf: then no edge is dropped
-        edges = edges[edges < top]
-    else:
+    finite = np.sort(x[np.isfinite(x)])
+    distinct = np.unique(finite)
+    if distinct.size <= 1:
         edges = np.empty(0)
+    elif distinct.size <= n_bins:  # one bin per reference value
+        edges = np.array([_midpoint(a, b) for a, b in pairwise(distinct)])
+    else:
+        q = np.arange(1, n_bins) / n_bins
+        at = np.unique(np.quantile(finite, q, method="inverted_cdf"))
+        nxt = np.searchsorted(distinct, at, side="right")  # the next distinct reference value above each
+        keep = nxt < distinct.size  # no edge at the reference maximum
+        edges = np.array([_midpoint(a, distinct[i]) for a, i in zip(at[keep], nxt[keep])])
     edges = np.ascontiguousarray(edges, dtype="float64")
     if edges.size == 0:
         labels = ["(-inf, +inf)"]
     else:
-        bounds = ["-inf"] + [fmt_edge(e) for e in edges] + ["+inf"]
-        labels = [f"({lo}, {hi}]" for lo, hi in zip(bounds[:-2], bounds[1:-1])]
+        bounds = ["-inf"] + _edge_labels(edges) + ["+inf"]
+        labels = [f"({lo}, {hi}]" for lo, hi in pairwise(bounds[:-1])]
         labels.append(f"({bounds[-2]}, +inf)")
     return Binning("numeric", edges=edges, labels=tuple(labels) + (MISSING_LABEL,))
 
@@ -100,11 +122,17 @@ def py_scalar(v: Any) -> Any:
 def freeze_bins(reference: pd.Series, kind: Kind, n_bins: int) -> Binning:
     """Bins of one column, frozen on the reference sample (conventions in ``docs/drift.md``).
 
-    Numeric: the interior quantiles ``1/k, ..., (k-1)/k`` of the reference's finite values as
-    observed values (``numpy.quantile(method="inverted_cdf")``, Hyndman & Fan type 1), made unique,
-    without edges at or above the reference maximum; bins ``(-inf, e1], ..., (ek, +inf)`` and a
-    missing bin. Categorical: the reference's categories by descending frequency, ``<other>`` for
-    unseen ones, and ``<missing>``.
+    Numeric: each edge lies midway between two adjacent distinct reference values, so that no
+    reference value sits on an edge and rounding noise in a batch (``35 -> 35.00000000000001``)
+    moves no row across one. A column with at most ``n_bins`` distinct finite reference values
+    gets one bin per value (edges at the midpoints between consecutive values); otherwise the
+    edges follow the interior quantiles ``1/k, ..., (k-1)/k`` of the finite reference values
+    (``numpy.quantile(method="inverted_cdf")``, Hyndman & Fan type 1): each edge is the
+    midpoint between the quantile value and the next distinct reference value above it (none at
+    the reference maximum), so the reference counts per bin are those of right-closed bins at the
+    quantile values. Bins ``(-inf, e1], ..., (ek, +inf)`` and a missing bin; a value exactly on an
+    edge belongs to the bin below it. Categorical: the reference's categories by descending
+    frequency, ``<other>`` for unseen ones, and ``<missing>``.
 
     Args:
         reference: the reference values of the column (missing values allowed).

@@ -56,6 +56,11 @@ def print_monitoring(record) -> None:
         console.print(f"  {perf.below_majority}", highlight=False, markup=False)
     if record.evidently is not None and record.evidently.html_path:
         console.print(f"  Evidently report: {record.evidently.html_path}", highlight=False)
+        from tasks.evidently_report import counts_sentence
+
+        counts = counts_sentence(len(d.drifted), d.tested, record.evidently)
+        if counts:
+            console.print(f"  {counts}", highlight=False, markup=False)
 
 
 def monitor_cmd(

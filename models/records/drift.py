@@ -19,6 +19,15 @@ UNTESTED_STATUSES = ("constant", "all_missing", "insufficient_data", "error")
 """Statuses of a feature reported without a PSI verdict; never counted as drift."""
 
 
+def _omit_unset(model: Record, out: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """``out`` without the keys of ``names`` the record was not given (a line written before those
+    fields existed dumps back unchanged)."""
+    for name in names:
+        if name not in model.model_fields_set:
+            out.pop(name, None)
+    return out
+
+
 class FeatureDriftSummary(Record):
     """One feature in the drift summary.
 
@@ -26,11 +35,23 @@ class FeatureDriftSummary(Record):
         psi: the population stability index (unitless, >= 0), or None when not tested.
         status: one of :data:`TESTED_STATUSES` or :data:`UNTESTED_STATUSES`.
         note: why the column was not tested, a fault, or an unreliable traffic light ("" if none).
+        decided_by: the rule that set the status of a tested feature, ``"fixed"`` or ``"chi2"``
+            (``drift.psi_threshold``); None when not tested.
+        psi_p_value, psi_p_adjusted: the PSI's chi-square p-value under no change, raw and after
+            Benjamini-Hochberg across the batch's tested features (None when not tested).
+        The last three are absent from records written before they existed.
     """
 
     psi: float | None
     status: str
     note: str = ""
+    decided_by: str | None = None
+    psi_p_value: float | None = None
+    psi_p_adjusted: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_new_fields(self, handler: Any) -> dict[str, Any]:
+        return _omit_unset(self, handler(self), ("decided_by", "psi_p_value", "psi_p_adjusted"))
 
 
 class DriftSummary(Record):
@@ -48,6 +69,8 @@ class DriftSummary(Record):
         batch_faults: constant or all-missing features whose states moved beyond sampling noise
             and materially (stuck, broken or changed feeds); absent from the oldest records.
         features: per feature, in the order monitored.
+        psi_threshold, psi_alpha: the rule that made a feature ``significant`` (``drift.psi_threshold``,
+            ``fixed`` or ``chi2``) and the chi2 rule's false discovery rate; absent from older records.
     """
 
     tested: int
@@ -60,6 +83,12 @@ class DriftSummary(Record):
     top_features: list[str] = Field(default_factory=list)
     batch_faults: list[str] = Field(default_factory=list)
     features: dict[str, FeatureDriftSummary] = Field(default_factory=dict)
+    psi_threshold: str | None = None
+    psi_alpha: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_new_fields(self, handler: Any) -> dict[str, Any]:
+        return _omit_unset(self, handler(self), ("psi_threshold", "psi_alpha"))
 
     @property
     def not_tested(self) -> dict[str, str]:
@@ -143,6 +172,8 @@ class DriftRow(Record):
         reference_missing_share, current_missing_share: rounded to 4 decimals.
         reference_rows, current_rows: rows of the two frames.
         note: as in :class:`FeatureDriftSummary`.
+        decided_by, psi_p_value, psi_p_adjusted: as in :class:`FeatureDriftSummary` (p-values rounded
+            to 6 significant digits).
     """
 
     column: str
@@ -156,6 +187,9 @@ class DriftRow(Record):
     reference_rows: int
     current_rows: int
     note: str
+    decided_by: str | None = None
+    psi_p_value: float | None = None
+    psi_p_adjusted: float | None = None
 
 
 __all__ = [

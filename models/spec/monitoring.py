@@ -109,7 +109,8 @@ class ColumnDriftSpec(Strict):
     method: DriftMethod | None = None
     """The Evidently stat test of this column (default: ``num_method`` or ``cat_method``)."""
     threshold: float | None = Field(default=None, gt=0.0)
-    """The stat test's threshold for this column (default: ``stattest_threshold``)."""
+    """The stat test's threshold for this column (default: ``stattest_threshold``, else
+    ``psi_significant`` for ``psi`` and 0.1 for the other methods)."""
 
 
 class DriftSpec(Strict):
@@ -117,9 +118,10 @@ class DriftSpec(Strict):
 
     The decision is the population stability index (PSI) of every feature and of the score on
     bins frozen from the version's reference sample: below ``psi_moderate`` stable, from it
-    moderate, from ``psi_significant`` significant. The Evidently report, on at most
-    ``evidently_sample_rows`` rows, uses ``num_method`` / ``cat_method`` at
-    ``stattest_threshold``, overridable per column. Definitions and sources: docs/drift.md.
+    moderate, from ``psi_significant`` significant; with ``psi_threshold: chi2`` a light other than
+    stable also needs the PSI to be beyond sampling noise at ``psi_alpha``. The Evidently report, on at most ``evidently_sample_rows`` rows, uses ``num_method`` /
+    ``cat_method`` (PSI) at ``stattest_threshold`` (``psi_significant``), overridable per column.
+    Definitions and sources: docs/drift.md.
     """
 
     bins: int = Field(default=10, ge=2, le=100)
@@ -130,6 +132,14 @@ class DriftSpec(Strict):
     """PSI from which a feature's drift is 'moderate'."""
     psi_significant: float = Field(default=0.25, gt=0.0)
     """PSI from which a feature's drift is 'significant' (above ``psi_moderate``)."""
+    psi_threshold: Literal["fixed", "chi2"] = "fixed"
+    """How a feature's PSI becomes its traffic light. ``fixed``: the thresholds ``psi_moderate`` and
+    ``psi_significant`` alone. ``chi2``: the same thresholds, and a light turns moderate or significant only when the PSI is
+    beyond sampling noise at the two sample sizes: the p-value of PSI's chi-square approximation,
+    ``PSI / (1/n + 1/m) ~ chi2(k - 1)`` (Yurdakul 2018), adjusted by Benjamini-Hochberg across the
+    features, below ``psi_alpha``."""
+    psi_alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
+    """False discovery rate of the ``chi2`` rule (Benjamini-Hochberg across the features)."""
     dataset_drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
     """Share of tested features at 'significant' PSI that counts as dataset drift."""
     min_rows: int = Field(default=200, ge=1)
@@ -146,12 +156,13 @@ class DriftSpec(Strict):
     of this many of them seeded with the split's seed."""
     evidently_sample_rows: int = Field(default=10_000, ge=100)
     """Rows of the batch (and of the reference) given to Evidently; PSI always uses every row."""
-    num_method: DriftMethod = "wasserstein"
-    """Evidently stat test of numeric features."""
-    cat_method: DriftMethod = "jensenshannon"
-    """Evidently stat test of categorical features."""
-    stattest_threshold: float = Field(default=0.1, gt=0.0)
-    """Threshold of the Evidently stat tests."""
+    num_method: DriftMethod = "psi"
+    """Evidently stat test of numeric features (default PSI, as the decision)."""
+    cat_method: DriftMethod = "psi"
+    """Evidently stat test of categorical features (default PSI, as the decision)."""
+    stattest_threshold: float | None = Field(default=None, gt=0.0)
+    """Threshold of the Evidently stat tests (default: ``psi_significant`` for ``psi``, 0.1, Evidently's
+    default, for the other methods)."""
     columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
     """Per-column Evidently method and threshold overrides."""
     performance_tolerance: dict[str, float | None] = Field(default_factory=dict)

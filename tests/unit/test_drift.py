@@ -87,30 +87,31 @@ def test_categorical_psi_with_empty_bin_missing_and_unseen_category_by_hand():
 
 def test_numeric_psi_with_edges_empty_bin_and_missing_by_hand():
     reference = pd.Series([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], dtype=float)
-    # 5 quantile bins of 1..10 (observed-value quantiles at .2 .4 .6 .8): edges 2, 4, 6, 8;
-    # intervals (-inf,2] (2,4] (4,6] (6,8] (8,inf) and missing.
+    # 5 quantile bins of 1..10 (observed-value quantiles at .2 .4 .6 .8: 2, 4, 6, 8); each edge
+    # lies midway to the next reference value: 2.5, 4.5, 6.5, 8.5 (no reference value on an edge);
+    # intervals (-inf,2.5] (2.5,4.5] (4.5,6.5] (6.5,8.5] (8.5,inf) and missing.
     current = pd.Series([0.5, 2.0, 3.0, 4.0, 7.0, 8.0, 8.5, 9.0, 100.0, np.nan])
     spec = DriftSpec(bins=5, min_rows=1)
 
     binning = freeze_bins(reference, "numeric", 5)
-    assert list(binning.edges) == [2.0, 4.0, 6.0, 8.0]
-    assert binning.labels == ("(-inf, 2]", "(2, 4]", "(4, 6]", "(6, 8]", "(8, +inf)", "<missing>")
-    # values on an edge belong to the bin below it: 2 -> (-inf,2], 4 -> (2,4], 8 -> (6,8]
-    assert list(bin_shares(binning, current)) == pytest.approx([0.2, 0.2, 0.0, 0.2, 0.3, 0.1])
+    assert list(binning.edges) == [2.5, 4.5, 6.5, 8.5]
+    assert binning.labels == ("(-inf, 2.5]", "(2.5, 4.5]", "(4.5, 6.5]", "(6.5, 8.5]", "(8.5, +inf)", "<missing>")
+    # a value exactly on an edge belongs to the bin below it: 8.5 -> (6.5,8.5]
+    assert list(bin_shares(binning, current)) == pytest.approx([0.2, 0.2, 0.0, 0.3, 0.2, 0.1])
     assert list(bin_shares(binning, reference)) == pytest.approx([0.2, 0.2, 0.2, 0.2, 0.2, 0.0])
 
     result = column_drift("income", reference, current, "numeric", spec)
     expected = (
-        0.0 + 0.0                                     # (-inf,2], (2,4]: unchanged
-        + (1e-4 - 0.2) * math.log(1e-4 / 0.2)         # (4,6]: empty in the current batch
-        + 0.0                                         # (6,8]
-        + (0.3 - 0.2) * math.log(0.3 / 0.2)           # (8,inf)
+        0.0 + 0.0                                     # (-inf,2.5], (2.5,4.5]: unchanged
+        + (1e-4 - 0.2) * math.log(1e-4 / 0.2)         # (4.5,6.5]: empty in the current batch
+        + (0.3 - 0.2) * math.log(0.3 / 0.2)           # (6.5,8.5]
+        + 0.0                                         # (8.5,inf)
         + (0.1 - 1e-4) * math.log(0.1 / 1e-4)         # missing: none in the reference
     )
     assert expected == pytest.approx(2.25005, abs=1e-5)
     assert result.psi == pytest.approx(expected, rel=1e-12)
     assert result.psi == pytest.approx(sum(_term(c, r) for c, r in
-                                           zip([0.2, 0.2, 0, 0.2, 0.3, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2, 0])))
+                                           zip([0.2, 0.2, 0, 0.3, 0.2, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2, 0])))
 
 
 def test_traffic_light_uses_the_spec_thresholds():
@@ -150,12 +151,18 @@ def test_quantile_edges_are_frozen_on_the_reference():
 
 def test_tied_and_discrete_data_get_fewer_bins():
     binary = freeze_bins(pd.Series([0.0] * 80 + [1.0] * 20), "numeric", 10)
-    assert list(binary.edges) == [0.0]
-    assert binary.labels == ("(-inf, 0]", "(0, +inf)", "<missing>")
-    counts = freeze_bins(pd.Series(np.random.default_rng(2).poisson(2.0, 10_000).astype(float)), "numeric", 10)
+    assert list(binary.edges) == [0.5]  # one bin per value, the edge midway between them
+    assert binary.labels == ("(-inf, 0.5]", "(0.5, +inf)", "<missing>")
+    # Poisson(2) on 10,000 rows takes the 10 values 0..9: one bin per value (no more distinct values than bins)
+    few = pd.Series(np.random.default_rng(2).poisson(2.0, 10_000).astype(float))
+    assert sorted(few.unique()) == list(range(10))
+    assert list(freeze_bins(few, "numeric", 10).edges) == [v + 0.5 for v in range(9)]
+    # Poisson(6) has more distinct values than bins: tied quantiles, so fewer than 10 bins
+    many = pd.Series(np.random.default_rng(2).poisson(6.0, 10_000).astype(float))
+    counts = freeze_bins(many, "numeric", 10)
     assert 2 <= len(counts.edges) < 9
     # every frozen bin holds reference rows
-    assert (bin_shares(counts, pd.Series(np.random.default_rng(2).poisson(2.0, 10_000).astype(float)))[:-1] > 0).all()
+    assert (bin_shares(counts, many)[:-1] > 0).all()
 
 
 def test_categorical_bins_accept_category_dtype_and_map_by_value():
@@ -386,8 +393,9 @@ def test_evidently_report_on_a_bounded_sample(tmp_path):
     assert "absent" in out.skipped["absent"]
     assert out.per_column["income"].method == "psi" and out.per_column["income"].threshold == 0.2
     assert out.per_column["income"].drifted is True       # lognormal mean shifted by 1 sd of log
-    assert out.per_column["seniority"].method == "wasserstein"
-    assert out.per_column["home"].method == "jensenshannon"
+    # the defaults: Evidently's PSI test at the spec's psi_significant (0.25), like the decision
+    assert (out.per_column["seniority"].method, out.per_column["seniority"].threshold) == ("psi", 0.25)
+    assert (out.per_column["home"].method, out.per_column["home"].threshold) == ("psi", 0.25)
     assert out.drifted_count == sum(v.drifted for v in out.per_column.values())
     assert out.drifted_share == pytest.approx(out.drifted_count / 3)
 
@@ -465,14 +473,20 @@ def test_the_drift_summary_is_the_drift_section_the_monitoring_record_holds():
     current["score"] = np.random.default_rng(5).random(len(current))
     result = compute_drift(reference, current, ["age", "income", "bonus", "absent"], ["home"], DriftSpec(),
                            score_column="score")
-    # the section exactly as tasks.monitor.build_record wrote it before DriftSummary existed
+    # the section as tasks.monitor.build_record wrote it before DriftSummary existed, plus the rule
+    # (psi_threshold, psi_alpha) and, for a tested feature, the rule and p-values that decided it
     top = result.top_features(3)
+    rule = {"psi_threshold": "fixed", "psi_alpha": 0.01}
     written = {
         "tested": result.tested, "drifted": list(result.drifted), "drifted_share": result.drifted_share,
         "dataset_drift": result.dataset_drift, "threshold_share": DriftSpec().dataset_drift_share,
         "score_psi": result.score.psi, "score_status": result.score.status,
         "top_features": [f.column for f in top], "batch_faults": list(result.batch_faults),
-        "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note} for f in result.features},
+        "features": {f.column: {"psi": f.psi, "status": f.status, "note": f.note}
+                     | ({"decided_by": "fixed", "psi_p_value": f.psi_p_value, "psi_p_adjusted": f.psi_p_adjusted}
+                        if f.psi is not None else {})
+                     for f in result.features},
+        **rule,
     }
     summary = result.summary()
     assert summary.model_dump(mode="json") == written
@@ -485,7 +499,9 @@ def test_the_drift_summary_is_the_drift_section_the_monitoring_record_holds():
         "column": "age", "role": "feature", "kind": "numeric", "status": "significant",
         "psi": round(result.features[0].psi, 6), "bins": len(result.features[0].bins),
         "reference_missing_share": 0.0, "current_missing_share": 0.0, "reference_rows": 5_000,
-        "current_rows": 5_000, "note": result.features[0].note,
+        "current_rows": 5_000, "note": result.features[0].note, "decided_by": "fixed",
+        "psi_p_value": float(f"{result.features[0].psi_p_value:.6g}"),
+        "psi_p_adjusted": float(f"{result.features[0].psi_p_adjusted:.6g}"),
     }
 
 
