@@ -43,8 +43,14 @@ MAX_EXAMPLES = 5
 
 
 def shorten(text: str, limit: int = EXAMPLE_CHARS) -> str:
-    """``text`` itself, or its first ``limit`` characters followed by ``…(N chars)`` (N: its length)."""
-    return text if len(text) <= limit else f"{text[:limit]}…({len(text):,} chars)"
+    """``text`` itself, or its first ``limit`` characters followed by ``…(N chars)`` (N: its length).
+    A text this function already shortened is returned as it is."""
+    if len(text) <= limit:
+        return text
+    head, mark, tail = text.rpartition("…(")
+    if mark and len(head) <= limit and tail.endswith(" chars)") and tail[:-7].replace(",", "").isdecimal():
+        return text
+    return f"{text[:limit]}…({len(text):,} chars)"
 
 
 def short_examples(values, count: int = MAX_EXAMPLES, limit: int = EXAMPLE_CHARS) -> list:

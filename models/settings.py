@@ -31,6 +31,10 @@ class Settings(BaseSettings):
         dask_address: a Dask scheduler address such as ``tcp://10.0.0.5:8786``
             (``FINML_DASK_ADDRESS``); setting it selects the Dask runner (``prefect-dask``, the
             ``dask`` extra). Dask needs a real Prefect API (``PREFECT_API_URL``).
+        max_batch_rows: the most rows one file source or batch may hold
+            (``FINML_MAX_BATCH_ROWS``, default 5,000,000); checked before the file is read whole.
+        memory_check: refuse a file whose estimated loading memory exceeds the memory available
+            (``FINML_MEMORY_CHECK``, default true); see ``docs/performance.md`` (Memory).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -41,6 +45,8 @@ class Settings(BaseSettings):
     task_runner: Literal["threads", "sequential", "dask"] = "threads"
     max_workers: int | None = Field(default=None, ge=1)
     dask_address: str | None = None
+    max_batch_rows: int = Field(default=5_000_000, ge=1)
+    memory_check: bool = True
 
 
 def get_settings() -> Settings:
