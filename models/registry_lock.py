@@ -48,6 +48,13 @@ def _owner_record() -> dict[str, Any]:
             "command": " ".join(sys.argv)[:200]}
 
 
+def _write_no_follow(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, refusing to follow a symlink planted in its place (``O_NOFOLLOW``)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 def holder(folder: Path) -> str:
     """Who holds (or last held) the lock of ``folder``, in words: "process 123 on host h
     (finml train m), running" or "... has ended"; "an unknown process" without a record."""
@@ -101,7 +108,7 @@ def registry_lock(folder: Path, model: str, timeout: float) -> Iterator[None]:
     owner = folder / OWNER_FILE
     try:  # from here on, every exit releases the lock
         try:
-            owner.write_text(json.dumps(_owner_record()))
+            _write_no_follow(owner, json.dumps(_owner_record()))
         except OSError as err:  # diagnostic only: a full disk must not stop the write under the lock
             log.debug("%s: cannot write %s (%s)", model, owner, err)
         yield

@@ -193,3 +193,13 @@ def test_a_version_folder_named_superscript_two_does_not_break_publishing(tmp_pa
     (reg.versions_dir / "²").mkdir()
     assert publish(reg, "b") == 2
     assert reg.list_versions() == [1, 2]
+
+
+def test_the_owner_record_never_follows_a_planted_symlink(tmp_path):
+    reg = ModelRegistry(tmp_path / "registry", "m")
+    publish(reg, "a")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (reg.dir / OWNER_FILE).symlink_to(victim)
+    assert publish(reg, "b") == 2  # the record is skipped, the write goes on
+    assert victim.read_text() == "keep me"
