@@ -121,15 +121,16 @@ def main() -> None:
             proc.start()
             r = queue.get()
             proc.join()
-            peaks = [r[f"{s}_peak_kb"] / 1024 for s in ("read", "parse", "validate")]
+            peaks = [r[f"{s}_peak_kb"] * 1024 / 1e6 for s in ("read", "parse", "validate")]  # kB of 1024 bytes
             seconds = r["read_s"] + r["parse_s"] + r["validate_s"]
-            over = max(peaks) - r["before_kb"] / 1024
+            libs = r["before_kb"] * 1024 / 1e6
+            over = max(peaks) - libs
             est = r["estimate_mb"]
-            print(f"{size_mb:8.1f} {rows:10,} {r['frame_mb']:9.0f} {est or 0:8.0f} {r['before_kb'] / 1024:8.0f} "
+            print(f"{size_mb:8.1f} {rows:10,} {r['frame_mb']:9.0f} {est or 0:8.0f} {libs:8.0f} "
                   f"{peaks[0]:8.0f} {peaks[1]:9.0f} {peaks[2]:9.0f} {over:9.0f} {over / size_mb:6.1f} "
                   f"{over / est if est else 0:6.2f} {seconds:8.1f}")
             path.unlink()
-    print("MB are 10^6 bytes (RSS in MiB); frame: memory_usage(deep=True) after reading; est.: the decoded size "
+    print("MB are 10^6 bytes; frame: memory_usage(deep=True) after reading; est.: the decoded size "
           "tasks.batch_limits estimates from a Parquet footer; over libs: the highest RSS over the three steps "
           "less the RSS before them; /file and /est.: that increase per MB of the file and of the estimate")
 
