@@ -126,9 +126,10 @@ def main() -> None:
             libs = r["before_kb"] * 1024 / 1e6
             over = max(peaks) - libs
             est = r["estimate_mb"]
-            print(f"{size_mb:8.1f} {rows:10,} {r['frame_mb']:9.0f} {est or 0:8.0f} {libs:8.0f} "
+            est_text, per_est = (f"{est:.0f}", f"{over / est:.2f}") if est else ("-", "-")
+            print(f"{size_mb:8.1f} {rows:10,} {r['frame_mb']:9.0f} {est_text:>8} {libs:8.0f} "
                   f"{peaks[0]:8.0f} {peaks[1]:9.0f} {peaks[2]:9.0f} {over:9.0f} {over / size_mb:6.1f} "
-                  f"{over / est if est else 0:6.2f} {seconds:8.1f}")
+                  f"{per_est:>6} {seconds:8.1f}")
             path.unlink()
     print("MB are 10^6 bytes; frame: memory_usage(deep=True) after reading; est.: the decoded size "
           "tasks.batch_limits estimates from a Parquet footer; over libs: the highest RSS over the three steps "
