@@ -33,3 +33,39 @@ class RegistryError(FinmlError, RuntimeError):
 class OrchestrationError(FinmlError, RuntimeError):
     """Prefect cannot run what was asked: no API for Dask or deployments, a server that does not
     start, a deployment run that cannot be reached."""
+
+
+EXAMPLE_CHARS = 80
+"""Characters of one offending value an error message quotes; the rest is cut (a 1 MB cell must
+not make a 1 MB message)."""
+MAX_EXAMPLES = 5
+"""Offending values an error message quotes at most."""
+
+
+def shorten(text: str, limit: int = EXAMPLE_CHARS) -> str:
+    """``text`` itself, or its first ``limit`` characters followed by ``…(N chars)`` (N: its length).
+    A text this function already shortened is returned as it is."""
+    if len(text) <= limit:
+        return text
+    head, mark, tail = text.rpartition("…(")
+    if mark and len(head) <= limit and tail.endswith(" chars)") and tail[:-7].replace(",", "").isdecimal():
+        return text
+    return f"{text[:limit]}…({len(text):,} chars)"
+
+
+def short_examples(values, count: int = MAX_EXAMPLES, limit: int = EXAMPLE_CHARS) -> list:
+    """At most ``count`` of ``values`` (any iterable, read no further), each string cut by
+    :func:`shorten`; a value of another type whose ``repr`` is longer than ``limit`` becomes its
+    shortened ``repr``. Numbers and short values are kept as they are."""
+    import itertools
+
+    out = []
+    for value in itertools.islice(values, count):
+        if isinstance(value, str):
+            value = shorten(value, limit)
+        elif not isinstance(value, (int, float, bool)) and value is not None:
+            text = repr(value)
+            if len(text) > limit:
+                value = shorten(text, limit)
+        out.append(value)
+    return out

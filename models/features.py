@@ -13,11 +13,13 @@ the fields are listed in ``docs/spec-reference.md``.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Union
 
-import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, FieldSerializationInfo, field_serializer, model_validator
+
+if TYPE_CHECKING:  # NumPy and pandas are imported where the builders compute: reading a spec needs neither
+    import numpy as np
+    import pandas as pd
 
 LABEL_END = "label_end"
 """Column of the modelling table: time of the last raw row used by the row's label."""
@@ -112,6 +114,9 @@ class _MarketBuilder:
 
     def _features(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int]:
         """``(table with the time column and features, daily log returns, rows of history needed)``."""
+        import numpy as np
+        import pandas as pd
+
         p = self.params
         df = raw.sort_values(self.time_column, kind="stable").reset_index(drop=True)
         price = df[p.price_column].astype(float)
@@ -195,6 +200,8 @@ class RealisedVolatilityBuilder(_MarketBuilder):
         Raises:
             ValueError: a non-positive price or volume (its log is undefined), naming the column.
         """
+        import numpy as np
+
         out, r, history = self._features(raw)
         h = self.params.horizon
         future_r2 = (r**2).rolling(h).sum().shift(-h)  # sum of r^2 over t+1 .. t+h
@@ -234,6 +241,8 @@ class DirectionBuilder(_MarketBuilder):
 
     def build(self, raw: pd.DataFrame, require_target: bool = True) -> pd.DataFrame:
         """Build the modelling table; see :meth:`RealisedVolatilityBuilder.build` for the contract."""
+        import numpy as np
+
         out, r, history = self._features(raw)
         nxt = r.shift(-1)
         out[self.target_name] = np.where(nxt.isna(), np.nan, (nxt > 0).astype(float))
@@ -245,6 +254,8 @@ class DirectionBuilder(_MarketBuilder):
     def baselines_on(self, table: pd.DataFrame, rows: np.ndarray, majority_rate=None) -> dict[str, np.ndarray]:
         """Naive probabilities of "up" on ``rows``: persistence from today's return; majority
         as ``majority_rate`` (the training event rate, a number or one per row), when given."""
+        import numpy as np
+
         out = {"persistence": (table["return_lag0"].to_numpy(dtype=float)[rows] > 0).astype(float)}
         if majority_rate is not None:
             out["majority"] = np.broadcast_to(np.asarray(majority_rate, dtype=float), (len(rows),)).copy()
@@ -253,6 +264,8 @@ class DirectionBuilder(_MarketBuilder):
     def baseline_scores(self, table: pd.DataFrame, plan) -> dict[str, np.ndarray]:
         """Naive probabilities of "up" on ``plan.holdout`` rows, in fold order (majority: each
         fold's own training event rate)."""
+        import numpy as np
+
         y = table[self.target_name].to_numpy(dtype=float)
         majority = np.concatenate([np.full(len(f.test), y[f.train].mean()) for f in plan.folds])
         return self.baselines_on(table, plan.holdout, majority)

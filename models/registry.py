@@ -19,9 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
-from models.errors import RegistryError  # noqa: F401 (re-exported)
+from models.errors import RegistryError, shorten
 from models.files import fsync_path, json_default, write_json_atomic  # noqa: F401 (json_default: re-exported)
 from models.jsonl import append_jsonl as _append_jsonl
 from models.jsonl import open_for_append, read_jsonl
@@ -38,6 +36,7 @@ from models.records.registry import (
     read_record,
     stored_json,
 )
+from models.registry_lock import registry_lock
 from models.registry_tree import (  # noqa: F401 (the errors and root functions: re-exported)
     CHAMPION,
     AliasNotWrittenError,
@@ -46,6 +45,7 @@ from models.registry_tree import (  # noqa: F401 (the errors and root functions:
     check_writable_root,
     committed_versions,
     crash_debris,
+    is_version_name,
     list_models,
     make_read_only,
     read_aliases,
@@ -59,7 +59,7 @@ METADATA_FILE = "metadata.json"
 METADATA_HASH_FILE = "metadata.sha256"
 """SHA-256 of ``metadata.json``, written beside it (and into the history line of the version),
 so that an edited metadata file — metrics, gate verdicts — is caught like any other file."""
-SAFE_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SAFE_MODEL = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")  # \Z: "$" also matches before a final newline
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT_S = 600
 
@@ -95,8 +95,8 @@ class ModelRegistry:
     """
 
     def __init__(self, root: str | Path, model: str):
-        if not SAFE_MODEL.match(model or ""):
-            raise RegistryError(f"{model!r} is not a model name (letters, digits, '_' or '-')")
+        if not isinstance(model, str) or not SAFE_MODEL.fullmatch(model):
+            raise RegistryError(f"{shorten(repr(model))} is not a model name (letters, digits, '_' or '-')")
         self.root = Path(root)
         self.model = model
         self.dir = self.root / model
@@ -107,10 +107,11 @@ class ModelRegistry:
 
     # ---- reading ------------------------------------------------------------------------
 
-    def _lock(self) -> FileLock:
+    def _lock(self):
+        """The writers' lock (:func:`models.registry_lock.registry_lock`): released on every exit;
+        RegistryError when it cannot be taken (a read-only registry, a holder past the timeout)."""
         refuse_linked_entries(self.dir)  # every writer takes the lock: nothing is written through a link
-        self.dir.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.dir / ".lock"), timeout=LOCK_TIMEOUT_S)
+        return registry_lock(self.dir, self.model, LOCK_TIMEOUT_S)
 
     def list_versions(self) -> list[int]:
         """Committed version numbers, ascending: folders that a history line commits. Hidden
@@ -170,7 +171,7 @@ class ModelRegistry:
         """Turn a version number, an alias name or None (the champion) into a version number."""
         if ref is None:
             ref = CHAMPION
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        if isinstance(ref, int) or (isinstance(ref, str) and is_version_name(ref)):  # ASCII digits: "²" is not
             version = int(ref)
             self.version_dir(version)
             return version

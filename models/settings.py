@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         data_roots: folders a spec's ``file`` source may read from, separated by ``os.pathsep``
             (``:`` on POSIX) (``FINML_DATA_ROOTS``); unset: the spec file's folder and below
             (see :meth:`data_root_paths`).
+        max_batch_rows: the most rows one file source or batch may hold
+            (``FINML_MAX_BATCH_ROWS``, default 5,000,000); checked before the file is read whole.
+        memory_check: refuse a file whose estimated loading memory exceeds the memory available
+            (``FINML_MEMORY_CHECK``, default true); see ``docs/performance.md`` (Memory).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -55,6 +59,8 @@ class Settings(BaseSettings):
         if not entries:
             entries = [str(spec_folder) if spec_folder is not None else "."]
         return [Path(e).expanduser().resolve() for e in entries]
+    max_batch_rows: int = Field(default=5_000_000, ge=1)
+    memory_check: bool = True
 
 
 def get_settings() -> Settings:

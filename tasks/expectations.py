@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from models.errors import DataError
+from models.errors import DataError, short_examples
 from models.spec import ColumnSpec, ModelSpec
 
 TYPE_LISTS: dict[str, list[str]] = {  # the type names each spec type family accepts
@@ -132,6 +132,9 @@ class ExpectationOutcome:
     unexpected_share: float | None = None
     examples: list[Any] = field(default_factory=list)
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.examples = short_examples(self.examples)  # a 1 MB cell must not make a 1 MB report line
 
     def sentence(self) -> str:
         """One line naming the expectation, the column and examples of bad values."""

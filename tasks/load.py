@@ -10,10 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.errors import DataError
+from models.errors import short_examples
 from models.features import LABEL_END
 from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
+from tasks.batch_limits import check_batch_file, check_batch_rows, csv_read_rows
 from tasks.data_roots import outside_data_roots
+from tasks.source_errors import (
+    DataPreparationError,
+    DataSourceError,
+    TransientSourceError,
+)
 from tasks.sql_source import (
     expand_env,
     explain_refusal,
@@ -22,29 +28,6 @@ from tasks.sql_source import (
     redact,
 )
 from tasks.step import step
-
-
-class DataSourceError(DataError, RuntimeError):
-    """The source cannot be read: missing file, unknown data set, failing query ..."""
-
-
-class DataPreparationError(DataError):
-    """Values cannot be interpreted as the spec declares (for example unparseable dates).
-
-    Attributes:
-        column: the offending column.
-        examples: a few offending raw values.
-    """
-
-    def __init__(self, message: str, column: str | None = None, examples: list | None = None):
-        super().__init__(message)
-        self.column = column
-        self.examples = examples or []
-
-
-class TransientSourceError(DataSourceError):
-    """The source could not be reached (a refused or lost database connection): worth a retry,
-    unlike a bad query or a missing file."""
 
 
 def _expand_env(text: str) -> str:
@@ -137,7 +120,9 @@ def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file (``fmt``, or by the suffix ``.csv``, ``.parquet``, ``.pq``).
 
     Raises:
-        DataSourceError: naming the file: unknown format, not found, empty, or unreadable.
+        DataSourceError: naming the file: unknown format, not found, empty, unreadable, or over
+            the batch limits (:mod:`tasks.batch_limits`: rows, memory), checked before it is read
+            whole.
     """
     path = Path(path)
     fmt = fmt or SUFFIX_FORMATS.get(path.suffix.lower())
@@ -147,12 +132,13 @@ def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
         raise DataSourceError(f"{path}: is a directory, not a {fmt} file")
     if not path.is_file():
         raise DataSourceError(f"{path}: file not found")
+    check_batch_file(path, fmt)
     try:
         if fmt == "csv":
             # pandas renames a repeated header ("Income", "Income.1"): read the header as written.
             header = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False).iloc[0].tolist()
             _check_unique_columns(path, header)
-            return pd.read_csv(path, low_memory=False)
+            return check_batch_rows(path, pd.read_csv(path, low_memory=False, nrows=csv_read_rows()))
         import pyarrow.parquet as pq
 
         _check_unique_columns(path, [str(n) for n in pq.read_schema(path).names])
@@ -204,7 +190,7 @@ def _parse_number_column(name: str, values: pd.Series, fmt: str | None) -> pd.Se
         parsed = pd.to_numeric(text.where(~blank), errors="coerce")
         bad = parsed.isna() & ~blank
         if bad.any():
-            examples = text[bad].unique()[:5].tolist()
+            examples = short_examples(text[bad].unique())
             raise DataPreparationError(
                 f"column {name!r}: {int(bad.sum())} value(s) are text, not numbers, e.g. {examples}; declare the "
                 "column's format (thousands, percent, currency or accounting) in the spec, or fix the file",
@@ -213,7 +199,7 @@ def _parse_number_column(name: str, values: pd.Series, fmt: str | None) -> pd.Se
     else:
         ok = text.str.match(_NUMBER_FORMATS[fmt]) | blank
         if not ok.all():
-            examples = text[~ok].unique()[:5].tolist()
+            examples = short_examples(text[~ok].unique())
             raise DataPreparationError(
                 f"column {name!r}: {int((~ok).sum())} value(s) are not in the declared format {fmt!r}, e.g. {examples}",
                 column=name, examples=examples,
@@ -291,6 +277,9 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         if col.sentinels:
             df[name] = _replace_sentinels(df[name], list(col.sentinels))
         family = col.type_family
+        if family in ("numeric", "integer") and pd.api.types.is_datetime64_any_dtype(df[name]):
+            raise DataPreparationError(f"column {name!r}: declared {family} but the source holds dates and times "
+                                       f"({df[name].dtype}); declare it datetime, or fix the file", column=name)
         if family in ("numeric", "integer") and df[name].dtype == object:
             df[name] = _parse_number_column(name, df[name], col.format)
         if family != "datetime":
@@ -304,7 +293,7 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         parsed = pd.to_datetime(df[name], format=fmt, errors="coerce")
         bad = parsed.isna() & df[name].notna()
         if bad.any():
-            examples = df.loc[bad, name].astype(str).unique()[:5].tolist()
+            examples = short_examples(df.loc[bad, name].astype(str).unique())
             raise DataPreparationError(
                 f"column {name!r}: {int(bad.sum())} value(s) do not match the date format {fmt!r}, "
                 f"e.g. {examples}",

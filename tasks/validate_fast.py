@@ -111,10 +111,14 @@ def _fast_one(df: pd.DataFrame, d: ExpectationDef, present: dict[str, pd.Series]
                                       **base)
         lo, hi = kw["min_value"], kw["max_value"]
         bad = pd.Series(False, index=s.index)
-        if lo is not None:
-            bad |= s < lo
-        if hi is not None:
-            bad |= s > hi
+        try:
+            if lo is not None:
+                bad |= s < lo
+            if hi is not None:
+                bad |= s > hi
+        except TypeError:  # dates against numeric bounds, or numbers against dates
+            return ExpectationOutcome(success=False, error=f"not evaluated: the column's values ({s.dtype}) cannot be "
+                                      "compared with the bounds", **base)
         return _mask_outcome(d, s, bad & notna)
     if d.type == "ExpectColumnValuesToBeInSet":
         return _mask_outcome(d, s, notna & ~s.isin(kw["value_set"]))

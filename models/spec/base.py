@@ -4,16 +4,18 @@ catalogue-checked strings."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from models.errors import shorten
 from models.metrics import METRICS
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-"""Names that become directory names: letters, digits, ``_`` and ``-``; no dots or slashes."""
+SAFE_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+"""Names that become directory names: letters, digits, ``_`` and ``-``; no dots or slashes, no
+trailing newline (``\\Z``, not ``$``, which also matches before a final newline)."""
 
 
 class Strict(BaseModel):
@@ -29,9 +31,9 @@ def safe_name(value: str, what: str) -> str:
     Raises:
         ValueError: naming ``what`` and the rule.
     """
-    if not SAFE_NAME.match(value):
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
         raise ValueError(
-            f"{what} {value!r} is not a safe name: use 1-64 letters, digits, '_' or '-', "
+            f"{what} {shorten(repr(value))} is not a safe name: use 1-64 letters, digits, '_' or '-', "
             "starting with a letter or digit (it becomes a directory name)"
         )
     return value
@@ -47,7 +49,7 @@ class OneOf:
 
     def __call__(self, value: str) -> str:
         if value not in self.names:
-            raise ValueError(f"unknown {self.what} {value!r}; choose one of {sorted(self.names)}")
+            raise ValueError(f"unknown {self.what} {shorten(repr(value))}; choose one of {sorted(self.names)}")
         return value
 
 
@@ -68,3 +70,44 @@ def check_metric(name: str) -> str:
 
 MetricName = one_of("metric", METRICS)
 """A metric of the catalogue (``models/metrics.py``)."""
+
+
+FREE_FORM_DEPTH = 5
+"""Levels a free-form value (a candidate's ``params``) may nest: ``{hidden_units: [64, 32]}`` is 2."""
+FREE_FORM_ITEMS = 1_000
+"""Values (keys, items and scalars together) a free-form value may hold."""
+FREE_FORM_CHARS = 1_000
+"""Characters of one string (or key) inside a free-form value."""
+
+
+def bounded_free_form(value: Any) -> Any:
+    """``value`` if it is small: at most :data:`FREE_FORM_DEPTH` levels of mappings and lists,
+    :data:`FREE_FORM_ITEMS` values in all, strings of at most :data:`FREE_FORM_CHARS` characters.
+    The walk stops at the first excess, so a value whose parts are shared many times (a YAML
+    alias bomb, or one built in Python) is refused without being expanded.
+
+    Raises:
+        ValueError: naming the path inside the value and the bound it exceeds.
+    """
+    seen = 1
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        at = f" (at {shorten(where)})" if where else ""
+        if isinstance(node, str) and len(node) > FREE_FORM_CHARS:
+            raise ValueError(f"a string of {len(node):,} characters{at}: at most {FREE_FORM_CHARS:,} allowed")
+        if not isinstance(node, (Mapping, list, tuple, set, frozenset)):
+            continue
+        if depth >= FREE_FORM_DEPTH:
+            raise ValueError(f"nested deeper than {FREE_FORM_DEPTH} levels{at}")
+        seen += len(node) * (2 if isinstance(node, Mapping) else 1)
+        if seen > FREE_FORM_ITEMS:
+            raise ValueError(f"holds more than {FREE_FORM_ITEMS:,} values (keys, items and numbers together); "
+                             "hyperparameters are numbers, strings or short lists of them")
+        if isinstance(node, Mapping):
+            for key, item in node.items():
+                stack.append((key, where, depth + 1))
+                stack.append((item, f"{where}.{key}" if where else str(key), depth + 1))
+        else:
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(node))
+    return value

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from models.metrics import CLASSIFICATION_TASKS
-from models.spec.base import Strict, one_of, safe_name
+from models.spec.base import Strict, bounded_free_form, one_of, safe_name
 
 # --------------------------------------------------------------------------- sources
 
@@ -246,9 +246,15 @@ class CandidateSpec(Strict):
     estimator: Estimator
     """A built-in estimator; it must support the spec's task."""
     params: dict[str, Any] = Field(default_factory=dict)
-    """Hyperparameters of the estimator (its constructor's keyword arguments), checked against it."""
+    """Hyperparameters of the estimator (its constructor's keyword arguments), checked against it;
+    at most 5 levels deep, 1,000 values and 1,000 characters a string."""
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return safe_name(v, "candidate name")
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _bounded_params(cls, v: Any) -> Any:
+        return bounded_free_form(v)

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from models.errors import SpecError
+from models.errors import SpecError, shorten
 from models.features import FeaturesFrom
 from models.spec.base import SAFE_NAME
 from models.spec.data import FileSource, Source, Split
@@ -22,6 +22,46 @@ def _tags(union: Any) -> set[str]:
     """The discriminator values of a tagged union ``Annotated[Union[...], Field(discriminator=...)]``."""
     members, info = typing.get_args(union)[:2]
     return {typing.get_args(m.model_fields[info.discriminator].annotation)[0] for m in typing.get_args(members)}
+
+
+MAX_SPEC_BYTES = 1 << 20
+"""Largest spec file read (1 MiB); the built-in specs are about 5 KB."""
+
+
+class _AliasRefused(yaml.YAMLError):
+    def __init__(self, anchor: str, mark):
+        super().__init__(anchor)
+        self.anchor, self.mark = anchor, mark
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: ``*name`` is refused where it appears. A few nested
+    aliases expand to billions of values (the "billion laughs"), and a spec needs none."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(event.anchor, event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document of a spec file, read with :class:`_SpecLoader`.
+
+    Raises:
+        SpecError: naming the file: larger than :data:`MAX_SPEC_BYTES`, not valid YAML, or an
+            alias (naming its line).
+    """
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: {size:,} bytes; a spec file may hold at most {MAX_SPEC_BYTES:,} bytes")
+    try:
+        return yaml.load(path.read_text(), Loader=_SpecLoader)
+    except _AliasRefused as err:
+        raise SpecError(f"{path}, line {err.mark.line + 1}: YAML alias '*{shorten(err.anchor)}' refused: a spec may "
+                        "not use anchors and aliases (a few nested ones expand to gigabytes); write the value out") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {shorten(str(err), 500)}") from None
 
 
 _UNION_TAGS = {"source": _tags(Source), "split": _tags(Split), "features_from": _tags(FeaturesFrom)}
@@ -50,7 +90,7 @@ def _readable_loc(loc: tuple) -> str:
             continue
         if isinstance(prev, int) and i >= 2 and loc[i - 2] == "rules" and p in _RULE_TAGS:
             continue
-        parts.append(str(p))
+        parts.append(shorten(str(p)))
     return ".".join(parts)
 
 
@@ -74,16 +114,13 @@ def load_spec_file(path: str | Path) -> ModelSpec:
     File sources with a relative path are resolved against the spec file's folder.
 
     Raises:
-        SpecError: the file is missing, is not YAML, or is not a valid spec.
+        SpecError: the file is missing, too large, is not YAML, uses a YAML alias, or is not a
+            valid spec.
     """
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML: {err}") from None
-    spec = parse_spec(data, origin=str(path))
+    spec = parse_spec(read_yaml(path), origin=str(path))
     if isinstance(spec.source, FileSource):  # a relative path is the spec folder's, the default data root
         spec = spec.model_copy(update={"source": spec.source.read_from(path)})
     return spec
@@ -96,8 +133,8 @@ def find_spec(name: str, specs_dir: str | Path) -> ModelSpec:
         SpecError: unsafe name, no such spec (listing the ones available), or an invalid spec,
             including one whose ``name`` field differs from its file name.
     """
-    if not SAFE_NAME.match(name):
-        raise SpecError(f"model name {name!r} is not a safe name (letters, digits, '_' or '-')")
+    if not SAFE_NAME.fullmatch(name):
+        raise SpecError(f"model name {shorten(repr(name))} is not a safe name (letters, digits, '_' or '-')")
     specs_dir = Path(specs_dir)
     path = specs_dir / f"{name}.yaml"
     if not path.is_file():
