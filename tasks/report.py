@@ -126,6 +126,21 @@ def _leakage_section(leakage: dict[str, Any]) -> list[str]:
     screen = sorted(leakage.get("single_feature_screen", []), key=lambda r: -(r["value"] or 0))[:5]
     lines = ["Single-feature screen on the training rows (largest first; a value above the limit stops the run):", ""]
     lines += [f"- `{r['column']}`: {r['statistic']} {_fmt(r['value'])} (limit {r['limit']:g})" for r in screen]
+    missingness = sorted(leakage.get("missingness_screen", []), key=lambda r: -(r["value"] or 0))[:5]
+    if missingness:
+        lines += ["", "Missingness screen on the training rows (largest first; a value above the limit stops the run):",
+                  ""]
+        lines += [f"- `{r['column']}`: missing on {100 * r['missing_share']:.1f} % of the rows, ROC AUC of 'is missing' "
+                  f"{_fmt(r['value'])} (limit {r['limit']:g})" for r in missingness]
+    lift = leakage.get("model_lift")
+    if lift:
+        lines.append("")
+        if lift.get("warning"):
+            lines.append(f"**Warning**: {lift['warning']}")
+        elif lift.get("lift") is not None:
+            lines.append(f"Model lift: ROC AUC {_fmt(lift['model_auc'])} on the holdout, {lift['lift']:.2f} above the "
+                         f"better of the best single feature ({_fmt(lift['best_single_feature_auc'])}) and the "
+                         f"linear baseline ({_fmt(lift['linear_auc'])}); limit {lift['limit']:g}.")
     pit = leakage.get("point_in_time", {})
     lines.append("")
     lines.append("- Point-in-time check: " + ("passed: features rebuilt from data cut at "

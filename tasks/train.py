@@ -67,6 +67,17 @@ def backtest(
     return np.concatenate(scores), pipe
 
 
+def linear_baseline_scores(spec: ModelSpec, table: pd.DataFrame, plan: SplitPlan) -> np.ndarray:
+    """Holdout scores (``plan.holdout`` order) of a logistic regression with library defaults,
+    backtested on the plan like a candidate: the linear reference of the leakage lift warning."""
+    def make() -> Pipeline:
+        return build_candidate("logistic_regression", spec.estimator_task, {}, spec.numeric_features,
+                               spec.categorical_features)
+
+    scores, _ = backtest(make, spec, table, plan)
+    return scores
+
+
 def _details(pipeline: Pipeline) -> dict[str, Any]:
     model = pipeline.steps[-1][1]
     out = {}
