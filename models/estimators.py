@@ -99,6 +99,7 @@ class TrainingRangeGuard(TransformerMixin, BaseEstimator):
         numeric: the numeric feature columns (their min and max are kept).
 
     Attributes (after ``fit``):
+        n_training_rows_: rows it was fitted on.
         constant_features_: the columns constant on the training rows, in input order.
         constant_values_: column → its training value (``None`` for an all-missing column).
         training_range_: numeric column → ``(min, max)`` over its non-missing training values
@@ -110,6 +111,7 @@ class TrainingRangeGuard(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None) -> TrainingRangeGuard:
         """Find the constant columns and the numeric ranges of ``X`` (rows × feature columns)."""
+        self.n_training_rows_ = int(len(X))
         self.constant_features_ = [c for c in X.columns if X[c].nunique(dropna=False) <= 1]
         self.constant_values_ = {}
         for c in self.constant_features_:

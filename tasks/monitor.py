@@ -195,7 +195,8 @@ def performance(
 
 
 def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[str] | tuple = (),
-                   tested: int | None = None, label_fault: str | None = None) -> str:
+                   tested: int | None = None, label_fault: str | None = None,
+                   out_of_range: list[str] | tuple = ()) -> str:
     """The monitoring verdict, from the most to the least serious finding.
 
     Args:
@@ -208,6 +209,8 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
             known, taken as some).
         label_fault: the labels' event rate implausible for the spec's expected range (see
             :func:`label_rate_fault`), or None.
+        out_of_range: features with a material share of values outside the training range
+            (:func:`tasks.ranges.out_of_range_report`): a feature fault, like ``batch_faults``.
 
     Returns:
         ``data_quality_alarm`` when there are feature faults, whatever else was found: drift or
@@ -222,6 +225,8 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
         judged (nothing supports calling the batch stable); else ``stable``.
     """
     if batch_faults:
+        return "data_quality_alarm"
+    if out_of_range:  # values outside the training range (issue 12 §4)
         return "data_quality_alarm"
     if dataset_drift and breaches:
         return "drift_and_performance_breach"
@@ -261,6 +266,7 @@ class MonitoringOutcome:
             "top_features": list(r.drift.top_features), "score_psi": r.drift.score_psi,
             "breached_metrics": list(r.performance.breaches), "batch_faults": list(r.drift.batch_faults),
             "label_fault": r.performance.label_fault,
+            "out_of_range_features": list(r.out_of_range.material) if r.out_of_range else [],
             "batch": r.batch.label,
             "run_id": r.run_id, "reason": r.summary,
         }
@@ -269,12 +275,14 @@ class MonitoringOutcome:
 def build_record(
     spec: ModelSpec, *, version: int, run_id: str | None, batch_label: str, frame: pd.DataFrame,
     table: pd.DataFrame, drift: DriftResult, evidently: EvidentlySummary, perf: dict[str, Any], ts: str,
+    out_of_range: dict[str, Any] | None = None,
 ) -> MonitoringOutcome:
     """Assemble the history record: every value, not only alerts.
 
     Args:
         drift: the PSI measurements (:class:`tasks.drift.DriftResult`); evidently: the Evidently
-            summary; perf: :func:`performance`'s result; ts: ISO-8601 UTC start of the run.
+            summary; perf: :func:`performance`'s result; ts: ISO-8601 UTC start of the run;
+            out_of_range: :func:`tasks.ranges.out_of_range_report`'s result (None: not measured).
 
     Raises:
         pydantic.ValidationError: a value of the wrong type for the record (a bug, named).
@@ -282,7 +290,8 @@ def build_record(
     fp = fingerprint(frame)
     faults = list(drift.batch_faults)
     label_fault = perf.get("label_fault")
-    verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested, label_fault)
+    material_oor = list((out_of_range or {}).get("material", []))
+    verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested, label_fault, material_oor)
     top = drift.top_features(3)
     parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
              f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]
@@ -291,6 +300,10 @@ def build_record(
                      "at other values and missing moved beyond sampling noise): " + ", ".join(faults))
     if label_fault:
         parts.append(f"label {spec.target_column}: {label_fault}")
+    if out_of_range and out_of_range.get("features"):
+        from tasks.ranges import out_of_range_text
+
+        parts.append(out_of_range_text(out_of_range))
     if drift.tested == 0:
         parts.append("no feature could be drift-tested: " + ", ".join(
             f"{f.column} {f.status}" for f in drift.features))
@@ -313,6 +326,7 @@ def build_record(
         drift=drift.summary(),
         performance=perf,
         evidently=evidently,
+        out_of_range=out_of_range,
     )
     return MonitoringOutcome(record)
 

@@ -71,16 +71,43 @@ class Performance(Record):
     label_fault: str | None = None
 
 
+class OutOfRangeFeature(Record):
+    """A numeric feature's batch rows outside the version's training range: their count and
+    share, the range, the one-sided exact binomial p-value against the rate ``2 / (n + 1)`` of
+    ``n`` training rows, and whether the share is material (:func:`tasks.ranges.out_of_range_report`)."""
+
+    rows: int
+    share: float
+    training_min: float
+    training_max: float
+    p_value: float | None = None
+    material: bool = False
+
+
+class OutOfRange(Record):
+    """Values outside the training range in a batch: ``features`` lists only the features with
+    such rows; ``material`` names those above ``share_limit`` (``drift.out_of_range_share``) and
+    beyond sampling noise: a data-quality alarm."""
+
+    rows: int
+    training_rows: int | None = None
+    share_limit: float | None = None
+    features: dict[str, OutOfRangeFeature] = Field(default_factory=dict)
+    material: list[str] = Field(default_factory=list)
+
+
 class MonitoringRecord(StoredRecord):
     """One line of ``monitoring.jsonl``: every value one monitoring run measured, not only alarms.
 
     ``ts``: ISO-8601 UTC start of the run; ``version``: the registry version monitored;
     ``verdict``: one of :data:`tasks.monitor.VERDICTS`; ``summary``: the verdict and its
     reasons in words. ``drift``: the PSI decision; ``evidently``: what the Evidently report did
-    (both typed in :mod:`models.records.drift`).
+    (both typed in :mod:`models.records.drift`); ``out_of_range``: values outside the training
+    range (None in older records and for versions saved without the ranges).
     """
 
     SCHEMA_VERSION: ClassVar[int] = MONITORING_SCHEMA_VERSION
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"out_of_range"})
 
     ts: str
     model: str
@@ -92,6 +119,7 @@ class MonitoringRecord(StoredRecord):
     drift: DriftSummary
     performance: Performance
     evidently: EvidentlySummary | None = None
+    out_of_range: OutOfRange | None = None
 
     @property
     def alarm(self) -> bool:

@@ -113,6 +113,10 @@ class DriftSpec(Strict):
     ``target.expected_positive_rate`` by an exact binomial test, are faults only at a p-value
     below this (so that a rare flag that is all zero in a small batch, or 0 events in 40 labels,
     does not raise a false alarm)."""
+    out_of_range_share: float = Field(default=0.01, gt=0.0, lt=1.0)
+    """Share of a batch's rows with a numeric feature outside the version's training range above
+    which (and beyond sampling noise at ``fault_alpha``, by an exact binomial test) monitoring
+    raises a data-quality alarm naming the feature."""
     reference_rows: int = Field(default=50_000, ge=100)
     """Largest reference sample stored with a version."""
     evidently_sample_rows: int = Field(default=10_000, ge=100)
