@@ -37,7 +37,7 @@ def out_of_range_report(pipeline, table: pd.DataFrame, share_limit: float, alpha
     guard = range_guard(pipeline)
     if guard is None:
         return None
-    rows = int(len(table))
+    rows = len(table)
     n_train = int(getattr(guard, "n_training_rows_", 0))
     expected = min(1.0, 2.0 / (n_train + 1)) if n_train else 0.0
     features: dict[str, dict[str, Any]] = {}

@@ -46,7 +46,7 @@ def _post_default_fee(table, seed: int = 0) -> np.ndarray:
 
 
 def test_a_post_default_fee_passes_the_single_feature_screen_but_not_the_missingness_screen(credit):
-    spec, table, plan = credit
+    _, table, plan = credit
     leaky_spec = _with_column("late_fee")
     leaky = table.assign(late_fee=_post_default_fee(table))
     rows = plan.folds[0].train

@@ -69,9 +69,10 @@ def test_a_material_out_of_range_share_is_a_data_quality_alarm_in_the_monitoring
     oor = {"rows": 400, "training_rows": 3000, "share_limit": 0.01, "material": ["Income"],
            "features": {"Income": {"rows": 40, "share": 0.1, "training_min": 0.0, "training_max": 959.0,
                                    "p_value": 1e-30, "material": True}}}
-    kwargs = dict(version=1, run_id=None, batch_label="b.csv", frame=table, table=table, drift=drift,
-                  evidently=EvidentlySummary(ran=False, reason="test", current_rows=400, reference_rows=1000,
-                                                        current_sample_rows=0, reference_sample_rows=0, sample_note="-"), perf=perf, ts="2026-12-02T00:00:00Z")
+    kwargs = {"version": 1, "run_id": None, "batch_label": "b.csv", "frame": table, "table": table, "drift": drift,
+              "perf": perf, "ts": "2026-12-02T00:00:00Z",
+              "evidently": EvidentlySummary(ran=False, reason="test", current_rows=400, reference_rows=1000,
+                                            current_sample_rows=0, reference_sample_rows=0, sample_note="-")}
     outcome = build_record(spec, out_of_range=oor, **kwargs)
     assert outcome.record.verdict == "data_quality_alarm" and outcome.data_quality_alarm
     assert "values outside the training range: Income 40 row(s) (10.00 %; training range 0 to 959) material" \
