@@ -35,6 +35,7 @@ from tasks.monitor import (
     record_monitoring,
     reports_folder,
 )
+from tasks.ranges import out_of_range_report, out_of_range_text
 from tasks.report import (
     artifact_key,
     emit,
@@ -42,7 +43,6 @@ from tasks.report import (
     publish_markdown,
     publish_table,
 )
-from tasks.ranges import out_of_range_report, out_of_range_text
 from tasks.scoring import (
     check_output,
     load_model_version,
