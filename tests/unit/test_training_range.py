@@ -77,3 +77,22 @@ def test_walk_forward_folds_leave_out_what_is_constant_on_their_own_rows():
     later = build_candidate("logistic_regression", "binary_classification", {}, ["x1", "fee"], ["grade"]).fit(X, y)
     assert range_guard(early).constant_features_ == ["fee"]
     assert range_guard(later).constant_features_ == []
+
+
+def test_the_card_names_the_features_left_out_and_keeps_ranges_out_of_the_fit_details():
+    import json
+    from pathlib import Path
+
+    from tasks.report import render_model_card
+
+    meta = json.loads(Path(__file__).parents[1] / "data" / "legacy_registry" / "credit_risk" / "versions" / "1" / "metadata.json".read_text())
+    legacy_card = render_model_card(meta)
+    assert "Left out of the fitted model" not in legacy_card and "constant on the training rows" not in legacy_card
+    meta["selected_candidate"]["details"] = {"n_iter": 120, "constant_features": ["Records"],
+                                             "training_range": {"Income": [0.0, 959.0]}}
+    card = render_model_card(meta)
+    assert "Left out of the fitted model, constant on its training rows (held at the training value at scoring, " \
+           "so they cannot move a score): `Records`." in card
+    assert "fit details: n_iter=120." in card and "959" not in card
+    meta["selected_candidate"]["details"]["constant_features"] = []
+    assert "No feature was constant on the training rows" in render_model_card(meta)
