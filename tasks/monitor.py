@@ -210,7 +210,8 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
         label_fault: the labels' event rate implausible for the spec's expected range (see
             :func:`label_rate_fault`), or None.
         out_of_range: features with a material share of values outside the training range
-            (:func:`tasks.ranges.out_of_range_report`): a feature fault, like ``batch_faults``.
+            (:func:`tasks.ranges.out_of_range_report`): ``data_quality_alarm`` when nothing worse
+            was found (with dataset drift or a breach the population moved: those verdicts stand).
 
     Returns:
         ``data_quality_alarm`` when there are feature faults, whatever else was found: drift or
@@ -219,14 +220,12 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
         and the remedy is a person looking at the feed, so no retraining event (the record and
         the ``finml.data-quality.alarm`` payload still carry the drift share and the breaches);
         else ``drift_and_performance_breach``, ``drift`` or ``performance_breach`` (these alarm
-        and start retraining); else ``data_quality_alarm`` for a label fault alone (a default
+        and start retraining); else ``data_quality_alarm`` for values out of range or a label fault alone (a default
         rate out of range with drift or a breach may be the population really changing, so it
         does not hold retraining back); else ``insufficient_data`` when no feature could be
         judged (nothing supports calling the batch stable); else ``stable``.
     """
     if batch_faults:
-        return "data_quality_alarm"
-    if out_of_range:  # values outside the training range (issue 12 §4)
         return "data_quality_alarm"
     if dataset_drift and breaches:
         return "drift_and_performance_breach"
@@ -234,6 +233,8 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
         return "drift"
     if breaches:
         return "performance_breach"
+    if out_of_range:  # values outside the training range, and nothing worse (issue 12 §4)
+        return "data_quality_alarm"
     if label_fault:
         return "data_quality_alarm"
     if tested == 0:

@@ -55,7 +55,8 @@ def test_a_share_within_the_noise_of_a_small_training_set_is_not_material():
 
 def test_a_material_out_of_range_share_is_a_data_quality_alarm_in_the_monitoring_record():
     assert decide_verdict(False, [], [], 10, out_of_range=["income"]) == "data_quality_alarm"
-    assert decide_verdict(True, ["roc_auc"], [], 10, out_of_range=["income"]) == "data_quality_alarm"
+    assert decide_verdict(True, [], [], 10, out_of_range=["income"]) == "drift"  # the population moved
+    assert decide_verdict(False, ["roc_auc"], [], 10, out_of_range=["income"]) == "performance_breach"
     assert decide_verdict(False, [], [], 10, out_of_range=[]) == "stable"
     spec = find_spec("credit_risk", BUILTIN_SPECS)
     rng = np.random.default_rng(0)
