@@ -35,7 +35,7 @@ from tasks.monitor import (
     record_monitoring,
     reports_folder,
 )
-from tasks.ranges import out_of_range_report, out_of_range_text
+from tasks.ranges import count_out_of_range, out_of_range_text
 from tasks.report import (
     artifact_key,
     emit,
@@ -103,7 +103,7 @@ def monitor_model(
         return MonitoringSkipped(model=spec.name, version=loaded.version, summary=message,
                                  batch={"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))})
     scores = score_with_version(spec, loaded, table)
-    out_of_range = out_of_range_report(loaded.pipeline, table, spec.drift.out_of_range_share, spec.drift.fault_alpha)
+    out_of_range = count_out_of_range(spec.drift, loaded.pipeline, table)
     drift = measure_drift(spec, loaded.reference, table, scores)
     folder = reports_folder(settings.reports_dir, spec.name, ts, str(flow_run.id) if flow_run.id else None)
     evidently = evidently_report(spec, loaded.reference, table, scores, folder)
@@ -173,8 +173,7 @@ def score_batch(
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
               "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),
               "unscored_reason": "the feature builder needs earlier rows to compute their features" if unscored else None,
-              "out_of_range": out_of_range_report(loaded.pipeline, table, spec.drift.out_of_range_share,
-                                                  spec.drift.fault_alpha)}
+              "out_of_range": count_out_of_range(spec.drift, loaded.pipeline, table)}
     oor_text = out_of_range_text(result["out_of_range"])
     if oor_text:
         logger.warning("%s: %s", spec.name, oor_text)

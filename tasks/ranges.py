@@ -7,6 +7,9 @@ from typing import Any
 
 import pandas as pd
 
+from models.spec import DriftSpec
+from tasks.step import step
+
 
 def out_of_range_report(pipeline, table: pd.DataFrame, share_limit: float, alpha: float) -> dict[str, Any] | None:
     """Per numeric feature, the batch rows whose value lies outside the version's training range.
@@ -62,4 +65,10 @@ def out_of_range_text(report: dict[str, Any] | None) -> str | None:
     return "values outside the training range: " + ", ".join(parts)
 
 
-__all__ = ["out_of_range_report", "out_of_range_text"]
+@step("count-out-of-range")
+def count_out_of_range(drift: DriftSpec, pipeline, table: pd.DataFrame) -> dict[str, Any] | None:
+    """:func:`out_of_range_report` with the spec's ``drift.out_of_range_share`` and ``drift.fault_alpha``."""
+    return out_of_range_report(pipeline, table, drift.out_of_range_share, drift.fault_alpha)
+
+
+__all__ = ["count_out_of_range", "out_of_range_report", "out_of_range_text"]
