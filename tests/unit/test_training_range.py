@@ -85,7 +85,8 @@ def test_the_card_names_the_features_left_out_and_keeps_ranges_out_of_the_fit_de
 
     from tasks.report import render_model_card
 
-    meta = json.loads(Path(__file__).parents[1] / "data" / "legacy_registry" / "credit_risk" / "versions" / "1" / "metadata.json".read_text())
+    path = Path(__file__).parents[1] / "data" / "legacy_registry" / "credit_risk" / "versions" / "1" / "metadata.json"
+    meta = json.loads(path.read_text())
     legacy_card = render_model_card(meta)
     assert "Left out of the fitted model" not in legacy_card and "constant on the training rows" not in legacy_card
     meta["selected_candidate"]["details"] = {"n_iter": 120, "constant_features": ["Records"],
