@@ -36,6 +36,7 @@ from tasks.monitor import (
     record_monitoring,
     reports_folder,
 )
+from tasks.ranges import count_out_of_range, out_of_range_text
 from tasks.report import (
     artifact_key,
     emit,
@@ -105,6 +106,7 @@ def monitor_model(
         return MonitoringSkipped(model=spec.name, version=loaded.version, summary=message,
                                  batch={"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))})
     scores = score_with_version(spec, loaded, table)
+    out_of_range = count_out_of_range(spec.drift, loaded.pipeline, table)
     drift = measure_drift(spec, loaded.reference, table, scores)
     folder = reports_folder(settings.reports_dir, spec.name, ts, str(flow_run.id) if flow_run.id else None)
     evidently = evidently_report(spec, loaded.reference, table, scores, folder, drift)
@@ -112,6 +114,7 @@ def monitor_model(
     outcome = record_monitoring(
         spec, settings.registry_dir, version=loaded.version, run_id=str(flow_run.id) if flow_run.id else None,
         batch_label=label, frame=frame, table=table, drift=drift, evidently=evidently, perf=perf, ts=ts,
+        out_of_range=out_of_range,
     )
     record = outcome.record
     publish_table(artifact_key(spec.name, "drift"), drift.as_rows(), f"Per-feature PSI of {spec.name} v{loaded.version}")
@@ -151,7 +154,8 @@ def score_batch(
 
     Returns:
         ``{"model", "version", "rows", "output", "extra_columns", "batch", "unscored_rows",
-        "unscored_reason"}``.
+        "unscored_reason", "out_of_range"}`` (``out_of_range``: per numeric feature, the rows
+        outside the version's training range, :func:`tasks.ranges.out_of_range_report`).
 
     Raises:
         OutputPathError (before any work), MonitoringInputError, DataValidationError (a missing
@@ -171,13 +175,18 @@ def score_batch(
     unscored = batch_rows - len(table)
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
               "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),
-              "unscored_reason": "the feature builder needs earlier rows to compute their features" if unscored else None}
+              "unscored_reason": "the feature builder needs earlier rows to compute their features" if unscored else None,
+              "out_of_range": count_out_of_range(spec.drift, loaded.pipeline, table)}
+    oor_text = out_of_range_text(result["out_of_range"])
+    if oor_text:
+        logger.warning("%s: %s", spec.name, oor_text)
     if unscored:
         logger.info("%d row(s) of the batch were not scored: the feature builder needs earlier history", unscored)
     publish_markdown(
         artifact_key(spec.name, "scoring"),
         f"# Scored {spec.name} v{loaded.version}\n\n{len(table)} rows from {label} → `{written}`.\n\n"
-        + (f"Ignored columns not in the spec: {', '.join(extra)}" if extra else "No extra columns."),
+        + (f"Ignored columns not in the spec: {', '.join(extra)}" if extra else "No extra columns.")
+        + (f"\n\nWarning: {oor_text}." if oor_text else ""),
         f"Batch scoring of {spec.name}",
     )
     return result

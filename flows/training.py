@@ -18,7 +18,7 @@ from models.settings import get_settings
 from models.spec import find_spec, list_specs
 from tasks.evaluate import evaluate_fitted, rescore_champion
 from tasks.gate import apply_gate, check_split_events
-from tasks.leakage import leakage_guards
+from tasks.leakage import leakage_guards, model_lift_warning
 from tasks.load import load_data, prepare_table
 from tasks.promote import promote_or_reject
 from tasks.report import (
@@ -77,6 +77,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     futures = [fit_candidate.submit(spec, c, data.table, plan) for c in spec.candidates]  # in parallel
     fitted = [f.result() for f in futures]
     evaluation = evaluate_fitted(spec, data.table, plan, fitted)
+    leakage = model_lift_warning(spec, leakage, evaluation, data.table, plan)  # a warning in the card, never a stop
     champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
     gate = apply_gate(spec, evaluation, champion)
     decision = promote_or_reject(

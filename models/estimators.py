@@ -1,7 +1,10 @@
 """Candidate factories and pipeline persistence.
 
 Every candidate is a scikit-learn ``Pipeline`` whose preprocessing is fitted inside the
-pipeline, so it only ever sees the rows it is fitted on:
+pipeline, so it only ever sees the rows it is fitted on. Its first step,
+:class:`TrainingRangeGuard`, leaves out the features constant on those rows (they are held at
+their training value, so they cannot move a score) and keeps each numeric feature's training
+range; then:
 
 - ``logistic_regression`` / ``linear_regression`` and ``keras_mlp``: numeric columns are
   median-imputed with missing-value indicators and standardised; categorical columns are
@@ -21,6 +24,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
@@ -79,6 +83,79 @@ def missing_as_nan(X: Any) -> np.ndarray:
     return values
 
 
+class TrainingRangeGuard(TransformerMixin, BaseEstimator):
+    """First step of every candidate: leaves out the features constant on the training rows and
+    keeps the training range of every numeric feature.
+
+    A feature with one value on the training rows (missing counted as a value) carries no
+    information the fit could use, yet a network's input weights for it are never trained: a
+    constant that took another value at scoring swung a Keras network's scores from 0.19 to
+    0.41. Such a feature is replaced, on every row transformed, by its training value, so the
+    fitted model never sees it vary (the column is kept so that the later steps and the
+    scoring frame keep their shape). Why, and how out-of-range values are reported:
+    docs/data-quality.md (features constant in training, values outside the training range).
+
+    Args:
+        numeric: the numeric feature columns (their min and max are kept).
+
+    Attributes (after ``fit``):
+        n_training_rows_: rows it was fitted on.
+        constant_features_: the columns constant on the training rows, in input order.
+        constant_values_: column → its training value (``None`` for an all-missing column).
+        training_range_: numeric column → ``(min, max)`` over its non-missing training values
+            (columns with no such value are left out).
+    """
+
+    def __init__(self, numeric: list[str] | None = None):
+        self.numeric = numeric
+
+    def fit(self, X: pd.DataFrame, y=None) -> TrainingRangeGuard:
+        """Find the constant columns and the numeric ranges of ``X`` (rows × feature columns)."""
+        self.n_training_rows_ = int(len(X))
+        self.constant_features_ = [c for c in X.columns if X[c].nunique(dropna=False) <= 1]
+        self.constant_values_ = {}
+        for c in self.constant_features_:
+            present = X[c].dropna()
+            self.constant_values_[c] = present.iloc[0] if len(present) else None
+        self.training_range_ = {}
+        for c in self.numeric or []:
+            if c in X.columns:
+                values = pd.to_numeric(X[c], errors="coerce")
+                if values.notna().any():
+                    self.training_range_[c] = (float(values.min()), float(values.max()))
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` with every constant column set to its training value on every row."""
+        if not self.constant_features_:
+            return X
+        X = X.copy()
+        numeric = set(self.numeric or [])
+        for c in self.constant_features_:
+            value = self.constant_values_[c]
+            if c in numeric:
+                X[c] = np.full(len(X), np.nan if value is None else float(value))
+            else:
+                X[c] = pd.Series([value] * len(X), index=X.index, dtype=object)
+        return X
+
+    def out_of_range_counts(self, X: pd.DataFrame) -> dict[str, int]:
+        """Per numeric feature of ``X``, the rows whose non-missing value lies outside the
+        training range (strictly below its min or above its max); every ranged column is listed."""
+        out = {}
+        for c, (low, high) in self.training_range_.items():
+            if c in X.columns:
+                values = pd.to_numeric(X[c], errors="coerce").to_numpy(dtype=float)
+                out[c] = int(np.count_nonzero((values < low) | (values > high)))
+        return out
+
+
+def range_guard(pipeline: Pipeline) -> TrainingRangeGuard | None:
+    """The pipeline's :class:`TrainingRangeGuard`, or None (pipelines saved before it existed)."""
+    step = dict(pipeline.steps).get("training_range")
+    return step if isinstance(step, TrainingRangeGuard) else None
+
+
 def _dense_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
     parts = []
     if numeric:
@@ -133,7 +210,8 @@ def build_candidate(
         numeric, categorical: feature column names, as in the input DataFrame.
 
     Returns:
-        ``Pipeline([("preprocess", ColumnTransformer), ("model", estimator)])``; it takes a
+        ``Pipeline([("training_range", TrainingRangeGuard), ("preprocess", ColumnTransformer),
+        ("model", estimator)])``; it takes a
         DataFrame with (at least) these columns, in any order.
     """
     cls = _estimator_class(estimator, task)
@@ -148,7 +226,7 @@ def build_candidate(
     else:
         model = cls(**kwargs)
         prep = _dense_preprocessor(numeric, categorical)
-    return Pipeline([("preprocess", prep), ("model", model)])
+    return Pipeline([("training_range", TrainingRangeGuard(list(numeric))), ("preprocess", prep), ("model", model)])
 
 
 def save_pipeline(pipeline: Pipeline, folder: str | Path) -> list[Path]:

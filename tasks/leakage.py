@@ -1,11 +1,15 @@
 """Leakage guards, run on the development data before any candidate is fitted: a single-feature
-screen (ROC AUC for classifiers, Spearman correlation for regression), a point-in-time check of
-the feature builders, and a count of holdout rows duplicating training rows. What each guard
-measures, its limits and why: docs/data-quality.md (leakage guards).
+screen (ROC AUC for classifiers, Spearman correlation for regression), a missingness screen (the
+ROC AUC of "feature is missing" alone), a refusal of id-like numeric features, a point-in-time
+check of the feature builders, and a count of holdout rows duplicating training rows; after the
+candidates are evaluated, a warning when the selected model's ROC AUC is far above the best
+single feature's and a linear baseline's. What each guard measures, its limits and why:
+docs/data-quality.md (leakage guards).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -14,6 +18,8 @@ import pandas as pd
 from models.errors import DataError
 from models.spec import ModelSpec
 from tasks.step import step
+
+log = logging.getLogger(__name__)
 
 
 class LeakageError(DataError):
@@ -115,6 +121,131 @@ def check_single_feature_leakage(spec: ModelSpec, table: pd.DataFrame, train_row
     return screen
 
 
+def missingness_screen(spec: ModelSpec, table: pd.DataFrame, train_rows: np.ndarray) -> list[dict[str, Any]]:
+    """The ROC AUC of each feature's missing-value indicator against the target, on the training rows
+    (classifiers; an empty list for regression).
+
+    For a 0/1 indicator the orientation-free ROC AUC is ``0.5 + |m1 - m0| / 2``, with ``m1`` and
+    ``m0`` the missing shares among events and non-events: a fee recorded for 60 % of defaults
+    and no other row scores 0.80. Only features with both missing and present values on the
+    training rows are listed.
+
+    Returns:
+        One dict per such feature: ``column``, ``missing_share``, ``value`` (the ROC AUC),
+        ``limit`` (``leakage.max_missingness_auc``), ``flagged``.
+    """
+    if not spec.is_classifier:
+        return []
+    rows = table.iloc[train_rows]
+    y = rows[spec.target_column].to_numpy(dtype=float)
+    limit = spec.leakage.max_missingness_auc
+    out = []
+    for col in spec.feature_columns:
+        missing = rows[col].isna().to_numpy()
+        if not 0 < missing.sum() < len(missing):
+            continue
+        value = _orientation_free_auc(y, missing.astype(float))
+        out.append({"column": col, "missing_share": float(missing.mean()), "value": value, "limit": limit,
+                    "flagged": value is not None and value > limit})
+    return out
+
+
+def check_missingness_leakage(spec: ModelSpec, table: pd.DataFrame, train_rows: np.ndarray) -> list[dict[str, Any]]:
+    """Run :func:`missingness_screen` and stop on a flagged feature.
+
+    Raises:
+        LeakageError: naming every feature whose presence alone predicts the target above the limit.
+    """
+    screen = missingness_screen(spec, table, train_rows)
+    flagged = [s for s in screen if s["flagged"]]
+    if flagged:
+        detail = ", ".join(f"{s['column']!r} (ROC AUC of 'is missing' {s['value']:.4f} > {s['limit']:g}, "
+                           f"missing on {s['missing_share']:.1%} of the rows)" for s in flagged)
+        raise LeakageError(
+            f"{spec.name}: probable target leakage through missingness: {detail} on the training rows alone; a "
+            "value recorded mostly for one class (a fee charged after a default) tells the outcome by being there. "
+            "Remove it, mark it role 'excluded' with a reason, or raise leakage.max_missingness_auc if this "
+            "missingness is known at decision time.",
+            [s["column"] for s in flagged],
+        )
+    return screen
+
+
+def id_like_features(spec: ModelSpec, table: pd.DataFrame, min_rows: int = 20) -> list[str]:
+    """Numeric features unique on every row and monotone with row order (an id or a row counter
+    declared as a feature), on the development table in its row order.
+
+    A column with a missing value, or with fewer than ``min_rows`` rows, is never id-like.
+    """
+    out = []
+    if len(table) < min_rows:
+        return out
+    for col in spec.numeric_features:
+        values = pd.to_numeric(table[col], errors="coerce")
+        if values.isna().any() or values.nunique() != len(values):
+            continue
+        if values.is_monotonic_increasing or values.is_monotonic_decreasing:
+            out.append(col)
+    return out
+
+
+def check_id_like_features(spec: ModelSpec, table: pd.DataFrame) -> list[str]:
+    """Refuse id-like numeric features (:func:`id_like_features`).
+
+    Raises:
+        LeakageError: naming each one.
+    """
+    found = id_like_features(spec, table)
+    if found:
+        raise LeakageError(
+            f"{spec.name}: feature(s) {found} take a different value on every row and grow (or shrink) with the "
+            "row order: an identifier or a row counter declared as a feature, which lets a model learn the row's "
+            "position (its date) rather than the applicant. Declare it role 'id' (or 'excluded' with a reason).",
+            found,
+        )
+    return found
+
+
+def model_lift_check(spec: ModelSpec, screen: list[dict[str, Any]], model_auc: float | None,
+                     linear_auc: float | None) -> dict[str, Any] | None:
+    """Whether the selected model's holdout ROC AUC is far above what a single feature and a
+    linear baseline reach (a warning, never a refusal). Classifiers only (None otherwise).
+
+    A leak that needs a combination of features (or a non-linear one) passes the single-feature
+    screen; a model far better than both simple references is the symptom left.
+
+    Args:
+        screen: :func:`single_feature_screen`'s rows (training rows).
+        model_auc: the selected candidate's holdout ROC AUC; linear_auc: the linear baseline's
+            (logistic regression) holdout ROC AUC; either None when unknown.
+
+    Returns:
+        ``model_auc``, ``best_single_feature`` (column), ``best_single_feature_auc``,
+        ``linear_auc``, ``lift`` (model − the better of the two references), ``limit``
+        (``leakage.max_auc_lift``) and ``warning`` (a sentence, or None).
+    """
+    if not spec.is_classifier:
+        return None
+    rated = [s for s in screen if s.get("statistic") == "roc_auc" and s.get("value") is not None]
+    best = max(rated, key=lambda s: s["value"], default=None)
+    refs = [v for v in (best["value"] if best else None, linear_auc) if v is not None]
+    limit = spec.leakage.max_auc_lift
+    lift = model_auc - max(refs) if model_auc is not None and refs else None
+    warning = None
+    if lift is not None and lift > limit:
+        warning = (f"the selected model's holdout ROC AUC {model_auc:.4f} is {lift:.4f} above the better of the best "
+                   f"single feature ({best['column'] if best else '-'}: {_fmt_auc(best['value'] if best else None)}) "
+                   f"and the linear baseline ({_fmt_auc(linear_auc)}), more than {limit:g}: look for a leak that "
+                   "combines features before trusting it")
+    return {"model_auc": model_auc, "best_single_feature": best["column"] if best else None,
+            "best_single_feature_auc": best["value"] if best else None, "linear_auc": linear_auc,
+            "lift": lift, "limit": limit, "warning": warning}
+
+
+def _fmt_auc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame, cuts=(0.5, 0.75, 0.95)) -> dict[str, Any]:
     """Rebuild the features from raw rows cut at several dates and compare (feature builders only).
 
@@ -183,11 +314,45 @@ def duplicate_rows(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, Any]
 
 @step("leakage-guards")
 def leakage_guards(spec: ModelSpec, raw_development: pd.DataFrame, table: pd.DataFrame, plan) -> dict[str, Any]:
-    """Single-feature screen on the first fold's training rows, point-in-time check, duplicates.
+    """Id-like features, single-feature and missingness screens on the first fold's training rows,
+    point-in-time check, duplicates.
 
     Raises:
-        LeakageError: a flagged feature or a feature that looks ahead (named).
+        LeakageError: an id-like feature, a flagged feature (alone or by its missingness) or a
+            feature that looks ahead (named).
     """
+    check_id_like_features(spec, table)
     screen = check_single_feature_leakage(spec, table, plan.folds[0].train)
+    missingness = check_missingness_leakage(spec, table, plan.folds[0].train)
     pit = check_point_in_time(spec, raw_development, table)
-    return {"single_feature_screen": screen, "point_in_time": pit, "duplicates": duplicate_rows(spec, table, plan)}
+    return {"single_feature_screen": screen, "missingness_screen": missingness, "point_in_time": pit,
+            "duplicates": duplicate_rows(spec, table, plan)}
+
+
+@step("model-lift-check")
+def model_lift_warning(spec: ModelSpec, leakage: dict[str, Any], evaluation, table: pd.DataFrame,
+                       plan) -> dict[str, Any]:
+    """The leakage record with ``model_lift`` added (:func:`model_lift_check`); logs its warning.
+
+    The linear baseline is the best ``logistic_regression`` candidate's holdout ROC AUC, or,
+    without one, a logistic regression backtested on the same plan
+    (:func:`tasks.train.linear_baseline_scores`).
+    """
+    if not spec.is_classifier:
+        return leakage
+    from sklearn.metrics import roc_auc_score
+
+    from tasks.train import linear_baseline_scores
+
+    linear = [e.metrics.get("roc_auc") for e in evaluation.evaluations
+              if e.estimator == "logistic_regression" and e.error is None and e.metrics.get("roc_auc") is not None]
+    if linear:
+        linear_auc = float(max(linear))
+    else:
+        scores = linear_baseline_scores(spec, table, plan)
+        linear_auc = float(roc_auc_score(evaluation.y, scores)) if len(np.unique(evaluation.y)) == 2 else None
+    lift = model_lift_check(spec, leakage.get("single_feature_screen", []), evaluation.metrics.get("roc_auc"),
+                            linear_auc)
+    if lift and lift["warning"]:
+        log.warning("%s: %s", spec.name, lift["warning"])
+    return {**leakage, "model_lift": lift}

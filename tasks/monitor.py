@@ -245,6 +245,7 @@ class MonitoringOutcome:
             "mean_predicted": None if cal is None else cal.mean_predicted,
             "observed_rate": None if cal is None else cal.observed_rate,
             "calibration_p_value": None if cal is None else cal.p_value,
+            "out_of_range_features": list(r.out_of_range.material) if r.out_of_range else [],
             "batch": r.batch.label,
             "run_id": r.run_id, "reason": r.summary,
         }
@@ -253,12 +254,14 @@ class MonitoringOutcome:
 def build_record(
     spec: ModelSpec, *, version: int, run_id: str | None, batch_label: str, frame: pd.DataFrame,
     table: pd.DataFrame, drift: DriftResult, evidently: EvidentlySummary, perf: dict[str, Any], ts: str,
+    out_of_range: dict[str, Any] | None = None,
 ) -> MonitoringOutcome:
     """Assemble the history record: every value, not only alerts.
 
     Args:
         drift: the PSI measurements (:class:`tasks.drift.DriftResult`); evidently: the Evidently
-            summary; perf: :func:`performance`'s result; ts: ISO-8601 UTC start of the run.
+            summary; perf: :func:`performance`'s result; ts: ISO-8601 UTC start of the run;
+            out_of_range: :func:`tasks.ranges.out_of_range_report`'s result (None: not measured).
 
     Raises:
         pydantic.ValidationError: a value of the wrong type for the record (a bug, named).
@@ -266,6 +269,7 @@ def build_record(
     fp = fingerprint(frame)
     faults = list(drift.batch_faults)
     label_fault = perf.get("label_fault")
+    material_oor = list((out_of_range or {}).get("material", []))
     cal = perf.get("calibration") or {}
     score_status = None if drift.score is None else drift.score.status
     moved = feature_drift_names(drift.drifted, score_status)
@@ -273,7 +277,8 @@ def build_record(
     # label-rate test again; the fault, not a calibration breach, is the finding (docs/drift.md)
     one_class_fault = bool(label_fault) and perf["status"] == "single_class_labels"
     verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested, label_fault,
-                             calibration_breach=bool(cal.get("breach")) and not one_class_fault, feature_drift=moved)
+                             calibration_breach=bool(cal.get("breach")) and not one_class_fault, feature_drift=moved,
+                             out_of_range=material_oor)
     top = drift.top_features(3)
     parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
              f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]
@@ -286,6 +291,10 @@ def build_record(
                      "at other values and missing moved beyond sampling noise): " + ", ".join(faults))
     if label_fault:
         parts.append(f"label {spec.target_column}: {label_fault}")
+    if out_of_range and out_of_range.get("features"):
+        from tasks.ranges import out_of_range_text
+
+        parts.append(out_of_range_text(out_of_range))
     if drift.tested == 0:
         parts.append("no feature could be drift-tested: " + ", ".join(
             f"{f.column} {f.status}" for f in drift.features))
@@ -309,6 +318,7 @@ def build_record(
         drift=drift.summary(),
         performance=perf,
         evidently=evidently,
+        out_of_range=out_of_range,
     )
     return MonitoringOutcome(record)
 

@@ -172,6 +172,21 @@ def _leakage_section(leakage: dict[str, Any]) -> list[str]:
     screen = sorted(leakage.get("single_feature_screen", []), key=lambda r: -(r["value"] or 0))[:5]
     lines = ["Single-feature screen on the training rows (largest first; a value above the limit stops the run):", ""]
     lines += [f"- `{r['column']}`: {r['statistic']} {_fmt(r['value'])} (limit {r['limit']:g})" for r in screen]
+    missingness = sorted(leakage.get("missingness_screen", []), key=lambda r: -(r["value"] or 0))[:5]
+    if missingness:
+        lines += ["", "Missingness screen on the training rows (largest first; a value above the limit stops the run):",
+                  ""]
+        lines += [f"- `{r['column']}`: missing on {100 * r['missing_share']:.1f} % of the rows, ROC AUC of 'is missing' "
+                  f"{_fmt(r['value'])} (limit {r['limit']:g})" for r in missingness]
+    lift = leakage.get("model_lift")
+    if lift:
+        lines.append("")
+        if lift.get("warning"):
+            lines.append(f"**Warning**: {lift['warning']}")
+        elif lift.get("lift") is not None:
+            lines.append(f"Model lift: ROC AUC {_fmt(lift['model_auc'])} on the holdout, {lift['lift']:.2f} above the "
+                         f"better of the best single feature ({_fmt(lift['best_single_feature_auc'])}) and the "
+                         f"linear baseline ({_fmt(lift['linear_auc'])}); limit {lift['limit']:g}.")
     pit = leakage.get("point_in_time", {})
     lines.append("")
     lines.append("- Point-in-time check: " + ("passed: features rebuilt from data cut at "
@@ -183,12 +198,28 @@ def _leakage_section(leakage: dict[str, Any]) -> list[str]:
     return lines
 
 
+_FEATURE_FACTS = ("constant_features", "training_range")
+"""Keys of the selected candidate's fit details shown in the card's Features section, not as fit details."""
+
+
+def _constant_features_line(details: dict[str, Any]) -> list[str]:
+    """The card line naming the features left out of the fitted model (none recorded: no line)."""
+    if "constant_features" not in details:
+        return []
+    dropped = details["constant_features"]
+    if not dropped:
+        return ["No feature was constant on the training rows: every feature is in the fitted model.", ""]
+    return ["Left out of the fitted model, constant on its training rows (held at the training value at scoring, "
+            "so they cannot move a score): " + ", ".join(f"`{c}`" for c in dropped) + ".", ""]
+
+
 def render_model_card(meta: dict[str, Any]) -> str:
     """The model card of a version (or of a rejected run), from its metadata: readable top to
     bottom by a validator."""
     spec = meta["spec"]
     data = meta["data"]
     sel = meta["selected_candidate"]
+    fit_details = {k: v for k, v in (sel.get("details") or {}).items() if k not in _FEATURE_FACTS}
     gate = meta["gate"]
     champ = meta.get("champion_comparison")
     promoted = meta["decision"]["promoted"]
@@ -226,13 +257,14 @@ def render_model_card(meta: dict[str, Any]) -> str:
         f"Target: `{meta['target']}` ({meta['task']}). Features ({len(meta['features'])}): "
         + ", ".join(f"`{f}`" for f in meta["features"]),
         "",
+        *_constant_features_line(sel.get("details") or {}),
         "## Candidates compared (holdout)",
         "",
         candidates_markdown(meta["candidates"], meta["task"]),
         "",
         f"Selected: **{sel['name']}** ({sel['estimator']}) by {meta['primary_metric']} on the holdout; "
         f"hyperparameters: {', '.join(f'{k}={v}' for k, v in sel['params'].items()) or 'library defaults'}"
-        + (f"; fit details: {', '.join(f'{k}={v}' for k, v in sel['details'].items())}" if sel.get("details") else "")
+        + (f"; fit details: {', '.join(f'{k}={v}' for k, v in fit_details.items())}" if fit_details else "")
         + ".",
         "",
         "## Performance of the selected candidate (holdout)",

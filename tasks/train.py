@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from models.estimators import build_candidate, predict_scores
+from models.estimators import build_candidate, predict_scores, range_guard
 from models.registry import ModelRegistry
 from models.spec import CandidateSpec, ModelSpec
 from tasks.split import SplitPlan
@@ -32,7 +32,10 @@ class FittedCandidate:
         holdout_scores: out-of-sample scores on ``plan.holdout`` rows, in that order.
         fit_seconds: wall time of all fits (folds and final refit).
         error: ``"ExceptionType: message"`` when fitting failed.
-        details: estimator facts worth reporting (epochs trained, boosting iterations).
+        details: facts of the fitted pipeline worth reporting: epochs trained, boosting
+            iterations; ``constant_features`` (constant on its training rows, so left out of the
+            model) and ``training_range`` (numeric feature → ``[min, max]`` on its training rows),
+            from its :class:`models.estimators.TrainingRangeGuard`.
     """
 
     spec: CandidateSpec
@@ -64,6 +67,17 @@ def backtest(
     return np.concatenate(scores), pipe
 
 
+def linear_baseline_scores(spec: ModelSpec, table: pd.DataFrame, plan: SplitPlan) -> np.ndarray:
+    """Holdout scores (``plan.holdout`` order) of a logistic regression with library defaults,
+    backtested on the plan like a candidate: the linear reference of the leakage lift warning."""
+    def make() -> Pipeline:
+        return build_candidate("logistic_regression", spec.estimator_task, {}, spec.numeric_features,
+                               spec.categorical_features)
+
+    scores, _ = backtest(make, spec, table, plan)
+    return scores
+
+
 def _details(pipeline: Pipeline) -> dict[str, Any]:
     model = pipeline.steps[-1][1]
     out = {}
@@ -71,6 +85,10 @@ def _details(pipeline: Pipeline) -> dict[str, Any]:
         value = getattr(model, attr, None)
         if value is not None:
             out[attr.rstrip("_")] = value.tolist() if hasattr(value, "tolist") else value
+    guard = range_guard(pipeline)
+    if guard is not None:
+        out["constant_features"] = list(guard.constant_features_)
+        out["training_range"] = {c: [low, high] for c, (low, high) in guard.training_range_.items()}
     return out
 
 

@@ -16,7 +16,8 @@ from models.statistics import rate_test
 
 def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[str] | tuple = (),
                    tested: int | None = None, label_fault: str | None = None, *,
-                   calibration_breach: bool = False, feature_drift: list[str] | tuple = ()) -> str:
+                   calibration_breach: bool = False, feature_drift: list[str] | tuple = (),
+                   out_of_range: list[str] | tuple = ()) -> str:
     """The monitoring verdict: the first of the findings below that holds (one of :data:`VERDICTS`).
 
     Args:
@@ -30,13 +31,16 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
             beyond noise and beyond the tolerance (:func:`judge_calibration`).
         feature_drift: the features (and ``score``) at a significant PSI
             (:func:`feature_drift_names`), whatever the drift share.
+        out_of_range: features with a material share of values outside the training range
+            (:func:`tasks.ranges.out_of_range_report`).
 
     Returns:
         In this order: ``data_quality_alarm`` for feature faults (drift or a breach measured on
         a broken feed is no evidence that the model is stale; a person must look at the feed);
         ``drift_and_performance_breach`` (dataset drift with a metric or calibration breach),
         ``drift``, ``calibration_breach`` (the probabilities themselves are off, whatever the
-        ranking does), ``performance_breach``; ``data_quality_alarm`` for a
+        ranking does), ``performance_breach``; ``data_quality_alarm`` for values outside the training range
+        (with dataset drift or a breach the population moved, and those verdicts stand) or a
         label fault alone (with drift or a breach it may be the population really changing, so
         it does not hold those back); ``feature_drift`` (one characteristic or the score moved);
         ``insufficient_data`` when no feature could be judged; else ``stable``. A new finding is
@@ -48,6 +52,7 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
         ("drift", dataset_drift),
         ("calibration_breach", calibration_breach),
         ("performance_breach", bool(breaches)),
+        ("data_quality_alarm", bool(out_of_range)),
         ("data_quality_alarm", bool(label_fault)),
         ("feature_drift", bool(feature_drift)),
         ("insufficient_data", tested == 0),

@@ -130,6 +130,11 @@ def score_cmd(
                       highlight=False)
     if result["extra_columns"]:
         console.print(f"ignored columns not in the spec: {', '.join(result['extra_columns'])}", highlight=False)
+    from tasks.ranges import out_of_range_text
+
+    oor = out_of_range_text(result.get("out_of_range"))
+    if oor:
+        console.print(f"warning: {oor}", highlight=False)
 
 
 def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) -> None:

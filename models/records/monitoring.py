@@ -110,6 +110,31 @@ class Performance(Record):
         return self.calibration is not None and bool(self.calibration.breach)
 
 
+class OutOfRangeFeature(Record):
+    """A numeric feature's batch rows outside the version's training range: their count and
+    share, the range, the one-sided exact binomial p-value against the rate ``2 / (n + 1)`` of
+    ``n`` training rows, and whether the share is material (:func:`tasks.ranges.out_of_range_report`)."""
+
+    rows: int
+    share: float
+    training_min: float
+    training_max: float
+    p_value: float | None = None
+    material: bool = False
+
+
+class OutOfRange(Record):
+    """Values outside the training range in a batch: ``features`` lists only the features with
+    such rows; ``material`` names those above ``share_limit`` (``drift.out_of_range_share``) and
+    beyond sampling noise: a data-quality alarm."""
+
+    rows: int
+    training_rows: int | None = None
+    share_limit: float | None = None
+    features: dict[str, OutOfRangeFeature] = Field(default_factory=dict)
+    material: list[str] = Field(default_factory=list)
+
+
 class MonitoringRecord(StoredRecord):
     """One line of ``monitoring.jsonl``: every value one monitoring run measured, not only alarms.
 
@@ -118,11 +143,12 @@ class MonitoringRecord(StoredRecord):
     the spec does on it (``retrain`` or ``alert``; None when it raises no event); ``summary``:
     the verdict and its reasons in words (``severity`` and ``action`` are None in records
     written before they existed). ``drift``: the PSI decision; ``evidently``: what the Evidently report did
-    (both typed in :mod:`models.records.drift`).
+    (both typed in :mod:`models.records.drift`); ``out_of_range``: values outside the training
+    range (None in older records and for versions saved without the ranges).
     """
 
     SCHEMA_VERSION: ClassVar[int] = MONITORING_SCHEMA_VERSION
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"severity", "action"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"severity", "action", "out_of_range"})
 
     ts: str
     model: str
@@ -136,6 +162,7 @@ class MonitoringRecord(StoredRecord):
     drift: DriftSummary
     performance: Performance
     evidently: EvidentlySummary | None = None
+    out_of_range: OutOfRange | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As :meth:`StoredRecord.to_json`, also without the keys added since version 1 inside

@@ -21,13 +21,23 @@ class LeakageSpec(Strict):
     A feature that on its own separates the classes almost perfectly (single-feature ROC AUC
     above ``max_single_feature_auc``), or that is almost a copy of a regression target
     (absolute Spearman correlation above ``max_abs_correlation``), is probably derived from
-    the outcome: the run stops and names it.
+    the outcome: the run stops and names it. So does a feature whose missingness alone
+    separates the classes (ROC AUC of "is missing" above ``max_missingness_auc``), and a numeric
+    feature unique on every row and monotone with row order (an id declared as a feature). A
+    selected model whose holdout ROC AUC exceeds both the best single feature's and a linear
+    baseline's by more than ``max_auc_lift`` is a warning in the card. Why: docs/data-quality.md.
     """
 
     max_single_feature_auc: float = Field(default=0.95, gt=0.5, le=1.0)
     """Largest ROC AUC one feature may reach alone (classifiers)."""
     max_abs_correlation: float = Field(default=0.98, gt=0.0, le=1.0)
     """Largest absolute Spearman correlation of a feature with the target (regression)."""
+    max_missingness_auc: float = Field(default=0.75, gt=0.5, le=1.0)
+    """Largest ROC AUC the indicator "feature is missing" may reach alone (classifiers): 0.75
+    means missing shares 50 points apart between events and non-events."""
+    max_auc_lift: float = Field(default=0.08, gt=0.0, le=0.5)
+    """Largest lift of the selected model's holdout ROC AUC over the better of the best single
+    feature's and a linear baseline's before the card warns (a warning, not a refusal)."""
     point_in_time_check: bool = True
     """For feature builders: rebuild the features on data cut at a few dates and require the
     rows before each cut to be unchanged (no feature may use later data)."""
@@ -151,6 +161,10 @@ class DriftSpec(Strict):
     ``target.expected_positive_rate`` by an exact binomial test, are faults only at a p-value
     below this (so that a rare flag that is all zero in a small batch, or 0 events in 40 labels,
     does not raise a false alarm)."""
+    out_of_range_share: float = Field(default=0.01, gt=0.0, lt=1.0)
+    """Share of a batch's rows with a numeric feature outside the version's training range above
+    which (and beyond sampling noise at ``fault_alpha``, by an exact binomial test) monitoring
+    raises a data-quality alarm naming the feature."""
     reference_rows: int = Field(default=100_000, ge=100)
     """Largest reference sample stored with a version: the development rows, or a random sample
     of this many of them seeded with the split's seed."""
