@@ -15,6 +15,8 @@ pipeline, so it only ever sees the rows it is fitted on:
 from __future__ import annotations
 
 import inspect
+import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +183,27 @@ def load_pipeline(folder: str | Path) -> Pipeline:
         if not (folder / KERAS_FILE).is_file():
             raise FileNotFoundError(f"{folder / KERAS_FILE}: the pipeline's Keras network is missing")
         final.load_network(folder)
+    return pipeline
+
+
+def load_pipeline_bytes(files: Mapping[str, bytes]) -> Pipeline:
+    """Load a pipeline written by :func:`save_pipeline` from its files' bytes (file name in the
+    model folder → bytes), already checked: what is unpickled is exactly what was hashed, so a
+    file swapped on disk after the check is never read (``models.registry`` passes the bytes
+    it verified).
+
+    Raises:
+        FileNotFoundError: ``pipeline.joblib`` is missing, or the Keras network of a pipeline
+            that needs one.
+    """
+    if PIPELINE_FILE not in files:
+        raise FileNotFoundError(f"the version's model folder has no {PIPELINE_FILE}")
+    pipeline = joblib.load(io.BytesIO(files[PIPELINE_FILE]))
+    final = pipeline.steps[-1][1]
+    if isinstance(final, KerasMLP):
+        if KERAS_FILE not in files:
+            raise FileNotFoundError(f"the pipeline's Keras network ({KERAS_FILE}) is missing")
+        final.load_network_bytes(files[KERAS_FILE])
     return pipeline
 
 

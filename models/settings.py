@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         dask_address: a Dask scheduler address such as ``tcp://10.0.0.5:8786``
             (``FINML_DASK_ADDRESS``); setting it selects the Dask runner (``prefect-dask``, the
             ``dask`` extra). Dask needs a real Prefect API (``PREFECT_API_URL``).
+        signing_key_file: Ed25519 private key (PEM) that signs every history line
+            (``FINML_SIGNING_KEY_FILE``; the training role only, outside the registry).
+        verify_key_file: Ed25519 public key (PEM) that every load checks the history's
+            signatures with (``FINML_VERIFY_KEY_FILE``; scoring workers). Either key turns on
+            signed mode (``docs/registry.md``, Integrity).
+        allow_unsigned_versions: signed mode: load versions committed before the first signed
+            history line, with a warning (``FINML_ALLOW_UNSIGNED_VERSIONS``; default: refused).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -41,6 +48,9 @@ class Settings(BaseSettings):
     task_runner: Literal["threads", "sequential", "dask"] = "threads"
     max_workers: int | None = Field(default=None, ge=1)
     dask_address: str | None = None
+    signing_key_file: Path | None = None
+    verify_key_file: Path | None = None
+    allow_unsigned_versions: bool = False
 
 
 def get_settings() -> Settings:
