@@ -112,6 +112,17 @@ class ChainReport:
     torn_last_line: bool = False
     breaks: list[str] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
+    signature_ok: list[bool] = field(default_factory=list)
+    """Parallel to ``records``: whether the line's signature verified."""
+
+    def signed_commit(self, version: int) -> bool:
+        """Signed mode: True when a line whose signature verified vouches for ``version``: its
+        commit line, or a later ``attested`` line (``finml registry sign``) naming the same
+        ``metadata_sha256`` as the commit line."""
+        lines = [(rec, ok) for rec, ok in zip(self.records, self.signature_ok)
+                 if rec.get("version") == int(version) and rec.get("metadata_sha256")]
+        return bool(lines) and any(ok and rec["metadata_sha256"] == lines[0][0]["metadata_sha256"]
+                                   for rec, ok in lines)
 
 
 def check_chain(path: Path, keys: SigningKeys | None = None, signed: bool = True,
@@ -142,6 +153,7 @@ def check_chain(path: Path, keys: SigningKeys | None = None, signed: bool = True
             report.breaks.append(f"{path.name} line {n} is damaged ({err})")
             continue
         report.records.append(rec)
+        report.signature_ok.append(False)
         report.lines += 1
         if PREV_KEY in rec:
             expected = GENESIS if i == 0 else line_digest(raw_lines[i - 1])
@@ -164,6 +176,7 @@ def check_chain(path: Path, keys: SigningKeys | None = None, signed: bool = True
             problem = keys.check(rec)
             if problem is None:
                 report.signed += 1
+                report.signature_ok[-1] = True
             elif problem == "not signed":
                 report.breaks.append(f"{path.name} line {n} is not signed though a line before it is (written "
                                      "without the signing key, or forged)")
@@ -192,8 +205,7 @@ def _read(path: Path) -> bytes:
 
 
 def verify_version(vdir: Path, model: str, version: int, history_path: Path, keys: SigningKeys | None,
-                   allow_unsigned: bool = False,
-                   keep: Collection[str] | Callable[[str], bool] = ()) -> VerifiedVersion:
+                   keep: Collection[str] | Callable[[str], bool] = (), files_only: bool = False) -> VerifiedVersion:
     """Check a version: ``metadata.json`` against ``metadata.sha256`` and the SHA-256 its history
     commit line records; every recorded file against its SHA-256; no unrecorded file; and, with
     ``keys`` (signed mode), the history's chain and signatures (:func:`check_chain`), its commit
@@ -201,10 +213,9 @@ def verify_version(vdir: Path, model: str, version: int, history_path: Path, key
     (``keep``) or dropped.
 
     Args:
-        allow_unsigned: signed mode only: accept a version committed before the first signed
-            history line (with a warning) instead of refusing it.
         keep: relative paths whose checked bytes to return (the files the caller deserialises),
             or a predicate on the relative paths recorded in the metadata.
+        files_only: skip the chain and signature checks (a caller that made them itself).
 
     Raises:
         IntegrityError: naming each problem (``SignatureError`` for a signature or chain problem
@@ -215,14 +226,14 @@ def verify_version(vdir: Path, model: str, version: int, history_path: Path, key
         raise IntegrityError(f"{vdir}: {METADATA_FILE} is missing")
     wanted = keep if callable(keep) else set(keep).__contains__
     history_lines = record_lines(history_path)
-    chain = check_chain(history_path, keys, lines=history_lines)
+    chain = check_chain(history_path, None if files_only else keys, signed=not files_only, lines=history_lines)
     if keys is None and chain.unchecked_signatures:
         log.warning("%s: its history is signed but no FINML_VERIFY_KEY_FILE is configured: signatures not checked",
                     model)
     commit = next((rec for rec in chain.records if rec.get("version") == int(version)
                    and rec.get("metadata_sha256")), None)
-    if keys is not None:
-        _check_signed(model, version, chain, commit, keys, allow_unsigned)
+    if keys is not None and not files_only:
+        _check_signed(model, version, chain, commit)
     problems = []
     meta_bytes = _read(meta_path)
     meta_digest = hashlib.sha256(meta_bytes).hexdigest()
@@ -268,20 +279,13 @@ class SignatureError(IntegrityError):
     committed unsigned; nothing of the version is deserialised."""
 
 
-def _check_signed(model: str, version: int, chain: ChainReport, commit: Mapping[str, Any] | None,
-                  keys: SigningKeys, allow_unsigned: bool) -> None:
+def _check_signed(model: str, version: int, chain: ChainReport, commit: Mapping[str, Any] | None) -> None:
     if chain.breaks:
         raise SignatureError(f"{model}: history.jsonl fails its signature check, so no version of it is loaded: "
                              f"{chain.breaks[0]}" + (f" (and {len(chain.breaks) - 1} more; run finml registry "
                                                      f"verify {model})" if len(chain.breaks) > 1 else ""))
-    if commit is None:
-        return  # reported as never committed by the caller
-    if SIGNATURE_KEY not in commit:
-        if not allow_unsigned:
-            raise SignatureError(
-                f"{model} version {version} was committed by an unsigned history line (published before signing "
-                "was turned on, or forged), so it is not loaded; publish it again by training with "
-                "FINML_SIGNING_KEY_FILE set, or set FINML_ALLOW_UNSIGNED_VERSIONS=true to accept versions "
-                "committed before the first signed line")
-        log.warning("%s version %s: committed before signing was turned on (unsigned); loaded because "
-                    "FINML_ALLOW_UNSIGNED_VERSIONS is set", model, version)
+    if commit is not None and not chain.signed_commit(version):
+        raise SignatureError(
+            f"{model} version {version} was committed by an unsigned history line (published before signing was "
+            "turned on, or forged) and no signed line vouches for it, so it is not loaded; if it is one you trust, "
+            f"vouch for it with the signing key: finml registry sign {model} (or train a new version)")

@@ -248,11 +248,7 @@ class ModelRegistry:
     def read_verified(self, version: int, keep: Collection[str] | Callable[[str], bool] = ()) -> VerifiedVersion:
         """:meth:`verify`, returning the checked bytes of the files ``keep`` names (relative
         paths, or a predicate on them): deserialise those bytes, never the folder's files again."""
-        from models.settings import get_settings
-
-        keys = self.keys
-        return verify_version(self.version_dir(version), self.model, version, self.history_path, keys,
-                              allow_unsigned=keys is not None and get_settings().allow_unsigned_versions, keep=keep)
+        return verify_version(self.version_dir(version), self.model, version, self.history_path, self.keys, keep=keep)
 
     def load_verified(self, ref: int | str | None = None, extra: Collection[str] = ()):
         """Verify a version and load its fitted pipeline from the bytes that were checked;

@@ -36,8 +36,6 @@ class Settings(BaseSettings):
         verify_key_file: Ed25519 public key (PEM) that every load checks the history's
             signatures with (``FINML_VERIFY_KEY_FILE``; scoring workers). Either key turns on
             signed mode (``docs/registry.md``, Integrity).
-        allow_unsigned_versions: signed mode: load versions committed before the first signed
-            history line, with a warning (``FINML_ALLOW_UNSIGNED_VERSIONS``; default: refused).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -50,7 +48,6 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     signing_key_file: Path | None = None
     verify_key_file: Path | None = None
-    allow_unsigned_versions: bool = False
 
 
 def get_settings() -> Settings:
