@@ -158,8 +158,8 @@ def check_chain(path: Path, keys: SigningKeys | None = None, signed: bool = True
         if PREV_KEY in rec:
             expected = GENESIS if i == 0 else line_digest(raw_lines[i - 1])
             if rec[PREV_KEY] != expected:
-                what = ("it is the first line but names a predecessor (lines removed from the start)" if i == 0
-                        else f"it does not match line {n - 1} (a line before it was edited, removed or reordered)")
+                what = ("names a predecessor but this is the first line (lines removed from the start)" if i == 0
+                        else f"does not match line {n - 1} (a line before it was edited, removed or reordered)")
                 report.breaks.append(f"{path.name} line {n}: prev_sha256 {what}")
             chained = True
         elif chained:
