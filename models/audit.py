@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from models.errors import RegistryError
 from models.integrity import ChainReport, IntegrityError, check_chain, verify_version
+from models.records.registry import Attested
 from models.registry import ModelRegistry
 from models.registry_tree import committed_versions, version_folders
-from models.records.registry import Attested
 
 
 @dataclass

@@ -5,6 +5,7 @@ folder is named as the first break; legacy lines without the chain are counted, 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -51,7 +52,7 @@ def test_every_history_and_monitoring_line_names_the_sha256_of_the_line_before(t
     for path in (reg.history_path, reg.monitoring_path):
         lines = _raw(path)
         assert json.loads(lines[0])["prev_sha256"] == GENESIS
-        for before, line in zip(lines, lines[1:]):
+        for before, line in itertools.pairwise(lines):
             assert json.loads(line)["prev_sha256"] == hashlib.sha256(before).hexdigest()
     assert len(_raw(reg.history_path)) == 4
     report = audit_model(reg)
@@ -110,16 +111,16 @@ def test_an_edited_monitoring_line_is_named(tmp_path):
         reg.append_monitoring({"verdict": verdict})
     text = reg.monitoring_path.read_text().replace('"verdict": "drift"', '"verdict": "stable"')
     reg.monitoring_path.write_text(text)
-    assert audit_model(reg).breaks == ["monitoring.jsonl line 3: prev_sha256 does not match line 2 (a line before "
-                                       "it was edited, removed or reordered)"]
+    assert audit_model(reg).breaks == [("monitoring.jsonl line 3: prev_sha256 does not match line 2 (a line before "
+                                        "it was edited, removed or reordered)")]
 
 
 def test_an_unchained_line_after_chained_ones_is_a_break(tmp_path):
     reg = _registry(tmp_path, versions=2)
     with open(reg.history_path, "a") as fh:
         fh.write(json.dumps({"event": "rolled_back", "version": 1, "champion_after": 1}) + "\n")
-    assert audit_model(reg).breaks == ["history.jsonl line 3 has no prev_sha256 after chained lines (inserted, or "
-                                       "edited without the chain)"]
+    assert audit_model(reg).breaks == [("history.jsonl line 3 has no prev_sha256 after chained lines (inserted, or "
+                                        "edited without the chain)")]
 
 
 def test_an_append_after_a_torn_line_chains_to_the_last_whole_line(tmp_path):
