@@ -11,13 +11,14 @@ from models.integrity import ChainReport, IntegrityError, check_chain, verify_ve
 from models.records.registry import Attested
 from models.registry import ModelRegistry
 from models.registry_tree import committed_versions, version_folders
+from models.signing import SIGNATURE_KEY
 
 
 @dataclass
 class AuditReport:
-    """What :func:`audit_model` found: the two chain reports, the versions that passed, those
-    committed unsigned in signed mode, and ``breaks`` (every problem, the first break first:
-    history, then versions in ascending order, then monitoring)."""
+    """What :func:`audit_model` found: the two chain reports, the versions that passed, those no
+    valid signature vouches for in signed mode (``unsigned_versions``), and ``breaks`` (every
+    problem, the first break first: history, then versions in ascending order, then monitoring)."""
 
     model: str
     signed_mode: bool
@@ -56,9 +57,12 @@ def audit_model(registry: ModelRegistry) -> AuditReport:
             continue
         if keys is not None and not report.history.signed_commit(version):
             report.unsigned_versions.append(version)
-            report.breaks.append(f"version {version}: no signed line vouches for it (committed before signing was "
-                                 f"turned on, or forged): loads refuse it; finml registry sign {registry.model} "
-                                 "vouches for the versions you trust")
+            commit = next(r for r in report.history.records if r.get("version") == version and r.get("metadata_sha256"))
+            report.breaks.append(
+                f"version {version}: the signature of its commit line does not verify: loads refuse it"
+                if SIGNATURE_KEY in commit else
+                f"version {version}: no signed line vouches for it (committed before signing was turned on, or "
+                f"forged): loads refuse it; finml registry sign {registry.model} vouches for the versions you trust")
             continue
         report.verified.append(version)
     report.monitoring = check_chain(registry.monitoring_path, None, signed=False)
@@ -68,7 +72,7 @@ def audit_model(registry: ModelRegistry) -> AuditReport:
 
 def describe_chain(chain: ChainReport, signed_mode: bool) -> str:
     """One clause for a chain report: lines, whether the chain holds, legacy lines, signatures."""
-    parts = [f"{chain.path.name}: {chain.lines} line(s), chain {'intact' if not chain.breaks else 'BROKEN'}"]
+    parts = [f"{chain.path.name}: {chain.lines} line(s), {'chain intact' if not chain.breaks else 'BROKEN'}"]
     if chain.legacy:
         parts.append(f"unchained legacy lines: {chain.legacy}")
     if signed_mode and chain.path.name == "history.jsonl":

@@ -176,7 +176,7 @@ def registry_verify(model: Optional[str] = typer.Argument(None, help="Model name
         clauses = [describe_chain(report.history, report.signed_mode),
                    f"versions verified: {', '.join(map(str, report.verified)) or 'none'}"]
         if report.unsigned_versions:
-            clauses.append(f"committed unsigned: {', '.join(map(str, report.unsigned_versions))}")
+            clauses.append(f"no valid signature: {', '.join(map(str, report.unsigned_versions))}")
         clauses.append(describe_chain(report.monitoring, False))
         if report.ok:
             console.print(f"{registry.model}: OK ({'signed' if report.signed_mode else 'unsigned'} mode); "
