@@ -171,19 +171,14 @@ def save_pipeline(pipeline: Pipeline, folder: str | Path) -> list[Path]:
 
 
 def load_pipeline(folder: str | Path) -> Pipeline:
-    """Load a pipeline written by :func:`save_pipeline`.
+    """Load a pipeline written by :func:`save_pipeline` from a folder (for tools and tests: the
+    registry loads the bytes it checked, :func:`load_pipeline_bytes`).
 
-    Unpickling runs code: callers load only files whose SHA-256 they have checked
-    (``models.registry`` does so before calling this).
+    Unpickling runs code: load only files whose SHA-256 (or signature) you have checked.
     """
     folder = Path(folder)
-    pipeline = joblib.load(folder / PIPELINE_FILE)
-    final = pipeline.steps[-1][1]
-    if isinstance(final, KerasMLP):
-        if not (folder / KERAS_FILE).is_file():
-            raise FileNotFoundError(f"{folder / KERAS_FILE}: the pipeline's Keras network is missing")
-        final.load_network(folder)
-    return pipeline
+    return load_pipeline_bytes({name: (folder / name).read_bytes() for name in (PIPELINE_FILE, KERAS_FILE)
+                                if (folder / name).is_file()})
 
 
 def load_pipeline_bytes(files: Mapping[str, bytes]) -> Pipeline:

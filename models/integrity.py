@@ -204,6 +204,14 @@ def _read(path: Path) -> bytes:
         return fh.read()
 
 
+def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def verify_version(vdir: Path, model: str, version: int, history_path: Path, keys: SigningKeys | None,
                    keep: Collection[str] | Callable[[str], bool] = (), files_only: bool = False) -> VerifiedVersion:
     """Check a version: ``metadata.json`` against ``metadata.sha256`` and the SHA-256 its history
@@ -258,10 +266,10 @@ def verify_version(vdir: Path, model: str, version: int, history_path: Path, key
         if not path.is_file():
             problems.append(f"{rel}: missing")
             continue
-        data = _read(path)
-        if hashlib.sha256(data).hexdigest() != digest:
+        data = _read(path) if wanted(rel) else None  # a file that is not deserialised is hashed as it streams
+        if (hashlib.sha256(data).hexdigest() if data is not None else _sha256_file(path)) != digest:
             problems.append(f"{rel}: SHA-256 differs from the recorded hash")
-        elif wanted(rel):
+        elif data is not None:
             kept[rel] = data
     present = {str(p.relative_to(vdir)) for p in vdir.rglob("*") if p.is_file()}
     for rel in sorted(present - set(recorded) - {METADATA_FILE, METADATA_HASH_FILE}):
