@@ -197,6 +197,8 @@ class VerifiedVersion:
     version: int
     metadata: dict[str, Any]
     files: dict[str, bytes]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """The history lines the check read (in signed mode: whose chain and signatures it checked)."""
 
 
 def _read(path: Path) -> bytes:
@@ -204,7 +206,8 @@ def _read(path: Path) -> bytes:
         return fh.read()
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read ``chunk`` bytes at a time."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -267,7 +270,7 @@ def verify_version(vdir: Path, model: str, version: int, history_path: Path, key
             problems.append(f"{rel}: missing")
             continue
         data = _read(path) if wanted(rel) else None  # a file that is not deserialised is hashed as it streams
-        if (hashlib.sha256(data).hexdigest() if data is not None else _sha256_file(path)) != digest:
+        if (hashlib.sha256(data).hexdigest() if data is not None else sha256_file(path)) != digest:
             problems.append(f"{rel}: SHA-256 differs from the recorded hash")
         elif data is not None:
             kept[rel] = data
@@ -279,7 +282,7 @@ def verify_version(vdir: Path, model: str, version: int, history_path: Path, key
     missing = [] if callable(keep) else sorted(set(keep) - set(kept))
     if missing:
         raise IntegrityError(f"{model} version {version}: {', '.join(missing)} not recorded in {METADATA_FILE}")
-    return VerifiedVersion(int(version), metadata, kept)
+    return VerifiedVersion(int(version), metadata, kept, chain.records)
 
 
 class SignatureError(IntegrityError):
@@ -297,3 +300,16 @@ def _check_signed(model: str, version: int, chain: ChainReport, commit: Mapping[
             f"{model} version {version} was committed by an unsigned history line (published before signing was "
             "turned on, or forged) and no signed line vouches for it, so it is not loaded; if it is one you trust, "
             f"vouch for it with the signing key: finml registry sign {model} (or train a new version)")
+
+
+def check_signed_champion(model: str, version: int, named: tuple[bool, int | None]) -> None:
+    """Signed mode: the champion loaded must be the one the checked history names (``named``:
+    :func:`models.registry_tree.champion_from_history` of the lines the check read), not one
+    taken from ``aliases.json`` (unsigned) or from a history read before it changed.
+
+    Raises:
+        SignatureError: the checked history names another champion, or none.
+    """
+    if named != (True, int(version)):
+        raise SignatureError(f"{model}: the signed history does not name version {version} the champion (it names "
+                             f"{named[1] if named[0] else 'none'}; aliases.json is not signed); not loaded")

@@ -8,7 +8,6 @@ crash-safe, the hash checks and the typed records it stores are described in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,13 +22,15 @@ from filelock import FileLock
 
 from models.errors import RegistryError  # noqa: F401 (re-exported)
 from models.files import fsync_path, json_default, write_json_atomic  # noqa: F401 (json_default: re-exported)
-from models.integrity import (  # noqa: F401 (IntegrityError, SignatureError: re-exported)
+from models.integrity import (  # noqa: F401 (IntegrityError, SignatureError, sha256_file: re-exported)
     METADATA_FILE,
     METADATA_HASH_FILE,
     IntegrityError,
     SignatureError,
     VerifiedVersion,
     chain_record,
+    check_signed_champion,
+    sha256_file,
     verify_version,
 )
 from models.jsonl import append_jsonl as _append_jsonl
@@ -70,15 +71,6 @@ LOCK_TIMEOUT_S = 600
 
 class ChampionChangedError(RegistryError):
     """Another run moved the champion after this run was judged against the previous one."""
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def now_utc() -> str:
@@ -262,6 +254,8 @@ class ModelRegistry:
 
         version = self.resolve(ref)
         verified = self.read_verified(version, lambda rel: rel.startswith("model/") or rel in extra)
+        if self.keys is not None and ref in (None, CHAMPION):
+            check_signed_champion(self.model, version, champion_from_history(verified.history))
         files = {rel.removeprefix("model/"): data for rel, data in verified.files.items() if rel.startswith("model/")}
         return load_pipeline_bytes(files), verified
 

@@ -196,3 +196,16 @@ def test_the_cli_verify_and_sign_in_signed_mode(finml_env, keys, monkeypatch):
     assert result.exit_code == 0, result.output
     assert ("m: OK (signed mode); history.jsonl: 2 line(s), chain intact, signatures verified: 1, unsigned lines "
             "before the first signed one: 1; versions verified: 1") in result.output
+
+
+def test_the_champion_loaded_is_the_one_the_checked_history_names(tmp_path, training_role, monkeypatch):
+    """The champion is resolved before the check reads the history again: if the two reads disagree
+    (a history swapped in between, to roll the champion back to an older signed version), the load
+    is refused rather than loading a version the checked history does not make the champion."""
+    reg = _publish(tmp_path / "registry")
+    reg.publish(_write, promote=True, history_event={"event": "promoted"})
+    assert reg.load_model()[1] == 2
+    monkeypatch.setattr(reg, "resolve", lambda ref=None: 1)  # what a read of a forged history resolved
+    with pytest.raises(SignatureError, match="does not name version 1 the champion \\(it names 2"):
+        reg.load_model()
+    assert reg.load_model(1)[1] == 1  # asked for by number, version 1 is a valid signed version
