@@ -114,6 +114,8 @@ class ChainReport:
     records: list[dict[str, Any]] = field(default_factory=list)
     signature_ok: list[bool] = field(default_factory=list)
     """Parallel to ``records``: whether the line's signature verified."""
+    damaged: str | None = None
+    """The first line before the last that is not a JSON object, as the readers' error names it."""
 
     def signed_commit(self, version: int) -> bool:
         """Signed mode: True when a line whose signature verified vouches for ``version``: its
@@ -151,6 +153,7 @@ def check_chain(path: Path, keys: SigningKeys | None = None, signed: bool = True
                 report.torn_last_line = True
                 continue
             report.breaks.append(f"{path.name} line {n} is damaged ({err})")
+            report.damaged = report.damaged or f"{path}: line {n} is damaged ({err})"
             continue
         report.records.append(rec)
         report.signature_ok.append(False)
@@ -238,6 +241,8 @@ def verify_version(vdir: Path, model: str, version: int, history_path: Path, key
     wanted = keep if callable(keep) else set(keep).__contains__
     history_lines = record_lines(history_path)
     chain = check_chain(history_path, None if files_only else keys, signed=not files_only, lines=history_lines)
+    if chain.damaged:  # as every reader of the history refuses it (models.jsonl.read_jsonl)
+        raise RegistryError(chain.damaged)
     if keys is None and chain.unchecked_signatures:
         log.warning("%s: its history is signed but no FINML_VERIFY_KEY_FILE is configured: signatures not checked",
                     model)

@@ -14,7 +14,7 @@ import pytest
 
 from models.audit import audit_model
 from models.integrity import GENESIS
-from models.registry import ModelRegistry
+from models.registry import ModelRegistry, RegistryError
 from tests.forgery import writable
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_registry"
@@ -160,3 +160,12 @@ def test_verify_of_an_unknown_model_is_one_line(finml_env, model):
     _registry(finml_env["registry"], versions=1)
     result = _verify(model)
     assert result.exit_code == 1 and "nosuch" in result.output and "Traceback" not in result.output
+
+
+def test_a_damaged_history_line_is_named_by_verify_and_the_audit(tmp_path):
+    reg = _registry(tmp_path, versions=2)
+    lines = _raw(reg.history_path)
+    reg.history_path.write_bytes(b"\n".join([b"{not json", lines[1]]) + b"\n")
+    with pytest.raises(RegistryError, match="history.jsonl: line 1 is damaged"):
+        reg.verify(2)
+    assert audit_model(reg).breaks[0].startswith("history.jsonl line 1 is damaged")
