@@ -121,7 +121,7 @@ class ChainReport:
         """Signed mode: True when a line whose signature verified vouches for ``version``: its
         commit line, or a later ``attested`` line (``finml registry sign``) naming the same
         ``metadata_sha256`` as the commit line."""
-        lines = [(rec, ok) for rec, ok in zip(self.records, self.signature_ok)
+        lines = [(rec, ok) for rec, ok in zip(self.records, self.signature_ok, strict=True)
                  if rec.get("version") == int(version) and rec.get("metadata_sha256")]
         return bool(lines) and any(ok and rec["metadata_sha256"] == lines[0][0]["metadata_sha256"]
                                    for rec, ok in lines)
