@@ -223,8 +223,8 @@ def verify_version(vdir: Path, model: str, version: int, history_path: Path, key
     """Check a version: ``metadata.json`` against ``metadata.sha256`` and the SHA-256 its history
     commit line records; every recorded file against its SHA-256; no unrecorded file; and, with
     ``keys`` (signed mode), the history's chain and signatures (:func:`check_chain`), its commit
-    line signed included. Each file is read once: the bytes hashed are the bytes returned
-    (``keep``) or dropped.
+    line signed included. A file in ``keep`` is read once and the bytes hashed are the bytes
+    returned; the others are hashed as they stream and never returned.
 
     Args:
         keep: relative paths whose checked bytes to return (the files the caller deserialises),
