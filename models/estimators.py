@@ -18,6 +18,8 @@ range; then:
 from __future__ import annotations
 
 import inspect
+import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -247,18 +249,34 @@ def save_pipeline(pipeline: Pipeline, folder: str | Path) -> list[Path]:
 
 
 def load_pipeline(folder: str | Path) -> Pipeline:
-    """Load a pipeline written by :func:`save_pipeline`.
+    """Load a pipeline written by :func:`save_pipeline` from a folder (for tools and tests: the
+    registry loads the bytes it checked, :func:`load_pipeline_bytes`).
 
-    Unpickling runs code: callers load only files whose SHA-256 they have checked
-    (``models.registry`` does so before calling this).
+    Unpickling runs code: load only files whose SHA-256 (or signature) you have checked.
     """
     folder = Path(folder)
-    pipeline = joblib.load(folder / PIPELINE_FILE)
+    return load_pipeline_bytes({name: (folder / name).read_bytes() for name in (PIPELINE_FILE, KERAS_FILE)
+                                if (folder / name).is_file()})
+
+
+def load_pipeline_bytes(files: Mapping[str, bytes]) -> Pipeline:
+    """Load a pipeline written by :func:`save_pipeline` from its files' bytes (file name in the
+    model folder → bytes), already checked: what is unpickled is exactly what was hashed, so a
+    file swapped on disk after the check is never read (``models.registry`` passes the bytes
+    it verified).
+
+    Raises:
+        FileNotFoundError: ``pipeline.joblib`` is missing, or the Keras network of a pipeline
+            that needs one.
+    """
+    if PIPELINE_FILE not in files:
+        raise FileNotFoundError(f"the version's model folder has no {PIPELINE_FILE}")
+    pipeline = joblib.load(io.BytesIO(files[PIPELINE_FILE]))
     final = pipeline.steps[-1][1]
     if isinstance(final, KerasMLP):
-        if not (folder / KERAS_FILE).is_file():
-            raise FileNotFoundError(f"{folder / KERAS_FILE}: the pipeline's Keras network is missing")
-        final.load_network(folder)
+        if KERAS_FILE not in files:
+            raise FileNotFoundError(f"the pipeline's Keras network ({KERAS_FILE}) is missing")
+        final.load_network_bytes(files[KERAS_FILE])
     return pipeline
 
 

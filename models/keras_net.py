@@ -233,3 +233,17 @@ class KerasMLP(BaseEstimator):
         """Load the network from ``folder/network.keras`` (compiled state is not needed)."""
         keras = _keras()
         self.model_ = keras.saving.load_model(Path(folder) / KERAS_FILE, compile=False)
+
+    def load_network_bytes(self, data: bytes) -> None:
+        """Load the network from the bytes of a ``network.keras`` file that were checked: they are
+        written to a private temporary folder (mode 0700, removed after) for Keras's loader, so
+        the file loaded is the one checked, whatever happens to the registry's copy."""
+        import tempfile
+
+        keras = _keras()
+        with tempfile.TemporaryDirectory(prefix="finml-network-") as tmp:  # created 0700
+            path = Path(tmp) / KERAS_FILE
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            self.model_ = keras.saving.load_model(path, compile=False)

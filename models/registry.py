@@ -8,19 +8,29 @@ crash-safe, the hash checks and the typed records it stores are described in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from models.errors import RegistryError, shorten
 from models.files import fsync_path, json_default, write_json_atomic  # noqa: F401 (json_default: re-exported)
+from models.integrity import (  # noqa: F401 (IntegrityError, SignatureError, sha256_file: re-exported)
+    METADATA_FILE,
+    METADATA_HASH_FILE,
+    IntegrityError,
+    SignatureError,
+    VerifiedVersion,
+    chain_record,
+    check_signed_champion,
+    sha256_file,
+    verify_version,
+)
 from models.jsonl import append_jsonl as _append_jsonl
 from models.jsonl import open_for_append, read_jsonl
 from models.records.monitoring import MONITORING_SCHEMA_VERSION, MonitoringRecord
@@ -55,30 +65,13 @@ from models.registry_tree import (  # noqa: F401 (the errors and root functions:
     version_folders,
 )
 
-METADATA_FILE = "metadata.json"
-METADATA_HASH_FILE = "metadata.sha256"
-"""SHA-256 of ``metadata.json``, written beside it (and into the history line of the version),
-so that an edited metadata file — metrics, gate verdicts — is caught like any other file."""
 SAFE_MODEL = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")  # \Z: "$" also matches before a final newline
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT_S = 600
 
 
-class IntegrityError(RegistryError):
-    """A version's files do not match the SHA-256 hashes recorded when it was written."""
-
-
 class ChampionChangedError(RegistryError):
     """Another run moved the champion after this run was judged against the previous one."""
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def now_utc() -> str:
@@ -104,6 +97,17 @@ class ModelRegistry:
         self.aliases_path = self.dir / "aliases.json"
         self.history_path = self.dir / "history.jsonl"
         self.monitoring_path = self.dir / "monitoring.jsonl"
+        self._keys: Any = _UNREAD
+
+    @property
+    def keys(self):
+        """The signing keys of signed mode (:func:`models.signing.configured_keys`, read once per
+        instance), or None (unsigned mode). Raises RegistryError for a bad key file."""
+        if self._keys is _UNREAD:
+            from models.signing import configured_keys
+
+            self._keys = configured_keys(self.root)
+        return self._keys
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -226,55 +230,42 @@ class ModelRegistry:
         return read_record(VersionMetadata.from_stored, self.verify(version), self.version_dir(version) / METADATA_FILE)
 
     def verify(self, version: int) -> dict[str, Any]:
-        """Check every file of a version against its recorded SHA-256; return the metadata.
+        """Check every file of a version against its recorded SHA-256 (and, in signed mode, the
+        history's signatures); return the metadata (:func:`models.integrity.verify_version`).
 
         Raises:
-            IntegrityError: naming each file that is missing, changed or not recorded.
+            IntegrityError: naming each file that is missing, changed or not recorded;
+            SignatureError (signed mode): a history line that fails its signature or the chain,
+            or a version committed unsigned.
         """
-        vdir = self.version_dir(version)
-        meta_path = vdir / METADATA_FILE
-        if not meta_path.is_file():
-            raise IntegrityError(f"{vdir}: {METADATA_FILE} is missing")
-        problems = []
-        meta_bytes = meta_path.read_bytes()
-        meta_digest = hashlib.sha256(meta_bytes).hexdigest()
-        hash_path = vdir / METADATA_HASH_FILE
-        if not hash_path.is_file():
-            problems.append(f"{METADATA_HASH_FILE}: missing")
-        elif hash_path.read_text().strip() != meta_digest:
-            problems.append(f"{METADATA_FILE}: SHA-256 differs from {METADATA_HASH_FILE}")
-        recorded_in_history = [e.get("metadata_sha256") for e in self.history()
-                               if e.get("version") == int(version) and e.get("metadata_sha256")]
-        if not recorded_in_history:
-            problems.append("no history.jsonl line records this version (its publication was interrupted "
-                            "before the commit point), so it was never committed")
-        elif recorded_in_history[0] != meta_digest:
-            problems.append(f"{METADATA_FILE}: SHA-256 differs from the one recorded in history.jsonl")
-        try:
-            metadata = json.loads(meta_bytes)
-        except ValueError as err:
-            raise IntegrityError(f"{self.model} version {version}: {METADATA_FILE} is not valid JSON ({err})") from None
-        recorded: dict[str, str] = metadata.get("files", {})
-        for rel, digest in sorted(recorded.items()):
-            path = vdir / rel
-            if not path.is_file():
-                problems.append(f"{rel}: missing")
-            elif sha256_file(path) != digest:
-                problems.append(f"{rel}: SHA-256 differs from the recorded hash")
-        present = {str(p.relative_to(vdir)) for p in vdir.rglob("*") if p.is_file()}
-        for rel in sorted(present - set(recorded) - {METADATA_FILE, METADATA_HASH_FILE}):
-            problems.append(f"{rel}: not recorded in {METADATA_FILE}")
-        if problems:
-            raise IntegrityError(f"{self.model} version {version} failed its integrity check: " + "; ".join(problems))
-        return metadata
+        return self.read_verified(version).metadata
+
+    def read_verified(self, version: int, keep: Collection[str] | Callable[[str], bool] = ()) -> VerifiedVersion:
+        """:meth:`verify`, returning the checked bytes of the files ``keep`` names (relative
+        paths, or a predicate on them): deserialise those bytes, never the folder's files again."""
+        return verify_version(self.version_dir(version), self.model, version, self.history_path, self.keys, keep=keep)
+
+    def load_verified(self, ref: int | str | None = None, extra: Collection[str] = ()):
+        """Verify a version and load its fitted pipeline from the bytes that were checked;
+        returns ``(pipeline, VerifiedVersion)`` whose ``files`` also hold the checked bytes of
+        ``extra`` (``"reference.parquet"``).
+
+        Raises:
+            IntegrityError, SignatureError: see :meth:`verify`; nothing is unpickled then.
+        """
+        from models.estimators import load_pipeline_bytes
+
+        version = self.resolve(ref)
+        verified = self.read_verified(version, lambda rel: rel.startswith("model/") or rel in extra)
+        if self.keys is not None and ref in (None, CHAMPION):
+            check_signed_champion(self.model, version, champion_from_history(verified.history))
+        files = {rel.removeprefix("model/"): data for rel, data in verified.files.items() if rel.startswith("model/")}
+        return load_pipeline_bytes(files), verified
 
     def load_model(self, ref: int | str | None = None):
         """Verify then load a version's fitted pipeline; returns ``(pipeline, version, metadata)``."""
-        from models.estimators import load_pipeline
-
-        version = self.resolve(ref)
-        metadata = self.verify(version)
-        return load_pipeline(self.version_dir(version) / "model"), version, metadata
+        pipeline, verified = self.load_verified(ref)
+        return pipeline, verified.version, verified.metadata
 
     # ---- writing ------------------------------------------------------------------------
 
@@ -319,7 +310,8 @@ class ModelRegistry:
         line = stored_json(event, HISTORY_SCHEMA_VERSION)
         line["ts"] = now_utc() if line.get("ts") is None else line["ts"]
         line["model"] = self.model if line.get("model") is None else line["model"]
-        _append_jsonl(self.history_path, line)
+        keys = self.keys  # signed mode: every history line is signed (a verify-only role cannot write)
+        _append_jsonl(self.history_path, chain_record(line, self.history_path, keys, sign=keys is not None))
 
     def _champion_from_history(self) -> tuple[bool, int | None]:
         """``(known, version)``: :func:`models.registry_tree.champion_from_history` of the history."""
@@ -351,7 +343,8 @@ class ModelRegistry:
         """Append one monitoring run to ``monitoring.jsonl`` under the lock: a record as its JSON,
         a mapping as given; stamped with ``schema_version``."""
         with self._lock():
-            _append_jsonl(self.monitoring_path, stored_json(record, MONITORING_SCHEMA_VERSION))
+            line = chain_record(stored_json(record, MONITORING_SCHEMA_VERSION), self.monitoring_path, None, False)
+            _append_jsonl(self.monitoring_path, line)
 
     def publish(
         self,
@@ -489,6 +482,9 @@ class ModelRegistry:
             del aliases[CHAMPION]
             self._write_aliases_committed(aliases, f"the retirement of version {previous}", previous)
             return previous
+
+
+_UNREAD = object()
 
 
 def _require_reason(reason: str, what: str) -> str:

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
             (``FINML_MAX_BATCH_ROWS``, default 5,000,000); checked before the file is read whole.
         memory_check: refuse a file whose estimated loading memory exceeds the memory available
             (``FINML_MEMORY_CHECK``, default true); see ``docs/performance.md`` (Memory).
+        signing_key_file: Ed25519 private key (PEM) that signs every history line
+            (``FINML_SIGNING_KEY_FILE``; the training role only, outside the registry).
+        verify_key_file: Ed25519 public key (PEM) that every load checks the history's
+            signatures with (``FINML_VERIFY_KEY_FILE``; scoring workers). Either key turns on
+            signed mode (``docs/registry.md``, Integrity).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -61,6 +66,8 @@ class Settings(BaseSettings):
         return [Path(e).expanduser().resolve() for e in entries]
     max_batch_rows: int = Field(default=5_000_000, ge=1)
     memory_check: bool = True
+    signing_key_file: Path | None = None
+    verify_key_file: Path | None = None
 
 
 def get_settings() -> Settings:

@@ -157,17 +157,25 @@ class LoadedVersion:
 
 @step("load-model-version")
 def load_model_version(spec: ModelSpec, registry_root: Path, ref: str | int | None = None) -> LoadedVersion:
-    """Load a version (number, alias, or the champion when None) after checking its file hashes.
+    """Load a version (number, alias, or the champion when None) after checking its file hashes
+    (and, in signed mode, its signatures): the pipeline and ``reference.parquet`` are read from
+    the very bytes that were checked (``ModelRegistry.load_verified``).
 
     Raises:
-        RegistryError: unknown model, version or alias; IntegrityError: a file changed.
+        RegistryError: unknown model, version or alias; IntegrityError: a file changed
+        (SignatureError: a signature does not verify); nothing is unpickled then.
     """
-    from models.registry import ModelRegistry
+    import io
+
+    from models.registry import IntegrityError, ModelRegistry
 
     registry = ModelRegistry(registry_root, spec.name)
-    pipeline, version, metadata = registry.load_model(ref)
-    reference = pd.read_parquet(registry.version_dir(version) / "reference.parquet")
-    return LoadedVersion(pipeline, version, metadata, reference)
+    pipeline, verified = registry.load_verified(ref, extra=("reference.parquet",))
+    if "reference.parquet" not in verified.files:
+        raise IntegrityError(f"{spec.name} version {verified.version}: reference.parquet is not recorded in its "
+                             "metadata.json")
+    reference = pd.read_parquet(io.BytesIO(verified.files["reference.parquet"]))
+    return LoadedVersion(pipeline, verified.version, verified.metadata, reference)
 
 
 @step("score-with-version")

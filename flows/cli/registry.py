@@ -1,9 +1,10 @@
-"""``finml registry``: list the models, show a version, move or remove the champion alias, and
-read a model's history."""
+"""``finml registry``: list the models, show a version, move or remove the champion alias, read a
+model's history, verify the registry's integrity and create a signing key pair."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -150,3 +151,74 @@ def registry_gc(model: Optional[str] = typer.Argument(None, help="Model name (de
                       else f"{name}: nothing to remove", highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+def registry_verify(model: Optional[str] = typer.Argument(None, help="Model name (default: every model).")) -> None:
+    """Check every version's files and metadata, and the hash chain (and, with a key, the
+    signatures) of the history and monitoring files; exit 1 naming the first break."""
+    from models.audit import audit_model, describe_chain
+    from models.registry import ModelRegistry, RegistryError, list_models
+    from models.settings import get_settings
+
+    settings = get_settings()
+    with _registry_errors():
+        names = [model] if model else list_models(settings.registry_dir)
+        registries = [_existing_model(model)] if model else [ModelRegistry(settings.registry_dir, n) for n in names]
+        if not names:
+            console.print(f"The registry at {settings.registry_dir.resolve()} is empty: nothing to verify")
+            return
+    broken = []
+    for registry in registries:
+        try:
+            report = audit_model(registry)
+        except RegistryError as err:  # a bad key file: nothing can be checked
+            _fail(str(err))
+        clauses = [describe_chain(report.history, report.signed_mode),
+                   f"versions verified: {', '.join(map(str, report.verified)) or 'none'}"]
+        if report.unsigned_versions:
+            clauses.append(f"no valid signature: {', '.join(map(str, report.unsigned_versions))}")
+        clauses.append(describe_chain(report.monitoring, False))
+        if report.ok:
+            console.print(f"{registry.model}: OK ({'signed' if report.signed_mode else 'unsigned'} mode); "
+                          + "; ".join(clauses), highlight=False, soft_wrap=True)
+            continue
+        broken.append(registry.model)
+        err_console.print(f"[bold red]{registry.model}: BROKEN[/] first break: {escape(report.breaks[0])}",
+                          highlight=False, soft_wrap=True)
+        for problem in report.breaks[1:]:
+            err_console.print(f"  also: {escape(problem)}", highlight=False, soft_wrap=True)
+        console.print(f"{registry.model}: " + "; ".join(clauses), highlight=False, soft_wrap=True)
+    if broken:
+        raise typer.Exit(1)
+
+
+def registry_sign(
+    model: str = typer.Argument(..., help="Model name."),
+    reason: str = typer.Option(..., "--reason", help="Why these versions are trusted (recorded in the history)."),
+) -> None:
+    """Signed mode: vouch with the signing key for the versions committed before signing was turned
+    on, after their hash check (one signed `attested` line each). Run it on a registry you trust."""
+    from models.audit import attest_unsigned
+
+    with _registry_errors():
+        attested = attest_unsigned(_existing_model(model), reason)
+    console.print(f"{model}: attested version(s) {', '.join(map(str, attested))}" if attested
+                  else f"{model}: every version is already signed", highlight=False)
+
+
+def registry_keygen(
+    private: Path = typer.Argument(..., help="Private key file to create (mode 0600): FINML_SIGNING_KEY_FILE."),
+    public: Path = typer.Argument(..., help="Public key file to create: FINML_VERIFY_KEY_FILE."),
+) -> None:
+    """Create an Ed25519 key pair for signed mode; keep both files outside the registry."""
+    from models.registry_tree import refuse_inside_registry
+    from models.signing import generate_keypair
+
+    for path, what in ((private, "private key"), (public, "public key")):
+        refuse_inside_registry(path, None, what)
+    try:
+        kid = generate_keypair(private, public)
+    except (FileExistsError, OSError) as err:
+        _fail(str(err))
+    console.print(f"key {kid}: FINML_SIGNING_KEY_FILE={private} (training role only), "
+                  f"FINML_VERIFY_KEY_FILE={public} (scoring workers)", highlight=False, soft_wrap=True)

@@ -191,6 +191,7 @@ class HistoryEvent(StoredRecord):
 
     SCHEMA_VERSION: ClassVar[int] = HISTORY_SCHEMA_VERSION
     KIND: ClassVar[str | None] = None
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"prev_sha256", "signature"})
 
     event: str
     ts: str | None = None
@@ -198,6 +199,11 @@ class HistoryEvent(StoredRecord):
     version: int | None = None
     run_id: str | None = None
     reason: str | None = None
+    prev_sha256: str | None = None
+    """SHA-256 of the line before (added on append; ``"0" * 64`` for a file's first line; absent
+    from lines written before the chain)."""
+    signature: str | None = None
+    """Signed mode: ``ed25519:<key id>:<base64>`` over the line without this key (added on append)."""
 
 
 class _TrainingOutcome(HistoryEvent):
@@ -240,7 +246,7 @@ class RolledBack(HistoryEvent):
     damaged ``aliases.json`` that this rollback rewrote."""
 
     KIND: ClassVar[str] = "rolled_back"
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"repaired_alias_file"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = HistoryEvent.OMIT_IF_NONE | {"repaired_alias_file"}
 
     event: Literal["rolled_back"] = "rolled_back"
     previous_champion: int | None = None
@@ -279,8 +285,20 @@ class UncommittedRemoved(HistoryEvent):
     event: Literal["uncommitted_removed"] = "uncommitted_removed"
 
 
+class Attested(HistoryEvent):
+    """``finml registry sign``: in signed mode, the holder of the signing key vouched for
+    ``version`` (committed by an unsigned line, before signing was turned on) after its hash
+    check passed; ``metadata_sha256`` repeats its commit line's. Signed like every line."""
+
+    KIND: ClassVar[str] = "attested"
+
+    event: Literal["attested"] = "attested"
+    metadata_sha256: str | None = None
+
+
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
-    cls.KIND: cls for cls in (Promoted, Rejected, RolledBack, ChampionRetired, Registered, UncommittedRemoved)
+    cls.KIND: cls for cls in (Promoted, Rejected, RolledBack, ChampionRetired, Registered, UncommittedRemoved,
+                              Attested)
 }
 """Event kind (the ``event`` key) → its record class."""
 

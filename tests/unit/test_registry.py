@@ -260,7 +260,8 @@ def test_an_append_after_a_torn_line_cuts_it_off_and_keeps_the_file_readable(tmp
     with open(reg.monitoring_path, "a") as fh:
         fh.write('{"verdict": "sta')
     reg.append_monitoring({"verdict": "stable"})
-    assert reg.monitoring_history() == [{"verdict": "stable", "schema_version": MONITORING_SCHEMA_VERSION}]
+    assert reg.monitoring_history() == [{"verdict": "stable", "schema_version": MONITORING_SCHEMA_VERSION,
+                                         "prev_sha256": "0" * 64}]  # the first line of its chain
     assert reg.monitoring_path.with_name("monitoring.jsonl.torn").read_text() == '{"verdict": "sta\n'  # kept aside
     # a torn line that does end with a newline is moved aside too (readers skip it as torn)
     with open(reg.history_path, "a") as fh:

@@ -1,0 +1,117 @@
+"""The integrity audit of one model (``finml registry verify``): the hash chain and signatures of
+``history.jsonl``, every version folder's files and metadata, and the chain of
+``monitoring.jsonl``, with the first break named. See ``docs/registry.md`` (Integrity)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from models.errors import RegistryError
+from models.integrity import ChainReport, IntegrityError, check_chain, verify_version
+from models.records.registry import Attested
+from models.registry import ModelRegistry
+from models.registry_tree import committed_versions, version_folders
+from models.signing import SIGNATURE_KEY
+
+
+@dataclass
+class AuditReport:
+    """What :func:`audit_model` found: the two chain reports, the versions that passed, those no
+    valid signature vouches for in signed mode (``unsigned_versions``), and ``breaks`` (every
+    problem, the first break first: history, then versions in ascending order, then monitoring)."""
+
+    model: str
+    signed_mode: bool
+    history: ChainReport | None = None
+    monitoring: ChainReport | None = None
+    verified: list[int] = field(default_factory=list)
+    unsigned_versions: list[int] = field(default_factory=list)
+    breaks: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+def audit_model(registry: ModelRegistry) -> AuditReport:
+    """Check everything the registry holds for one model, without stopping at the first problem.
+
+    Raises:
+        RegistryError: a bad key file (before anything is checked).
+    """
+    keys = registry.keys
+    report = AuditReport(registry.model, keys is not None)
+    report.history = check_chain(registry.history_path, keys)
+    report.breaks += report.history.breaks
+    committed = committed_versions(report.history.records)
+    for version in version_folders(registry.versions_dir):
+        if version not in committed:
+            report.breaks.append(f"version {version}: its folder has no commit line in history.jsonl (a publication "
+                                 "that crashed, which finml registry gc removes; or its commit line was removed)")
+            continue
+        try:
+            verify_version(registry.version_dir(version), registry.model, version, registry.history_path, None,
+                           files_only=True)
+        except (IntegrityError, RegistryError, OSError) as err:
+            report.breaks.append(str(err))
+            continue
+        if keys is not None and not report.history.signed_commit(version):
+            report.unsigned_versions.append(version)
+            commit = next(r for r in report.history.records if r.get("version") == version and r.get("metadata_sha256"))
+            report.breaks.append(
+                f"version {version}: the signature of its commit line does not verify: loads refuse it"
+                if SIGNATURE_KEY in commit else
+                f"version {version}: no signed line vouches for it (committed before signing was turned on, or "
+                f"forged): loads refuse it; finml registry sign {registry.model} vouches for the versions you trust")
+            continue
+        report.verified.append(version)
+    report.monitoring = check_chain(registry.monitoring_path, None, signed=False)
+    report.breaks += report.monitoring.breaks
+    return report
+
+
+def describe_chain(chain: ChainReport, signed_mode: bool) -> str:
+    """One clause for a chain report: lines, whether the chain holds, legacy lines, signatures."""
+    parts = [f"{chain.path.name}: {chain.lines} line(s), {'chain intact' if not chain.breaks else 'BROKEN'}"]
+    if chain.legacy:
+        parts.append(f"unchained legacy lines: {chain.legacy}")
+    if signed_mode and chain.path.name == "history.jsonl":
+        parts.append(f"signatures verified: {chain.signed}")
+        if chain.unsigned_before:
+            parts.append(f"unsigned lines before the first signed one: {chain.unsigned_before}")
+    elif chain.unchecked_signatures:
+        parts.append(f"signed lines not checked (no FINML_VERIFY_KEY_FILE): {chain.unchecked_signatures}")
+    if chain.torn_last_line:
+        parts.append("a torn last line skipped")
+    return ", ".join(parts)
+
+
+def attest_unsigned(registry: ModelRegistry, reason: str) -> list[int]:
+    """Signed mode: vouch, with the signing key, for every committed version that no signed line
+    vouches for yet (committed before signing was turned on) and whose files pass their hash
+    check: one signed ``attested`` line each, naming its ``metadata_sha256``. The hash check is
+    unkeyed: run it only on a registry you trust as it is (``finml registry verify`` passing).
+
+    Returns:
+        The versions attested (empty when there was nothing to do).
+
+    Raises:
+        RegistryError: not in signed mode, or no signing key; IntegrityError: a version fails its
+            hash check (nothing is attested then).
+    """
+    keys = registry.keys
+    if keys is None or not keys.can_sign:
+        raise RegistryError("vouching for versions needs the signing key: set FINML_SIGNING_KEY_FILE")
+    chain = check_chain(registry.history_path, keys)
+    if chain.breaks:
+        raise RegistryError(f"{registry.model}: the history fails its check ({chain.breaks[0]}); nothing attested")
+    todo = [v for v in sorted(committed_versions(chain.records)) if not chain.signed_commit(v)
+            and (registry.versions_dir / str(v)).is_dir()]
+    for version in todo:  # every one is checked before any is attested
+        verify_version(registry.version_dir(version), registry.model, version, registry.history_path, None,
+                       files_only=True)
+    for version in todo:
+        digest = next(r["metadata_sha256"] for r in chain.records
+                      if r.get("version") == version and r.get("metadata_sha256"))
+        registry.append_history(Attested(version=version, metadata_sha256=digest, reason=reason))
+    return todo
