@@ -71,7 +71,9 @@ def test_two_thirds_of_the_events_relabelled_is_a_calibration_breach_in_the_cli(
 @pytest.mark.parametrize("model,expected", [
     ("credit_risk", {"stable"}),
     ("loan_evaluation", {"performance_breach", "calibration_breach", "drift_and_performance_breach"}),
-    ("market_forecast", {"drift", "drift_and_performance_breach"}),
+    # the reference is the whole 1996-2015 development sample: 2 of 9 features (rv_5d, rv_22d) and the score
+    # moved, short of dataset drift (with the holdout-only reference it was 7 of 9)
+    ("market_forecast", {"feature_drift"}),
     ("mortgage_approval", {"stable"}),
 ])
 def test_the_verdicts_of_the_built_in_out_of_time_periods(trained, model, expected):

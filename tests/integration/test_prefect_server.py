@@ -125,18 +125,25 @@ def test_training_deployment_runs_and_publishes_its_artifacts(prefect_server, cr
 
 
 def test_drift_event_starts_retraining_of_that_model_and_no_other(prefect_server, credit_risk_run):
-    token = secrets.token_hex(6)
-    payload = {"model": "credit_risk", "version": 1, "verdict": "drift", "drift_share": 0.5,
-               "drifted_features": ["Income"], "top_features": ["Income"], "score_psi": 0.3, "breached_metrics": [],
-               "batch": "integration-test", "run_id": None, "reason": f"drift: integration test {token}"}
-    code = ("import json, sys\nfrom prefect.events import emit_event\n"
-            "emit_event(event='finml.drift.detected', resource={'prefect.resource.id': 'finml.model.credit_risk', "
-            "'prefect.resource.name': 'credit_risk'}, payload=json.loads(sys.argv[1]))\n")
+    token, alert_token = secrets.token_hex(6), secrets.token_hex(6)
+
+    def payload(action: str, tok: str) -> dict:
+        return {"model": "credit_risk", "version": 1, "verdict": "drift", "severity": "critical", "action": action,
+                "drift_share": 0.5, "drifted_features": ["Income"], "top_features": ["Income"], "score_psi": 0.3,
+                "breached_metrics": [], "batch": "integration-test", "run_id": None,
+                "reason": f"drift: integration test {tok}"}
+
+    # the labels tasks.report.emit gives the event: the trigger matches finml.action = retrain only
+    code = ("import json, sys\nfrom prefect.events import emit_event\nfrom tasks.report import model_resource\n"
+            "emit_event(event='finml.drift.detected', resource=model_resource('credit_risk', "
+            "{'finml.action': sys.argv[2]}), payload=json.loads(sys.argv[1]))\n")
     with client(prefect_server["api_url"]) as c:
         deployments = {d.id: d.name for d in c.read_deployments()}
         before = {r.id for r in _runs_due_now(c)}
-        done = _run([sys.executable, "-c", code, json.dumps(payload)], prefect_server["env"], 120)
-        assert done.returncode == 0
+        for action, tok in (("alert", alert_token), ("retrain", token)):
+            done = _run([sys.executable, "-c", code, json.dumps(payload(action, tok)), action],
+                        prefect_server["env"], 120)
+            assert done.returncode == 0, done.stderr
 
         def triggered():
             return [r for r in _runs_due_now(c) if r.id not in before and token in str(r.parameters.get("reason", ""))]
@@ -151,7 +158,8 @@ def test_drift_event_starts_retraining_of_that_model_and_no_other(prefect_server
         # no other deployment got a run to start now (the scheduler's cron runs aside)
         others = [(deployments.get(r.deployment_id), r.name, r.parameters) for r in _runs_due_now(c)
                   if r.id not in before and r.id != run.id]
-        assert others == [], others
+        assert others == [], others  # the finml.action = alert event among them: it never retrains
+        assert not any(alert_token in str(r.parameters.get("reason", "")) for r in _runs_due_now(c))
         finished = _wait_final(c, run.id)
     assert finished.state.is_completed(), finished.state.message
     assert finished.name.startswith("train-credit_risk-")
