@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import RegistryError
-from models.jsonl import last_line_start
+from models.jsonl import last_line_start, open_for_read
 from models.signing import SIGNATURE_KEY, SigningKeys
 
 log = logging.getLogger(__name__)
@@ -205,14 +205,19 @@ class VerifiedVersion:
 
 
 def _read(path: Path) -> bytes:
-    with open(path, "rb") as fh:
+    with open_for_read(path) as fh:  # a link planted in a version folder is refused, never followed
         return fh.read()
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, read ``chunk`` bytes at a time."""
+    """Hex SHA-256 of a file's bytes, read ``chunk`` bytes at a time.
+
+    Raises:
+        RegistryError: the path is a symbolic link (never followed).
+        OSError: the file cannot be read.
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_for_read(path) as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()

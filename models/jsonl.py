@@ -73,6 +73,16 @@ def _open_no_follow(path: Path, flags: int) -> int:
         raise
 
 
+def open_for_read(path: Path) -> BinaryIO:
+    """``path`` opened ``rb``, never through a symbolic link (a registry file or a version's file).
+
+    Raises:
+        RegistryError: the path is a symbolic link.
+        OSError: the file cannot be opened.
+    """
+    return os.fdopen(_open_no_follow(path, os.O_RDONLY), "rb")
+
+
 def open_for_append(path: Path) -> BinaryIO:
     """``path`` opened ``ab+`` (read, append, created when missing), never through a symbolic link.
 

@@ -110,3 +110,20 @@ def test_a_linked_registry_root_still_works(tmp_path):
     reg.append_monitoring({"verdict": "stable"})
     assert reg.list_versions() == [1] and len(reg.monitoring_history()) == 1
     assert (real / "m" / "versions" / "1").is_dir() and not os.path.islink(real / "m")
+
+
+def test_a_link_planted_in_a_version_folder_is_refused_not_followed(tmp_path):
+    """A version's file replaced by a link to a file of the same bytes: the hashes would match, but
+    finml never reads a version's file through a link (it could point anywhere, change later)."""
+    reg = ModelRegistry(tmp_path / "registry", "m")
+    publish(reg, "a")
+    vdir = reg.version_dir(1)
+    weights = vdir / "model" / "weights.bin"
+    copy = tmp_path / "copy.bin"
+    copy.write_bytes(weights.read_bytes())
+    os.chmod(weights.parent, 0o755)
+    weights.unlink()
+    weights.symlink_to(copy)
+    with pytest.raises(RegistryError, match=r"weights\.bin is a symbolic link"):
+        reg.verify(1)
+    os.chmod(weights.parent, 0o555)
