@@ -98,8 +98,9 @@ def monitor_model(
     validate_data(spec, frame, serving=True, source=label)
     table = batch_table(spec, frame)
     if len(table) < spec.drift.min_rows:
-        message = (f"insufficient data: {len(table)} usable row{'' if len(table) == 1 else 's'} in {label}, the spec needs at least "
-                   f"{spec.drift.min_rows} to judge drift; no verdict on drift, nothing recorded")
+        rows = f"{len(table)} usable row{'' if len(table) == 1 else 's'}"
+        message = (f"insufficient data: {rows} in {label}, the spec needs at least {spec.drift.min_rows} to judge "
+                   "drift; no verdict on drift, nothing recorded")
         publish_markdown(artifact_key(spec.name, "monitoring-verdict"), f"# Monitoring {spec.name}: {message}",
                          f"Monitoring verdict of {spec.name}")
         logger.warning(message)
