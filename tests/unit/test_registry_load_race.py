@@ -4,7 +4,6 @@ bytes and deserialises the same bytes: a load returns the verified pipeline or r
 
 from __future__ import annotations
 
-import builtins
 import io
 import os
 import pickle
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import models.integrity as integrity
 from models.registry import IntegrityError, ModelRegistry
 from tests.forgery import fitted_pipeline, pipeline_writer, writable
 
@@ -35,7 +35,7 @@ def test_a_file_swapped_right_after_it_was_read_for_the_check_is_not_loaded(tmp_
     """The swap happens exactly in the window: as soon as the first reader of pipeline.joblib
     (the hash check) closes it, the file is replaced by another valid pipeline."""
     reg, target, swapped = _registry(tmp_path)
-    real_open = builtins.open
+    real_open = integrity.open_for_read  # how the check reads a version's file (O_NOFOLLOW)
     state = {"swapped": False}
 
     class SwapOnClose(io.BufferedReader):
@@ -45,14 +45,14 @@ def test_a_file_swapped_right_after_it_was_read_for_the_check_is_not_loaded(tmp_
                 state["swapped"] = True
                 target.write_bytes(swapped)
 
-    def opening(file, mode="r", *args, **kwargs):
-        fh = real_open(file, mode, *args, **kwargs)
-        if not state["swapped"] and str(file) == str(target) and "b" in mode and "r" in mode:
+    def opening(path):
+        fh = real_open(path)
+        if not state["swapped"] and str(path) == str(target):
             return SwapOnClose(fh.detach())
         return fh
 
-    monkeypatch.setattr(builtins, "open", opening)
-    monkeypatch.setattr(io, "open", opening)
+    # any later read of the file (a second open to deserialise it) would see the swapped bytes
+    monkeypatch.setattr(integrity, "open_for_read", opening)
     pipeline, _, _ = reg.load_model(1)
     monkeypatch.undo()
     assert state["swapped"] and target.read_bytes() == swapped  # the swap did happen
