@@ -17,8 +17,10 @@ from models.signing import SIGNATURE_KEY
 @dataclass
 class AuditReport:
     """What :func:`audit_model` found: the two chain reports, the versions that passed, those no
-    valid signature vouches for in signed mode (``unsigned_versions``), and ``breaks`` (every
-    problem, the first break first: history, then versions in ascending order, then monitoring)."""
+    valid signature vouches for in signed mode (``unsigned_versions``), those not checked because a
+    history line is damaged (``unchecked_versions``: every load refuses them), and ``breaks`` (every
+    problem once, the first break first: history, then versions in ascending order, then
+    monitoring)."""
 
     model: str
     signed_mode: bool
@@ -26,11 +28,18 @@ class AuditReport:
     monitoring: ChainReport | None = None
     verified: list[int] = field(default_factory=list)
     unsigned_versions: list[int] = field(default_factory=list)
+    unchecked_versions: list[int] = field(default_factory=list)
     breaks: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """No break found (see :attr:`unchecked_signatures` for what unsigned mode did not check)."""
         return not self.breaks
+
+    @property
+    def unchecked_signatures(self) -> int:
+        """Unsigned mode: the history lines that carry a signature nobody checked (no key)."""
+        return 0 if self.signed_mode or self.history is None else self.history.unchecked_signatures
 
 
 def audit_model(registry: ModelRegistry) -> AuditReport:
@@ -45,6 +54,9 @@ def audit_model(registry: ModelRegistry) -> AuditReport:
     report.breaks += report.history.breaks
     committed = committed_versions(report.history.records)
     for version in version_folders(registry.versions_dir):
+        if report.history.damaged:  # already a break; every reader of the history refuses it, loads included
+            report.unchecked_versions.append(version)
+            continue
         if version not in committed:
             report.breaks.append(f"version {version}: its folder has no commit line in history.jsonl (a publication "
                                  "that crashed, which finml registry gc removes; or its commit line was removed)")
@@ -71,19 +83,32 @@ def audit_model(registry: ModelRegistry) -> AuditReport:
 
 
 def describe_chain(chain: ChainReport, signed_mode: bool) -> str:
-    """One clause for a chain report: lines, whether the chain holds, legacy lines, signatures."""
-    parts = [f"{chain.path.name}: {chain.lines} line(s), {'chain intact' if not chain.breaks else 'BROKEN'}"]
+    """One clause for a chain report: lines (damaged ones counted and named), whether the chain holds,
+    legacy lines, signatures."""
+    damaged = f" ({chain.damaged_lines} damaged)" if chain.damaged_lines else ""
+    parts = [f"{chain.path.name}: {chain.lines} line(s){damaged}, {'chain intact' if not chain.breaks else 'BROKEN'}"]
     if chain.legacy:
         parts.append(f"unchained legacy lines: {chain.legacy}")
     if signed_mode and chain.path.name == "history.jsonl":
         parts.append(f"signatures verified: {chain.signed}")
-        if chain.unsigned_before:
+        if chain.first_signed is None:
+            parts.append("no line carries a signature")
+        elif chain.unsigned_before:
             parts.append(f"unsigned lines before the first signed one: {chain.unsigned_before}")
-    elif chain.unchecked_signatures:
-        parts.append(f"signed lines not checked (no FINML_VERIFY_KEY_FILE): {chain.unchecked_signatures}")
     if chain.torn_last_line:
         parts.append("a torn last line skipped")
     return ", ".join(parts)
+
+
+def unchecked_signatures_warning(report: AuditReport) -> str | None:
+    """Unsigned mode on a history whose lines carry signatures: what was not checked, in words
+    (None when nothing was left unchecked)."""
+    n = report.unchecked_signatures
+    if not n:
+        return None
+    return (f"{n} history line(s) carry signatures that were NOT checked because no key is configured (set "
+            "FINML_VERIFY_KEY_FILE to the public key); the hash chain and the files were checked, but the last "
+            "line's content is covered only by a signature check, so an edit of it is not detected without the key")
 
 
 def attest_unsigned(registry: ModelRegistry, reason: str) -> list[int]:

@@ -97,16 +97,21 @@ def chain_record(record: Mapping[str, Any], path: Path, keys: SigningKeys | None
 class ChainReport:
     """What :func:`check_chain` found in one JSON-lines file.
 
-    ``lines``: records read; ``legacy``: unchained lines before the first chained one (written
-    before the chain existed); ``signed``: lines whose signature verified; ``unsigned_before``:
-    unsigned lines before the first signed one (signed mode); ``unchecked_signatures``: signed
-    lines read without a key; ``breaks``: problems, first one first (line numbers from 1).
+    ``lines``: every non-blank line of the file (damaged and torn ones included);
+    ``damaged_lines``: lines before the last that are not a JSON object; ``legacy``: unchained
+    lines before the first chained one (written before the chain existed); ``signed``: lines whose
+    signature verified; ``first_signed``: the number of the first line that carries a signature
+    (None: no line does); ``unsigned_before``: unsigned lines before it (signed mode; every line
+    when no line is signed); ``unchecked_signatures``: signed lines read without a key; ``breaks``:
+    problems, first one first (line numbers from 1).
     """
 
     path: Path
     lines: int = 0
+    damaged_lines: int = 0
     legacy: int = 0
     signed: int = 0
+    first_signed: int | None = None
     unsigned_before: int = 0
     unchecked_signatures: int = 0
     torn_last_line: bool = False
@@ -140,8 +145,9 @@ def check_chain(path: Path, keys: SigningKeys | None = None, signed: bool = True
             same bytes it then uses.
     """
     raw_lines = record_lines(path) if lines is None else lines
-    report = ChainReport(path)
+    report = ChainReport(path, lines=len(raw_lines))
     chained = signed_seen = False
+    damaged: set[int] = set()
     for i, raw in enumerate(raw_lines):
         n = i + 1
         try:
@@ -153,14 +159,15 @@ def check_chain(path: Path, keys: SigningKeys | None = None, signed: bool = True
                 report.torn_last_line = True
                 continue
             report.breaks.append(f"{path.name} line {n} is damaged ({err})")
+            report.damaged_lines += 1
+            damaged.add(i)
             report.damaged = report.damaged or f"{path}: line {n} is damaged ({err})"
             continue
         report.records.append(rec)
         report.signature_ok.append(False)
-        report.lines += 1
         if PREV_KEY in rec:
             expected = GENESIS if i == 0 else line_digest(raw_lines[i - 1])
-            if rec[PREV_KEY] != expected:
+            if rec[PREV_KEY] != expected and i - 1 not in damaged:  # after a damaged line: that break is named
                 what = ("names a predecessor but this is the first line (lines removed from the start)" if i == 0
                         else f"does not match line {n - 1} (a line before it was edited, removed or reordered)")
                 report.breaks.append(f"{path.name} line {n}: prev_sha256 {what}")
@@ -172,6 +179,8 @@ def check_chain(path: Path, keys: SigningKeys | None = None, signed: bool = True
             report.legacy += 1
         if not signed:
             continue
+        if SIGNATURE_KEY in rec and report.first_signed is None:
+            report.first_signed = n
         if keys is None:
             report.unchecked_signatures += SIGNATURE_KEY in rec
             continue

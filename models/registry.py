@@ -186,7 +186,8 @@ class ModelRegistry:
             if ref == CHAMPION:
                 raise RegistryError(f"{self.model} has no champion yet: no version has been promoted "
                                     f"(versions: {self.list_versions() or 'none'})")
-            raise RegistryError(f"{self.model}: no alias {ref!r} (aliases: {self.aliases() or 'none'})")
+            named = ", ".join(f"{name}={number}" for name, number in sorted(self.aliases().items()))
+            raise RegistryError(f"{self.model}: no alias {ref!r} (aliases: {named or 'none'})")
         return version
 
     # The stored JSON as dicts (what the integrity checks read, and any tool), and the same files

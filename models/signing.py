@@ -176,12 +176,17 @@ def generate_keypair(private_path: Path, public_path: Path) -> str:
     Returns the key id.
 
     Raises:
-        FileExistsError: either file exists.
+        FileExistsError: either file exists; FileNotFoundError: the folder of either does not
+            exist (checked before anything is written; the folder is not created).
     """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     private_path, public_path = Path(private_path), Path(public_path)
+    for path in (private_path, public_path):
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"{path}: cannot create the key file: its folder {path.parent} does not exist "
+                                    "(create it first, readable by the role that holds the key only)")
     if public_path.exists():
         raise FileExistsError(f"{public_path} exists; not overwriting a key")
     key = Ed25519PrivateKey.generate()

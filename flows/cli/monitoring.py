@@ -76,8 +76,10 @@ def monitor_cmd(
     timeout: float = typer.Option(3600, help="With --deployment: seconds to wait for the run to finish."),
 ) -> None:
     """Drift (PSI per feature and score), performance when labelled, Evidently report, event on drift."""
-    if (batch is None) == (not demo_period):
-        _fail("give --batch PATH or --demo-period (not both)", code=2)
+    if batch is None and not demo_period:
+        _fail("give --batch PATH or --demo-period: neither was given", code=2)
+    if batch is not None and demo_period:
+        _fail("give --batch PATH or --demo-period, not both: both were given", code=2)
     _check_spec(model)
     if batch is not None and not deployment:
         _check_batch(batch)

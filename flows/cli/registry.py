@@ -155,8 +155,10 @@ def registry_gc(model: Optional[str] = typer.Argument(None, help="Model name (de
 
 def registry_verify(model: Optional[str] = typer.Argument(None, help="Model name (default: every model).")) -> None:
     """Check every version's files and metadata, and the hash chain (and, with a key, the
-    signatures) of the history and monitoring files; exit 1 naming the first break."""
-    from models.audit import audit_model, describe_chain
+    signatures) of the history and monitoring files; exit 1 naming the first break. Also exit 1,
+    NOT VERIFIED, when the history carries signatures but no key is configured
+    (FINML_VERIFY_KEY_FILE or FINML_SIGNING_KEY_FILE): they were not checked."""
+    from models.audit import audit_model, describe_chain, unchecked_signatures_warning
     from models.registry import ModelRegistry, RegistryError, list_models
     from models.settings import get_settings
 
@@ -177,16 +179,24 @@ def registry_verify(model: Optional[str] = typer.Argument(None, help="Model name
                    f"versions verified: {', '.join(map(str, report.verified)) or 'none'}"]
         if report.unsigned_versions:
             clauses.append(f"no valid signature: {', '.join(map(str, report.unsigned_versions))}")
+        if report.unchecked_versions:
+            clauses.append("versions not checked (history.jsonl is damaged, so every load refuses them): "
+                           + ", ".join(map(str, report.unchecked_versions)))
         clauses.append(describe_chain(report.monitoring, False))
-        if report.ok:
+        warning = unchecked_signatures_warning(report)
+        if report.ok and warning is None:
             console.print(f"{registry.model}: OK ({'signed' if report.signed_mode else 'unsigned'} mode); "
                           + "; ".join(clauses), highlight=False, soft_wrap=True)
             continue
         broken.append(registry.model)
-        err_console.print(f"[bold red]{registry.model}: BROKEN[/] first break: {escape(report.breaks[0])}",
-                          highlight=False, soft_wrap=True)
-        for problem in report.breaks[1:]:
-            err_console.print(f"  also: {escape(problem)}", highlight=False, soft_wrap=True)
+        if report.breaks:
+            err_console.print(f"[bold red]{registry.model}: BROKEN[/] first break: {escape(report.breaks[0])}",
+                              highlight=False, soft_wrap=True)
+            for problem in report.breaks[1:]:
+                err_console.print(f"  also: {escape(problem)}", highlight=False, soft_wrap=True)
+        if warning is not None:
+            err_console.print(f"[bold red]{registry.model}: NOT VERIFIED[/] {escape(warning)}",
+                              highlight=False, soft_wrap=True)
         console.print(f"{registry.model}: " + "; ".join(clauses), highlight=False, soft_wrap=True)
     if broken:
         raise typer.Exit(1)
@@ -218,7 +228,7 @@ def registry_keygen(
         refuse_inside_registry(path, None, what)
     try:
         kid = generate_keypair(private, public)
-    except (FileExistsError, OSError) as err:
-        _fail(str(err))
+    except OSError as err:  # an existing key file, a missing folder (named by generate_keypair), no permission
+        _fail(f"{err.filename}: cannot create the key file ({err.strerror})" if err.filename else str(err))
     console.print(f"key {kid}: FINML_SIGNING_KEY_FILE={private} (training role only), "
                   f"FINML_VERIFY_KEY_FILE={public} (scoring workers)", highlight=False, soft_wrap=True)

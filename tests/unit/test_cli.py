@@ -117,3 +117,27 @@ def test_a_signal_while_the_exit_handlers_run_gives_its_exit_code_and_no_traceba
     assert "exit handler finished" in out.stdout
     assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr, out.stderr[-800:]
     assert "interrupted (SIGINT)" in out.stderr
+
+
+def test_monitor_says_whether_neither_or_both_of_batch_and_demo_period_were_given(finml_env, tmp_path):
+    result = CliRunner().invoke(app, ["monitor", "credit_risk"], env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and result.output == "error: give --batch PATH or --demo-period: neither was given\n"
+    result = CliRunner().invoke(app, ["monitor", "credit_risk", "--batch", str(tmp_path / "b.csv"), "--demo-period"],
+                                env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    assert result.output == "error: give --batch PATH or --demo-period, not both: both were given\n"
+
+
+def test_keygen_into_a_missing_folder_names_the_folder_and_writes_nothing(tmp_path):
+    private, public = tmp_path / "keys" / "signing.pem", tmp_path / "pub" / "verify.pem"
+    (tmp_path / "keys").mkdir()
+    result = CliRunner().invoke(app, ["registry", "keygen", str(private), str(public)], env={"COLUMNS": "400"})
+    assert result.exit_code == 1
+    assert result.output == (f"error: {public}: cannot create the key file: its folder {public.parent} does not "
+                             "exist (create it first, readable by the role that holds the key only)\n")
+    assert not private.exists()  # checked before the private key is written
+    public.parent.mkdir()
+    assert CliRunner().invoke(app, ["registry", "keygen", str(private), str(public)]).exit_code == 0
+    result = CliRunner().invoke(app, ["registry", "keygen", str(private), str(tmp_path / "other.pem")],
+                                env={"COLUMNS": "400"})
+    assert result.exit_code == 1 and result.output == f"error: {private}: cannot create the key file (File exists)\n"

@@ -169,3 +169,21 @@ def test_a_damaged_history_line_is_named_by_verify_and_the_audit(tmp_path):
     with pytest.raises(RegistryError, match="history.jsonl: line 1 is damaged"):
         reg.verify(2)
     assert audit_model(reg).breaks[0].startswith("history.jsonl line 1 is damaged")
+
+
+def test_verify_counts_a_damaged_line_and_names_it_once(finml_env):
+    """A new-user trial: line 2 of 3 replaced by `{not json` was counted as '2 line(s)' and reported
+    twice (as the history's break and again as each version's)."""
+    reg = _registry(finml_env["registry"])
+    lines = _raw(reg.history_path)
+    reg.history_path.write_bytes(b"\n".join([lines[0], b"{not json", lines[2]]) + b"\n")
+    result = _verify("m")
+    assert result.exit_code == 1
+    assert ("m: BROKEN first break: history.jsonl line 2 is damaged (Expecting property name enclosed in double "
+            "quotes: line 1 column 2 (char 1))\n") in result.output
+    assert "also:" not in result.output and result.output.count("line 2 is damaged") == 1, result.output
+    assert ("m: history.jsonl: 3 line(s) (1 damaged), BROKEN; versions verified: none; versions not checked "
+            "(history.jsonl is damaged, so every load refuses them): 1, 2, 3; monitoring.jsonl: 0 line(s), chain "
+            "intact\n") in result.output
+    report = audit_model(reg)
+    assert report.history.lines == 3 and report.history.damaged_lines == 1 and len(report.breaks) == 1

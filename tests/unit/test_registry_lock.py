@@ -183,7 +183,7 @@ def test_show_version_superscript_two_is_a_one_line_error(tmp_path, monkeypatch)
     monkeypatch.setenv("COLUMNS", "400")
     result = CliRunner().invoke(app, ["registry", "show", "m", "--version", "²"])
     assert result.exit_code == 1
-    assert result.output == "error: m: no alias '²' (aliases: {'champion': 1})\n"
+    assert result.output == "error: m: no alias '²' (aliases: champion=1)\n"
 
 
 def test_a_version_folder_named_superscript_two_does_not_break_publishing(tmp_path):

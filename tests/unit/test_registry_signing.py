@@ -209,3 +209,47 @@ def test_the_champion_loaded_is_the_one_the_checked_history_names(tmp_path, trai
     with pytest.raises(SignatureError, match="does not name version 1 the champion \\(it names 2"):
         reg.load_model()
     assert reg.load_model(1)[1] == 1  # asked for by number, version 1 is a valid signed version
+
+
+def _verify_cli():
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    return CliRunner().invoke(app, ["registry", "verify", "m"], env={"COLUMNS": "400"})
+
+
+def test_verify_without_a_key_does_not_call_a_signed_history_ok(finml_env, training_role, monkeypatch):
+    """A new-user trial: with no key configured, verify said 'OK (unsigned mode)' with exit 0 after
+    the last signed line was edited (which the chain cannot see; only its signature could)."""
+    reg = _publish(finml_env["registry"])
+    reg.publish(_write, promote=True, history_event={"event": "promoted", "reason": "run 2"})
+    text = reg.history_path.read_text()
+    reg.history_path.write_text(text.replace('"reason": "run 2"', '"reason": "run X"'))  # the last line edited
+    monkeypatch.delenv("FINML_SIGNING_KEY_FILE")
+    result = _verify_cli()
+    assert result.exit_code == 1, result.output
+    assert "OK" not in result.output
+    assert ("m: NOT VERIFIED 2 history line(s) carry signatures that were NOT checked because no key is configured "
+            "(set FINML_VERIFY_KEY_FILE to the public key); the hash chain and the files were checked, but the last "
+            "line's content is covered only by a signature check, so an edit of it is not detected without the "
+            "key\n") in result.output
+    assert ("m: history.jsonl: 2 line(s), chain intact; versions verified: 1, 2; monitoring.jsonl: 0 line(s), "
+            "chain intact\n") in result.output
+    _as_scoring_worker(monkeypatch, training_role)  # with the key, the edit is found
+    result = _verify_cli()
+    assert result.exit_code == 1 and "first break: history.jsonl line 2: signature does not verify" in result.output
+
+
+def test_verify_of_a_history_with_every_signature_stripped_says_no_line_is_signed(finml_env, training_role,
+                                                                                  monkeypatch):
+    reg = _publish(finml_env["registry"])
+    lines = [json.loads(line) for line in reg.history_path.read_text().splitlines()]
+    for rec in lines:
+        rec.pop("signature")
+    rechain(reg.history_path, lines)
+    result = _verify_cli()
+    assert result.exit_code == 1
+    assert ("m: history.jsonl: 1 line(s), chain intact, signatures verified: 0, no line carries a signature; "
+            "versions verified: none; no valid signature: 1;") in result.output, result.output
+    assert "before the first signed one" not in result.output
