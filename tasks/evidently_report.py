@@ -78,6 +78,43 @@ def _category_labels(values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index, name=values.name)
 
 
+EVIDENTLY_FEW_VALUES = 20
+"""Evidently 0.7 bins a numeric column one bin per value when its reference holds at most this many
+distinct values (``get_binned_data`` in ``evidently/legacy/calculations/stattests/utils.py``, 0.7.23)."""
+
+SNAP_REL_TOL = 1e-8
+"""A current value within ``SNAP_REL_TOL`` times the column's largest absolute reference value of
+a reference value is that value up to float rounding (:func:`snap_to_reference_values`)."""
+
+
+def snap_to_reference_values(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, int]:
+    """``current`` with each value that equals a distinct ``reference`` value up to float rounding
+    replaced by that value, and how many were replaced; for Evidently's one-bin-per-value columns.
+
+    Both are float64 arrays (NaN and infinities are left as they are). Only when ``reference``
+    holds at most :data:`EVIDENTLY_FEW_VALUES` distinct finite values (Evidently's own criterion),
+    each finite current value moves to its nearest distinct reference value ``r`` when
+    ``|value - r| <= SNAP_REL_TOL * max|reference|``: 36.00000000000001 or 36 + 1e-9 becomes 36
+    (and 0 + 1e-9 becomes 0 on a column reaching 1), while 36 -> 37 or 0.5 -> 0.51 stays. Without
+    it, Evidently counts a rounding step as a new category (credit_risk's Time: PSI 15.4).
+    Returns a new array; the inputs are not modified.
+    """
+    values = np.unique(reference[np.isfinite(reference)])
+    out = np.array(current, dtype="float64", copy=True)
+    if values.size == 0 or values.size > EVIDENTLY_FEW_VALUES:
+        return out, 0
+    tol = SNAP_REL_TOL * float(np.max(np.abs(values)))
+    finite = np.isfinite(out)
+    x = out[finite]
+    right = np.clip(np.searchsorted(values, x), 0, values.size - 1)
+    left = np.clip(right - 1, 0, values.size - 1)
+    nearest = np.where(np.abs(x - values[left]) <= np.abs(x - values[right]), values[left], values[right])
+    snap = (np.abs(x - nearest) <= tol) & (x != nearest)
+    x[snap] = nearest[snap]
+    out[finite] = x
+    return out, int(np.count_nonzero(snap))
+
+
 EVIDENTLY_DEFAULT_THRESHOLD = 0.1
 """Evidently 0.7's default threshold of its distance tests (Wasserstein, Jensen-Shannon, PSI ...)."""
 
@@ -108,12 +145,38 @@ def evidently_methods(columns: dict[str, str], drift_spec: DriftSpec) -> dict[st
     return out
 
 
-def counts_sentence(psi_drifted: int | None, psi_judged: int | None, summary: EvidentlySummary) -> str:
-    """Both drifted counts side by side and why they can differ, or "" when Evidently did not run.
+def _names(columns: list[str], limit: int = 5) -> str:
+    """At most ``limit`` names, then "and N more"."""
+    shown = ", ".join(columns[:limit])
+    return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
 
-    E.g. ``"Drifted: 0 of 13 features by the PSI decision (every row); 3 of 14 columns by
-    Evidently (psi at 0.25, on the sample); they can differ: ..."``. Without ``psi_drifted`` only
-    Evidently's count is given.
+
+def disagreement(psi_names: list[str], summary: EvidentlySummary) -> str:
+    """The columns on which Evidently and the PSI decision disagree, in words, or "" when they agree.
+
+    ``psi_names``: the columns at a significant PSI (the features and, when its PSI is
+    significant, the score; :func:`tasks.verdict.feature_drift_names`). E.g. ``"Evidently only:
+    Time; PSI only: Amount"``; at most 5 names per side, then "and N more"; a PSI-only column
+    Evidently did not test is marked "(not sent to Evidently)".
+    """
+    ev = [c for c, v in summary.per_column.items() if v.drifted]
+    ev_only = [c for c in ev if c not in psi_names]
+    psi_only = [c if c in summary.per_column else f"{c} (not sent to Evidently)" for c in psi_names if c not in ev]
+    parts = ([f"Evidently only: {_names(ev_only)}"] if ev_only else []) + (
+        [f"PSI only: {_names(psi_only)}"] if psi_only else [])
+    return "; ".join(parts)
+
+
+def counts_sentence(psi_drifted: int | None, psi_judged: int | None, summary: EvidentlySummary,
+                    psi_names: list[str] | None = None) -> str:
+    """Both drifted counts side by side, the columns they disagree on, and why they can differ, or
+    "" when Evidently did not run.
+
+    E.g. ``"Drifted: 0 of 13 features by the PSI decision (every row); 1 of 14 columns by
+    Evidently (psi at 0.25, on the sample); they disagree on Evidently only: Time; they can
+    differ: ..."``. ``psi_names`` (the columns at a significant PSI, score included, see
+    :func:`disagreement`) names the disagreement; without it none is named. Without
+    ``psi_drifted`` only Evidently's count is given.
     """
     if not summary.ran or summary.drifted_count is None:
         return ""
@@ -123,7 +186,9 @@ def counts_sentence(psi_drifted: int | None, psi_judged: int | None, summary: Ev
     if psi_drifted is None:
         return f"Drifted: {ev}; the PSI decision is in the monitoring record."
     ours = f"{psi_drifted} of {psi_judged} features by the PSI decision (every row)"
-    return f"Drifted: {ours}; {ev}; {COUNTS_DIFFER}."
+    differ = "" if psi_names is None else disagreement(list(psi_names), summary)
+    on = f"they disagree on {differ}; " if differ else ""
+    return f"Drifted: {ours}; {ev}; {on}{COUNTS_DIFFER}."
 
 
 def _banner(title: str, note: str, skipped: dict[str, str], counts: str = "") -> str:
@@ -192,6 +257,7 @@ def evidently_drift_report(
     title: str = "",
     psi_drifted: int | None = None,
     psi_judged: int | None = None,
+    psi_names: list[str] | None = None,
 ) -> EvidentlySummary:
     """Evidently 0.7 data-drift and data-summary report on a bounded random sample, as HTML.
 
@@ -205,7 +271,10 @@ def evidently_drift_report(
     no column remains. Methods and thresholds per column: :func:`evidently_methods` (by default
     PSI at ``psi_significant``), dataset drift at ``dataset_drift_share``. ``psi_drifted`` and
     ``psi_judged`` (the PSI decision's significant and judged features) put both drifted counts
-    and why they can differ in the banner (:func:`counts_sentence`). An exception inside
+    and why they can differ in the banner, and ``psi_names`` (the columns at a significant PSI,
+    score included) the columns they disagree on (:func:`counts_sentence`). In a numeric column
+    with few distinct reference values, current values equal to a reference value up to float
+    rounding are sent as that value (:func:`snap_to_reference_values`). An exception inside
     Evidently is recorded in ``error``, not raised.
 
     Returns:
@@ -264,6 +333,12 @@ def evidently_drift_report(
         if cur_s[c].dtype != "float64" or ref_s[c].dtype != "float64":
             cur_s[c] = pd.to_numeric(cur_s[c]).astype("float64")
             ref_s[c] = pd.to_numeric(ref_s[c]).astype("float64")
+    for c in num_cols:  # rounding noise is no new category in Evidently's one-bin-per-value columns
+        snapped, moved = snap_to_reference_values(ref_s[c].to_numpy(), cur_s[c].to_numpy())
+        if moved:
+            cur_s[c] = snapped
+            log.info("Evidently sample: %d values of %s snapped to the reference value they equal up to "
+                     "float rounding", moved, c)
     for c in cat_cols:  # categories as plain strings, missing as NaN (on the sample only)
         cur_s[c] = _category_labels(cur_s[c])
         ref_s[c] = _category_labels(ref_s[c])
@@ -304,7 +379,7 @@ def evidently_drift_report(
         setattr(out, key, value)
     out.ran = True
     marker = page.find("<body>")
-    banner = _banner(title, note, out.skipped, counts_sentence(psi_drifted, psi_judged, out))
+    banner = _banner(title, note, out.skipped, counts_sentence(psi_drifted, psi_judged, out, psi_names))
     page = page[: marker + 6] + banner + page[marker + 6:] if marker >= 0 else banner + page
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(page, encoding="utf-8")
@@ -313,5 +388,5 @@ def evidently_drift_report(
     return out
 
 
-__all__ = ["COUNTS_DIFFER", "EVIDENTLY_DEFAULT_THRESHOLD", "counts_sentence", "evidently_drift_report",
-           "evidently_methods"]
+__all__ = ["COUNTS_DIFFER", "EVIDENTLY_DEFAULT_THRESHOLD", "EVIDENTLY_FEW_VALUES", "SNAP_REL_TOL", "counts_sentence",
+           "disagreement", "evidently_drift_report", "evidently_methods", "snap_to_reference_values"]

@@ -285,7 +285,7 @@ def build_record(
     if moved and not drift.dataset_drift:
         psi_of = {f.column: f.psi for f in drift.features} | {"score": None if drift.score is None else drift.score.psi}
         parts.append(f"feature drift (PSI >= {spec.drift.psi_significant:g}): "
-                     + ", ".join(f"{name} {psi_of[name]:.3f}" for name in moved))
+                     + ", ".join(f"{name} {psi_of[name]:.3f}" for name in sorted(moved, key=lambda n: (-psi_of[n], n))))
     if faults:
         parts.append("stuck, broken or changed feed (a constant or all-missing column whose rows at its value, "
                      "at other values and missing moved beyond sampling noise): " + ", ".join(faults))
@@ -416,6 +416,8 @@ def evidently_report(spec: ModelSpec, reference: pd.DataFrame, table: pd.DataFra
         reference, current, spec.numeric_features + ["score"], spec.categorical_features, spec.drift,
         html_path=Path(folder) / "drift_report.html", title=f"{spec.name}: drift against the reference sample",
         psi_drifted=None if drift is None else len(drift.drifted), psi_judged=None if drift is None else drift.tested,
+        psi_names=None if drift is None else feature_drift_names(
+            drift.drifted, None if drift.score is None else drift.score.status),
     )
 
 

@@ -57,8 +57,10 @@ def print_monitoring(record) -> None:
     if record.evidently is not None and record.evidently.html_path:
         console.print(f"  Evidently report: {record.evidently.html_path}", highlight=False)
         from tasks.evidently_report import counts_sentence
+        from tasks.verdict import feature_drift_names
 
-        counts = counts_sentence(len(d.drifted), d.tested, record.evidently)
+        counts = counts_sentence(len(d.drifted), d.tested, record.evidently,
+                                 feature_drift_names(d.drifted, d.score_status))
         if counts:
             console.print(f"  {counts}", highlight=False, markup=False)
 

@@ -17,7 +17,7 @@ from models.records.drift import EvidentlyColumn, EvidentlySummary
 from models.records.monitoring import MonitoringRecord
 from models.spec import ColumnDriftSpec, DriftSpec
 from tasks.drift import compute_drift, evidently_drift_report
-from tasks.evidently_report import COUNTS_DIFFER, counts_sentence, evidently_methods
+from tasks.evidently_report import COUNTS_DIFFER, counts_sentence, disagreement, evidently_methods
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_registry"
 
@@ -54,6 +54,20 @@ def test_the_counts_sentence_gives_both_counts_and_why_they_differ():
                                                    reference_sample_rows=0, sample_note="")) == ""
 
 
+def test_the_counts_sentence_names_the_columns_they_disagree_on():
+    ev = _summary({"Time": True, "Debt": False, "Amount": False, "Age": True, "score": True})
+    text = counts_sentence(1, 13, ev, ["Amount", "Age", "Income"])
+    assert text == ("Drifted: 1 of 13 features by the PSI decision (every row); 3 of 5 columns by Evidently "
+                    "(psi at 0.25, on the sample); they disagree on Evidently only: Time, score; "
+                    f"PSI only: Amount, Income (not sent to Evidently); {COUNTS_DIFFER}.")
+    assert disagreement(["Age", "Time", "score"], ev) == ""  # same columns: nothing named
+    assert "disagree" not in counts_sentence(3, 13, ev, ["Age", "Time", "score"])
+    assert "disagree" not in counts_sentence(1, 13, ev)  # no names given (an old caller)
+    many = _summary({f"x{i}": True for i in range(8)} | {"y": False})
+    assert disagreement(["y"], many) == "Evidently only: x0, x1, x2, x3, x4 and 3 more; PSI only: y"
+    assert disagreement([f"x{i}" for i in range(8)] + ["y"], many) == "PSI only: y"
+
+
 def test_the_banner_states_both_counts(tmp_path):
     rng = np.random.default_rng(12)
     reference = pd.DataFrame({"a": rng.normal(size=2_000), "b": rng.normal(size=2_000),
@@ -65,12 +79,18 @@ def test_the_banner_states_both_counts(tmp_path):
     assert decision.drifted == ["a"] and decision.tested == 3
     html = tmp_path / "r.html"
     out = evidently_drift_report(reference, current, ["a", "b"], ["home"], spec, html,
-                                 psi_drifted=len(decision.drifted), psi_judged=decision.tested)
+                                 psi_drifted=len(decision.drifted), psi_judged=decision.tested,
+                                 psi_names=decision.drifted)
     assert out.ran and out.drifted_count == 1 and out.per_column["a"].drifted is True
     assert {c.method for c in out.per_column.values()} == {"psi"}
     counts = re.search(r"<p id='finml-drift-counts'[^>]*>([^<]*)</p>", html.read_text(encoding="utf-8")).group(1)
     assert counts.startswith("Drifted: 1 of 3 features by the PSI decision (every row); 1 of 3 columns by "
                              "Evidently (psi at 0.25, on the sample); they can differ: Evidently tests a random sample")
+    # names given that Evidently does not share: the banner names both sides
+    evidently_drift_report(reference, current, ["a", "b"], ["home"], spec, html, psi_drifted=1, psi_judged=3,
+                           psi_names=["b"])
+    counts = re.search(r"<p id='finml-drift-counts'[^>]*>([^<]*)</p>", html.read_text(encoding="utf-8")).group(1)
+    assert "on the sample); they disagree on Evidently only: a; PSI only: b; they can differ:" in counts
 
 
 def test_the_cli_prints_both_counts_under_the_link(monkeypatch, capsys):
@@ -84,7 +104,8 @@ def test_the_cli_prints_both_counts_under_the_link(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "Evidently report: reports/credit_risk/monitoring/" in out
     expected = ("Drifted: 0 of 13 features by the PSI decision (every row); 3 of 14 columns by Evidently "
-                "(jensenshannon at 0.1, wasserstein at 0.1, on the sample); they can differ:")
+                "(jensenshannon at 0.1, wasserstein at 0.1, on the sample); they disagree on Evidently only: "
+                "Debt, Expenses, Income; they can differ:")
     assert expected in out
     assert out.index("Evidently report:") < out.index(expected)
 

@@ -85,6 +85,18 @@ def test_credit_risks_later_period_with_amount_times_1_6_is_feature_drift_naming
     assert _record(_spec(on_feature_drift="retrain"), reference, moved, ref_scores, scores).record.action == "retrain"
 
 
+def test_the_feature_drift_sentence_lists_the_features_by_psi_descending(credit_tables):
+    spec = _spec()
+    reference, later = credit_tables
+    rng = np.random.default_rng(0)
+    moved = later.assign(Amount=later["Amount"] * 1.6, Age=later["Age"] + 8)
+    r = _record(spec, reference, moved, _scores(rng, len(reference)), _scores(rng, len(later))).record
+    assert r.drift.drifted == ["Age", "Amount"] and not r.drift.dataset_drift  # the record keeps spec order
+    age, amount = r.drift.features["Age"].psi, r.drift.features["Amount"].psi
+    assert amount > age >= 0.25
+    assert f"feature drift (PSI >= 0.25): Amount {amount:.3f}, Age {age:.3f};" in r.summary
+
+
 def test_a_significant_score_psi_alone_is_feature_drift_naming_the_score(credit_tables):
     spec = _spec()
     reference, later = credit_tables
