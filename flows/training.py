@@ -54,8 +54,8 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
 
     Raises:
         SpecError, DataSourceError, DataPreparationError, DataValidationError,
-        ModellingDataError, SplitError, HoldoutEventsError: the run stops before training; nothing is
-            promoted.
+        ModellingDataError, SplitError, HoldoutEventsError, DataError (a protected column holding numbers
+            without ``fairness.bands``): the run stops before training; nothing is promoted.
     """
     logger = get_run_logger()
     settings = get_settings()

@@ -37,22 +37,52 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
     return roc_auc(y, s) if len(np.unique(y)) >= 2 else None
 
 
+def check_groupable(spec: ModelSpec, column: str, values: pd.Series) -> None:
+    """Protected column ``column``'s values can be its groups: it has bands (``fairness.bands``),
+    a list of ``allowed`` codes, or values that are not numbers. The spec refuses a column
+    declared numeric without bands (``models.spec.checks.check_fairness_bands``); this is the
+    same rule for a column whose type only the data shows.
+
+    Raises:
+        DataError: numbers without bands, naming ``fairness.bands.<column>`` and the number of
+            distinct values.
+    """
+    if spec.fairness.groups_of(column) is not None or spec.columns[column].allowed is not None:
+        return
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        raise DataError(f"fairness.bands.{column}: protected column {column!r} holds numbers "
+                        f"({values.nunique()} distinct values); declare its bands (increasing cut points, "
+                        f"e.g. {column}: [18, 25, 40, 60]) so that groups are not one value each")
+
+
+def check_protected_groups(spec: ModelSpec, frame: pd.DataFrame) -> None:
+    """:func:`check_groupable` on each protected column of ``frame`` (a development or modelling
+    table), for a spec whose fairness is measured (binary classification): run before any
+    candidate is fitted, so that a numeric column without bands stops the run at once rather
+    than at the holdout evaluation.
+
+    Raises:
+        DataError: from :func:`check_groupable`.
+    """
+    if spec.task != "binary_classification":
+        return
+    for column in spec.protected_columns:
+        if column in frame.columns:
+            check_groupable(spec, column, frame[column])
+
+
 def group_values(spec: ModelSpec, column: str, values: pd.Series) -> np.ndarray:
     """Each row's group of protected column ``column``: its band name for a banded column
     (``fairness.bands``), else the value itself; ``"(missing)"`` for a missing value.
 
     Raises:
         DataError: an unbanded column whose values are numbers (and not a list of ``allowed``
-            codes), naming ``fairness.bands.<column>``.
+            codes), naming ``fairness.bands.<column>`` (:func:`check_groupable`).
     """
     missing = values.isna().to_numpy()
     bands = spec.fairness.groups_of(column)
     if bands is None:
-        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-        if numeric and spec.columns[column].allowed is None:
-            raise DataError(f"fairness.bands.{column}: protected column {column!r} holds numbers "
-                            f"({values.nunique()} distinct values); declare its bands (increasing cut points, "
-                            f"e.g. {column}: [18, 25, 40, 60]) so that groups are not one value each")
+        check_groupable(spec, column, values)
         return values.astype(object).where(~missing, "(missing)").to_numpy()
     edges = np.asarray(spec.fairness.bands[column], dtype=float)
     index = np.searchsorted(edges, pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), side="right")

@@ -26,6 +26,7 @@ from tasks.sql_source import (
     make_read_only,
     read_only_engine,
     redact,
+    short_error,
 )
 from tasks.step import step
 
@@ -47,7 +48,7 @@ def _read_sql(src: SqlSource) -> pd.DataFrame:
         try:
             conn = engine.connect()
         except (OperationalError, DisconnectionError) as err:  # refused, timed out, too many clients ...
-            raise TransientSourceError(f"SQL source {shown}: cannot connect: {err}") from err
+            raise TransientSourceError(f"SQL source {shown}: cannot connect: {short_error(err)}") from err
         with conn:  # closed without a commit
             make_read_only(conn, src.query, shown, DataSourceError)
             return pd.read_sql(text(src.query), conn)
@@ -55,8 +56,8 @@ def _read_sql(src: SqlSource) -> pd.DataFrame:
         raise
     except Exception as err:
         if isinstance(err, DBAPIError) and err.connection_invalidated:  # the connection was lost mid-query
-            raise TransientSourceError(f"SQL source {shown}: connection lost: {err}") from err
-        raise DataSourceError(f"SQL source {shown}: query failed: {err}{explain_refusal(err)}") from err
+            raise TransientSourceError(f"SQL source {shown}: connection lost: {short_error(err)}") from err
+        raise DataSourceError(f"SQL source {shown}: query failed: {short_error(err)}{explain_refusal(err)}") from err
     finally:
         if engine is not None:
             engine.dispose()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import string
 from pathlib import Path
@@ -140,6 +141,17 @@ MULTI_STATEMENT_ERRORS = ("multiple commands", "one statement at a time")
 READ_ONLY_ERRORS = ("read-only transaction", "read-write mode", "not authorized", "authorization denied",
                     "readonly database", "too many attached databases")
 """Words of the PostgreSQL and SQLite errors for a write refused by the read-only guards."""
+
+
+_BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)")
+
+
+def short_error(err: Exception) -> str:
+    """SQLAlchemy's text of ``err`` without the statement echoed back (``[SQL: …]``, and the
+    ``[parameters: …]`` after it) and without the ``(Background on this error at: …)`` link:
+    the driver's own message, which the query's author needs (the query is in the spec)."""
+    text = str(err).split("\n[SQL: ", 1)[0]
+    return _BACKGROUND.sub("", text).strip()
 
 
 def explain_refusal(err: Exception) -> str:

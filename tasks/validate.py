@@ -27,6 +27,7 @@ from tasks.expectations import (
     json_safe,
     missing_column_hint,
 )
+from tasks.fairness import check_protected_groups
 from tasks.step import step
 from tasks.validate_fast import run_suite_fast
 
@@ -124,6 +125,8 @@ def check_modelling_table(table: pd.DataFrame, spec: ModelSpec) -> list[str]:
         ModellingDataError: no rows; a classifier's label with a single class; an event
             rate outside ``target.expected_positive_rate``; a feature that is entirely missing
             or constant (an imputer would silently fill or ignore it).
+        DataError: a protected column holding numbers without ``fairness.bands``
+            (:func:`tasks.fairness.check_protected_groups`), before any candidate is fitted.
     """
     problems: list[str] = []
     warnings: list[str] = []
@@ -156,6 +159,7 @@ def check_modelling_table(table: pd.DataFrame, spec: ModelSpec) -> list[str]:
                                 "(set allow_constant on the column to accept it)")
     if problems:
         raise ModellingDataError(f"{spec.name}: " + "; ".join(problems))
+    check_protected_groups(spec, table)  # a numeric protected column without bands: now, not after fitting
     return warnings
 
 

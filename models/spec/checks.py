@@ -15,6 +15,7 @@ from models.metrics import METRICS
 from models.spec.data import ESTIMATORS, SqlSource, StratifiedHoldoutSplit, WalkForwardSplit
 from models.spec.fields import SpecFields
 from models.spec.gate import BaselineRule
+from models.spec.sql_text import sql_code
 
 RESERVED_COLUMNS = frozenset({"score", "model", "model_version", "scored_at"})
 """Column names the platform writes beside a model's data: the score (monitoring compares the
@@ -120,9 +121,10 @@ def check_time_column(spec: SpecFields) -> list[str]:
 
 
 def check_sql_has_order(spec: SpecFields) -> list[str]:
-    """Without a time column, an SQL query fixes the row order with ORDER BY."""
+    """Without a time column, an SQL query fixes the row order with ORDER BY (one outside comments and
+    quoted text: :func:`models.spec.sql_text.sql_code`)."""
     if isinstance(spec.source, SqlSource) and spec.time_column is None \
-            and not re.search(r"\border\s+by\b", spec.source.query, flags=re.IGNORECASE):
+            and not re.search(r"\border\s+by\b", sql_code(spec.source.query), flags=re.IGNORECASE):
         return ["source.query: add ORDER BY: without a time_column the rows are used in the query's "
                 "order (out-of-time share, holdout), and a database returns rows in no fixed order "
                 "without it, so the same data would give different models"]

@@ -11,6 +11,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from models.metrics import CLASSIFICATION_TASKS
 from models.spec.base import Strict, bounded_free_form, one_of, safe_name
+from models.spec.sql_text import read_statement_problem
 
 # --------------------------------------------------------------------------- sources
 
@@ -59,7 +60,16 @@ class SqlSource(Strict):
     url: str
     """A SQLAlchemy URL (``postgresql+psycopg://user:${DB_PASSWORD}@host/db``); shown with the password hidden."""
     query: str
-    """One SELECT statement returning the rows, run read-only; without a ``time_column`` it needs ``ORDER BY``."""
+    """One SELECT statement returning the rows, run read-only; without a ``time_column`` it needs ``ORDER BY``.
+    A text of several statements, or one that does not begin with SELECT, WITH, VALUES or TABLE, is refused."""
+
+    @field_validator("query")
+    @classmethod
+    def _one_read_statement(cls, v: str) -> str:
+        problem = read_statement_problem(v)
+        if problem is not None:
+            raise ValueError(f"the SQL source is read-only and takes one SELECT statement: {problem}")
+        return v
 
 
 Source = Annotated[Union[RDatasetsSource, FileSource, SqlSource], Field(discriminator="kind")]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.errors import SpecError
+from models.errors import DataError, SpecError
 from models.registry import ModelRegistry
 from tasks.gate import HoldoutEventsError
 from tests.helpers import builtin_spec_dict, write_spec
@@ -95,3 +95,30 @@ def test_credit_risk_with_age_protected_needs_bands_and_reports_them(finml_env):
     card = (reg.version_dir(1) / "model_card.md").read_text()
     assert "Protected attribute `Age`" in card and "bands at 18, 25, 40, 60, 65" in card
     assert "| >= 65 |" in card and "too small to judge" in card
+
+
+def test_an_unbanded_numeric_protected_column_stops_the_run_before_any_candidate_is_fitted(finml_env, monkeypatch):
+    """Age declared ``{role: protected}`` (no dtype, no bands): the spec cannot see it holds numbers,
+    the modelling table can; the run stops there, not after fitting every candidate."""
+    import flows.training
+    from flows.training import train_model
+
+    calls = []
+
+    class NoFit:
+        @staticmethod
+        def submit(spec, candidate, *args):
+            calls.append(candidate.name)
+            raise AssertionError(f"candidate {candidate.name!r} fitted before the protected column was checked")
+
+    monkeypatch.setattr(flows.training, "fit_candidate", NoFit)
+    data = builtin_spec_dict("credit_risk")
+    data["columns"]["Age"] = {"role": "protected"}
+    data["candidates"] = LOGISTIC
+    write_spec(finml_env["specs"], data)
+    with pytest.raises(DataError, match=r"^fairness\.bands\.Age: protected column 'Age' holds numbers \(\d+ distinct "
+                                        r"values\); declare its bands"):
+        train_model("credit_risk")
+    assert calls == []
+    reg = ModelRegistry(finml_env["registry"], "credit_risk")
+    assert reg.list_versions() == [] and reg.history() == []

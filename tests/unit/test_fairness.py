@@ -9,7 +9,7 @@ import pytest
 
 from models.errors import DataError, SpecError
 from models.spec import parse_spec
-from tasks.fairness import fairness_report
+from tasks.fairness import check_protected_groups, fairness_report
 from tasks.report import _fairness_section
 from tests.helpers import builtin_spec_dict
 
@@ -92,6 +92,28 @@ def test_the_issues_one_row_groups_cannot_happen_at_run_time_either():
     y, scores, protected = _holdout()
     with pytest.raises(DataError, match=r"fairness\.bands\.Age: protected column 'Age' holds numbers"):
         fairness_report(spec, y, scores, protected)
+
+
+def test_the_development_table_check_refuses_an_unbanded_numeric_protected_column_before_fitting():
+    """The same rule as the holdout report's (one function), on a whole table: numbers without
+    bands are refused; bands, coded values or text are groups; a regression measures no fairness."""
+    data = builtin_spec_dict("credit_risk")
+    data["columns"]["Age"] = {"role": "protected"}  # no dtype, no bounds: the spec cannot tell
+    spec = parse_spec(data)
+    table = pd.DataFrame({"Age": np.arange(18, 80), "Seniority": np.arange(62)})
+    with pytest.raises(DataError) as info:
+        check_protected_groups(spec, table)
+    assert str(info.value) == ("fairness.bands.Age: protected column 'Age' holds numbers (62 distinct values); "
+                               "declare its bands (increasing cut points, e.g. Age: [18, 25, 40, 60]) so that "
+                               "groups are not one value each")
+    check_protected_groups(spec, table.assign(Age=table["Age"].astype(str)))  # text: each value a group
+    check_protected_groups(spec, table.drop(columns="Age"))  # not in the table (a feature builder's)
+    check_protected_groups(_credit(BANDS), table)  # banded
+    data["columns"]["Age"]["allowed"] = list(range(18, 80))  # coded values are groups as they are
+    check_protected_groups(parse_spec(data), table)
+    direction = builtin_spec_dict("market_direction")  # a classifier whose fairness is not measured
+    direction["columns"]["Age"] = {"role": "protected"}
+    check_protected_groups(parse_spec(direction), table)
 
 
 def test_the_reference_is_the_largest_group_not_the_most_approved():
