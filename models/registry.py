@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from models.compat import library_guard
 from models.errors import RegistryError, shorten
 from models.files import fsync_path, json_default, write_json_atomic  # noqa: F401 (json_default: re-exported)
 from models.integrity import (  # noqa: F401 (IntegrityError, SignatureError, sha256_file: re-exported)
@@ -252,7 +253,8 @@ class ModelRegistry:
         ``extra`` (``"reference.parquet"``).
 
         Raises:
-            IntegrityError, SignatureError: see :meth:`verify`; nothing is unpickled then.
+            IntegrityError, SignatureError (see :meth:`verify`), LibraryVersionError (other library
+            versions recorded, :func:`models.compat.library_guard`): nothing is unpickled then.
         """
         from models.estimators import load_pipeline_bytes
 
@@ -261,7 +263,8 @@ class ModelRegistry:
         if self.keys is not None and ref in (None, CHAMPION):
             check_signed_champion(self.model, version, champion_from_history(verified.history))
         files = {rel.removeprefix("model/"): data for rel, data in verified.files.items() if rel.startswith("model/")}
-        return load_pipeline_bytes(files), verified
+        with library_guard(self.model, version, verified.metadata):  # after the checks, before any unpickling
+            return load_pipeline_bytes(files), verified
 
     def load_model(self, ref: int | str | None = None):
         """Verify then load a version's fitted pipeline; returns ``(pipeline, version, metadata)``."""

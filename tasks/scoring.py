@@ -163,7 +163,8 @@ def load_model_version(spec: ModelSpec, registry_root: Path, ref: str | int | No
 
     Raises:
         RegistryError: unknown model, version or alias; IntegrityError: a file changed
-        (SignatureError: a signature does not verify); nothing is unpickled then.
+        (SignatureError: a signature does not verify); LibraryVersionError: the version records
+        other major.minor library versions than the installed ones; nothing is unpickled then.
     """
     import io
 

@@ -83,5 +83,24 @@ def forge_file(reg: ModelRegistry, version: int, rel: str, data: bytes, drop_sig
     rechain(reg.history_path, lines)
 
 
+def rewrite_metadata(reg: ModelRegistry, version: int, edit) -> None:
+    """Apply ``edit`` (a function changing the parsed ``metadata.json`` in place) to ``version`` and
+    write the metadata back with ``metadata.sha256``, the commit line's ``metadata_sha256`` and
+    the chain recomputed, as the registry's writer would have written it (no signature kept)."""
+    vdir = reg.version_dir(version)
+    writable(vdir)
+    meta = json.loads((vdir / "metadata.json").read_text())
+    edit(meta)
+    (vdir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    digest = hashlib.sha256((vdir / "metadata.json").read_bytes()).hexdigest()
+    (vdir / "metadata.sha256").write_text(digest + "\n")
+    lines = [json.loads(line) for line in reg.history_path.read_text().splitlines() if line.strip()]
+    for rec in lines:
+        if rec.get("version") == version and rec.get("metadata_sha256"):
+            rec["metadata_sha256"] = digest
+        rec.pop("signature", None)
+    rechain(reg.history_path, lines)
+
+
 def planted_pickle(marker: Path) -> bytes:
     return pickle.dumps(Planted(marker))

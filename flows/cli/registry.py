@@ -59,7 +59,9 @@ def registry_show(
                                           help="Version number or alias (default: the champion)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full metadata as JSON."),
 ) -> None:
-    """A version's metrics, gate verdicts and lineage (hashes are checked first)."""
+    """A version's metrics, gate verdicts and lineage (hashes are checked first), and whether its
+    recorded library versions match the installed ones (a version that does not is refused by every load)."""
+    from models.compat import describe_libraries
     from models.registry import ModelRegistry
     from models.settings import get_settings
 
@@ -84,7 +86,8 @@ def registry_show(
         table.add_row(v.rule, v.metric, _fmt(v.value), v.bound, verdict if v.applicable else "n/a", v.sentence)
     console.print(table)
     console.print(f"  code: git {meta.lineage.git.commit}  spec sha256 {meta.spec_sha256[:16]}…")
-    console.print(f"  files: {len(meta.files)} (hashes verified)  model card: {reg.version_dir(number) / 'model_card.md'}")
+    console.print(f"  files: {len(meta.files)} (hashes verified); {describe_libraries(meta.to_json())}  "
+                  f"model card: {reg.version_dir(number) / 'model_card.md'}", highlight=False, soft_wrap=True)
 
 
 def registry_rollback(
