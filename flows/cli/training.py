@@ -44,8 +44,7 @@ def _source_text(src) -> str:
 def models_cmd() -> None:
     """List the model specs: name, task, data source, primary metric, schedules.
 
-    An invalid spec does not hide the others: the valid ones are listed, each invalid one is named
-    with its error (one line each, on stderr), and the command then exits with code 1.
+    Each invalid spec is named with its error (stderr); the valid ones are still listed; exit code 1 if any is invalid.
     """
     from models.settings import get_settings
     from models.spec import SpecError, scan_specs
