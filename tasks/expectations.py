@@ -27,7 +27,19 @@ TYPE_LISTS: dict[str, list[str]] = {  # the type names each spec type family acc
     "string": ["str", "CategoricalDtypeType"],
     "datetime": ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"],
     "boolean": ["bool", "bool_"],
+    # a categorical feature without a dtype: text or booleans (True and False are two categories)
+    "categorical": ["str", "CategoricalDtypeType", "bool", "bool_"],
+    # an integer column that may hold missing values: CSV readers and nullable Int64 columns give
+    # floats with NaN; tasks.load.parse_declared_types refuses a value that is not a whole number
+    "nullable_integer": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "int",
+                         "float16", "float32", "float64", "float"],
 }
+
+
+def _suite_family(col: ColumnSpec) -> str | None:
+    """The :data:`TYPE_LISTS` key of a column's type expectation."""
+    family = col.type_family
+    return "nullable_integer" if family == "integer" and col.max_null_share > 0 else family
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ class ExpectationDef:
 def _column_expectations(name: str, col: ColumnSpec) -> list[ExpectationDef]:
     sev = col.severity
     out = [ExpectationDef("ExpectColumnToExist", {"column": name}, name, "critical", "column is present")]
-    family = col.type_family
+    family = _suite_family(col)
     if family:
         out.append(ExpectationDef(
             "ExpectColumnValuesToBeInTypeList", {"column": name, "type_list": TYPE_LISTS[family]},

@@ -14,6 +14,7 @@ from models.errors import short_examples
 from models.features import LABEL_END
 from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
 from tasks.batch_limits import check_batch_file, check_batch_rows, csv_read_rows
+from tasks.column_types import check_whole_numbers, numpy_backed
 from tasks.data_roots import outside_data_roots
 from tasks.source_errors import (
     DataPreparationError,
@@ -218,43 +219,6 @@ def _replace_sentinels(values: pd.Series, sentinels: list) -> pd.Series:
     return values.mask(mask)
 
 
-def numpy_backed(values: pd.Series) -> pd.Series:
-    """A column with a pandas extension dtype as the NumPy-backed column pandas reads from CSV.
-
-    Parquet written from ``convert_dtypes()``, ``dtype_backend="pyarrow"`` or ``category``
-    columns comes back as ``Int64``, ``string``, ``boolean``, ``category`` or ``int64[pyarrow]``;
-    every step after loading (both validation engines, the pipelines, PSI) then sees the same
-    values whatever the file format: nullable integers and floats become ``int64`` (no missing
-    value) or ``float64`` with NaN, strings become ``object`` with NaN for missing, booleans
-    ``bool`` (``object`` when some are missing), categoricals the type of their categories,
-    Arrow timestamps ``datetime64``. Other columns are returned as they are.
-    """
-    dtype = values.dtype
-    if not isinstance(dtype, pd.api.extensions.ExtensionDtype) or isinstance(dtype, pd.DatetimeTZDtype):
-        return values
-    if isinstance(dtype, pd.CategoricalDtype):
-        return numpy_backed(values.astype(dtype.categories.dtype))
-    missing = values.isna().to_numpy()
-    kind = getattr(getattr(dtype, "numpy_dtype", None), "kind", None)
-    if pd.api.types.is_bool_dtype(dtype):
-        if not missing.any():
-            return pd.Series(values.to_numpy(dtype=bool), index=values.index, name=values.name)
-        return pd.Series(np.where(missing, np.nan, values.astype(object)), index=values.index, name=values.name,
-                         dtype=object)
-    if kind in ("i", "u") and not missing.any():
-        return pd.Series(values.to_numpy(dtype="int64"), index=values.index, name=values.name)
-    if kind in ("i", "u", "f"):
-        return pd.Series(values.to_numpy(dtype="float64", na_value=np.nan), index=values.index, name=values.name)
-    if kind == "M":
-        return pd.Series(values.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT")),
-                         index=values.index, name=values.name)
-    if pd.api.types.is_string_dtype(dtype) or kind == "O":
-        out = values.astype(object).to_numpy()
-        out[missing] = np.nan
-        return pd.Series(out, index=values.index, name=values.name, dtype=object)
-    return values
-
-
 def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """Apply the spec's declared representations, strictly, and sort by the time column.
 
@@ -263,7 +227,9 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
       ("1,200", "12.5%", "$1,200", "(350)"); without a format, text that is not a plain number is
       rejected — never silently turned into a missing value or a category;
     - ``datetime`` columns are parsed only with the declared ``date_format`` (ISO by default);
-      a column in mixed formats is rejected rather than guessed.
+      a column in mixed formats is rejected rather than guessed;
+    - an ``integer`` column that may hold missing values (``max_null_share`` above 0) arrives as
+      floats with NaN, accepted by the suite; a value that is not a whole number is rejected.
 
     Raises:
         DataPreparationError: naming the column and giving examples of the offending values.
@@ -283,6 +249,8 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
                                        f"({df[name].dtype}); declare it datetime, or fix the file", column=name)
         if family in ("numeric", "integer") and df[name].dtype == object:
             df[name] = _parse_number_column(name, df[name], col.format)
+        if family == "integer" and col.max_null_share > 0:
+            check_whole_numbers(name, df[name])
         if family != "datetime":
             continue
         if isinstance(df[name].dtype, pd.DatetimeTZDtype):

@@ -23,6 +23,8 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "datetime": (pd.Timestamp,),
     "boolean": (bool,),
+    "categorical": (str, bool),
+    "nullable_integer": (int, float),
 }
 
 
@@ -33,6 +35,8 @@ _INFERRED_OK: dict[str, tuple[str, ...]] = {
     "string": ("string",),
     "datetime": ("datetime64", "datetime"),
     "boolean": ("boolean",),
+    "categorical": ("string", "boolean"),
+    "nullable_integer": ("integer", "floating", "mixed-integer-float"),
 }
 
 
@@ -49,6 +53,10 @@ def _dtype_matches(series: pd.Series, family: str) -> bool:
         return api.is_datetime64_dtype(dtype)
     if family == "boolean":
         return api.is_bool_dtype(dtype)
+    if family == "categorical":
+        return _dtype_matches(series, "string") or api.is_bool_dtype(dtype)
+    if family == "nullable_integer":
+        return _dtype_matches(series, "numeric")
     return False
 
 
@@ -65,7 +73,8 @@ def _type_outcome(d: ExpectationDef, s: pd.Series, family: str) -> ExpectationOu
         return ExpectationOutcome(success=True, observed=f"object ({inferred})", **base)
     values = s[s.notna()]
     allowed = _PY_TYPES[family]
-    ok = values.map(lambda v: isinstance(v, allowed) and not (family != "boolean" and isinstance(v, bool)))
+    bool_ok = family in ("boolean", "categorical")
+    ok = values.map(lambda v: isinstance(v, allowed) and (bool_ok or not isinstance(v, bool)))
     bad = values[~ok.to_numpy(dtype=bool)]
     return ExpectationOutcome(
         success=bad.empty, unexpected_count=int(len(bad)),

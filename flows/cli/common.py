@@ -35,11 +35,16 @@ def _fail(message: str, code: int = 1) -> None:
     Raises:
         typer.Exit: always.
     """
+    _error_line(message)
+    raise typer.Exit(code)
+
+
+def _error_line(message: str) -> None:
+    """Print ``error: <message>`` on stderr, as one line whatever the terminal's width."""
     from rich.markup import escape
 
     # escape: data examples such as "[inf]" would otherwise be read as rich markup and vanish
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _error_message(err: BaseException) -> str:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from flows.cli.checks import _check_spec, _spec_names
-from flows.cli.common import EPHEMERAL_TIMEOUT, _error_message, _fail, _fmt, console
+from flows.cli.common import EPHEMERAL_TIMEOUT, _error_line, _error_message, _fail, _fmt, console
 from flows.cli.monitoring import print_monitoring
 from flows.cli.runs import _check_configured_api, _model_tags, _run_deployments
 
@@ -42,16 +42,28 @@ def _source_text(src) -> str:
 
 
 def models_cmd() -> None:
-    """List the model specs: name, task, data source, primary metric, schedules."""
+    """List the model specs: name, task, data source, primary metric, schedules.
+
+    Each invalid spec is named with its error (stderr); the valid ones are still listed; exit code 1 if any is invalid.
+    """
     from models.settings import get_settings
-    from models.spec import SpecError, list_specs
+    from models.spec import SpecError, scan_specs
 
     settings = get_settings()
     try:
-        specs = list_specs(settings.specs_dir)
+        specs, broken = scan_specs(settings.specs_dir)
     except SpecError as err:
         _fail(str(err))
-    table = Table(title=f"Model specs in {settings.specs_dir}")
+    if specs:
+        _print_specs(specs, settings.specs_dir)
+    for message in broken.values():
+        _error_line(message)
+    if broken:
+        raise typer.Exit(1)
+
+
+def _print_specs(specs, specs_dir) -> None:
+    table = Table(title=f"Model specs in {specs_dir}")
     for col in ("model", "task", "source", "primary metric", "candidates", "train cron", "monitor cron"):
         table.add_column(col, no_wrap=col != "candidates")
     for s in specs:

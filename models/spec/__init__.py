@@ -30,7 +30,7 @@ from models.spec.data import (
     WalkForwardSplit,
 )
 from models.spec.gate import BaselineRule, ChampionRule, GateRule, GateSpec, ThresholdRule, _ComparisonRule
-from models.spec.loading import find_spec, list_specs, load_spec_file, parse_spec
+from models.spec.loading import find_spec, list_specs, load_spec_file, parse_spec, scan_specs
 from models.spec.model import ModelSpec
 from models.spec.monitoring import (
     EVIDENTLY_STATTESTS,
@@ -49,5 +49,5 @@ __all__ = [
     "RESERVED_COLUMNS", "ROW_COMPARABLE", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "Source", "SpecError",
     "Split", "SqlSource", "StratifiedHoldoutSplit", "Strict", "TableSpec", "TargetSpec", "TaskType",
     "ThresholdRule", "WalkForwardSplit", "_ComparisonRule", "check_cron", "check_metric", "find_spec", "list_specs",
-    "load_spec_file", "parse_spec", "safe_name", "spec_problems",
+    "load_spec_file", "parse_spec", "safe_name", "scan_specs", "spec_problems",
 ]

@@ -94,7 +94,10 @@ class ColumnSpec(Strict):
     ``excluded``: validated but never a feature (for example probable target leakage); give a
     ``reason``. ``input``: raw input of a feature builder (prices, volumes), not a feature itself."""
     dtype: DType | None = None
-    """Expected type family; defaults from the role (numeric → numeric, categorical → string)."""
+    """Expected type family; defaults from the role (numeric → numeric, categorical → text,
+    category or booleans, True and False being two categories). An ``integer`` column that may
+    hold missing values (``max_null_share`` above 0) may be stored as floats, as CSV readers and
+    nullable ``Int64`` columns give it, provided every value present is a whole number."""
     min: float | None = None
     """Smallest accepted value (numeric columns)."""
     max: float | None = None
@@ -134,11 +137,12 @@ class ColumnSpec(Strict):
         return self
 
     @property
-    def type_family(self) -> DType | None:
-        """The declared dtype, or the default for the role."""
+    def type_family(self) -> str | None:
+        """The declared dtype, or the default for the role: ``numeric``, ``datetime``, or
+        ``categorical`` (text, category or booleans) for a categorical column without a dtype."""
         if self.dtype is not None:
             return self.dtype
-        return {"numeric": "numeric", "categorical": "string", "datetime": "datetime"}.get(self.role)
+        return {"numeric": "numeric", "categorical": "categorical", "datetime": "datetime"}.get(self.role)
 
 
 class TargetSpec(Strict):

@@ -3,6 +3,7 @@ worded to name the file and the field path (``gate.rules.0.min``)."""
 
 from __future__ import annotations
 
+import difflib
 import typing
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,21 @@ _UNION_TAGS = {"source": _tags(Source), "split": _tags(Split), "features_from": 
 _RULE_TAGS = _tags(GateRule)
 
 
+def _missing_tag_message(e: dict) -> str:
+    """For a tagged union whose tag key is absent: name a misspelt key close to the tag key
+    (``methd`` for ``method``, by :func:`difflib.get_close_matches`), else say the key is missing."""
+    key = str(e.get("ctx", {}).get("discriminator", "")).strip("'")
+    given = [k for k in e["input"] if isinstance(k, str)] if isinstance(e.get("input"), dict) else []
+    close = [k for k in given if difflib.get_close_matches(k, [key], n=1, cutoff=0.6)]
+    if close:
+        return f"unknown key {shorten(repr(close[0]))}, did you mean {key!r}"
+    return f"required field {key!r} is missing"
+
+
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+"""Prefixes pydantic puts before the message of an error raised in a validator."""
+
+
 def _format_validation_error(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
@@ -77,6 +93,10 @@ def _format_validation_error(err: ValidationError) -> str:
             msg = "unknown key (not part of the spec schema)"
         elif e["type"] == "missing":
             msg = "required field is missing"
+        elif e["type"] == "union_tag_not_found":
+            msg = _missing_tag_message(e)
+        for prefix in _PYDANTIC_PREFIXES:
+            msg = msg.removeprefix(prefix)
         lines.append(f"field '{loc}': {msg}" if loc else msg)
     return "; ".join(lines)
 
@@ -146,13 +166,7 @@ def find_spec(name: str, specs_dir: str | Path) -> ModelSpec:
     return spec
 
 
-def list_specs(specs_dir: str | Path) -> list[ModelSpec]:
-    """Load every ``*.yaml`` spec in ``specs_dir``, sorted by name (raises on the first invalid one).
-
-    Raises:
-        SpecError: the folder does not exist or holds no ``.yaml`` spec, or a spec is invalid.
-    """
-    specs_dir = Path(specs_dir)
+def _spec_paths(specs_dir: Path) -> list[Path]:
     if not specs_dir.is_dir():
         raise SpecError(f"FINML_SPECS_DIR={specs_dir}: no such folder")
     paths = sorted(specs_dir.glob("*.yaml"))
@@ -160,4 +174,34 @@ def list_specs(specs_dir: str | Path) -> list[ModelSpec]:
         others = sorted(p.name for p in specs_dir.glob("*.yml"))
         hint = f" (found {others}: rename them to .yaml)" if others else ""
         raise SpecError(f"FINML_SPECS_DIR={specs_dir}: no *.yaml spec in this folder{hint}")
-    return [find_spec(p.stem, specs_dir) for p in paths]
+    return paths
+
+
+def list_specs(specs_dir: str | Path) -> list[ModelSpec]:
+    """Load every ``*.yaml`` spec in ``specs_dir``, sorted by name (raises on the first invalid one).
+
+    Raises:
+        SpecError: the folder does not exist or holds no ``.yaml`` spec, or a spec is invalid.
+    """
+    specs_dir = Path(specs_dir)
+    return [find_spec(p.stem, specs_dir) for p in _spec_paths(specs_dir)]
+
+
+def scan_specs(specs_dir: str | Path) -> tuple[list[ModelSpec], dict[str, str]]:
+    """Load every ``*.yaml`` spec in ``specs_dir``, keeping going past invalid ones.
+
+    Returns:
+        The valid specs sorted by name, and ``{file name: error message}`` for each invalid one
+        (the message of the :class:`SpecError` :func:`find_spec` raises for it).
+
+    Raises:
+        SpecError: the folder does not exist or holds no ``.yaml`` spec.
+    """
+    specs_dir = Path(specs_dir)
+    valid, broken = [], {}
+    for path in _spec_paths(specs_dir):
+        try:
+            valid.append(find_spec(path.stem, specs_dir))
+        except SpecError as err:
+            broken[path.name] = str(err)
+    return valid, broken

@@ -8,6 +8,7 @@ import sys
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tests.helpers import builtin_spec_dict, write_spec
 
 
 def test_help_imports_no_heavy_library():
@@ -141,3 +142,18 @@ def test_keygen_into_a_missing_folder_names_the_folder_and_writes_nothing(tmp_pa
     result = CliRunner().invoke(app, ["registry", "keygen", str(private), str(tmp_path / "other.pem")],
                                 env={"COLUMNS": "400"})
     assert result.exit_code == 1 and result.output == f"error: {private}: cannot create the key file (File exists)\n"
+
+
+def test_models_lists_the_valid_specs_and_names_the_broken_one(finml_env):
+    write_spec(finml_env["specs"], builtin_spec_dict("credit_risk"))
+    broken = builtin_spec_dict("loan_evaluation")
+    broken["split"]["methd"] = broken["split"].pop("method")
+    write_spec(finml_env["specs"], broken)
+    result = CliRunner().invoke(app, ["models"], env={"COLUMNS": "400"})
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    listed = [line for line in result.output.splitlines() if not line.startswith("error:")]
+    assert any("credit_risk" in line and "binary_classification" in line for line in listed)
+    assert not any("loan_evaluation" in line for line in listed)
+    assert len(errors) == 1 and "loan_evaluation.yaml" in errors[0]
+    assert "unknown key 'methd', did you mean 'method'" in errors[0]

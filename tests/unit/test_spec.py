@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.spec import CHECKS, ModelSpec, SpecError, find_spec, list_specs, load_spec_file, parse_spec
+from models.spec import CHECKS, ModelSpec, SpecError, find_spec, list_specs, load_spec_file, parse_spec, scan_specs
 from models.spec import checks as spec_checks
 from models.spec.fields import SpecFields
 from tests.helpers import BUILTIN_SPECS, builtin_spec_dict, write_spec
@@ -318,7 +318,7 @@ def test_each_check_names_the_field_and_the_problem(check, base, mutate, expecte
     message = _error(data)
     assert all(m in message for m in got)
     if check != "check_feature_builder":  # a builder without a time column also fails check_time_column
-        assert message == f"test.yaml: invalid spec: Value error, {'; '.join(got)}"  # only this check fails
+        assert message == f"test.yaml: invalid spec: {'; '.join(got)}"  # only this check fails
 
 
 def test_every_check_has_a_case_and_passes_the_builtin_specs():
@@ -335,7 +335,7 @@ def test_the_messages_of_several_checks_are_joined_in_order():
     data["columns"]["score"] = {"role": "numeric"}
     data["time_column"] = "Age"
     assert _error(data) == (
-        "test.yaml: invalid spec: Value error, time_column: 'Age' must be a column with role 'datetime'; "
+        "test.yaml: invalid spec: time_column: 'Age' must be a column with role 'datetime'; "
         "target.positive: a classifier needs the positive (event) label; " + _RESERVED
         + "; table.unique: 'loan_id' is not a declared column")
 
@@ -355,14 +355,14 @@ def test_builder_parameters_are_checked_with_their_field_path():
     data = builtin_spec_dict("market_direction")
     data["features_from"]["params"]["windows"] = [1]
     assert _error(data) == ("test.yaml: invalid spec: field 'features_from.params': "
-                            "Value error, windows must list trailing windows of at least 2 days")
+                            "windows must list trailing windows of at least 2 days")
 
 
 def test_a_broken_builder_is_reported_once():
     """Before, a bad builder parameter also gave "'persistence' is not a baseline of this model"."""
     data = builtin_spec_dict("market_forecast")
     data["features_from"]["name"] = "garch"
-    assert _error(data) == ("test.yaml: invalid spec: field 'features_from': Value error, unknown builder 'garch'; "
+    assert _error(data) == ("test.yaml: invalid spec: field 'features_from': unknown builder 'garch'; "
                             "choose one of ['daily_direction', 'realised_volatility']")
 
 
@@ -434,3 +434,38 @@ def test_attribute_docstrings_are_the_field_descriptions():
     assert DriftSpec.model_fields["bins"].description.startswith("Quantile bins of a numeric feature")
     assert RealisedVolatilityParams.model_fields["trading_days"].description == "Annualisation factor: trading days per year."
     assert all(f.description for f in ModelSpec.model_fields.values())
+
+
+@pytest.mark.parametrize(("section", "key", "typo"), [
+    ("split", "method", "methd"), ("source", "kind", "knd"), ("features_from", "name", "nmae")])
+def test_a_misspelt_union_tag_is_named_with_the_key_it_means(section, key, typo):
+    data = builtin_spec_dict("market_forecast" if section == "features_from" else "credit_risk")
+    data[section][typo] = data[section].pop(key)
+    assert f"field '{section}': unknown key '{typo}', did you mean '{key}'" in _error(data)
+
+
+def test_a_missing_union_tag_is_named():
+    data = builtin_spec_dict("credit_risk")
+    del data["split"]["method"]
+    assert "field 'split': required field 'method' is missing" in _error(data)
+
+
+def test_validator_messages_carry_no_pydantic_prefix():
+    data = builtin_spec_dict("credit_risk")
+    data["source"] = {"kind": "sql", "url": "sqlite://", "query": "DELETE FROM t"}
+    message = _error(data)
+    assert "field 'source.query': the SQL source is read-only" in message and "Value error" not in message
+
+
+def test_scan_specs_keeps_the_valid_specs_and_names_the_broken_ones(tmp_path):
+    write_spec(tmp_path, builtin_spec_dict("credit_risk"))
+    broken = builtin_spec_dict("loan_evaluation")
+    broken["split"]["methd"] = broken["split"].pop("method")
+    write_spec(tmp_path, broken)
+    valid, errors = scan_specs(tmp_path)
+    assert [s.name for s in valid] == ["credit_risk"]
+    assert list(errors) == ["loan_evaluation.yaml"]
+    assert "unknown key 'methd', did you mean 'method'" in errors["loan_evaluation.yaml"]
+    assert find_spec("credit_risk", tmp_path).name == "credit_risk"  # reads only its own file
+    with pytest.raises(SpecError, match="loan_evaluation.yaml"):
+        list_specs(tmp_path)

@@ -15,7 +15,7 @@ from tasks.load import DataSourceError, load_source
 from tasks.sql_source import short_error
 from tests.helpers import builtin_spec_dict
 
-READ_ONLY = "field 'source.query': Value error, the SQL source is read-only and takes one SELECT statement: "
+READ_ONLY = "field 'source.query': the SQL source is read-only and takes one SELECT statement: "
 
 
 def _parse(query: str, spec: str = "credit_risk"):
