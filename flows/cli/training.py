@@ -88,7 +88,7 @@ def train_cmd(
 
     Exit code: 0 promoted (every model, with --all); 3 the gate rejected (a model, with --all); 1 an error,
     a run stopped by bad data (it is recorded in the history as `stopped`) or a failed deployment run,
-    before a rejection; 2 bad arguments; 130/143 interrupted.
+    before a rejection; 2 bad arguments; 130/143 interrupted. With --deployment: 0 every run completed, else 1.
     """
     if all_models and model is not None:
         _fail("give a MODEL or --all, not both", code=2)

@@ -27,8 +27,9 @@ def _finml_train(tmp_path: Path, csv: str, **gate) -> subprocess.CompletedProces
     data["source"]["path"] = csv
     data["gate"].update(gate)
     (specs / "applications.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    env = {**os.environ, "FINML_REGISTRY_DIR": str(tmp_path / "registry"), "FINML_REPORTS_DIR": str(tmp_path / "reports"),
-           "FINML_SPECS_DIR": str(specs), "PREFECT_HOME": str(tmp_path / "prefect"), "COLUMNS": "300"}
+    env = {**os.environ, "FINML_REGISTRY_DIR": str(tmp_path / "registry"),
+           "FINML_REPORTS_DIR": str(tmp_path / "reports"), "FINML_SPECS_DIR": str(specs),
+           "PREFECT_HOME": str(tmp_path / "prefect"), "COLUMNS": "300"}
     env.pop("PREFECT_API_URL", None)
     return subprocess.run([sys.executable, "-c", "from flows.cli import main; main()", "train", "applications"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

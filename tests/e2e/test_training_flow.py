@@ -175,7 +175,8 @@ def test_bad_data_stops_the_run_before_training_and_names_the_columns(finml_env)
     assert "column 'Records'" in message and "missing" in message
     reg = ModelRegistry(finml_env["registry"], "credit_risk")  # nothing written but the stopped line
     assert reg.list_versions() == [] and reg.champion() is None and not (reg.dir / "versions").exists()
-    assert [(e["event"], e["error"], e["cause"]) for e in reg.history()] == [("stopped", "DataValidationError", message)]
+    stopped = [(e["event"], e["error"], e["cause"]) for e in reg.history()]
+    assert stopped == [("stopped", "DataValidationError", message)]
 
 
 def test_bad_spec_fails_naming_the_field_and_writes_nothing(finml_env):

@@ -72,7 +72,8 @@ def test_monitor_fail_on_alarm(monkeypatch, verdict, flag, code):
     for name in ("_check_spec", "_check_configured_api", "_check_version", "print_monitoring"):
         monkeypatch.setattr(cli_monitoring, name, lambda *a, **k: None)
     monkeypatch.setattr(flows.monitoring, "monitor_model", lambda *a, **k: SimpleNamespace(verdict=verdict))
-    result = CliRunner().invoke(app, ["monitor", "credit_risk", "--demo-period", *(["--fail-on-alarm"] if flag else [])])
+    flags = ["--fail-on-alarm"] if flag else []
+    result = CliRunner().invoke(app, ["monitor", "credit_risk", "--demo-period", *flags])
     assert result.exit_code == code, result.output
 
 
@@ -93,7 +94,8 @@ def test_one_model_is_trained_in_its_own_run_not_a_train_all_parent(monkeypatch)
 
     calls = []
     monkeypatch.setattr(cli_training, "_check_configured_api", lambda: None)
-    monkeypatch.setattr(flows.training, "train_one", lambda name, reason, runner: calls.append(("one", name)) or PROMOTED)
+    monkeypatch.setattr(flows.training, "train_one",
+                        lambda name, reason, runner: calls.append(("one", name)) or PROMOTED)
     monkeypatch.setattr(flows.training, "train_all", SimpleNamespace(
         with_options=lambda **k: lambda **kw: calls.append(("all", kw["models"])) or [PROMOTED]))
     assert cli_training._run_training(["credit_risk"], "manual") == [PROMOTED]
@@ -117,7 +119,8 @@ def test_a_stopped_run_is_a_history_line_that_changes_nothing_else(tmp_path):
     from tasks.promote import record_stop
 
     reg = ModelRegistry(tmp_path, "m")
-    err = LeakageError("column 'fee' predicts the target alone (ROC AUC 0.99 > leakage.max_single_feature_auc 0.95)", ["fee"])
+    err = LeakageError("column 'fee' predicts the target alone (ROC AUC 0.99 > leakage.max_single_feature_auc 0.95)",
+                       ["fee"])
     assert record_stop("m", tmp_path, run_id="run-1", reason="manual", err=err)
     [event] = reg.history_events()
     assert isinstance(event, Stopped)
@@ -132,3 +135,22 @@ def test_a_registry_that_cannot_take_the_line_does_not_hide_the_run_error(tmp_pa
 
     (tmp_path / "m").write_text("not a folder")  # the model's folder is a file: the append fails
     assert record_stop("m", tmp_path, run_id=None, reason="manual", err=ValueError("x")) is False
+
+
+def test_the_registry_commands_read_a_stopped_line(tmp_path, monkeypatch):
+    from flows.cli.common import console
+    from tasks.promote import record_stop
+    from tasks.validate import ModellingDataError
+
+    monkeypatch.setenv("FINML_REGISTRY_DIR", str(tmp_path))
+    monkeypatch.setattr(console, "width", 300)  # the console's width was fixed at import
+    record_stop("m", tmp_path, run_id="run-1", reason="manual",
+                err=ModellingDataError("m: the event rate 0.71 is outside the expected range [0.05, 0.45]"))
+    history = CliRunner().invoke(app, ["registry", "history", "m"])
+    assert history.exit_code == 0, history.output
+    assert "stopped" in history.output
+    assert "ModellingDataError: m: the event rate 0.71 is outside the expected range [0.05, 0.45]" in history.output
+    verify = CliRunner().invoke(app, ["registry", "verify", "m"])
+    assert verify.exit_code == 0, verify.output
+    listing = CliRunner().invoke(app, ["registry", "list"])
+    assert listing.exit_code == 0 and "stopped" in listing.output, listing.output
