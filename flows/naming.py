@@ -2,7 +2,7 @@
 
 A run starts with a name made from its parameters (``train-credit_risk-2026-11-29T1545``); once the
 flow knows the outcome it renames itself: ``train-credit_risk-v3-2026-11-29T1545`` (promoted as
-version 3) or ``train-credit_risk-rejected-…``; ``monitor-credit_risk-v3-stable-…``.
+version 3), ``train-credit_risk-rejected-…`` or ``train-credit_risk-stopped-…``; ``monitor-credit_risk-v3-stable-…``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ def _stamp(current: str | None) -> str:
     return now_utc()[:16].replace(":", "")
 
 
-def training_run_name(model: str, version: int | None, current: str | None = None) -> str:
-    """``train-<model>-v<version>-<stamp>`` when a version was promoted, else ``train-<model>-rejected-<stamp>``."""
-    label = f"v{version}" if version else "rejected"
+def training_run_name(model: str, version: int | None, current: str | None = None, label: str = "rejected") -> str:
+    """``train-<model>-v<version>-<stamp>`` when a version was promoted, else ``train-<model>-<label>-<stamp>``
+    (``rejected`` by the gate, ``stopped`` by bad data before it)."""
+    label = f"v{version}" if version else label
     return f"train-{model}-{label}-{_stamp(current)}"
 
 

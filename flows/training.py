@@ -6,13 +6,16 @@ evaluate → re-score champion → gate → promote or reject → publish artifa
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prefect import flow, get_run_logger, tags
+from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run
 
 from flows.naming import model_tags, rename_current_run, run_reason, training_run_name
 from flows.runners import thread_runner
+from models.errors import DataError
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
@@ -20,7 +23,7 @@ from tasks.evaluate import evaluate_fitted, rescore_champion
 from tasks.gate import apply_gate, check_split_events
 from tasks.leakage import leakage_guards, model_lift_warning
 from tasks.load import load_data, prepare_table
-from tasks.promote import promote_or_reject
+from tasks.promote import promote_or_reject, record_stop
 from tasks.report import (
     artifact_key,
     emit,
@@ -65,23 +68,29 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     check_writable_root(settings.reports_dir, "FINML_REPORTS_DIR")  # model cards and plots of rejected runs
     reason = run_reason(reason)  # a deployment's default "schedule" on a run started by hand
 
-    loaded = load_data(spec)
-    validation = validate_data(spec, loaded.frame)
-    data = prepare_table(spec, loaded)
-    warnings = check_modelling_table(data.table, spec)
-    for w in warnings:
-        logger.warning(w)
-    plan = plan_split(data.table, spec)
-    check_split_events(spec, data.table, plan)  # a classifier's holdout with too few events stops the run now
-    leakage = leakage_guards(spec, data.development, data.table, plan)  # stops the run on probable leakage
-    futures = [fit_candidate.submit(spec, c, data.table, plan) for c in spec.candidates]  # in parallel
-    fitted = [f.result() for f in futures]
-    evaluation = evaluate_fitted(spec, data.table, plan, fitted)
-    leakage = model_lift_warning(spec, leakage, evaluation, data.table, plan)  # a warning in the card, never a stop
-    champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
+    run_id = str(flow_run.id) if flow_run.id else None
+    try:  # bad data stops the run before its gate: a `stopped` line in the history, then the error
+        loaded = load_data(spec)
+        validation = validate_data(spec, loaded.frame)
+        data = prepare_table(spec, loaded)
+        warnings = check_modelling_table(data.table, spec)
+        for w in warnings:
+            logger.warning(w)
+        plan = plan_split(data.table, spec)
+        check_split_events(spec, data.table, plan)  # a classifier's holdout with too few events stops the run now
+        leakage = leakage_guards(spec, data.development, data.table, plan)  # stops the run on probable leakage
+        futures = [fit_candidate.submit(spec, c, data.table, plan) for c in spec.candidates]  # in parallel
+        fitted = [f.result() for f in futures]
+        evaluation = evaluate_fitted(spec, data.table, plan, fitted)
+        leakage = model_lift_warning(spec, leakage, evaluation, data.table, plan)  # a warning in the card, never a stop
+        champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
+    except DataError as err:
+        record_stop(spec.name, settings.registry_dir, run_id=run_id, reason=reason, err=err)
+        rename_current_run(lambda current: training_run_name(spec.name, None, current, label="stopped"))
+        raise
     gate = apply_gate(spec, evaluation, champion)
     decision = promote_or_reject(
-        spec, run_id=str(flow_run.id) if flow_run.id else None, reason=reason, started_at=started_at,
+        spec, run_id=run_id, reason=reason, started_at=started_at,
         data=data.info, validation=validation, plan=plan, evaluation=evaluation, fitted=fitted,
         champion=champion, gate=gate, registry_root=settings.registry_dir, reports_root=settings.reports_dir,
         warnings=warnings, leakage=leakage, table=data.table,
@@ -98,6 +107,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         "champion": decision.champion_after,
         "promoted": decision.promoted,
         "reason": decision.reason,
+        "evidence": decision.evidence_path,
     }
     publish_markdown(
         artifact_key(spec.name, "training-summary"),
@@ -125,8 +135,16 @@ def _failed_summary(name: str, message: str) -> dict[str, Any]:
 def train_model_in_task(model_name: str, reason: str) -> dict[str, Any]:
     """Run ``train_model`` as a subflow inside a task, so that ``train_all`` can run models in
     parallel on its task runner; a failure becomes a summary with ``gate = "error"``."""
-    with tags(*model_tags(model_name, "training")):  # the subflow run carries the model's name as a tag
-        state = train_model.with_options(task_runner=thread_runner())(model_name, reason=reason, return_state=True)
+    return train_one(model_name, reason, thread_runner())
+
+
+def train_one(model_name: str, reason: str, task_runner) -> dict[str, Any]:
+    """Run ``train_model`` for one model on ``task_runner`` (its candidates' fits), tagged with
+    the model's name, and return its summary; a failure becomes a summary with ``gate = "error"``
+    and the error text. ``finml train MODEL`` calls it directly, so that its run is
+    ``train-<model>-…`` rather than a ``train-all-…`` parent."""
+    with tags(*model_tags(model_name, "training")):  # the flow run carries the model's name as a tag
+        state = train_model.with_options(task_runner=task_runner)(model_name, reason=reason, return_state=True)
     if state.is_completed():
         return state.result()
     try:
@@ -134,7 +152,11 @@ def train_model_in_task(model_name: str, reason: str) -> dict[str, Any]:
         message = state.message or "failed"
     except Exception as err:  # the subflow's exception, re-raised by result()
         message = f"{type(err).__name__}: {err}"
-    get_run_logger().error("%s failed: %s", model_name, message)
+    try:
+        logger = get_run_logger()
+    except MissingContextError:  # called from the command line, outside any run
+        logger = logging.getLogger(__name__)
+    logger.error("%s failed: %s", model_name, message)
     return _failed_summary(model_name, message)
 
 

@@ -8,6 +8,7 @@ the reports folder. What is stored and why: ``docs/registry.md``.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from models.compat import library_versions
-from models.errors import UsageError
+from models.errors import FinmlError, UsageError
 from models.estimators import predict_scores, save_pipeline
 from models.records.gate import ChampionRescoring
-from models.records.registry import Promoted, ReferenceInfo, Rejected, VersionMetadata
+from models.records.registry import Promoted, ReferenceInfo, Rejected, Stopped, VersionMetadata
 from models.registry import ChampionChangedError, ModelRegistry, json_default, now_utc
 from models.registry_tree import AliasNotWrittenError, refuse_inside_registry
 from models.spec import ModelSpec
@@ -31,6 +32,7 @@ from tasks.split import SplitPlan
 from tasks.step import step
 from tasks.train import FittedCandidate
 
+log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -283,6 +285,26 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
     evidence.write_text(json.dumps(metadata, indent=2, sort_keys=True, default=json_default))
     registry.append_history(Rejected(**history, version=None, failed_rules=failed, evidence=str(evidence)))
     return Decision(ev.spec.name, False, None, before, before, reason, str(evidence))
+
+
+def record_stop(model: str, registry_root: Path, *, run_id: str | None, reason: str, err: BaseException) -> bool:
+    """Record a run that bad data stopped before its gate as a ``stopped`` line of the model's
+    ``history.jsonl`` (under the model's lock): the error's class and message, the run and why it
+    ran. Nothing else is written and nothing is promoted.
+
+    Best effort: the run's own error is what the caller reports, so a registry that cannot take
+    the line (unwritable, damaged, a verify-only key) is logged and False returned.
+
+    Returns:
+        True when the line was written.
+    """
+    try:
+        ModelRegistry(registry_root, model).append_history(
+            Stopped(run_id=run_id, reason=reason, error=type(err).__name__, cause=str(err)))
+        return True
+    except (FinmlError, OSError) as problem:
+        log.warning("%s: the stopped run could not be recorded in the history: %s", model, problem)
+        return False
 
 
 # --------------------------------------------------------------------------- Prefect tasks

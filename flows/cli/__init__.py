@@ -13,7 +13,15 @@ import sys
 import typer
 
 from flows.cli import monitoring, registry, server, training
-from flows.cli.common import EPHEMERAL_TIMEOUT, _error_message, _fail, _QuietUserErrors, console, err_console
+from flows.cli.common import (
+    EPHEMERAL_TIMEOUT,
+    EXIT_CODES_HELP,
+    _error_message,
+    _fail,
+    _QuietUserErrors,
+    console,
+    err_console,
+)
 from flows.cli.monitoring import print_monitoring
 from flows.cli.signals import (
     SIGNAL_GRACE_SECONDS,
@@ -31,7 +39,8 @@ __all__ = [
     "_arm_timer_on_prefect_sigterm", "_error_message", "_fail", "_install_interrupt_handler",
 ]
 
-app = typer.Typer(help="finml: an MLOps platform for financial models, orchestrated by Prefect.", no_args_is_help=True)
+app = typer.Typer(help="finml: an MLOps platform for financial models, orchestrated by Prefect.", no_args_is_help=True,
+                  epilog=EXIT_CODES_HELP)
 registry_app = typer.Typer(help="Inspect the model registry and move the champion alias.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 server_app = typer.Typer(help="A local Prefect server with a worker and every deployment of prefect.yaml.",

@@ -29,6 +29,34 @@ EPHEMERAL_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect 
 """The start of the error Prefect raises when its temporary API server does not start in time."""
 
 
+EXIT_OK = 0
+"""The command did what was asked: ``finml train`` promoted (every model, with ``--all``)."""
+EXIT_ERROR = 1
+"""An error ended the command: bad data or spec, a run stopped before its gate, a failed flow run."""
+EXIT_USAGE = 2
+"""Bad command-line arguments (also Typer's own code for them)."""
+EXIT_REJECTED = 3
+"""``finml train``: the gate rejected the challenger (nothing promoted; the run printed where its model card went)."""
+EXIT_ALARM = 4
+"""``finml monitor --fail-on-alarm``: the verdict is not ``stable`` (an alarm, or too few rows to judge)."""
+EXIT_CODES_HELP = ("Exit codes: 0 done (promoted; monitoring stable), 1 error (a run stopped by bad data too), "
+                   "2 usage, 3 rejected by the gate, 4 monitoring verdict not stable with --fail-on-alarm, "
+                   "130/143 interrupted (128 + signal).")
+"""The exit codes in one sentence, for the ``--help`` texts (table in ``docs/operations.md``)."""
+
+
+def training_exit_code(rows: list[dict[str, Any]]) -> int:
+    """The exit code of a training command from its summaries (one per model): the worst outcome,
+    an error (:data:`EXIT_ERROR`) before a rejection (:data:`EXIT_REJECTED`) before
+    :data:`EXIT_OK`. A row's ``gate`` is ``passed``, ``failed`` or ``error``; a passed gate whose
+    version was not promoted (the champion moved meanwhile) counts as a rejection."""
+    if any(r.get("gate") == "error" for r in rows):
+        return EXIT_ERROR
+    if any(r.get("gate") == "failed" or not r.get("promoted", r.get("gate") == "passed") for r in rows):
+        return EXIT_REJECTED
+    return EXIT_OK
+
+
 def _fail(message: str, code: int = 1) -> None:
     """Print ``error: <message>`` on stderr and end the command with exit code ``code``.
 

@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 
 from flows.cli.checks import _check_batch, _check_spec, _check_version
-from flows.cli.common import _error_message, _existing_model, _fail, _fmt, _registry_errors, console
+from flows.cli.common import (
+    EXIT_ALARM,
+    EXIT_USAGE,
+    _error_message,
+    _existing_model,
+    _fail,
+    _fmt,
+    _registry_errors,
+    console,
+)
 from flows.cli.runs import _check_configured_api, _model_tags, _run_deployments
 
 
@@ -76,12 +85,23 @@ def monitor_cmd(
         help="Start the model's deployment (monitor-model/monitor-MODEL) on the Prefect server instead of running "
              "here, and wait for its result (a --batch path must be readable by the worker)."),
     timeout: float = typer.Option(3600, help="With --deployment: seconds to wait for the run to finish."),
+    fail_on_alarm: bool = typer.Option(
+        False, "--fail-on-alarm",
+        help="Exit with code 4 when the verdict is not stable (an alarm, or too few rows to judge), for scripts "
+             "and CI; not with --deployment."),
 ) -> None:
-    """Drift (PSI per feature and score), performance when labelled, Evidently report, event on drift."""
+    """Drift (PSI per feature and score), performance when labelled, Evidently report, event on drift.
+
+    Exit code: 0 measured (any verdict, unless --fail-on-alarm); 4 with --fail-on-alarm, a verdict other than
+    stable; 1 an error; 2 bad arguments.
+    """
     if batch is None and not demo_period:
         _fail("give --batch PATH or --demo-period: neither was given", code=2)
     if batch is not None and demo_period:
         _fail("give --batch PATH or --demo-period, not both: both were given", code=2)
+    if fail_on_alarm and deployment:
+        _fail("--fail-on-alarm reads the verdict of a run made here: it cannot be used with --deployment",
+              code=EXIT_USAGE)
     _check_spec(model)
     if batch is not None and not deployment:
         _check_batch(batch)
@@ -103,6 +123,15 @@ def monitor_cmd(
     except Exception as err:
         _fail(_error_message(err))
     print_monitoring(record)
+    if fail_on_alarm and monitoring_exit_code(record.verdict):
+        raise typer.Exit(EXIT_ALARM)
+
+
+def monitoring_exit_code(verdict: str) -> int:
+    """``finml monitor --fail-on-alarm``'s exit code for a verdict (one of
+    :data:`models.records.monitoring.VERDICTS`): 0 for ``stable``, :data:`EXIT_ALARM` (4) for any
+    other, ``insufficient_data`` included (nothing was measured, so nothing says the model is fine)."""
+    return 0 if verdict == "stable" else EXIT_ALARM
 
 
 def score_cmd(

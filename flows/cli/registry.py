@@ -118,7 +118,7 @@ def registry_retire(
 
 
 def registry_history(model: str = typer.Argument(..., help="Model name.")) -> None:
-    """The model's history: promotions, rejections and rollbacks, oldest first."""
+    """The model's history: promotions, rejections, stopped runs and rollbacks, oldest first."""
     with _registry_errors():
         events = _existing_model(model).history_events()
     table = Table(title=f"History of {model}")
@@ -126,6 +126,8 @@ def registry_history(model: str = typer.Argument(..., help="Model name.")) -> No
         table.add_column(col, overflow="fold")
     for e in events:
         details = getattr(e, "gate", None) or "; ".join(getattr(e, "failed_rules", [])) or ""
+        if e.event == "stopped":  # bad data stopped the run before its gate: the error and its cause
+            details = f"{getattr(e, 'error', None) or 'error'}: {getattr(e, 'cause', '')}"
         if e.reason and e.reason not in details:  # why the run was started, or why a rollback
             details = f"{details} (reason: {e.reason})" if details else e.reason
         table.add_row(e.ts or "-", e.event, _fmt(e.version), str(e.run_id or "-")[:8], details)

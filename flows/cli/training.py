@@ -9,7 +9,16 @@ import typer
 from rich.table import Table
 
 from flows.cli.checks import _check_spec, _spec_names
-from flows.cli.common import EPHEMERAL_TIMEOUT, _error_line, _error_message, _fail, _fmt, console
+from flows.cli.common import (
+    EPHEMERAL_TIMEOUT,
+    EXIT_ERROR,
+    _error_line,
+    _error_message,
+    _fail,
+    _fmt,
+    console,
+    training_exit_code,
+)
 from flows.cli.monitoring import print_monitoring
 from flows.cli.runs import _check_configured_api, _model_tags, _run_deployments
 
@@ -33,6 +42,12 @@ def print_summary(rows: list[dict[str, Any]], title: str) -> None:
     console.print(summary_table(rows, title))
     for r in rows:
         console.print(f"  {r['model']}: {r.get('reason', '')}", highlight=False, markup=False)
+        if r.get("evidence"):  # a rejected run: its model card and evidence are in the reports folder
+            from pathlib import Path
+
+            folder = Path(r["evidence"]).parent
+            console.print(f"  {r['model']}: model card of the rejected run: {folder / 'model_card.md'} "
+                          f"(evidence: {r['evidence']})", highlight=False, markup=False)
 
 
 def _source_text(src) -> str:
@@ -82,7 +97,12 @@ def train_cmd(
              "instead of running here, and wait for its result."),
     timeout: float = typer.Option(3600, help="With --deployment: seconds to wait for the run(s) to finish."),
 ) -> None:
-    """Train, evaluate, gate and promote a model (or all of them) through Prefect."""
+    """Train, evaluate, gate and promote a model (or all of them) through Prefect.
+
+    Exit code: 0 promoted (every model, with --all); 3 the gate rejected (a model, with --all); 1 an error,
+    a run stopped by bad data (it is recorded in the history as `stopped`) or a failed deployment run,
+    before a rejection; 2 bad arguments; 130/143 interrupted. With --deployment: 0 every run completed, else 1.
+    """
     if all_models and model is not None:
         _fail("give a MODEL or --all, not both", code=2)
     if not all_models and model is None:
@@ -95,8 +115,9 @@ def train_cmd(
         return
     rows = _run_training([model] if model else None, reason)
     print_summary(rows, "Training summary")
-    if any(r.get("gate") == "error" for r in rows):
-        raise typer.Exit(1)
+    code = training_exit_code(rows)
+    if code:
+        raise typer.Exit(code)
 
 
 def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]:
@@ -112,7 +133,7 @@ def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]
             _fail(str(err))
     _check_configured_api()
     from flows.runners import OrchestrationError, make_task_runner
-    from flows.training import train_all
+    from flows.training import train_all, train_one
 
     try:
         runner = make_task_runner(settings)
@@ -121,6 +142,8 @@ def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]
     from prefect import tags
 
     try:
+        if models and len(models) == 1:  # one model: its own run, train-<model>-…, not a train-all parent
+            return [train_one(models[0], reason, runner)]
         with tags("finml", "training", *(models or [])):  # each model's subflow also carries its own name
             return train_all.with_options(task_runner=runner)(reason=reason, models=models)
     except RuntimeError as err:
@@ -136,7 +159,7 @@ def demo_cmd() -> None:
     from flows.monitoring import monitor_model
     from models.settings import get_settings
 
-    failed = any(r.get("gate") == "error" for r in rows)
+    failed = training_exit_code(rows) == EXIT_ERROR
     for r in rows:
         if not r.get("champion"):
             console.print(f"\n{r['model']}: not monitored: no version has been promoted, so there is no champion "

@@ -296,9 +296,22 @@ class Attested(HistoryEvent):
     metadata_sha256: str | None = None
 
 
+class Stopped(HistoryEvent):
+    """A training run stopped before its gate by bad data: validation, leakage, too few holdout
+    events, a source that cannot be read (a ``DataError``). Nothing was promoted and no version
+    written. ``error`` is the error's class name (``DataValidationError``, ``LeakageError`` ...),
+    ``cause`` its message."""
+
+    KIND: ClassVar[str] = "stopped"
+
+    event: Literal["stopped"] = "stopped"
+    error: str | None = None
+    cause: str = ""
+
+
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
     cls.KIND: cls for cls in (Promoted, Rejected, RolledBack, ChampionRetired, Registered, UncommittedRemoved,
-                              Attested)
+                              Attested, Stopped)
 }
 """Event kind (the ``event`` key) → its record class."""
 

@@ -31,7 +31,8 @@ def test_a_holdout_with_too_few_events_stops_the_run_before_training(finml_env):
                                                  r"gate\.min_events = 30"):
         train_model("credit_risk")
     reg = ModelRegistry(finml_env["registry"], "credit_risk")
-    assert reg.list_versions() == [] and reg.history() == []  # stopped, not judged
+    assert reg.list_versions() == [] and [e["event"] for e in reg.history()] == ["stopped"]  # stopped, not judged
+    assert reg.history()[0]["error"] == "HoldoutEventsError"
 
 
 def test_a_no_signal_model_with_2_percent_events_under_a_brier_only_gate_is_rejected(finml_env):
@@ -121,4 +122,5 @@ def test_an_unbanded_numeric_protected_column_stops_the_run_before_any_candidate
         train_model("credit_risk")
     assert calls == []
     reg = ModelRegistry(finml_env["registry"], "credit_risk")
-    assert reg.list_versions() == [] and reg.history() == []
+    assert reg.list_versions() == [] and [e["event"] for e in reg.history()] == ["stopped"]
+    assert reg.history()[0]["cause"].startswith("fairness.bands.Age: protected column 'Age' holds numbers")

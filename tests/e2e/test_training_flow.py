@@ -173,7 +173,10 @@ def test_bad_data_stops_the_run_before_training_and_names_the_columns(finml_env)
     message = str(info.value)
     assert "column 'Age'" in message and "5 unexpected value(s)" in message
     assert "column 'Records'" in message and "missing" in message
-    assert not (finml_env["registry"] / "credit_risk").exists()  # nothing written
+    reg = ModelRegistry(finml_env["registry"], "credit_risk")  # nothing written but the stopped line
+    assert reg.list_versions() == [] and reg.champion() is None and not (reg.dir / "versions").exists()
+    stopped = [(e["event"], e["error"], e["cause"]) for e in reg.history()]
+    assert stopped == [("stopped", "DataValidationError", message)]
 
 
 def test_bad_spec_fails_naming_the_field_and_writes_nothing(finml_env):
