@@ -40,8 +40,8 @@ EXIT_REJECTED = 3
 EXIT_ALARM = 4
 """``finml monitor --fail-on-alarm``: the verdict is not ``stable`` (an alarm, or too few rows to judge)."""
 EXIT_CODES_HELP = ("Exit codes: 0 done (promoted; monitoring measured, whatever the verdict without --fail-on-alarm), "
-                   "1 error (a run stopped by bad data too), 2 usage, 3 rejected by the gate, 4 monitoring verdict not stable with --fail-on-alarm, "
-                   "130/143 interrupted (128 + signal).")
+                   "1 error (a run stopped by bad data too), 2 usage, 3 rejected by the gate, "
+                   "4 monitoring verdict not stable with --fail-on-alarm, 130/143 interrupted (128 + signal).")
 """The exit codes in one sentence, for the ``--help`` texts (table in ``docs/operations.md``)."""
 
 
