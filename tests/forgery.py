@@ -63,14 +63,13 @@ def rechain(history: Path, lines: list[dict]) -> None:
     history.write_bytes(b"".join(line + b"\n" for line in out))
 
 
-def forge_file(reg: ModelRegistry, version: int, rel: str, data: bytes, drop_signatures: bool = False) -> None:
-    """Replace ``rel`` of ``version`` with ``data`` and recompute every unkeyed hash, as an attacker
-    would; ``drop_signatures`` also strips every signature (a history that looks unsigned)."""
+def _rewrite_version(reg: ModelRegistry, version: int, edit, drop_signatures: bool) -> None:
+    """Apply ``edit`` to the parsed ``metadata.json`` of ``version``, write it back and recompute
+    ``metadata.sha256``, the commit line's ``metadata_sha256`` and the chain (no key needed);
+    ``drop_signatures`` also strips every signature."""
     vdir = reg.version_dir(version)
-    writable(vdir)
-    (vdir / rel).write_bytes(data)
     meta = json.loads((vdir / "metadata.json").read_text())
-    meta["files"][rel] = hashlib.sha256(data).hexdigest()
+    edit(meta)
     (vdir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     digest = hashlib.sha256((vdir / "metadata.json").read_bytes()).hexdigest()
     (vdir / "metadata.sha256").write_text(digest + "\n")
@@ -83,23 +82,22 @@ def forge_file(reg: ModelRegistry, version: int, rel: str, data: bytes, drop_sig
     rechain(reg.history_path, lines)
 
 
+def forge_file(reg: ModelRegistry, version: int, rel: str, data: bytes, drop_signatures: bool = False) -> None:
+    """Replace ``rel`` of ``version`` with ``data`` and recompute every unkeyed hash, as an attacker
+    would; ``drop_signatures`` also strips every signature (a history that looks unsigned)."""
+    vdir = reg.version_dir(version)
+    writable(vdir)
+    (vdir / rel).write_bytes(data)
+    _rewrite_version(reg, version, lambda meta: meta["files"].__setitem__(rel, hashlib.sha256(data).hexdigest()),
+                     drop_signatures)
+
+
 def rewrite_metadata(reg: ModelRegistry, version: int, edit) -> None:
     """Apply ``edit`` (a function changing the parsed ``metadata.json`` in place) to ``version`` and
     write the metadata back with ``metadata.sha256``, the commit line's ``metadata_sha256`` and
     the chain recomputed, as the registry's writer would have written it (no signature kept)."""
-    vdir = reg.version_dir(version)
-    writable(vdir)
-    meta = json.loads((vdir / "metadata.json").read_text())
-    edit(meta)
-    (vdir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-    digest = hashlib.sha256((vdir / "metadata.json").read_bytes()).hexdigest()
-    (vdir / "metadata.sha256").write_text(digest + "\n")
-    lines = [json.loads(line) for line in reg.history_path.read_text().splitlines() if line.strip()]
-    for rec in lines:
-        if rec.get("version") == version and rec.get("metadata_sha256"):
-            rec["metadata_sha256"] = digest
-        rec.pop("signature", None)
-    rechain(reg.history_path, lines)
+    writable(reg.version_dir(version))
+    _rewrite_version(reg, version, edit, drop_signatures=True)
 
 
 def planted_pickle(marker: Path) -> bytes:

@@ -5,16 +5,12 @@ value up to float rounding are sent to Evidently as that value; a real change is
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pytest
 
-from models.spec import find_spec
 from tasks.drift import compute_drift, evidently_drift_report
 from tasks.evidently_report import EVIDENTLY_FEW_VALUES, snap_to_reference_values
-from tasks.load import load_source, modelling_table, parse_declared_types, split_out_of_time
-from tests.helpers import BUILTIN_SPECS
+from tests.helpers import builtin_periods
 
 
 def test_values_equal_up_to_rounding_snap_and_real_changes_stay():
@@ -32,22 +28,14 @@ def test_values_equal_up_to_rounding_snap_and_real_changes_stay():
     assert moved == EVIDENTLY_FEW_VALUES and (out == many[:EVIDENTLY_FEW_VALUES]).all()
 
 
-@lru_cache(maxsize=1)
-def _credit_risk():
-    spec = find_spec("credit_risk", BUILTIN_SPECS)
-    raw = parse_declared_types(load_source(spec), spec)
-    development, later = split_out_of_time(raw, spec)
-    return spec, modelling_table(development, spec), modelling_table(later, spec)
-
-
 def _evidently(tmp_path, current):
-    spec, reference, _ = _credit_risk()
+    spec, reference, _ = builtin_periods("credit_risk")
     return evidently_drift_report(reference, current, spec.numeric_features, spec.categorical_features, spec.drift,
                                   tmp_path / "r.html")
 
 
 def test_credit_risk_later_period_with_rounding_noise_is_not_drift_in_evidently(tmp_path):
-    spec, reference, later = _credit_risk()
+    spec, reference, later = builtin_periods("credit_risk")
     numeric = spec.numeric_features
     assert reference["Time"].nunique() == 11  # one bin per value in Evidently
     clean = _evidently(tmp_path, later)
@@ -68,7 +56,7 @@ def test_credit_risk_later_period_with_rounding_noise_is_not_drift_in_evidently(
 
 
 def test_a_real_shift_is_still_drift_in_evidently(tmp_path):
-    _, _, later = _credit_risk()
+    _, _, later = builtin_periods("credit_risk")
     time = _evidently(tmp_path, later.assign(Time=later["Time"] + 6))
     assert time.per_column["Time"].drifted is True and time.per_column["Time"].score > 5
     assert time.drifted_count == 1

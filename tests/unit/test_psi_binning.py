@@ -4,16 +4,13 @@ distinct values gets one bin per value, and right- and left-closed counting agre
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.spec import DriftSpec, find_spec
+from models.spec import DriftSpec
 from tasks.drift import bin_shares, column_drift, compute_drift, freeze_bins
-from tasks.load import load_source, modelling_table, parse_declared_types, split_out_of_time
-from tests.helpers import BUILTIN_SPECS
+from tests.helpers import builtin_periods
 
 
 def _zero_heavy_integers(n: int, seed: int) -> pd.DataFrame:
@@ -104,17 +101,9 @@ def test_a_reference_with_infinities_and_huge_values_still_bins():
 # --------------------------------------------------------------------------- acceptance, credit_risk
 
 
-@lru_cache(maxsize=1)
-def _credit_risk():
-    spec = find_spec("credit_risk", BUILTIN_SPECS)
-    raw = parse_declared_types(load_source(spec), spec)
-    development, later = split_out_of_time(raw, spec)
-    return spec, modelling_table(development, spec), modelling_table(later, spec)
-
-
 @pytest.mark.parametrize("rule", ["fixed", "chi2"])
 def test_credit_risk_out_of_time_batch_with_rounding_noise_is_not_drift(rule):
-    spec, reference, later = _credit_risk()
+    spec, reference, later = builtin_periods("credit_risk")
     drift_spec = spec.drift.model_copy(update={"psi_threshold": rule})
     numeric, categorical = spec.numeric_features, spec.categorical_features
     noisy = later.assign(**{c: later[c] + 1e-9 for c in numeric})
@@ -137,7 +126,7 @@ def test_credit_risk_out_of_time_batch_with_rounding_noise_is_not_drift(rule):
 
 @pytest.mark.parametrize("rule", ["fixed", "chi2"])
 def test_credit_risk_out_of_time_batch_with_amount_times_1_6_is_significant_on_amount(rule):
-    spec, reference, later = _credit_risk()
+    spec, reference, later = builtin_periods("credit_risk")
     drift_spec = spec.drift.model_copy(update={"psi_threshold": rule})
     result = compute_drift(reference, later.assign(Amount=later["Amount"] * 1.6), spec.numeric_features,
                            spec.categorical_features, drift_spec)
@@ -155,7 +144,7 @@ def test_a_reference_sample_stored_before_the_midpoint_edges_still_monitors():
     legacy = Path(__file__).resolve().parents[1] / "data" / "legacy_registry" / "credit_risk"
     reference = pd.read_parquet(legacy / "versions" / "1" / "reference.parquet")
     recorded = json.loads((legacy / "monitoring.jsonl").read_text(encoding="utf-8").splitlines()[0])["drift"]
-    spec, _, later = _credit_risk()
+    spec, _, later = builtin_periods("credit_risk")
     result = compute_drift(reference, later, spec.numeric_features, spec.categorical_features, spec.drift,
                            score_column=None)
     assert result.tested == 13 and all(f.status in ("stable", "moderate") for f in result.features)

@@ -22,10 +22,9 @@ from models.spec import DriftSpec, parse_spec
 from models.statistics import StatisticsError, rate_test
 from tasks.drift import compute_drift
 from tasks.evaluate import compute_metrics
-from tasks.load import load_source, modelling_table, parse_declared_types, split_out_of_time
 from tasks.monitor import build_record, performance
 from tasks.verdict import decide_verdict, event_action, judge_calibration
-from tests.helpers import builtin_spec_dict
+from tests.helpers import builtin_periods, builtin_spec_dict
 
 TS = "2026-12-02T06:00:00+0000"
 EVIDENTLY = EvidentlySummary(ran=False, reason="not run in this test", current_rows=0, reference_rows=0,
@@ -41,9 +40,8 @@ def _spec(name: str = "credit_risk", **drift):
 @pytest.fixture(scope="module")
 def credit_tables():
     """credit_risk's development and out-of-time modelling tables (the built-in data)."""
-    spec = _spec()
-    development, later = split_out_of_time(parse_declared_types(load_source(spec), spec), spec)
-    return modelling_table(development, spec), modelling_table(later, spec)
+    _, development, later = builtin_periods("credit_risk")
+    return development, later
 
 
 def _scores(rng: np.random.Generator, n: int, mean: float = 0.3) -> np.ndarray:
