@@ -225,7 +225,9 @@ def test_prefect_ui_shows_the_run_and_its_summary_artifact(prefect_server, credi
         browser.goto(f"{prefect_server['ui_url']}/runs/flow-run/{run.id}")
         browser.wait_for_text(run.name)
         browser.click("li#artifacts")
-        text = browser.wait_for_text("credit-risk-training-summary")
+        browser.wait_for_text("credit-risk-training-summary")
+        # the cards fill in one by one: under load a card's key shows before its description
+        text = browser.wait_for_text("Training summary of credit_risk")
         assert "Training summary of credit_risk" in text
         assert "credit-risk-candidates" in text
         time.sleep(1.0)  # let the tab's cards finish their transition before the picture
