@@ -10,6 +10,10 @@ noise, or an implausible label event rate; see :mod:`tasks.drift`).
 
 ``score_batch``: batch → validate (serving suite) → score → predictions stamped with model,
 version and time, written atomically.
+
+Both judge a version with the spec stored in its metadata, not the current spec file, and say how
+the current file differs (:func:`models.stored_spec.judging_spec`; ``docs/drift.md``, "Which spec
+judges a version").
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.naming import monitoring_run_name, rename_current_run
-from models.records.monitoring import MonitoringRecord, MonitoringSkipped
+from models.records.monitoring import MonitoringRecord, MonitoringSkipped, SpecComparison
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
-from models.spec import find_spec
+from models.stored_spec import judging_spec
 from tasks.monitor import (
+    OUT_OF_TIME,
     MonitoringInputError,
     assess_performance,
     batch_table,
@@ -71,6 +76,10 @@ def monitor_model(
 ) -> MonitoringRecord | MonitoringSkipped:
     """Judge a batch against a registry version: feature and score drift, and performance.
 
+    The batch is judged with the spec stored with the version (its expectations, features,
+    drift settings, tolerances); the current spec file is compared with it, and may be missing
+    or invalid (see :func:`models.stored_spec.judging_spec`).
+
     Args:
         model_name: the spec's name.
         batch: a CSV or Parquet path, or ``"out_of_time"`` for the spec's held-back later period.
@@ -78,22 +87,25 @@ def monitor_model(
 
     Returns:
         The monitoring record (verdict, per-feature PSI, score PSI, drift share, performance,
-        Evidently report path), also appended to ``<registry>/<model>/monitoring.jsonl``. A batch
-        with fewer usable rows than ``drift.min_rows`` returns a :class:`MonitoringSkipped` with
-        the verdict ``insufficient_data`` and records nothing.
+        Evidently report path, ``spec_comparison``), also appended to
+        ``<registry>/<model>/monitoring.jsonl``. A batch with fewer usable rows than
+        ``drift.min_rows`` returns a :class:`MonitoringSkipped` with the verdict
+        ``insufficient_data`` and records nothing.
 
     Raises:
         MonitoringInputError: an empty batch. DataValidationError: a missing feature column or
         another failed critical expectation (named). RegistryError / IntegrityError: no such
-        version, or its files changed.
+        version, or its files changed. StoredSpecError: neither the stored spec nor the current
+        spec file can be read.
     """
     logger = get_run_logger()
     settings = get_settings()
     ts = now_utc()
-    spec = find_spec(model_name, settings.specs_dir)
     check_writable_root(settings.registry_dir)  # the monitoring history is written there
     check_writable_root(settings.reports_dir, "FINML_REPORTS_DIR")  # and the Evidently report here
-    loaded = load_model_version(spec, settings.registry_dir, version)  # an unknown version fails first
+    loaded = load_model_version(model_name, settings.registry_dir, version)  # an unknown version fails first
+    spec, compared = judging_spec(model_name, loaded.metadata, settings.specs_dir, out_of_time=batch == OUT_OF_TIME)
+    _log_comparison(logger, compared, loaded.version)
     frame, label = load_batch(spec, batch)
     validate_data(spec, frame, serving=True, source=label)
     table = batch_table(spec, frame)
@@ -101,10 +113,11 @@ def monitor_model(
         rows = f"{len(table)} usable row{'' if len(table) == 1 else 's'}"
         message = (f"insufficient data: {rows} in {label}, the spec needs at least {spec.drift.min_rows} to judge "
                    "drift; no verdict on drift, nothing recorded")
-        publish_markdown(artifact_key(spec.name, "monitoring-verdict"), f"# Monitoring {spec.name}: {message}",
+        publish_markdown(artifact_key(spec.name, "monitoring-verdict"),
+                         f"# Monitoring {spec.name}: {message}\n\n{compared.sentence(loaded.version)}",
                          f"Monitoring verdict of {spec.name}")
         logger.warning(message)
-        return MonitoringSkipped(model=spec.name, version=loaded.version, summary=message,
+        return MonitoringSkipped(model=spec.name, version=loaded.version, summary=message, spec_comparison=compared,
                                  batch={"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))})
     scores = score_with_version(spec, loaded, table)
     out_of_range = count_out_of_range(spec.drift, loaded.pipeline, table)
@@ -115,7 +128,7 @@ def monitor_model(
     outcome = record_monitoring(
         spec, settings.registry_dir, version=loaded.version, run_id=str(flow_run.id) if flow_run.id else None,
         batch_label=label, frame=frame, table=table, drift=drift, evidently=evidently, perf=perf, ts=ts,
-        out_of_range=out_of_range,
+        out_of_range=out_of_range, spec_comparison=compared,
     )
     record = outcome.record
     publish_table(artifact_key(spec.name, "drift"), drift.as_rows(), f"Per-feature PSI of {spec.name} v{loaded.version}")
@@ -134,6 +147,13 @@ def monitor_model(
     return record
 
 
+def _log_comparison(logger, compared: SpecComparison, version: int) -> None:
+    """Log which spec judges the version: a warning when the current spec file could not be compared
+    (missing or invalid) or had to judge (the stored spec unreadable), else info."""
+    troubled = compared.judged_with == "current" or compared.current_sha256 is None
+    (logger.warning if troubled else logger.info)(compared.sentence(version))
+
+
 def _score_run_name() -> str:
     p = flow_run.parameters
     return f"score-{p['model_name']}-{p.get('version') or 'champion'}-{now_utc()[:16].replace(':', '')}"
@@ -143,7 +163,8 @@ def _score_run_name() -> str:
 def score_batch(
     model_name: str, batch: str, output: str, version: str | int | None = None, validation_engine: str = "fast"
 ) -> dict[str, Any]:
-    """Score a batch with a registry version and write stamped predictions.
+    """Score a batch with a registry version and write stamped predictions; the batch is
+    validated and its features built with the spec stored with the version (as ``monitor_model``).
 
     Args:
         model_name: the spec's name.
@@ -155,20 +176,23 @@ def score_batch(
 
     Returns:
         ``{"model", "version", "rows", "output", "extra_columns", "batch", "unscored_rows",
-        "unscored_reason", "out_of_range"}`` (``out_of_range``: per numeric feature, the rows
-        outside the version's training range, :func:`tasks.ranges.out_of_range_report`).
+        "unscored_reason", "out_of_range", "spec_comparison"}`` (``out_of_range``: per numeric
+        feature, the rows outside the version's training range, :func:`tasks.ranges.out_of_range_report`;
+        ``spec_comparison``: the :class:`models.records.monitoring.SpecComparison` as JSON).
 
     Raises:
         OutputPathError (before any work), MonitoringInputError, DataValidationError (a missing
-        feature column is named; nothing is written), RegistryError / IntegrityError.
+        feature column is named; nothing is written), RegistryError / IntegrityError,
+        StoredSpecError (neither the stored spec nor the current spec file can be read).
     """
     logger = get_run_logger()
     settings = get_settings()
     check_output(output, batch)  # a bad output name, or the batch itself, fails before any work
     if validation_engine not in ("fast", "gx"):
         raise ValueError(f"validation_engine must be 'fast' or 'gx', got {validation_engine!r}")
-    spec = find_spec(model_name, settings.specs_dir)
-    loaded = load_model_version(spec, settings.registry_dir, version)
+    loaded = load_model_version(model_name, settings.registry_dir, version)
+    spec, compared = judging_spec(model_name, loaded.metadata, settings.specs_dir, out_of_time=batch == OUT_OF_TIME)
+    _log_comparison(logger, compared, loaded.version)
     table, scores, label, extra, batch_rows = read_validate_score(spec, loaded, batch, validation_engine)
     if extra:
         logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra)
@@ -177,7 +201,8 @@ def score_batch(
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
               "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),
               "unscored_reason": "the feature builder needs earlier rows to compute their features" if unscored else None,
-              "out_of_range": count_out_of_range(spec.drift, loaded.pipeline, table)}
+              "out_of_range": count_out_of_range(spec.drift, loaded.pipeline, table),
+              "spec_comparison": compared.model_dump(mode="json")}
     oor_text = out_of_range_text(result["out_of_range"])
     if oor_text:
         logger.warning("%s: %s", spec.name, oor_text)
@@ -187,7 +212,8 @@ def score_batch(
         artifact_key(spec.name, "scoring"),
         f"# Scored {spec.name} v{loaded.version}\n\n{len(table)} rows from {label} → `{written}`.\n\n"
         + (f"Ignored columns not in the spec: {', '.join(extra)}" if extra else "No extra columns.")
-        + (f"\n\nWarning: {oor_text}." if oor_text else ""),
+        + (f"\n\nWarning: {oor_text}." if oor_text else "")
+        + f"\n\n{compared.sentence(loaded.version)}.",
         f"Batch scoring of {spec.name}",
     )
     return result

@@ -18,7 +18,7 @@ import pandas as pd
 
 from models.errors import DataError
 from models.records.drift import EvidentlySummary
-from models.records.monitoring import MonitoringRecord
+from models.records.monitoring import MonitoringRecord, SpecComparison
 from models.spec import METRICS, ModelSpec
 from tasks.drift import DriftResult
 from tasks.evaluate import MetricError, batch_baselines, compute_metrics
@@ -254,14 +254,16 @@ class MonitoringOutcome:
 def build_record(
     spec: ModelSpec, *, version: int, run_id: str | None, batch_label: str, frame: pd.DataFrame,
     table: pd.DataFrame, drift: DriftResult, evidently: EvidentlySummary, perf: dict[str, Any], ts: str,
-    out_of_range: dict[str, Any] | None = None,
+    out_of_range: dict[str, Any] | None = None, spec_comparison: SpecComparison | None = None,
 ) -> MonitoringOutcome:
     """Assemble the history record: every value, not only alerts.
 
     Args:
         drift: the PSI measurements (:class:`tasks.drift.DriftResult`); evidently: the Evidently
             summary; perf: :func:`performance`'s result; ts: ISO-8601 UTC start of the run;
-            out_of_range: :func:`tasks.ranges.out_of_range_report`'s result (None: not measured).
+            out_of_range: :func:`tasks.ranges.out_of_range_report`'s result (None: not measured);
+            spec_comparison: which spec judged and how the current file differs
+            (:func:`models.stored_spec.judging_spec`; None: not compared).
 
     Raises:
         pydantic.ValidationError: a value of the wrong type for the record (a bug, named).
@@ -319,12 +321,14 @@ def build_record(
         performance=perf,
         evidently=evidently,
         out_of_range=out_of_range,
+        spec_comparison=spec_comparison,
     )
     return MonitoringOutcome(record)
 
 
 def drift_markdown(record: MonitoringRecord) -> str:
-    """The verdict in words, the top drifted features, and the per-feature table."""
+    """The verdict in words, the batch, which spec judged (and how the current spec file differs),
+    the top drifted features, and the per-feature table."""
     d = record.drift
     lines = [
         f"# Monitoring {record.model} v{record.version}: **{record.verdict}**",
@@ -333,6 +337,7 @@ def drift_markdown(record: MonitoringRecord) -> str:
         "",
         f"Batch: {record.batch.label} ({record.batch.rows} rows, SHA-256 `{(record.batch.sha256 or '')[:16]}…`).",
         "",
+        *([record.spec_comparison.sentence(record.version) + ".", ""] if record.spec_comparison else []),
         "| feature | PSI | status | note |",
         "|---|---|---|---|",
     ]

@@ -156,8 +156,9 @@ class LoadedVersion:
 
 
 @step("load-model-version")
-def load_model_version(spec: ModelSpec, registry_root: Path, ref: str | int | None = None) -> LoadedVersion:
-    """Load a version (number, alias, or the champion when None) after checking its file hashes
+def load_model_version(model: str, registry_root: Path, ref: str | int | None = None) -> LoadedVersion:
+    """Load a version of ``model`` (its name; an object with a ``name``, such as its spec, is
+    taken too) — a number, an alias, or the champion when None — after checking its file hashes
     (and, in signed mode, its signatures): the pipeline and ``reference.parquet`` are read from
     the very bytes that were checked (``ModelRegistry.load_verified``).
 
@@ -170,10 +171,11 @@ def load_model_version(spec: ModelSpec, registry_root: Path, ref: str | int | No
 
     from models.registry import IntegrityError, ModelRegistry
 
-    registry = ModelRegistry(registry_root, spec.name)
+    name = model if isinstance(model, str) else model.name
+    registry = ModelRegistry(registry_root, name)
     pipeline, verified = registry.load_verified(ref, extra=("reference.parquet",))
     if "reference.parquet" not in verified.files:
-        raise IntegrityError(f"{spec.name} version {verified.version}: reference.parquet is not recorded in its "
+        raise IntegrityError(f"{name} version {verified.version}: reference.parquet is not recorded in its "
                              "metadata.json")
     reference = pd.read_parquet(io.BytesIO(verified.files["reference.parquet"]))
     return LoadedVersion(pipeline, verified.version, verified.metadata, reference)
@@ -185,8 +187,9 @@ def score_with_version(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFra
 
     Raises:
         FeatureMismatchError: naming the feature columns the version needs and the table lacks,
-            and saying when the reason is a spec changed since the version was trained (the
-            table holds the columns the current spec declares).
+            and saying when the reason is a spec changed since the version was trained (``spec``
+            is the current spec file only when the spec stored with the version cannot be read,
+            :func:`models.stored_spec.judging_spec`).
     """
     missing = [c for c in loaded.features if c not in table.columns]
     if missing:

@@ -19,6 +19,32 @@ def _check_spec(model: str) -> None:
         _fail(str(err))
 
 
+def _check_spec_or_stored(model: str, version: str | None) -> None:
+    """For ``monitor`` and ``score``: like :func:`_check_spec`, except that a missing or invalid
+    spec file is only a warning when the registry holds the version asked for (``version``, None:
+    the champion): that version is judged with the spec stored in it."""
+    from models.registry import ModelRegistry, RegistryError
+    from models.settings import get_settings
+    from models.spec import SpecError, find_spec
+
+    settings = get_settings()
+    try:
+        find_spec(model, settings.specs_dir)
+        return
+    except SpecError as err:
+        problem = str(err)
+    try:
+        number = ModelRegistry(settings.registry_dir, model).resolve(version)
+    except (RegistryError, ValueError):
+        _fail(problem)
+    from rich.markup import escape
+
+    from flows.cli.common import err_console
+
+    err_console.print(f"[yellow]warning:[/] {escape(problem)}; {model} v{number} is judged with the spec stored in it",
+                      highlight=False, soft_wrap=True)
+
+
 def _spec_names() -> list[str]:
     """The names of every spec; ends the command when one of them is invalid."""
     from models.settings import get_settings

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.checks import _check_batch, _check_spec, _check_version
+from flows.cli.checks import _check_batch, _check_spec_or_stored, _check_version
 from flows.cli.common import (
     EXIT_ALARM,
     EXIT_USAGE,
@@ -34,6 +34,7 @@ def print_monitoring(record) -> None:
 
     if isinstance(record, MonitoringSkipped):
         console.print(f"{record.model}: {record.summary}", highlight=False, markup=False)
+        print_spec_comparison(record.spec_comparison, record.version)
         return
     d = record.drift
     table = Table(title=f"Drift of {record.model} v{record.version} on {record.batch.label} "
@@ -46,6 +47,7 @@ def print_monitoring(record) -> None:
     table.add_row("(model score: prediction drift)", _fmt(d.score_psi), d.score_status or "-", "")
     console.print(table)
     console.print(f"  {record.summary}", highlight=False, markup=False)
+    print_spec_comparison(record.spec_comparison, record.version)
     if record.alarm or record.data_quality_alarm:
         console.print(f"  severity {record.severity or '-'}, action {record.action or '-'}", highlight=False)
     perf = record.performance
@@ -72,6 +74,43 @@ def print_monitoring(record) -> None:
                                  feature_drift_names(d.drifted, d.score_status))
         if counts:
             console.print(f"  {counts}", highlight=False, markup=False)
+
+
+def print_spec_comparison(comparison, version: int) -> None:
+    """One line: which spec judged the version and how the current spec file differs from it.
+
+    Args:
+        comparison: a :class:`models.records.monitoring.SpecComparison` or its JSON dict (the
+            scoring result's ``spec_comparison``); None (not compared) prints nothing.
+    """
+    if comparison is None:
+        return
+    from models.records.monitoring import SpecComparison
+
+    if isinstance(comparison, dict):
+        comparison = SpecComparison.model_validate(comparison)
+    console.print(f"  {comparison.sentence(version)}", highlight=False, markup=False, soft_wrap=True)
+
+
+def print_scoring(model: str, result: dict[str, Any]) -> None:
+    """What ``finml score`` prints: rows scored and where, rows not scored, ignored columns,
+    values outside the training range, and which spec judged the batch.
+
+    Args:
+        result: :func:`flows.monitoring.score_batch`'s result.
+    """
+    console.print(f"{result['rows']} rows scored with {model} v{result['version']} -> {result['output']}", highlight=False)
+    if result.get("unscored_rows"):
+        console.print(f"{result['unscored_rows']} row(s) of the batch were not scored: {result['unscored_reason']}",
+                      highlight=False)
+    if result["extra_columns"]:
+        console.print(f"ignored columns not in the spec: {', '.join(result['extra_columns'])}", highlight=False)
+    from tasks.ranges import out_of_range_text
+
+    oor = out_of_range_text(result.get("out_of_range"))
+    if oor:
+        console.print(f"warning: {oor}", highlight=False)
+    print_spec_comparison(result.get("spec_comparison"), result["version"])
 
 
 def monitor_cmd(
@@ -102,7 +141,7 @@ def monitor_cmd(
     if fail_on_alarm and deployment:
         _fail("--fail-on-alarm reads the verdict of a run made here: it cannot be used with --deployment",
               code=EXIT_USAGE)
-    _check_spec(model)
+    _check_spec_or_stored(model, version)
     if batch is not None and not deployment:
         _check_batch(batch)
     if deployment:
@@ -141,7 +180,7 @@ def score_cmd(
     version: Optional[str] = typer.Option(None, "--version", help="Version number or alias (default: champion)."),
 ) -> None:
     """Score a batch with the champion (or a version) and write stamped predictions."""
-    _check_spec(model)
+    _check_spec_or_stored(model, version)
     _check_batch(batch)
     from tasks.scoring import OutputPathError, check_output
 
@@ -157,17 +196,7 @@ def score_cmd(
         result = score_batch(model, batch=batch, output=out, version=version)
     except Exception as err:
         _fail(_error_message(err))
-    console.print(f"{result['rows']} rows scored with {model} v{result['version']} -> {result['output']}", highlight=False)
-    if result.get("unscored_rows"):
-        console.print(f"{result['unscored_rows']} row(s) of the batch were not scored: {result['unscored_reason']}",
-                      highlight=False)
-    if result["extra_columns"]:
-        console.print(f"ignored columns not in the spec: {', '.join(result['extra_columns'])}", highlight=False)
-    from tasks.ranges import out_of_range_text
-
-    oor = out_of_range_text(result.get("out_of_range"))
-    if oor:
-        console.print(f"warning: {oor}", highlight=False)
+    print_scoring(model, result)
 
 
 def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) -> None:

@@ -135,6 +135,65 @@ class OutOfRange(Record):
     material: list[str] = Field(default_factory=list)
 
 
+class SpecComparison(Record):
+    """Which spec judged a version, and how the current spec file differs from it
+    (:func:`models.stored_spec.judging_spec`; rules in ``docs/drift.md``, "Which spec judges a
+    version").
+
+    ``judged_with``: ``stored`` (the spec stored in the version's metadata) or ``current`` (the
+    spec file, only when this code cannot read the stored one: ``stored_problem`` says why).
+    ``stored_sha256``: the spec hash recorded with the version; ``current_sha256``: the current
+    file's (:meth:`models.spec.ModelSpec.content_hash`; None when the file is missing or invalid:
+    ``current_problem`` says why). ``differences``: the dotted paths of the fields where the current
+    file differs from the stored spec (``drift.bins``, ``columns.Amount.max``; a field present in one
+    only is named too), empty when they agree; ``from_current``: those of them taken from the
+    current file all the same (the operational settings: the action on an alarm and, for the
+    ``out_of_time`` batch, where the data is read). ``stored_problem`` also holds today's cross-field
+    complaints about a stored spec that was judged with all the same (it was valid when trained).
+    """
+
+    judged_with: Literal["stored", "current"] = "stored"
+    stored_sha256: str | None = None
+    current_sha256: str | None = None
+    differences: list[str] = Field(default_factory=list)
+    from_current: list[str] = Field(default_factory=list)
+    current_problem: str | None = None
+    stored_problem: str | None = None
+
+    SHOWN: ClassVar[int] = 12
+    """Differing fields named in :meth:`sentence` at most (all are in ``differences``)."""
+
+    def sentence(self, version: int | None = None) -> str:
+        """The comparison in one line, for the CLI, the verdict artifact and the scoring summary."""
+        of = f"v{version}" if version is not None else "the version"
+        stored = f"sha256 {(self.stored_sha256 or '?')[:12]}…"
+        if self.judged_with == "current":
+            return (f"spec: judged with the current spec file (sha256 {(self.current_sha256 or '?')[:12]}…), not the "
+                    f"spec stored with {of} ({stored}): {self.stored_problem}")
+        head = f"spec: judged with the spec stored with {of} ({stored})"
+        if self.stored_problem:
+            head += f" (today's checks would refuse it: {self.stored_problem})"
+        if self.current_sha256 is None:
+            return f"{head}; the current spec file was not compared: {self.current_problem}"
+        if not self.differences:
+            same = "the current spec file is the same"
+            if self.current_sha256 != self.stored_sha256:
+                same += (f" (sha256 {self.current_sha256[:12]}…: the schema gained fields since, which take their "
+                         "defaults in both)")
+            return f"{head}; {same}"
+        shown = ", ".join(self.differences[:self.SHOWN])
+        more = f" and {len(self.differences) - self.SHOWN} more" if len(self.differences) > self.SHOWN else ""
+        kept = [d for d in self.differences if d not in self.from_current]
+        text = (f"{head}; the current spec file (sha256 {self.current_sha256[:12]}…) differs in "
+                f"{len(self.differences)} field{'' if len(self.differences) == 1 else 's'}: {shown}{more}")
+        if self.from_current:
+            text += f"; taken from the current file: {', '.join(self.from_current)}"
+        if kept:
+            text += (f"; {'the others are' if self.from_current else 'these are'} not applied to this version "
+                     "(train a new version to apply them)")
+        return text
+
+
 class MonitoringRecord(StoredRecord):
     """One line of ``monitoring.jsonl``: every value one monitoring run measured, not only alarms.
 
@@ -144,11 +203,13 @@ class MonitoringRecord(StoredRecord):
     the verdict and its reasons in words (``severity`` and ``action`` are None in records
     written before they existed). ``drift``: the PSI decision; ``evidently``: what the Evidently report did
     (both typed in :mod:`models.records.drift`); ``out_of_range``: values outside the training
-    range (None in older records and for versions saved without the ranges).
+    range (None in older records and for versions saved without the ranges);
+    ``spec_comparison``: which spec judged the version and how the current spec file differs from
+    it (:class:`SpecComparison`; None in records written before it existed).
     """
 
     SCHEMA_VERSION: ClassVar[int] = MONITORING_SCHEMA_VERSION
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"severity", "action", "out_of_range"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"severity", "action", "out_of_range", "spec_comparison"})
 
     ts: str
     model: str
@@ -163,6 +224,7 @@ class MonitoringRecord(StoredRecord):
     performance: Performance
     evidently: EvidentlySummary | None = None
     out_of_range: OutOfRange | None = None
+    spec_comparison: SpecComparison | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As :meth:`StoredRecord.to_json`, also without the keys added since version 1 inside
@@ -192,10 +254,12 @@ class MonitoringRecord(StoredRecord):
 
 class MonitoringSkipped(Record):
     """What a monitoring run returns when the batch has fewer usable rows than
-    ``drift.min_rows``: verdict ``insufficient_data``, nothing measured and nothing recorded."""
+    ``drift.min_rows``: verdict ``insufficient_data``, nothing measured and nothing recorded;
+    ``spec_comparison`` as in :class:`MonitoringRecord`."""
 
     model: str
     version: int
     verdict: str = "insufficient_data"
     summary: str
     batch: BatchInfo
+    spec_comparison: SpecComparison | None = None

@@ -69,7 +69,7 @@ def test_monitor_fail_on_alarm(monkeypatch, verdict, flag, code):
     import flows.cli.monitoring as cli_monitoring
     import flows.monitoring
 
-    for name in ("_check_spec", "_check_configured_api", "_check_version", "print_monitoring"):
+    for name in ("_check_spec_or_stored", "_check_configured_api", "_check_version", "print_monitoring"):
         monkeypatch.setattr(cli_monitoring, name, lambda *a, **k: None)
     monkeypatch.setattr(flows.monitoring, "monitor_model", lambda *a, **k: SimpleNamespace(verdict=verdict))
     flags = ["--fail-on-alarm"] if flag else []
