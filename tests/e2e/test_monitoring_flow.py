@@ -58,6 +58,8 @@ def test_stable_batch_gives_no_alarm_and_records_every_value(trained, captured_e
     assert history[-1]["schema_version"] == MONITORING_SCHEMA_VERSION  # the record's JSON, versioned
     typed = ModelRegistry(trained["registry"], "credit_risk").monitoring_records()[-1]
     assert typed.to_json() == history[-1]  # the stored line reads back into the same record
+    compared = record.spec_comparison  # the spec file is the one the version was trained with
+    assert compared.differences == [] and compared.current_sha256 == compared.stored_sha256 == spec.content_hash()
 
 
 def test_shifted_batch_raises_the_drift_event(trained, credit_later, tmp_path, captured_events):
