@@ -196,3 +196,7 @@ def test_on_invalid_missing_trains_and_scores_with_the_invalid_values_counted(fi
     result = score_batch("applications", batch=str(CASES / "invalid_values.csv"), output=str(out))
     scores = pd.read_parquet(out)
     assert result["rows"] == 300 and len(scores) == 300 and scores["score"].between(0, 1).all()
+    from flows.monitoring import monitor_model
+
+    record = monitor_model("applications", batch=str(CASES / "invalid_values.csv"))  # the serving path of monitoring
+    assert record.batch.rows == 300 and record.verdict == "stable"  # the training data itself: nothing drifted
