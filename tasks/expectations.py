@@ -61,7 +61,9 @@ class ExpectationDef:
     description: str
 
 
-def _column_expectations(name: str, col: ColumnSpec) -> list[ExpectationDef]:
+def column_expectations(name: str, col: ColumnSpec) -> list[ExpectationDef]:
+    """The expectations of one column section, in suite order (presence, type, range, allowed
+    values, missing share)."""
     sev = col.severity
     out = [ExpectationDef("ExpectColumnToExist", {"column": name}, name, "critical", "column is present")]
     family = _suite_family(col)
@@ -107,7 +109,7 @@ def expectations_for(spec: ModelSpec, serving: bool = False, present: set[str] |
         None, "critical", f"at least {min_rows} rows" + (f", at most {max_rows}" if max_rows else ""),
     ))
     for name, col in spec.columns.items():
-        out.extend(_column_expectations(name, col))
+        out.extend(column_expectations(name, col))
     for key in t.unique:
         out.append(ExpectationDef("ExpectColumnValuesToBeUnique", {"column": key}, key, "critical", "values are unique"))
     target = spec.target
@@ -130,9 +132,54 @@ def expectations_for(spec: ModelSpec, serving: bool = False, present: set[str] |
     return out
 
 
+EXAMPLE_ROWS = 20
+"""Unexpected rows each engine looks at for examples (Great Expectations' ``partial_unexpected_count``)."""
+MAX_EXAMPLES = 5
+"""Distinct bad values, and ids of bad rows, an outcome gives."""
+
+
+def id_column_of(spec: ModelSpec, columns: Any) -> str | None:
+    """The spec's first column with role ``id`` when ``columns`` (a frame's) hold it, else None: the
+    column whose values name the rows of failed expectations."""
+    return next((c for c in spec.id_columns if c in columns), None)
+
+
+def first_examples(values: Any) -> list[Any]:
+    """Up to :data:`MAX_EXAMPLES` distinct values (JSON-safe) among the first :data:`EXAMPLE_ROWS`
+    unexpected ones, in row order: what both engines report, so their messages agree."""
+    return list(dict.fromkeys(json_safe(v) for v in list(values)[:EXAMPLE_ROWS]))[:MAX_EXAMPLES]
+
+
+def first_ids(ids: Any) -> list[Any]:
+    """The ids (JSON-safe) of the first :data:`MAX_EXAMPLES` unexpected rows, in row order."""
+    return [json_safe(v) for v in list(ids)[:MAX_EXAMPLES]]
+
+
+def gx_result_format(id_column: str | None) -> dict[str, Any]:
+    """The Great Expectations ``result_format`` that gives :func:`gx_unexpected_rows` its rows."""
+    extra = {"unexpected_index_column_names": [id_column]} if id_column else {}
+    return {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLE_ROWS, **extra}
+
+
+def gx_unexpected_rows(d: ExpectationDef, result: dict[str, Any], success: bool,
+                       id_column: str | None) -> dict[str, Any]:
+    """``examples``, ``ids`` and ``id_column`` of an outcome from a Great Expectations result (run with
+    :func:`gx_result_format`), as :func:`first_examples` and :func:`first_ids` give them in the fast
+    engine. A missing-value expectation gives no examples (each would be a missing value), only ids;
+    a passed one gives neither."""
+    values = [] if d.type == "ExpectColumnValuesToNotBeNull" else result.get("partial_unexpected_list") or []
+    named = id_column if id_column != d.column else None
+    rows = [] if success or named is None else result.get("partial_unexpected_index_list") or []
+    ids = [r.get(named) for r in rows if isinstance(r, dict)]
+    return {"examples": first_examples(values), "ids": first_ids(ids), "id_column": named}
+
+
 @dataclass
 class ExpectationOutcome:
-    """The result of one expectation, in plain JSON-safe values."""
+    """The result of one expectation, in plain JSON-safe values.
+
+    ``ids`` are the values of ``id_column`` (the spec's column with role ``id``) on the first
+    unexpected rows; empty when the spec has none, or the expectation is on that column itself."""
 
     expectation: str
     column: str | None
@@ -144,9 +191,19 @@ class ExpectationOutcome:
     unexpected_share: float | None = None
     examples: list[Any] = field(default_factory=list)
     error: str | None = None
+    ids: list[Any] = field(default_factory=list)
+    id_column: str | None = None
 
     def __post_init__(self) -> None:
         self.examples = short_examples(self.examples)  # a 1 MB cell must not make a 1 MB report line
+        self.ids = short_examples(self.ids)
+
+    def rows_text(self) -> str:
+        """``"rows with <id column> 1043, 2201"``, or "" without ids."""
+        if not self.ids or not self.id_column:
+            return ""
+        more = " …" if self.unexpected_count and self.unexpected_count > len(self.ids) else ""
+        return f"rows with {self.id_column} {', '.join(str(i) for i in self.ids)}{more}"
 
     def sentence(self) -> str:
         """One line naming the expectation, the column and examples of bad values."""
@@ -162,6 +219,8 @@ class ExpectationOutcome:
             parts.append(f"{self.unexpected_count} unexpected value(s){share}")
         if self.examples:
             parts.append(f"e.g. {self.examples}")
+        if self.rows_text():
+            parts.append(self.rows_text())
         if self.observed is not None and not parts:
             parts.append(f"observed {self.observed}")
         return f"{text}: " + ", ".join(parts) if parts else text
@@ -217,6 +276,8 @@ class ValidationReport:
             lines += ["", "| severity | expectation | column | unexpected | examples / observed |", "|---|---|---|---|---|"]
             for o in failed:
                 detail = o.error or (", ".join(map(str, o.examples)) if o.examples else str(o.observed))
+                if not o.error and o.rows_text():
+                    detail = (f"{detail}; " if o.examples else "") + o.rows_text()
                 count = "" if o.unexpected_count is None else f"{o.unexpected_count}"
                 where = o.column or "(table)"
                 lines.append(f"| {o.severity} | {o.expectation} ({o.description}) | {where} | {count} | {detail} |")

@@ -16,6 +16,7 @@ from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
 from tasks.batch_limits import check_batch_file, check_batch_rows, csv_read_rows
 from tasks.column_types import check_whole_numbers, numpy_backed
 from tasks.data_roots import outside_data_roots
+from tasks.invalid_values import invalid_to_missing
 from tasks.source_errors import (
     DataPreparationError,
     DataSourceError,
@@ -183,15 +184,17 @@ def _text_to_number(text: str) -> float:
     return -value if negative else value
 
 
-def _parse_number_column(name: str, values: pd.Series, fmt: str | None) -> pd.Series:
-    """Numbers from an object column, strictly by format; raises naming the column otherwise."""
+def _parse_number_column(name: str, values: pd.Series, fmt: str | None, keep_invalid: bool = False) -> pd.Series:
+    """Numbers from an object column, strictly by format; raises naming the column otherwise.
+    With ``keep_invalid`` (``on_invalid: missing``) a value that does not parse is left as it was,
+    for ``tasks.invalid_values`` to count and make missing."""
     present = values.notna()
     text = values[present].astype(str).str.strip()
     blank = text == ""
     if fmt is None:
         parsed = pd.to_numeric(text.where(~blank), errors="coerce")
         bad = parsed.isna() & ~blank
-        if bad.any():
+        if bad.any() and not keep_invalid:
             examples = short_examples(text[bad].unique())
             raise DataPreparationError(
                 f"column {name!r}: {int(bad.sum())} value(s) are text, not numbers, e.g. {examples}; declare the "
@@ -200,15 +203,19 @@ def _parse_number_column(name: str, values: pd.Series, fmt: str | None) -> pd.Se
             )
     else:
         ok = text.str.match(_NUMBER_FORMATS[fmt]) | blank
-        if not ok.all():
+        bad = ~ok
+        if bad.any() and not keep_invalid:
             examples = short_examples(text[~ok].unique())
             raise DataPreparationError(
                 f"column {name!r}: {int((~ok).sum())} value(s) are not in the declared format {fmt!r}, e.g. {examples}",
                 column=name, examples=examples,
             )
-        parsed = text.where(~blank).map(lambda t: np.nan if pd.isna(t) else _text_to_number(t))
+        parsed = text.where(ok & ~blank).map(lambda t: np.nan if pd.isna(t) else _text_to_number(t))
     out = pd.Series(np.nan, index=values.index, dtype=float)
     out[present] = parsed.astype(float).to_numpy()
+    if keep_invalid and bad.any():
+        out = out.astype(object)
+        out[bad[bad].index] = values[bad[bad].index]
     return out
 
 
@@ -229,7 +236,9 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     - ``datetime`` columns are parsed only with the declared ``date_format`` (ISO by default);
       a column in mixed formats is rejected rather than guessed;
     - an ``integer`` column that may hold missing values (``max_null_share`` above 0) arrives as
-      floats with NaN, accepted by the suite; a value that is not a whole number is rejected.
+      floats with NaN, accepted by the suite; a value that is not a whole number is rejected;
+    - a column with ``on_invalid: missing`` gets its invalid values made missing, last
+      (:func:`tasks.invalid_values.invalid_to_missing`, which records them in the frame's ``attrs``).
 
     Raises:
         DataPreparationError: naming the column and giving examples of the offending values.
@@ -247,9 +256,10 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         if family in ("numeric", "integer") and pd.api.types.is_datetime64_any_dtype(df[name]):
             raise DataPreparationError(f"column {name!r}: declared {family} but the source holds dates and times "
                                        f"({df[name].dtype}); declare it datetime, or fix the file", column=name)
+        lenient = col.on_invalid == "missing"  # invalid values left for invalid_to_missing below
         if family in ("numeric", "integer") and df[name].dtype == object:
-            df[name] = _parse_number_column(name, df[name], col.format)
-        if family == "integer" and col.max_null_share > 0:
+            df[name] = _parse_number_column(name, df[name], col.format, keep_invalid=lenient)
+        if family == "integer" and col.max_null_share > 0 and not lenient:
             check_whole_numbers(name, df[name])
         if family != "datetime":
             continue
@@ -271,7 +281,7 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         df[name] = parsed
     if spec.time_column and spec.time_column in df.columns:
         df = df.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
-    return df
+    return invalid_to_missing(df, spec.columns)
 
 
 def split_out_of_time(df: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.DataFrame]:

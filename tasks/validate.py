@@ -24,10 +24,14 @@ from tasks.expectations import (
     ValidationReport,
     expectations_for,
     explain_missing_columns,
+    gx_result_format,
+    gx_unexpected_rows,
+    id_column_of,
     json_safe,
     missing_column_hint,
 )
 from tasks.fairness import check_protected_groups
+from tasks.invalid_values import invalid_value_outcomes
 from tasks.step import step
 from tasks.validate_fast import run_suite_fast
 
@@ -43,11 +47,13 @@ def _error_message(exception_info: Any) -> str | None:
     return None
 
 
-def run_suite(df: pd.DataFrame, definitions: list[ExpectationDef], suite_name: str) -> ValidationReport:
+def run_suite(df: pd.DataFrame, definitions: list[ExpectationDef], suite_name: str,
+              id_column: str | None = None) -> ValidationReport:
     """Run expectation definitions on a DataFrame with an ephemeral Great Expectations context.
 
     Returns a :class:`ValidationReport` in the order of ``definitions`` (GX returns results
-    in its own order). Nothing is written to disk.
+    in its own order). Nothing is written to disk. ``id_column`` (a column of ``df``) names the
+    first bad rows of each failed expectation.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
@@ -69,22 +75,21 @@ def run_suite(df: pd.DataFrame, definitions: list[ExpectationDef], suite_name: s
     )
     result = validation.run(
         batch_parameters={"dataframe": df},
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+        result_format=gx_result_format(id_column),
     )
     outcomes_by_def: dict[int, ExpectationOutcome] = {}
     index = {id(d): i for i, d in enumerate(definitions)}
     for r in result.results:
         d = by_id[str(r.expectation_config.id)]
         res = dict(r.result or {})
-        examples = [json_safe(v) for v in res.get("partial_unexpected_list") or []]
         share = res.get("unexpected_percent")
         outcomes_by_def[index[id(d)]] = ExpectationOutcome(
             expectation=d.type, column=d.column, severity=d.severity, description=d.description,
             success=bool(r.success), observed=json_safe(res.get("observed_value")),
             unexpected_count=res.get("unexpected_count"),
             unexpected_share=None if share is None else float(share) / 100.0,
-            examples=list(dict.fromkeys(examples))[:5],
             error=_error_message(r.exception_info) if not r.success else None,
+            **gx_unexpected_rows(d, res, bool(r.success), id_column),
         )
     outcomes = [outcomes_by_def[i] for i in sorted(outcomes_by_def)]
     explain_missing_columns(outcomes)
@@ -95,6 +100,10 @@ def run_suite(df: pd.DataFrame, definitions: list[ExpectationDef], suite_name: s
 def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, engine: str = "gx") -> ValidationReport:
     """Validate a frame against the spec's suite (training or serving form).
 
+    Failed expectations name their first bad rows by the spec's ``id`` column when the frame has it;
+    the values :func:`tasks.invalid_values.invalid_to_missing` made missing in ``df`` are appended as
+    warnings (``on_invalid: missing``).
+
     Args:
         engine: ``"gx"`` runs the suite with Great Expectations; ``"fast"`` evaluates the same
             definitions with vectorised pandas (:func:`run_suite_fast`), for high-volume
@@ -102,11 +111,15 @@ def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, eng
     """
     form = "serving" if serving else "training"
     definitions = expectations_for(spec, serving=serving, present=set(df.columns))
+    ids = id_column_of(spec, df.columns)
     if engine == "fast":
-        return run_suite_fast(df, definitions, f"{spec.name}-{form}")
-    if engine != "gx":
+        report = run_suite_fast(df, definitions, f"{spec.name}-{form}", ids)
+    elif engine == "gx":
+        report = run_suite(df, definitions, f"{spec.name}-{form}", ids)
+    else:
         raise ValueError(f"engine must be 'gx' or 'fast', got {engine!r}")
-    return run_suite(df, definitions, f"{spec.name}-{form}")
+    report.outcomes += invalid_value_outcomes(df)  # on_invalid: missing (tasks/invalid_values.py)
+    return report
 
 
 

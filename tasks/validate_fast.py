@@ -9,12 +9,14 @@ from __future__ import annotations
 import pandas as pd
 
 from tasks.expectations import (
+    EXAMPLE_ROWS,
     TYPE_LISTS,
     ExpectationDef,
     ExpectationOutcome,
     ValidationReport,
     explain_missing_columns,
-    json_safe,
+    first_examples,
+    first_ids,
 )
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
@@ -28,7 +30,7 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-_INFERRED_OK: dict[str, tuple[str, ...]] = {
+INFERRED_OK: dict[str, tuple[str, ...]] = {
     # pandas.api.types.infer_dtype results that pass each family without a per-value check
     "numeric": ("integer", "floating", "mixed-integer-float", "decimal"),
     "integer": ("integer",),
@@ -60,8 +62,26 @@ def _dtype_matches(series: pd.Series, family: str) -> bool:
     return False
 
 
-def _type_outcome(d: ExpectationDef, s: pd.Series, family: str) -> ExpectationOutcome:
-    base = dict(expectation=d.type, column=d.column, severity=d.severity, description=d.description)
+def _base(d: ExpectationDef, ids: pd.Series | None) -> dict:
+    """The outcome fields every expectation of ``d`` shares; ``ids`` only where they name other rows."""
+    id_column = None if ids is None or ids.name == d.column else ids.name
+    return dict(expectation=d.type, column=d.column, severity=d.severity, description=d.description,
+                id_column=id_column)
+
+
+def _row_ids(base: dict, ids: pd.Series | None, rows: pd.Index) -> list:
+    """The ids of the first unexpected ``rows`` (index labels, in row order)."""
+    if base["id_column"] is None:
+        return []
+    return first_ids(ids.loc[rows[:EXAMPLE_ROWS]])
+
+
+def _rows(mask: pd.Series) -> pd.Index:
+    return mask.index[mask.to_numpy(dtype=bool)]
+
+
+def _type_outcome(d: ExpectationDef, s: pd.Series, family: str, ids: pd.Series | None = None) -> ExpectationOutcome:
+    base = _base(d, ids)
     if _dtype_matches(s, family):
         return ExpectationOutcome(success=True, observed=str(s.dtype), **base)
     if s.dtype != object:
@@ -69,7 +89,7 @@ def _type_outcome(d: ExpectationDef, s: pd.Series, family: str) -> ExpectationOu
     # One Cython pass tells the common case (an object column of plain strings, numbers...)
     # apart; only a mixed column needs the per-value check that finds the examples.
     inferred = pd.api.types.infer_dtype(s, skipna=True)
-    if inferred in _INFERRED_OK[family] or inferred == "empty":
+    if inferred in INFERRED_OK[family] or inferred == "empty":
         return ExpectationOutcome(success=True, observed=f"object ({inferred})", **base)
     values = s[s.notna()]
     allowed = _PY_TYPES[family]
@@ -79,24 +99,26 @@ def _type_outcome(d: ExpectationDef, s: pd.Series, family: str) -> ExpectationOu
     return ExpectationOutcome(
         success=bad.empty, unexpected_count=int(len(bad)),
         unexpected_share=float(len(bad) / len(s)) if len(s) else 0.0,
-        examples=[json_safe(v) for v in dict.fromkeys(bad.head(50).tolist())][:5], **base,
+        examples=first_examples(bad.head(EXAMPLE_ROWS).tolist()), ids=_row_ids(base, ids, bad.index), **base,
     )
 
 
-def _mask_outcome(d: ExpectationDef, s: pd.Series, bad: pd.Series) -> ExpectationOutcome:
+def _mask_outcome(d: ExpectationDef, s: pd.Series, bad: pd.Series, ids: pd.Series | None = None) -> ExpectationOutcome:
     count = int(bad.sum())
+    base = _base(d, ids)
     return ExpectationOutcome(
-        expectation=d.type, column=d.column, severity=d.severity, description=d.description,
         success=count == 0, unexpected_count=count, unexpected_share=count / len(s) if len(s) else 0.0,
-        examples=[json_safe(v) for v in dict.fromkeys(s[bad].head(50).tolist())][:5],
+        examples=first_examples(s[bad].head(EXAMPLE_ROWS).tolist()),
+        ids=_row_ids(base, ids, _rows(bad)), **base,
     )
 
 
-def _fast_one(df: pd.DataFrame, d: ExpectationDef, present: dict[str, pd.Series] | None = None) -> ExpectationOutcome:
+def _fast_one(df: pd.DataFrame, d: ExpectationDef, present: dict[str, pd.Series] | None = None,
+              ids: pd.Series | None = None) -> ExpectationOutcome:
     """One expectation on ``df``. ``present`` caches each column's not-missing mask across the
     suite: several expectations of a column need it, and on an object column of 1,000,000
-    strings each ``notna`` costs about 20 ms."""
-    base = dict(expectation=d.type, column=d.column, severity=d.severity, description=d.description)
+    strings each ``notna`` costs about 20 ms. ``ids``: the id column's values, naming bad rows."""
+    base = _base(d, ids)
     kw = d.kwargs
     if d.type == "ExpectTableRowCountToBeBetween":
         n = len(df)
@@ -113,7 +135,7 @@ def _fast_one(df: pd.DataFrame, d: ExpectationDef, present: dict[str, pd.Series]
     notna = present[d.column]
     if d.type == "ExpectColumnValuesToBeInTypeList":
         family = next(f for f, names in TYPE_LISTS.items() if names == kw["type_list"])
-        return _type_outcome(d, s, family)
+        return _type_outcome(d, s, family, ids)
     if d.type == "ExpectColumnValuesToBeBetween":
         if not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_datetime64_dtype(s.dtype)):
             return ExpectationOutcome(success=False, error="not evaluated: the column's values are not of the declared type",
@@ -128,23 +150,28 @@ def _fast_one(df: pd.DataFrame, d: ExpectationDef, present: dict[str, pd.Series]
         except TypeError:  # dates against numeric bounds, or numbers against dates
             return ExpectationOutcome(success=False, error=f"not evaluated: the column's values ({s.dtype}) cannot be "
                                       "compared with the bounds", **base)
-        return _mask_outcome(d, s, bad & notna)
+        return _mask_outcome(d, s, bad & notna, ids)
     if d.type == "ExpectColumnValuesToBeInSet":
-        return _mask_outcome(d, s, notna & ~s.isin(kw["value_set"]))
+        return _mask_outcome(d, s, notna & ~s.isin(kw["value_set"]), ids)
     if d.type == "ExpectColumnValuesToNotBeNull":
         count = int(len(s) - notna.sum())
         share = count / len(s) if len(s) else 0.0
         mostly = kw.get("mostly", 1.0)
-        return ExpectationOutcome(success=(1.0 - share) >= mostly - 1e-12, unexpected_count=count,
-                                  unexpected_share=share, **base)
+        ok = (1.0 - share) >= mostly - 1e-12
+        return ExpectationOutcome(success=ok, unexpected_count=count, unexpected_share=share,
+                                  ids=[] if ok else _row_ids(base, ids, _rows(~notna)), **base)
     if d.type == "ExpectColumnValuesToBeUnique":
         values = s[notna]
-        return _mask_outcome(d, values, values.duplicated(keep=False))
+        return _mask_outcome(d, values, values.duplicated(keep=False), ids)
     raise ValueError(f"the fast engine does not implement {d.type}")
 
 
-def run_suite_fast(df: pd.DataFrame, definitions: list[ExpectationDef], suite_name: str) -> ValidationReport:
+def run_suite_fast(df: pd.DataFrame, definitions: list[ExpectationDef], suite_name: str,
+                   id_column: str | None = None) -> ValidationReport:
     """Evaluate the same expectation definitions with vectorised pandas, in one pass each.
+
+    ``id_column`` (a column of ``df``, the spec's role ``id``) names the first bad rows of each
+    failed expectation, as Great Expectations' ``unexpected_index_column_names`` does.
 
     Semantics follow Great Expectations 1.x (missing values are ignored by value
     expectations; ``mostly`` is the required share of non-missing values; a duplicated key
@@ -153,7 +180,8 @@ def run_suite_fast(df: pd.DataFrame, definitions: list[ExpectationDef], suite_na
     expectations, against 2-7 s for GX.
     """
     present: dict[str, pd.Series] = {}
-    outcomes = [_fast_one(df, d, present) for d in definitions]
+    ids = df[id_column] if id_column is not None and id_column in df.columns else None
+    outcomes = [_fast_one(df, d, present, ids) for d in definitions]
     explain_missing_columns(outcomes)
     return ValidationReport(suite=suite_name, rows=len(df), outcomes=outcomes)
 

@@ -40,6 +40,7 @@ from models.spec.monitoring import (
     LeakageSpec,
     ScheduleSpec,
 )
+from models.spec.stored import stored_spec
 
 __all__ = [
     "BaselineRule", "CHECKS", "CLASSIFICATION_TASKS", "CandidateSpec", "ChampionRule", "ColumnDriftSpec", "ColumnSpec",
@@ -49,5 +50,5 @@ __all__ = [
     "RESERVED_COLUMNS", "ROW_COMPARABLE", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "Source", "SpecError",
     "Split", "SqlSource", "StratifiedHoldoutSplit", "Strict", "TableSpec", "TargetSpec", "TaskType",
     "ThresholdRule", "WalkForwardSplit", "_ComparisonRule", "check_cron", "check_metric", "find_spec", "list_specs",
-    "load_spec_file", "parse_spec", "safe_name", "scan_specs", "spec_problems",
+    "load_spec_file", "parse_spec", "safe_name", "scan_specs", "spec_problems", "stored_spec",
 ]

@@ -25,6 +25,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
+STORED = "finml.stored_spec"
+"""Validation context key (``model_validate(data, context={STORED: True})``) marking the dump of a
+spec kept in a registry version, read back by :func:`models.spec.stored.stored_spec`: the rules added
+since such versions were written (``intended_use`` and ``limitations`` required) do not apply to it."""
+
+
+def is_stored(info: Any) -> bool:
+    """True when a validator's ``ValidationInfo`` carries the :data:`STORED` context."""
+    context = getattr(info, "context", None)
+    return bool(context and context.get(STORED))
+
+
 def safe_name(value: str, what: str) -> str:
     """``value`` if it matches :data:`SAFE_NAME`.
 

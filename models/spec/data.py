@@ -110,6 +110,14 @@ class ColumnSpec(Strict):
     """strptime format for ``datetime`` columns stored as text; defaults to ISO ``%Y-%m-%d``."""
     severity: Literal["critical", "warning"] = "critical"
     """A failed critical expectation stops the run; a warning is reported only."""
+    on_invalid: Literal["stop", "missing"] = "stop"
+    """What a value outside ``min``/``max``, not in ``allowed`` or not of the declared type does.
+    ``stop``: it fails its expectation (which stops the run or warns, by ``severity``).
+    ``missing``: it becomes a missing value, counted and reported as a validation warning naming
+    the column, the count, examples and the rows' ids; then ``max_null_share`` judges the column's
+    missing values, the invalid ones included, so a flood of invalid values still fails. Needs
+    ``max_null_share`` above 0; for ``numeric`` and ``categorical`` columns only. Applied alike
+    when training, scoring and monitoring."""
     format: Literal["number", "thousands", "percent", "currency", "accounting"] | None = None
     """How a numeric column written as text is spelled, so it is parsed strictly:
     ``number`` (``-1200.5``), ``thousands`` (``1,200.5``), ``percent`` (``12.5%`` → 12.5),
@@ -134,6 +142,15 @@ class ColumnSpec(Strict):
             raise ValueError("'allowed' must list at least one value")
         if self.format is not None and self.type_family not in ("numeric", "integer"):
             raise ValueError("'format' applies to numeric columns only")
+        if self.on_invalid == "missing":
+            if self.role not in ("numeric", "categorical"):
+                raise ValueError(f"'on_invalid: missing' applies to numeric and categorical columns only, not to role "
+                                 f"{self.role!r}")
+            if self.type_family == "datetime":
+                raise ValueError("'on_invalid: missing' does not apply to a datetime column")
+            if self.max_null_share == 0:
+                raise ValueError("'on_invalid: missing' needs 'max_null_share' above 0: the share of missing values, "
+                                 "invalid ones included, the column may hold before the run stops")
         return self
 
     @property

@@ -8,11 +8,11 @@ import json
 from functools import cached_property
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from models.features import BUILDERS, FeaturesFrom
 from models.metrics import CLASSIFICATION_TASKS, METRICS, TaskType
-from models.spec.base import Strict, safe_name
+from models.spec.base import Strict, is_stored, safe_name
 from models.spec.data import CandidateSpec, ColumnSpec, OutOfTimeSpec, Source, Split, TableSpec, TargetSpec
 from models.spec.gate import GateSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
@@ -35,10 +35,11 @@ class SpecFields(Strict):
     the naive majority and persistence baselines)."""
     description: str
     """What the model predicts, in a sentence or two."""
-    intended_use: str = ""
-    """What the model is for (shown on the model card)."""
-    limitations: list[str] = Field(default_factory=list)
-    """Known limitations (shown on the model card)."""
+    intended_use: str
+    """What the model is for and who uses its scores (shown on the model card): required, not blank.
+    A stored version written without it reads back through :func:`models.spec.stored.stored_spec`."""
+    limitations: list[str]
+    """Known limitations (shown on the model card): required, at least one, none blank."""
     source: Source
     """Where the data comes from: ``kind`` chooses one of the source sections."""
     time_column: str | None = None
@@ -74,6 +75,25 @@ class SpecFields(Strict):
     @classmethod
     def _name(cls, v: str) -> str:
         return safe_name(v, "model name")
+
+    @field_validator("intended_use")
+    @classmethod
+    def _intended_use(cls, v: str, info: ValidationInfo) -> str:
+        if not v.strip() and not is_stored(info):
+            raise ValueError("is blank; say what the model is for and who uses its scores (shown on the model card)")
+        return v
+
+    @field_validator("limitations")
+    @classmethod
+    def _limitations(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if is_stored(info):
+            return v
+        if not v:
+            raise ValueError("is empty; list at least one known limitation of the model (shown on the model card)")
+        blank = [i for i, item in enumerate(v) if not item.strip()]
+        if blank:
+            raise ValueError(f"item(s) {blank} are blank; each item states one known limitation")
+        return v
 
     @field_validator("features_from", mode="before")
     @classmethod

@@ -164,3 +164,39 @@ def test_scoring_rejects_the_same_bad_files(finml_env, tmp_path):
         with pytest.raises(DataPreparationError, match=f"column '{column}'"):
             score_batch("applications", batch=str(CASES / csv), output=str(out))
         assert not out.exists()
+
+
+def test_on_invalid_missing_trains_and_scores_with_the_invalid_values_counted(finml_env, tmp_path):
+    """invalid_values.csv: rates 55, -3 and 99 outside [0, 40] (applications 11, 51, 121), the text
+    "unknown" as a rate (201), the grade "Z" (8, 81). By default they stop the run; with
+    ``on_invalid: missing`` they become missing values, the run trains, and scoring the same file works."""
+    import json
+
+    from flows.monitoring import score_batch
+    from tasks.load import DataPreparationError
+
+    _spec(finml_env, "invalid_values.csv")
+    text = r"column 'rate': 1 value\(s\) are text, not numbers, e.g. \['unknown'\]"
+    with pytest.raises(DataPreparationError, match=text):
+        _train()
+    _nothing_written(finml_env)
+    missing = {"on_invalid": "missing", "max_null_share": 0.05}
+    _spec(finml_env, "invalid_values.csv", rate=missing, grade=missing)
+    summary = _train()
+    assert summary["promoted"] and summary["version"] == 1
+    vdir = ModelRegistry(finml_env["registry"], "applications").version_dir(1)
+    report = (vdir / "reports" / "validation.md").read_text()
+    assert ("| warning | ExpectColumnValuesToBeBetween (values within [0.0, 40.0]; invalid values made missing "
+            "(on_invalid: missing)) | rate | 3 | 55.0, -3.0, 99.0; rows with application_id 11, 51, 121 |") in report
+    assert "| grade | 2 | Z; rows with application_id 8, 81 |" in report
+    assert json.loads((vdir / "metadata.json").read_text())["validation"]["warnings"] == 3
+    reference = pd.read_parquet(vdir / "reference.parquet").set_index("application_id")
+    assert reference["rate"].max() <= 40 and reference["grade"].dropna().isin(list("ABCD")).all()
+    out = tmp_path / "scores.parquet"
+    result = score_batch("applications", batch=str(CASES / "invalid_values.csv"), output=str(out))
+    scores = pd.read_parquet(out)
+    assert result["rows"] == 300 and len(scores) == 300 and scores["score"].between(0, 1).all()
+    from flows.monitoring import monitor_model
+
+    record = monitor_model("applications", batch=str(CASES / "invalid_values.csv"))  # the serving path of monitoring
+    assert record.batch.rows == 300 and record.verdict == "stable"  # the training data itself: nothing drifted

@@ -31,6 +31,7 @@ def _data(n: int, seed: int = 3) -> pd.DataFrame:
 def spec(tmp_path):
     return parse_spec({
         "name": "toy", "task": "binary_classification", "description": "champion re-scoring test",
+        "intended_use": "Tests of champion re-scoring only.", "limitations": ["Synthetic rows."],
         "source": {"kind": "file", "path": str(tmp_path / "unused.csv")},
         "columns": {"id": {"role": "id"}, "x1": {"role": "numeric"}, "x2": {"role": "numeric"},
                     "c": {"role": "categorical", "allowed": ["a", "b", "c"]}},

@@ -223,3 +223,24 @@ def test_the_cli_reads_the_legacy_registry(legacy, monkeypatch):
     assert history.exit_code == 0 and "champion_retired" in history.output and "restore" in history.output
     runs = runner.invoke(app, ["monitor-history", "credit_risk"], env=env)
     assert runs.exit_code == 0 and "stable" in runs.output and "out-of-time period" in runs.output
+
+
+def test_every_stored_spec_reads_back_with_the_lenient_reader():
+    """A version keeps a dump of its spec; the reader of stored specs accepts what the code of its day
+    wrote, also without the intended use and limitations that spec files must now give."""
+    from models.spec import SpecError, parse_spec, stored_spec
+
+    for path in sorted(LEGACY.glob("*/versions/*/metadata.json")):
+        dump = json.loads(path.read_text())["spec"]
+        spec = stored_spec(dump, origin=str(path))
+        assert spec.name == path.parents[2].name and spec.intended_use == dump["intended_use"]
+        written_then = {k: v for k, v in dump.items() if k not in ("intended_use", "limitations")}
+        with pytest.raises(SpecError, match="field 'intended_use': required field is missing"):
+            parse_spec(written_then, origin="x.yaml")
+        old = stored_spec(written_then)
+        assert (old.intended_use, old.limitations) == ("", [])
+        blank = stored_spec({**dump, "intended_use": " ", "limitations": []})
+        assert (blank.intended_use, blank.limitations) == (" ", [])
+        assert blank.feature_columns == spec.feature_columns
+    with pytest.raises(SpecError, match=r"credit_risk v1: invalid stored spec: field 'colour': unknown key"):
+        stored_spec({**dump, "colour": "blue"}, origin="credit_risk v1")

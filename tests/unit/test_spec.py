@@ -469,3 +469,20 @@ def test_scan_specs_keeps_the_valid_specs_and_names_the_broken_ones(tmp_path):
     assert find_spec("credit_risk", tmp_path).name == "credit_risk"  # reads only its own file
     with pytest.raises(SpecError, match="loan_evaluation.yaml"):
         list_specs(tmp_path)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("intended_use", None, "field 'intended_use': required field is missing"),
+    ("intended_use", "  ", "field 'intended_use': is blank; say what the model is for"),
+    ("limitations", None, "field 'limitations': required field is missing"),
+    ("limitations", [], "field 'limitations': is empty; list at least one known limitation"),
+    ("limitations", ["Trained on 2016 loans only.", " "], "field 'limitations': item(s) [1] are blank"),
+])
+def test_intended_use_and_limitations_are_required(field, value, words):
+    data = builtin_spec_dict("credit_risk")
+    if value is None:
+        del data[field]
+    else:
+        data[field] = value
+    message = _error(data)
+    assert message.startswith("test.yaml: invalid spec: ") and words in message

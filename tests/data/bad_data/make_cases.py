@@ -79,6 +79,13 @@ def main() -> None:
     sentinels.loc[[2, 9, 33, 41], "income"] = 999999  # the source system's "unknown income" code
     sentinels.to_csv(HERE / "sentinels.csv", index=False)
 
+    invalid = base.copy()
+    invalid["rate"] = invalid["rate"].astype(object)
+    invalid.loc[[10, 50, 120], "rate"] = [55.0, -3.0, 99.0]  # outside the declared [0, 40]
+    invalid.loc[200, "rate"] = "unknown"  # text in a numeric column
+    invalid.loc[[7, 80], "grade"] = "Z"  # not among the allowed grades
+    invalid.to_csv(HERE / "invalid_values.csv", index=False)
+
 
 if __name__ == "__main__":
     main()
