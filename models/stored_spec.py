@@ -15,11 +15,10 @@ from pydantic import ValidationError, model_validator
 
 from models.errors import SpecError, shorten
 from models.records.monitoring import SpecComparison
-from models.spec import FileSource, ModelSpec, find_spec, parse_spec, spec_problems
-
-NOT_RECORDED = "(not recorded with this version)"
-"""What a stored spec without ``intended_use`` or ``limitations`` (written before they were
-required) gets for them, so that it validates under a schema that requires them."""
+from models.spec import FileSource, ModelSpec, find_spec, spec_problems
+from models.spec import stored_spec as read_stored_dump
+from models.spec.base import STORED
+from models.spec.stored import LENIENT_DEFAULTS
 
 FROM_CURRENT = ("drift.on_drift", "drift.on_feature_drift")
 """Settings of the stored spec replaced by the current file's: what to do on an alarm (retrain or
@@ -58,10 +57,11 @@ def stored_spec(metadata: Mapping[str, Any]) -> ModelSpec:
 
     The stored spec is read as it is; one written by older code reads too: fields added to the
     schema since take their defaults, and when it does not validate as it is, a missing or empty
-    ``intended_use`` / ``limitations`` becomes :data:`NOT_RECORDED` (a schema that requires them)
-    and today's cross-field checks (:func:`models.spec.spec_problems`) are skipped (it passed
-    those of the code that trained it). A stored file source keeps its path as stored (absolute
-    when the spec was read from a file) and has no spec folder.
+    ``intended_use`` / ``limitations`` reads as blank (:func:`models.spec.stored_spec`, which relaxes
+    only those rules for stored dumps) and today's cross-field checks
+    (:func:`models.spec.spec_problems`) are skipped (it passed those of the code that trained it).
+    A stored file source keeps its path as stored (absolute when the spec was read from a file) and
+    has no spec folder.
 
     Args:
         metadata: the version's ``metadata.json`` as a mapping (or a ``VersionMetadata``).
@@ -71,20 +71,14 @@ def stored_spec(metadata: Mapping[str, Any]) -> ModelSpec:
             removed from the schema, a value of another type) or there is no stored spec.
     """
     data = _stored_data(metadata)
+    origin = f"the spec stored with {_origin(metadata)}"
     try:
-        return parse_spec(data, origin=f"the spec stored with {_origin(metadata)}")
+        return read_stored_dump(data, origin=origin)
     except SpecError as err:
-        filled = dict(data)
-        if not str(filled.get("intended_use") or "").strip():
-            filled["intended_use"] = NOT_RECORDED
-        if not filled.get("limitations"):
-            filled["limitations"] = [NOT_RECORDED]
-        for kind in (ModelSpec, _AsTrained):
-            try:
-                return kind.model_validate(filled)
-            except ValidationError:
-                continue
-        raise err from None
+        try:
+            return _AsTrained.model_validate({**LENIENT_DEFAULTS, **data}, context={STORED: True})
+        except ValidationError:
+            raise err from None
 
 
 def spec_differences(stored: ModelSpec, current: ModelSpec, stored_data: Mapping[str, Any] | None = None) -> list[str]:
@@ -194,4 +188,4 @@ def judging_spec(
     return stored.model_copy(update=update) if update else stored, comparison
 
 
-__all__ = ["FROM_CURRENT", "NOT_RECORDED", "StoredSpecError", "judging_spec", "spec_differences", "stored_spec"]
+__all__ = ["FROM_CURRENT", "StoredSpecError", "judging_spec", "spec_differences", "stored_spec"]

@@ -11,8 +11,8 @@ import pytest
 
 import models.spec.checks as spec_checks
 from models.records.monitoring import MonitoringRecord, MonitoringSkipped, SpecComparison
-from models.spec import FileSource, find_spec, parse_spec
-from models.stored_spec import NOT_RECORDED, StoredSpecError, judging_spec, spec_differences, stored_spec
+from models.spec import FileSource, SpecError, find_spec, parse_spec
+from models.stored_spec import StoredSpecError, judging_spec, spec_differences, stored_spec
 from tests.helpers import BUILTIN_SPECS, builtin_spec_dict, write_spec
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_registry"
@@ -137,22 +137,18 @@ def test_a_stored_file_source_reads_from_the_current_file_for_out_of_time_and_ke
     assert spec.source.spec_folder == now.resolve() and compared.from_current == []
 
 
-def test_a_stored_spec_without_intended_use_or_limitations_reads_when_they_become_required(monkeypatch, tmp_path):
+def test_a_stored_spec_without_intended_use_or_limitations_reads_although_they_are_required(tmp_path):
     data = builtin_spec_dict("credit_risk")
     meta = _metadata(data)
     for key in ("intended_use", "limitations"):
-        meta["spec"].pop(key)  # a dump written before the fields existed
-    assert stored_spec(meta).intended_use == ""  # today: the defaults, as stored
-
-    def required(spec):
-        return [] if spec.intended_use and spec.limitations else ["intended_use: required"]
-
-    monkeypatch.setattr(spec_checks, "CHECKS", (*spec_checks.CHECKS, required))
-    spec = stored_spec(meta)
-    assert spec.intended_use == NOT_RECORDED and spec.limitations == [NOT_RECORDED]
+        meta["spec"].pop(key)  # a dump written before the fields were required
+    with pytest.raises(SpecError, match="intended_use"):
+        parse_spec(meta["spec"])  # a spec file without them is refused ...
+    spec = stored_spec(meta)  # ... a stored version's spec reads, blank as the code of its day wrote it
+    assert spec.intended_use == "" and spec.limitations == []
     write_spec(tmp_path, {**data, "intended_use": "Scoring applicants", "limitations": ["Old data"]})
     _, compared = judging_spec("credit_risk", meta, tmp_path)
-    assert compared.differences == ["intended_use", "limitations"]  # the stored values, not the placeholders
+    assert compared.differences == ["intended_use", "limitations"]
     assert compared.stored_problem is None
 
 
@@ -180,7 +176,7 @@ def test_a_stored_spec_this_code_cannot_read_falls_back_to_the_current_file_or_f
     assert compared.sentence(3).startswith("spec: judged with the current spec file (sha256 ")
     (tmp_path / "credit_risk.yaml").unlink()
     with pytest.raises(StoredSpecError, match=r"credit_risk version 3 cannot be judged: the spec stored with "
-                                              r"credit_risk version 3: invalid spec: field 'drift.psi_window'.*and the "
+                                              r"credit_risk version 3: invalid stored spec: field 'drift.psi_window'.*and the "
                                               r"current spec file cannot be read either: no spec named 'credit_risk'"):
         judging_spec("credit_risk", meta, tmp_path)
 
