@@ -39,16 +39,20 @@ class _AsTrained(ModelSpec):
         return self
 
 
+def _field(metadata: Any, key: str, default: Any = None) -> Any:
+    """A key of ``metadata.json`` read as a mapping, or an attribute of a ``VersionMetadata``."""
+    return metadata.get(key, default) if isinstance(metadata, Mapping) else getattr(metadata, key, default)
+
+
 def _stored_data(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    data = metadata.get("spec") if isinstance(metadata, Mapping) else getattr(metadata, "spec", None)
+    data = _field(metadata, "spec")
     if not isinstance(data, Mapping):
         raise SpecError(f"{_origin(metadata)}: the metadata holds no stored spec (key 'spec')")
     return copy.deepcopy(dict(data))
 
 
 def _origin(metadata: Any) -> str:
-    get = metadata.get if isinstance(metadata, Mapping) else lambda key, default=None: getattr(metadata, key, default)
-    return f"{get('model', '?')} version {get('version', '?')}"
+    return f"{_field(metadata, 'model', '?')} version {_field(metadata, 'version', '?')}"
 
 
 def stored_spec(metadata: Mapping[str, Any]) -> ModelSpec:
@@ -81,7 +85,7 @@ def stored_spec(metadata: Mapping[str, Any]) -> ModelSpec:
             raise err from None
 
 
-def spec_differences(stored: ModelSpec, current: ModelSpec, stored_data: Mapping[str, Any] | None = None) -> list[str]:
+def spec_differences(stored: ModelSpec, current: ModelSpec) -> list[str]:
     """The dotted paths of the fields where ``current`` differs from ``stored``: a changed value
     (``drift.bins``, ``columns.Amount.max``), a key present in one only (``columns.NewColumn``), an
     element of a list of the same length (``candidates.1.params.C``) or a list of another length
@@ -89,14 +93,10 @@ def spec_differences(stored: ModelSpec, current: ModelSpec, stored_data: Mapping
 
     Both are compared in their canonical JSON form (``model_dump(mode="json")``, as hashed by
     :meth:`ModelSpec.content_hash`), so a field added to the schema since the version was stored
-    compares at its default on both sides. ``stored_data`` (the raw stored dump) supplies the
-    stored ``intended_use`` and ``limitations`` (:func:`stored_spec` fills them when absent).
+    compares at its default on both sides (a stored spec without ``intended_use`` or
+    ``limitations`` reads them as blank).
     """
-    old = stored.model_dump(mode="json")
-    if stored_data is not None:
-        for key, empty in (("intended_use", ""), ("limitations", [])):
-            old[key] = stored_data.get(key, empty)
-    return _differences(old, current.model_dump(mode="json"), "")
+    return _differences(stored.model_dump(mode="json"), current.model_dump(mode="json"), "")
 
 
 def _join(path: str, key: Any) -> str:
@@ -156,7 +156,7 @@ def judging_spec(
             invalid (both reasons named).
     """
     current, current_problem = _current(name, specs_dir)
-    recorded = metadata.get("spec_sha256") if isinstance(metadata, Mapping) else getattr(metadata, "spec_sha256", None)
+    recorded = _field(metadata, "spec_sha256")
     current_hash = None if current is None else current.content_hash()
     try:
         stored = stored_spec(metadata)
@@ -175,7 +175,7 @@ def judging_spec(
             source = source.read_from(Path(specs_dir) / f"{name}.yaml")  # the data roots of the spec folder today
         return stored.model_copy(update={"source": source}), comparison
     if current_hash != recorded:
-        comparison.differences = spec_differences(stored, current, _stored_data(metadata))
+        comparison.differences = spec_differences(stored, current)
     taken = [f for f in FROM_CURRENT if f in comparison.differences]
     update: dict[str, Any] = {}
     if taken:
