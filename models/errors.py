@@ -7,6 +7,11 @@ Each subclass also derives from the built-in exception it replaced (``ValueError
 
 from __future__ import annotations
 
+SHOWN_BY_CALLER = "finml_shown_by_caller"
+"""Name of the log-record attribute (``extra={SHOWN_BY_CALLER: True}``) marking a record whose
+message the caller shows itself (a training summary's reason): a ``finml`` command's console skips
+it, Prefect's API log keeps it (``flows.cli.common.ShowErrorsOnce``)."""
+
 
 class FinmlError(Exception):
     """A problem with the user's input, files or environment, told in words that name the file,
@@ -20,6 +25,26 @@ class SpecError(FinmlError, ValueError):
 class DataError(FinmlError, ValueError):
     """Data that cannot be used as it is: a source that cannot be read, a column that fails its
     expectations, a table too small to split, a batch that does not fit the model."""
+
+
+class LeakageError(DataError):
+    """Probable target leakage stopped a training run before any candidate was fitted.
+
+    Attributes:
+        columns: the features named in the message.
+        setting: the dotted spec setting whose limit the features exceeded
+            (``leakage.max_single_feature_auc``, ``leakage.max_abs_correlation``,
+            ``leakage.max_missingness_auc``, ``leakage.point_in_time_check``), or None when no
+            setting controls the stop (an id-like feature: its column's ``role`` does).
+    """
+
+    def __init__(self, message: str, columns: list[str], setting: str | None = None):
+        super().__init__(message)
+        self.columns = columns
+        self.setting = setting
+
+    def __reduce__(self):  # Prefect may pickle a failed run's exception: keep columns and setting
+        return type(self), (str(self), self.columns, self.setting)
 
 
 class UsageError(FinmlError, ValueError):

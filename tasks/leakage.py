@@ -15,19 +15,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.errors import DataError
+from models.errors import LeakageError
 from models.spec import ModelSpec
 from tasks.step import step
 
 log = logging.getLogger(__name__)
 
 
-class LeakageError(DataError):
-    """Probable target leakage: the message names the columns and the evidence."""
+RAISE_ONLY_WITH_REASON = "raise it only with a documented reason"
+"""How a leakage message says a limit may be changed."""
 
-    def __init__(self, message: str, columns: list[str]):
-        super().__init__(message)
-        self.columns = columns
+
+def setting_hint(setting: str, limit: float | None = None, change: str = RAISE_ONLY_WITH_REASON) -> str:
+    """The sentence a leakage message ends with: the dotted spec setting that controls the stop and
+    how to change it, e.g. ``"(limit 0.95: leakage.max_single_feature_auc in the spec; raise it
+    only with a documented reason)"``."""
+    value = "" if limit is None else f"limit {limit:g}: "
+    return f"({value}{setting} in the spec; {change})"
 
 
 def _orientation_free_auc(y: np.ndarray, x: np.ndarray) -> float | None:
@@ -113,10 +117,12 @@ def check_single_feature_leakage(spec: ModelSpec, table: pd.DataFrame, train_row
     flagged = [s for s in screen if s["flagged"]]
     if flagged:
         detail = ", ".join(f"{s['column']!r} ({s['statistic']} {s['value']:.4f} > {s['limit']:g})" for s in flagged)
+        setting = "leakage.max_single_feature_auc" if spec.is_classifier else "leakage.max_abs_correlation"
         raise LeakageError(
             f"{spec.name}: probable target leakage: {detail} on the training rows alone; a feature this "
-            "predictive is usually derived from the outcome. Remove it, or mark it role 'excluded' with a reason.",
-            [s["column"] for s in flagged],
+            "predictive is usually derived from the outcome. Remove it, or mark it role 'excluded' with a reason "
+            + setting_hint(setting, flagged[0]["limit"]),
+            [s["column"] for s in flagged], setting,
         )
     return screen
 
@@ -164,9 +170,10 @@ def check_missingness_leakage(spec: ModelSpec, table: pd.DataFrame, train_rows: 
         raise LeakageError(
             f"{spec.name}: probable target leakage through missingness: {detail} on the training rows alone; a "
             "value recorded mostly for one class (a fee charged after a default) tells the outcome by being there. "
-            "Remove it, mark it role 'excluded' with a reason, or raise leakage.max_missingness_auc if this "
-            "missingness is known at decision time.",
-            [s["column"] for s in flagged],
+            "Remove it, or mark it role 'excluded' with a reason "
+            + setting_hint("leakage.max_missingness_auc", flagged[0]["limit"],
+                           "raise it only with a documented reason that this missingness is known at decision time"),
+            [s["column"] for s in flagged], "leakage.max_missingness_auc",
         )
     return screen
 
@@ -200,7 +207,8 @@ def check_id_like_features(spec: ModelSpec, table: pd.DataFrame) -> list[str]:
         raise LeakageError(
             f"{spec.name}: feature(s) {found} take a different value on every row and grow (or shrink) with the "
             "row order: an identifier or a row counter declared as a feature, which lets a model learn the row's "
-            "position (its date) rather than the applicant. Declare it role 'id' (or 'excluded' with a reason).",
+            "position (its date) rather than the applicant. Declare it role 'id' (or 'excluded' with a reason) "
+            f"under columns in the spec (columns.{found[0]}.role); no limit controls this check.",
             found,
         )
     return found
@@ -235,8 +243,8 @@ def model_lift_check(spec: ModelSpec, screen: list[dict[str, Any]], model_auc: f
     if lift is not None and lift > limit:
         warning = (f"the selected model's holdout ROC AUC {model_auc:.4f} is {lift:.4f} above the better of the best "
                    f"single feature ({best['column'] if best else '-'}: {_fmt_auc(best['value'] if best else None)}) "
-                   f"and the linear baseline ({_fmt_auc(linear_auc)}), more than {limit:g}: look for a leak that "
-                   "combines features before trusting it")
+                   f"and the linear baseline ({_fmt_auc(linear_auc)}), more than {limit:g} (leakage.max_auc_lift): look for "
+                   "a leak that combines features before trusting it")
     return {"model_auc": model_auc, "best_single_feature": best["column"] if best else None,
             "best_single_feature_auc": best["value"] if best else None, "linear_auc": linear_auc,
             "lift": lift, "limit": limit, "warning": warning}
@@ -277,7 +285,13 @@ def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame,
                 bad.setdefault(col, str(pd.Timestamp(ordered[time_col].iloc[cut - 1]).date()))
     if bad:
         detail = ", ".join(f"{c!r} (changed before the cut at {d})" for c, d in bad.items())
-        raise LeakageError(f"{spec.name}: features use data after their own date: {detail}", list(bad))
+        raise LeakageError(
+            f"{spec.name}: features use data after their own date: {detail}; a feature builder must use only rows "
+            "up to each row's own date "
+            + setting_hint("leakage.point_in_time_check", None,
+                           "turn it off only with a documented reason; the builder is the thing to fix"),
+            list(bad), "leakage.point_in_time_check",
+        )
     return {"checked": True, "cuts": list(cuts), "features": list(builder.feature_names)}
 
 
