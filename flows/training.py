@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 
 from flows.naming import model_tags, rename_current_run, run_reason, training_run_name
 from flows.runners import thread_runner
-from models.errors import DataError
+from models.errors import SHOWN_BY_CALLER, DataError, FinmlError
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
@@ -150,13 +150,16 @@ def train_one(model_name: str, reason: str, task_runner) -> dict[str, Any]:
     try:
         state.result()
         message = state.message or "failed"
+    except FinmlError as err:  # bad input: its message names what to fix; the class name tells nothing
+        message = str(err)
     except Exception as err:  # the subflow's exception, re-raised by result()
         message = f"{type(err).__name__}: {err}"
     try:
         logger = get_run_logger()
     except MissingContextError:  # called from the command line, outside any run
         logger = logging.getLogger(__name__)
-    logger.error("%s failed: %s", model_name, message)
+    # the summary's reason carries the message: a finml command prints it there, its console skips this line
+    logger.error("%s failed: %s", model_name, message, extra={SHOWN_BY_CALLER: True})
     return _failed_summary(model_name, message)
 
 

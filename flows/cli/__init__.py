@@ -18,7 +18,6 @@ from flows.cli.common import (
     EXIT_CODES_HELP,
     _error_message,
     _fail,
-    _QuietUserErrors,
     console,
     err_console,
 )
@@ -47,6 +46,21 @@ server_app = typer.Typer(help="A local Prefect server with a worker and every de
                          no_args_is_help=True)
 app.add_typer(server_app, name="server")
 
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug",
+        help="Show every Prefect log line, each failure with its traceback (also: FINML_DEBUG=1). By default an "
+             "error that ends a run is printed once, as one line; the run's logs in Prefect keep it in full."),
+) -> None:
+    if debug:
+        import os
+
+        os.environ["FINML_DEBUG"] = "1"
+
+
 app.command("models")(training.models_cmd)
 app.command("train")(training.train_cmd)
 app.command("demo")(training.demo_cmd)
@@ -70,14 +84,10 @@ server_app.command("status")(server.server_status)
 
 
 def main() -> None:  # pragma: no cover - console script entry point
-    """Run ``finml``: install the interrupt handler (:mod:`flows.cli.signals`), quieten Prefect's
-    logging of user-facing errors, run the app; after a signal, exit at once with 128 + its number."""
-    import logging
-
+    """Run ``finml``: install the interrupt handler (:mod:`flows.cli.signals`), run the app; after a
+    signal, exit at once with 128 + its number. (A command that runs flows here keeps Prefect's
+    console from repeating the error it prints: :func:`flows.cli.common.quiet_prefect_console`.)"""
     _install_interrupt_handler()
-    quiet = _QuietUserErrors()
-    for name in ("prefect.flow_runs", "prefect.task_runs"):
-        logging.getLogger(name).addFilter(quiet)
     try:
         app()
     except BaseException:

@@ -1,5 +1,7 @@
 """What every ``finml`` command shares: the consoles, the one-line error exit, the wording of an
-error that ended a run, value formatting, and the registry look-ups of the registry commands.
+error that ended a run, the console filter that keeps Prefect from printing that error again (and
+the ``FINML_DEBUG`` switch that turns it off), value formatting, and the registry look-ups of the
+registry commands.
 
 Importing it sets the offline-friendly environment defaults (an explicit setting wins).
 """
@@ -68,9 +70,12 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _error_line(message: str) -> None:
-    """Print ``error: <message>`` on stderr, as one line whatever the terminal's width."""
+    """Print ``error: <message>`` on stderr, as one line whatever the terminal's width; with
+    :func:`debug_enabled`, inside an ``except`` block, the traceback of the error being handled first."""
     from rich.markup import escape
 
+    if debug_enabled() and sys.exc_info()[1] is not None:
+        err_console.print_exception()
     # escape: data examples such as "[inf]" would otherwise be read as rich markup and vanish
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
@@ -122,15 +127,74 @@ def _existing_model(model: str):
     return reg
 
 
-class _QuietUserErrors:
-    """Logging filter: a user-facing error (bad data, bad spec ...) is logged by Prefect as one
-    line instead of a full traceback; the CLI then prints the message once."""
+RUN_FAILURE_LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
+"""Prefect's loggers of task and flow runs, which log a run's failure (twice each: the exception,
+then ``Finished in state Failed(...)``)."""
+
+
+def debug_enabled() -> bool:
+    """True when ``FINML_DEBUG`` is set to ``1``/``true``/``yes`` (``finml --debug`` sets it): every
+    Prefect log line reaches the console, and an error that ends a command is followed by its
+    traceback."""
+    return os.environ.get("FINML_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class ShowErrorsOnce:
+    """Logging filter for Prefect's console handler: a failure the command prints itself is not
+    printed again by Prefect.
+
+    Dropped (console only; Prefect's API handler sits on the run loggers and still receives them,
+    so the run's logs in the UI keep the failure and its traceback):
+
+    - a record of :data:`RUN_FAILURE_LOGGERS` carrying a :class:`models.errors.FinmlError`
+      (``Task run failed with exception: ...``, ``Encountered exception during execution: ...``);
+    - the ``Finished in state Failed(...)`` record of the same task or flow run (matched by its
+      ``task_run_id`` / ``flow_run_id``; it carries no exception);
+    - a record marked :data:`models.errors.SHOWN_BY_CALLER`.
+
+    Anything else, any other exception (a bug) included, passes with its traceback.
+    """
+
+    def __init__(self) -> None:
+        self._failed_runs: set[str] = set()
+
+    @staticmethod
+    def _run_id(record) -> str | None:
+        run = getattr(record, "task_run_id", None) or getattr(record, "flow_run_id", None)
+        return str(run) if run else None
 
     def filter(self, record) -> bool:
-        from models.errors import FinmlError
+        from models.errors import SHOWN_BY_CALLER, FinmlError
 
+        if getattr(record, SHOWN_BY_CALLER, False):
+            return False
+        if record.name not in RUN_FAILURE_LOGGERS:
+            return True
+        run = self._run_id(record)
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and isinstance(exc, FinmlError):
-            record.exc_info = None
-            record.exc_text = None
-        return True
+        if isinstance(exc, FinmlError):
+            if run:
+                self._failed_runs.add(run)
+            return False
+        return not (run in self._failed_runs and str(record.msg).startswith("Finished in state"))
+
+
+def quiet_prefect_console() -> bool:
+    """Install :class:`ShowErrorsOnce` on Prefect's console handler (the root logger's
+    ``PrefectConsoleHandler``, see Prefect's ``logging.yml``), once per process; nothing with
+    :func:`debug_enabled`. Imports Prefect (its import configures logging). Returns whether a
+    filter is in place."""
+    if debug_enabled():
+        return False
+    import logging
+
+    import prefect.main  # noqa: F401 - configures Prefect's logging (setup_logging) on import
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    installed = False
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            if not any(isinstance(f, ShowErrorsOnce) for f in handler.filters):
+                handler.addFilter(ShowErrorsOnce())
+            installed = True
+    return installed

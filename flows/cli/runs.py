@@ -15,10 +15,14 @@ def _check_configured_api() -> None:
     """Prepare a command that runs flows itself. With ``PREFECT_API_URL`` set, a local run reports to
     that server: fail in one line when it does not answer (Prefect would otherwise retry and end in a
     long traceback). Then tag this process's runs and mark dead runs Crashed
-    (:func:`flows.lifetime.claim_local_runs`), and let a SIGTERM during a flow end the command."""
+    (:func:`flows.lifetime.claim_local_runs`), let a SIGTERM during a flow end the command, and keep
+    Prefect's console from repeating the error the command prints (:func:`flows.cli.common.quiet_prefect_console`)."""
     from prefect.settings import PREFECT_API_URL
 
+    from flows.cli.common import quiet_prefect_console
     from flows.lifetime import claim_local_runs
+
+    quiet_prefect_console()
 
     url = PREFECT_API_URL.value()
     if url:

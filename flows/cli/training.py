@@ -38,10 +38,16 @@ def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 
 def print_summary(rows: list[dict[str, Any]], title: str) -> None:
-    """The summary table, then each model's decision in words."""
+    """The summary table, then each model's decision in words: a run that failed as an ``error:`` line
+    on stderr (its only appearance on the console), a rejected one with where its model card went."""
     console.print(summary_table(rows, title))
     for r in rows:
-        console.print(f"  {r['model']}: {r.get('reason', '')}", highlight=False, markup=False)
+        reason = str(r.get("reason") or "")
+        text = reason if reason.startswith(f"{r['model']}: ") else f"{r['model']}: {reason}"  # errors name their model
+        if r.get("gate") == "error":  # the run's error, printed once, on stderr (Prefect's console skips it)
+            _error_line(text)
+            continue
+        console.print(f"  {text}", highlight=False, markup=False)
         if r.get("evidence"):  # a rejected run: its model card and evidence are in the reports folder
             from pathlib import Path
 
