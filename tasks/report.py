@@ -364,7 +364,24 @@ def training_summary_markdown(
         gate_markdown(gate),
         "",
         f"Decision: {decision['reason']}",
+        *_model_card_lines(decision),
     ])
+
+
+MODEL_CARD_LINE = "Model card of the rejected run:"
+"""How a training summary starts the line naming a rejected run's model card (``finml train
+--deployment`` prints that line from the artifact)."""
+
+
+def _model_card_lines(decision: dict[str, Any]) -> list[str]:
+    """A rejected run's ``Model card of the rejected run: `<path>` `` line (beside its
+    ``rejected.json`` evidence), read by ``finml train --deployment``; nothing for a promotion."""
+    evidence = decision.get("evidence_path")
+    if decision.get("promoted") or not evidence:
+        return []
+    from pathlib import Path
+
+    return ["", f"{MODEL_CARD_LINE} `{Path(evidence).resolve().parent / 'model_card.md'}`"]
 
 
 def _in_run() -> bool:

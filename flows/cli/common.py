@@ -59,6 +59,36 @@ def training_exit_code(rows: list[dict[str, Any]]) -> int:
     return EXIT_OK
 
 
+def deployment_rejected(outcome) -> bool:
+    """Whether a completed training deployment run was rejected by the gate: its training-summary
+    artifact says ``not promoted`` (:attr:`flows.deploy.RunOutcome.summary`, the artifact's first
+    line ``Training <model>: not promoted; ...``), or its name says ``-rejected-``
+    (:func:`flows.naming.training_run_name`)."""
+    head = (outcome.summary or "").split(": ", 1)[-1]
+    return head.startswith("not promoted") or "-rejected-" in (outcome.name or "")
+
+
+def deployment_training_exit_code(outcomes) -> int:
+    """``finml train --deployment``'s exit code from its completed runs' outcomes, the codes of a
+    local run: :data:`EXIT_REJECTED` when the gate rejected a model (:func:`deployment_rejected`),
+    else :data:`EXIT_OK`. (A run that did not complete already ended the command with
+    :data:`EXIT_ERROR`.)"""
+    return EXIT_REJECTED if any(deployment_rejected(o) for o in outcomes) else EXIT_OK
+
+
+def model_card_line(outcome) -> str | None:
+    """The line of a rejected run's training-summary artifact that names its model card
+    (:data:`tasks.report.MODEL_CARD_LINE`), or None."""
+    from tasks.report import MODEL_CARD_LINE
+
+    for artifact in outcome.artifacts or []:
+        if (artifact.get("key") or "").endswith("-training-summary"):
+            for line in (artifact.get("data") or "").splitlines():
+                if line.startswith(MODEL_CARD_LINE):
+                    return line.replace("`", "")
+    return None
+
+
 def _fail(message: str, code: int = 1) -> None:
     """Print ``error: <message>`` on stderr and end the command with exit code ``code``.
 

@@ -47,8 +47,15 @@ def _model_tags(model: str, kind: str):
     return tags(*model_tags(model, kind))
 
 
-def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: float) -> None:
-    """Start deployment runs on the server, wait, print each run's name, state and summary."""
+def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: float) -> list:
+    """Start deployment runs on the server, wait, print each run's name, state and summary.
+
+    Returns:
+        The runs' :class:`flows.deploy.RunOutcome`, when every run completed.
+
+    Raises:
+        typer.Exit: code 1 when a run did not complete (failed, crashed, still running at the timeout).
+    """
     from flows.deploy import DeploymentRunError, deployment_name, run_and_wait
 
     try:
@@ -74,3 +81,4 @@ def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: f
             console.print(f"  {o.ui_url}", highlight=False)
     if not all(o.completed for o in outcomes):
         raise typer.Exit(1)
+    return outcomes

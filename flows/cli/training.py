@@ -17,6 +17,9 @@ from flows.cli.common import (
     _fail,
     _fmt,
     console,
+    deployment_rejected,
+    deployment_training_exit_code,
+    model_card_line,
     training_exit_code,
 )
 from flows.cli.monitoring import print_monitoring
@@ -107,7 +110,8 @@ def train_cmd(
 
     Exit code: 0 promoted (every model, with --all); 3 the gate rejected (a model, with --all); 1 an error,
     a run stopped by bad data (it is recorded in the history as `stopped`) or a failed deployment run,
-    before a rejection; 2 bad arguments; 130/143 interrupted. With --deployment: 0 every run completed, else 1.
+    before a rejection; 2 bad arguments; 130/143 interrupted. With --deployment the same: 1 a run that did not
+    complete (failed, crashed, still running at the timeout), else 3 a run the gate rejected, else 0.
     """
     if all_models and model is not None:
         _fail("give a MODEL or --all, not both", code=2)
@@ -117,7 +121,15 @@ def train_cmd(
         names = [model] if model else _spec_names()
         for name in names:
             _check_spec(name)
-        _run_deployments([("train", name, {"model_name": name, "reason": reason}) for name in names], timeout)
+        outcomes = _run_deployments([("train", name, {"model_name": name, "reason": reason}) for name in names],
+                                    timeout)
+        for o in outcomes:
+            card = model_card_line(o) if deployment_rejected(o) else None
+            if card:
+                console.print(f"  {card}", highlight=False, markup=False)
+        code = deployment_training_exit_code(outcomes)
+        if code:
+            raise typer.Exit(code)
         return
     rows = _run_training([model] if model else None, reason)
     print_summary(rows, "Training summary")
