@@ -9,7 +9,11 @@ from types import SimpleNamespace
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.cli.common import deployment_rejected, deployment_training_exit_code, model_card_line
+from flows.cli.common import (
+    deployment_rejected,
+    deployment_training_exit_code,
+    model_card_line,
+)
 from tasks.report import training_summary_markdown
 
 DECISION_REJECTED = {"promoted": False, "version": None, "champion_after": 1, "reason": "threshold: ROC AUC 0.61 < 0.7",
