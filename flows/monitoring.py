@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.naming import monitoring_run_name, rename_current_run
+from models.errors import SHOWN_BY_CALLER
 from models.records.monitoring import MonitoringRecord, MonitoringSkipped, SpecComparison
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
@@ -58,6 +59,11 @@ from tasks.scoring import (
     write_predictions,
 )
 from tasks.validate import validate_data
+
+_SHOWN = {SHOWN_BY_CALLER: True}
+"""``extra`` of the log lines whose text the run's result carries and a ``finml`` command prints
+(the verdict, the spec comparison, warnings): Prefect's run log keeps them, the command's console
+skips them (:class:`flows.cli.common.ShowErrorsOnce`)."""
 
 DRIFT_EVENT = "finml.drift.detected"
 DATA_QUALITY_EVENT = "finml.data-quality.alarm"
@@ -107,7 +113,8 @@ def monitor_model(
     spec, compared = judging_spec(model_name, loaded.metadata, settings.specs_dir, out_of_time=batch == OUT_OF_TIME)
     _log_comparison(logger, compared, loaded.version)
     frame, label = load_batch(spec, batch)
-    validate_data(spec, frame, serving=True, source=label)
+    warnings = validate_data(spec, frame, serving=True, source=label).warning_sentences()
+    _log_warnings(logger, spec.name, warnings)
     table = batch_table(spec, frame)
     if len(table) < spec.drift.min_rows:
         rows = f"{len(table)} usable row{'' if len(table) == 1 else 's'}"
@@ -116,9 +123,10 @@ def monitor_model(
         publish_markdown(artifact_key(spec.name, "monitoring-verdict"),
                          f"# Monitoring {spec.name}: {message}\n\n{compared.sentence(loaded.version)}",
                          f"Monitoring verdict of {spec.name}")
-        logger.warning(message)
+        logger.warning("%s", message, extra=_SHOWN)
         return MonitoringSkipped(model=spec.name, version=loaded.version, summary=message, spec_comparison=compared,
-                                 batch={"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))})
+                                 batch={"label": label, "rows": int(len(frame)), "modelled_rows": int(len(table))},
+                                 validation_warnings=warnings or None)
     scores = score_with_version(spec, loaded, table)
     out_of_range = count_out_of_range(spec.drift, loaded.pipeline, table)
     drift = measure_drift(spec, loaded.reference, table, scores)
@@ -128,7 +136,7 @@ def monitor_model(
     outcome = record_monitoring(
         spec, settings.registry_dir, version=loaded.version, run_id=str(flow_run.id) if flow_run.id else None,
         batch_label=label, frame=frame, table=table, drift=drift, evidently=evidently, perf=perf, ts=ts,
-        out_of_range=out_of_range, spec_comparison=compared,
+        out_of_range=out_of_range, spec_comparison=compared, validation_warnings=warnings,
     )
     record = outcome.record
     publish_table(artifact_key(spec.name, "drift"), drift.as_rows(), f"Per-feature PSI of {spec.name} v{loaded.version}")
@@ -141,17 +149,25 @@ def monitor_model(
         emit(DRIFT_EVENT, spec.name, outcome.event_payload(), labels={ACTION_LABEL: record.action})
     elif outcome.data_quality_alarm:  # people must look at the feed; no retraining trigger listens to this
         emit(DATA_QUALITY_EVENT, spec.name, outcome.event_payload(), labels={ACTION_LABEL: record.action})
-        logger.warning(record.summary)
+        logger.warning("%s", record.summary, extra=_SHOWN)
     rename_current_run(lambda current: monitoring_run_name(spec.name, loaded.version, record.verdict, current))
-    logger.info(record.summary)
+    logger.info("%s", record.summary, extra=_SHOWN)
     return record
+
+
+def _log_warnings(logger, model: str, warnings: list[str]) -> None:
+    """Log each validation warning (Prefect's run log keeps them); marked
+    :data:`models.errors.SHOWN_BY_CALLER`: the run's result carries them and a ``finml`` command
+    prints them from there, its console skips these lines."""
+    for w in warnings:
+        logger.warning("%s: validation warning: %s", model, w, extra=_SHOWN)
 
 
 def _log_comparison(logger, compared: SpecComparison, version: int) -> None:
     """Log which spec judges the version: a warning when the current spec file could not be compared
     (missing or invalid) or had to judge (the stored spec unreadable), else info."""
     troubled = compared.judged_with == "current" or compared.current_sha256 is None
-    (logger.warning if troubled else logger.info)(compared.sentence(version))
+    (logger.warning if troubled else logger.info)("%s", compared.sentence(version), extra=_SHOWN)
 
 
 def _score_run_name() -> str:
@@ -176,9 +192,11 @@ def score_batch(
 
     Returns:
         ``{"model", "version", "rows", "output", "extra_columns", "batch", "unscored_rows",
-        "unscored_reason", "out_of_range", "spec_comparison"}`` (``out_of_range``: per numeric
-        feature, the rows outside the version's training range, :func:`tasks.ranges.out_of_range_report`;
-        ``spec_comparison``: the :class:`models.records.monitoring.SpecComparison` as JSON).
+        "unscored_reason", "out_of_range", "spec_comparison", "validation_warnings"}``
+        (``out_of_range``: per numeric feature, the rows outside the version's training range,
+        :func:`tasks.ranges.out_of_range_report`; ``spec_comparison``: the
+        :class:`models.records.monitoring.SpecComparison` as JSON; ``validation_warnings``: the batch
+        validation's warnings, one line each).
 
     Raises:
         OutputPathError (before any work), MonitoringInputError, DataValidationError (a missing
@@ -193,26 +211,29 @@ def score_batch(
     loaded = load_model_version(model_name, settings.registry_dir, version)
     spec, compared = judging_spec(model_name, loaded.metadata, settings.specs_dir, out_of_time=batch == OUT_OF_TIME)
     _log_comparison(logger, compared, loaded.version)
-    table, scores, label, extra, batch_rows = read_validate_score(spec, loaded, batch, validation_engine)
+    table, scores, label, extra, batch_rows, warnings = read_validate_score(spec, loaded, batch, validation_engine)
+    _log_warnings(logger, spec.name, warnings)
     if extra:
-        logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra)
+        logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra, extra=_SHOWN)
     written = write_predictions(predictions_frame(spec, table, scores, loaded.version, now_utc()), output)
     unscored = batch_rows - len(table)
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
               "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),
               "unscored_reason": "the feature builder needs earlier rows to compute their features" if unscored else None,
               "out_of_range": count_out_of_range(spec.drift, loaded.pipeline, table),
-              "spec_comparison": compared.model_dump(mode="json")}
+              "spec_comparison": compared.model_dump(mode="json"), "validation_warnings": warnings}
     oor_text = out_of_range_text(result["out_of_range"])
     if oor_text:
-        logger.warning("%s: %s", spec.name, oor_text)
+        logger.warning("%s: %s", spec.name, oor_text, extra=_SHOWN)
     if unscored:
-        logger.info("%d row(s) of the batch were not scored: the feature builder needs earlier history", unscored)
+        logger.info("%d row(s) of the batch were not scored: the feature builder needs earlier history", unscored,
+                    extra=_SHOWN)
     publish_markdown(
         artifact_key(spec.name, "scoring"),
         f"# Scored {spec.name} v{loaded.version}\n\n{len(table)} rows from {label} → `{written}`.\n\n"
         + (f"Ignored columns not in the spec: {', '.join(extra)}" if extra else "No extra columns.")
         + (f"\n\nWarning: {oor_text}." if oor_text else "")
+        + "".join(f"\n\nValidation warning: {w}" for w in warnings)
         + f"\n\n{compared.sentence(loaded.version)}.",
         f"Batch scoring of {spec.name}",
     )

@@ -53,7 +53,9 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
 
     Returns:
         A summary: model, best candidate, primary metric and value, gate verdict, version
-        promoted (or None), champion after the run, and the decision's reason.
+        promoted (or None), champion after the run, the decision's reason, its evidence (a
+        rejected run's ``rejected.json``) and ``warnings`` (the validation's non-critical failures,
+        prefixed ``validation:``, and the modelling table's warnings; one line each).
 
     Raises:
         SpecError, DataSourceError, DataPreparationError, DataValidationError,
@@ -69,13 +71,14 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     reason = run_reason(reason)  # a deployment's default "schedule" on a run started by hand
 
     run_id = str(flow_run.id) if flow_run.id else None
+    run_warnings: list[str] = []  # the validation's and the modelling table's, for the summary
     try:  # bad data stops the run before its gate: a `stopped` line in the history, then the error
         loaded = load_data(spec)
         validation = validate_data(spec, loaded.frame)
+        _warn(logger, run_warnings, [f"validation: {w}" for w in validation.warning_sentences()])
         data = prepare_table(spec, loaded)
         warnings = check_modelling_table(data.table, spec)
-        for w in warnings:
-            logger.warning(w)
+        _warn(logger, run_warnings, warnings)
         plan = plan_split(data.table, spec)
         check_split_events(spec, data.table, plan)  # a classifier's holdout with too few events stops the run now
         leakage = leakage_guards(spec, data.development, data.table, plan)  # stops the run on probable leakage
@@ -85,6 +88,11 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         leakage = model_lift_warning(spec, leakage, evaluation, data.table, plan)  # a warning in the card, never a stop
         champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
     except DataError as err:
+        report = getattr(err, "report", None)  # a failed validation: its warnings are in its report
+        if report is not None and not run_warnings:
+            run_warnings = [f"validation: {w}" for w in report.warning_sentences()]
+        for w in run_warnings:  # the summary of a stopped run (train_one) reads them back from the error
+            err.add_note(WARNING_NOTE + w)
         record_stop(spec.name, settings.registry_dir, run_id=run_id, reason=reason, err=err)
         rename_current_run(lambda current: training_run_name(spec.name, None, current, label="stopped"))
         raise
@@ -108,6 +116,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         "promoted": decision.promoted,
         "reason": decision.reason,
         "evidence": decision.evidence_path,
+        "warnings": run_warnings,
     }
     publish_markdown(
         artifact_key(spec.name, "training-summary"),
@@ -126,9 +135,22 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     return summary
 
 
-def _failed_summary(name: str, message: str) -> dict[str, Any]:
+WARNING_NOTE = "finml warning: "
+"""Prefix of the notes (``BaseException.add_note``) with which a stopped training run's error
+carries the warnings the run gave before it stopped, for its summary."""
+
+
+def _warn(logger, collected: list[str], warnings: list[str]) -> None:
+    """Add ``warnings`` to ``collected`` (the summary's) and log each (Prefect's run log keeps them),
+    marked :data:`models.errors.SHOWN_BY_CALLER`: a ``finml`` command prints them with the summary."""
+    for w in warnings:
+        collected.append(w)
+        logger.warning("%s", w, extra={SHOWN_BY_CALLER: True})
+
+
+def _failed_summary(name: str, message: str, warnings: list[str] | None = None) -> dict[str, Any]:
     return {"model": name, "best_candidate": None, "primary_metric": None, "value": None, "gate": "error",
-            "version": None, "champion": None, "promoted": False, "reason": message}
+            "version": None, "champion": None, "promoted": False, "reason": message, "warnings": warnings or []}
 
 
 @step("train-model-subflow", task_run_name="run-train-{model_name}")
@@ -147,11 +169,13 @@ def train_one(model_name: str, reason: str, task_runner) -> dict[str, Any]:
         state = train_model.with_options(task_runner=task_runner)(model_name, reason=reason, return_state=True)
     if state.is_completed():
         return state.result()
+    warnings: list[str] = []
     try:
         state.result()
         message = state.message or "failed"
     except FinmlError as err:  # bad input: its message names what to fix; the class name tells nothing
         message = str(err)
+        warnings = [n[len(WARNING_NOTE):] for n in getattr(err, "__notes__", []) if n.startswith(WARNING_NOTE)]
     except Exception as err:  # the subflow's exception, re-raised by result()
         message = f"{type(err).__name__}: {err}"
     try:
@@ -160,7 +184,7 @@ def train_one(model_name: str, reason: str, task_runner) -> dict[str, Any]:
         logger = logging.getLogger(__name__)
     # the summary's reason carries the message: a finml command prints it there, its console skips this line
     logger.error("%s failed: %s", model_name, message, extra={SHOWN_BY_CALLER: True})
-    return _failed_summary(model_name, message)
+    return _failed_summary(model_name, message, warnings)
 
 
 def _train_all_run_name() -> str:

@@ -246,6 +246,12 @@ class ValidationReport:
     def success(self) -> bool:
         return not self.critical_failures
 
+    def warning_sentences(self) -> list[str]:
+        """One line per failed non-critical expectation (a ``severity: warning`` column, values made
+        missing by ``on_invalid: missing``), as :meth:`ExpectationOutcome.sentence` words it: what
+        the command line prints beside a training summary, a monitoring verdict or a scoring result."""
+        return [o.sentence() for o in self.warnings]
+
     @property
     def failed_columns(self) -> list[str]:
         seen: dict[str, None] = {}

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.errors import SHOWN_BY_CALLER
 from models.spec import ColumnSpec
 from tasks.expectations import ExpectationOutcome, column_expectations, first_examples, first_ids
 from tasks.validate_fast import INFERRED_OK
@@ -162,8 +163,8 @@ def invalid_to_missing(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> p
             if rule == "type" and family in ("numeric", "integer") and s.dtype == object:
                 s = pd.to_numeric(s).astype(float)  # what is left is numbers and missing values
         out[name] = s
-    for item in found:
-        log.warning(item.outcome().sentence())
+    for item in found:  # the validation report carries them too: a finml command prints them from there
+        log.warning("%s", item.outcome().sentence(), extra={SHOWN_BY_CALLER: True})
     out.attrs[INVALID_VALUES] = [asdict(item) for item in found]
     return out
 

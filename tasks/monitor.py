@@ -255,6 +255,7 @@ def build_record(
     spec: ModelSpec, *, version: int, run_id: str | None, batch_label: str, frame: pd.DataFrame,
     table: pd.DataFrame, drift: DriftResult, evidently: EvidentlySummary, perf: dict[str, Any], ts: str,
     out_of_range: dict[str, Any] | None = None, spec_comparison: SpecComparison | None = None,
+    validation_warnings: list[str] | None = None,
 ) -> MonitoringOutcome:
     """Assemble the history record: every value, not only alerts.
 
@@ -263,7 +264,9 @@ def build_record(
             summary; perf: :func:`performance`'s result; ts: ISO-8601 UTC start of the run;
             out_of_range: :func:`tasks.ranges.out_of_range_report`'s result (None: not measured);
             spec_comparison: which spec judged and how the current file differs
-            (:func:`models.stored_spec.judging_spec`; None: not compared).
+            (:func:`models.stored_spec.judging_spec`; None: not compared); validation_warnings: the
+            batch validation's warnings (:meth:`tasks.expectations.ValidationReport.warning_sentences`;
+            stored as None when there are none).
 
     Raises:
         pydantic.ValidationError: a value of the wrong type for the record (a bug, named).
@@ -322,6 +325,7 @@ def build_record(
         evidently=evidently,
         out_of_range=out_of_range,
         spec_comparison=spec_comparison,
+        validation_warnings=list(validation_warnings) if validation_warnings else None,
     )
     return MonitoringOutcome(record)
 
@@ -338,6 +342,7 @@ def drift_markdown(record: MonitoringRecord) -> str:
         f"Batch: {record.batch.label} ({record.batch.rows} rows, SHA-256 `{(record.batch.sha256 or '')[:16]}…`).",
         "",
         *([record.spec_comparison.sentence(record.version) + ".", ""] if record.spec_comparison else []),
+        *([*(f"Validation warning: {w}" for w in record.validation_warnings), ""] if record.validation_warnings else []),
         "| feature | PSI | status | note |",
         "|---|---|---|---|",
     ]

@@ -207,7 +207,7 @@ def score_with_version(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFra
 
 def validate_and_score(
     spec: ModelSpec, loaded: LoadedVersion, frame: pd.DataFrame, label: str, engine: str = "fast"
-) -> tuple[pd.DataFrame, np.ndarray]:
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """Validate a batch with the serving suite, then build its modelling table and score it.
 
     Validation comes first and decides: a batch that fails it is never scored, and the error
@@ -222,8 +222,9 @@ def validate_and_score(
         engine: ``"fast"`` (vectorised evaluation of the suite) or ``"gx"`` (Great Expectations).
 
     Returns:
-        ``(modelling table, scores)``: one score per table row (P(positive) for classifiers,
-        the forecast for regression).
+        ``(modelling table, scores, warnings)``: one score per table row (P(positive) for
+        classifiers, the forecast for regression); the validation's warnings, one line each
+        (:meth:`tasks.expectations.ValidationReport.warning_sentences`).
 
     Raises:
         DataValidationError: a critical expectation of the serving suite failed (a missing
@@ -241,19 +242,20 @@ def validate_and_score(
                          f"Data validation of {spec.name} (serving suite)")
         raise DataValidationError(report, source=label, columns=list(frame.columns))
     table = batch_table.fn(spec, frame)
-    return table, score_with_version.fn(spec, loaded, table)
+    return table, score_with_version.fn(spec, loaded, table), report.warning_sentences()
 
 
 @step("read-validate-score")
 def read_validate_score(
     spec: ModelSpec, loaded: LoadedVersion, batch: str, engine: str = "fast"
-) -> tuple[pd.DataFrame, np.ndarray, str, list[str], int]:
+) -> tuple[pd.DataFrame, np.ndarray, str, list[str], int, list[str]]:
     """Read a batch, validate it (serving suite) and score it with a loaded version.
 
     One task rather than three: each task run costs Prefect about 50 ms of API calls.
 
     Returns:
-        ``(modelling table, scores, batch label, columns the spec does not declare, rows read)``.
+        ``(modelling table, scores, batch label, columns the spec does not declare, rows read,
+        validation warnings)`` (the warnings: :meth:`tasks.expectations.ValidationReport.warning_sentences`).
 
     Raises:
         MonitoringInputError (empty batch), DataSourceError (unreadable file),
@@ -263,5 +265,5 @@ def read_validate_score(
     from tasks.monitor import load_batch
 
     frame, label = load_batch.fn(spec, batch)
-    table, scores = validate_and_score(spec, loaded, frame, label, engine)
-    return table, scores, label, extra_columns(spec, frame), len(frame)
+    table, scores, warnings = validate_and_score(spec, loaded, frame, label, engine)
+    return table, scores, label, extra_columns(spec, frame), len(frame), warnings

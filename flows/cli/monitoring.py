@@ -33,6 +33,7 @@ def print_monitoring(record) -> None:
     from models.records.monitoring import MonitoringSkipped
 
     if isinstance(record, MonitoringSkipped):
+        print_validation_warnings(record.validation_warnings)
         console.print(f"{record.model}: {record.summary}", highlight=False, markup=False)
         print_spec_comparison(record.spec_comparison, record.version)
         return
@@ -48,6 +49,7 @@ def print_monitoring(record) -> None:
     console.print(table)
     console.print(f"  {record.summary}", highlight=False, markup=False)
     print_spec_comparison(record.spec_comparison, record.version)
+    print_validation_warnings(record.validation_warnings, indent="  ")
     if record.alarm or record.data_quality_alarm:
         console.print(f"  severity {record.severity or '-'}, action {record.action or '-'}", highlight=False)
     perf = record.performance
@@ -76,6 +78,13 @@ def print_monitoring(record) -> None:
             console.print(f"  {counts}", highlight=False, markup=False)
 
 
+def print_validation_warnings(warnings: list[str] | None, indent: str = "") -> None:
+    """One ``warning: validation: ...`` line per validation warning of the batch (values made
+    missing by ``on_invalid: missing``, a ``severity: warning`` column's failures); nothing for None."""
+    for w in warnings or []:
+        console.print(f"{indent}warning: validation: {w}", highlight=False, markup=False, soft_wrap=True)
+
+
 def print_spec_comparison(comparison, version: int) -> None:
     """One line: which spec judged the version and how the current spec file differs from it.
 
@@ -94,7 +103,7 @@ def print_spec_comparison(comparison, version: int) -> None:
 
 def print_scoring(model: str, result: dict[str, Any]) -> None:
     """What ``finml score`` prints: rows scored and where, rows not scored, ignored columns,
-    values outside the training range, and which spec judged the batch.
+    values outside the training range, the validation's warnings, and which spec judged the batch.
 
     Args:
         result: :func:`flows.monitoring.score_batch`'s result.
@@ -110,6 +119,7 @@ def print_scoring(model: str, result: dict[str, Any]) -> None:
     oor = out_of_range_text(result.get("out_of_range"))
     if oor:
         console.print(f"warning: {oor}", highlight=False)
+    print_validation_warnings(result.get("validation_warnings"))
     print_spec_comparison(result.get("spec_comparison"), result["version"])
 
 

@@ -41,12 +41,15 @@ def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 
 def print_summary(rows: list[dict[str, Any]], title: str) -> None:
-    """The summary table, then each model's decision in words: a run that failed as an ``error:`` line
+    """The summary table, then per model its warnings (``<model>: warning: ...``, the validation's
+    and the modelling table's) and its decision in words: a run that failed as an ``error:`` line
     on stderr (its only appearance on the console), a rejected one with where its model card went."""
     console.print(summary_table(rows, title))
     for r in rows:
         reason = str(r.get("reason") or "")
         text = reason if reason.startswith(f"{r['model']}: ") else f"{r['model']}: {reason}"  # errors name their model
+        for w in r.get("warnings") or []:  # validation warnings (Prefect's console skips their log lines)
+            console.print(f"  {r['model']}: warning: {w}", highlight=False, markup=False, soft_wrap=True)
         if r.get("gate") == "error":  # the run's error, printed once, on stderr (Prefect's console skips it)
             _error_line(text)
             continue

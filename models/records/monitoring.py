@@ -205,11 +205,14 @@ class MonitoringRecord(StoredRecord):
     (both typed in :mod:`models.records.drift`); ``out_of_range``: values outside the training
     range (None in older records and for versions saved without the ranges);
     ``spec_comparison``: which spec judged the version and how the current spec file differs from
-    it (:class:`SpecComparison`; None in records written before it existed).
+    it (:class:`SpecComparison`; None in records written before it existed); ``validation_warnings``:
+    the batch validation's warnings, one line each (values made missing by ``on_invalid: missing``,
+    a ``severity: warning`` column's failures; None when there were none, and in older records).
     """
 
     SCHEMA_VERSION: ClassVar[int] = MONITORING_SCHEMA_VERSION
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"severity", "action", "out_of_range", "spec_comparison"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"severity", "action", "out_of_range", "spec_comparison",
+                                                        "validation_warnings"})
 
     ts: str
     model: str
@@ -225,6 +228,7 @@ class MonitoringRecord(StoredRecord):
     evidently: EvidentlySummary | None = None
     out_of_range: OutOfRange | None = None
     spec_comparison: SpecComparison | None = None
+    validation_warnings: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As :meth:`StoredRecord.to_json`, also without the keys added since version 1 inside
@@ -255,7 +259,7 @@ class MonitoringRecord(StoredRecord):
 class MonitoringSkipped(Record):
     """What a monitoring run returns when the batch has fewer usable rows than
     ``drift.min_rows``: verdict ``insufficient_data``, nothing measured and nothing recorded;
-    ``spec_comparison`` as in :class:`MonitoringRecord`."""
+    ``spec_comparison`` and ``validation_warnings`` as in :class:`MonitoringRecord`."""
 
     model: str
     version: int
@@ -263,3 +267,4 @@ class MonitoringSkipped(Record):
     summary: str
     batch: BatchInfo
     spec_comparison: SpecComparison | None = None
+    validation_warnings: list[str] | None = None

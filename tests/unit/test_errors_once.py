@@ -4,7 +4,6 @@ error the command prints itself, the debug switch that turns it off, and the sum
 from __future__ import annotations
 
 import logging
-import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -104,10 +103,8 @@ def test_the_debug_option_sets_finml_debug(monkeypatch, tmp_path):
 
 
 def test_a_failed_run_is_one_error_line_on_stderr(monkeypatch, capsys):
-    from flows.cli import common, training
+    from flows.cli import training
 
-    monkeypatch.setattr(common.err_console, "file", sys.stderr)
-    monkeypatch.setattr(common.console, "file", sys.stdout)
     rows = [{"model": "applications", "gate": "error", "promoted": False,
              "reason": "applications: data validation failed (1 critical expectation(s))"},
             {"model": "other", "gate": "error", "promoted": False, "reason": "KeyError: 'x'"}]
@@ -122,7 +119,6 @@ def test_a_failed_run_is_one_error_line_on_stderr(monkeypatch, capsys):
 def test_debug_prints_the_traceback_before_the_error_line(monkeypatch, capsys):
     from flows.cli import common
 
-    monkeypatch.setattr(common.err_console, "file", sys.stderr)
     monkeypatch.setenv("FINML_DEBUG", "1")
     try:
         raise DataError("m: column 'x' is missing")
