@@ -94,10 +94,12 @@ def test_the_debug_option_sets_finml_debug(monkeypatch, tmp_path):
 
     monkeypatch.delenv("FINML_DEBUG", raising=False)
     monkeypatch.setenv("FINML_SPECS_DIR", str(tmp_path))
-    result = CliRunner().invoke(app, ["--debug", "models"])
-    assert result.exit_code in (0, 1), result.output
-    assert os.environ.get("FINML_DEBUG") == "1"
-    monkeypatch.delenv("FINML_DEBUG")
+    try:
+        result = CliRunner().invoke(app, ["--debug", "models"])
+        assert result.exit_code in (0, 1), result.output
+        assert os.environ.get("FINML_DEBUG") == "1"
+    finally:  # the option set it in os.environ itself: monkeypatch would restore its "1" at teardown
+        os.environ.pop("FINML_DEBUG", None)
     help_text = " ".join(CliRunner().invoke(app, ["--help"]).output.split())
     assert "--debug" in help_text and "FINML_DEBUG=1" in help_text
 
