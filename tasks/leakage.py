@@ -270,7 +270,7 @@ def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame,
             continue
         partial = builder.build(ordered.iloc[:cut], require_target=False).set_index(time_col)
         common = partial.index.intersection(full.index)
-        for col in builder.feature_names:
+        for col in builder.built_feature_names:  # extra_features are the row's own values
             a = partial.loc[common, col].to_numpy(dtype=float)
             b = full.loc[common, col].to_numpy(dtype=float)
             if not np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True):
@@ -278,7 +278,7 @@ def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame,
     if bad:
         detail = ", ".join(f"{c!r} (changed before the cut at {d})" for c, d in bad.items())
         raise LeakageError(f"{spec.name}: features use data after their own date: {detail}", list(bad))
-    return {"checked": True, "cuts": list(cuts), "features": list(builder.feature_names)}
+    return {"checked": True, "cuts": list(cuts), "features": list(builder.built_feature_names)}
 
 
 def duplicate_rows(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, Any]:
