@@ -1,6 +1,7 @@
 """A synthetic returns-only market series and its spec, for the tests of returns-only market data
-(issue 14 §1): daily log returns with volatility clustering (a GARCH(1,1)-like recursion), so a
-volatility forecaster has something to learn, a day of the week and a log volume in the file."""
+(issue 14 §1): daily log returns whose volatility cycles between calm and turbulent spells (its log a
+50-day sine wave plus AR(1) noise), so a volatility forecaster beats the mean forecast on a short
+holdout, a day of the week and a log volume in the file."""
 
 from __future__ import annotations
 
@@ -17,13 +18,11 @@ def returns_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
     (``exp(ret) - 1``), ``Close`` (100 · exp(cumulative ret), with the close of the day before the
     first row as row 0: one row more than the returns), ``dow`` (0 = Monday) and ``log_volume``."""
     rng = np.random.default_rng(seed)
-    var = np.empty(n)
-    r = np.empty(n)
-    var[0] = 1e-4
-    for t in range(n):  # sigma2_t = w + a r_{t-1}^2 + b sigma2_{t-1}: calm and turbulent spells
-        if t:
-            var[t] = 2e-6 + 0.12 * r[t - 1] ** 2 + 0.86 * var[t - 1]
-        r[t] = np.sqrt(var[t]) * rng.standard_normal()
+    noise = np.zeros(n)  # AR(1) noise on the log volatility
+    for t in range(1, n):
+        noise[t] = 0.95 * noise[t - 1] + 0.05 * rng.standard_normal()
+    log_vol = np.log(0.01) + 1.5 * np.sin(2 * np.pi * np.arange(n) / 50) + noise  # calm and turbulent spells
+    r = np.exp(log_vol) * rng.standard_normal(n)
     dates = pd.bdate_range("2015-01-01", periods=n)
     return pd.DataFrame({
         "Date": dates, "ret": r, "simple_ret": np.expm1(r), "dow": dates.dayofweek.astype(float),
@@ -61,7 +60,7 @@ def returns_spec(name: str = "synthetic_vol", path: str = "returns.csv", *, extr
         "name": name, "task": "regression",
         "description": "Next-week realised volatility of a synthetic returns-only series.",
         "intended_use": "Tests of returns-only market data only.",
-        "limitations": ["Synthetic GARCH-like returns; no market behind them."],
+        "limitations": ["Synthetic returns with cycling volatility; no market behind them."],
         "source": {"kind": "file", "path": path},
         "time_column": "Date",
         "out_of_time": {"share": 0.3},
