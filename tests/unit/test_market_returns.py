@@ -83,7 +83,7 @@ def test_a_simple_return_of_minus_one_or_below_is_refused_naming_the_column():
     ({"price_column": "Close", "return_column": "ret"}, "give price_column or return_column, not both"),
     ({}, r"give price_column \(daily closes\) or return_column \(daily returns\)"),
     ({"price_column": "Close", "return_kind": "simple"}, "return_kind describes return_column; with price_column"),
-    ({"return_column": "ret", "return_kind": "pct"}, "return_kind"),
+    ({"return_column": "ret", "return_kind": "pct"}, "return_kind\n  Input should be .log. or .simple."),
 ])
 def test_price_and_return_columns_are_mutually_exclusive_and_the_error_names_both(params, message):
     with pytest.raises(ValueError, match=message):
