@@ -47,6 +47,23 @@ class LeakageError(DataError):
         return type(self), (str(self), self.columns, self.setting)
 
 
+class MarketDataError(DataError):
+    """Rows a market feature builder cannot turn into returns: a repeated time value, a price or
+    volume that is not positive, a simple return of -1 or below. The message names the column.
+
+    Attributes:
+        column: the offending column.
+        examples: a few offending values (:func:`short_examples`).
+        count: how many rows offend.
+    """
+
+    def __init__(self, message: str, column: str | None = None, examples: list | None = None, count: int = 0):
+        super().__init__(message)
+        self.column = column
+        self.examples = short_examples(examples or [])
+        self.count = count
+
+
 class UsageError(FinmlError, ValueError):
     """A command-line argument or output path that cannot be used."""
 

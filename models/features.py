@@ -1,14 +1,14 @@
 """Built-in feature builders: derive model features and the label from raw inputs.
 
-A builder turns raw, time-ordered rows (a price index, say) into a modelling table whose
-features at row ``t`` use data of rows ``<= t`` only, and whose label looks ``horizon`` rows
-ahead. Each output row carries ``label_end``: the time of the last raw row its label uses, so
+A builder turns raw, time-ordered rows (a price index or its daily returns, say) into a modelling
+table whose features at row ``t`` use data of rows ``<= t`` only, and whose label looks ``horizon``
+rows ahead. Each output row carries ``label_end``: the time of the last raw row its label uses, so
 a split can prove that no training label reaches into a test period.
 
 A spec selects a builder by name in ``features_from`` and sets its parameters; each builder
 owns its parameter model, and ``features_from`` is a union discriminated on ``name``
 (:data:`FeaturesFrom`). No Python change is needed for a new model that uses a built-in builder;
-the fields are listed in ``docs/spec-reference.md``.
+the fields are listed in ``docs/spec-reference.md``, the builders' rules in ``docs/features.md``.
 """
 
 from __future__ import annotations
@@ -26,13 +26,20 @@ LABEL_END = "label_end"
 
 
 class MarketParams(BaseModel):
-    """Parameters shared by the market builders: price and volume columns, return lags,
-    trailing volatility windows, annualisation."""
+    """Parameters shared by the market builders: the price or return column, the volume column,
+    return lags, trailing volatility windows, annualisation, extra columns taken as features."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    price_column: str
-    """Column (role ``input``) of daily closing prices, all positive."""
+    price_column: str | None = None
+    """Column (role ``input``) of daily closing prices, all positive. Give this or ``return_column``."""
+    return_column: str | None = None
+    """Column (role ``input``) of daily returns instead of prices: each row's return from the previous
+    close to its own (the first row's too). Give this or ``price_column``; features and labels are
+    then the same as from the prices the returns came from."""
+    return_kind: Literal["log", "simple"] = "log"
+    """How ``return_column`` is written: ``log`` (``ln(P_t / P_{t-1})``) or ``simple``
+    (``P_t / P_{t-1} - 1``, turned into a log return by ``log1p``; a value of -1 or below is refused)."""
     volume_column: str | None = None
     """Column (role ``input``) of daily volumes, all positive; adds the two volume features."""
     return_lags: int = Field(default=5, ge=1, le=60)
@@ -46,6 +53,11 @@ class MarketParams(BaseModel):
     returns and trailing windows would silently span them (60 missing days raised the forecast
     volatility of the 22 days after them by about 65 %), so such data is refused. The S&P 500
     1950-2018 series has at most 7 days (the closure after 11 September 2001)."""
+    extra_features: list[str] = Field(default_factory=list)
+    """Declared columns (role ``numeric`` or ``categorical``) passed through as features, after the
+    built ones: taken as they are on the row, not lagged, so each must be known at the forecast time
+    (a day of the week, a volume already in the file). With a builder, every numeric or categorical
+    column must be listed here."""
 
     @model_validator(mode="after")
     def _windows(self) -> "MarketParams":
@@ -53,12 +65,35 @@ class MarketParams(BaseModel):
             raise ValueError("windows must list trailing windows of at least 2 days")
         return self
 
+    @model_validator(mode="after")
+    def _prices_or_returns(self) -> "MarketParams":
+        if self.price_column is not None and self.return_column is not None:
+            raise ValueError("give price_column or return_column, not both: the returns are either computed "
+                             "from the prices or read as they are")
+        if self.price_column is None and self.return_column is None:
+            raise ValueError("give price_column (daily closes) or return_column (daily returns)")
+        if self.price_column is not None and "return_kind" in self.model_fields_set:
+            raise ValueError("return_kind describes return_column; with price_column the log returns are computed")
+        repeated = sorted({c for c in self.extra_features if self.extra_features.count(c) > 1})
+        if repeated:
+            raise ValueError(f"extra_features lists {repeated} more than once")
+        return self
+
+    @property
+    def series_column(self) -> str:
+        """The price or return column the returns come from."""
+        return self.price_column if self.price_column is not None else self.return_column  # type: ignore[return-value]
+
 
 class RealisedVolatilityParams(MarketParams):
     """Parameters of :class:`RealisedVolatilityBuilder`."""
 
     horizon: int = Field(default=5, ge=1, le=60)
     """Trading days ahead whose realised volatility is the label."""
+    signed_returns: int = Field(default=0, ge=0, le=60)
+    """Lagged signed daily log returns added as features (``return_lag0`` ..), beside the absolute ones:
+    0 adds none, ``true`` one (the day's own return). Their drift is then monitored like any feature's
+    (a shift of the mean return is invisible in absolute returns)."""
 
     @model_validator(mode="after")
     def _horizon(self) -> "RealisedVolatilityParams":
@@ -75,10 +110,12 @@ class DirectionParams(MarketParams):
 
 
 class _MarketBuilder:
-    """Features from daily closes (and volumes) known at the close of day ``t``.
+    """Features from daily closes or returns (and volumes) known at the close of day ``t``.
 
     Subclasses give the label and how the lagged returns enter (signed or absolute); every
-    feature at row ``t`` uses raw rows ``<= t`` only.
+    built feature at row ``t`` uses raw rows ``<= t`` only, and the ``extra_features`` are the
+    row's own values. The row-level rules (time order, one row per time value, the returns) are
+    :mod:`models.market_rows`.
     """
 
     name = ""
@@ -91,15 +128,29 @@ class _MarketBuilder:
 
     @property
     def input_columns(self) -> list[str]:
-        return [self.params.price_column] + ([self.params.volume_column] if self.params.volume_column else [])
+        """Raw columns the builder reads (role ``input``): the price or return column, the volume column."""
+        return [self.params.series_column] + ([self.params.volume_column] if self.params.volume_column else [])
 
     @property
-    def feature_names(self) -> list[str]:
+    def built_feature_names(self) -> list[str]:
+        """The features the builder computes from the inputs (every one point in time by construction)."""
         p = self.params
-        names = [f"{self.return_feature}_lag{k}" for k in range(p.return_lags)] + [f"rv_{w}d" for w in p.windows]
+        names = [f"{self.return_feature}_lag{k}" for k in range(p.return_lags)]
+        names += [f"return_lag{k}" for k in range(self._signed_lags)]
+        names += [f"rv_{w}d" for w in p.windows]
         if p.volume_column:
             names += ["log_volume_change_1d", "log_volume_vs_22d"]
         return names
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Every feature, in model order: the built ones, then ``extra_features``."""
+        return self.built_feature_names + list(self.params.extra_features)
+
+    @property
+    def _signed_lags(self) -> int:
+        """Signed return lags added beside ``return_feature`` (none when those are the signed returns)."""
+        return 0
 
     def _lagged_return(self, r: pd.Series) -> pd.Series:
         return r
@@ -107,35 +158,44 @@ class _MarketBuilder:
     @property
     def history_rows(self) -> int:
         """Rows of history a row needs before its features are complete: the longest window
-        (realised volatility), the return lags, and 22 days for the volume features."""
+        (realised volatility), the return lags, and 22 days for the volume features; one fewer
+        with a return column, whose first row already holds a return (from prices the first
+        return needs the row before it)."""
         p = self.params
-        history = max(max(p.windows), p.return_lags)
-        return max(history, 22) if p.volume_column else history
+        history = max(max(p.windows), p.return_lags, self._signed_lags)
+        history = max(history, 22) if p.volume_column else history
+        return history - 1 if p.return_column is not None else history
 
     def _features(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int]:
-        """``(table with the time column and features, daily log returns, rows of history needed)``."""
+        """``(table with the time column and features, daily log returns, rows of history needed)``.
+
+        Raises:
+            MarketDataError: a repeated time value, a non-positive price or volume, a simple return
+                of -1 or below (:mod:`models.market_rows`).
+        """
         import numpy as np
         import pandas as pd
 
+        from models import market_rows
+
         p = self.params
-        df = raw.sort_values(self.time_column, kind="stable").reset_index(drop=True)
-        price = df[p.price_column].astype(float)
-        if (price <= 0).any():
-            raise ValueError(f"column {p.price_column!r}: prices must be positive to take log returns")
-        r = np.log(price).diff()
+        df = market_rows.order_by_time(raw, self.time_column)
+        market_rows.refuse_repeated_times(df, self.time_column)
+        r = market_rows.daily_log_returns(df, p)
         out = pd.DataFrame({self.time_column: df[self.time_column]})
         lagged = self._lagged_return(r)
         for k in range(p.return_lags):
             out[f"{self.return_feature}_lag{k}"] = lagged.shift(k)
+        for k in range(self._signed_lags):
+            out[f"return_lag{k}"] = r.shift(k)
         for w in p.windows:
             out[f"rv_{w}d"] = np.sqrt(p.trading_days * (r**2).rolling(w).mean())
         if p.volume_column:
-            vol = df[p.volume_column].astype(float)
-            if (vol <= 0).any():
-                raise ValueError(f"column {p.volume_column!r}: volumes must be positive to take logs")
-            lv = np.log(vol)
+            lv = np.log(market_rows.positive_volumes(df, p))
             out["log_volume_change_1d"] = lv.diff()
             out["log_volume_vs_22d"] = lv - lv.rolling(22).mean()
+        for col in p.extra_features:  # as of the row: known at the forecast time (docs/features.md)
+            out[col] = df[col]
         return out, r, self.history_rows
 
     def _finish(self, out: pd.DataFrame, history: int, require_target: bool) -> pd.DataFrame:
@@ -149,13 +209,16 @@ class _MarketBuilder:
 class RealisedVolatilityBuilder(_MarketBuilder):
     """Forecast the annualised realised volatility of the next ``horizon`` trading days.
 
-    With daily log returns ``r_t = ln(P_t / P_{t-1})`` and ``A`` trading days per year:
+    With daily log returns ``r_t = ln(P_t / P_{t-1})`` (from ``price_column``, or read from
+    ``return_column``: :func:`models.market_rows.daily_log_returns`) and ``A`` trading days per year:
 
     - label: ``sqrt(A / h * sum_{i=1..h} r_{t+i}^2)`` (annualised, a fraction: 0.15 = 15 %);
-    - features at ``t``: ``|r_{t-k}|`` for ``k < return_lags``; ``rv_{w}d = sqrt(A / w *
+    - features at ``t``: ``|r_{t-k}|`` for ``k < return_lags``; with ``signed_returns: n``, also
+      ``r_{t-k}`` for ``k < n`` (``return_lag{k}``); ``rv_{w}d = sqrt(A / w *
       sum_{i=0..w-1} r_{t-i}^2)`` per window ``w``; with a volume column, the one-day log
-      volume change and the log ratio of volume to its trailing 22-day mean. Price and volume
-      levels are never features (they trend over decades).
+      volume change and the log ratio of volume to its trailing 22-day mean; then the
+      ``extra_features`` as they are on row ``t``. Price and volume levels are never built
+      features (they trend over decades).
     - persistence (naive) forecast: ``rv_{h}d``, the trailing ``h``-day volatility.
 
     This is the heterogeneous autoregressive (HAR-RV) set-up of Corsi, "A Simple Approximate
@@ -176,6 +239,10 @@ class RealisedVolatilityBuilder(_MarketBuilder):
         return r.abs()
 
     @property
+    def _signed_lags(self) -> int:
+        return self.params.signed_returns
+
+    @property
     def target_name(self) -> str:
         return f"rv_next_{self.params.horizon}d"
 
@@ -188,17 +255,21 @@ class RealisedVolatilityBuilder(_MarketBuilder):
         """Build the modelling table from raw rows.
 
         Args:
-            raw: rows with the time column (datetime64), the price column (> 0) and, if
-                configured, the volume column (> 0). Any order; sorted by time here.
+            raw: rows with the time column (datetime64, or integer), the price column (> 0) or
+                the return column (simple returns > -1), the extra feature columns and, if
+                configured, the volume column (> 0). Any order: sorted by time here, the rows
+                out of order counted (:func:`models.market_rows.order_by_time`); one row per
+                time value.
             require_target: drop the last ``horizon`` rows, whose label is not yet known.
                 Serving and monitoring pass False and keep them with a NaN label.
 
         Returns:
             DataFrame with the time column, the features, the label and ``label_end``; the
-            first ``max(windows, return_lags, 22)`` rows (incomplete history) are dropped.
+            first :attr:`history_rows` rows (incomplete history) are dropped.
 
         Raises:
-            ValueError: a non-positive price or volume (its log is undefined), naming the column.
+            MarketDataError (a ValueError): a repeated time value; a non-positive price or
+                volume, or a simple return of -1 or below (its log is undefined); naming the column.
         """
         import numpy as np
 
@@ -222,8 +293,9 @@ class DirectionBuilder(_MarketBuilder):
 
     Features at ``t`` (data of rows ``<= t`` only): signed log returns ``r_{t-k}`` for
     ``k < return_lags``; trailing realised volatilities ``rv_{w}d``; with a volume column, the
-    one-day log volume change and the log ratio of volume to its 22-day mean. Label:
-    ``1[r_{t+1} > 0]``.
+    one-day log volume change and the log ratio of volume to its 22-day mean; the
+    ``extra_features`` as they are on row ``t``. Label: ``1[r_{t+1} > 0]``. The returns come
+    from ``price_column`` or ``return_column`` as for :class:`RealisedVolatilityBuilder`.
 
     Naive baselines, the honest yardsticks of a direction model (the efficient-market null
     says none should be beaten out of sample; Fama 1970): ``majority`` — always predict the
@@ -303,7 +375,7 @@ class RealisedVolatilityFeatures(FeatureBuilderSpec):
 
     builder_class = RealisedVolatilityBuilder
     name: Literal["realised_volatility"]
-    """Next-days realised volatility from daily closes (HAR-RV features)."""
+    """Next-days realised volatility from daily closes or returns (HAR-RV features)."""
     params: RealisedVolatilityParams
     """The builder's parameters."""
 
@@ -313,7 +385,7 @@ class DailyDirectionFeatures(FeatureBuilderSpec):
 
     builder_class = DirectionBuilder
     name: Literal["daily_direction"]
-    """Next day's direction (up or not) from daily closes."""
+    """Next day's direction (up or not) from daily closes or returns."""
     params: DirectionParams
     """The builder's parameters."""
 

@@ -278,7 +278,7 @@ def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame,
             continue
         partial = builder.build(ordered.iloc[:cut], require_target=False).set_index(time_col)
         common = partial.index.intersection(full.index)
-        for col in builder.feature_names:
+        for col in builder.built_feature_names:  # extra_features are the row's own values
             a = partial.loc[common, col].to_numpy(dtype=float)
             b = full.loc[common, col].to_numpy(dtype=float)
             if not np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True):
@@ -292,7 +292,7 @@ def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame,
                            "turn it off only with a documented reason; the builder is the thing to fix"),
             list(bad), "leakage.point_in_time_check",
         )
-    return {"checked": True, "cuts": list(cuts), "features": list(builder.feature_names)}
+    return {"checked": True, "cuts": list(cuts), "features": list(builder.built_feature_names)}
 
 
 def duplicate_rows(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from models.errors import short_examples
 from models.features import LABEL_END
+from models.market_rows import order_by_time
 from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
 from tasks.batch_limits import check_batch_file, check_batch_rows, csv_read_rows
 from tasks.column_types import check_whole_numbers, numpy_backed
@@ -237,6 +238,8 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
       a column in mixed formats is rejected rather than guessed;
     - an ``integer`` column that may hold missing values (``max_null_share`` above 0) arrives as
       floats with NaN, accepted by the suite; a value that is not a whole number is rejected;
+    - rows are sorted by the time column; for a feature builder's series the rows that were out of
+      order are counted in the frame's ``attrs`` (:func:`models.market_rows.order_by_time`);
     - a column with ``on_invalid: missing`` gets its invalid values made missing, last
       (:func:`tasks.invalid_values.invalid_to_missing`, which records them in the frame's ``attrs``).
 
@@ -280,7 +283,10 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
             )
         df[name] = parsed
     if spec.time_column and spec.time_column in df.columns:
-        df = df.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
+        if spec.features_from is not None:  # a market series: rows out of order counted, a validation warning
+            df = order_by_time(df, spec.time_column)
+        else:
+            df = df.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
     return invalid_to_missing(df, spec.columns)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from models.errors import DataError
+from models.market_rows import ROW_ORDER
 from models.spec import ModelSpec
 from tasks.expectations import (
     DataValidationError,
@@ -102,7 +103,8 @@ def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, eng
 
     Failed expectations name their first bad rows by the spec's ``id`` column when the frame has it;
     the values :func:`tasks.invalid_values.invalid_to_missing` made missing in ``df`` are appended as
-    warnings (``on_invalid: missing``).
+    warnings (``on_invalid: missing``), and so are the rows of a market series that were out of time
+    order (:func:`row_order_outcomes`).
 
     Args:
         engine: ``"gx"`` runs the suite with Great Expectations; ``"fast"`` evaluates the same
@@ -119,7 +121,25 @@ def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, eng
     else:
         raise ValueError(f"engine must be 'gx' or 'fast', got {engine!r}")
     report.outcomes += invalid_value_outcomes(df)  # on_invalid: missing (tasks/invalid_values.py)
+    report.outcomes += row_order_outcomes(df)  # a market series out of time order, sorted (models/market_rows.py)
     return report
+
+
+def row_order_outcomes(df: pd.DataFrame) -> list[ExpectationOutcome]:
+    """The validation warning for the rows :func:`models.market_rows.order_by_time` found out of time
+    order in ``df``'s data and sorted (none when it found none, or did not produce ``df``): the count of
+    rows earlier than the row before them, and the first of their time values."""
+    note = df.attrs.get(ROW_ORDER)
+    if not note:
+        return []
+    return [ExpectationOutcome(
+        expectation="ExpectColumnValuesToBeIncreasing", column=note["column"], severity="warning",
+        description=f"rows in time order; the {note['out_of_order']} row(s) out of order were sorted by "
+                    f"{note['column']!r}", success=False,
+        unexpected_count=note["out_of_order"],
+        unexpected_share=note["out_of_order"] / note["rows"] if note["rows"] else 0.0,
+        examples=list(note["examples"]),
+    )]
 
 
 
@@ -199,6 +219,6 @@ def validate_data(
 
 __all__ = [
     "DataValidationError", "ExpectationDef", "ExpectationOutcome", "ModellingDataError", "ValidationReport",
-    "check_modelling_table", "expectations_for", "missing_column_hint", "run_suite", "run_suite_fast",
-    "validate_data", "validate_frame",
+    "check_modelling_table", "expectations_for", "missing_column_hint", "row_order_outcomes", "run_suite",
+    "run_suite_fast", "validate_data", "validate_frame",
 ]

@@ -166,6 +166,9 @@ def _builder_problem(spec: SpecFields) -> str | None:
         cs = spec.columns.get(col)
         if cs is None or cs.role != "input":
             return f"input column {col!r} must be declared under columns with role 'input'"
+    problem = _extra_features_problem(spec)
+    if problem:
+        return problem
     if spec.task == "direction" and not isinstance(builder, DirectionBuilder):
         return "a 'direction' model needs the daily_direction builder"
     if spec.target.column != builder.target_name:
@@ -179,10 +182,36 @@ def _builder_problem(spec: SpecFields) -> str | None:
     return None
 
 
+def _extra_features_problem(spec: SpecFields) -> str | None:
+    """Each of ``params.extra_features`` is a declared numeric or categorical column that is not a
+    built feature's name; and every numeric or categorical column is one of them (the role says the
+    column is a feature: a builder spec that declared one and left it out would validate a column the
+    model never sees)."""
+    builder = spec.builder
+    extra = builder.params.extra_features
+    for col in extra:
+        cs = spec.columns.get(col)
+        if cs is None:
+            return (f"params.extra_features: {col!r} is not a declared column; declare it under columns with "
+                    "role 'numeric' or 'categorical'")
+        if cs.role not in ("numeric", "categorical"):
+            return (f"params.extra_features: column {col!r} has role {cs.role!r}; a feature passed through needs "
+                    "role 'numeric' or 'categorical'")
+        if col in builder.built_feature_names or col == builder.target_name:
+            return f"params.extra_features: {col!r} is also the name of a feature or label the builder derives"
+    for col, cs in spec.columns.items():
+        if cs.role in ("numeric", "categorical") and col not in extra:
+            return (f"column {col!r} has role {cs.role!r} (a model feature), but the builder derives the features: "
+                    "list it under features_from.params.extra_features to use it as a feature, or give it role "
+                    "'excluded' (with a reason) to validate it only")
+    return None
+
+
 def check_feature_builder(spec: SpecFields) -> list[str]:
     """The feature builder fits the spec: a time column, its inputs declared with role
-    ``input``, the daily_direction builder for a direction model, the target column it derives,
-    and a split gap of at least its label horizon. Reports the first problem only."""
+    ``input``, its ``extra_features`` declared numeric or categorical (and every such column among
+    them), the daily_direction builder for a direction model, the target column it derives, and a
+    split gap of at least its label horizon. Reports the first problem only."""
     if spec.features_from is None:
         return []
     problem = _builder_problem(spec)

@@ -125,16 +125,20 @@ class SpecFields(Strict):
 
     @property
     def numeric_features(self) -> list[str]:
-        """Numeric model inputs: the builder's features, or the columns with role ``numeric``."""
+        """Numeric model inputs: the builder's features (its built ones, then its ``extra_features``
+        other than categorical columns), or the columns with role ``numeric``."""
         if self.builder is not None:
-            return list(self.builder.feature_names)
+            categorical = set(self.categorical_features)
+            return [f for f in self.builder.feature_names if f not in categorical]
         return [c for c, s in self.columns.items() if s.role == "numeric"]
 
     @property
     def categorical_features(self) -> list[str]:
-        """Categorical model inputs: the columns with role ``categorical`` (none with a builder)."""
+        """Categorical model inputs: the columns with role ``categorical`` (with a builder: those of
+        its ``extra_features``)."""
         if self.features_from is not None:
-            return []
+            extra = self.features_from.params.extra_features
+            return [c for c in extra if c in self.columns and self.columns[c].role == "categorical"]
         return [c for c, s in self.columns.items() if s.role == "categorical"]
 
     @property
