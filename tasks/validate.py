@@ -31,6 +31,7 @@ from tasks.expectations import (
     missing_column_hint,
 )
 from tasks.fairness import check_protected_groups
+from tasks.file_order import file_order_outcomes
 from tasks.invalid_values import invalid_value_outcomes
 from tasks.step import step
 from tasks.validate_fast import run_suite_fast
@@ -102,7 +103,8 @@ def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, eng
 
     Failed expectations name their first bad rows by the spec's ``id`` column when the frame has it;
     the values :func:`tasks.invalid_values.invalid_to_missing` made missing in ``df`` are appended as
-    warnings (``on_invalid: missing``).
+    warnings (``on_invalid: missing``), and in the training form a warning per column the file looks
+    sorted or grouped by when ``out_of_time.share`` takes the file order (:func:`tasks.file_order.file_order_outcomes`).
 
     Args:
         engine: ``"gx"`` runs the suite with Great Expectations; ``"fast"`` evaluates the same
@@ -119,6 +121,8 @@ def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, eng
     else:
         raise ValueError(f"engine must be 'gx' or 'fast', got {engine!r}")
     report.outcomes += invalid_value_outcomes(df)  # on_invalid: missing (tasks/invalid_values.py)
+    if not serving:  # out_of_time.share on a file sorted by a feature (tasks/file_order.py)
+        report.outcomes += file_order_outcomes(df, spec)
     return report
 
 
