@@ -246,3 +246,13 @@ def test_the_monitoring_batch_keeps_its_period_and_old_lines_read_back_unchanged
     new = MonitoringRecord.from_stored({**line, "batch": {**line["batch"], "period": [601, 800]}})
     assert new.to_json()["batch"]["period"] == [601, 800]
     assert MonitoringRecord.from_stored(json.loads(json.dumps(new.to_json()))).batch.period == [601, 800]
+
+
+def test_a_window_with_no_development_row_is_refused_naming_its_ends_and_the_data():
+    from tasks.load import DataPreparationError
+    from tasks.time_axis import cut_window
+
+    spec = _spec({**_integer_market(), "window": {"start": 2_000, "end": 2_100}, "out_of_time": {"share": 0.2}})
+    with pytest.raises(DataPreparationError, match=r"window 2000 to 2100: no development row is in the window "
+                                                   r"\(the development rows run from 101 to 800\)"):
+        cut_window(_series(), spec, warm_up=22)
