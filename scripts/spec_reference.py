@@ -216,7 +216,8 @@ def _docs(cls: type[BaseModel]) -> list[str]:
 def _section(cls: type[BaseModel], path: str) -> list[str]:
     where = f"`{path}`" if path else "the top level of the file"
     tag = next((f" with `{k}: {_tag(cls, k)}`" for k in ("kind", "method", "name")
-                if k in cls.model_fields and typing.get_origin(cls.model_fields[k].annotation) is typing.Literal), "")
+                if k in cls.model_fields and typing.get_origin(cls.model_fields[k].annotation) is typing.Literal
+                and len(typing.get_args(cls.model_fields[k].annotation)) == 1), "")  # a tag, not a choice
     lines = [f'<a id="{_anchor(cls)}"></a>', f"## {cls.__name__}", "", f"At {where}{tag}.", ""]
     for paragraph in _docs(cls):
         lines += [paragraph, ""]

@@ -18,6 +18,7 @@ import pandas as pd
 from models.errors import LeakageError
 from models.spec import ModelSpec
 from tasks.step import step
+from tasks.time_axis import point_text
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,7 @@ def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame,
     builder = spec.builder
     if builder is None or not spec.leakage.point_in_time_check:
         return {"checked": False}
-    time_col = spec.time_column
+    time_col = spec.time_axis
     ordered = raw.sort_values(time_col, kind="stable").reset_index(drop=True)
     full = table.set_index(time_col)
     bad: dict[str, str] = {}
@@ -282,7 +283,7 @@ def check_point_in_time(spec: ModelSpec, raw: pd.DataFrame, table: pd.DataFrame,
             a = partial.loc[common, col].to_numpy(dtype=float)
             b = full.loc[common, col].to_numpy(dtype=float)
             if not np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True):
-                bad.setdefault(col, str(pd.Timestamp(ordered[time_col].iloc[cut - 1]).date()))
+                bad.setdefault(col, point_text(ordered[time_col].iloc[cut - 1], spec.time_kind))
     if bad:
         detail = ", ".join(f"{c!r} (changed before the cut at {d})" for c, d in bad.items())
         raise LeakageError(

@@ -32,6 +32,7 @@ from tasks.sql_source import (
     short_error,
 )
 from tasks.step import step
+from tasks.time_axis import check_index_steps, cut_window, period_of, time_point, time_values
 
 
 def _expand_env(text: str) -> str:
@@ -282,11 +283,11 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
                 column=name, examples=examples,
             )
         df[name] = parsed
-    if spec.time_column and spec.time_column in df.columns:
+    if spec.time_axis and spec.time_axis in df.columns:
         if spec.features_from is not None:  # a market series: rows out of order counted, a validation warning
-            df = order_by_time(df, spec.time_column)
+            df = order_by_time(df, spec.time_axis)
         else:
-            df = df.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
+            df = df.sort_values(spec.time_axis, kind="stable").reset_index(drop=True)
     return invalid_to_missing(df, spec.columns)
 
 
@@ -295,6 +296,7 @@ def split_out_of_time(df: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, 
 
     ``df`` must be in data order (sorted by the time column when there is one). Returns
     ``(development, out_of_time)``; without an ``out_of_time`` setting the second is empty.
+    ``out_of_time.start`` is a date, or an index value for ``time_index.kind: integer``.
     """
     oot = spec.out_of_time
     if oot is None:
@@ -302,16 +304,24 @@ def split_out_of_time(df: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, 
     if oot.share is not None:
         cut = len(df) - int(round(len(df) * oot.share))
         return df.iloc[:cut].reset_index(drop=True), df.iloc[cut:].reset_index(drop=True)
-    later = df[spec.time_column] >= pd.Timestamp(oot.start)
+    later = time_values(df[spec.time_axis], spec.time_kind) >= time_point(oot.start, spec.time_kind)
     return df[~later].reset_index(drop=True), df[later].reset_index(drop=True)
 
 
-def _check_time_gaps(df: pd.DataFrame, time_column: str, max_gap_days: int) -> None:
-    """Refuse time series with a calendar gap longer than ``max_gap_days`` between rows.
+def _check_time_gaps(df: pd.DataFrame, spec: ModelSpec) -> None:
+    """Refuse a feature builder's time series with a gap between rows: a calendar gap longer than
+    ``features_from.params.max_gap_days`` for dates, a jump of more than ``time_index.max_step``
+    index steps (:func:`tasks.time_axis.check_index_steps`) for an integer index.
 
     Raises:
-        DataPreparationError: naming the time column and the largest gap's dates.
+        DataPreparationError: naming the time column and the largest gap's dates or index values.
     """
+    time_column = spec.time_axis
+    if spec.time_kind == "integer":
+        if spec.time_max_step is not None:
+            check_index_steps(df, time_column, spec.time_max_step)
+        return
+    max_gap_days = spec.builder.params.max_gap_days
     if time_column not in df.columns or len(df) < 2:
         return
     times = pd.to_datetime(df[time_column]).sort_values().reset_index(drop=True)
@@ -327,30 +337,49 @@ def _check_time_gaps(df: pd.DataFrame, time_column: str, max_gap_days: int) -> N
         )
 
 
-def modelling_table(df: pd.DataFrame, spec: ModelSpec, require_target: bool = True) -> pd.DataFrame:
+def modelling_table(df: pd.DataFrame, spec: ModelSpec, require_target: bool = True,
+                    warm_up: pd.DataFrame | None = None) -> pd.DataFrame:
     """Turn validated rows into the modelling table: features, the label and bookkeeping columns.
 
     For a spec with a feature builder the builder derives features and label (time column
     and ``label_end`` kept). Otherwise the table keeps the feature, id, protected and time
     columns, and a classifier's label becomes 1 for the positive class and 0 otherwise.
 
+    Args:
+        warm_up: rows just before ``df`` (a training window's warm-up rows,
+            :func:`tasks.time_axis.cut_window`): a feature builder computes its features over them
+            and ``df`` together, then their rows are cut, so the first row of ``df`` has its full
+            lagged features. Ignored without a builder.
+
     Returns:
         A new DataFrame with a fresh RangeIndex; rows whose label is missing are dropped
         when ``require_target``.
+
+    Raises:
+        DataPreparationError: a gap in the time series (days, ``features_from.params.max_gap_days``;
+            index steps, ``time_index.max_step``), a value not in its declared representation.
     """
     builder = spec.builder
+    axis = spec.time_axis
     if builder is not None:
-        _check_time_gaps(df, spec.time_column, builder.params.max_gap_days)
+        first = df[axis].min() if warm_up is not None and len(warm_up) and len(df) else None
+        if first is not None:
+            df = pd.concat([warm_up, df], ignore_index=True)
+        _check_time_gaps(df, spec)
         table = builder.build(df, require_target=require_target)
+        if first is not None:  # the warm-up rows fed the rolling windows; they are not modelling rows
+            table = table[table[axis] >= first].reset_index(drop=True)
         ids = [c for c in spec.id_columns if c in df.columns]
-        if ids and not df[spec.time_column].duplicated().any():  # carry the identifiers, matched by date
-            by_time = df.set_index(spec.time_column)[ids]
+        if ids and not df[axis].duplicated().any():  # carry the identifiers, matched by time
+            by_time = df.set_index(axis)[ids]
             for c in ids:
-                table[c] = table[spec.time_column].map(by_time[c]).to_numpy()
+                table[c] = table[axis].map(by_time[c]).to_numpy()
         return table
+    if spec.time_max_step is not None:
+        check_index_steps(df, axis, spec.time_max_step)
     keep = [c for c in spec.feature_columns + spec.id_columns + spec.protected_columns if c in df.columns]
-    if spec.time_column and spec.time_column not in keep:
-        keep.append(spec.time_column)
+    if axis and axis not in keep and axis in df.columns:
+        keep.append(axis)
     table = df[keep].copy()
     target = spec.target.column
     if target in df.columns:
@@ -392,12 +421,13 @@ def fingerprint(df: pd.DataFrame) -> Fingerprint:
     return Fingerprint(rows=len(df), columns=cols, sha256=h.hexdigest())
 
 
-def data_period(df: pd.DataFrame, spec: ModelSpec) -> tuple[str, str] | None:
-    """First and last date of the time column, if the spec has one."""
-    col = spec.time_column
+def data_period(df: pd.DataFrame, spec: ModelSpec) -> list | None:
+    """First and last value of the time axis, if the spec has one: ISO dates, or integers for an
+    integer ``time_index`` (:func:`tasks.time_axis.period_of`)."""
+    col = spec.time_axis
     if not col or col not in df.columns or df.empty:
         return None
-    return str(pd.Timestamp(df[col].min()).date()), str(pd.Timestamp(df[col].max()).date())
+    return period_of(df[col], spec.time_kind)
 
 
 __all__ = [
@@ -455,9 +485,12 @@ def load_data(spec: ModelSpec) -> LoadedData:
 
 @step("prepare-modelling-table")
 def prepare_table(spec: ModelSpec, loaded: LoadedData) -> ModellingData:
-    """Hold back the out-of-time rows and build the development modelling table."""
+    """Hold back the out-of-time rows, keep the training window's rows (``window``: the
+    development rows from its start to its end, a feature builder's warm-up rows before it used for
+    the features only) and build the development modelling table."""
     development, later = split_out_of_time(loaded.frame, spec)
-    table = modelling_table(development, spec)
+    development, warm_up = cut_window(development, spec, getattr(spec.builder, "history_rows", 0))
+    table = modelling_table(development, spec, warm_up=warm_up)
     info = {
         **loaded.fingerprint.as_dict(),
         "development_rows": int(len(development)),

@@ -25,6 +25,7 @@ from tasks.evaluate import MetricError, batch_baselines, compute_metrics
 from tasks.load import (
     DataPreparationError,
     DataSourceError,
+    data_period,
     fingerprint,
     load_source,
     modelling_table,
@@ -32,6 +33,7 @@ from tasks.load import (
     read_table_file,
     split_out_of_time,
 )
+from tasks.report import period_text
 from tasks.step import step
 from tasks.verdict import (
     VERDICTS,
@@ -319,7 +321,8 @@ def build_record(
         ts=ts, model=spec.name, version=version, run_id=run_id, verdict=verdict, severity=severity(verdict),
         action=event_action(verdict, spec.drift),
         summary=f"{verdict}: " + "; ".join(parts),
-        batch={"label": batch_label, "rows": int(len(frame)), "modelled_rows": int(len(table)), "sha256": fp.sha256},
+        batch={"label": batch_label, "rows": int(len(frame)), "modelled_rows": int(len(table)), "sha256": fp.sha256,
+               "period": data_period(frame, spec)},
         drift=drift.summary(),
         performance=perf,
         evidently=evidently,
@@ -339,7 +342,9 @@ def drift_markdown(record: MonitoringRecord) -> str:
         "",
         record.summary,
         "",
-        f"Batch: {record.batch.label} ({record.batch.rows} rows, SHA-256 `{(record.batch.sha256 or '')[:16]}…`).",
+        f"Batch: {record.batch.label} ({record.batch.rows} rows"
+        + (f", period {period_text(record.batch.period)}" if record.batch.period else "")
+        + f", SHA-256 `{(record.batch.sha256 or '')[:16]}…`).",
         "",
         *([record.spec_comparison.sentence(record.version) + ".", ""] if record.spec_comparison else []),
         *([*(f"Validation warning: {w}" for w in record.validation_warnings), ""] if record.validation_warnings else []),

@@ -201,7 +201,7 @@ def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path)
     if ev.spec.is_classifier:
         classification_plots(evaluation.y, evaluation.scores, folder, title)
     else:
-        col = ev.spec.time_column
+        col = ev.spec.time_axis
         holdout = evaluation.holdout
         times = holdout[col].to_numpy() if col and col in holdout.columns else None
         regression_plots(times, evaluation.y, evaluation.scores, evaluation.baseline, folder, title)
@@ -327,7 +327,7 @@ def promote_or_reject(
     evidence = TrainingEvidence(
         spec=spec, run_id=run_id, reason=reason, started_at=started_at, data=data,
         validation={k: v for k, v in validation.as_dict().items() if k != "outcomes"} | {"table_warnings": warnings or []},
-        split=plan.describe(table, spec.time_column), evaluation=evaluation, best=best, champion=champion, gate=gate,
+        split=plan.describe(table, spec.time_axis, spec.time_kind), evaluation=evaluation, best=best, champion=champion, gate=gate,
         table=table, plan=plan, leakage=leakage or {}, validation_markdown=validation.to_markdown(),
     )
     return decide(evidence, Path(registry_root), Path(reports_root))

@@ -74,10 +74,19 @@ def gate_markdown(gate: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _period(period: Any) -> str:
+def period_text(period: Any) -> str:
+    """A recorded period ``[first, last]`` in words, the one form every report, card and command
+    line shows: ``"2000-01-03 to 2009-12-31"`` for dates, ``"index 120 to 480"`` for an integer
+    ``time_index`` (recorded as integers, :func:`tasks.time_axis.period_of`); ``"no time column"``
+    when there is none."""
     if not period:
         return "no time column"
-    return f"{period[0]} to {period[1]}"
+    first, last = period[0], period[1]
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (first, last)):
+        return f"index {first} to {last}"
+    return f"{first} to {last}"
+
+
 
 
 def _folds_section(meta: dict[str, Any]) -> list[str]:
@@ -100,8 +109,8 @@ def _folds_section(meta: dict[str, Any]) -> list[str]:
         s = split_folds[k] if k < len(split_folds) else {}
         metrics = [_fmt(f["metrics"].get(m), metric=m) for m in names] if not f.get("error") else (
             [f["error"]] + [""] * (len(names) - 1) if names else [])
-        cells = [k + 1, s.get("train_rows", "n/a"), _period(s.get("train_period")), f["test_rows"],
-                 _period(s.get("test_period")), *metrics]
+        cells = [k + 1, s.get("train_rows", "n/a"), period_text(s.get("train_period")), f["test_rows"],
+                 period_text(s.get("test_period")), *metrics]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return lines
 
@@ -241,8 +250,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
         f"- Source: `{_source_text(spec['source'])}`",
         f"- Loaded: {data['rows']} rows; development rows: {data['development_rows']}; "
         f"held back as out-of-time sample: {data['out_of_time_rows']}",
-        f"- Period: {_period(data.get('period'))}"
-        + (f"; out-of-time sample: {_period(data.get('out_of_time_period'))}" if data.get("out_of_time_period") else ""),
+        f"- Period: {period_text(data.get('period'))}"
+        + (f"; out-of-time sample: {period_text(data.get('out_of_time_period'))}" if data.get("out_of_time_period") else ""),
         f"- Fingerprint (SHA-256 of the loaded data): `{data['sha256']}`",
         f"- Validation: {meta['validation']['evaluated']} expectations, "
         f"{meta['validation']['critical_failures']} critical failures, {meta['validation']['warnings']} warnings",
@@ -317,7 +326,7 @@ def _split_periods(meta: dict[str, Any]) -> list[str]:
     fitted = meta["split"].get("final_train_period")
     if not holdout and not fitted:
         return []
-    return [f"- Holdout period: {_period(holdout)}; the selected model was fitted on rows from {_period(fitted)}"]
+    return [f"- Holdout period: {period_text(holdout)}; the selected model was fitted on rows from {period_text(fitted)}"]
 
 
 def _reference_line(meta: dict[str, Any]) -> list[str]:
@@ -352,7 +361,8 @@ def training_summary_markdown(
     return "\n".join([
         f"# Training {model}: {head}",
         "",
-        f"Data: {data['rows']} rows loaded, {data['development_rows']} for development (SHA-256 `{data['sha256'][:16]}…`).",
+        f"Data: {data['rows']} rows loaded, {data['development_rows']} for development (period "
+        f"{period_text(data.get('period'))}; SHA-256 `{data['sha256'][:16]}…`).",
         f"Primary metric {primary} on the holdout: **{_fmt(metrics.get(primary))}**.",
         "",
         "## Candidates",

@@ -87,7 +87,7 @@ def predictions_frame(
     regression; ``model``, ``model_version`` and ``scored_at`` (a UTC timestamp: Parquet stores
     a timestamp, CSV its ISO-8601 text) are on every row.
     """
-    keys = [c for c in spec.id_columns + ([spec.time_column] if spec.time_column else []) if c in table.columns]
+    keys = [c for c in spec.id_columns + ([spec.time_axis] if spec.time_axis else []) if c in table.columns]
     out = table[keys].copy() if keys else pd.DataFrame(index=table.index)
     out["score"] = np.asarray(scores, dtype=float)
     out["model"] = constant_column(spec.name, len(out))

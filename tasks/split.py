@@ -11,6 +11,7 @@ from models.errors import DataError
 from models.features import LABEL_END
 from models.spec import ModelSpec, StratifiedHoldoutSplit, WalkForwardSplit
 from tasks.step import step
+from tasks.time_axis import period_of, point_text, time_values
 
 
 class SplitError(DataError):
@@ -50,9 +51,11 @@ class SplitPlan:
         """Positions of every test row, in fold order (time order for walk-forward)."""
         return np.concatenate([f.test for f in self.folds])
 
-    def describe(self, table: pd.DataFrame | None = None, time_column: str | None = None) -> dict:
-        """Sizes for reports and metadata; with the modelling table and its time column, also the
-        period (first and last date, :func:`rows_period`) of each fold's training and test rows
+    def describe(self, table: pd.DataFrame | None = None, time_column: str | None = None,
+                 kind: str | None = "datetime") -> dict:
+        """Sizes for reports and metadata; with the modelling table and its time column (of ``kind``
+        ``datetime`` or ``integer``), also the period (first and last date or index value,
+        :func:`rows_period`) of each fold's training and test rows
         (``train_period``, ``test_period``), of the holdout (``holdout_period``) and of the rows
         the promoted model is fitted on (``final_train_period``)."""
         folds = [{"train_rows": int(len(f.train)), "test_rows": int(len(f.test))} for f in self.folds]
@@ -66,25 +69,24 @@ class SplitPlan:
         }
         if table is not None and time_column:
             for row, fold in zip(folds, self.folds):
-                row["train_period"] = rows_period(table, time_column, fold.train)
-                row["test_period"] = rows_period(table, time_column, fold.test)
-            out["holdout_period"] = rows_period(table, time_column, self.holdout)
-            out["final_train_period"] = rows_period(table, time_column, self.final_train)
+                row["train_period"] = rows_period(table, time_column, fold.train, kind)
+                row["test_period"] = rows_period(table, time_column, fold.test, kind)
+            out["holdout_period"] = rows_period(table, time_column, self.holdout, kind)
+            out["final_train_period"] = rows_period(table, time_column, self.final_train, kind)
         return out
 
 
-def rows_period(table: pd.DataFrame, time_column: str | None, rows: np.ndarray | None = None) -> list[str] | None:
-    """First and last date (``YYYY-MM-DD``) of ``time_column`` over ``rows`` (positions into
-    ``table``; every row when None).
+def rows_period(table: pd.DataFrame, time_column: str | None, rows: np.ndarray | None = None,
+                kind: str | None = "datetime") -> list | None:
+    """First and last date (``YYYY-MM-DD``), or index value for ``kind`` ``integer``, of
+    ``time_column`` over ``rows`` (positions into ``table``; every row when None):
+    :func:`tasks.time_axis.period_of`.
 
     Returns None when there is no time column, the table lacks it, or no row is selected.
     """
     if not time_column or time_column not in table.columns:
         return None
-    times = pd.to_datetime(table[time_column] if rows is None else table[time_column].iloc[rows])
-    if times.notna().sum() == 0:
-        return None
-    return [str(times.min().date()), str(times.max().date())]
+    return period_of(table[time_column] if rows is None else table[time_column].iloc[rows], kind)
 
 
 def stratified_holdout(y: np.ndarray, test_size: float, seed: int) -> SplitPlan:
@@ -150,21 +152,23 @@ def plan_split(table: pd.DataFrame, spec: ModelSpec) -> SplitPlan:
         return stratified_holdout(table[spec.target_column].to_numpy(), s.test_size, s.seed)
     if isinstance(s, WalkForwardSplit):
         plan = walk_forward(len(table), s.n_folds, s.test_share, s.gap)
-        check_no_lookahead(table, plan, spec.time_column)
+        check_no_lookahead(table, plan, spec.time_axis, spec.time_kind)
         return plan
     raise SplitError(f"unsupported split {s!r}")  # pragma: no cover - the schema forbids it
 
 
-def check_no_lookahead(table: pd.DataFrame, plan: SplitPlan, time_column: str | None) -> None:
+def check_no_lookahead(table: pd.DataFrame, plan: SplitPlan, time_column: str | None,
+                       kind: str | None = "datetime") -> None:
     """Prove that no training row's label window reaches into its fold's test period.
 
     Uses ``label_end`` (time of the last raw row a label uses) when the table has it, else the
-    row times. Raises SplitError naming the fold on a violation.
+    row times (dates, or index values for ``kind`` ``integer``). Raises SplitError naming the fold
+    on a violation.
     """
     if not time_column:
         return
-    times = pd.to_datetime(table[time_column]).to_numpy()
-    ends = pd.to_datetime(table[LABEL_END]).to_numpy() if LABEL_END in table.columns else times
+    times = time_values(table[time_column], kind).to_numpy()
+    ends = time_values(table[LABEL_END], kind).to_numpy() if LABEL_END in table.columns else times
     for k, fold in enumerate(plan.folds):
         if len(fold.train) == 0:
             continue
@@ -172,6 +176,6 @@ def check_no_lookahead(table: pd.DataFrame, plan: SplitPlan, time_column: str | 
         last_label = ends[fold.train].max()
         if last_label >= test_start:
             raise SplitError(
-                f"walk-forward fold {k}: a training label ends at {pd.Timestamp(last_label).date()}, "
-                f"inside the test period starting {pd.Timestamp(test_start).date()} (increase split.gap)"
+                f"walk-forward fold {k}: a training label ends at {point_text(last_label, kind)}, "
+                f"inside the test period starting {point_text(test_start, kind)} (increase split.gap)"
             )

@@ -32,6 +32,7 @@ from tasks.expectations import (
     missing_column_hint,
 )
 from tasks.fairness import check_protected_groups
+from tasks.file_order import file_order_outcomes
 from tasks.invalid_values import invalid_value_outcomes
 from tasks.step import step
 from tasks.validate_fast import run_suite_fast
@@ -104,7 +105,8 @@ def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, eng
     Failed expectations name their first bad rows by the spec's ``id`` column when the frame has it;
     the values :func:`tasks.invalid_values.invalid_to_missing` made missing in ``df`` are appended as
     warnings (``on_invalid: missing``), and so are the rows of a market series that were out of time
-    order (:func:`row_order_outcomes`).
+    order (:func:`row_order_outcomes`); in the training form also a warning per column the file looks
+    sorted or grouped by when ``out_of_time.share`` takes the file order (:func:`tasks.file_order.file_order_outcomes`).
 
     Args:
         engine: ``"gx"`` runs the suite with Great Expectations; ``"fast"`` evaluates the same
@@ -122,6 +124,8 @@ def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, eng
         raise ValueError(f"engine must be 'gx' or 'fast', got {engine!r}")
     report.outcomes += invalid_value_outcomes(df)  # on_invalid: missing (tasks/invalid_values.py)
     report.outcomes += row_order_outcomes(df)  # a market series out of time order, sorted (models/market_rows.py)
+    if not serving:  # out_of_time.share on a file sorted by a feature (tasks/file_order.py)
+        report.outcomes += file_order_outcomes(df, spec)
     return report
 
 

@@ -38,8 +38,11 @@ def print_monitoring(record) -> None:
         print_spec_comparison(record.spec_comparison, record.version)
         return
     d = record.drift
+    from tasks.report import period_text
+
+    period = f", {period_text(record.batch.period)}" if record.batch.period else ""
     table = Table(title=f"Drift of {record.model} v{record.version} on {record.batch.label} "
-                        f"({record.batch.rows} rows): {record.verdict.upper()}")
+                        f"({record.batch.rows} rows{period}): {record.verdict.upper()}")
     for col in ("feature", "PSI", "status", "note"):
         table.add_column(col)
     ordered = sorted(d.features.items(), key=lambda kv: -(kv[1].psi if kv[1].psi is not None else -1))

@@ -37,12 +37,16 @@ SEVERITY = {"data_quality_alarm": "critical", "drift_and_performance_breach": "c
 
 class BatchInfo(Record):
     """The monitored batch: its label (path, or ``<model> out-of-time period``), rows read, rows
-    with complete features (``modelled_rows``) and the SHA-256 fingerprint of its rows."""
+    with complete features (``modelled_rows``), the SHA-256 fingerprint of its rows, and its
+    ``period`` on the spec's time axis (``[first, last]``: ISO dates, or integers for an integer
+    ``time_index``; shown by :func:`tasks.report.period_text`; None without a time axis and in
+    records written before it, and then left out of the JSON)."""
 
     label: str
     rows: int
     modelled_rows: int | None = None
     sha256: str | None = None
+    period: list[int | str] | None = None
 
 
 class MetricChange(Record):
@@ -234,6 +238,8 @@ class MonitoringRecord(StoredRecord):
         """As :meth:`StoredRecord.to_json`, also without the keys added since version 1 inside
         ``performance`` while they are None (``below_majority``, the calibration test's)."""
         out = super().to_json()
+        if isinstance(out.get("batch"), dict) and out["batch"].get("period") is None:
+            out["batch"].pop("period", None)
         perf = out.get("performance") or {}
         if perf.get("below_majority") is None:
             perf.pop("below_majority", None)

@@ -27,7 +27,10 @@ from models.spec.data import (
     StratifiedHoldoutSplit,
     TableSpec,
     TargetSpec,
+    TimeIndexSpec,
+    TimePoint,
     WalkForwardSplit,
+    WindowSpec,
 )
 from models.spec.gate import BaselineRule, ChampionRule, GateRule, GateSpec, ThresholdRule, _ComparisonRule
 from models.spec.loading import find_spec, list_specs, load_spec_file, parse_spec, scan_specs
@@ -49,6 +52,7 @@ __all__ = [
     "LeakageSpec", "METRICS", "MetricInfo", "ModelSpec", "OneOf", "OutOfTimeSpec", "RDatasetsSource",
     "RESERVED_COLUMNS", "ROW_COMPARABLE", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "Source", "SpecError",
     "Split", "SqlSource", "StratifiedHoldoutSplit", "Strict", "TableSpec", "TargetSpec", "TaskType",
-    "ThresholdRule", "WalkForwardSplit", "_ComparisonRule", "check_cron", "check_metric", "find_spec", "list_specs",
+    "ThresholdRule", "TimeIndexSpec", "TimePoint", "WalkForwardSplit", "WindowSpec", "_ComparisonRule", "check_cron",
+    "check_metric", "find_spec", "list_specs",
     "load_spec_file", "parse_spec", "safe_name", "scan_specs", "spec_problems", "stored_spec",
 ]

@@ -105,25 +105,67 @@ def check_fairness_bands(spec: SpecFields) -> list[str]:
     return errors
 
 
+def _time_point_problem(where: str, value, kind: str) -> str | None:
+    """A time point (``out_of_time.start``, ``window.start``/``end``) of the wrong kind for the time axis."""
+    from datetime import date
+
+    if kind == "integer" and not isinstance(value, int):
+        return (f"{where}: {value!r} is a date but the time_index is of kind 'integer'; give an index value "
+                "(such as 480)")
+    if kind == "datetime" and not isinstance(value, date):
+        return f"{where}: {value!r} is an index value but the time column holds dates; give a date (YYYY-MM-DD)"
+    return None
+
+
 def check_time_column(spec: SpecFields) -> list[str]:
-    """The time column is a ``datetime`` column, and what needs one has one (an out-of-time
-    start date, a walk-forward split)."""
+    """The time axis (``time_column``, or ``time_index``; not both) is a column with role
+    ``datetime``, declared ``dtype: integer`` exactly when its kind is ``integer`` (integers read
+    as dates would be nanoseconds since 1970); what needs one has one (an out-of-time start, a
+    window, a walk-forward split), and its time points are of the axis's kind."""
     errors = []
-    if spec.time_column is not None:
-        col = spec.columns.get(spec.time_column)
+    if spec.time_column is not None and spec.time_index is not None:
+        errors.append(f"time_index: give time_index or time_column ({spec.time_column!r}), not both")
+    where = "time_index.column" if spec.time_index is not None else "time_column"
+    axis, kind = spec.time_axis, spec.time_kind
+    if axis is not None:
+        col = spec.columns.get(axis)
         if col is None or col.role != "datetime":
-            errors.append(f"time_column: {spec.time_column!r} must be a column with role 'datetime'")
-    if spec.out_of_time is not None and spec.out_of_time.start is not None and spec.time_column is None:
-        errors.append("out_of_time.start: needs a time_column")
-    if isinstance(spec.split, WalkForwardSplit) and spec.time_column is None:
-        errors.append("split: a walk_forward split needs a time_column")
+            errors.append(f"{where}: {axis!r} must be a column with role 'datetime'")
+        elif kind == "integer" and col.dtype != "integer":
+            errors.append(f"columns.{axis}.dtype: the time_index is of kind 'integer': declare the column "
+                          "dtype: integer")
+        elif kind == "datetime" and col.dtype == "integer":
+            errors.append(f"{where}: {axis!r} is declared dtype integer; an integer index has no calendar (read "
+                          "as dates it would be nanoseconds since 1970): use time_index: "
+                          f"{{column: {axis}, kind: integer}}")
+    if spec.out_of_time is not None and spec.out_of_time.start is not None:
+        if axis is None:
+            errors.append("out_of_time.start: needs a time_column or time_index")
+        elif problem := _time_point_problem("out_of_time.start", spec.out_of_time.start, kind):
+            errors.append(problem)
+    if spec.window is not None:
+        if axis is None:
+            errors.append("window: a training window needs a time_column or time_index")
+        else:
+            errors += [problem for end in ("start", "end") if getattr(spec.window, end) is not None
+                       and (problem := _time_point_problem(f"window.{end}", getattr(spec.window, end), kind))]
+            oot_start = spec.out_of_time.start if spec.out_of_time is not None else None
+            if not errors and spec.window.end is not None and oot_start is not None and spec.window.end >= oot_start:
+                errors.append(f"window.end: {spec.window.end} is on or after out_of_time.start ({oot_start}), so the "
+                              "window's later rows are held back; end the window before the out-of-time sample")
+            if not errors and spec.window.start is not None and oot_start is not None \
+                    and spec.window.start >= oot_start:
+                errors.append(f"window.start: {spec.window.start} is on or after out_of_time.start ({oot_start}): "
+                              "no development row would be left")
+    if isinstance(spec.split, WalkForwardSplit) and axis is None:
+        errors.append("split: a walk_forward split needs a time_column or time_index")
     return errors
 
 
 def check_sql_has_order(spec: SpecFields) -> list[str]:
     """Without a time column, an SQL query fixes the row order with ORDER BY (one outside comments and
     quoted text: :func:`models.spec.sql_text.sql_code`)."""
-    if isinstance(spec.source, SqlSource) and spec.time_column is None \
+    if isinstance(spec.source, SqlSource) and spec.time_axis is None \
             and not re.search(r"\border\s+by\b", sql_code(spec.source.query), flags=re.IGNORECASE):
         return ["source.query: add ORDER BY: without a time_column the rows are used in the query's "
                 "order (out-of-time share, holdout), and a database returns rows in no fixed order "
@@ -159,8 +201,8 @@ def check_has_features(spec: SpecFields) -> list[str]:
 
 
 def _builder_problem(spec: SpecFields) -> str | None:
-    if spec.time_column is None:
-        return "a feature builder needs the spec's time_column"
+    if spec.time_axis is None:
+        return "a feature builder needs the spec's time_column or time_index"
     builder = spec.builder
     for col in builder.input_columns:
         cs = spec.columns.get(col)

@@ -202,17 +202,79 @@ class TableSpec(Strict):
         return self
 
 
+TimePoint = Union[int, date]
+"""A point on the time axis: a date (``2016-01-01``) for a ``datetime`` axis, a whole number of
+index steps (``480``) for an ``integer`` one (``time_index.kind``)."""
+
+
+class TimeIndexSpec(Strict):
+    """``time_index``: the column that orders the rows, and what kind of time it holds.
+
+    ``kind: datetime`` is the calendar (the same as the older ``time_column: <name>``);
+    ``kind: integer`` is an index without a calendar (trading-day numbers 1, 2, 3 ...): the column
+    stays an integer, ``out_of_time.start`` and ``window`` are index values, gaps are counted in
+    index steps and periods read "index 120 to 480".
+    """
+
+    column: str
+    """The time column: role ``datetime``; for ``kind: integer`` also ``dtype: integer``."""
+    kind: Literal["datetime", "integer"] = "datetime"
+    """``datetime``: dates (parsed by the column's ``date_format``); ``integer``: whole-number index steps."""
+    max_step: int | None = Field(default=None, ge=1)
+    """``kind: integer`` only: the largest step between consecutive index values; a larger jump
+    means missing rows, and the data is refused naming the two values. Default: 1 with a feature
+    builder (whose returns and trailing windows would span the jump), no check without one."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "TimeIndexSpec":
+        if self.max_step is not None and self.kind != "integer":
+            raise ValueError("'max_step' applies to kind 'integer'; the largest calendar gap of a datetime series is "
+                             "features_from.params.max_gap_days")
+        return self
+
+
+class WindowSpec(Strict):
+    """``window``: the training window on time-ordered data; rows outside it are not development rows.
+
+    Both ends are inclusive and either may be left out; dates for a ``datetime`` time axis, index
+    values for an ``integer`` one. A feature builder still computes the features of the first rows
+    in the window from the rows before ``start`` (its warm-up rows), so the first row has its full
+    lagged features; rows after ``end`` are not read, so the window's last ``horizon`` rows have no
+    label and are dropped, as in a file cut at ``end``. The out-of-time sample is taken from the
+    whole source, as without a window.
+    """
+
+    start: TimePoint | None = None
+    """First time value of the training rows (inclusive); the first row of the data when left out."""
+    end: TimePoint | None = None
+    """Last time value of the training rows (inclusive); the last development row when left out."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "WindowSpec":
+        if self.start is None and self.end is None:
+            raise ValueError("give 'start', 'end' or both")
+        if self.start is not None and self.end is not None:
+            if type(self.start) is not type(self.end):
+                raise ValueError(f"'start' ({self.start!r}) and 'end' ({self.end!r}) must both be dates or both "
+                                 "index values")
+            if self.start > self.end:
+                raise ValueError(f"'start' ({self.start}) is after 'end' ({self.end})")
+        return self
+
+
 class OutOfTimeSpec(Strict):
     """The later part of the data held back from development: an out-of-time sample.
 
-    Give ``share`` (the last share of rows in data order) or ``start`` (rows whose
-    ``time_column`` is on or after this date). Monitoring demos use it as the "later batch".
+    Give ``share`` (the last share of rows in data order) or ``start`` (rows whose time value,
+    ``time_column`` or ``time_index``, is on or after this point). Monitoring demos use it as the
+    "later batch".
     """
 
     share: float | None = Field(default=None, gt=0.0, lt=1.0)
     """The last share of rows (in data order) held back."""
-    start: date | None = None
-    """Rows whose ``time_column`` is on or after this date are held back."""
+    start: TimePoint | None = None
+    """Rows whose time value is on or after this point are held back: a date, or an index value
+    for ``time_index.kind: integer``."""
 
     @model_validator(mode="after")
     def _check(self) -> "OutOfTimeSpec":

@@ -13,7 +13,17 @@ from pydantic import Field, ValidationInfo, field_validator
 from models.features import BUILDERS, FeaturesFrom
 from models.metrics import CLASSIFICATION_TASKS, METRICS, TaskType
 from models.spec.base import Strict, is_stored, safe_name
-from models.spec.data import CandidateSpec, ColumnSpec, OutOfTimeSpec, Source, Split, TableSpec, TargetSpec
+from models.spec.data import (
+    CandidateSpec,
+    ColumnSpec,
+    OutOfTimeSpec,
+    Source,
+    Split,
+    TableSpec,
+    TargetSpec,
+    TimeIndexSpec,
+    WindowSpec,
+)
 from models.spec.gate import GateSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
 
@@ -43,8 +53,14 @@ class SpecFields(Strict):
     source: Source
     """Where the data comes from: ``kind`` chooses one of the source sections."""
     time_column: str | None = None
-    """A column with role ``datetime`` that orders the rows; needed by walk-forward splits,
-    feature builders and ``out_of_time.start``."""
+    """A column with role ``datetime`` holding dates that orders the rows; needed by walk-forward
+    splits, feature builders and ``out_of_time.start``. The short form of ``time_index`` with
+    ``kind: datetime``; give one of the two."""
+    time_index: TimeIndexSpec | None = None
+    """The column that orders the rows and its kind: dates, or an integer index without a calendar
+    (``{column: day, kind: integer}``). ``time_column: X`` is ``time_index: {column: X}``."""
+    window: WindowSpec | None = None
+    """The training window on time-ordered data: only rows from ``start`` to ``end`` are development rows."""
     out_of_time: OutOfTimeSpec | None = None
     """The later part of the data, held back from development."""
     columns: dict[str, ColumnSpec]
@@ -116,7 +132,30 @@ class SpecFields(Strict):
         """The feature builder object (built once per spec), or None when features are the columns themselves."""
         if self.features_from is None:
             return None
-        return self.features_from.make(self.time_column)
+        return self.features_from.make(self.time_axis)
+
+    @property
+    def time_axis(self) -> str | None:
+        """The column that orders the rows (``time_index.column`` or ``time_column``), or None."""
+        return self.time_index.column if self.time_index is not None else self.time_column
+
+    @property
+    def time_kind(self) -> str | None:
+        """``"datetime"`` or ``"integer"`` (``time_index.kind``; ``time_column`` is datetime); None
+        without a time axis."""
+        if self.time_index is not None:
+            return self.time_index.kind
+        return "datetime" if self.time_column is not None else None
+
+    @property
+    def time_max_step(self) -> int | None:
+        """The largest index step an ``integer`` time axis may take between rows (``time_index.max_step``;
+        1 with a feature builder when not given); None for dates or when not checked."""
+        if self.time_kind != "integer":
+            return None
+        if self.time_index.max_step is not None:
+            return self.time_index.max_step
+        return 1 if self.features_from is not None else None
 
     @property
     def feature_columns(self) -> list[str]:
