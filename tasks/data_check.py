@@ -19,7 +19,12 @@ import pandas as pd
 
 from models.errors import DataError
 from models.spec import ModelSpec
-from tasks.expectations import MAX_EXAMPLES, first_ids, id_column_of, missing_column_hint
+from tasks.expectations import (
+    MAX_EXAMPLES,
+    first_ids,
+    id_column_of,
+    missing_column_hint,
+)
 from tasks.invalid_values import INVALID_VALUES
 from tasks.source_errors import DataPreparationError
 

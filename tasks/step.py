@@ -12,7 +12,8 @@ imports any module of steps: each step is then a :class:`PlainStep` and Prefect 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _plain = False
 _made = 0  # Prefect tasks made so far: once there is one, the process has Prefect loaded anyway
