@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from flows.cli import monitoring, registry, server, training
+from flows.cli import monitoring, registry, server, training, validate
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_CODES_HELP,
@@ -48,6 +48,7 @@ server_app = typer.Typer(help="A local Prefect server with a worker and every de
 app.add_typer(server_app, name="server")
 
 app.command("models")(training.models_cmd)
+app.command("validate")(validate.validate_cmd)
 app.command("train")(training.train_cmd)
 app.command("demo")(training.demo_cmd)
 app.command("monitor")(monitoring.monitor_cmd)
@@ -75,6 +76,7 @@ def main() -> None:  # pragma: no cover - console script entry point
     import logging
 
     _install_interrupt_handler()
+    validate.standalone()  # this process runs one command: `finml validate` needs no Prefect
     quiet = _QuietUserErrors()
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).addFilter(quiet)
