@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.checks import _check_spec, _spec_names
+from flows.cli.checks import _check_spec, _spec_names, preflight_train
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_ERROR,
@@ -113,6 +113,8 @@ def train_cmd(
             _check_spec(name)
         _run_deployments([("train", name, {"model_name": name, "reason": reason}) for name in names], timeout)
         return
+    if model:
+        preflight_train(model)  # spec, source file and columns, folders, champion's libraries: before Prefect
     rows = _run_training([model] if model else None, reason)
     print_summary(rows, "Training summary")
     code = training_exit_code(rows)
