@@ -131,7 +131,8 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
     A column that does not parse keeps its values as read (the suite then does not judge it again:
     see :func:`check_frame`). The values ``on_invalid: missing`` made missing are kept in
     ``attrs`` as the loader leaves them (:data:`tasks.invalid_values.INVALID_VALUES`), for the suite's
-    warnings. Rows are sorted by the time column when it parsed, as the loader sorts them.
+    warnings. Rows keep the index of ``raw``, or are sorted by the time column when it parsed, as
+    the loader sorts them (the same frame as the loader's when every column parses).
 
     Args:
         raw: rows × columns as read from the source (:func:`tasks.load.load_source`).
@@ -176,6 +177,7 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
         if name == id_column:
             ids = out[name]
     frame = pd.DataFrame({c: parsed[c] if c in parsed else numpy_backed(base[c]) for c in base.columns}, index=rows)
+    frame.index = raw.index  # as the loader leaves them
     time = spec.time_column
     if time and time in parsed and pd.api.types.is_datetime64_any_dtype(frame[time]):
         frame = frame.sort_values(time, kind="stable").reset_index(drop=True)
