@@ -100,8 +100,9 @@ def _writable_roots() -> None:
 def preflight_train(model: str) -> None:
     """Before ``finml train MODEL`` starts Prefect: the spec is valid; its file source lies below
     the data roots, exists, is readable and its header holds every declared column and the target;
-    the registry and reports folders are writable; the champion (if any) was trained with library
-    versions that load here (else the gate could only fail closed on it).
+    the registry and reports folders are writable; when the gate has champion rules, the champion
+    (if any) was trained with library versions that load here (else those rules could only fail
+    closed on it).
 
     Ends the command with exit code 1 and one line naming the problem.
     """
@@ -119,6 +120,8 @@ def preflight_train(model: str) -> None:
     if problem:
         _fail(f"{model}: {problem}")
     _writable_roots()
+    if not any(rule.kind == "champion" for rule in spec.gate.rules):
+        return  # the champion is not rescored against: its libraries do not matter to this run
     registry = ModelRegistry(settings.registry_dir, model)
     try:
         champion = registry.champion() if registry.exists() else None
@@ -127,8 +130,13 @@ def preflight_train(model: str) -> None:
         return  # a damaged registry is the run's to report (it says which file)
     problem = None if metadata is None else library_problem(model, champion, metadata)
     if problem:
-        _fail(f"the champion cannot be compared with the challengers, so the gate could only reject them: {problem}; "
-              f"or retire it (finml registry retire {model} --reason …)")
+        from models.compat import ALLOW_ENV, library_checks
+
+        wrong = "; ".join(c.describe() for c in library_checks(metadata) if not c.matches)
+        _fail(f"{model}: the champion v{champion} was trained with other library versions ({wrong}): it cannot be "
+              "loaded to be rescored, so the gate's champion rules would reject every challenger (they fail closed). "
+              f"Retire it first (finml registry retire {model} --reason …) and the next run is judged by its "
+              f"thresholds alone; or install the recorded versions; {ALLOW_ENV}=1 loads it anyway")
 
 
 def _judging_spec_of(model: str, version: str | None, out_of_time: bool):

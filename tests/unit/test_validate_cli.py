@@ -179,3 +179,43 @@ def test_score_and_monitor_refuse_a_version_of_another_scikit_learn_before_prefe
     assert result.exit_code == 1 and both in result.output, result.output
     result = CliRunner().invoke(app, ["monitor", "credit_risk", "--batch", str(batch), "--version", "1"])
     assert result.exit_code == 1 and both in result.output, result.output
+
+
+def _legacy_registry_with_other_sklearn(root):
+    """The legacy registry fixture (credit_risk's champion v1) with another scikit-learn recorded."""
+    import shutil
+
+    from models.registry import ModelRegistry
+    from tests.forgery import rewrite_metadata
+    from tests.unit.test_library_versions import LEGACY, SKLEARN, other_minor
+
+    shutil.copytree(LEGACY, root, ignore=shutil.ignore_patterns("README.md"))
+    other = other_minor(SKLEARN)
+    rewrite_metadata(ModelRegistry(root, "credit_risk"), 1,
+                     lambda meta: meta["lineage"]["libraries"].update({"scikit-learn": other}))
+    return other
+
+
+def test_train_refuses_a_champion_of_another_scikit_learn_before_prefect(tmp_path):
+    from tests.unit.test_library_versions import SKLEARN
+
+    other = _legacy_registry_with_other_sklearn(tmp_path / "registry")
+    out = finml("train", "credit_risk", FINML_SPECS_DIR=str(BUILTIN_SPECS), FINML_REGISTRY_DIR=str(tmp_path / "registry"),
+                FINML_REPORTS_DIR=str(tmp_path / "reports"), PREFECT_HOME=str(tmp_path / "prefect"))
+    assert out.returncode == 1, out.stdout + out.stderr
+    text = " ".join(out.stderr.split())
+    assert f"the champion v1 was trained with other library versions (scikit-learn {other} recorded, {SKLEARN} " \
+           "installed)" in text
+    assert "Retire it first (finml registry retire credit_risk --reason …)" in text
+    assert "prefect imported: False" in out.stderr
+
+
+def test_a_gate_without_champion_rules_trains_whatever_the_champions_libraries(finml_env, tmp_path):
+    from flows.cli.checks import preflight_train
+    from tests.helpers import write_spec
+
+    _legacy_registry_with_other_sklearn(finml_env["registry"])
+    data = builtin_spec_dict("credit_risk")
+    data["gate"]["rules"] = [r for r in data["gate"]["rules"] if r["kind"] != "champion"]
+    write_spec(finml_env["specs"], data)
+    assert preflight_train("credit_risk") is None  # the champion is not rescored: nothing to refuse
