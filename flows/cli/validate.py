@@ -30,13 +30,17 @@ def validate_cmd(
                                              "monitor read it) instead of the training data."),
     training: bool = typer.Option(False, "--training", help="Check the spec's training data (the default)."),
     engine: str = typer.Option("fast", "--engine", help="Validation engine: fast (pandas) or gx (Great Expectations)."),
+    version: str | None = typer.Option(
+        None, "--version",
+        help="With --batch: judge it with the spec stored with this version (number or alias), as score and "
+             "monitor do, instead of the current spec file."),
 ) -> None:
     """Check the training data (default) or a batch against the spec: every missing column, value in
     the wrong format and failed expectation at once, with examples and the id column's values of the
     bad rows. Prefect is not started.
 
     Exit code: 0 valid (warnings printed); 1 a check failed (or the data cannot be read); 2 bad
-    arguments, an unknown model or invalid spec, a batch file that does not exist.
+    arguments, an unknown model or invalid spec, a batch file or version that does not exist.
     """
     from pathlib import Path
 
@@ -51,10 +55,17 @@ def validate_cmd(
         _fail(f"{batch}: is a directory; give a CSV or Parquet batch file", code=EXIT_USAGE)
     if batch is not None and not Path(batch).is_file():
         _fail(f"{batch}: batch file not found", code=EXIT_USAGE)
-    try:
-        spec = find_spec(model, get_settings().specs_dir)
-    except SpecError as err:
-        _fail(str(err), code=EXIT_USAGE)
+    if version is not None and batch is None:
+        _fail("--version judges a batch with the spec stored with that version: give --batch FILE too",
+              code=EXIT_USAGE)
+    judged = ""
+    if version is not None:
+        spec, judged = _stored_spec(model, version)
+    else:
+        try:
+            spec = find_spec(model, get_settings().specs_dir)
+        except SpecError as err:
+            _fail(str(err), code=EXIT_USAGE)
     if _standalone:
         from tasks.step import without_prefect
 
@@ -63,8 +74,31 @@ def validate_cmd(
 
     check = check_training_data(spec, engine) if batch is None else check_batch(spec, batch, engine)
     print_check(spec.name, check)
+    if judged:
+        console.print(f"  {judged}", highlight=False, markup=False, soft_wrap=True)
     if not check.ok:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _stored_spec(model: str, version: str):
+    """``(the spec that judges version, the sentence saying so)``
+    (:func:`models.stored_spec.judging_spec`); ends the command with exit code 2 when the version
+    does not exist or no spec can judge it."""
+    from models.errors import FinmlError
+    from models.registry import ModelRegistry
+    from models.settings import get_settings
+    from models.stored_spec import judging_spec
+
+    settings = get_settings()
+    registry = ModelRegistry(settings.registry_dir, model)
+    try:
+        number = registry.resolve(version)
+        spec, compared = judging_spec(model, registry.read_metadata(number), settings.specs_dir)
+    except FinmlError as err:
+        _fail(str(err), code=EXIT_USAGE)
+    except (ValueError, OSError) as err:  # "²".isdigit() is True, int("²") raises; an unreadable metadata.json
+        _fail(f"{model} --version {version!r}: {err}", code=EXIT_USAGE)
+    return spec, compared.sentence(number)
 
 
 def print_check(model: str, check) -> None:

