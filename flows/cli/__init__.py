@@ -76,11 +76,11 @@ def main() -> None:  # pragma: no cover - console script entry point
     import logging
 
     _install_interrupt_handler()
-    validate.standalone()  # this process runs one command: `finml validate` needs no Prefect
     quiet = _QuietUserErrors()
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).addFilter(quiet)
     try:
+        validate.standalone()  # this process runs one command: `finml validate` needs no Prefect
         app()
     except BaseException:
         if not _stopping:
