@@ -131,8 +131,9 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
     A column that does not parse keeps its values as read (the suite then does not judge it again:
     see :func:`check_frame`). The values ``on_invalid: missing`` made missing are kept in
     ``attrs`` as the loader leaves them (:data:`tasks.invalid_values.INVALID_VALUES`), for the suite's
-    warnings. Rows keep the index of ``raw``, or are sorted by the time column when it parsed, as
-    the loader sorts them (the same frame as the loader's when every column parses).
+    warnings. Rows keep the index of ``raw``, or take the order the loader gave the piece it
+    sorted (by the time column, when that column parsed): the same frame as the loader's when
+    every column parses.
 
     Args:
         raw: rows × columns as read from the source (:func:`tasks.load.load_source`).
@@ -154,6 +155,7 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
     problems: list[Problem] = []
     parsed: dict[str, pd.Series] = {}
     found: list[dict] = []
+    order = None  # the loader's row order, when it sorted a piece (by the time column)
     names = [c for c in base.columns if c in spec.columns]
     if id_column is not None:  # first: a readable id column then names the bad rows of the others
         names = [id_column] + [c for c in names if c != id_column]
@@ -171,6 +173,8 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
             problems.append(Problem("format", name, f"{err}{where}"))
             parsed[name] = numpy_backed(base[name])
             continue
+        if order is None and not out[position].is_monotonic_increasing:
+            order = out[position].to_numpy()
         out = out.set_index(position).sort_index()
         parsed[name] = out[name]
         found += out.attrs.get(INVALID_VALUES, [])
@@ -178,9 +182,8 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
             ids = out[name]
     frame = pd.DataFrame({c: parsed[c] if c in parsed else numpy_backed(base[c]) for c in base.columns}, index=rows)
     frame.index = raw.index  # as the loader leaves them
-    time = spec.time_column
-    if time and time in parsed and pd.api.types.is_datetime64_any_dtype(frame[time]):
-        frame = frame.sort_values(time, kind="stable").reset_index(drop=True)
+    if order is not None:  # the loader sorted the rows: the whole frame in its order
+        frame = frame.iloc[order].reset_index(drop=True)
     if found:
         frame.attrs[INVALID_VALUES] = found
     return frame, problems
@@ -230,7 +233,7 @@ def check_modelling(check: DataCheck, spec: ModelSpec) -> None:
     """The checks a training run makes on its modelling table after the suite passed (single
     class, event rate, constant or empty features: :func:`tasks.validate.check_modelling_table`),
     added to ``check`` (in place); a note when the suite failed (the table is not built then)."""
-    from tasks.load import modelling_table, split_out_of_time
+    from tasks.load import LoadedData, fingerprint, prepare_table
     from tasks.validate import check_modelling_table
 
     frame = check.frame
@@ -239,9 +242,8 @@ def check_modelling(check: DataCheck, spec: ModelSpec) -> None:
                            "data passes")
         return
     try:
-        development, _ = split_out_of_time(frame, spec)
-        table = modelling_table(development, spec)
-        warnings = check_modelling_table.fn(table, spec)
+        data = prepare_table.fn(spec, LoadedData(frame, fingerprint(frame)))  # as the training flow builds it
+        warnings = check_modelling_table.fn(data.table, spec)
     except DataError as err:
         check.problems.append(Problem("modelling", None, str(err)))
         return
