@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from flows.cli import monitoring, registry, server, training
+from flows.cli import monitoring, registry, server, training, validate
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_CODES_HELP,
@@ -62,6 +62,7 @@ def _options(
 
 
 app.command("models")(training.models_cmd)
+app.command("validate")(validate.validate_cmd)
 app.command("train")(training.train_cmd)
 app.command("demo")(training.demo_cmd)
 app.command("monitor")(monitoring.monitor_cmd)
@@ -89,6 +90,7 @@ def main() -> None:  # pragma: no cover - console script entry point
     console from repeating the error it prints: :func:`flows.cli.common.quiet_prefect_console`.)"""
     _install_interrupt_handler()
     try:
+        validate.standalone()  # this process runs one command: `finml validate` needs no Prefect
         app()
     except BaseException:
         if not _stopping:

@@ -75,3 +75,124 @@ def _check_version(model: str, version: str | None) -> None:
         _fail(str(err))
     except ValueError:  # "²".isdigit() is True, int("²") raises
         _fail(f"--version {version!r}: not a version number or an alias name")
+
+
+# --------------------------------------------------------------------------- pre-flight
+# The checks `finml train`, `score` and `monitor` make before Prefect starts (tasks/preflight.py):
+# a typo in a spec, a file name or a column, an unwritable folder or a version that cannot be
+# loaded here fails in a second or two, not after Prefect's 45-110 s.
+
+
+def _writable_roots() -> None:
+    """End the command when the registry or reports folder cannot be written (they are created)."""
+    from models.errors import FinmlError
+    from models.registry_tree import check_writable_root
+    from models.settings import get_settings
+
+    settings = get_settings()
+    try:
+        check_writable_root(settings.registry_dir)
+        check_writable_root(settings.reports_dir, "FINML_REPORTS_DIR")
+    except FinmlError as err:
+        _fail(str(err))
+
+
+def preflight_train(model: str) -> None:
+    """Before ``finml train MODEL`` starts Prefect: the spec is valid; its file source lies below
+    the data roots, exists, is readable and its header holds every declared column and the target;
+    the registry and reports folders are writable; when the gate has champion rules, the champion
+    (if any) was trained with library versions that load here (else those rules could only fail
+    closed on it).
+
+    Ends the command with exit code 1 and one line naming the problem.
+    """
+    from models.registry import ModelRegistry, RegistryError
+    from models.settings import get_settings
+    from models.spec import SpecError, find_spec
+    from tasks.preflight import library_problem, source_problem
+
+    settings = get_settings()
+    try:
+        spec = find_spec(model, settings.specs_dir)
+    except SpecError as err:
+        _fail(str(err))
+    problem = source_problem(spec)
+    if problem:
+        _fail(f"{model}: {problem}")
+    _writable_roots()
+    if not any(rule.kind == "champion" for rule in spec.gate.rules):
+        return  # the champion is not rescored against: its libraries do not matter to this run
+    registry = ModelRegistry(settings.registry_dir, model)
+    try:
+        champion = registry.champion() if registry.exists() else None
+        metadata = registry.read_metadata(champion) if champion is not None else None
+    except (RegistryError, OSError, ValueError):
+        return  # a damaged registry is the run's to report (it says which file)
+    problem = None if metadata is None else library_problem(model, champion, metadata)
+    if problem:
+        from models.compat import ALLOW_ENV, library_checks
+
+        wrong = "; ".join(c.describe() for c in library_checks(metadata) if not c.matches)
+        _fail(f"{model}: the champion v{champion} was trained with other library versions ({wrong}): it cannot be "
+              "loaded to be rescored, so the gate's champion rules would reject every challenger (they fail closed). "
+              f"Retire it first (finml registry retire {model} --reason …) and the next run is judged by its "
+              f"thresholds alone; or install the recorded versions; {ALLOW_ENV}=1 loads it anyway")
+
+
+def _judging_spec_of(model: str, version: str | None, out_of_time: bool):
+    """``(spec that judges the version, version number, its metadata)``, ending the command when the
+    version does not exist or neither its stored spec nor the spec file can be read."""
+    from models.errors import FinmlError
+    from models.registry import ModelRegistry
+    from models.settings import get_settings
+    from models.stored_spec import judging_spec
+
+    _check_version(model, version)
+    settings = get_settings()
+    registry = ModelRegistry(settings.registry_dir, model)
+    number = registry.resolve(version)
+    try:
+        metadata = registry.read_metadata(number)
+    except (OSError, ValueError) as err:
+        _fail(f"{model} v{number}: cannot read its metadata.json ({err})")
+    try:
+        spec, _ = judging_spec(model, metadata, settings.specs_dir, out_of_time=out_of_time)
+    except FinmlError as err:
+        _fail(str(err))
+    return spec, number, metadata
+
+
+def _preflight_serving(model: str, version: str | None, batch: str | None) -> None:
+    from tasks.preflight import header_problem, library_problem, source_problem
+
+    spec, number, metadata = _judging_spec_of(model, version, out_of_time=batch is None)
+    if batch is None:  # the spec's later period, read from its source
+        problem = source_problem(spec, serving=True)
+    else:
+        problem = header_problem(batch, spec, serving=True, what=f"(the spec stored with {model} v{number})")
+    if problem:
+        _fail(problem)
+    problem = library_problem(model, number, metadata)
+    if problem:
+        _fail(problem)
+
+
+def preflight_score(model: str, version: str | None, batch: str) -> None:
+    """Before ``finml score`` starts Prefect: the version exists; the batch file's header holds
+    every column of the spec that judges the version (the one stored with it,
+    :func:`models.stored_spec.judging_spec`); the version's library versions load here.
+
+    Ends the command with exit code 1 and one line naming the problem.
+    """
+    _preflight_serving(model, version, batch)
+
+
+def preflight_monitor(model: str, version: str | None, batch: str | None) -> None:
+    """Before ``finml monitor`` starts Prefect: as :func:`preflight_score` for a ``--batch`` (None:
+    the spec's later period, whose source file is checked like training's), and the registry and
+    reports folders (the monitoring history, the Evidently report) are writable.
+
+    Ends the command with exit code 1 and one line naming the problem.
+    """
+    _preflight_serving(model, version, batch)
+    _writable_roots()

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.checks import _check_batch, _check_spec_or_stored, _check_version
+from flows.cli.checks import _check_batch, _check_spec_or_stored, _check_version, preflight_monitor, preflight_score
 from flows.cli.common import (
     EXIT_ALARM,
     EXIT_USAGE,
@@ -165,6 +165,7 @@ def monitor_cmd(
             params["version"] = version
         _run_deployments([("monitor", model, params)], timeout)
         return
+    preflight_monitor(model, version, batch)  # columns of the stored spec, libraries, folders: before Prefect
     _check_configured_api()
     _check_version(model, version)
     from flows.monitoring import monitor_model
@@ -201,6 +202,7 @@ def score_cmd(
         check_output(out, batch)  # before Prefect starts: a bad name fails in a second, not ten
     except OutputPathError as err:
         _fail(str(err))
+    preflight_score(model, version, batch)  # columns of the stored spec, libraries: before Prefect
     _check_configured_api()
     _check_version(model, version)
     from flows.monitoring import score_batch

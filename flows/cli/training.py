@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.checks import _check_spec, _spec_names
+from flows.cli.checks import _check_spec, _spec_names, preflight_train
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_ERROR,
@@ -134,6 +134,8 @@ def train_cmd(
         if code:
             raise typer.Exit(code)
         return
+    if model:
+        preflight_train(model)  # spec, source file and columns, folders, champion's libraries: before Prefect
     rows = _run_training([model] if model else None, reason)
     print_summary(rows, "Training summary")
     code = training_exit_code(rows)

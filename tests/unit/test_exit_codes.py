@@ -52,6 +52,7 @@ def test_train_exits_3_on_a_rejection_and_prints_where_the_model_card_went(monke
     import flows.cli.training as cli_training
 
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(cli_training, "preflight_train", lambda model: None)  # models "a" and "b" have no spec
     monkeypatch.setattr(cli_training, "_run_training", lambda models, reason: [REJECTED])
     result = CliRunner().invoke(app, ["train", "b"])
     assert result.exit_code == 3, result.output
@@ -69,7 +70,8 @@ def test_monitor_fail_on_alarm(monkeypatch, verdict, flag, code):
     import flows.cli.monitoring as cli_monitoring
     import flows.monitoring
 
-    for name in ("_check_spec_or_stored", "_check_configured_api", "_check_version", "print_monitoring"):
+    for name in ("_check_spec_or_stored", "preflight_monitor", "_check_configured_api", "_check_version",
+                 "print_monitoring"):
         monkeypatch.setattr(cli_monitoring, name, lambda *a, **k: None)
     monkeypatch.setattr(flows.monitoring, "monitor_model", lambda *a, **k: SimpleNamespace(verdict=verdict))
     flags = ["--fail-on-alarm"] if flag else []
