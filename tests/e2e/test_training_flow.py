@@ -187,3 +187,23 @@ def test_bad_spec_fails_naming_the_field_and_writes_nothing(finml_env):
     assert result.exit_code == 1
     assert "field 'target.column'" in result.output and "required field is missing" in result.output
     assert not (finml_env["registry"] / "credit_risk").exists()
+
+
+def test_every_version_records_its_drivers_and_the_card_shows_them(trained):
+    meta = ModelRegistry(trained["registry"], "credit_risk").read_metadata(1)
+    drivers = meta["drivers"]
+    assert drivers["metric"] == "roc_auc" and drivers["rows"] == drivers["holdout_rows"] == 891
+    assert drivers["in_sample"] is False  # a stratified holdout: the promoted model never saw these rows
+    assert sorted(d["feature"] for d in drivers["permutation_importance"]) == sorted(meta["features"])
+    top = drivers["permutation_importance"][0]
+    assert top["importance"] > 0.01 and top["rank"] == 1
+    assert len(drivers["partial_dependence"]) == 4
+    assert [c["feature"] for c in drivers["partial_dependence"]] == [
+        d["feature"] for d in drivers["permutation_importance"][:4]]
+    card = (ModelRegistry(trained["registry"], "credit_risk").version_dir(1) / "model_card.md").read_text()
+    assert "## Drivers of the selected candidate" in card
+    assert f"| 1 | `{top['feature']}` | {top['importance']:.4f} |" in card
+    assert "reports/drivers.png" in card and "reports/partial_dependence.png" in card
+    market = ModelRegistry(trained["registry"], "market_forecast").read_metadata(1)["drivers"]
+    assert market["in_sample"] is True and market["metric"] == "rmse"  # walk-forward refits on the holdout rows
+    assert market["permutation_importance"][0]["importance"] > 0
