@@ -179,7 +179,7 @@ def global_drivers(section: DriversSpec, pipeline, X: pd.DataFrame, y: np.ndarra
     top = [d["feature"] for d in importance[: section.partial_dependence_features]]
     pd_rows = Xs.iloc[sample_rows(len(Xs), section.model_copy(update={"max_rows": min(section.max_rows, 1000)}))]
     return {
-        "metric": metric, "rows": int(len(rows)), "holdout_rows": int(len(X)), "repeats": section.repeats,
+        "metric": metric, "rows": len(rows), "holdout_rows": len(X), "repeats": section.repeats,
         "seed": section.seed, "in_sample": bool(in_sample),
         "permutation_importance": importance,
         "coefficients": {},

@@ -21,7 +21,13 @@ from models.compat import library_versions
 from models.errors import FinmlError, UsageError
 from models.estimators import predict_scores, save_pipeline
 from models.records.gate import ChampionRescoring
-from models.records.registry import Promoted, ReferenceInfo, Rejected, Stopped, VersionMetadata
+from models.records.registry import (
+    Promoted,
+    ReferenceInfo,
+    Rejected,
+    Stopped,
+    VersionMetadata,
+)
 from models.registry import ChampionChangedError, ModelRegistry, json_default, now_utc
 from models.registry_tree import AliasNotWrittenError, refuse_inside_registry
 from models.spec import ModelSpec

@@ -241,7 +241,7 @@ def _drivers_section(meta: dict[str, Any], top: int = 10) -> list[str]:
     lines += [f"| {d['rank']} | `{d['feature']}` | {d['importance']:.4f} | {d['std']:.4f} |"
               for d in drivers["permutation_importance"][:top]]
     rest = len(drivers["permutation_importance"]) - top
-    lines += ([f"", f"_{rest} more feature(s) in metadata.json (drivers)._"] if rest > 0 else []) + [""]
+    lines += (["", f"_{rest} more feature(s) in metadata.json (drivers)._"] if rest > 0 else []) + [""]
     reports = set(meta.get("reports") or [])
     if DRIVERS_PLOTS[0] in reports:
         lines += [f"![drivers](reports/{DRIVERS_PLOTS[0]})", ""]
