@@ -207,3 +207,20 @@ def test_every_version_records_its_drivers_and_the_card_shows_them(trained):
     market = ModelRegistry(trained["registry"], "market_forecast").read_metadata(1)["drivers"]
     assert market["in_sample"] is True and market["metric"] == "rmse"  # walk-forward refits on the holdout rows
     assert market["permutation_importance"][0]["importance"] > 0
+
+
+def test_credit_models_take_the_simplest_candidate_within_noise(trained):
+    meta = ModelRegistry(trained["registry"], "credit_risk").read_metadata(1)
+    sel = meta["selected_candidate"]
+    rule = sel["selection"]
+    assert rule["rule"] == "simplest_within_noise" and rule["chosen"] == sel["name"] and rule["metric"] == "roc_auc"
+    assert {c["candidate"] for c in rule["comparisons"]} == {"logistic", "gradient_boosting", "keras_mlp"} - {
+        rule["best_by_metric"]}
+    for c in rule["comparisons"]:  # DeLong intervals of the best's advantage
+        assert c["method"] == "delong" and c["ci_low"] < c["best_advantage"] < c["ci_high"]
+    if rule["chosen"] != rule["best_by_metric"]:
+        chosen = next(c for c in rule["comparisons"] if c["candidate"] == rule["chosen"])
+        assert chosen["within_noise"] and chosen["ci_low"] <= 0
+    card = (ModelRegistry(trained["registry"], "credit_risk").version_dir(1) / "model_card.md").read_text()
+    assert f"Selected: **{sel['name']}** ({sel['estimator']}) by the rule simplest_within_noise: {rule['reason']}" in card
+    assert "selection" not in ModelRegistry(trained["registry"], "market_forecast").read_metadata(1)["selected_candidate"]
