@@ -95,6 +95,7 @@ class TrainingEvidence:
     leakage: dict[str, Any] = field(default_factory=dict)
     validation_markdown: str = ""
     drivers: dict[str, Any] | None = None
+    monotonic: dict[str, Any] | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -134,6 +135,7 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         leakage=ev.leakage,
         fold_metrics=getattr(evaluation, "folds", None) or None,
         drivers=ev.drivers,
+        monotonic=ev.monotonic,
         reference=reference_info(ev) if promoted else None,
         champion_comparison=ev.champion,
         gate=ev.gate,
@@ -328,12 +330,14 @@ def promote_or_reject(
     validation, plan, evaluation, fitted: list[FittedCandidate], champion: ChampionRescoring | None,
     gate: GateResult, registry_root: Path, reports_root: Path, warnings: list[str] | None = None,
     leakage: dict[str, Any] | None = None, table=None, drivers: dict[str, Any] | None = None,
+    monotonic: dict[str, Any] | None = None,
 ) -> Decision:
     """Assemble the run's evidence and promote or record the rejection (see :func:`decide`).
 
     ``table`` is the development modelling table the plan splits (the reference sample is drawn
     from it); ``plan`` its split plan; ``drivers`` the selected candidate's global drivers
-    (:func:`tasks.drivers.global_drivers`), recorded in the metadata and the card.
+    (:func:`tasks.drivers.global_drivers`) and ``monotonic`` the checks along the declared
+    directions (:func:`tasks.monotonic.check_monotonic`), recorded in the metadata and the card.
     """
     best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
     evidence = TrainingEvidence(
@@ -341,5 +345,6 @@ def promote_or_reject(
         validation={k: v for k, v in validation.as_dict().items() if k != "outcomes"} | {"table_warnings": warnings or []},
         split=plan.describe(table, spec.time_column), evaluation=evaluation, best=best, champion=champion, gate=gate,
         table=table, plan=plan, leakage=leakage or {}, validation_markdown=validation.to_markdown(), drivers=drivers,
+        monotonic=monotonic,
     )
     return decide(evidence, Path(registry_root), Path(reports_root))

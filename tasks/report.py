@@ -223,6 +223,32 @@ def _selected_text(sel: dict[str, Any], primary_metric: str) -> str:
     return f"{head} by the rule simplest_within_noise: {rule['reason']}"
 
 
+def _monotonic_section(meta: dict[str, Any]) -> list[str]:
+    """The card's Monotonic expectations section (``meta["monotonic"]``,
+    :func:`tasks.monotonic.check_monotonic`); nothing when the spec declares no direction."""
+    record = meta.get("monotonic")
+    if not record:
+        return []
+    lines = ["## Monotonic expectations", "",
+             "The declared direction of the score along each feature (`columns.<name>.monotone`), checked on the "
+             f"holdout by partial dependence (20 quantiles, 5 %–95 %): the largest move against the direction, "
+             f"tolerance {record['tolerance']:g}; a linear candidate's coefficient must have the declared sign. "
+             "A gradient-boosting candidate marked *constrained* was trained under `monotonic_cst`.", "",
+             "| candidate | feature | declared | largest reversal | between | coefficient | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for name, rec in record["candidates"].items():
+        coefs = {c["feature"]: c for c in rec.get("coefficients") or []}
+        label = f"{name}{' (selected)' if name == record['selected'] else ''}{' (constrained)' if rec['constrained'] else ''}"
+        for c in rec["response"]:
+            coef = coefs.get(c["feature"])
+            ok = c["passed"] and (coef is None or coef["passed"])
+            between = "" if c["reversal"] is None or c["reversal"] == 0 else f"{c['from']:.4g} → {c['to']:.4g}"
+            lines.append(f"| {label} | `{c['feature']}` | {c['direction']} | "
+                         f"{'n/a' if c['reversal'] is None else format(c['reversal'], '.4f')} | {between} | "
+                         f"{'' if coef is None else format(coef['coefficient'], '+.4f')} | {'holds' if ok else '**reversed**'} |")
+    return lines + [""]
+
+
 def _drivers_section(meta: dict[str, Any], top: int = 10) -> list[str]:
     """The card's Drivers section: permutation importance table and chart, the linear model's
     coefficients, the partial-dependence plot (``meta["drivers"]``, :func:`tasks.drivers.global_drivers`)."""
@@ -320,6 +346,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
         *_performance_section(meta),
         "",
         *_drivers_section(meta),
+        *_monotonic_section(meta),
         "## Gate",
         "",
     ]

@@ -140,6 +140,13 @@ class SpecFields(Strict):
         return [c for c, s in self.columns.items() if s.role == "numeric"]
 
     @property
+    def monotone_features(self) -> dict[str, int]:
+        """Declared directions of numeric features: column → +1 (``increasing``) or -1
+        (``decreasing``), in column order; empty when none is declared."""
+        return {c: 1 if s.monotone == "increasing" else -1 for c, s in self.columns.items()
+                if s.monotone is not None and c in self.numeric_features}
+
+    @property
     def categorical_features(self) -> list[str]:
         """Categorical model inputs: the columns with role ``categorical`` (none with a builder)."""
         if self.features_from is not None:
