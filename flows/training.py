@@ -19,10 +19,12 @@ from models.errors import SHOWN_BY_CALLER, DataError, FinmlError
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
+from tasks.drivers import explain_selected
 from tasks.evaluate import evaluate_fitted, rescore_champion
 from tasks.gate import apply_gate, check_split_events
 from tasks.leakage import leakage_guards, model_lift_warning
 from tasks.load import load_data, prepare_table
+from tasks.monotonic import check_monotonic
 from tasks.promote import promote_or_reject, record_stop
 from tasks.report import (
     artifact_key,
@@ -87,6 +89,8 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         evaluation = evaluate_fitted(spec, data.table, plan, fitted)
         leakage = model_lift_warning(spec, leakage, evaluation, data.table, plan)  # a warning in the card, never a stop
         champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
+        drivers = explain_selected(spec, evaluation, fitted, plan)
+        monotonic = check_monotonic(spec, evaluation, fitted)
     except DataError as err:
         report = getattr(err, "report", None)  # a failed validation: its warnings are in its report
         if report is not None and not run_warnings:
@@ -96,12 +100,12 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         record_stop(spec.name, settings.registry_dir, run_id=run_id, reason=reason, err=err)
         rename_current_run(lambda current: training_run_name(spec.name, None, current, label="stopped"))
         raise
-    gate = apply_gate(spec, evaluation, champion)
+    gate = apply_gate(spec, evaluation, champion, monotonic)
     decision = promote_or_reject(
         spec, run_id=run_id, reason=reason, started_at=started_at,
         data=data.info, validation=validation, plan=plan, evaluation=evaluation, fitted=fitted,
         champion=champion, gate=gate, registry_root=settings.registry_dir, reports_root=settings.reports_dir,
-        warnings=warnings, leakage=leakage, table=data.table,
+        warnings=warnings, leakage=leakage, table=data.table, drivers=drivers, monotonic=monotonic,
     )
 
     primary = spec.gate.primary_metric

@@ -201,7 +201,8 @@ def _tree_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTran
 
 
 def build_candidate(
-    estimator: str, task: str, params: dict[str, Any], numeric: list[str], categorical: list[str]
+    estimator: str, task: str, params: dict[str, Any], numeric: list[str], categorical: list[str],
+    monotone: dict[str, int] | None = None,
 ) -> Pipeline:
     """Build an unfitted candidate pipeline.
 
@@ -210,6 +211,10 @@ def build_candidate(
         task: ``"binary_classification"`` or ``"regression"``.
         params: hyperparameters of the final estimator (validated by the spec).
         numeric, categorical: feature column names, as in the input DataFrame.
+        monotone: declared directions (column → +1 or -1, :attr:`ModelSpec.monotone_features`):
+            the gradient-boosting candidate is constrained by them (``monotonic_cst``, positive
+            class probability or forecast), unless its ``params`` set ``monotonic_cst`` themselves;
+            the other estimators are checked, not constrained.
 
     Returns:
         ``Pipeline([("training_range", TrainingRangeGuard), ("preprocess", ColumnTransformer),
@@ -220,6 +225,8 @@ def build_candidate(
     kwargs = {**_DEFAULTS[estimator], **params}
     if estimator == "hist_gradient_boosting":
         mask = [False] * len(numeric) + [True] * len(categorical)
+        if monotone and "monotonic_cst" not in kwargs:
+            kwargs["monotonic_cst"] = [monotone.get(c, 0) for c in numeric] + [0] * len(categorical)
         model = cls(categorical_features=mask if categorical else None, **kwargs)
         prep = _tree_preprocessor(numeric, categorical)
     elif estimator == "keras_mlp":

@@ -26,6 +26,7 @@ from models.metrics import (
 from models.records.gate import ChampionRescoring
 from models.spec import ModelSpec
 from tasks.fairness import fairness_report
+from tasks.selection import simplest_within_noise
 from tasks.step import step
 
 __all__ = [
@@ -143,6 +144,8 @@ class HoldoutEvaluation:
             version so a later run can tell whether it judges on the same holdout.
         folds: the selected candidate's metrics on each walk-forward test block
             (:func:`fold_metrics`); empty for a single holdout.
+        selection: how the candidate was chosen when the spec's rule is ``simplest_within_noise``
+            (:func:`tasks.selection.simplest_within_noise`); None for ``best``.
     """
 
     evaluations: list[CandidateEvaluation]
@@ -157,6 +160,7 @@ class HoldoutEvaluation:
     fairness: dict[str, Any] | None
     holdout_sha256: str
     folds: list[dict[str, Any]] = field(default_factory=list)
+    selection: dict[str, Any] | None = None
 
     @property
     def baseline(self) -> np.ndarray | None:
@@ -227,6 +231,15 @@ def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) ->
                 ev.error = f"MetricError: {err}"
         evaluations.append(ev)
     best = select_best(evaluations, spec.gate.primary_metric)
+    selection = None
+    if spec.selection_rule == "simplest_within_noise":
+        scores_of = {fc.spec.name: fc.holdout_scores for fc in fitted}
+        builder = spec.builder
+        selection = simplest_within_noise(
+            [{"name": e.name, "estimator": e.estimator, "scores": scores_of[e.name] if e.error is None else None}
+             for e in evaluations], best.name, y, spec.gate.primary_metric,
+            time_ordered=spec.split.method == "walk_forward", horizon=getattr(builder, "horizon", 1) if builder else 1)
+        best = next(e for e in evaluations if e.name == selection["chosen"])
     chosen = next(fc for fc in fitted if fc.spec.name == best.name)
     scores = np.asarray(chosen.holdout_scores, dtype=float)
     holdout = table.iloc[rows].copy()
@@ -238,7 +251,7 @@ def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) ->
     return HoldoutEvaluation(
         evaluations, candidates_table(evaluations, spec, best.name), best.name, dict(best.metrics),
         holdout.reset_index(drop=True), y, scores, baselines, deciles, fairness, sha,
-        fold_metrics(spec, plan, y, scores, baselines),
+        fold_metrics(spec, plan, y, scores, baselines), selection,
     )
 
 

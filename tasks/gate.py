@@ -18,7 +18,7 @@ import numpy as np
 from models.errors import DataError
 from models.metrics import MetricError, average_precision, format_metric, roc_auc
 from models.records.gate import ChampionRescoring, Comparison, GateResult, RuleVerdict
-from models.spec import BaselineRule, ChampionRule, GateSpec, ModelSpec, ThresholdRule
+from models.spec import BaselineRule, ChampionRule, GateSpec, ModelSpec, MonotonicRule, ThresholdRule
 from models.statistics import auc_interval, block_length
 from tasks.compare import ComparisonError, bootstrap, delong, diebold_mariano, point_only
 from tasks.step import step
@@ -46,6 +46,8 @@ class GateInputs:
         baselines: naive forecasts on the same rows.
         time_ordered: resample in circular blocks (walk-forward holdouts).
         horizon: label horizon in rows (Diebold-Mariano lags, bootstrap block length floor).
+        monotonic: the candidates' checks along the declared directions
+            (:func:`tasks.monotonic.check_monotonic`), for ``monotonic`` rules.
     """
 
     y: np.ndarray
@@ -54,6 +56,7 @@ class GateInputs:
     baselines: dict[str, np.ndarray] = field(default_factory=dict)
     time_ordered: bool = False
     horizon: int = 1
+    monotonic: dict | None = None
 
 
 def _threshold(rule: ThresholdRule, metrics: dict[str, float]) -> RuleVerdict:
@@ -159,6 +162,44 @@ def _baseline(rule: BaselineRule, metrics: dict[str, float], inputs: GateInputs)
 
 
 # --------------------------------------------------------------------------- sanity rules
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _monotonic(rule: MonotonicRule, inputs: GateInputs) -> RuleVerdict:
+    """The selected candidate's response along every declared feature, and every linear
+    candidate's coefficient sign (:func:`tasks.monotonic.check_monotonic`)."""
+    bound = f"reversal <= {rule.tolerance:g} along every declared direction"
+    record = inputs.monotonic
+    if not record or record.get("selected") not in record.get("candidates", {}):
+        return RuleVerdict(rule="monotonic", metric="partial_dependence", value=None, bound=bound, passed=False,
+                           sentence="monotonic: the candidates' responses were not measured, so the declared "
+                                    "directions cannot be checked; the gate fails closed")
+    selected = record["candidates"][record["selected"]]
+    problems, worst = [], 0.0
+    for c in selected["response"]:
+        if c["reversal"] is not None:
+            worst = max(worst, c["reversal"])
+        if c["reversal"] is not None and c["reversal"] > rule.tolerance:
+            move = "falls" if c["direction"] == "increasing" else "rises"
+            problems.append(f"{c['feature']} is declared {c['direction']} but the average score {move} by "
+                            f"{c['reversal']:.4f} from {c['feature']} {_fmt(c['from'])} to {_fmt(c['to'])}")
+    for name, rec in record["candidates"].items():
+        for c in rec.get("coefficients") or []:
+            if not c["passed"]:
+                problems.append(f"{c['feature']} is declared {c['direction']} but the linear candidate {name} gives it "
+                                f"a coefficient of {c['coefficient']:+.4f}: the data's own association contradicts "
+                                "the declared direction")
+    if problems:
+        sentence = f"monotonic: {'; '.join(problems)} (tolerance {rule.tolerance:g})"
+    else:
+        sentence = (f"monotonic: {record['selected']} follows every declared direction "
+                    f"({', '.join(c['feature'] + ' ' + c['direction'] for c in selected['response'])}; largest "
+                    f"reversal {worst:.4f} <= {rule.tolerance:g})")
+    return RuleVerdict(rule="monotonic", metric="partial_dependence", value=worst, bound=bound,
+                       passed=not problems, sentence=sentence, other=None)
 
 
 def check_holdout_events(gate: GateSpec, y: np.ndarray, where: str = "the holdout") -> None:
@@ -274,6 +315,8 @@ def evaluate_gate(spec: ModelSpec, metrics: dict[str, float], inputs: GateInputs
             verdicts.append(_champion(rule, metrics, inputs))
         elif isinstance(rule, BaselineRule):
             verdicts.append(_baseline(rule, metrics, inputs))
+        elif isinstance(rule, MonotonicRule):
+            verdicts.append(_monotonic(rule, inputs))
     champion = inputs.champion
     return GateResult(verdicts=verdicts, champion_version=None if champion is None else champion.version)
 
@@ -295,9 +338,11 @@ def check_split_events(spec: ModelSpec, table, plan) -> None:
 
 
 @step("gate")
-def apply_gate(spec: ModelSpec, evaluation, champion: ChampionRescoring | None) -> GateResult:
+def apply_gate(spec: ModelSpec, evaluation, champion: ChampionRescoring | None,
+               monotonic: dict | None = None) -> GateResult:
     """Judge the selected challenger against the spec's rules, the re-scored champion and the
-    naive baselines, all on the same holdout rows.
+    naive baselines, all on the same holdout rows; ``monotonic`` is the candidates' checks along the
+    declared directions (:func:`tasks.monotonic.check_monotonic`, None without any).
 
     Builds the comparison inputs from the evaluation (:class:`tasks.evaluate.HoldoutEvaluation`):
     a walk-forward split is time-ordered (circular-block bootstrap), the spec's feature builder
@@ -307,5 +352,6 @@ def apply_gate(spec: ModelSpec, evaluation, champion: ChampionRescoring | None) 
     inputs = GateInputs(
         y=evaluation.y, scores=evaluation.scores, champion=champion, baselines=evaluation.baselines,
         time_ordered=spec.split.method == "walk_forward", horizon=getattr(builder, "horizon", 1) if builder else 1,
+        monotonic=monotonic,
     )
     return evaluate_gate(spec, evaluation.metrics, inputs)

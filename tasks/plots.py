@@ -116,3 +116,58 @@ def regression_plots(
     fig.savefig(paths[-1], dpi=90, bbox_inches="tight")
     plt.close(fig)
     return paths
+
+
+DRIVERS_PLOTS = ("drivers.png", "partial_dependence.png")
+"""The file names :func:`drivers_plots` writes (shown in the card's Drivers section)."""
+
+
+def drivers_plots(drivers: dict, folder: Path, title: str, top: int = 15) -> list[Path]:
+    """Bar chart of the permutation importance (mean ± std over the repeats, the ``top`` most
+    important features) and a grid of partial-dependence curves.
+
+    Args:
+        drivers: the record of :func:`tasks.drivers.global_drivers`.
+        folder: existing folder to write ``drivers.png`` and ``partial_dependence.png`` into
+            (the second only when the record has curves).
+    Returns the paths written.
+    """
+    plt = _plt()
+    folder = Path(folder)
+    paths = []
+    rows = drivers.get("permutation_importance") or []
+    if rows:
+        shown = rows[:top][::-1]
+        fig, ax = plt.subplots(figsize=(6, 0.35 * len(shown) + 1.5))
+        ax.barh([r["feature"] for r in shown], [r["importance"] for r in shown],
+                xerr=[r["std"] for r in shown], color="#4c72b0", ecolor="grey")
+        ax.axvline(0, color="black", linewidth=0.8)
+        where = "holdout, in-sample" if drivers.get("in_sample") else "holdout"
+        ax.set(xlabel=f"loss of {drivers['metric']} when shuffled ({drivers['repeats']} repeats)",
+               title=f"{title}: permutation importance ({where})")
+        fig.tight_layout()
+        path = folder / DRIVERS_PLOTS[0]
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    curves = drivers.get("partial_dependence") or []
+    if curves:
+        cols = min(2, len(curves))
+        nrows = (len(curves) + cols - 1) // cols
+        fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.2 * nrows), squeeze=False)
+        for ax, curve in zip(axes.ravel(), curves):
+            if curve["kind"] == "categorical":
+                ax.bar([str(g) for g in curve["grid"]], curve["average_score"], color="#55a868")
+                ax.tick_params(axis="x", rotation=45)
+            else:
+                ax.plot(curve["grid"], curve["average_score"], marker="o", color="#55a868")
+            ax.set(xlabel=curve["feature"], ylabel="average score")
+        for ax in axes.ravel()[len(curves):]:
+            ax.set_visible(False)
+        fig.suptitle(f"{title}: partial dependence of the most important features")
+        fig.tight_layout()
+        path = folder / DRIVERS_PLOTS[1]
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -21,12 +21,18 @@ from models.compat import library_versions
 from models.errors import FinmlError, UsageError
 from models.estimators import predict_scores, save_pipeline
 from models.records.gate import ChampionRescoring
-from models.records.registry import Promoted, ReferenceInfo, Rejected, Stopped, VersionMetadata
+from models.records.registry import (
+    Promoted,
+    ReferenceInfo,
+    Rejected,
+    Stopped,
+    VersionMetadata,
+)
 from models.registry import ChampionChangedError, ModelRegistry, json_default, now_utc
 from models.registry_tree import AliasNotWrittenError, refuse_inside_registry
 from models.spec import ModelSpec
 from tasks.gate import GateResult
-from tasks.plots import classification_plots, regression_plots
+from tasks.plots import classification_plots, drivers_plots, regression_plots
 from tasks.report import render_model_card
 from tasks.split import SplitPlan
 from tasks.step import step
@@ -88,6 +94,8 @@ class TrainingEvidence:
     plan: SplitPlan | None = None
     leakage: dict[str, Any] = field(default_factory=dict)
     validation_markdown: str = ""
+    drivers: dict[str, Any] | None = None
+    monotonic: dict[str, Any] | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -118,6 +126,7 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         selected_candidate={
             "name": ev.best.spec.name, "estimator": ev.best.spec.estimator,
             "params": ev.best.spec.params, "details": ev.best.details,
+            **({"selection": evaluation.selection} if getattr(evaluation, "selection", None) else {}),
         },
         primary_metric=spec.gate.primary_metric,
         metrics=evaluation.metrics,
@@ -125,6 +134,8 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         fairness=evaluation.fairness,
         leakage=ev.leakage,
         fold_metrics=getattr(evaluation, "folds", None) or None,
+        drivers=ev.drivers,
+        monotonic=ev.monotonic,
         reference=reference_info(ev) if promoted else None,
         champion_comparison=ev.champion,
         gate=ev.gate,
@@ -205,6 +216,8 @@ def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path)
         holdout = evaluation.holdout
         times = holdout[col].to_numpy() if col and col in holdout.columns else None
         regression_plots(times, evaluation.y, evaluation.scores, evaluation.baseline, folder, title)
+    if ev.drivers and not ev.drivers.get("error"):
+        drivers_plots(ev.drivers, folder, title)
     return sorted(p.name for p in folder.iterdir())
 
 
@@ -316,18 +329,22 @@ def promote_or_reject(
     spec: ModelSpec, *, run_id: str | None, reason: str, started_at: str, data: dict[str, Any],
     validation, plan, evaluation, fitted: list[FittedCandidate], champion: ChampionRescoring | None,
     gate: GateResult, registry_root: Path, reports_root: Path, warnings: list[str] | None = None,
-    leakage: dict[str, Any] | None = None, table=None,
+    leakage: dict[str, Any] | None = None, table=None, drivers: dict[str, Any] | None = None,
+    monotonic: dict[str, Any] | None = None,
 ) -> Decision:
     """Assemble the run's evidence and promote or record the rejection (see :func:`decide`).
 
     ``table`` is the development modelling table the plan splits (the reference sample is drawn
-    from it); ``plan`` its split plan.
+    from it); ``plan`` its split plan; ``drivers`` the selected candidate's global drivers
+    (:func:`tasks.drivers.global_drivers`) and ``monotonic`` the checks along the declared
+    directions (:func:`tasks.monotonic.check_monotonic`), recorded in the metadata and the card.
     """
     best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
     evidence = TrainingEvidence(
         spec=spec, run_id=run_id, reason=reason, started_at=started_at, data=data,
         validation={k: v for k, v in validation.as_dict().items() if k != "outcomes"} | {"table_warnings": warnings or []},
         split=plan.describe(table, spec.time_axis, spec.time_kind), evaluation=evaluation, best=best, champion=champion, gate=gate,
-        table=table, plan=plan, leakage=leakage or {}, validation_markdown=validation.to_markdown(),
+        table=table, plan=plan, leakage=leakage or {}, validation_markdown=validation.to_markdown(), drivers=drivers,
+        monotonic=monotonic,
     )
     return decide(evidence, Path(registry_root), Path(reports_root))

@@ -103,7 +103,8 @@ def fit_candidate(spec: ModelSpec, candidate: CandidateSpec, table: pd.DataFrame
 
     def make() -> Pipeline:
         return build_candidate(
-            candidate.estimator, spec.estimator_task, candidate.params, spec.numeric_features, spec.categorical_features
+            candidate.estimator, spec.estimator_task, candidate.params, spec.numeric_features, spec.categorical_features,
+            spec.monotone_features,
         )
 
     started = time.perf_counter()

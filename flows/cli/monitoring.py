@@ -251,4 +251,4 @@ def _performance_metrics(model: str) -> list[str]:
         return []
     tolerated = [m for m, info in METRICS.items() if spec.task in info.evaluated_for
                  and info.higher_is_better is not None and spec.drift.tolerance(m) is not None]
-    return list(dict.fromkeys([spec.gate.primary_metric, *(r.metric for r in spec.gate.rules), *tolerated]))
+    return list(dict.fromkeys([spec.gate.primary_metric, *(r.metric for r in spec.gate.rules if hasattr(r, "metric")), *tolerated]))

@@ -102,7 +102,9 @@ class ReferenceInfo(Record):
 
 
 class SelectedCandidate(Record):
-    """The candidate that became the version: its name, estimator, parameters and fit details."""
+    """The candidate that became the version: its name, estimator, parameters and fit details;
+    under ``selection: simplest_within_noise`` also ``selection``, how it was chosen
+    (:func:`tasks.selection.simplest_within_noise`; absent when the best by the primary metric was taken)."""
 
     name: str
     estimator: str
@@ -142,8 +144,10 @@ class VersionMetadata(StoredRecord):
     validation summary, split, candidates, deciles, fairness, leakage guards, and
     ``fold_metrics``, the selected candidate's metrics per walk-forward fold) are kept as stored;
     ``reference`` describes the reference sample (:class:`ReferenceInfo`, versions only).
-    ``reference`` and ``fold_metrics`` are left out of the JSON while None (records written
-    before they existed, rejected runs, single-holdout splits).
+    ``drivers`` holds the selected candidate's global drivers (:func:`tasks.drivers.global_drivers`),
+    ``monotonic`` every candidate's checks along the declared directions (:func:`tasks.monotonic.check_monotonic`).
+    ``reference``, ``fold_metrics`` and ``drivers`` are left out of the JSON while None (records
+    written before they existed, rejected runs, single-holdout splits).
     """
 
     SCHEMA_VERSION: ClassVar[int] = METADATA_SCHEMA_VERSION
@@ -169,6 +173,8 @@ class VersionMetadata(StoredRecord):
     fairness: dict[str, Any] | None = None
     leakage: dict[str, Any] = Field(default_factory=dict)
     fold_metrics: list[dict[str, Any]] | None = None
+    drivers: dict[str, Any] | None = None
+    monotonic: dict[str, Any] | None = None
     reference: ReferenceInfo | None = None
     champion_comparison: ChampionRescoring | None = None
     gate: GateResult
@@ -178,7 +184,7 @@ class VersionMetadata(StoredRecord):
     version: int | None = Field(default=None, ge=1)
     files: dict[str, str] | None = None
 
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics", "drivers", "monotonic"})
 
 
 # --------------------------------------------------------------------------- history events

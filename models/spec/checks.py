@@ -51,7 +51,7 @@ def check_metrics_fit_task(spec: SpecFields) -> list[str]:
     columns they need); the primary metric has a better direction."""
     errors = []
     metrics = [("gate.primary_metric", spec.gate.primary_metric)] + [
-        (f"gate.rules.{i}.metric", r.metric) for i, r in enumerate(spec.gate.rules)
+        (f"gate.rules.{i}.metric", r.metric) for i, r in enumerate(spec.gate.rules) if hasattr(r, "metric")
     ]
     for where, m in metrics:
         if spec.task not in METRICS[m].tasks:
@@ -290,7 +290,16 @@ def check_unique_keys(spec: SpecFields) -> list[str]:
     return [f"table.unique: {key!r} is not a declared column" for key in spec.table.unique if key not in spec.columns]
 
 
+def check_monotonic_rule(spec: SpecFields) -> list[str]:
+    """A ``monotonic`` gate rule has a declared direction to check."""
+    if any(r.kind == "monotonic" for r in spec.gate.rules) and spec.feature_columns and not spec.monotone_features:
+        return ["gate.rules: a 'monotonic' rule needs at least one numeric column with 'monotone: increasing' or "
+                "'monotone: decreasing'"]
+    return []
+
+
 CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
+    check_monotonic_rule,
     check_candidate_names,
     check_candidates_fit_task,
     check_metrics_fit_task,

@@ -131,6 +131,12 @@ class ColumnSpec(Strict):
     """A feature with a single value stops training (a broken feed, usually); set to accept it."""
     reason: str | None = None
     """Why an ``excluded`` column is excluded (required for that role)."""
+    monotone: Literal["increasing", "decreasing"] | None = None
+    """The expected direction of the model's score (the event probability, or the forecast) as
+    this numeric feature grows, from credit policy (more income should not raise the probability
+    of default). The gradient-boosting candidate is trained under it (``monotonic_cst``), every
+    candidate's response is checked along it, and a ``monotonic`` gate rule enforces it
+    (docs/interpretability.md). Role ``numeric`` (kept, unused, on a column turned ``excluded``)."""
 
     @model_validator(mode="after")
     def _check(self) -> "ColumnSpec":
@@ -142,6 +148,8 @@ class ColumnSpec(Strict):
             raise ValueError("'allowed' must list at least one value")
         if self.format is not None and self.type_family not in ("numeric", "integer"):
             raise ValueError("'format' applies to numeric columns only")
+        if self.monotone is not None and self.role not in ("numeric", "excluded"):
+            raise ValueError(f"'monotone' applies to numeric features only, not to role {self.role!r}")
         if self.on_invalid == "missing":
             if self.role not in ("numeric", "categorical"):
                 raise ValueError(f"'on_invalid: missing' applies to numeric and categorical columns only, not to role "

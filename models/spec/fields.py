@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -24,6 +24,7 @@ from models.spec.data import (
     TimeIndexSpec,
     WindowSpec,
 )
+from models.spec.explain import DriversSpec
 from models.spec.gate import GateSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
 
@@ -84,6 +85,14 @@ class SpecFields(Strict):
     """Target-leakage guards."""
     fairness: FairnessSpec = Field(default_factory=FairnessSpec)
     """Fairness measurement for the protected columns."""
+    selection: Literal["best", "simplest_within_noise"] | None = None
+    """How the challenger is chosen among the candidates: ``best`` by the primary metric, or
+    ``simplest_within_noise``, the simplest estimator (linear < gradient boosting < network) whose
+    primary metric is not significantly worse than the best's (95 % paired interval, the gate's
+    DeLong / Diebold-Mariano / bootstrap). Unset: ``simplest_within_noise`` for binary
+    classification (credit and loan models, where drivers must be explained), ``best`` otherwise."""
+    drivers: DriversSpec = Field(default_factory=DriversSpec)
+    """How the selected candidate's global drivers are measured for the model card."""
     schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
     """When training and monitoring deployments run."""
 
@@ -172,6 +181,13 @@ class SpecFields(Strict):
         return [c for c, s in self.columns.items() if s.role == "numeric"]
 
     @property
+    def monotone_features(self) -> dict[str, int]:
+        """Declared directions of numeric features: column → +1 (``increasing``) or -1
+        (``decreasing``), in column order; empty when none is declared."""
+        return {c: 1 if s.monotone == "increasing" else -1 for c, s in self.columns.items()
+                if s.monotone is not None and c in self.numeric_features}
+
+    @property
     def categorical_features(self) -> list[str]:
         """Categorical model inputs: the columns with role ``categorical`` (with a builder: those of
         its ``extra_features``)."""
@@ -201,6 +217,14 @@ class SpecFields(Strict):
     def is_classifier(self) -> bool:
         """True for tasks whose score is a probability of the positive class."""
         return self.task in CLASSIFICATION_TASKS
+
+    @property
+    def selection_rule(self) -> str:
+        """``selection``, or its default for the task (``simplest_within_noise`` for binary
+        classification, ``best`` otherwise)."""
+        if self.selection is not None:
+            return self.selection
+        return "simplest_within_noise" if self.task == "binary_classification" else "best"
 
     @property
     def estimator_task(self) -> str:

@@ -114,7 +114,20 @@ class BaselineRule(_ComparisonRule):
     """A baseline of the spec's feature builder."""
 
 
-GateRule = Annotated[Union[ThresholdRule, ChampionRule, BaselineRule], Field(discriminator="kind")]
+class MonotonicRule(Strict):
+    """The declared directions of ``columns.<name>.monotone`` hold: the selected candidate's
+    partial dependence along each declared feature never moves against its direction by more
+    than ``tolerance``, and no linear candidate's coefficient has the opposite sign (the data's
+    own partial association then contradicts the declaration). Method: docs/interpretability.md."""
+
+    kind: Literal["monotonic"]
+    tolerance: float = Field(default=0.005, ge=0.0, le=0.5)
+    """Largest reversal accepted, in score units (probability for classifiers, the target's units
+    for regression): the biggest fall of the average score between two grid points in the
+    declared increasing direction (rise, for decreasing)."""
+
+
+GateRule = Annotated[Union[ThresholdRule, ChampionRule, BaselineRule, MonotonicRule], Field(discriminator="kind")]
 
 
 class GateSpec(Strict):

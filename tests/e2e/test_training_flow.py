@@ -187,3 +187,40 @@ def test_bad_spec_fails_naming_the_field_and_writes_nothing(finml_env):
     assert result.exit_code == 1
     assert "field 'target.column'" in result.output and "required field is missing" in result.output
     assert not (finml_env["registry"] / "credit_risk").exists()
+
+
+def test_every_version_records_its_drivers_and_the_card_shows_them(trained):
+    meta = ModelRegistry(trained["registry"], "credit_risk").read_metadata(1)
+    drivers = meta["drivers"]
+    assert drivers["metric"] == "roc_auc" and drivers["rows"] == drivers["holdout_rows"] == 891
+    assert drivers["in_sample"] is False  # a stratified holdout: the promoted model never saw these rows
+    assert sorted(d["feature"] for d in drivers["permutation_importance"]) == sorted(meta["features"])
+    top = drivers["permutation_importance"][0]
+    assert top["importance"] > 0.01 and top["rank"] == 1
+    assert len(drivers["partial_dependence"]) == 4
+    assert [c["feature"] for c in drivers["partial_dependence"]] == [
+        d["feature"] for d in drivers["permutation_importance"][:4]]
+    card = (ModelRegistry(trained["registry"], "credit_risk").version_dir(1) / "model_card.md").read_text()
+    assert "## Drivers of the selected candidate" in card
+    assert f"| 1 | `{top['feature']}` | {top['importance']:.4f} |" in card
+    assert "reports/drivers.png" in card and "reports/partial_dependence.png" in card
+    market = ModelRegistry(trained["registry"], "market_forecast").read_metadata(1)["drivers"]
+    assert market["in_sample"] is True and market["metric"] == "rmse"  # walk-forward refits on the holdout rows
+    assert market["permutation_importance"][0]["importance"] > 0
+
+
+def test_credit_models_take_the_simplest_candidate_within_noise(trained):
+    meta = ModelRegistry(trained["registry"], "credit_risk").read_metadata(1)
+    sel = meta["selected_candidate"]
+    rule = sel["selection"]
+    assert rule["rule"] == "simplest_within_noise" and rule["chosen"] == sel["name"] and rule["metric"] == "roc_auc"
+    assert {c["candidate"] for c in rule["comparisons"]} == {"logistic", "gradient_boosting", "keras_mlp"} - {
+        rule["best_by_metric"]}
+    for c in rule["comparisons"]:  # DeLong intervals of the best's advantage
+        assert c["method"] == "delong" and c["ci_low"] < c["best_advantage"] < c["ci_high"]
+    if rule["chosen"] != rule["best_by_metric"]:
+        chosen = next(c for c in rule["comparisons"] if c["candidate"] == rule["chosen"])
+        assert chosen["within_noise"] and chosen["ci_low"] <= 0
+    card = (ModelRegistry(trained["registry"], "credit_risk").version_dir(1) / "model_card.md").read_text()
+    assert f"Selected: **{sel['name']}** ({sel['estimator']}) by the rule simplest_within_noise: {rule['reason']}" in card
+    assert "selection" not in ModelRegistry(trained["registry"], "market_forecast").read_metadata(1)["selected_candidate"]

@@ -243,7 +243,7 @@ CHECK_CASES = [
      ["gate.primary_metric: a primary metric needs a better direction"]),
     ("check_metrics_fit_task", "credit_risk",
      lambda d: d["gate"]["rules"].append({"kind": "threshold", "metric": "adverse_impact_ratio", "min": 0.8}),
-     ["gate.rules.9.metric: metric 'adverse_impact_ratio' needs a column with role 'protected'"]),
+     ["gate.rules.10.metric: metric 'adverse_impact_ratio' needs a column with role 'protected'"]),
     ("check_baselines_exist", "market_forecast",
      lambda d: d["gate"]["rules"].append({"kind": "baseline", "baseline": "majority", "metric": "rmse"}),
      ["gate.rules.5.baseline: 'majority' is not a baseline of this model (available: ['persistence'])"]),
@@ -303,6 +303,10 @@ CHECK_CASES = [
     ("check_unique_keys", "credit_risk",
      lambda d: d["table"].update(unique=["loan_id"]),
      ["table.unique: 'loan_id' is not a declared column"]),
+    ("check_monotonic_rule", "loan_evaluation",
+     lambda d: d["gate"]["rules"].append({"kind": "monotonic"}),
+     ["gate.rules: a 'monotonic' rule needs at least one numeric column with 'monotone: increasing' or "
+      "'monotone: decreasing'"]),
 ]
 
 
