@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
 from tasks.batch_limits import check_batch_file, check_batch_rows, csv_read_rows
 from tasks.column_types import check_whole_numbers, numpy_backed
 from tasks.data_roots import outside_data_roots
+from tasks.fingerprint import Fingerprint, fingerprint
 from tasks.invalid_values import invalid_to_missing
 from tasks.source_errors import (
     DataPreparationError,
@@ -395,30 +395,6 @@ def modelling_table(df: pd.DataFrame, spec: ModelSpec, require_target: bool = Tr
     elif require_target:
         raise DataPreparationError(f"target column {target!r} is missing", column=target)
     return table.reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """Identity of a data set: rows, columns (name:dtype) and SHA-256 of its contents."""
-
-    rows: int
-    columns: list[str]
-    sha256: str
-
-    def as_dict(self) -> dict:
-        return {"rows": self.rows, "columns": self.columns, "sha256": self.sha256}
-
-
-def fingerprint(df: pd.DataFrame) -> Fingerprint:
-    """SHA-256 over the column names, dtypes and pandas' per-row hashes of the values.
-
-    Equal for equal frames regardless of index; changes when any value, column or dtype does.
-    """
-    h = hashlib.sha256()
-    cols = [f"{c}:{df[c].dtype}" for c in df.columns]
-    h.update("|".join(cols).encode())
-    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
-    return Fingerprint(rows=len(df), columns=cols, sha256=h.hexdigest())
 
 
 def data_period(df: pd.DataFrame, spec: ModelSpec) -> list | None:

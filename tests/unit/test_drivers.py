@@ -125,7 +125,7 @@ def test_sample_rows_is_seeded_and_bounded():
 
 
 def test_plots_and_card_section(logistic, tmp_path):
-    from tasks.report import _drivers_section
+    from tasks.card_explain import _drivers_section
 
     pipe, X, y = logistic
     rec = global_drivers(DriversSpec(repeats=2, partial_dependence_features=2), pipe, X, y,
