@@ -139,6 +139,10 @@ def test_local_runs_name_an_unreachable_configured_api(tmp_path, monkeypatch):
 
     url = f"http://127.0.0.1:{free_port()}/api"  # nothing listens there
     monkeypatch.setenv("FINML_REGISTRY_DIR", str(tmp_path / "registry"))
+    # the pre-flight checks (columns, champion, folders) would stop these made-up inputs first
+    for module, name in (("flows.cli.monitoring", "preflight_score"), ("flows.cli.monitoring", "preflight_monitor"),
+                         ("flows.cli.training", "preflight_train")):
+        monkeypatch.setattr(f"{module}.{name}", lambda *a, **k: None)
     with temporary_settings(updates={PREFECT_API_URL: url}):
         for args in (["score", "credit_risk", "--batch", str(batch), "--out", str(tmp_path / "s.parquet")],
                      ["monitor", "credit_risk", "--batch", str(batch)],
