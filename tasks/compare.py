@@ -22,7 +22,16 @@ from models.statistics import (
     percentile_interval,
 )
 
-__all__ = ["Comparison", "ComparisonError", "bootstrap", "delong", "diebold_mariano", "metric_function", "point_only"]
+__all__ = ["Comparison", "ComparisonError", "bootstrap", "delong", "diebold_mariano", "holdout_time_order", "metric_function",
+           "point_only"]
+
+
+def holdout_time_order(spec) -> tuple[bool, int]:
+    """How a spec's holdout rows must be compared: ``(time_ordered, horizon)``. A walk-forward
+    holdout is time-ordered (circular-block bootstrap); the feature builder's label horizon in rows
+    sets the Diebold-Mariano lags and the block length floor (1 without a builder)."""
+    builder = spec.builder
+    return spec.split.method == "walk_forward", getattr(builder, "horizon", 1) if builder else 1
 
 
 class ComparisonError(ValueError):

@@ -17,6 +17,7 @@ import pandas as pd
 from models.estimators import predict_scores
 from models.metrics import METRICS
 from models.spec.explain import DriversSpec
+from tasks.selection import comparison_metric
 from tasks.step import step
 
 logger = logging.getLogger(__name__)
@@ -28,14 +29,13 @@ _DEFAULT_METRIC = {"binary_classification": "roc_auc", "direction": "roc_auc", "
 
 
 def drivers_metric(primary_metric: str, task: str) -> str:
-    """The metric permutation importance is measured by: the spec's primary metric when it is
-    computed from labels and one model's scores and has a direction (``roc_auc``, ``brier``,
-    ``rmse`` …), else ``roc_auc`` for classifiers and ``rmse`` for regression (a primary metric
-    such as ``rmse_ratio_vs_persistence`` needs a baseline forecast, ``roc_auc_ci_low`` is a bound,
-    not a row-wise measure)."""
-    info = METRICS.get(primary_metric)
-    if info is not None and info.fn is not None and info.higher_is_better is not None and info.row_comparable:
-        return primary_metric
+    """The metric permutation importance is measured by: the metric candidates are compared on
+    (:func:`tasks.selection.comparison_metric`: the primary metric, or ``roc_auc`` for
+    ``roc_auc_ci_low`` and ``rmse`` for ``rmse_ratio_vs_persistence``) when it has a direction, else
+    ``roc_auc`` for classifiers and ``rmse`` for regression."""
+    metric = comparison_metric(primary_metric)
+    if metric is not None and METRICS[metric].higher_is_better is not None:
+        return metric
     return _DEFAULT_METRIC.get(task, "roc_auc")
 
 

@@ -25,6 +25,7 @@ from models.metrics import (
 )
 from models.records.gate import ChampionRescoring
 from models.spec import ModelSpec
+from tasks.compare import holdout_time_order
 from tasks.fairness import fairness_report
 from tasks.selection import simplest_within_noise
 from tasks.step import step
@@ -234,11 +235,10 @@ def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) ->
     selection = None
     if spec.selection_rule == "simplest_within_noise":
         scores_of = {fc.spec.name: fc.holdout_scores for fc in fitted}
-        builder = spec.builder
+        time_ordered, horizon = holdout_time_order(spec)
         selection = simplest_within_noise(
             [{"name": e.name, "estimator": e.estimator, "scores": scores_of[e.name] if e.error is None else None}
-             for e in evaluations], best.name, y, spec.gate.primary_metric,
-            time_ordered=spec.split.method == "walk_forward", horizon=getattr(builder, "horizon", 1) if builder else 1)
+             for e in evaluations], best.name, y, spec.gate.primary_metric, time_ordered=time_ordered, horizon=horizon)
         best = next(e for e in evaluations if e.name == selection["chosen"])
     chosen = next(fc for fc in fitted if fc.spec.name == best.name)
     scores = np.asarray(chosen.holdout_scores, dtype=float)

@@ -20,7 +20,7 @@ from models.metrics import MetricError, average_precision, format_metric, roc_au
 from models.records.gate import ChampionRescoring, Comparison, GateResult, RuleVerdict
 from models.spec import BaselineRule, ChampionRule, GateSpec, ModelSpec, MonotonicRule, ThresholdRule
 from models.statistics import auc_interval, block_length
-from tasks.compare import ComparisonError, bootstrap, delong, diebold_mariano, point_only
+from tasks.compare import ComparisonError, bootstrap, delong, diebold_mariano, holdout_time_order, point_only
 from tasks.step import step
 
 __all__ = ["SANITY_CONFIDENCE", "GateInputs", "GateResult", "HoldoutEventsError", "RuleVerdict", "apply_gate",
@@ -199,7 +199,7 @@ def _monotonic(rule: MonotonicRule, inputs: GateInputs) -> RuleVerdict:
                     f"({', '.join(c['feature'] + ' ' + c['direction'] for c in selected['response'])}; largest "
                     f"reversal {worst:.4f} <= {rule.tolerance:g})")
     return RuleVerdict(rule="monotonic", metric="partial_dependence", value=worst, bound=bound,
-                       passed=not problems, sentence=sentence, other=None)
+                       passed=not problems, sentence=sentence)
 
 
 def check_holdout_events(gate: GateSpec, y: np.ndarray, where: str = "the holdout") -> None:
@@ -348,10 +348,9 @@ def apply_gate(spec: ModelSpec, evaluation, champion: ChampionRescoring | None,
     a walk-forward split is time-ordered (circular-block bootstrap), the spec's feature builder
     gives the label horizon (Diebold-Mariano lags).
     """
-    builder = spec.builder
+    time_ordered, horizon = holdout_time_order(spec)
     inputs = GateInputs(
         y=evaluation.y, scores=evaluation.scores, champion=champion, baselines=evaluation.baselines,
-        time_ordered=spec.split.method == "walk_forward", horizon=getattr(builder, "horizon", 1) if builder else 1,
-        monotonic=monotonic,
+        time_ordered=time_ordered, horizon=horizon, monotonic=monotonic,
     )
     return evaluate_gate(spec, evaluation.metrics, inputs)

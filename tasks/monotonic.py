@@ -96,6 +96,13 @@ def coefficient_signs(pipeline, monotone: dict[str, int]) -> list[dict[str, Any]
             for f, d in monotone.items() if f in by_input]
 
 
+def _constrained(pipeline) -> bool:
+    """Whether the fitted final estimator was trained under monotonic constraints (``monotonic_cst``
+    with a non-zero entry, as :func:`models.estimators.build_candidate` sets them)."""
+    cst = getattr(pipeline.steps[-1][1], "monotonic_cst", None)
+    return cst is not None and any(c != 0 for c in cst)
+
+
 def _word(direction: int) -> str:
     return "increasing" if direction > 0 else "decreasing"
 
@@ -116,7 +123,8 @@ def check_monotonic(spec, evaluation, fitted: list) -> dict[str, Any] | None:
     Returns:
         None when the spec declares no direction; else ``tolerance``, ``selected`` (the
         candidate's name) and ``candidates``: name → ``{"estimator", "constrained" (trained under
-        ``monotonic_cst``), "response": response_checks(...), "coefficients": coefficient_signs(...)}``.
+        ``monotonic_cst``, read from the fitted model), "response": response_checks(...),
+        "coefficients": coefficient_signs(...)}``.
     """
     monotone = spec.monotone_features
     if not monotone:
@@ -129,7 +137,7 @@ def check_monotonic(spec, evaluation, fitted: list) -> dict[str, Any] | None:
             continue
         out["candidates"][fc.spec.name] = {
             "estimator": fc.spec.estimator,
-            "constrained": fc.spec.estimator == "hist_gradient_boosting" and "monotonic_cst" not in fc.spec.params,
+            "constrained": _constrained(fc.pipeline),
             "response": response_checks(fc.pipeline, X, spec.estimator_task, monotone, tolerance),
             "coefficients": coefficient_signs(fc.pipeline, monotone),
         }
