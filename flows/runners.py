@@ -20,6 +20,27 @@ def thread_runner(settings: Settings | None = None) -> ThreadPoolTaskRunner:
     return ThreadPoolTaskRunner(max_workers=settings.max_workers or os.cpu_count() or 2)
 
 
+def runner_problem(settings: Settings | None = None) -> str | None:
+    """Why the configured task runner cannot run here, or None: Dask (``task_runner: dask`` or any
+    ``dask_address``) without ``PREFECT_API_URL`` (with Prefect's ephemeral API every Dask worker would
+    start its own API server on the same SQLite file: slow, and "database is locked"), or without the
+    ``dask`` extra installed. Checked by the CLI's pre-flight, before any folder is created."""
+    settings = settings or get_settings()
+    if not (settings.task_runner == "dask" or settings.dask_address):
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    if not (PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")):
+        return ("the Dask task runner needs a real Prefect API: start a server (make server) and set "
+                "PREFECT_API_URL; with the ephemeral API each Dask worker would start its own API server "
+                "on the same SQLite file")
+    try:
+        import prefect_dask  # noqa: F401
+    except ImportError:
+        return "the Dask task runner needs the 'dask' extra: pip install -e '.[dask]'"
+    return None
+
+
 def make_task_runner(settings: Settings | None = None):
     """The task runner the settings ask for.
 
@@ -30,24 +51,15 @@ def make_task_runner(settings: Settings | None = None):
     - ``dask``, or any ``dask_address``: ``prefect_dask.DaskTaskRunner`` on that scheduler.
 
     Raises:
-        OrchestrationError: Dask without ``PREFECT_API_URL`` (with Prefect's ephemeral API every
-            Dask worker would start its own API server on the same SQLite file: slow, and
-            "database is locked"), or without the ``dask`` extra installed.
+        OrchestrationError: the problem :func:`runner_problem` names.
     """
     settings = settings or get_settings()
+    problem = runner_problem(settings)
+    if problem:
+        raise OrchestrationError(problem)
     if settings.task_runner == "dask" or settings.dask_address:
-        from prefect.settings import PREFECT_API_URL
+        from prefect_dask import DaskTaskRunner
 
-        if not (PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")):
-            raise OrchestrationError(
-                "the Dask task runner needs a real Prefect API: start a server (make server) and set "
-                "PREFECT_API_URL; with the ephemeral API each Dask worker would start its own API server "
-                "on the same SQLite file"
-            )
-        try:
-            from prefect_dask import DaskTaskRunner
-        except ImportError as err:
-            raise OrchestrationError("the Dask task runner needs the 'dask' extra: pip install -e '.[dask]'") from err
         if settings.dask_address:
             return DaskTaskRunner(address=settings.dask_address)
         return DaskTaskRunner()

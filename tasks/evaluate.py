@@ -203,6 +203,18 @@ def _protected(spec: ModelSpec, table: pd.DataFrame, rows: np.ndarray) -> pd.Dat
     return table[cols].iloc[rows].reset_index(drop=True) if cols else None
 
 
+def threshold_failures(spec: ModelSpec, evaluations: list) -> dict[str, list[str]]:
+    """Per evaluated candidate, the sentences of the gate's threshold rules its holdout metrics fail
+    (:func:`tasks.gate.threshold_verdict`); a candidate that could not be evaluated fails none here
+    (it is not eligible anyway)."""
+    from models.spec import ThresholdRule
+    from tasks.gate import threshold_verdict
+
+    rules = [r for r in spec.gate.rules if isinstance(r, ThresholdRule)]
+    return {e.name: [v.sentence for v in (threshold_verdict(r, e.metrics) for r in rules) if not v.passed]
+            for e in evaluations if e.error is None}
+
+
 @step("evaluate-fitted")
 def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) -> HoldoutEvaluation:
     """Compute the holdout metrics of each fitted candidate and select the best by the spec's
@@ -238,7 +250,8 @@ def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) ->
         time_ordered, horizon = holdout_time_order(spec)
         selection = simplest_within_noise(
             [{"name": e.name, "estimator": e.estimator, "scores": scores_of[e.name] if e.error is None else None}
-             for e in evaluations], best.name, y, spec.gate.primary_metric, time_ordered=time_ordered, horizon=horizon)
+             for e in evaluations], best.name, y, spec.gate.primary_metric, time_ordered=time_ordered, horizon=horizon,
+            threshold_failures=threshold_failures(spec, evaluations))
         best = next(e for e in evaluations if e.name == selection["chosen"])
     chosen = next(fc for fc in fitted if fc.spec.name == best.name)
     scores = np.asarray(chosen.holdout_scores, dtype=float)

@@ -59,7 +59,8 @@ class GateInputs:
     monotonic: dict | None = None
 
 
-def _threshold(rule: ThresholdRule, metrics: dict[str, float]) -> RuleVerdict:
+def threshold_verdict(rule: ThresholdRule, metrics: dict[str, float]) -> RuleVerdict:
+    """The verdict of a threshold rule on holdout metrics (a missing or non-finite value fails)."""
     value = metrics.get(rule.metric)
     bounds = []
     if rule.min is not None:
@@ -310,7 +311,7 @@ def evaluate_gate(spec: ModelSpec, metrics: dict[str, float], inputs: GateInputs
     verdicts = sanity_verdicts(spec, inputs)
     for rule in spec.gate.rules:
         if isinstance(rule, ThresholdRule):
-            verdicts.append(_threshold(rule, metrics))
+            verdicts.append(threshold_verdict(rule, metrics))
         elif isinstance(rule, ChampionRule):
             verdicts.append(_champion(rule, metrics, inputs))
         elif isinstance(rule, BaselineRule):

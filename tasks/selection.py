@@ -47,13 +47,18 @@ def _compare(metric: str, y: np.ndarray, a: np.ndarray, b: np.ndarray, time_orde
 
 
 def simplest_within_noise(candidates: list[dict[str, Any]], best: str, y: np.ndarray, primary_metric: str, *,
-                          time_ordered: bool = False, horizon: int = 1, seed: int = 0) -> dict[str, Any]:
+                          time_ordered: bool = False, horizon: int = 1, seed: int = 0,
+                          threshold_failures: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Choose the simplest candidate whose primary metric is not significantly worse than the best's.
 
     Each usable candidate is compared with the best one on the same rows: the best's advantage
     and its 95 % interval. A candidate is *within noise* when the interval's lower bound is at or
     below 0 (the best is not significantly better); among those, the simplest estimator
-    (:data:`SIMPLICITY`, then spec order) is chosen. The best candidate is always within noise.
+    (:data:`SIMPLICITY`, then spec order) that meets every threshold rule of the gate is chosen (a
+    simpler model that fails, say, the four-fifths screen is passed over for an equally accurate one
+    that meets it: the search for a less discriminatory alternative, docs/interpretability.md). When
+    no candidate within noise meets them, the simplest within noise is chosen and the gate rejects it.
+    The best candidate is always within noise.
 
     Args:
         candidates: in spec order, dicts with ``name``, ``estimator``, ``scores`` (holdout scores,
@@ -62,12 +67,15 @@ def simplest_within_noise(candidates: list[dict[str, Any]], best: str, y: np.nda
         y: holdout labels, shape (n,).
         primary_metric: the spec's gate metric (:func:`comparison_metric`).
         time_ordered, horizon: a walk-forward holdout (Diebold-Mariano lags, bootstrap blocks).
+        threshold_failures: per candidate name, the sentences of the gate's threshold rules it fails
+            on the holdout (absent or empty: it meets them all).
 
     Returns:
         The selection record: ``rule`` (``simplest_within_noise``), ``best_by_metric``, ``chosen``,
         ``metric`` (compared on), ``comparisons`` (per other candidate: ``candidate``,
-        ``estimator``, ``method``, ``best_advantage``, ``ci_low``, ``ci_high``, ``within_noise``)
-        and ``reason`` (a sentence for the card). When the metric cannot be compared row by row,
+        ``estimator``, ``method``, ``best_advantage``, ``ci_low``, ``ci_high``, ``within_noise``),
+        ``passed_over`` (candidates within noise and simpler than the chosen one that fail a threshold
+        rule, with the rules' sentences) and ``reason`` (a sentence for the card). When the metric cannot be compared row by row,
         or a comparison fails, the best candidate is kept and the reason says why.
     """
     by_name = {c["name"]: c for c in candidates}
@@ -96,20 +104,34 @@ def simplest_within_noise(candidates: list[dict[str, Any]], best: str, y: np.nda
         })
         if within:
             eligible.append((SIMPLICITY.get(c["estimator"], 9), candidates.index(c), c["name"]))
-    chosen = min(eligible)[2]
+    failures = threshold_failures or {}
+    meeting = [e for e in eligible if not failures.get(e[2])]
+    chosen = min(meeting or eligible)[2]
     record["chosen"] = chosen
+    rank = min(meeting or eligible)
+    record["passed_over"] = [{"candidate": e[2], "fails": list(failures[e[2]])}
+                             for e in sorted(eligible) if e < rank and failures.get(e[2])] if meeting else []
     if chosen == best:
         simpler = [c for c in record["comparisons"] if SIMPLICITY.get(c["estimator"], 9)
-                   < SIMPLICITY.get(by_name[best]["estimator"], 9) and "error" not in c]
-        record["reason"] = (f"{best} has the best {metric}"
-                            + (" and every simpler candidate is significantly worse ("
-                               + ", ".join(f"{c['candidate']}: {c['best_advantage']:+.4f}, 95 % interval "
-                                           f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" for c in simpler) + ")"
-                               if simpler else " and is the simplest candidate within noise"))
+                   < SIMPLICITY.get(by_name[best]["estimator"], 9) and "error" not in c and not c["within_noise"]]
+        worse = ", ".join(f"{c['candidate']}: {c['best_advantage']:+.4f}, 95 % interval "
+                          f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" for c in simpler)
+        if record["passed_over"]:
+            record["reason"] = f"{best} has the best {metric}" + (
+                f"; simpler candidates significantly worse: {worse}" if simpler else "")
+        elif simpler:
+            record["reason"] = f"{best} has the best {metric} and every simpler candidate is significantly worse ({worse})"
+        else:
+            record["reason"] = f"{best} has the best {metric} and is the simplest candidate within noise"
     else:
         comp = next(c for c in record["comparisons"] if c["candidate"] == chosen)
         record["reason"] = (f"{chosen} ({by_name[chosen]['estimator']}) is the simplest candidate not significantly "
                             f"worse than the best, {best}: the best's advantage in {metric} is "
                             f"{comp['best_advantage']:+.4f}, 95 % interval [{comp['ci_low']:+.4f}, "
                             f"{comp['ci_high']:+.4f}] ({comp['method']}), which includes 0")
+    if record["passed_over"]:
+        record["reason"] += "; passed over, within noise but failing the gate's thresholds: " + "; ".join(
+            f"{p['candidate']} ({', '.join(p['fails'])})" for p in record["passed_over"])
+    elif not meeting:
+        record["reason"] += "; no candidate within noise meets the gate's thresholds"
     return record

@@ -100,7 +100,7 @@ def _writable_roots() -> None:
 def preflight_train(model: str) -> None:
     """Before ``finml train MODEL`` starts Prefect: the spec is valid; its file source lies below
     the data roots, exists, is readable and its header holds every declared column and the target;
-    the registry and reports folders are writable; when the gate has champion rules, the champion
+    the task runner can start here; the registry and reports folders are writable; when the gate has champion rules, the champion
     (if any) was trained with library versions that load here (else those rules could only fail
     closed on it).
 
@@ -119,6 +119,11 @@ def preflight_train(model: str) -> None:
     problem = source_problem(spec)
     if problem:
         _fail(f"{model}: {problem}")
+    from flows.runners import runner_problem
+
+    problem = runner_problem(settings)
+    if problem:
+        _fail(problem)  # before the folders are created: a run that cannot start leaves nothing behind
     _writable_roots()
     if not any(rule.kind == "champion" for rule in spec.gate.rules):
         return  # the champion is not rescored against: its libraries do not matter to this run

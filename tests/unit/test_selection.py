@@ -56,6 +56,44 @@ def test_boosting_is_chosen_when_only_it_is_within_noise():
     assert {c["candidate"]: c["within_noise"] for c in rec["comparisons"]} == {"gbm": True, "logistic": False}
 
 
+def test_a_simpler_candidate_failing_a_gate_threshold_is_passed_over_for_one_within_noise():
+    # the mortgage case: logistic within noise of boosting but under the four-fifths screen
+    rng, y, signal, strong = _scores(4)
+    near = 1 / (1 + np.exp(-(1.5 * signal + rng.normal(scale=0.05, size=len(y)))))
+    net = 1 / (1 + np.exp(-(1.5 * signal + rng.normal(scale=0.05, size=len(y)))))
+    cands = [{"name": "logistic", "estimator": "logistic_regression", "scores": near},
+             {"name": "gbm", "estimator": "hist_gradient_boosting", "scores": strong},
+             {"name": "net", "estimator": "keras_mlp", "scores": net}]
+    fails = {"logistic": ["adverse_impact_ratio = 0.7580 fails >= 0.8"], "gbm": [], "net": []}
+    rec = simplest_within_noise(cands, "gbm", y, "roc_auc", threshold_failures=fails)
+    assert rec["chosen"] == "gbm"
+    assert rec["passed_over"] == [{"candidate": "logistic", "fails": ["adverse_impact_ratio = 0.7580 fails >= 0.8"]}]
+    assert rec["reason"] == ("gbm has the best roc_auc; passed over, within noise but failing the gate's thresholds: "
+                             "logistic (adverse_impact_ratio = 0.7580 fails >= 0.8)")
+    # without the failure the logistic model is chosen, as before
+    assert simplest_within_noise(cands, "gbm", y, "roc_auc")["chosen"] == "logistic"
+    # when every candidate within noise fails, the simplest is kept (the gate will reject it) and said so
+    every = {name: ["brier = 0.2 fails <= 0.1"] for name in ("logistic", "gbm", "net")}
+    rec = simplest_within_noise(cands, "gbm", y, "roc_auc", threshold_failures=every)
+    assert rec["chosen"] == "logistic" and rec["passed_over"] == []
+    assert rec["reason"].endswith("no candidate within noise meets the gate's thresholds")
+
+
+def test_threshold_failures_are_read_from_the_gate_rules_of_the_spec():
+    from models.spec import ModelSpec
+    from tasks.evaluate import CandidateEvaluation, threshold_failures
+
+    spec = ModelSpec.model_validate(builtin_spec_dict("mortgage_approval"))
+    good = CandidateEvaluation("gbm", "hist_gradient_boosting",
+                               metrics={"roc_auc": 0.81, "brier": 0.08, "ece": 0.03, "max_rank_reversal": 0.0,
+                                        "adverse_impact_ratio": 0.86})
+    bad = CandidateEvaluation("logistic", "logistic_regression",
+                              metrics={**good.metrics, "adverse_impact_ratio": 0.758, "ece": float("nan")})
+    out = threshold_failures(spec, [good, bad])
+    assert out["gbm"] == []
+    assert out["logistic"] == ["ece could not be computed", "adverse_impact_ratio = 0.7580 fails >= 0.8"]
+
+
 def test_forecasters_on_a_walk_forward_holdout_use_diebold_mariano():
     rng = np.random.default_rng(3)
     y = rng.normal(size=800).cumsum() * 0.01 + 0.2
