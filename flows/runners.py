@@ -7,8 +7,9 @@ import os
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from models.errors import OrchestrationError  # noqa: F401 (re-exported)
+from models.errors import OrchestrationError
 from models.settings import Settings, get_settings
+from tasks.preflight import runner_problem
 
 
 def thread_runner(settings: Settings | None = None) -> ThreadPoolTaskRunner:
@@ -18,27 +19,6 @@ def thread_runner(settings: Settings | None = None) -> ThreadPoolTaskRunner:
     if settings.task_runner == "sequential":
         return ThreadPoolTaskRunner(max_workers=1)
     return ThreadPoolTaskRunner(max_workers=settings.max_workers or os.cpu_count() or 2)
-
-
-def runner_problem(settings: Settings | None = None) -> str | None:
-    """Why the configured task runner cannot run here, or None: Dask (``task_runner: dask`` or any
-    ``dask_address``) without ``PREFECT_API_URL`` (with Prefect's ephemeral API every Dask worker would
-    start its own API server on the same SQLite file: slow, and "database is locked"), or without the
-    ``dask`` extra installed. Checked by the CLI's pre-flight, before any folder is created."""
-    settings = settings or get_settings()
-    if not (settings.task_runner == "dask" or settings.dask_address):
-        return None
-    from prefect.settings import PREFECT_API_URL
-
-    if not (PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")):
-        return ("the Dask task runner needs a real Prefect API: start a server (make server) and set "
-                "PREFECT_API_URL; with the ephemeral API each Dask worker would start its own API server "
-                "on the same SQLite file")
-    try:
-        import prefect_dask  # noqa: F401
-    except ImportError:
-        return "the Dask task runner needs the 'dask' extra: pip install -e '.[dask]'"
-    return None
 
 
 def make_task_runner(settings: Settings | None = None):

@@ -9,6 +9,7 @@ here imports Prefect or :mod:`tasks.load` (which does), so a typo costs a second
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -109,4 +110,28 @@ def library_problem(model: str, version: int, metadata: Mapping[str, Any]) -> st
 
 
 __all__ = ["SUFFIX_FORMATS", "file_columns", "header_problem", "library_problem", "required_columns",
-           "source_problem"]
+           "runner_problem", "source_problem"]
+
+
+def runner_problem(settings=None) -> str | None:
+    """Why the configured task runner cannot run here, or None: Dask (``task_runner: dask`` or any
+    ``dask_address``) without ``PREFECT_API_URL`` (with Prefect's ephemeral API every Dask worker would
+    start its own API server on the same SQLite file: slow, and "database is locked"), or without the
+    ``dask`` extra installed. Checked by the CLI's pre-flight, before any folder is
+    created; Prefect's settings are imported only when Dask is configured."""
+    from models.settings import get_settings
+
+    settings = settings or get_settings()
+    if not (settings.task_runner == "dask" or settings.dask_address):
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    if not (PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")):
+        return ("the Dask task runner needs a real Prefect API: start a server (make server) and set "
+                "PREFECT_API_URL; with the ephemeral API each Dask worker would start its own API server "
+                "on the same SQLite file")
+    try:
+        import prefect_dask  # noqa: F401
+    except ImportError:
+        return "the Dask task runner needs the 'dask' extra: pip install -e '.[dask]'"
+    return None

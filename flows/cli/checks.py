@@ -109,7 +109,7 @@ def preflight_train(model: str) -> None:
     from models.registry import ModelRegistry, RegistryError
     from models.settings import get_settings
     from models.spec import SpecError, find_spec
-    from tasks.preflight import library_problem, source_problem
+    from tasks.preflight import library_problem, runner_problem, source_problem
 
     settings = get_settings()
     try:
@@ -119,8 +119,6 @@ def preflight_train(model: str) -> None:
     problem = source_problem(spec)
     if problem:
         _fail(f"{model}: {problem}")
-    from flows.runners import runner_problem
-
     problem = runner_problem(settings)
     if problem:
         _fail(problem)  # before the folders are created: a run that cannot start leaves nothing behind
