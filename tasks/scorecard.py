@@ -30,7 +30,7 @@ from models.spec.explain import ScorecardSpec
 logger = logging.getLogger(__name__)
 
 __all__ = ["PROBABILITY_EPSILON", "feature_points", "integer_points", "points_from_log_odds",
-           "points_from_probability", "points_table", "scaling", "scorecard_card_section", "scorecard_of",
+           "points_from_probability", "points_table", "scale_text", "scaling", "scorecard_card_section", "scorecard_of",
            "scorecard_points", "scorecard_record"]
 
 PROBABILITY_EPSILON = 1e-9
@@ -87,6 +87,15 @@ def integer_points(points: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(points)):
         raise ValueError("scorecard points of a missing or infinite score cannot be rounded")
     return np.floor(points + 0.5).astype(np.int64)
+
+
+def scale_text(section: ScorecardSpec | None) -> str | None:
+    """The scale in words (``"600 points at good:bad odds 19:1, 50 points to double the odds"``);
+    None without a section."""
+    if section is None:
+        return None
+    return (f"{section.base_points:g} points at good:bad odds {section.base_odds:g}:1, {section.pdo:g} points to "
+            "double the odds")
 
 
 def scorecard_points(section: ScorecardSpec, scores: np.ndarray) -> np.ndarray:
