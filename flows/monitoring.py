@@ -50,6 +50,7 @@ from tasks.report import (
     publish_markdown,
     publish_table,
 )
+from tasks.scorecard import scale_text
 from tasks.scoring import (
     check_output,
     load_model_version,
@@ -192,11 +193,12 @@ def score_batch(
 
     Returns:
         ``{"model", "version", "rows", "output", "extra_columns", "batch", "unscored_rows",
-        "unscored_reason", "out_of_range", "spec_comparison", "validation_warnings"}``
+        "unscored_reason", "out_of_range", "spec_comparison", "validation_warnings", "points_scale"}``
         (``out_of_range``: per numeric feature, the rows outside the version's training range,
         :func:`tasks.ranges.out_of_range_report`; ``spec_comparison``: the
         :class:`models.records.monitoring.SpecComparison` as JSON; ``validation_warnings``: the batch
-        validation's warnings, one line each).
+        validation's warnings, one line each; ``points_scale``: the scale of the ``points`` column in words,
+        :func:`tasks.scorecard.scale_text`, None when the spec has no ``scorecard`` section).
 
     Raises:
         OutputPathError (before any work), MonitoringInputError, DataValidationError (a missing
@@ -221,7 +223,8 @@ def score_batch(
               "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),
               "unscored_reason": "the feature builder needs earlier rows to compute their features" if unscored else None,
               "out_of_range": count_out_of_range(spec.drift, loaded.pipeline, table),
-              "spec_comparison": compared.model_dump(mode="json"), "validation_warnings": warnings}
+              "spec_comparison": compared.model_dump(mode="json"), "validation_warnings": warnings,
+              "points_scale": scale_text(spec.scorecard)}
     oor_text = out_of_range_text(result["out_of_range"])
     if oor_text:
         logger.warning("%s: %s", spec.name, oor_text, extra=_SHOWN)

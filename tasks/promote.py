@@ -34,6 +34,7 @@ from models.spec import ModelSpec
 from tasks.gate import GateResult
 from tasks.plots import classification_plots, drivers_plots, regression_plots
 from tasks.report import render_model_card
+from tasks.scorecard import scorecard_of
 from tasks.split import SplitPlan
 from tasks.step import step
 from tasks.train import FittedCandidate
@@ -136,6 +137,7 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         fold_metrics=getattr(evaluation, "folds", None) or None,
         drivers=ev.drivers,
         monotonic=ev.monotonic,
+        scorecard=scorecard_of(spec, evaluation, ev.best),
         reference=reference_info(ev) if promoted else None,
         champion_comparison=ev.champion,
         gate=ev.gate,

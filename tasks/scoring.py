@@ -84,12 +84,17 @@ def predictions_frame(
     """One row per scored row: identifiers (id and time columns), the score, and the stamps.
 
     ``score`` is the probability of the positive class for classifiers and the forecast for
-    regression; ``model``, ``model_version`` and ``scored_at`` (a UTC timestamp: Parquet stores
-    a timestamp, CSV its ISO-8601 text) are on every row.
+    regression; with a ``scorecard`` section, ``points`` follows it (whole points, int64:
+    :func:`tasks.scorecard.scorecard_points`); ``model``, ``model_version`` and ``scored_at``
+    (a UTC timestamp: Parquet stores a timestamp, CSV its ISO-8601 text) are on every row.
     """
     keys = [c for c in spec.id_columns + ([spec.time_axis] if spec.time_axis else []) if c in table.columns]
     out = table[keys].copy() if keys else pd.DataFrame(index=table.index)
     out["score"] = np.asarray(scores, dtype=float)
+    if spec.scorecard is not None:
+        from tasks.scorecard import scorecard_points
+
+        out["points"] = scorecard_points(spec.scorecard, out["score"].to_numpy())
     out["model"] = constant_column(spec.name, len(out))
     out["model_version"] = int(version)
     stamp = pd.Timestamp(scored_at)

@@ -112,6 +112,8 @@ def print_scoring(model: str, result: dict[str, Any]) -> None:
         result: :func:`flows.monitoring.score_batch`'s result.
     """
     console.print(f"{result['rows']} rows scored with {model} v{result['version']} -> {result['output']}", highlight=False)
+    if result.get("points_scale"):
+        console.print(f"scorecard points in column 'points': {result['points_scale']}", highlight=False)
     if result.get("unscored_rows"):
         console.print(f"{result['unscored_rows']} row(s) of the batch were not scored: {result['unscored_reason']}",
                       highlight=False)

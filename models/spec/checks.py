@@ -298,6 +298,20 @@ def check_monotonic_rule(spec: SpecFields) -> list[str]:
     return []
 
 
+def check_scorecard(spec: SpecFields) -> list[str]:
+    """A ``scorecard`` section is for binary classification only (points restate the probability
+    of the event as good:bad odds), and no column of the spec is named ``points``, the column it
+    writes beside the score."""
+    if spec.scorecard is None:
+        return []
+    if spec.task != "binary_classification":
+        return [(f"scorecard: points restate a probability of default as good:bad odds; task {spec.task!r} has "
+                "none: remove the scorecard section (binary_classification only)")]
+    names = set(spec.columns) | {spec.target.column} | set(spec.feature_columns)
+    return [("columns.points: 'points' is the column the scorecard section writes beside the score; rename the "
+            "column in the spec and the data")] if "points" in names else []
+
+
 CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
     check_monotonic_rule,
     check_candidate_names,
@@ -316,6 +330,7 @@ CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
     check_drift_settings,
     check_reserved_columns,
     check_unique_keys,
+    check_scorecard,
 )
 """Every cross-field rule, in the order their messages are reported."""
 

@@ -29,3 +29,24 @@ class DriversSpec(Strict):
     frequent levels of a categorical one."""
     seed: int = 0
     """Seed of the row sample and the shuffles, so a version's drivers can be recomputed exactly."""
+
+
+class ScorecardSpec(Strict):
+    """Scorecard points: the probability of the event (bad) restated on a credit team's points
+    scale, ``points = offset + factor · ln(good:bad odds)`` with ``factor = pdo / ln 2`` and
+    ``offset = base_points − factor · ln(base_odds)`` (the "points to double the odds" scaling;
+    Siddiqi, *Credit Risk Scorecards*, Wiley 2006, "Scorecard scaling": 600 points at 50:1 with a
+    pdo of 20 give a factor of 28.8539 and an offset of 487.123). Binary classification only. Scoring output gains an integer ``points`` column and the model card the
+    operating cut-off in points and, for a logistic candidate, the points of each feature.
+    Formula, rounding and reading: docs/interpretability.md (Scorecard points).
+    """
+
+    base_points: float = Field(allow_inf_nan=False)
+    """The points given at ``base_odds``: an application whose good:bad odds are ``base_odds``
+    scores exactly this."""
+    base_odds: float = Field(gt=0, allow_inf_nan=False)
+    """The good:bad odds (``(1 − p) / p`` for the event probability p) at ``base_points``: 19
+    means 19 goods per bad, a 5 % probability of default."""
+    pdo: float = Field(gt=0, allow_inf_nan=False)
+    """Points to double the odds: every ``pdo`` more points, the good:bad odds double (more
+    points, less risk)."""

@@ -24,7 +24,7 @@ from models.spec.data import (
     TimeIndexSpec,
     WindowSpec,
 )
-from models.spec.explain import DriversSpec
+from models.spec.explain import DriversSpec, ScorecardSpec
 from models.spec.gate import GateSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
 
@@ -93,6 +93,9 @@ class SpecFields(Strict):
     classification (credit and loan models, where drivers must be explained), ``best`` otherwise."""
     drivers: DriversSpec = Field(default_factory=DriversSpec)
     """How the selected candidate's global drivers are measured for the model card."""
+    scorecard: ScorecardSpec | None = None
+    """Scorecard points (binary classification only): a ``points`` column in scoring output and
+    the cut-off in points in the model card; None (the default): no points."""
     schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
     """When training and monitoring deployments run."""
 

@@ -307,6 +307,12 @@ CHECK_CASES = [
      lambda d: d["gate"]["rules"].append({"kind": "monotonic"}),
      ["gate.rules: a 'monotonic' rule needs at least one numeric column with 'monotone: increasing' or "
       "'monotone: decreasing'"]),
+    ("check_scorecard", "market_forecast",
+     lambda d: d.update(scorecard={"base_points": 600, "base_odds": 19, "pdo": 50}),
+     ["scorecard: points restate a probability of default as good:bad odds; task 'regression' has none"]),
+    ("check_scorecard", "credit_risk",
+     lambda d: d["columns"].update(points={"role": "numeric"}),
+     ["columns.points: 'points' is the column the scorecard section writes beside the score"]),
 ]
 
 

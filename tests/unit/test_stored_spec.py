@@ -47,9 +47,10 @@ def test_the_legacy_credit_risk_spec_names_what_the_built_in_file_changed_since(
     assert compared.current_sha256 == find_spec("credit_risk", BUILTIN_SPECS).content_hash() != compared.stored_sha256
     assert compared.differences == ["columns.Amount.monotone", "columns.Income.monotone", "columns.Seniority.monotone",
                                     "gate.rules", "drift.reference_rows", "drift.num_method", "drift.cat_method",
-                                    "drift.stattest_threshold"]
+                                    "drift.stattest_threshold", "scorecard"]
     assert compared.from_current == [] and spec.drift.num_method == "wasserstein"
-    assert "differs in 8 fields: columns.Amount.monotone, columns.Income.monotone" in compared.sentence(1)
+    assert spec.scorecard is None  # the stored spec judges: no points for a version trained without the section
+    assert "differs in 9 fields: columns.Amount.monotone, columns.Income.monotone" in compared.sentence(1)
 
 
 def test_an_unchanged_spec_file_reports_no_difference(tmp_path):
