@@ -145,7 +145,9 @@ class VersionMetadata(StoredRecord):
     ``fold_metrics``, the selected candidate's metrics per walk-forward fold) are kept as stored;
     ``reference`` describes the reference sample (:class:`ReferenceInfo`, versions only).
     ``drivers`` holds the selected candidate's global drivers (:func:`tasks.drivers.global_drivers`),
-    ``monotonic`` every candidate's checks along the declared directions (:func:`tasks.monotonic.check_monotonic`).
+    ``monotonic`` every candidate's checks along the declared directions (:func:`tasks.monotonic.check_monotonic`),
+    ``reasons`` the operating cut-off and reference profile of adverse-action reasons
+    (:func:`tasks.reasons.adverse_action_record`; binary classification).
     ``reference``, ``fold_metrics`` and ``drivers`` are left out of the JSON while None (records
     written before they existed, rejected runs, single-holdout splits).
     """
@@ -175,6 +177,7 @@ class VersionMetadata(StoredRecord):
     fold_metrics: list[dict[str, Any]] | None = None
     drivers: dict[str, Any] | None = None
     monotonic: dict[str, Any] | None = None
+    reasons: dict[str, Any] | None = None
     reference: ReferenceInfo | None = None
     champion_comparison: ChampionRescoring | None = None
     gate: GateResult
@@ -184,7 +187,8 @@ class VersionMetadata(StoredRecord):
     version: int | None = Field(default=None, ge=1)
     files: dict[str, str] | None = None
 
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics", "drivers", "monotonic"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics", "drivers", "monotonic",
+                                                     "reasons"})
 
 
 # --------------------------------------------------------------------------- history events

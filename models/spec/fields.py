@@ -24,7 +24,7 @@ from models.spec.data import (
     TimeIndexSpec,
     WindowSpec,
 )
-from models.spec.explain import DriversSpec
+from models.spec.explain import DriversSpec, ReasonsSpec
 from models.spec.gate import GateSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
 
@@ -93,6 +93,8 @@ class SpecFields(Strict):
     classification (credit and loan models, where drivers must be explained), ``best`` otherwise."""
     drivers: DriversSpec = Field(default_factory=DriversSpec)
     """How the selected candidate's global drivers are measured for the model card."""
+    reasons: ReasonsSpec = Field(default_factory=ReasonsSpec)
+    """How the adverse-action reasons of declined applications are chosen (binary classification)."""
     schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
     """When training and monitoring deployments run."""
 
@@ -207,6 +209,14 @@ class SpecFields(Strict):
     def id_columns(self) -> list[str]:
         """Columns with role ``id``."""
         return [c for c, s in self.columns.items() if s.role == "id"]
+
+    def reason_text(self, feature: str) -> str:
+        """The adverse-action reason text of a feature: ``columns.<feature>.reason``, else one made
+        from its name (``"Income: less favourable than the reference applicant's"``)."""
+        column = self.columns.get(feature)
+        if column is not None and column.reason and column.role != "excluded":
+            return column.reason
+        return f"{feature.replace('_', ' ')}: less favourable than the reference applicant's"
 
     @property
     def protected_columns(self) -> list[str]:

@@ -307,6 +307,9 @@ CHECK_CASES = [
      lambda d: d["gate"]["rules"].append({"kind": "monotonic"}),
      ["gate.rules: a 'monotonic' rule needs at least one numeric column with 'monotone: increasing' or "
       "'monotone: decreasing'"]),
+    ("check_reasons_task", "market_forecast",
+     lambda d: d.update(reasons={"explain": "all"}),
+     ["reasons: adverse-action reasons apply to binary_classification models, not to task 'regression'"]),
 ]
 
 
