@@ -22,9 +22,10 @@ from models.errors import RegistryError, UsageError
 from models.spec.explain import ReasonsSpec
 from tasks.step import step
 
-__all__ = ["MAX_REASONS", "ReasonCountError", "ReasonsUnavailableError", "reasons_summary", "stored_reasons", "adverse_action_record", "check_reason_count", "explain_rows", "feature_contributions",
-           "logistic_points", "principal_reasons", "rank_reasons", "reason_columns", "reasons_card_section",
-           "reference_profile"]
+__all__ = ["MAX_REASONS", "ReasonCountError", "ReasonsUnavailableError", "adverse_action_record",
+           "check_reason_count", "explain_rows", "feature_contributions", "logistic_points", "principal_reasons",
+           "rank_reasons", "reason_columns", "reason_features", "reasons_card_section", "reasons_summary",
+           "reference_profile", "stored_reasons"]
 
 logger = logging.getLogger(__name__)
 
