@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
@@ -43,6 +44,7 @@ from tasks.monitor import (
     reports_folder,
 )
 from tasks.ranges import count_out_of_range, out_of_range_text
+from tasks.reasons import check_reason_count, explain_rows, reasons_summary, stored_reasons
 from tasks.report import (
     artifact_key,
     emit,
@@ -178,7 +180,8 @@ def _score_run_name() -> str:
 
 @flow(name="score-batch", flow_run_name=_score_run_name, log_prints=True)
 def score_batch(
-    model_name: str, batch: str, output: str, version: str | int | None = None, validation_engine: str = "fast"
+    model_name: str, batch: str, output: str, version: str | int | None = None, validation_engine: str = "fast",
+    reasons: int | None = None,
 ) -> dict[str, Any]:
     """Score a batch with a registry version and write stamped predictions; the batch is
     validated and its features built with the spec stored with the version (as ``monitor_model``).
@@ -190,10 +193,15 @@ def score_batch(
         version: a version number or alias; the champion when None.
         validation_engine: ``"fast"`` (vectorised evaluation of the serving suite) or ``"gx"``
             (Great Expectations).
+        reasons: adverse-action reasons per declined row, 1..5 (:func:`tasks.reasons.principal_reasons`:
+            columns ``declined``, ``reason_i``, ``reason_i_text``, ``reason_i_contribution``); None:
+            the stored spec's ``reasons.k`` (unset: no reasons).
 
     Returns:
         ``{"model", "version", "rows", "output", "extra_columns", "batch", "unscored_rows",
-        "unscored_reason", "out_of_range", "spec_comparison", "validation_warnings", "points_scale"}``
+        "unscored_reason", "out_of_range", "spec_comparison", "validation_warnings", "points_scale",
+        "reasons"}``
+        (``reasons``: :func:`tasks.reasons.reasons_summary`, None without reasons)
         (``out_of_range``: per numeric feature, the rows outside the version's training range,
         :func:`tasks.ranges.out_of_range_report`; ``spec_comparison``: the
         :class:`models.records.monitoring.SpecComparison` as JSON; ``validation_warnings``: the batch
@@ -201,7 +209,8 @@ def score_batch(
         :func:`tasks.scorecard.scale_text`, None when the spec has no ``scorecard`` section).
 
     Raises:
-        OutputPathError (before any work), MonitoringInputError, DataValidationError (a missing
+        OutputPathError, ReasonCountError (before any work), ReasonsUnavailableError (the version has no
+        reference profile; before the batch is read), MonitoringInputError, DataValidationError (a missing
         feature column is named; nothing is written), RegistryError / IntegrityError,
         StoredSpecError (neither the stored spec nor the current spec file can be read).
     """
@@ -210,21 +219,31 @@ def score_batch(
     check_output(output, batch)  # a bad output name, or the batch itself, fails before any work
     if validation_engine not in ("fast", "gx"):
         raise ValueError(f"validation_engine must be 'fast' or 'gx', got {validation_engine!r}")
+    if reasons is not None:
+        check_reason_count(reasons, "reasons")
     loaded = load_model_version(model_name, settings.registry_dir, version)
     spec, compared = judging_spec(model_name, loaded.metadata, settings.specs_dir, out_of_time=batch == OUT_OF_TIME)
     _log_comparison(logger, compared, loaded.version)
+    k = reasons if reasons is not None else spec.reasons.k
+    stored = stored_reasons(loaded.metadata, spec.name, loaded.version) if k else None
     table, scores, label, extra, batch_rows, warnings = read_validate_score(spec, loaded, batch, validation_engine)
     _log_warnings(logger, spec.name, warnings)
     if extra:
         logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra, extra=_SHOWN)
-    written = write_predictions(predictions_frame(spec, table, scores, loaded.version, now_utc()), output)
+    predictions = predictions_frame(spec, table, scores, loaded.version, now_utc())
+    explained = None
+    if stored is not None:
+        explained = explain_rows(spec.reasons, loaded.pipeline, table[loaded.features], scores, stored, k)
+        predictions = pd.concat([predictions, explained], axis=1)
+    written = write_predictions(predictions, output)
     unscored = batch_rows - len(table)
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
               "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),
               "unscored_reason": "the feature builder needs earlier rows to compute their features" if unscored else None,
               "out_of_range": count_out_of_range(spec.drift, loaded.pipeline, table),
               "spec_comparison": compared.model_dump(mode="json"), "validation_warnings": warnings,
-              "points_scale": scale_text(spec.scorecard)}
+              "points_scale": scale_text(spec.scorecard),
+              "reasons": None if explained is None else reasons_summary(explained, stored, k, spec.reasons.explain)}
     oor_text = out_of_range_text(result["out_of_range"])
     if oor_text:
         logger.warning("%s: %s", spec.name, oor_text, extra=_SHOWN)

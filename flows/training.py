@@ -26,6 +26,7 @@ from tasks.leakage import leakage_guards, model_lift_warning
 from tasks.load import load_data, prepare_table
 from tasks.monotonic import check_monotonic
 from tasks.promote import promote_or_reject, record_stop
+from tasks.reasons import adverse_action_record
 from tasks.report import (
     artifact_key,
     emit,
@@ -91,6 +92,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         champion = rescore_champion(spec, settings.registry_dir, data.table, plan, evaluation.holdout_sha256)
         drivers = explain_selected(spec, evaluation, fitted, plan)
         monotonic = check_monotonic(spec, evaluation, fitted)
+        reasons = adverse_action_record(spec, evaluation, fitted)
     except DataError as err:
         report = getattr(err, "report", None)  # a failed validation: its warnings are in its report
         if report is not None and not run_warnings:
@@ -106,6 +108,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         data=data.info, validation=validation, plan=plan, evaluation=evaluation, fitted=fitted,
         champion=champion, gate=gate, registry_root=settings.registry_dir, reports_root=settings.reports_dir,
         warnings=warnings, leakage=leakage, table=data.table, drivers=drivers, monotonic=monotonic,
+        reasons=reasons,
     )
 
     primary = spec.gate.primary_metric

@@ -97,6 +97,7 @@ class TrainingEvidence:
     validation_markdown: str = ""
     drivers: dict[str, Any] | None = None
     monotonic: dict[str, Any] | None = None
+    reasons: dict[str, Any] | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -138,6 +139,7 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         drivers=ev.drivers,
         monotonic=ev.monotonic,
         scorecard=scorecard_of(spec, evaluation, ev.best),
+        reasons=ev.reasons,
         reference=reference_info(ev) if promoted else None,
         champion_comparison=ev.champion,
         gate=ev.gate,
@@ -332,14 +334,16 @@ def promote_or_reject(
     validation, plan, evaluation, fitted: list[FittedCandidate], champion: ChampionRescoring | None,
     gate: GateResult, registry_root: Path, reports_root: Path, warnings: list[str] | None = None,
     leakage: dict[str, Any] | None = None, table=None, drivers: dict[str, Any] | None = None,
-    monotonic: dict[str, Any] | None = None,
+    monotonic: dict[str, Any] | None = None, reasons: dict[str, Any] | None = None,
 ) -> Decision:
     """Assemble the run's evidence and promote or record the rejection (see :func:`decide`).
 
     ``table`` is the development modelling table the plan splits (the reference sample is drawn
     from it); ``plan`` its split plan; ``drivers`` the selected candidate's global drivers
     (:func:`tasks.drivers.global_drivers`) and ``monotonic`` the checks along the declared
-    directions (:func:`tasks.monotonic.check_monotonic`), recorded in the metadata and the card.
+    directions (:func:`tasks.monotonic.check_monotonic`), recorded in the metadata and the card;
+    ``reasons`` the cut-off and reference profile of adverse-action reasons
+    (:func:`tasks.reasons.adverse_action_record`).
     """
     best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
     evidence = TrainingEvidence(
@@ -347,6 +351,6 @@ def promote_or_reject(
         validation={k: v for k, v in validation.as_dict().items() if k != "outcomes"} | {"table_warnings": warnings or []},
         split=plan.describe(table, spec.time_axis, spec.time_kind), evaluation=evaluation, best=best, champion=champion, gate=gate,
         table=table, plan=plan, leakage=leakage or {}, validation_markdown=validation.to_markdown(), drivers=drivers,
-        monotonic=monotonic,
+        monotonic=monotonic, reasons=reasons,
     )
     return decide(evidence, Path(registry_root), Path(reports_root))

@@ -125,6 +125,14 @@ def print_scoring(model: str, result: dict[str, Any]) -> None:
     if oor:
         console.print(f"warning: {oor}", highlight=False)
     print_validation_warnings(result.get("validation_warnings"))
+    r = result.get("reasons")
+    if r:
+        rows = "declined row" if r["explain"] == "declined" else "row"
+        console.print(f"up to {r['k']} adverse-action reasons for each {rows} ({r['declined_rows']} declined at score >= "
+                      f"{r['cutoff']:.4f}; reference: {r['reference']})", highlight=False)
+        if r["without_reason"]:
+            console.print(f"note: {r['without_reason']} explained row(s) have no single feature raising the risk against "
+                          "the reference (their features raise it together): no reason code", highlight=False)
     print_spec_comparison(result.get("spec_comparison"), result["version"])
 
 
@@ -194,8 +202,19 @@ def score_cmd(
     batch: str = typer.Option(..., "--batch", help="CSV or Parquet file to score."),
     out: str = typer.Option(..., "--out", help="Predictions file, .parquet or .csv."),
     version: Optional[str] = typer.Option(None, "--version", help="Version number or alias (default: champion)."),
+    reasons: Optional[int] = typer.Option(
+        None, "--reasons", metavar="K",
+        help="Add up to K (1-5, 4 advised) adverse-action reasons to every declined row: reason_i (the feature), "
+             "reason_i_text, reason_i_contribution (docs/interpretability.md)."),
 ) -> None:
     """Score a batch with the champion (or a version) and write stamped predictions."""
+    from tasks.reasons import ReasonCountError, check_reason_count
+
+    if reasons is not None:
+        try:
+            check_reason_count(reasons)
+        except ReasonCountError as err:
+            _fail(str(err), code=EXIT_USAGE)
     _check_spec_or_stored(model, version)
     _check_batch(batch)
     from tasks.scoring import OutputPathError, check_output
@@ -210,7 +229,7 @@ def score_cmd(
     from flows.monitoring import score_batch
 
     try:
-        result = score_batch(model, batch=batch, output=out, version=version)
+        result = score_batch(model, batch=batch, output=out, version=version, reasons=reasons)
     except Exception as err:
         _fail(_error_message(err))
     print_scoring(model, result)

@@ -145,9 +145,11 @@ class VersionMetadata(StoredRecord):
     ``fold_metrics``, the selected candidate's metrics per walk-forward fold) are kept as stored;
     ``reference`` describes the reference sample (:class:`ReferenceInfo`, versions only).
     ``drivers`` holds the selected candidate's global drivers (:func:`tasks.drivers.global_drivers`),
-    ``monotonic`` every candidate's checks along the declared directions (:func:`tasks.monotonic.check_monotonic`).
+    ``monotonic`` every candidate's checks along the declared directions (:func:`tasks.monotonic.check_monotonic`),
     ``scorecard`` the scale, the cut-off in points and the points table (:func:`tasks.scorecard.scorecard_record`;
-    None without a ``scorecard`` section).
+    None without a ``scorecard`` section),
+    ``reasons`` the operating cut-off and reference profile of adverse-action reasons
+    (:func:`tasks.reasons.adverse_action_record`; binary classification).
     ``reference``, ``fold_metrics`` and ``drivers`` are left out of the JSON while None (records
     written before they existed, rejected runs, single-holdout splits).
     """
@@ -178,6 +180,7 @@ class VersionMetadata(StoredRecord):
     drivers: dict[str, Any] | None = None
     monotonic: dict[str, Any] | None = None
     scorecard: dict[str, Any] | None = None
+    reasons: dict[str, Any] | None = None
     reference: ReferenceInfo | None = None
     champion_comparison: ChampionRescoring | None = None
     gate: GateResult
@@ -188,7 +191,7 @@ class VersionMetadata(StoredRecord):
     files: dict[str, str] | None = None
 
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics", "drivers", "monotonic",
-                                                "scorecard"})
+                                                "scorecard", "reasons"})
 
 
 # --------------------------------------------------------------------------- history events

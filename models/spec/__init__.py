@@ -32,6 +32,7 @@ from models.spec.data import (
     WalkForwardSplit,
     WindowSpec,
 )
+from models.spec.explain import DriversSpec, ReasonsSpec
 from models.spec.gate import BaselineRule, ChampionRule, GateRule, GateSpec, MonotonicRule, ThresholdRule, _ComparisonRule
 from models.spec.loading import find_spec, list_specs, load_spec_file, parse_spec, scan_specs
 from models.spec.model import ModelSpec
@@ -47,9 +48,9 @@ from models.spec.stored import stored_spec
 
 __all__ = [
     "BaselineRule", "CHECKS", "CLASSIFICATION_TASKS", "CandidateSpec", "ChampionRule", "ColumnDriftSpec", "ColumnSpec",
-    "DType", "DriftSpec", "ESTIMATORS", "EVIDENTLY_STATTESTS", "FairnessSpec", "FeatureBuilderSpec", "FeaturesFrom",
+    "DType", "DriftSpec", "DriversSpec", "ESTIMATORS", "EVIDENTLY_STATTESTS", "FairnessSpec", "FeatureBuilderSpec", "FeaturesFrom",
     "FileSource", "GateRule", "GateSpec",
-    "LeakageSpec", "METRICS", "MetricInfo", "ModelSpec", "MonotonicRule", "OneOf", "OutOfTimeSpec", "RDatasetsSource",
+    "LeakageSpec", "METRICS", "MetricInfo", "ModelSpec", "MonotonicRule", "OneOf", "OutOfTimeSpec", "RDatasetsSource", "ReasonsSpec",
     "RESERVED_COLUMNS", "ROW_COMPARABLE", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "Source", "SpecError",
     "Split", "SqlSource", "StratifiedHoldoutSplit", "Strict", "TableSpec", "TargetSpec", "TaskType",
     "ThresholdRule", "TimeIndexSpec", "TimePoint", "WalkForwardSplit", "WindowSpec", "_ComparisonRule", "check_cron",

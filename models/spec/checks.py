@@ -310,10 +310,18 @@ def check_scorecard(spec: SpecFields) -> list[str]:
     names = set(spec.columns) | {spec.target.column} | set(spec.feature_columns)
     return [("columns.points: 'points' is the column the scorecard section writes beside the score; rename the "
             "column in the spec and the data")] if "points" in names else []
+def check_reasons_task(spec: SpecFields) -> list[str]:
+    """Adverse-action reasons (``reasons.k``, ``reasons.explain: all``) are for binary
+    classification: a declined application is a score at or above a probability cut-off."""
+    if spec.task != "binary_classification" and (spec.reasons.k is not None or spec.reasons.explain == "all"):
+        return [f"reasons: adverse-action reasons apply to binary_classification models, not to task {spec.task!r}; "
+                "remove the section"]
+    return []
 
 
 CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
     check_monotonic_rule,
+    check_reasons_task,
     check_candidate_names,
     check_candidates_fit_task,
     check_metrics_fit_task,

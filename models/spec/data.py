@@ -130,7 +130,10 @@ class ColumnSpec(Strict):
     allow_constant: bool = False
     """A feature with a single value stops training (a broken feed, usually); set to accept it."""
     reason: str | None = None
-    """Why an ``excluded`` column is excluded (required for that role)."""
+    """For an ``excluded`` column: why it is excluded (required for that role). For a feature
+    (``numeric``, ``categorical``): its adverse-action reason text, given when the feature is a
+    principal reason of a decline (``"Income insufficient for amount of credit requested"``);
+    default: made from the column name (docs/interpretability.md, adverse-action reasons)."""
     monotone: Literal["increasing", "decreasing"] | None = None
     """The expected direction of the model's score (the event probability, or the forecast) as
     this numeric feature grows, from credit policy (more income should not raise the probability

@@ -1,7 +1,10 @@
 """The ``drivers`` section of a spec: how a version's global drivers are measured (permutation
-importance, standardised coefficients, partial dependence). Why these methods: docs/interpretability.md."""
+importance, standardised coefficients, partial dependence); the ``reasons`` section: how the
+adverse-action reasons of declined applications are chosen. Why these methods: docs/interpretability.md."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
@@ -50,3 +53,32 @@ class ScorecardSpec(Strict):
     pdo: float = Field(gt=0, allow_inf_nan=False)
     """Points to double the odds: every ``pdo`` more points, the good:bad odds double (more
     points, less risk)."""
+class ReasonsSpec(Strict):
+    """Adverse-action reasons of scored applications (``finml score --reasons K``): for every row
+    the version declines (its score at or above the operating cut-off stored with the version),
+    the features that raise its risk most against a **reference profile** stored at promotion.
+
+    A feature's contribution is the change in the probability of the event when that feature
+    alone takes the reference profile's value (the mean of a numeric feature, the most frequent
+    category of a categorical one); only features that raise the risk are reasons, ranked by
+    contribution, ties in spec column order. Regulation B (12 CFR 1002.9(b)(2) and its official
+    commentary, comments 9(b)(2)-4 and -5) and the method: docs/interpretability.md
+    (adverse-action reasons).
+    """
+
+    reference: Literal["passing_margin", "all"] = "passing_margin"
+    """The applicants the reference profile is the average of: ``passing_margin``, the
+    ``margin_rows`` approved holdout applicants nearest the cut-off (those at or just above the
+    minimum passing score); ``all``, every holdout applicant (the two methods of comment
+    9(b)(2)-5)."""
+    margin_rows: int = Field(default=100, ge=10, le=100_000)
+    """With ``reference: passing_margin``: how many approved holdout rows, those with the highest
+    scores below the cut-off, form the reference profile (all approved rows when fewer)."""
+    k: int | None = Field(default=None, ge=1, le=5)
+    """Reasons added to every scoring run that does not ask for a number itself (``--reasons``);
+    unset: reasons only when asked. Regulation B's commentary: "more than four reasons is not
+    likely to be helpful" (comment 9(b)(2)-1); the FCRA allows a fifth key factor when it is the
+    number of inquiries (15 U.S.C. 1681g(f)(9)); so at most 5."""
+    explain: Literal["declined", "all"] = "declined"
+    """Which scored rows get reasons: ``declined`` (score at or above the cut-off) or ``all``
+    (every row, approved ones too: the factors that raise its risk most against the reference)."""

@@ -24,7 +24,7 @@ from models.spec.data import (
     TimeIndexSpec,
     WindowSpec,
 )
-from models.spec.explain import DriversSpec, ScorecardSpec
+from models.spec.explain import DriversSpec, ReasonsSpec, ScorecardSpec
 from models.spec.gate import GateSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
 
@@ -96,6 +96,8 @@ class SpecFields(Strict):
     scorecard: ScorecardSpec | None = None
     """Scorecard points (binary classification only): a ``points`` column in scoring output and
     the cut-off in points in the model card; None (the default): no points."""
+    reasons: ReasonsSpec = Field(default_factory=ReasonsSpec)
+    """How the adverse-action reasons of declined applications are chosen (binary classification)."""
     schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
     """When training and monitoring deployments run."""
 
@@ -210,6 +212,14 @@ class SpecFields(Strict):
     def id_columns(self) -> list[str]:
         """Columns with role ``id``."""
         return [c for c, s in self.columns.items() if s.role == "id"]
+
+    def reason_text(self, feature: str) -> str:
+        """The adverse-action reason text of a feature: ``columns.<feature>.reason``, else one made
+        from its name (``"Income: less favourable than the reference applicant's"``)."""
+        column = self.columns.get(feature)
+        if column is not None and column.reason and column.role != "excluded":
+            return column.reason
+        return f"{feature.replace('_', ' ')}: less favourable than the reference applicant's"
 
     @property
     def protected_columns(self) -> list[str]:

@@ -313,6 +313,9 @@ CHECK_CASES = [
     ("check_scorecard", "credit_risk",
      lambda d: d["columns"].update(points={"role": "numeric"}),
      ["columns.points: 'points' is the column the scorecard section writes beside the score"]),
+    ("check_reasons_task", "market_forecast",
+     lambda d: d.update(reasons={"explain": "all"}),
+     ["reasons: adverse-action reasons apply to binary_classification models, not to task 'regression'"]),
 ]
 
 
