@@ -292,3 +292,49 @@ def predict_scores(pipeline: Pipeline, X, task: str) -> np.ndarray:
     if task == "binary_classification":
         return np.asarray(pipeline.predict_proba(X))[:, 1]
     return np.asarray(pipeline.predict(X), dtype=float)
+
+
+def logistic_parts(pipeline):
+    """``(preprocess, model)`` of a fitted pipeline whose final step is a binary
+    ``LogisticRegression`` on a ``ColumnTransformer``; None for any other model."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    steps = getattr(pipeline, "steps", None)
+    if not steps or len(steps) < 2:
+        return None
+    model, prep = steps[-1][1], steps[-2][1]
+    if not isinstance(model, LogisticRegression) or not isinstance(prep, ColumnTransformer):
+        return None
+    if np.asarray(model.coef_).shape[0] != 1:
+        return None
+    return prep, model
+
+
+def input_features(prep) -> list[str]:
+    """The source feature of each output column of a fitted preprocessing ``ColumnTransformer``
+    (:func:`build_candidate`'s): a numeric column and its ``missingindicator_<col>`` belong to
+    ``col``; each one-hot indicator to its categorical column. Shape: one name per model input.
+
+    Raises:
+        ValueError: an output column whose feature cannot be told.
+    """
+    owners: list[str | None] = [None] * sum(s.stop - s.start for s in prep.output_indices_.values())
+    for name, trans, cols in prep.transformers_:
+        if name == "remainder" or isinstance(trans, str) and trans == "drop":
+            continue
+        cols = list(cols)
+        block = prep.output_indices_[name]
+        steps = dict(getattr(trans, "steps", []))
+        onehot = steps.get("onehot")
+        if onehot is not None:
+            owned = [c for c, cats in zip(cols, onehot.categories_) for _ in cats]
+        else:
+            out = cols if isinstance(trans, str) else [str(o) for o in trans.get_feature_names_out(cols)]
+            owned = [o.removeprefix("missingindicator_") for o in out]
+        if len(owned) != block.stop - block.start or not set(owned) <= set(cols):
+            raise ValueError(f"cannot tell which feature each input of transformer {name!r} comes from")
+        owners[block] = owned
+    if any(o is None for o in owners):
+        raise ValueError("the preprocessing has outputs no transformer accounts for")
+    return owners

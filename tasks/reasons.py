@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import RegistryError, UsageError
+from models.estimators import input_features
 from models.spec.explain import ReasonsSpec
 from tasks.step import step
 
@@ -263,25 +264,6 @@ def reasons_summary(frame: pd.DataFrame, stored: dict[str, Any], k: int, explain
 # --------------------------------------------------------------------------- the exact linear ranking
 
 
-def _input_owners(preprocess, n_inputs: int) -> list[str]:
-    """The feature each column of the dense preprocessing's output comes from (numeric features,
-    their missing-value indicators, then one-hot categories)."""
-    owners: list[str] = []
-    for name, transformer, columns in preprocess.transformers_:
-        if name == "remainder" or transformer == "drop":
-            continue
-        columns = list(columns)
-        if name == "numeric":
-            indicator = transformer.named_steps["impute"].indicator_
-            owners += columns + ([columns[j] for j in indicator.features_] if indicator is not None else [])
-        else:
-            onehot = transformer.named_steps["onehot"]
-            owners += [c for c, levels in zip(columns, onehot.categories_) for _ in levels]
-    if len(owners) != n_inputs:
-        raise ValueError(f"cannot map the model's {n_inputs} inputs to its features ({len(owners)} found)")
-    return owners
-
-
 def logistic_points(pipeline, X: pd.DataFrame, values: dict[str, Any], features: list[str],
                     categorical: list[str]) -> np.ndarray:
     """The exact points-below-reference of a logistic pipeline: per row and feature, the log-odds
@@ -309,7 +291,9 @@ def logistic_points(pipeline, X: pd.DataFrame, values: dict[str, Any], features:
     reference = pd.DataFrame({f: _constant(values.get(f), 1, f not in categorical) for f in X.columns})
     diff = (np.asarray(transform.transform(X), dtype=float)
             - np.asarray(transform.transform(reference), dtype=float)) * coef
-    owners = _input_owners(pipeline.steps[-2][1], len(coef))
+    owners = input_features(pipeline.steps[-2][1])
+    if len(owners) != len(coef):
+        raise ValueError(f"cannot map the model's {len(coef)} inputs to its features ({len(owners)} found)")
     position = {f: j for j, f in enumerate(features)}
     out = np.zeros((len(X), len(features)))
     for i, owner in enumerate(owners):

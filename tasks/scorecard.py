@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from models.spec.explain import ScorecardSpec
+from models.estimators import input_features, logistic_parts
 
 logger = logging.getLogger(__name__)
 
@@ -107,52 +108,6 @@ def scorecard_points(section: ScorecardSpec, scores: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- per-feature points
 
 
-def _logistic_parts(pipeline):
-    """``(preprocess, model)`` of a fitted pipeline whose final step is a binary
-    ``LogisticRegression`` on a ``ColumnTransformer``; None for any other model."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-
-    steps = getattr(pipeline, "steps", None)
-    if not steps or len(steps) < 2:
-        return None
-    model, prep = steps[-1][1], steps[-2][1]
-    if not isinstance(model, LogisticRegression) or not isinstance(prep, ColumnTransformer):
-        return None
-    if np.asarray(model.coef_).shape[0] != 1:
-        return None
-    return prep, model
-
-
-def _owners(prep) -> list[str]:
-    """The source feature of each output column of the fitted ``ColumnTransformer``: a numeric
-    column and its ``missingindicator_<col>`` belong to ``col``; each one-hot indicator to its
-    categorical column.
-
-    Raises:
-        ValueError: an output column whose feature cannot be told.
-    """
-    owners: list[str | None] = [None] * sum(s.stop - s.start for s in prep.output_indices_.values())
-    for name, trans, cols in prep.transformers_:
-        if name == "remainder" or isinstance(trans, str) and trans == "drop":
-            continue
-        cols = list(cols)
-        block = prep.output_indices_[name]
-        steps = dict(getattr(trans, "steps", []))
-        onehot = steps.get("onehot")
-        if onehot is not None:
-            owned = [c for c, cats in zip(cols, onehot.categories_) for _ in cats]
-        else:
-            out = cols if isinstance(trans, str) else [str(o) for o in trans.get_feature_names_out(cols)]
-            owned = [o.removeprefix("missingindicator_") for o in out]
-        if len(owned) != block.stop - block.start or not set(owned) <= set(cols):
-            raise ValueError(f"cannot tell which feature each input of transformer {name!r} comes from")
-        owners[block] = owned
-    if any(o is None for o in owners):
-        raise ValueError("the preprocessing has outputs no transformer accounts for")
-    return owners
-
-
 def feature_points(section: ScorecardSpec, pipeline, X: pd.DataFrame) -> pd.DataFrame | None:
     """Each row's points per feature, for a logistic pipeline (``Pipeline([training_range,
     preprocess, model])`` as :func:`models.estimators.build_candidate` builds it).
@@ -174,14 +129,14 @@ def feature_points(section: ScorecardSpec, pipeline, X: pd.DataFrame) -> pd.Data
     Raises:
         ValueError: the preprocessing's outputs cannot be traced to the features.
     """
-    parts = _logistic_parts(pipeline)
+    parts = logistic_parts(pipeline)
     if parts is None:
         return None
     prep, model = parts
     factor, offset = scaling(section)
     Z = np.asarray(pipeline[:-1].transform(X), dtype=float)
     coef = np.asarray(model.coef_, dtype=float).ravel()
-    owners = np.asarray(_owners(prep), dtype=object)
+    owners = np.asarray(input_features(prep), dtype=object)
     features = list(X.columns)
     share = (offset - factor * float(np.ravel(model.intercept_)[0])) / len(features)
     out = {}
@@ -230,13 +185,13 @@ def points_table(section: ScorecardSpec, pipeline, X: pd.DataFrame, categorical:
         (the model inputs of the feature → coefficient), "rows": [{"value", "points"}]}]}``; None
         for a model that is not logistic (:func:`feature_points`).
     """
-    parts = _logistic_parts(pipeline)
+    parts = logistic_parts(pipeline)
     if parts is None or len(X) == 0:
         return None
     prep, model = parts
     factor, offset = scaling(section)
     names = [str(n) for n in prep.get_feature_names_out()]
-    owners = _owners(prep)
+    owners = input_features(prep)
     coef = np.asarray(model.coef_, dtype=float).ravel()
     features = []
     for f in X.columns:
