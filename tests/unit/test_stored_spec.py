@@ -47,14 +47,14 @@ def test_the_legacy_credit_risk_spec_names_what_the_built_in_file_changed_since(
     assert compared.current_sha256 == find_spec("credit_risk", BUILTIN_SPECS).content_hash() != compared.stored_sha256
     assert spec.scorecard is None  # the stored spec judges: no points for a version trained without the section
     assert compared.differences == [  # the monotone declarations, the adverse-action reason texts, ...
-        "columns.Amount.reason", "columns.Amount.monotone", "columns.Assets.reason", "columns.Debt.reason",
+        "limitations", "columns.Amount.reason", "columns.Amount.monotone", "columns.Assets.reason", "columns.Debt.reason",
         "columns.Expenses.reason", "columns.Home.reason", "columns.Income.reason", "columns.Income.monotone",
         "columns.Job.reason", "columns.Price.reason", "columns.Records.reason", "columns.Seniority.reason",
         "columns.Seniority.monotone", "columns.Time.reason",
         "gate.rules", "drift.reference_rows", "drift.num_method", "drift.cat_method", "drift.stattest_threshold",
         "scorecard"]
     assert compared.from_current == [] and spec.drift.num_method == "wasserstein"
-    assert "differs in 20 fields: columns.Amount.reason, columns.Amount.monotone" in compared.sentence(1)
+    assert "differs in 21 fields: limitations, columns.Amount.reason, columns.Amount.monotone" in compared.sentence(1)
 
 
 def test_an_unchanged_spec_file_reports_no_difference(tmp_path):
