@@ -250,7 +250,7 @@ def find_spec(name: str, specs_dir: str | Path) -> ModelSpec:
         raise SpecError(f"no spec named {name!r} in {specs_dir} (available: {available})")
     spec = load_spec_file(path)
     if spec.name != name:
-        raise SpecError(f"{path}: field 'name' is {spec.name!r} but the file is named {name!r}.yaml")
+        raise SpecError(f"{path}: field 'name' is {spec.name!r} but the file is named {name + '.yaml'!r}")
     return spec
 
 

@@ -1,12 +1,13 @@
-"""Spelling suggestions in spec errors (models/spec/loading.py): an unknown key close to an allowed
-key of its model, at any depth, and a tag value close to an expected one."""
+"""Spec errors in the user's words (models/spec/loading.py): an unknown key close to an allowed key
+of its model, at any depth, and a tag value close to an expected one, are suggested; values are
+printed as written (``'e_wrongname.yaml'``, not ``'e_wrongname'.yaml``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from models.spec import SpecError, parse_spec
-from tests.helpers import builtin_spec_dict
+from models.spec import SpecError, find_spec, parse_spec
+from tests.helpers import builtin_spec_dict, write_spec
 
 
 def _error(data: dict) -> str:
@@ -57,3 +58,13 @@ def test_an_unknown_rule_kind_far_from_every_kind_lists_them():
     data["gate"]["rules"][0]["kind"] = "zzz"
     assert ("field 'gate.rules.0': unknown kind 'zzz' (one of: 'threshold', 'champion', 'baseline', 'monotonic')"
             in _error(data))
+
+
+def test_a_name_that_differs_from_the_file_name_quotes_the_file_name_whole(tmp_path):
+    data = builtin_spec_dict("credit_risk")
+    data["name"] = "e_name"
+    write_spec(tmp_path, data).rename(tmp_path / "e_wrongname.yaml")
+    with pytest.raises(SpecError) as err:
+        find_spec("e_wrongname", tmp_path)
+    assert str(err.value) == (f"{tmp_path / 'e_wrongname.yaml'}: field 'name' is 'e_name' but the file is named "
+                              "'e_wrongname.yaml'")
