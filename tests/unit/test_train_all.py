@@ -77,3 +77,16 @@ def test_train_all_on_the_built_in_specs_passes_every_one_to_the_runs(finml_env,
     result = CliRunner().invoke(app, ["train", "--all"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     assert calls == [sorted(p.stem for p in BUILTIN_SPECS.glob("*.yaml"))]
+
+
+def test_train_all_deployment_names_each_broken_spec_and_starts_the_valid_ones(finml_env, monkeypatch):
+    write_spec(finml_env["specs"], builtin_spec_dict("credit_risk"))
+    _broken_folder(finml_env["specs"])
+    started = []
+    monkeypatch.setattr(flows.cli.training, "_run_deployments",
+                        lambda runs, timeout: started.append([name for _, name, _ in runs]) or [])
+    result = CliRunner().invoke(app, ["train", "--all", "--deployment"], env={"COLUMNS": "400"})
+    assert started == [["credit_risk"]], result.output
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert [sum(n in line for line in errors) for n in ("loan_evaluation.yaml", "bad_yaml.yaml")] == [1, 1]
