@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from models.errors import MarketDataError, short_examples
+from models.errors import SHOWN_BY_CALLER, MarketDataError, short_examples
 
 if TYPE_CHECKING:  # pandas is imported where the rows are read: reading a spec needs neither
     import pandas as pd
@@ -70,7 +70,7 @@ def order_by_time(frame: pd.DataFrame, time_column: str) -> pd.DataFrame:
         note = {"column": time_column, "rows": len(frame), "out_of_order": int(earlier.sum()),
                 "examples": [show_time(v) for v in short_examples(present[earlier].tolist())]}
         out.attrs[ROW_ORDER] = note
-        log.warning(order_sentence(note))
+        log.warning(order_sentence(note), extra={SHOWN_BY_CALLER: True})  # the validation report carries it
     return out
 
 

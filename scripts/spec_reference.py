@@ -39,8 +39,9 @@ models/features.py: do not edit by hand; run `python scripts/spec_reference.py`.
 
 A model is one YAML file, `models/specs/<name>.yaml` (or in `FINML_SPECS_DIR`), validated when it
 is loaded: unknown keys are rejected, and every error names the file and the field path
-(`gate.rules.0.min`); a misspelt section key (`methd:` for `method:`) is named with the key it
-resembles. `finml models` loads and lists every valid spec of the folder, names each invalid one
+(`gate.rules.0.min`); a misspelt key, at any depth (`methd:` for `method:`, `rol:` for `role:`),
+is named with the allowed key it resembles, and a misspelt choice (`method: stratified_holdot`)
+with the value it resembles and the values allowed. `finml models` loads and lists every valid spec of the folder, names each invalid one
 with its error, and exits with code 1 if any is invalid; a command on one model reads only that
 model's file, so another broken spec does not stop it. Below, one table per section of the file: *required* fields have no default; a type in a link is a section of its own.
 The cross-field rules (a metric must apply to the task, a baseline must exist, ...) are the

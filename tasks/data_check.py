@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.errors import DataError
+from models.market_rows import ROW_ORDER
 from models.spec import ModelSpec
 from tasks.expectations import (
     MAX_EXAMPLES,
@@ -129,9 +130,10 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
     and a problem for each column that does not parse (the run itself stops at the first).
 
     A column that does not parse keeps its values as read (the suite then does not judge it again:
-    see :func:`check_frame`). The values ``on_invalid: missing`` made missing are kept in
-    ``attrs`` as the loader leaves them (:data:`tasks.invalid_values.INVALID_VALUES`), for the suite's
-    warnings. Rows keep the index of ``raw``, or take the order the loader gave the piece it
+    see :func:`check_frame`). The values ``on_invalid: missing`` made missing, and the rows of a
+    market series found out of time order, are kept in ``attrs`` as the loader leaves them
+    (:data:`tasks.invalid_values.INVALID_VALUES`, :data:`models.market_rows.ROW_ORDER`), for the
+    suite's warnings. Rows keep the index of ``raw``, or take the order the loader gave the piece it
     sorted (by the time column, when that column parsed): the same frame as the loader's when
     every column parses.
 
@@ -156,6 +158,7 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
     parsed: dict[str, pd.Series] = {}
     found: list[dict] = []
     order = None  # the loader's row order, when it sorted a piece (by the time column)
+    row_order = None  # what the loader found out of time order (a market series), for the suite's warning
     names = [c for c in base.columns if c in spec.columns]
     if id_column is not None:  # first: a readable id column then names the bad rows of the others
         names = [id_column] + [c for c in names if c != id_column]
@@ -178,6 +181,7 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
         out = out.set_index(position).sort_index()
         parsed[name] = out[name]
         found += out.attrs.get(INVALID_VALUES, [])
+        row_order = row_order or out.attrs.get(ROW_ORDER)  # the time column's piece: the rows it sorted
         if name == id_column:
             ids = out[name]
     frame = pd.DataFrame({c: parsed[c] if c in parsed else numpy_backed(base[c]) for c in base.columns}, index=rows)
@@ -186,6 +190,8 @@ def parse_by_column(raw: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, l
         frame = frame.iloc[order].reset_index(drop=True)
     if found:
         frame.attrs[INVALID_VALUES] = found
+    if row_order:
+        frame.attrs[ROW_ORDER] = row_order
     return frame, problems
 
 

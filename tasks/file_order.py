@@ -22,6 +22,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from models.errors import SHOWN_BY_CALLER
 from models.spec import ModelSpec
 from tasks.expectations import ExpectationOutcome
 
@@ -112,7 +113,7 @@ def file_order_outcomes(frame: pd.DataFrame, spec: ModelSpec) -> list[Expectatio
                        + ". Declare a time_column or time_index, or write the file in time order")
         outcome = ExpectationOutcome(expectation=EXPECTATION, column=name, severity="warning",
                                      description=description, success=False, observed=observed)
-        log.warning(outcome.sentence())
+        log.warning(outcome.sentence(), extra={SHOWN_BY_CALLER: True})  # the validation report carries it
         out.append(outcome)
     return out
 

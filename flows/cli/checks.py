@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.cli.common import _fail
+from flows.cli.common import _error_line, _fail
 
 
 def _check_spec(model: str) -> None:
@@ -43,17 +43,6 @@ def _check_spec_or_stored(model: str, version: str | None) -> None:
 
     err_console.print(f"[yellow]warning:[/] {escape(problem)}; {model} v{number} is judged with the spec stored in it",
                       highlight=False, soft_wrap=True)
-
-
-def _spec_names() -> list[str]:
-    """The names of every spec; ends the command when one of them is invalid."""
-    from models.settings import get_settings
-    from models.spec import SpecError, list_specs
-
-    try:
-        return [s.name for s in list_specs(get_settings().specs_dir)]
-    except SpecError as err:
-        _fail(str(err))
 
 
 def _check_batch(batch: str) -> None:
@@ -106,40 +95,129 @@ def preflight_train(model: str) -> None:
 
     Ends the command with exit code 1 and one line naming the problem.
     """
-    from models.registry import ModelRegistry, RegistryError
     from models.settings import get_settings
     from models.spec import SpecError, find_spec
-    from tasks.preflight import library_problem, runner_problem, source_problem
 
     settings = get_settings()
     try:
         spec = find_spec(model, settings.specs_dir)
     except SpecError as err:
         _fail(str(err))
+    problem = model_problem(spec)
+    if problem:
+        _fail(problem)
+    _preflight_run(settings)
+
+
+def preflight_train_all() -> tuple[list[str], int]:
+    """Before ``finml train --all`` starts Prefect: every spec of ``FINML_SPECS_DIR`` is read
+    (:func:`models.spec.scan_specs`); each invalid one, and each valid one whose own pre-flight
+    fails (:func:`model_problem`: its source file, its columns, its champion's libraries), is named
+    once on stderr as an ``error:`` line and left out; then the checks of the run itself (the task
+    runner, the registry and reports folders) as :func:`preflight_train` makes them.
+
+    Returns:
+        ``(names of the specs to train, in name order; how many specs were left out)``.
+
+    Ends the command with exit code 1: the folder is missing or holds no ``*.yaml`` spec; no spec
+    passes (each one named first); the runner or a folder cannot be used.
+    """
+    from models.settings import get_settings
+    from models.spec import SpecError, scan_specs
+
+    settings = get_settings()
+    try:
+        specs, broken = scan_specs(settings.specs_dir)
+    except SpecError as err:
+        _fail(str(err))
+    problems = list(broken.values())
+    names = []
+    for spec in specs:
+        problem = model_problem(spec)
+        if problem:
+            problems.append(problem)
+        else:
+            names.append(spec.name)
+    for problem in problems:
+        _error_line(problem)
+    if not names:
+        _fail(f"none of the {len(problems)} spec(s) in {settings.specs_dir} can be trained (each is named above)")
+    _preflight_run(settings)
+    return names, len(problems)
+
+
+def scan_spec_names() -> tuple[list[str], int]:
+    """For ``finml train --all --deployment``: the names of the valid specs and how many are invalid,
+    each invalid one named once on stderr (an ``error:`` line). The specs' sources are the worker's
+    to read, so only the specs are checked here.
+
+    Ends the command with exit code 1 when the folder is missing, holds no ``*.yaml`` spec, or no
+    valid one.
+    """
+    from models.settings import get_settings
+    from models.spec import SpecError, scan_specs
+
+    specs_dir = get_settings().specs_dir
+    try:
+        specs, broken = scan_specs(specs_dir)
+    except SpecError as err:
+        _fail(str(err))
+    for message in broken.values():
+        _error_line(message)
+    if not specs:
+        _fail(f"none of the {len(broken)} spec(s) in {specs_dir} is valid (each is named above)")
+    return [s.name for s in specs], len(broken)
+
+
+def model_problem(spec) -> str | None:
+    """Why a valid spec cannot be trained here, naming the model, or None: its file source
+    (:func:`tasks.preflight.source_problem`); when the gate has champion rules, a champion trained
+    with library versions that do not load here (:func:`tasks.preflight.library_problem`).
+
+    Args:
+        spec: a :class:`models.spec.ModelSpec` (read by :func:`models.spec.find_spec`).
+    """
+    from tasks.preflight import source_problem
+
     problem = source_problem(spec)
     if problem:
-        _fail(f"{model}: {problem}")
-    problem = runner_problem(settings)
-    if problem:
-        _fail(problem)  # before the folders are created: a run that cannot start leaves nothing behind
-    _writable_roots()
+        return f"{spec.name}: {problem}"
     if not any(rule.kind == "champion" for rule in spec.gate.rules):
-        return  # the champion is not rescored against: its libraries do not matter to this run
-    registry = ModelRegistry(settings.registry_dir, model)
+        return None  # the champion is not rescored against: its libraries do not matter to this run
+    return _champion_problem(spec.name)
+
+
+def _champion_problem(model: str) -> str | None:
+    from models.registry import ModelRegistry, RegistryError
+    from models.settings import get_settings
+    from tasks.preflight import library_problem
+
+    registry = ModelRegistry(get_settings().registry_dir, model)
     try:
         champion = registry.champion() if registry.exists() else None
         metadata = registry.read_metadata(champion) if champion is not None else None
     except (RegistryError, OSError, ValueError):
-        return  # a damaged registry is the run's to report (it says which file)
-    problem = None if metadata is None else library_problem(model, champion, metadata)
-    if problem:
-        from models.compat import ALLOW_ENV, library_checks
+        return None  # a damaged registry is the run's to report (it says which file)
+    if metadata is None or not library_problem(model, champion, metadata):
+        return None
+    from models.compat import ALLOW_ENV, library_checks
 
-        wrong = "; ".join(c.describe() for c in library_checks(metadata) if not c.matches)
-        _fail(f"{model}: the champion v{champion} was trained with other library versions ({wrong}): it cannot be "
-              "loaded to be rescored, so the gate's champion rules would reject every challenger (they fail closed). "
-              f"Retire it first (finml registry retire {model} --reason …) and the next run is judged by its "
-              f"thresholds alone; or install the recorded versions; {ALLOW_ENV}=1 loads it anyway")
+    wrong = "; ".join(c.describe() for c in library_checks(metadata) if not c.matches)
+    return (f"{model}: the champion v{champion} was trained with other library versions ({wrong}): it cannot be "
+            "loaded to be rescored, so the gate's champion rules would reject every challenger (they fail closed). "
+            f"Retire it first (finml registry retire {model} --reason …) and the next run is judged by its "
+            f"thresholds alone; or install the recorded versions; {ALLOW_ENV}=1 loads it anyway")
+
+
+def _preflight_run(settings) -> None:
+    """The checks of a training run itself: the task runner can start here, then the registry and
+    reports folders are writable (created). Ends the command with exit code 1 naming the problem."""
+    from tasks.preflight import runner_problem
+
+    problem = runner_problem(settings)
+    if problem:
+        _fail(problem)  # before the folders are created: a run that cannot start leaves nothing behind
+    _writable_roots()
 
 
 def _judging_spec_of(model: str, version: str | None, out_of_time: bool):

@@ -228,3 +228,32 @@ def quiet_prefect_console() -> bool:
                 handler.addFilter(ShowErrorsOnce())
             installed = True
     return installed
+
+
+class _PlainWarning:
+    """A logging formatter for :func:`plain_console_logging`: ``warning: <message>`` (the level in
+    lower case, as the commands' own ``error:`` and ``warning:`` lines)."""
+
+    def format(self, record) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def plain_console_logging() -> None:
+    """For a command that runs without Prefect (``finml validate``): with no logging handler
+    configured, Python's last-resort handler prints every warning on stderr, those the command prints
+    itself in its report included (marked :data:`models.errors.SHOWN_BY_CALLER`: values made missing,
+    rows sorted into time order, a file that looks sorted by a feature). Install one stderr handler
+    on the root logger that prints the others, at WARNING and above, as ``warning: <message>``, and
+    skips the marked ones. Nothing when the root logger has a handler (Prefect's, pytest's)."""
+    import logging
+
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    from models.errors import SHOWN_BY_CALLER
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_PlainWarning())  # type: ignore[arg-type]  # duck-typed: logging calls .format(record)
+    handler.addFilter(lambda record: not getattr(record, SHOWN_BY_CALLER, False))
+    root.addHandler(handler)

@@ -8,7 +8,12 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from flows.cli.checks import _check_spec, _spec_names, preflight_train
+from flows.cli.checks import (
+    _check_spec,
+    preflight_train,
+    preflight_train_all,
+    scan_spec_names,
+)
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_ERROR,
@@ -111,39 +116,64 @@ def train_cmd(
 ) -> None:
     """Train, evaluate, gate and promote a model (or all of them) through Prefect.
 
+    With --all, each invalid spec in the specs folder, and each valid one whose pre-flight fails (its data
+    file, its columns), is named once on stderr before Prefect starts and left out; the others are trained.
+
     Exit code: 0 promoted (every model, with --all); 3 the gate rejected (a model, with --all); 1 an error,
-    a run stopped by bad data (it is recorded in the history as `stopped`) or a failed deployment run,
-    before a rejection; 2 bad arguments; 130/143 interrupted. With --deployment the same: 1 a run that did not
-    complete (failed, crashed, still running at the timeout), else 3 a run the gate rejected, else 0.
+    a run stopped by bad data (it is recorded in the history as `stopped`), a failed deployment run, or with
+    --all a spec left out (invalid, or failing its pre-flight; when none is left to train, before Prefect
+    starts), before a rejection; 2 bad arguments; 130/143 interrupted. With --deployment the same: 1 a run that
+    did not complete (failed, crashed, still running at the timeout) or an invalid spec, else 3 a run the gate
+    rejected, else 0.
     """
     if all_models and model is not None:
         _fail("give a MODEL or --all, not both", code=2)
     if not all_models and model is None:
         _fail("give a MODEL (see `finml models`) or --all", code=2)
+    left_out = 0  # with --all: the specs named on stderr and not trained
     if deployment:
-        names = [model] if model else _spec_names()
-        for name in names:
-            _check_spec(name)
+        if model:
+            _check_spec(model)
+            names = [model]
+        else:
+            names, left_out = scan_spec_names()
         outcomes = _run_deployments([("train", name, {"model_name": name, "reason": reason}) for name in names],
                                     timeout)
         for o in outcomes:
             card = model_card_line(o) if deployment_rejected(o) else None
             if card:
                 console.print(f"  {card}", highlight=False, markup=False)
-        code = deployment_training_exit_code(outcomes)
+        _say_left_out(left_out)
+        code = EXIT_ERROR if left_out else deployment_training_exit_code(outcomes)
         if code:
             raise typer.Exit(code)
         return
     if model:
         preflight_train(model)  # spec, source file and columns, folders, champion's libraries: before Prefect
-    rows = _run_training([model] if model else None, reason)
+        names = [model]
+    else:
+        names, left_out = preflight_train_all()  # each spec that fails is named and left out, before Prefect
+    rows = _run_training(names, reason, parent=all_models)
     print_summary(rows, "Training summary")
-    code = training_exit_code(rows)
+    _say_left_out(left_out)
+    code = EXIT_ERROR if left_out else training_exit_code(rows)
     if code:
         raise typer.Exit(code)
 
 
-def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]:
+def _say_left_out(count: int) -> None:
+    """After the summary of ``--all``: how many specs were not trained (each was named on stderr before
+    the runs, as an ``error:`` line); nothing when none was."""
+    if count:
+        from models.settings import get_settings
+
+        _error_line(f"{count} spec(s) in {get_settings().specs_dir} not trained (each named above, before the runs)")
+
+
+def _run_training(models: list[str] | None, reason: str, parent: bool = False) -> list[dict[str, Any]]:
+    """Train ``models`` (None: every spec, as ``train_all`` finds them) through Prefect: one model in
+    its own run, ``train-<model>-…``, unless ``parent`` (``--all``), several under the ``train-all``
+    parent flow. Returns one summary per model."""
     from models.settings import get_settings
     from models.spec import SpecError, find_spec
 
@@ -165,7 +195,7 @@ def _run_training(models: list[str] | None, reason: str) -> list[dict[str, Any]]
     from prefect import tags
 
     try:
-        if models and len(models) == 1:  # one model: its own run, train-<model>-…, not a train-all parent
+        if models and len(models) == 1 and not parent:  # one model: its own run, train-<model>-…, not a train-all parent
             return [train_one(models[0], reason, runner)]
         with tags("finml", "training", *(models or [])):  # each model's subflow also carries its own name
             return train_all.with_options(task_runner=runner)(reason=reason, models=models)

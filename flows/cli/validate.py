@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli.common import EXIT_ERROR, EXIT_USAGE, _fail, console
+from flows.cli.common import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    _fail,
+    console,
+    plain_console_logging,
+)
 
 _standalone = False
 
@@ -70,6 +76,7 @@ def validate_cmd(
         from tasks.step import without_prefect
 
         without_prefect()
+    plain_console_logging()  # a warning the report carries is not printed again on stderr
     from tasks.data_check import check_batch, check_training_data
 
     check = check_training_data(spec, engine) if batch is None else check_batch(spec, batch, engine)

@@ -110,10 +110,10 @@ def _time_point_problem(where: str, value, kind: str) -> str | None:
     from datetime import date
 
     if kind == "integer" and not isinstance(value, int):
-        return (f"{where}: {value!r} is a date but the time_index is of kind 'integer'; give an index value "
+        return (f"{where}: {value} is a date but the time_index is of kind 'integer'; give an index value "
                 "(such as 480)")
     if kind == "datetime" and not isinstance(value, date):
-        return f"{where}: {value!r} is an index value but the time column holds dates; give a date (YYYY-MM-DD)"
+        return f"{where}: {value} is an index value but the time column holds dates; give a date (YYYY-MM-DD)"
     return None
 
 

@@ -266,7 +266,7 @@ class WindowSpec(Strict):
             raise ValueError("give 'start', 'end' or both")
         if self.start is not None and self.end is not None:
             if type(self.start) is not type(self.end):
-                raise ValueError(f"'start' ({self.start!r}) and 'end' ({self.end!r}) must both be dates or both "
+                raise ValueError(f"'start' ({self.start}) and 'end' ({self.end}) must both be dates or both "
                                  "index values")
             if self.start > self.end:
                 raise ValueError(f"'start' ({self.start}) is after 'end' ({self.end})")

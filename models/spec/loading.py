@@ -4,12 +4,14 @@ worded to name the file and the field path (``gate.rules.0.min``)."""
 from __future__ import annotations
 
 import difflib
+import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from models.errors import SpecError, shorten
 from models.features import FeaturesFrom
@@ -80,21 +82,107 @@ def _missing_tag_message(e: dict) -> str:
     return f"required field {key!r} is missing"
 
 
+def _tag_value_message(e: dict) -> str:
+    """For a tagged union whose tag value is none of the expected ones (``method: stratified_holdot``):
+    ``unknown method 'stratified_holdot', did you mean 'stratified_holdout' (one of: ...)``, the close
+    match by :func:`difflib.get_close_matches` (cutoff 0.6), when there is one."""
+    ctx = e.get("ctx", {})
+    key = str(ctx.get("discriminator", "")).strip("'")
+    tag = str(ctx.get("tag", ""))
+    expected = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+    close = difflib.get_close_matches(tag, expected, n=1, cutoff=0.6)
+    hint = f", did you mean {close[0]!r}" if close else ""
+    return f"unknown {key} {shorten(repr(tag))}{hint} (one of: {', '.join(map(repr, expected))})"
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The concrete types an annotation stands for: ``Annotated`` unwrapped, a ``Union`` (``X | None``
+    too) split into its members, ``None`` left out."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [m for a in typing.get_args(annotation) for m in _members(a)]
+    return [] if annotation is type(None) else [annotation]
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
+def _tag_of(model: type[BaseModel], part: str) -> bool:
+    """Whether ``part`` is the value of one of ``model``'s ``Literal`` fields (the tag pydantic puts in
+    the location of a tagged union's member)."""
+    return any(typing.get_origin(f.annotation) is typing.Literal and typing.get_args(f.annotation) == (part,)
+               for f in model.model_fields.values())
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The spec model that the error location ``loc`` (pydantic's, tags of tagged unions included)
+    points into: ``()`` is :class:`ModelSpec`, ``("columns", "income")`` the column's model. None
+    when the path cannot be followed to one model (an untagged union, a free-form mapping)."""
+    nodes: list[Any] = [ModelSpec]
+    for part in loc:
+        following: list[Any] = []
+        for node in nodes:
+            origin = typing.get_origin(node)
+            if _is_model(node) and isinstance(part, str) and part in node.model_fields:
+                following += _members(node.model_fields[part].annotation)
+            elif _is_model(node) and isinstance(part, str) and _tag_of(node, part):
+                following.append(node)  # the tag pydantic inserts after a tagged union's field
+            elif isinstance(origin, type) and issubclass(origin, Mapping):  # dict[str, ColumnSpec]: part is a key
+                following += _members(typing.get_args(node)[-1])
+            elif origin in (list, tuple, set, frozenset) and isinstance(part, int):
+                following += _members(typing.get_args(node)[0])
+        nodes = following
+    models = [n for n in nodes if _is_model(n)]
+    return models[0] if len(models) == 1 else None
+
+
+def _unknown_key_suggestion(loc: tuple) -> str | None:
+    """The allowed key closest to the unknown key at the end of ``loc`` (``rol`` → ``role``, by
+    :func:`difflib.get_close_matches`, cutoff 0.6), among the fields of the model holding it; None
+    when there is none or the model cannot be found."""
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    model = _model_at(loc[:-1])
+    if model is None:
+        return None
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 """Prefixes pydantic puts before the message of an error raised in a validator."""
 
 
 def _format_validation_error(err: ValidationError) -> str:
+    """The errors as one line, each naming its field path. An unknown key close to an allowed one
+    says so (``field 'columns.income.rol': unknown key, did you mean 'role'``) and stands for the
+    required field it misspells (that field's "missing" error is not repeated)."""
+    errors = err.errors()
+    suggested = {}  # location of an unknown key -> the allowed key it is close to
+    for e in errors:
+        if e["type"] == "extra_forbidden":
+            close = _unknown_key_suggestion(tuple(e["loc"]))
+            if close:
+                suggested[tuple(e["loc"])] = close
+    explained = {loc[:-1] + (close,) for loc, close in suggested.items()}
     lines = []
-    for e in err.errors():
+    for e in errors:
         loc = _readable_loc(e["loc"])
         msg = e["msg"]
-        if e["type"] == "extra_forbidden":
+        if e["type"] == "missing" and tuple(e["loc"]) in explained:
+            continue  # the misspelt key's line says it
+        if e["type"] == "extra_forbidden" and tuple(e["loc"]) in suggested:
+            msg = f"unknown key, did you mean {suggested[tuple(e['loc'])]!r}"
+        elif e["type"] == "extra_forbidden":
             msg = "unknown key (not part of the spec schema)"
         elif e["type"] == "missing":
             msg = "required field is missing"
         elif e["type"] == "union_tag_not_found":
             msg = _missing_tag_message(e)
+        elif e["type"] == "union_tag_invalid":
+            msg = _tag_value_message(e)
         for prefix in _PYDANTIC_PREFIXES:
             msg = msg.removeprefix(prefix)
         lines.append(f"field '{loc}': {msg}" if loc else msg)
@@ -162,7 +250,7 @@ def find_spec(name: str, specs_dir: str | Path) -> ModelSpec:
         raise SpecError(f"no spec named {name!r} in {specs_dir} (available: {available})")
     spec = load_spec_file(path)
     if spec.name != name:
-        raise SpecError(f"{path}: field 'name' is {spec.name!r} but the file is named {name!r}.yaml")
+        raise SpecError(f"{path}: field 'name' is {spec.name!r} but the file is named {name + '.yaml'!r}")
     return spec
 
 

@@ -53,13 +53,14 @@ def test_train_exits_3_on_a_rejection_and_prints_where_the_model_card_went(monke
 
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setattr(cli_training, "preflight_train", lambda model: None)  # models "a" and "b" have no spec
-    monkeypatch.setattr(cli_training, "_run_training", lambda models, reason: [REJECTED])
+    monkeypatch.setattr(cli_training, "preflight_train_all", lambda: (["a", "b", "c"], 0))  # every spec passes
+    monkeypatch.setattr(cli_training, "_run_training", lambda models, reason, parent=False: [REJECTED])
     result = CliRunner().invoke(app, ["train", "b"])
     assert result.exit_code == 3, result.output
     assert "model card of the rejected run: /reports/b/run-1/model_card.md" in result.output
-    monkeypatch.setattr(cli_training, "_run_training", lambda models, reason: [PROMOTED])
+    monkeypatch.setattr(cli_training, "_run_training", lambda models, reason, parent=False: [PROMOTED])
     assert CliRunner().invoke(app, ["train", "a"]).exit_code == 0
-    monkeypatch.setattr(cli_training, "_run_training", lambda models, reason: [PROMOTED, REJECTED, ERROR])
+    monkeypatch.setattr(cli_training, "_run_training", lambda models, reason, parent=False: [PROMOTED, REJECTED, ERROR])
     assert CliRunner().invoke(app, ["train", "--all"]).exit_code == 1
 
 
@@ -104,6 +105,8 @@ def test_one_model_is_trained_in_its_own_run_not_a_train_all_parent(monkeypatch)
     assert calls == [("one", "credit_risk")]
     cli_training._run_training(["credit_risk", "loan_evaluation"], "manual")
     assert calls[-1] == ("all", ["credit_risk", "loan_evaluation"])
+    cli_training._run_training(["credit_risk"], "manual", parent=True)  # --all with one valid spec: the parent flow
+    assert calls[-1] == ("all", ["credit_risk"])
 
 
 def test_the_single_model_run_is_named_train_model():

@@ -75,7 +75,11 @@ def test_an_integer_time_column_without_time_index_is_refused_instead_of_read_as
     (lambda d: d["columns"]["day"].pop("dtype"),
      "columns.day.dtype: the time_index is of kind 'integer': declare the column dtype: integer"),
     (lambda d: d.update(out_of_time={"start": "2016-01-01"}),
-     "out_of_time.start: datetime.date(2016, 1, 1) is a date but the time_index is of kind 'integer'"),
+     "out_of_time.start: 2016-01-01 is a date but the time_index is of kind 'integer'"),  # as written, no repr
+    (lambda d: d.update(window={"start": "2001-01-01"}),
+     "window.start: 2001-01-01 is a date but the time_index is of kind 'integer'; give an index value"),
+    (lambda d: d.update(window={"start": "2001-01-01", "end": 480}),
+     "field 'window': 'start' (2001-01-01) and 'end' (480) must both be dates or both index values"),
     (lambda d: d.update(window={"start": 200, "end": 700}),
      "window.end: 700 is on or after out_of_time.start (601)"),
     (lambda d: d.update(window={"start": 300, "end": 200}), "'start' (300) is after 'end' (200)"),
