@@ -62,6 +62,7 @@ from tasks.scoring import (
     write_predictions,
 )
 from tasks.validate import validate_data
+from tasks.var_backtest import backtest_batch
 
 _SHOWN = {SHOWN_BY_CALLER: True}
 """``extra`` of the log lines whose text the run's result carries and a ``finml`` command prints
@@ -136,10 +137,11 @@ def monitor_model(
     folder = reports_folder(settings.reports_dir, spec.name, ts, str(flow_run.id) if flow_run.id else None)
     evidently = evidently_report(spec, loaded.reference, table, scores, folder, drift)
     perf = assess_performance(spec, table, scores, loaded.metadata)
+    var = backtest_batch(spec, frame, table, scores)  # None without a var section
     outcome = record_monitoring(
         spec, settings.registry_dir, version=loaded.version, run_id=str(flow_run.id) if flow_run.id else None,
         batch_label=label, frame=frame, table=table, drift=drift, evidently=evidently, perf=perf, ts=ts,
-        out_of_range=out_of_range, spec_comparison=compared, validation_warnings=warnings,
+        out_of_range=out_of_range, spec_comparison=compared, validation_warnings=warnings, var_backtest=var,
     )
     record = outcome.record
     publish_table(artifact_key(spec.name, "drift"), drift.as_rows(), f"Per-feature PSI of {spec.name} v{loaded.version}")

@@ -24,6 +24,7 @@ from tasks.evaluate import evaluate_fitted, rescore_champion
 from tasks.gate import apply_gate, check_split_events
 from tasks.leakage import leakage_guards, model_lift_warning
 from tasks.load import load_data, prepare_table
+from tasks.market_tests import market_tests
 from tasks.monotonic import check_monotonic
 from tasks.promote import promote_or_reject, record_stop
 from tasks.reasons import adverse_action_record
@@ -93,6 +94,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         drivers = explain_selected(spec, evaluation, fitted, plan)
         monotonic = check_monotonic(spec, evaluation, fitted)
         reasons = adverse_action_record(spec, evaluation, fitted)
+        market = market_tests(spec, evaluation, fitted, data.development)  # VaR back-test, MCS, Pesaran-Timmermann
     except DataError as err:
         report = getattr(err, "report", None)  # a failed validation: its warnings are in its report
         if report is not None and not run_warnings:
@@ -102,13 +104,13 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         record_stop(spec.name, settings.registry_dir, run_id=run_id, reason=reason, err=err)
         rename_current_run(lambda current: training_run_name(spec.name, None, current, label="stopped"))
         raise
-    gate = apply_gate(spec, evaluation, champion, monotonic)
+    gate = apply_gate(spec, evaluation, champion, monotonic, mcs=market["model_confidence_set"])
     decision = promote_or_reject(
         spec, run_id=run_id, reason=reason, started_at=started_at,
         data=data.info, validation=validation, plan=plan, evaluation=evaluation, fitted=fitted,
         champion=champion, gate=gate, registry_root=settings.registry_dir, reports_root=settings.reports_dir,
         warnings=warnings, leakage=leakage, table=data.table, drivers=drivers, monotonic=monotonic,
-        reasons=reasons,
+        reasons=reasons, market_tests=market,
     )
 
     primary = spec.gate.primary_metric

@@ -18,7 +18,7 @@ import numpy as np
 from models.errors import DataError
 from models.metrics import MetricError, average_precision, format_metric, roc_auc
 from models.records.gate import ChampionRescoring, Comparison, GateResult, RuleVerdict
-from models.spec import BaselineRule, ChampionRule, GateSpec, ModelSpec, MonotonicRule, ThresholdRule
+from models.spec import BaselineRule, ChampionRule, GateSpec, McsRule, ModelSpec, MonotonicRule, ThresholdRule
 from models.statistics import auc_interval, block_length
 from tasks.compare import ComparisonError, bootstrap, delong, diebold_mariano, holdout_time_order, point_only
 from tasks.step import step
@@ -48,6 +48,7 @@ class GateInputs:
         horizon: label horizon in rows (Diebold-Mariano lags, bootstrap block length floor).
         monotonic: the candidates' checks along the declared directions
             (:func:`tasks.monotonic.check_monotonic`), for ``monotonic`` rules.
+        mcs: the holdout's model confidence set (:func:`tasks.market_tests.holdout_mcs`), for ``mcs`` rules.
     """
 
     y: np.ndarray
@@ -57,6 +58,7 @@ class GateInputs:
     time_ordered: bool = False
     horizon: int = 1
     monotonic: dict | None = None
+    mcs: dict | None = None
 
 
 def threshold_verdict(rule: ThresholdRule, metrics: dict[str, float]) -> RuleVerdict:
@@ -203,6 +205,24 @@ def _monotonic(rule: MonotonicRule, inputs: GateInputs) -> RuleVerdict:
                        passed=not problems, sentence=sentence)
 
 
+def _mcs(rule: McsRule, inputs: GateInputs) -> RuleVerdict:
+    """The selected candidate is in the holdout's model confidence set; no set: the gate fails closed."""
+    level = f"{100 * (1 - rule.size):g} %"
+    bound = f"in the {level} model confidence set on {rule.metric} losses"
+    found = inputs.mcs
+    if not found or found.get("error") or found.get("metric") != rule.metric:
+        why = (found or {}).get("error") or "it was not computed on this rule's loss"
+        return RuleVerdict(rule="mcs", metric=rule.metric, value=None, bound=bound, passed=False,
+                           sentence=f"mcs: no model confidence set ({why}); the gate fails closed")
+    p = found["p_values"].get(found["selected"])
+    inside = bool(found["selected_in_set"])
+    others = ", ".join(found["included"]) or "none"
+    return RuleVerdict(rule="mcs", metric=rule.metric, value=p, bound=bound, passed=inside,
+                       sentence=f"mcs: {found['selected']} is {'in' if inside else 'NOT in'} the {level} model "
+                                f"confidence set on {rule.metric} losses (MCS p-value {p:.3f}, size {rule.size:g}; "
+                                f"the set: {others})")
+
+
 def check_holdout_events(gate: GateSpec, y: np.ndarray, where: str = "the holdout") -> None:
     """Stop when a classifier's holdout holds fewer than ``gate.min_events`` events or non-events.
 
@@ -318,6 +338,8 @@ def evaluate_gate(spec: ModelSpec, metrics: dict[str, float], inputs: GateInputs
             verdicts.append(_baseline(rule, metrics, inputs))
         elif isinstance(rule, MonotonicRule):
             verdicts.append(_monotonic(rule, inputs))
+        elif isinstance(rule, McsRule):
+            verdicts.append(_mcs(rule, inputs))
     champion = inputs.champion
     return GateResult(verdicts=verdicts, champion_version=None if champion is None else champion.version)
 
@@ -340,10 +362,11 @@ def check_split_events(spec: ModelSpec, table, plan) -> None:
 
 @step("gate")
 def apply_gate(spec: ModelSpec, evaluation, champion: ChampionRescoring | None,
-               monotonic: dict | None = None) -> GateResult:
+               monotonic: dict | None = None, mcs: dict | None = None) -> GateResult:
     """Judge the selected challenger against the spec's rules, the re-scored champion and the
     naive baselines, all on the same holdout rows; ``monotonic`` is the candidates' checks along the
-    declared directions (:func:`tasks.monotonic.check_monotonic`, None without any).
+    declared directions (:func:`tasks.monotonic.check_monotonic`, None without any); ``mcs`` the
+    holdout's model confidence set (:func:`tasks.market_tests.holdout_mcs`, for ``mcs`` rules).
 
     Builds the comparison inputs from the evaluation (:class:`tasks.evaluate.HoldoutEvaluation`):
     a walk-forward split is time-ordered (circular-block bootstrap), the spec's feature builder
@@ -352,6 +375,6 @@ def apply_gate(spec: ModelSpec, evaluation, champion: ChampionRescoring | None,
     time_ordered, horizon = holdout_time_order(spec)
     inputs = GateInputs(
         y=evaluation.y, scores=evaluation.scores, champion=champion, baselines=evaluation.baselines,
-        time_ordered=time_ordered, horizon=horizon, monotonic=monotonic,
+        time_ordered=time_ordered, horizon=horizon, monotonic=monotonic, mcs=mcs,
     )
     return evaluate_gate(spec, evaluation.metrics, inputs)

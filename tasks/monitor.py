@@ -248,16 +248,23 @@ class MonitoringOutcome:
             "observed_rate": None if cal is None else cal.observed_rate,
             "calibration_p_value": None if cal is None else cal.p_value,
             "out_of_range_features": list(r.out_of_range.material) if r.out_of_range else [],
+            "var_zone": _var(r, "zone"), "var_exceptions": _var(r, "exceptions"), "var_days": _var(r, "days"),
             "batch": r.batch.label,
             "run_id": r.run_id, "reason": r.summary,
         }
+
+
+def _var(record: MonitoringRecord, key: str) -> Any:
+    """A value of the batch's Basel traffic light (None without a VaR back-test)."""
+    light = (record.var_backtest or {}).get("traffic_light") or {}
+    return light.get(key)
 
 
 def build_record(
     spec: ModelSpec, *, version: int, run_id: str | None, batch_label: str, frame: pd.DataFrame,
     table: pd.DataFrame, drift: DriftResult, evidently: EvidentlySummary, perf: dict[str, Any], ts: str,
     out_of_range: dict[str, Any] | None = None, spec_comparison: SpecComparison | None = None,
-    validation_warnings: list[str] | None = None,
+    validation_warnings: list[str] | None = None, var_backtest: dict[str, Any] | None = None,
 ) -> MonitoringOutcome:
     """Assemble the history record: every value, not only alerts.
 
@@ -268,7 +275,8 @@ def build_record(
             spec_comparison: which spec judged and how the current file differs
             (:func:`models.stored_spec.judging_spec`; None: not compared); validation_warnings: the
             batch validation's warnings (:meth:`tasks.expectations.ValidationReport.warning_sentences`;
-            stored as None when there are none).
+            stored as None when there are none); var_backtest: the batch's VaR back-test
+            (:func:`tasks.var_backtest.batch_var_backtest`; None without a ``var`` section).
 
     Raises:
         pydantic.ValidationError: a value of the wrong type for the record (a bug, named).
@@ -285,7 +293,8 @@ def build_record(
     one_class_fault = bool(label_fault) and perf["status"] == "single_class_labels"
     verdict = decide_verdict(drift.dataset_drift, perf["breaches"], faults, drift.tested, label_fault,
                              calibration_breach=bool(cal.get("breach")) and not one_class_fault, feature_drift=moved,
-                             out_of_range=material_oor)
+                             out_of_range=material_oor,
+                             var_red_zone=((var_backtest or {}).get("traffic_light") or {}).get("zone") == "red")
     top = drift.top_features(3)
     parts = [f"{len(drift.drifted)} of {drift.tested} features drifted (share {drift.drifted_share:.2f}, "
              f"dataset drift at {spec.drift.dataset_drift_share:.2f})"]
@@ -317,6 +326,10 @@ def build_record(
         parts.append(("calibration breach: " if cal.get("breach") else "calibration: ") + calibration_sentence(cal))
     if perf.get("below_majority"):
         parts.append(perf["below_majority"])
+    if var_backtest is not None:
+        from tasks.var_backtest import var_sentence
+
+        parts.append(var_sentence(var_backtest))
     record = MonitoringRecord(
         ts=ts, model=spec.name, version=version, run_id=run_id, verdict=verdict, severity=severity(verdict),
         action=event_action(verdict, spec.drift),
@@ -329,6 +342,7 @@ def build_record(
         out_of_range=out_of_range,
         spec_comparison=spec_comparison,
         validation_warnings=list(validation_warnings) if validation_warnings else None,
+        var_backtest=var_backtest,
     )
     return MonitoringOutcome(record)
 
@@ -367,6 +381,10 @@ def drift_markdown(record: MonitoringRecord) -> str:
     if perf.calibration:
         lines += ["", f"Calibration{' BREACH' if perf.calibration.breach else ''}: "
                   f"{calibration_sentence(perf.calibration)}."]
+    if record.var_backtest is not None:
+        from tasks.var_backtest import var_sentence
+
+        lines += ["", var_sentence(record.var_backtest) + "."]
     ev = record.evidently
     if ev is not None and ev.html_path:
         lines += ["", f"Evidently report: `{ev.html_path}` ({ev.sample_note})"]

@@ -98,6 +98,7 @@ class TrainingEvidence:
     drivers: dict[str, Any] | None = None
     monotonic: dict[str, Any] | None = None
     reasons: dict[str, Any] | None = None
+    market_tests: dict[str, Any] = field(default_factory=dict)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -140,6 +141,9 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         monotonic=ev.monotonic,
         scorecard=scorecard_of(spec, evaluation, ev.best),
         reasons=ev.reasons,
+        var_backtest=ev.market_tests.get("var_backtest"),
+        model_confidence_set=ev.market_tests.get("model_confidence_set"),
+        pesaran_timmermann=ev.market_tests.get("pesaran_timmermann"),
         reference=reference_info(ev) if promoted else None,
         champion_comparison=ev.champion,
         gate=ev.gate,
@@ -335,6 +339,7 @@ def promote_or_reject(
     gate: GateResult, registry_root: Path, reports_root: Path, warnings: list[str] | None = None,
     leakage: dict[str, Any] | None = None, table=None, drivers: dict[str, Any] | None = None,
     monotonic: dict[str, Any] | None = None, reasons: dict[str, Any] | None = None,
+    market_tests: dict[str, Any] | None = None,
 ) -> Decision:
     """Assemble the run's evidence and promote or record the rejection (see :func:`decide`).
 
@@ -343,7 +348,8 @@ def promote_or_reject(
     (:func:`tasks.drivers.global_drivers`) and ``monotonic`` the checks along the declared
     directions (:func:`tasks.monotonic.check_monotonic`), recorded in the metadata and the card;
     ``reasons`` the cut-off and reference profile of adverse-action reasons
-    (:func:`tasks.reasons.adverse_action_record`).
+    (:func:`tasks.reasons.adverse_action_record`); ``market_tests`` the holdout's VaR back-test, model
+    confidence set and Pesaran-Timmermann test (:func:`tasks.market_tests.market_tests`).
     """
     best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
     evidence = TrainingEvidence(
@@ -351,6 +357,6 @@ def promote_or_reject(
         validation={k: v for k, v in validation.as_dict().items() if k != "outcomes"} | {"table_warnings": warnings or []},
         split=plan.describe(table, spec.time_axis, spec.time_kind), evaluation=evaluation, best=best, champion=champion, gate=gate,
         table=table, plan=plan, leakage=leakage or {}, validation_markdown=validation.to_markdown(), drivers=drivers,
-        monotonic=monotonic, reasons=reasons,
+        monotonic=monotonic, reasons=reasons, market_tests=market_tests or {},
     )
     return decide(evidence, Path(registry_root), Path(reports_root))

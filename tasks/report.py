@@ -12,6 +12,7 @@ from typing import Any
 from models.metrics import digits as metric_digits
 from models.metrics import shown_metrics
 from tasks.card_explain import _drivers_section, _monotonic_section, _selected_text
+from tasks.market_tests import market_card_section
 from tasks.reasons import reasons_card_section
 from tasks.plots import DRIVERS_PLOTS
 from tasks.scorecard import scorecard_card_section
@@ -284,6 +285,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "",
         *_performance_section(meta),
         "",
+        *market_card_section(meta),
         *_drivers_section(meta),
         *_monotonic_section(meta),
         *scorecard_card_section(meta),

@@ -17,7 +17,7 @@ from models.statistics import rate_test
 def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[str] | tuple = (),
                    tested: int | None = None, label_fault: str | None = None, *,
                    calibration_breach: bool = False, feature_drift: list[str] | tuple = (),
-                   out_of_range: list[str] | tuple = ()) -> str:
+                   out_of_range: list[str] | tuple = (), var_red_zone: bool = False) -> str:
     """The monitoring verdict: the first of the findings below that holds (one of :data:`VERDICTS`).
 
     Args:
@@ -33,12 +33,15 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
             (:func:`feature_drift_names`), whatever the drift share.
         out_of_range: features with a material share of values outside the training range
             (:func:`tasks.ranges.out_of_range_report`).
+        var_red_zone: the batch's VaR back-test is in the Basel red zone
+            (:func:`tasks.var_backtest.batch_var_backtest`).
 
     Returns:
         In this order: ``data_quality_alarm`` for feature faults (drift or a breach measured on
         a broken feed is no evidence that the model is stale; a person must look at the feed);
         ``drift_and_performance_breach`` (dataset drift with a metric or calibration breach),
-        ``drift``, ``calibration_breach`` (the probabilities themselves are off, whatever the
+        ``var_red_zone`` (the Basel red zone: the VaR model is presumed inaccurate, BCBS 1996, whatever
+        the inputs did), ``drift``, ``calibration_breach`` (the probabilities themselves are off, whatever the
         ranking does), ``performance_breach``; ``data_quality_alarm`` for values outside the training range
         (with dataset drift or a breach the population moved, and those verdicts stand) or a
         label fault alone (with drift or a breach it may be the population really changing, so
@@ -49,6 +52,7 @@ def decide_verdict(dataset_drift: bool, breaches: list[str], batch_faults: list[
     rules = (
         ("data_quality_alarm", bool(batch_faults)),
         ("drift_and_performance_breach", dataset_drift and (bool(breaches) or calibration_breach)),
+        ("var_red_zone", var_red_zone),
         ("drift", dataset_drift),
         ("calibration_breach", calibration_breach),
         ("performance_breach", bool(breaches)),

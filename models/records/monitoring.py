@@ -17,7 +17,7 @@ MONITORING_SCHEMA_VERSION = 2
 """A ``monitoring.jsonl`` line as written today: the legacy (version 1, no ``schema_version``)
 keys plus ``schema_version``."""
 
-VERDICTS = ("data_quality_alarm", "drift_and_performance_breach", "drift", "calibration_breach",
+VERDICTS = ("data_quality_alarm", "drift_and_performance_breach", "var_red_zone", "drift", "calibration_breach",
             "performance_breach", "feature_drift", "insufficient_data", "stable")
 """Every monitoring verdict, the most serious first (the precedence of
 :func:`tasks.verdict.decide_verdict`; table in ``docs/drift.md``)."""
@@ -25,11 +25,13 @@ VERDICTS = ("data_quality_alarm", "drift_and_performance_breach", "drift", "cali
 Verdict = Literal[VERDICTS]
 """The type of :attr:`MonitoringRecord.verdict` (kept equal to :data:`VERDICTS`)."""
 
-ALARM_VERDICTS = ("drift_and_performance_breach", "drift", "calibration_breach", "performance_breach", "feature_drift")
+ALARM_VERDICTS = ("drift_and_performance_breach", "var_red_zone", "drift", "calibration_breach", "performance_breach",
+                  "feature_drift")
 """Verdicts that raise ``finml.drift.detected``; whether it retrains is the event's ``action``
 (``drift.on_drift``, or ``drift.on_feature_drift`` for ``feature_drift``)."""
 
-SEVERITY = {"data_quality_alarm": "critical", "drift_and_performance_breach": "critical", "drift": "critical",
+SEVERITY = {"data_quality_alarm": "critical", "drift_and_performance_breach": "critical", "var_red_zone": "critical",
+            "drift": "critical",
             "performance_breach": "critical", "calibration_breach": "critical", "feature_drift": "warning",
             "insufficient_data": "info", "stable": "info"}
 """The ``severity`` of each verdict in the record and the event payload."""
@@ -211,12 +213,14 @@ class MonitoringRecord(StoredRecord):
     ``spec_comparison``: which spec judged the version and how the current spec file differs from
     it (:class:`SpecComparison`; None in records written before it existed); ``validation_warnings``:
     the batch validation's warnings, one line each (values made missing by ``on_invalid: missing``,
-    a ``severity: warning`` column's failures; None when there were none, and in older records).
+    a ``severity: warning`` column's failures; None when there were none, and in older records);
+    ``var_backtest``: the batch's Value-at-Risk back-test (:func:`tasks.var_backtest.batch_var_backtest`;
+    None without a ``var`` section, and in older records).
     """
 
     SCHEMA_VERSION: ClassVar[int] = MONITORING_SCHEMA_VERSION
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"severity", "action", "out_of_range", "spec_comparison",
-                                                        "validation_warnings"})
+                                                        "validation_warnings", "var_backtest"})
 
     ts: str
     model: str
@@ -233,6 +237,7 @@ class MonitoringRecord(StoredRecord):
     out_of_range: OutOfRange | None = None
     spec_comparison: SpecComparison | None = None
     validation_warnings: list[str] | None = None
+    var_backtest: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As :meth:`StoredRecord.to_json`, also without the keys added since version 1 inside

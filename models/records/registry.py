@@ -150,6 +150,9 @@ class VersionMetadata(StoredRecord):
     None without a ``scorecard`` section),
     ``reasons`` the operating cut-off and reference profile of adverse-action reasons
     (:func:`tasks.reasons.adverse_action_record`; binary classification).
+    ``var_backtest`` (the holdout's VaR back-test, a spec with a ``var`` section),
+    ``model_confidence_set`` (forecasters and specs with an ``mcs`` rule) and ``pesaran_timmermann``
+    (direction models): :func:`tasks.market_tests.market_tests`; None otherwise, and left out of the JSON.
     ``reference``, ``fold_metrics`` and ``drivers`` are left out of the JSON while None (records
     written before they existed, rejected runs, single-holdout splits).
     """
@@ -181,6 +184,9 @@ class VersionMetadata(StoredRecord):
     monotonic: dict[str, Any] | None = None
     scorecard: dict[str, Any] | None = None
     reasons: dict[str, Any] | None = None
+    var_backtest: dict[str, Any] | None = None
+    model_confidence_set: dict[str, Any] | None = None
+    pesaran_timmermann: dict[str, Any] | None = None
     reference: ReferenceInfo | None = None
     champion_comparison: ChampionRescoring | None = None
     gate: GateResult
@@ -191,7 +197,8 @@ class VersionMetadata(StoredRecord):
     files: dict[str, str] | None = None
 
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics", "drivers", "monotonic",
-                                                "scorecard", "reasons"})
+                                                "scorecard", "reasons", "var_backtest", "model_confidence_set",
+                                                "pesaran_timmermann"})
 
 
 # --------------------------------------------------------------------------- history events

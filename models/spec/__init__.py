@@ -33,7 +33,16 @@ from models.spec.data import (
     WindowSpec,
 )
 from models.spec.explain import DriversSpec, ReasonsSpec
-from models.spec.gate import BaselineRule, ChampionRule, GateRule, GateSpec, MonotonicRule, ThresholdRule, _ComparisonRule
+from models.spec.gate import (
+    BaselineRule,
+    ChampionRule,
+    GateRule,
+    GateSpec,
+    McsRule,
+    MonotonicRule,
+    ThresholdRule,
+    _ComparisonRule,
+)
 from models.spec.loading import find_spec, list_specs, load_spec_file, parse_spec, scan_specs
 from models.spec.model import ModelSpec
 from models.spec.monitoring import (
@@ -45,15 +54,16 @@ from models.spec.monitoring import (
     ScheduleSpec,
 )
 from models.spec.stored import stored_spec
+from models.spec.var import VarSpec
 
 __all__ = [
     "BaselineRule", "CHECKS", "CLASSIFICATION_TASKS", "CandidateSpec", "ChampionRule", "ColumnDriftSpec", "ColumnSpec",
     "DType", "DriftSpec", "DriversSpec", "ESTIMATORS", "EVIDENTLY_STATTESTS", "FairnessSpec", "FeatureBuilderSpec", "FeaturesFrom",
     "FileSource", "GateRule", "GateSpec",
-    "LeakageSpec", "METRICS", "MetricInfo", "ModelSpec", "MonotonicRule", "OneOf", "OutOfTimeSpec", "RDatasetsSource", "ReasonsSpec",
+    "LeakageSpec", "METRICS", "McsRule", "MetricInfo", "ModelSpec", "MonotonicRule", "OneOf", "OutOfTimeSpec", "RDatasetsSource", "ReasonsSpec",
     "RESERVED_COLUMNS", "ROW_COMPARABLE", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "Source", "SpecError",
     "Split", "SqlSource", "StratifiedHoldoutSplit", "Strict", "TableSpec", "TargetSpec", "TaskType",
-    "ThresholdRule", "TimeIndexSpec", "TimePoint", "WalkForwardSplit", "WindowSpec", "_ComparisonRule", "check_cron",
+    "ThresholdRule", "TimeIndexSpec", "TimePoint", "VarSpec", "WalkForwardSplit", "WindowSpec", "_ComparisonRule", "check_cron",
     "check_metric", "find_spec", "list_specs",
     "load_spec_file", "parse_spec", "safe_name", "scan_specs", "spec_problems", "stored_spec",
 ]

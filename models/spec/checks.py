@@ -319,6 +319,25 @@ def check_reasons_task(spec: SpecFields) -> list[str]:
     return []
 
 
+def check_var(spec: SpecFields) -> list[str]:
+    """A ``var`` section needs a volatility forecast: task ``regression`` with
+    ``features_from.name: realised_volatility`` (the forecast is an annualised volatility)."""
+    if spec.var is None:
+        return []
+    name = None if spec.features_from is None else spec.features_from.name
+    if spec.task != "regression" or name != "realised_volatility":
+        return [(f"var: a Value-at-Risk back-test needs a volatility forecast (task 'regression' with features_from.name "
+                 f"'realised_volatility'); this spec has task {spec.task!r} and features_from {name!r}: remove the var "
+                 "section")]
+    return []
+
+
+def check_mcs_rule(spec: SpecFields) -> list[str]:
+    """At most one ``mcs`` rule: the holdout's model confidence set is computed once, with its settings."""
+    rules = [i for i, r in enumerate(spec.gate.rules) if r.kind == "mcs"]
+    return [f"gate.rules.{rules[1]}: at most one 'mcs' rule per gate (rules {rules})"] if len(rules) > 1 else []
+
+
 CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
     check_monotonic_rule,
     check_reasons_task,
@@ -339,6 +358,8 @@ CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
     check_reserved_columns,
     check_unique_keys,
     check_scorecard,
+    check_var,
+    check_mcs_rule,
 )
 """Every cross-field rule, in the order their messages are reported."""
 

@@ -27,6 +27,7 @@ from models.spec.data import (
 from models.spec.explain import DriversSpec, ReasonsSpec, ScorecardSpec
 from models.spec.gate import GateSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
+from models.spec.var import VarSpec
 
 _CACHED = ("builder",)
 """Names of the cached properties, dropped from a copy whose fields may differ."""
@@ -98,6 +99,9 @@ class SpecFields(Strict):
     the cut-off in points in the model card; None (the default): no points."""
     reasons: ReasonsSpec = Field(default_factory=ReasonsSpec)
     """How the adverse-action reasons of declined applications are chosen (binary classification)."""
+    var: VarSpec | None = None
+    """The Value-at-Risk use of a volatility forecast and its back-test (regression on the
+    ``realised_volatility`` builder only); None (the default): no VaR back-test."""
     schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
     """When training and monitoring deployments run."""
 

@@ -127,7 +127,32 @@ class MonotonicRule(Strict):
     declared increasing direction (rise, for decreasing)."""
 
 
-GateRule = Annotated[Union[ThresholdRule, ChampionRule, BaselineRule, MonotonicRule], Field(discriminator="kind")]
+class McsRule(Strict):
+    """The selected candidate is in the model confidence set (Hansen, Lunde & Nason 2011) of every
+    evaluated candidate and naive baseline, on the per-row losses of ``metric`` over the holdout
+    (``arch.bootstrap.MCS``, stationary bootstrap). Method: docs/gates.md (model confidence set)."""
+
+    kind: Literal["mcs"]
+    metric: MetricName = "rmse"
+    """A metric with a per-row loss (``rmse``: squared errors; ``mae``: absolute errors)."""
+    size: float = Field(default=0.10, gt=0.0, lt=0.5)
+    """Test size: the set holds the best models with probability ``1 - size`` (0.10: a 90 % set)."""
+    reps: int = Field(default=1000, ge=100, le=20000)
+    """Bootstrap replications."""
+    seed: int = 0
+    """Seed of the bootstrap."""
+
+    @field_validator("metric")
+    @classmethod
+    def _loss(cls, v: str) -> str:
+        if not METRICS[v].per_row_loss:
+            losses = sorted(m for m, i in METRICS.items() if i.per_row_loss)
+            raise ValueError(f"the model confidence set compares per-row losses: metric one of {losses}")
+        return v
+
+
+GateRule = Annotated[Union[ThresholdRule, ChampionRule, BaselineRule, MonotonicRule, McsRule],
+                     Field(discriminator="kind")]
 
 
 class GateSpec(Strict):

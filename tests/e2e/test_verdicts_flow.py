@@ -82,3 +82,42 @@ def test_the_verdicts_of_the_built_in_out_of_time_periods(trained, model, expect
     record = monitor_model(model, batch="out_of_time")
     print(f"{model}: {record.summary}")
     assert record.verdict in expected, record.summary
+
+
+def test_the_market_tests_of_issue_19_on_the_built_in_market_models(trained):
+    """market_forecast: the holdout's VaR back-test and model confidence set in the metadata and the card,
+    and the S&P 500 2016-2018 period's VaR back-test with its traffic light; market_direction:
+    Pesaran-Timmermann in the (rejected) run's evidence and card."""
+    import json
+    from pathlib import Path
+
+    from flows.monitoring import monitor_model
+    from models.registry import ModelRegistry
+
+    meta = ModelRegistry(trained["registry"], "market_forecast").read_metadata(1)
+    var = meta["var_backtest"]
+    assert (var["candidate"], var["days"], var["level"], var["distribution"]) == ("linear_har", 4970, 0.99, "t")
+    assert var["exceptions"] == 113 and var["kupiec"]["p_value"] < 1e-10  # 2.3 % against 1 %: the tails are too thin
+    assert (var["traffic_light"]["zone"], var["traffic_light"]["exceptions"]) == ("yellow", 5)
+    persistence = var["baselines"]["persistence"]
+    assert (persistence["exceptions"], persistence["traffic_light"]["zone"]) == (161, "red")
+    mcs = meta["model_confidence_set"]
+    assert mcs["selected_in_set"] and "linear_har" in mcs["included"]
+    assert mcs["excluded"] == ["persistence (baseline)"] and mcs["block_size"] == 17
+    card = (trained["registry"] / "market_forecast" / "versions" / "1" / "model_card.md").read_text()
+    assert "## Value-at-Risk back-test (holdout)" in card and "| linear_har (selected) | 4970 | 113 | 49.7 |" in card
+    assert "## Model confidence set (holdout)" in card
+
+    record = monitor_model("market_forecast", batch="out_of_time")
+    light = record.var_backtest["traffic_light"]
+    assert (record.var_backtest["days"], record.var_backtest["exceptions"]) == (716, 13)
+    assert (light["zone"], light["exceptions"], light["days"], light["scaled"]) == ("yellow", 7, 250, False)
+    assert "Basel traffic light YELLOW (7 in the last 250 days)" in record.summary
+    assert record.verdict == "feature_drift"  # a yellow zone is no alarm
+
+    evidence = json.loads(Path(trained["summaries"]["market_direction"]["evidence"]).read_text())
+    pt = evidence["pesaran_timmermann"]
+    assert pt["candidate"] == "logistic" and pt["rows"] == 4975
+    assert pt["statistic"] == pytest.approx(-0.590, abs=0.001) and pt["p_value"] == pytest.approx(0.723, abs=0.001)
+    assert pt["baselines"]["majority"]["statistic"] is None
+    assert pt["baselines"]["persistence"]["statistic"] == pytest.approx(-2.994, abs=0.001)

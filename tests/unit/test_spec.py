@@ -316,6 +316,13 @@ CHECK_CASES = [
     ("check_reasons_task", "market_forecast",
      lambda d: d.update(reasons={"explain": "all"}),
      ["reasons: adverse-action reasons apply to binary_classification models, not to task 'regression'"]),
+    ("check_var", "market_direction",
+     lambda d: d.update(var={"level": 0.99}),
+     ["var: a Value-at-Risk back-test needs a volatility forecast (task 'regression' with features_from.name "
+      "'realised_volatility'); this spec has task 'direction' and features_from 'daily_direction'"]),
+    ("check_mcs_rule", "market_forecast",
+     lambda d: d["gate"]["rules"].extend([{"kind": "mcs"}, {"kind": "mcs", "size": 0.25}]),
+     ["gate.rules.6: at most one 'mcs' rule per gate (rules [5, 6])"]),
 ]
 
 
