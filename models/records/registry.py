@@ -149,7 +149,10 @@ class VersionMetadata(StoredRecord):
     ``scorecard`` the scale, the cut-off in points and the points table (:func:`tasks.scorecard.scorecard_record`;
     None without a ``scorecard`` section),
     ``reasons`` the operating cut-off and reference profile of adverse-action reasons
-    (:func:`tasks.reasons.adverse_action_record`; binary classification).
+    (:func:`tasks.reasons.adverse_action_record`; binary classification),
+    ``forecast`` a volatility forecaster's RMSE, MAE and QLIKE of every candidate and baseline, pooled
+    and per fold, with Diebold-Mariano intervals and the baselines' fitted parameters
+    (:func:`tasks.forecast_eval.forecast_comparison`; None for other models).
     ``reference``, ``fold_metrics`` and ``drivers`` are left out of the JSON while None (records
     written before they existed, rejected runs, single-holdout splits).
     """
@@ -181,6 +184,7 @@ class VersionMetadata(StoredRecord):
     monotonic: dict[str, Any] | None = None
     scorecard: dict[str, Any] | None = None
     reasons: dict[str, Any] | None = None
+    forecast: dict[str, Any] | None = None
     reference: ReferenceInfo | None = None
     champion_comparison: ChampionRescoring | None = None
     gate: GateResult
@@ -191,7 +195,7 @@ class VersionMetadata(StoredRecord):
     files: dict[str, str] | None = None
 
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics", "drivers", "monotonic",
-                                                "scorecard", "reasons"})
+                                                "scorecard", "reasons", "forecast"})
 
 
 # --------------------------------------------------------------------------- history events
