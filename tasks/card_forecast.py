@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.metrics import format_metric
-from models.vol_baselines import persistence_of_garch
+from models.vol_baselines import FITTED_BASELINES, persistence_of_garch
 from tasks.forecast_eval import verdict_word
 from tasks.plots import FORECAST_PLOTS
 
@@ -75,18 +75,19 @@ def forecast_card_section(meta: dict[str, Any]) -> list[str]:
     dm = {(r["baseline"], r["metric"]): r for r in rec["diebold_mariano"] if r["candidate"] == selected}
     baselines = [m["name"] for m in models if m["kind"] == "baseline"]
     if selected and baselines:
-        lines += ["", f"Diebold-Mariano ({rec['confidence']:.0%}, {rec['horizon']} lag(s), small-sample corrected) of "
-                  f"**{selected}** against each baseline: the baseline's mean loss minus the candidate's (positive: the "
-                  "candidate is better; RMSE column in MSE units), its interval, and *better* / *worse* when the "
-                  "interval excludes 0, else *equal*.", "",
+        lines += ["", f"Diebold-Mariano ({rec['confidence']:.0%}, {rec['horizon']} lag(s), small-sample corrected) "
+                  f"of **{selected}** against each baseline: the baseline's mean loss minus the candidate's "
+                  "(positive: the candidate is better; RMSE column in MSE units), its interval, and *better* / "
+                  "*worse* when the interval excludes 0, else *equal*.", "",
                   "| baseline | " + " | ".join(_NAMES[m] for m in losses) + " |", "|---|" + "---|" * len(losses)]
         for b in baselines:
             lines.append(f"| {b} | " + " | ".join(_dm_cell(dm.get((b, m))) for m in losses) + " |")
     fits = rec.get("fits") or {}
     if fits.get("folds"):
         last = fits["folds"][-1]
-        lines += ["", f"Fitted on the last fold's {last['train_rows']} training rows (every fold's in metadata.json):", ""]
-        lines += [f"- {_fit_line(name, last[name])}" for name in ("ewma", "garch", "gjr", "har", "log_har") if name in last]
+        lines += ["", f"Fitted on the last fold's {last['train_rows']} training rows (every fold's in "
+                  "metadata.json):", ""]
+        lines += [f"- {_fit_line(name, last[name])}" for name in FITTED_BASELINES if name in last]
     for name, err in (fits.get("errors") or {}).items():
         lines.append(f"- `{name}` could not be fitted ({err}); it is left out.")
     if FORECAST_PLOTS[0] in meta.get("reports", []):

@@ -209,7 +209,8 @@ def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path)
     (folder / "validation.md").write_text(ev.validation_markdown or "")
     (folder / "evaluation.json").write_text(json.dumps(
         {k: metadata[k] for k in ("candidates", "metrics", "deciles", "fairness", "leakage", "champion_comparison",
-                                  "gate", "split", "holdout") + tuple(k for k in ("fold_metrics", "forecast") if k in metadata)},
+                                  "gate", "split", "holdout")
+         + tuple(k for k in ("fold_metrics", "forecast") if k in metadata)},
         indent=2, sort_keys=True, default=json_default,
     ))
     evaluation = ev.evaluation
