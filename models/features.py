@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # NumPy and pandas are imported where the builders compute: r
 LABEL_END = "label_end"
 """Column of the modelling table: time of the last raw row used by the row's label."""
 
+DAILY_RETURN = "daily_log_return"
+"""Column of a realised-volatility modelling table whose spec declares a fitted baseline (EWMA,
+GARCH, GJR, HAR): the row's own daily log return ``r_t``, not a feature (the baselines are fitted on it)."""
+
 
 class MarketParams(BaseModel):
     """Parameters shared by the market builders: the price or return column, the volume column,
@@ -94,9 +98,29 @@ class RealisedVolatilityParams(MarketParams):
     """Lagged signed daily log returns added as features (``return_lag0`` ..), beside the absolute ones:
     0 adds none, ``true`` one (the day's own return). Their drift is then monitored like any feature's
     (a shift of the mean return is invisible in absolute returns)."""
+    baselines: list[Literal["persistence", "ewma", "garch", "gjr", "har", "log_har"]] = Field(
+        default_factory=lambda: ["persistence"])
+    """The volatility baselines computed beside the candidates, each fitted inside every walk-forward
+    fold on its training rows only and forecasting the same target: ``persistence`` (the trailing
+    ``horizon``-day volatility, always listed), ``ewma`` (RiskMetrics), ``garch`` (GARCH(1,1)),
+    ``gjr`` (GJR-GARCH(1,1,1)), ``har`` (HAR-RV, Corsi 2009) and ``log_har``, by least squares.
+    Gate rules may name any listed one (``kind: baseline``); definitions and sources in
+    docs/metrics.md (volatility baselines)."""
+    ewma_lambda: float = Field(default=0.94, gt=0.0, lt=1.0)
+    """Decay of the ``ewma`` baseline: ``v_t = lambda * v_{t-1} + (1 - lambda) * r_t^2``
+    (RiskMetrics Technical Document, 1996: 0.94 for daily data)."""
+    garch_innovations: Literal["normal", "t"] = "normal"
+    """Innovations of the ``garch`` and ``gjr`` baselines' likelihood: ``normal`` or Student ``t``."""
 
     @model_validator(mode="after")
     def _horizon(self) -> "RealisedVolatilityParams":
+        if "persistence" not in self.baselines:
+            raise ValueError("baselines must list persistence: it is the yardstick of rmse_ratio_vs_persistence "
+                             "and of monitoring")
+        if len(set(self.baselines)) != len(self.baselines):
+            raise ValueError(f"baselines lists {self.baselines}: each once")
+        if DAILY_RETURN in self.extra_features:
+            raise ValueError(f"{DAILY_RETURN!r} is the bookkeeping column of the fitted baselines; rename the column")
         if self.horizon not in self.windows:
             raise ValueError(
                 f"windows {self.windows} must include the horizon ({self.horizon}): the "
@@ -228,8 +252,20 @@ class RealisedVolatilityBuilder(_MarketBuilder):
 
     name = "realised_volatility"
     return_feature = "abs_return"
-    baselines = ("persistence",)
-    """Naive forecasts the gate can compare with (``BaselineRule.baseline``)."""
+    baselines = ("persistence", "ewma", "garch", "gjr", "har", "log_har")
+    """Baselines a spec may declare (``params.baselines``) and the gate compare with (``BaselineRule.baseline``)."""
+    forecasts_volatility = True
+    """The label is a volatility: the volatility losses (QLIKE) apply."""
+
+    @property
+    def declared_baselines(self) -> tuple[str, ...]:
+        """The baselines this spec computes (``params.baselines``)."""
+        return tuple(self.params.baselines)
+
+    @property
+    def fitted_baselines(self) -> list[str]:
+        """The declared baselines fitted in every fold (all but persistence)."""
+        return [b for b in self.params.baselines if b != "persistence"]
 
     @property
     def horizon(self) -> int:  # type: ignore[override]
@@ -277,15 +313,40 @@ class RealisedVolatilityBuilder(_MarketBuilder):
         h = self.params.horizon
         future_r2 = (r**2).rolling(h).sum().shift(-h)  # sum of r^2 over t+1 .. t+h
         out[self.target_name] = np.sqrt(self.params.trading_days / h * future_r2)
+        if self.fitted_baselines:
+            out[DAILY_RETURN] = r
         return self._finish(out, history, require_target)
 
     def baselines_on(self, table: pd.DataFrame, rows: np.ndarray, majority_rate=None) -> dict[str, np.ndarray]:
         """Naive forecasts on ``rows``: persistence = the trailing ``h``-day volatility."""
         return {"persistence": table[self.baseline_column].to_numpy(dtype=float)[rows]}
 
-    def baseline_scores(self, table: pd.DataFrame, plan) -> dict[str, np.ndarray]:
-        """Naive forecasts on ``plan.holdout`` rows."""
-        return self.baselines_on(table, plan.holdout)
+    def fit_baselines(self, table: pd.DataFrame, plan):
+        """The declared baselines on ``plan.holdout`` rows (fold order), the fitted ones fitted on each
+        fold's training rows only (:func:`models.vol_baselines.fold_baselines`).
+
+        Returns:
+            ``(forecasts, fits)``: baseline name → forecasts, shape (holdout rows,), persistence
+            first; ``fits`` the :class:`models.vol_baselines.FoldBaselines` (None when only
+            persistence is declared).
+        """
+        from models.vol_baselines import fold_baselines
+
+        forecasts = self.baselines_on(table, plan.holdout)
+        if not self.fitted_baselines:
+            return forecasts, None
+        p = self.params
+        fits = fold_baselines(table[DAILY_RETURN].to_numpy(dtype=float), table[self.target_name].to_numpy(dtype=float),
+                              plan.folds, self.fitted_baselines, horizon=p.horizon, trading_days=p.trading_days,
+                              ewma_lambda=p.ewma_lambda, dist=p.garch_innovations)
+        return {**forecasts, **fits.forecasts}, fits
+
+    def baseline_scores(self, table: pd.DataFrame, plan, fitted: bool = True) -> dict[str, np.ndarray]:
+        """The declared baselines' forecasts on ``plan.holdout`` rows (:meth:`fit_baselines`);
+        persistence only with ``fitted=False``."""
+        if not fitted:
+            return self.baselines_on(table, plan.holdout)
+        return self.fit_baselines(table, plan)[0]
 
 
 class DirectionBuilder(_MarketBuilder):
@@ -306,6 +367,8 @@ class DirectionBuilder(_MarketBuilder):
     name = "daily_direction"
     horizon = 1
     baselines = ("majority", "persistence")
+    declared_baselines = baselines
+    """Computed for every direction spec."""
 
     @property
     def target_name(self) -> str:
@@ -333,7 +396,7 @@ class DirectionBuilder(_MarketBuilder):
             out["majority"] = np.broadcast_to(np.asarray(majority_rate, dtype=float), (len(rows),)).copy()
         return out
 
-    def baseline_scores(self, table: pd.DataFrame, plan) -> dict[str, np.ndarray]:
+    def baseline_scores(self, table: pd.DataFrame, plan, fitted: bool = True) -> dict[str, np.ndarray]:
         """Naive probabilities of "up" on ``plan.holdout`` rows, in fold order (majority: each
         fold's own training event rate)."""
         import numpy as np

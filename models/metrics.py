@@ -150,6 +150,32 @@ def mae(y: np.ndarray, f: np.ndarray) -> float:
     return float(_sk().mean_absolute_error(y, f))
 
 
+QLIKE_FLOOR = 1e-8
+"""Smallest variance QLIKE divides by or takes the log of (a volatility of 0.01 %): a zero realised
+volatility or a forecast at or below zero would make the loss infinite or undefined."""
+
+
+def qlike_loss(y: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Per-row QLIKE of volatility forecasts ``f`` for realised volatilities ``y``, on variances:
+    ``L = y^2 / f^2 - ln(y^2 / f^2) - 1`` (0 for a perfect forecast; under-forecasts cost more
+    than over-forecasts). Both variances are floored at :data:`QLIKE_FLOOR`.
+
+    Source: Patton, "Volatility forecast comparison using imperfect volatility proxies",
+    J. Econometrics 160(1), 2011, eq. (24) (his ``sigma-hat^2 / h - log(sigma-hat^2 / h) - 1`` with the
+    proxy ``sigma-hat^2`` and the forecast ``h``): the loss that ranks forecasts consistently when the
+    realised volatility is a noisy proxy of the true one, as MSE does.
+    """
+    ratio = (np.maximum(np.asarray(y, dtype=float) ** 2, QLIKE_FLOOR)
+             / np.maximum(np.asarray(f, dtype=float) ** 2, QLIKE_FLOOR))
+    return ratio - np.log(ratio) - 1.0
+
+
+def qlike(y: np.ndarray, f: np.ndarray) -> float:
+    """Mean QLIKE (:func:`qlike_loss`) of volatility forecasts ``f`` for realised volatilities ``y``."""
+    y, f = _check(y, f)
+    return float(np.mean(qlike_loss(y, f)))
+
+
 def directional_accuracy(y: np.ndarray, p: np.ndarray) -> float:
     """Share of rows whose predicted direction ``1[p >= 0.5]`` equals the outcome."""
     y, p = _check(y, p)
@@ -261,6 +287,9 @@ class MetricInfo(BaseModel):
     """Per-row loss ``loss(y, scores) -> array`` whose mean the metric is (or is monotone in):
     Diebold-Mariano applies."""
     needs_protected: bool = False
+    volatility: bool = False
+    """A loss on volatility forecasts: computed, shown and accepted in rules only for specs whose
+    label is a volatility (the ``realised_volatility`` builder)."""
     row_comparable: bool = False
     """Two models can be compared on it row by row (champion and baseline rules, paired
     bootstrap); needs ``fn``."""
@@ -353,6 +382,9 @@ METRICS: dict[str, MetricInfo] = {
                       fn=mse, loss=squared_error, row_comparable=True),
     "mae": MetricInfo(higher_is_better=False, tasks=_REG, description="mean absolute error",
                       fn=mae, loss=absolute_error, row_comparable=True, shown=True),
+    "qlike": MetricInfo(higher_is_better=False, tasks=_REG, volatility=True, fn=qlike, loss=qlike_loss,
+                        row_comparable=True, shown=True,
+                        description="QLIKE of the volatility forecast on variances (Patton 2011)"),
     "rmse_ratio_vs_persistence": MetricInfo(
         higher_is_better=False, tasks=_REG, shown=True, default_tolerance=0.05,
         description="RMSE of the model / RMSE of the naive persistence forecast (below 1 beats it)",
@@ -405,14 +437,17 @@ def advantage(metric: str, a: float, b: float, change: str = "absolute") -> floa
     return d
 
 
-def metrics_for(task: str) -> list[str]:
-    """The catalogue metrics with a function that the evaluation of ``task`` computes, in order."""
-    return [name for name, m in METRICS.items() if m.fn is not None and task in m.evaluated_for]
+def metrics_for(task: str, volatility: bool = False) -> list[str]:
+    """The catalogue metrics with a function that the evaluation of ``task`` computes, in order
+    (the volatility losses only with ``volatility``: the label is a volatility)."""
+    return [name for name, m in METRICS.items()
+            if m.fn is not None and task in m.evaluated_for and (volatility or not m.volatility)]
 
 
-def shown_metrics(task: str) -> list[str]:
-    """The columns of the candidates table for ``task``, in order."""
-    return [name for name, m in METRICS.items() if m.shown and task in m.evaluated_for]
+def shown_metrics(task: str, volatility: bool = False) -> list[str]:
+    """The columns of the candidates table for ``task``, in order (see :func:`metrics_for`)."""
+    return [name for name, m in METRICS.items()
+            if m.shown and task in m.evaluated_for and (volatility or not m.volatility)]
 
 
 def digits(metric: str | None) -> int:

@@ -31,7 +31,8 @@ from tasks.selection import simplest_within_noise
 from tasks.step import step
 
 __all__ = [
-    "CandidateEvaluation", "HoldoutEvaluation", "MetricError", "baseline_scores", "batch_baselines", "candidates_table",
+    "CandidateEvaluation", "HoldoutEvaluation", "MetricError", "baseline_fits", "baseline_scores", "batch_baselines",
+    "candidates_table", "forecasts_volatility",
     "compute_metrics", "evaluate_fitted", "fold_metrics", "rescore_champion", "select_best",
 ]
 
@@ -58,7 +59,7 @@ def compute_metrics(
         MetricError: unusable labels or scores (a single class, non-finite values, lengths).
     """
     baselines = baselines or {}
-    out = {name: METRICS[name].fn(y, scores) for name in metrics_for(spec.task)}
+    out = {name: METRICS[name].fn(y, scores) for name in metrics_for(spec.task, forecasts_volatility(spec))}
     if spec.is_classifier:
         out["roc_auc_ci_high"] = roc_auc_ci(y, scores)[1]
         if spec.task == "direction":
@@ -73,12 +74,28 @@ def compute_metrics(
     return out
 
 
-def baseline_scores(spec: ModelSpec, table: pd.DataFrame, plan) -> dict[str, np.ndarray]:
-    """Naive forecasts of the spec's feature builder on the holdout rows (empty without one)."""
+def forecasts_volatility(spec: ModelSpec) -> bool:
+    """The spec's label is a volatility (its feature builder says so): the volatility losses apply."""
+    return bool(getattr(spec.builder, "forecasts_volatility", False))
+
+
+def baseline_scores(spec: ModelSpec, table: pd.DataFrame, plan, fitted: bool = True) -> dict[str, np.ndarray]:
+    """The baselines of the spec's feature builder on the holdout rows (empty without one); with
+    ``fitted=False`` only the naive ones that need no fit (persistence, majority)."""
     builder = spec.builder
     if builder is None or not hasattr(builder, "baseline_scores"):
         return {}
-    return builder.baseline_scores(table, plan)
+    return builder.baseline_scores(table, plan, fitted=fitted)
+
+
+def baseline_fits(spec: ModelSpec, table: pd.DataFrame, plan) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+    """The baselines on the holdout rows and, for fitted volatility baselines, their per-fold record
+    (:meth:`models.features.RealisedVolatilityBuilder.fit_baselines`; None otherwise)."""
+    builder = spec.builder
+    if builder is None or not hasattr(builder, "fit_baselines"):
+        return baseline_scores(spec, table, plan), None
+    forecasts, fits = builder.fit_baselines(table, plan)
+    return forecasts, None if fits is None else fits.record()
 
 
 @dataclass
@@ -112,7 +129,8 @@ def select_best(evaluations: list[CandidateEvaluation], metric: str) -> Candidat
 
 def candidates_table(evaluations: list[CandidateEvaluation], spec: ModelSpec, best: str | None) -> list[dict[str, Any]]:
     """Rows for reports: one per candidate with its metrics, fit time and selection mark."""
-    names = [m for m in shown_metrics(spec.task) if not METRICS[m].needs_protected or spec.protected_columns]
+    names = [m for m in shown_metrics(spec.task, forecasts_volatility(spec))
+             if not METRICS[m].needs_protected or spec.protected_columns]
     rows = []
     for e in evaluations:
         row: dict[str, Any] = {"candidate": e.name, "estimator": e.estimator}
@@ -147,6 +165,8 @@ class HoldoutEvaluation:
             (:func:`fold_metrics`); empty for a single holdout.
         selection: how the candidate was chosen when the spec's rule is ``simplest_within_noise``
             (:func:`tasks.selection.simplest_within_noise`); None for ``best``.
+        forecast: volatility forecasters' comparison of every candidate and baseline
+            (:func:`tasks.forecast_eval.forecast_comparison`); None for other models.
     """
 
     evaluations: list[CandidateEvaluation]
@@ -162,6 +182,7 @@ class HoldoutEvaluation:
     holdout_sha256: str
     folds: list[dict[str, Any]] = field(default_factory=list)
     selection: dict[str, Any] | None = None
+    forecast: dict[str, Any] | None = None
 
     @property
     def baseline(self) -> np.ndarray | None:
@@ -231,7 +252,7 @@ def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) ->
 
     rows = plan.holdout
     y = table[spec.target_column].to_numpy(dtype=float)[rows]
-    baselines = baseline_scores(spec, table, plan)
+    baselines, fits = baseline_fits(spec, table, plan)
     protected = _protected(spec, table, rows)
     evaluations = []
     for fc in fitted:
@@ -261,10 +282,16 @@ def evaluate_fitted(spec: ModelSpec, table: pd.DataFrame, plan, fitted: list) ->
     deciles = decile_table(y, scores) if spec.is_classifier else []
     fairness = (fairness_report(spec, y, scores, protected)
                 if protected is not None and spec.task == "binary_classification" else None)
+    forecast = None
+    if forecasts_volatility(spec):
+        from tasks.forecast_eval import forecast_comparison
+
+        forecast = forecast_comparison(spec, plan, y, {fc.spec.name: fc.holdout_scores for fc in fitted
+                                                       if fc.error is None}, best.name, baselines, fits)
     return HoldoutEvaluation(
         evaluations, candidates_table(evaluations, spec, best.name), best.name, dict(best.metrics),
         holdout.reset_index(drop=True), y, scores, baselines, deciles, fairness, sha,
-        fold_metrics(spec, plan, y, scores, baselines), selection,
+        fold_metrics(spec, plan, y, scores, baselines), selection, forecast,
     )
 
 
@@ -297,7 +324,7 @@ def rescore_champion(spec: ModelSpec, registry_root, table: pd.DataFrame, plan,
     if found.scores is not None:
         y = table[spec.target_column].to_numpy(dtype=float)[plan.holdout]
         try:
-            metrics = compute_metrics(spec, y, found.scores, baseline_scores(spec, table, plan),
+            metrics = compute_metrics(spec, y, found.scores, baseline_scores(spec, table, plan, fitted=False),
                                       _protected(spec, table, plan.holdout))
         except MetricError as err:
             error = f"MetricError: {err}"

@@ -118,6 +118,37 @@ def regression_plots(
     return paths
 
 
+FORECAST_PLOTS = ("forecast_baselines.png",)
+"""The file names :func:`baselines_plot` writes (shown in the card's forecast section)."""
+
+
+def baselines_plot(times: np.ndarray | None, y: np.ndarray, f: np.ndarray, baselines: dict[str, np.ndarray],
+                   folder: Path, title: str) -> list[Path]:
+    """The selected candidate's forecast, the realised volatility and every baseline's forecast over
+    the holdout (``forecast_baselines.png``).
+
+    Args:
+        times: the holdout rows' times (x axis), or None for row positions.
+        y, f: realised volatilities and the selected candidate's forecasts, shape ``(n,)``.
+        baselines: baseline name → its forecasts on the same rows, shape ``(n,)``.
+        folder: existing folder to write into; title: the model's name.
+    Returns the paths written.
+    """
+    plt = _plt()
+    x = np.arange(len(y)) if times is None else times
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.plot(x, y, lw=0.5, color="black", alpha=0.6, label="realised")
+    for name, b in baselines.items():
+        ax.plot(x, b, lw=0.6, alpha=0.8, label=name)
+    ax.plot(x, f, lw=0.9, color="crimson", label="selected forecast")
+    ax.set(ylabel="annualised volatility", title=f"{title}: forecast, realised volatility and baselines (holdout)")
+    ax.legend(loc="upper right", ncol=4, fontsize="small")
+    path = Path(folder) / FORECAST_PLOTS[0]
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return [path]
+
+
 DRIVERS_PLOTS = ("drivers.png", "partial_dependence.png")
 """The file names :func:`drivers_plots` writes (shown in the card's Drivers section)."""
 

@@ -32,7 +32,7 @@ from models.registry import ChampionChangedError, ModelRegistry, json_default, n
 from models.registry_tree import AliasNotWrittenError, refuse_inside_registry
 from models.spec import ModelSpec
 from tasks.gate import GateResult
-from tasks.plots import classification_plots, drivers_plots, regression_plots
+from tasks.plots import baselines_plot, classification_plots, drivers_plots, regression_plots
 from tasks.report import render_model_card
 from tasks.scorecard import scorecard_of
 from tasks.split import SplitPlan
@@ -144,6 +144,7 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         var_backtest=ev.market_tests.get("var_backtest"),
         model_confidence_set=ev.market_tests.get("model_confidence_set"),
         pesaran_timmermann=ev.market_tests.get("pesaran_timmermann"),
+        forecast=getattr(evaluation, "forecast", None),
         reference=reference_info(ev) if promoted else None,
         champion_comparison=ev.champion,
         gate=ev.gate,
@@ -212,7 +213,8 @@ def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path)
     (folder / "validation.md").write_text(ev.validation_markdown or "")
     (folder / "evaluation.json").write_text(json.dumps(
         {k: metadata[k] for k in ("candidates", "metrics", "deciles", "fairness", "leakage", "champion_comparison",
-                                  "gate", "split", "holdout") + (("fold_metrics",) if "fold_metrics" in metadata else ())},
+                                  "gate", "split", "holdout")
+         + tuple(k for k in ("fold_metrics", "forecast") if k in metadata)},
         indent=2, sort_keys=True, default=json_default,
     ))
     evaluation = ev.evaluation
@@ -224,6 +226,8 @@ def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path)
         holdout = evaluation.holdout
         times = holdout[col].to_numpy() if col and col in holdout.columns else None
         regression_plots(times, evaluation.y, evaluation.scores, evaluation.baseline, folder, title)
+        if len(evaluation.baselines) > 1 and getattr(evaluation, "forecast", None):
+            baselines_plot(times, evaluation.y, evaluation.scores, evaluation.baselines, folder, title)
     if ev.drivers and not ev.drivers.get("error"):
         drivers_plots(ev.drivers, folder, title)
     return sorted(p.name for p in folder.iterdir())

@@ -12,9 +12,10 @@ from typing import Any
 from models.metrics import digits as metric_digits
 from models.metrics import shown_metrics
 from tasks.card_explain import _drivers_section, _monotonic_section, _selected_text
+from tasks.card_forecast import forecast_card_section
 from tasks.market_tests import market_card_section
+from tasks.plots import DRIVERS_PLOTS, FORECAST_PLOTS
 from tasks.reasons import reasons_card_section
-from tasks.plots import DRIVERS_PLOTS
 from tasks.scorecard import scorecard_card_section
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ _fmt = fmt_value
 
 def candidates_markdown(rows: list[dict[str, Any]], task: str) -> str:
     """A markdown table of candidates and their holdout metrics."""
-    metrics = [m for m in shown_metrics(task) if any(m in r for r in rows)]
+    metrics = [m for m in shown_metrics(task, volatility=True) if any(m in r for r in rows)]
     head = ["candidate", "estimator", *metrics, "fit s", "selected"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -102,7 +103,7 @@ def _folds_section(meta: dict[str, Any]) -> list[str]:
         return []
     split_folds = meta.get("split", {}).get("folds", [])
     primary = meta.get("primary_metric")
-    names = [m for m in shown_metrics(meta["task"]) if any(m in f["metrics"] for f in folds)]
+    names = [m for m in shown_metrics(meta["task"], volatility=True) if any(m in f["metrics"] for f in folds)]
     if primary in names:
         names = [primary] + [m for m in names if m != primary]
     head = ["fold", "training rows", "training period", "test rows", "test period", *names]
@@ -286,6 +287,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
         *_performance_section(meta),
         "",
         *market_card_section(meta),
+        *forecast_card_section(meta),
         *_drivers_section(meta),
         *_monotonic_section(meta),
         *scorecard_card_section(meta),
@@ -306,7 +308,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
             "",
         ]
     lines += [gate_markdown(gate), ""]
-    plots = [r for r in meta.get("reports", []) if r.endswith(".png") and r not in DRIVERS_PLOTS]
+    plots = [r for r in meta.get("reports", []) if r.endswith(".png") and r not in DRIVERS_PLOTS + FORECAST_PLOTS]
     if plots:
         lines += ["## Plots", ""] + [f"![{p[:-4]}](reports/{p})" for p in plots] + [""]
     if meta.get("fairness"):

@@ -149,10 +149,13 @@ class VersionMetadata(StoredRecord):
     ``scorecard`` the scale, the cut-off in points and the points table (:func:`tasks.scorecard.scorecard_record`;
     None without a ``scorecard`` section),
     ``reasons`` the operating cut-off and reference profile of adverse-action reasons
-    (:func:`tasks.reasons.adverse_action_record`; binary classification).
+    (:func:`tasks.reasons.adverse_action_record`; binary classification),
     ``var_backtest`` (the holdout's VaR back-test, a spec with a ``var`` section),
     ``model_confidence_set`` (forecasters and specs with an ``mcs`` rule) and ``pesaran_timmermann``
-    (direction models): :func:`tasks.market_tests.market_tests`; None otherwise, and left out of the JSON.
+    (direction models): :func:`tasks.market_tests.market_tests`; None otherwise, and left out of the JSON;
+    ``forecast`` a volatility forecaster's RMSE, MAE and QLIKE of every candidate and baseline, pooled
+    and per fold, with Diebold-Mariano intervals and the baselines' fitted parameters
+    (:func:`tasks.forecast_eval.forecast_comparison`; None for other models).
     ``reference``, ``fold_metrics`` and ``drivers`` are left out of the JSON while None (records
     written before they existed, rejected runs, single-holdout splits).
     """
@@ -187,6 +190,7 @@ class VersionMetadata(StoredRecord):
     var_backtest: dict[str, Any] | None = None
     model_confidence_set: dict[str, Any] | None = None
     pesaran_timmermann: dict[str, Any] | None = None
+    forecast: dict[str, Any] | None = None
     reference: ReferenceInfo | None = None
     champion_comparison: ChampionRescoring | None = None
     gate: GateResult
@@ -198,7 +202,7 @@ class VersionMetadata(StoredRecord):
 
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics", "drivers", "monotonic",
                                                 "scorecard", "reasons", "var_backtest", "model_confidence_set",
-                                                "pesaran_timmermann"})
+                                                "pesaran_timmermann", "forecast"})
 
 
 # --------------------------------------------------------------------------- history events

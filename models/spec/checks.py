@@ -58,17 +58,24 @@ def check_metrics_fit_task(spec: SpecFields) -> list[str]:
             errors.append(f"{where}: metric {m!r} does not apply to task {spec.task!r}")
         elif METRICS[m].needs_protected and not spec.protected_columns:
             errors.append(f"{where}: metric {m!r} needs a column with role 'protected'")
+        elif METRICS[m].volatility and not getattr(spec.builder, "forecasts_volatility", False):
+            errors.append(f"{where}: metric {m!r} is a loss on volatility forecasts; it needs the "
+                          "realised_volatility feature builder")
     if METRICS[spec.gate.primary_metric].higher_is_better is None:
         errors.append("gate.primary_metric: a primary metric needs a better direction")
     return errors
 
 
 def check_baselines_exist(spec: SpecFields) -> list[str]:
-    """Every baseline rule names a baseline of the spec's feature builder."""
-    available = set(spec.builder.baselines) if spec.builder is not None else set()
+    """Every baseline rule names a baseline the spec's feature builder computes (a volatility
+    builder's ``params.baselines``)."""
+    builder = spec.builder
+    available = set(builder.declared_baselines) if builder is not None else set()
+    hint = "" if builder is None or set(builder.baselines) == available else (
+        f"; declare it in features_from.params.baselines (one of {list(builder.baselines)})")
     return [
         f"gate.rules.{i}.baseline: {r.baseline!r} is not a baseline of this model "
-        f"(available: {sorted(available) or 'none'})"
+        f"(available: {sorted(available) or 'none'}{hint})"
         for i, r in enumerate(spec.gate.rules)
         if isinstance(r, BaselineRule) and r.baseline not in available
     ]

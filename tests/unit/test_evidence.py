@@ -143,6 +143,34 @@ def test_market_forecast_card_and_metadata_give_the_periods_per_fold_metrics_and
     assert evaluation["fold_metrics"] == meta["fold_metrics"]
 
 
+def test_market_forecast_card_shows_every_baseline_with_rmse_mae_qlike_and_diebold_mariano(market_version):
+    """Issue 19 §4: the forecast section lists the candidate and the six baselines with their pooled and
+    per-fold losses, the Diebold-Mariano intervals against each baseline, and the chart; metadata too."""
+    from models.metrics import mae, qlike, rmse
+
+    meta, folder, evaluation = market_version["meta"], market_version["folder"], market_version["evaluation"]
+    rec = meta["forecast"]
+    names = ["persistence", "ewma", "garch", "gjr", "har", "log_har"]
+    assert [m["name"] for m in rec["models"]] == ["linear_har", *names] and not rec["fits"]["errors"]
+    y = evaluation.y
+    card = (folder / "model_card.md").read_text()
+    assert "## Forecast comparison (holdout)" in card and "| model | RMSE | MAE | QLIKE |" in card
+    for m in rec["models"][1:]:
+        f = evaluation.baselines[m["name"]]
+        assert m["pooled"] == pytest.approx({"rmse": rmse(y, f), "mae": mae(y, f), "qlike": qlike(y, f)})
+        assert f"| {m['name']} (baseline) | {rmse(y, f):.4f} | {mae(y, f):.4f} | {qlike(y, f):.4f} |" in card
+        assert len(m["folds"]) == 5
+    dm = [r for r in rec["diebold_mariano"] if r["candidate"] == "linear_har"]
+    assert {(r["baseline"], r["metric"]) for r in dm} == {(b, m) for b in names for m in ("rmse", "mae", "qlike")}
+    assert all(r["ci_low"] < r["diff"] < r["ci_high"] for r in dm)
+    assert [len(f) for f in (rec["fits"]["folds"])] == [7] * 5  # fold, train_rows and the five fitted baselines
+    assert "![forecast and baselines](reports/forecast_baselines.png)" in card
+    assert (folder / "reports" / "forecast_baselines.png").stat().st_size > 10_000
+    assert "forecast_baselines" not in card.split("## Plots")[1]  # shown once, in its section
+    stored = __import__("json").loads((folder / "reports" / "evaluation.json").read_text())
+    assert stored["forecast"]["diebold_mariano"] == rec["diebold_mariano"]
+
+
 def test_the_reference_is_the_whole_development_sample_scored_by_the_promoted_model(market, market_version):
     from models.estimators import predict_scores
 

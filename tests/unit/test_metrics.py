@@ -158,7 +158,9 @@ GOLDEN_REGRESSION = {
 def test_the_figures_are_those_of_the_code_before_the_catalogue():
     y, p, q, t, f, base = _golden_sample()
     assert classification_metrics(y, p) == pytest.approx(GOLDEN_CLASSIFICATION, rel=1e-13, abs=0)
-    assert regression_metrics(t, f, base) == pytest.approx(GOLDEN_REGRESSION, rel=1e-13, abs=0)
+    regression = regression_metrics(t, f, base)
+    assert {k: regression[k] for k in GOLDEN_REGRESSION} == pytest.approx(GOLDEN_REGRESSION, rel=1e-13, abs=0)
+    assert set(regression) - set(GOLDEN_REGRESSION) == {"qlike"}  # added by issue 19 for volatility labels
 
 
 def test_log_loss_clips_at_1e15_like_before():
@@ -197,7 +199,7 @@ def test_the_catalogue_is_consistent():
         if m.row_comparable:
             assert m.fn is not None, name
     assert sorted(ROW_COMPARABLE) == sorted(n for n, m in METRICS.items() if m.row_comparable)
-    assert {n for n, m in METRICS.items() if m.per_row_loss} == {"rmse", "mse", "mae", "directional_accuracy"}
+    assert {n for n, m in METRICS.items() if m.per_row_loss} == {"rmse", "mse", "mae", "qlike", "directional_accuracy"}
     assert [n for n, m in METRICS.items() if m.delong] == ["roc_auc"]
     with pytest.raises(ValueError, match="needs its function"):
         MetricInfo(higher_is_better=True, tasks=frozenset({"regression"}), description="x", row_comparable=True)

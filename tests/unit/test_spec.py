@@ -246,7 +246,8 @@ CHECK_CASES = [
      ["gate.rules.10.metric: metric 'adverse_impact_ratio' needs a column with role 'protected'"]),
     ("check_baselines_exist", "market_forecast",
      lambda d: d["gate"]["rules"].append({"kind": "baseline", "baseline": "majority", "metric": "rmse"}),
-     ["gate.rules.5.baseline: 'majority' is not a baseline of this model (available: ['persistence'])"]),
+     ["gate.rules.5.baseline: 'majority' is not a baseline of this model (available: ['ewma', 'garch', 'gjr', "
+      "'har', 'log_har', 'persistence'])"]),
     ("check_reference_groups", "credit_risk",
      lambda d: d.setdefault("fairness", {}).update(reference_groups={"Home": "owner"}),
      ["fairness.reference_groups.Home: not a column with role 'protected'"]),
