@@ -56,7 +56,7 @@ def test_a_misspelt_split_method_is_suggested_with_the_methods():
 def test_an_unknown_rule_kind_far_from_every_kind_lists_them():
     data = builtin_spec_dict("credit_risk")
     data["gate"]["rules"][0]["kind"] = "zzz"
-    assert ("field 'gate.rules.0': unknown kind 'zzz' (one of: 'threshold', 'champion', 'baseline', 'monotonic')"
+    assert ("field 'gate.rules.0': unknown kind 'zzz' (one of: 'threshold', 'champion', 'baseline', 'monotonic', 'mcs')"
             in _error(data))
 
 
