@@ -24,7 +24,7 @@ from models.spec.explain import ReasonsSpec
 from tasks.step import step
 
 __all__ = ["MAX_REASONS", "ReasonCountError", "ReasonsUnavailableError", "adverse_action_record",
-           "check_reason_count", "explain_rows", "feature_contributions", "logistic_points", "principal_reasons",
+           "check_reason_count", "drop_unseen_categories", "explain_rows", "feature_contributions", "logistic_points", "principal_reasons",
            "rank_reasons", "reason_columns", "reason_features", "reasons_card_section", "reasons_summary",
            "reference_profile", "stored_reasons"]
 
@@ -157,6 +157,32 @@ def feature_contributions(pipeline, X: pd.DataFrame, values: dict[str, Any], fea
     return out
 
 
+def drop_unseen_categories(contributions: np.ndarray, pipeline, X: pd.DataFrame, features: list[str],
+                           categorical: list[str]) -> np.ndarray:
+    """Set to NaN, in place, the contribution of a categorical feature on each row whose category
+    the pipeline never saw in training (:func:`models.estimators.unseen_category_mask`): so it is
+    never a reason there.
+
+    Why: the model scored such a row as having none of the known categories (all one-hot indicators
+    zero), not its value; substituting the reference category then measures an encoding artefact,
+    and Regulation B's commentary requires the reasons of a scoring system to relate to factors
+    actually scored (comment 9(b)(2)-4). Scoring warns per such column
+    (:func:`tasks.ranges.unseen_categories_report`).
+
+    Args:
+        contributions: shape (len(X), len(features)), :func:`feature_contributions`.
+
+    Returns:
+        ``contributions`` itself.
+    """
+    from models.estimators import unseen_category_mask
+
+    for feature, mask in unseen_category_mask(pipeline, X, categorical).items():
+        if feature in features:
+            contributions[mask, features.index(feature)] = np.nan
+    return contributions
+
+
 def rank_reasons(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` principal reasons of each row: the columns with the largest positive contribution.
 
@@ -212,8 +238,10 @@ def principal_reasons(section: ReasonsSpec, pipeline, X: pd.DataFrame, scores: n
     features = list(stored["features"])
     declined = scores >= float(stored["cutoff"])
     rows = np.arange(len(X)) if section.explain == "all" else np.flatnonzero(declined)
+    categorical = list(stored.get("categorical", []))
     contributions = feature_contributions(pipeline, X.iloc[rows], stored["reference"]["values"], features,
-                                          list(stored.get("categorical", [])), scores[rows])
+                                          categorical, scores[rows])
+    drop_unseen_categories(contributions, pipeline, X.iloc[rows], features, categorical)
     index, value = rank_reasons(contributions, k)
     texts = [stored["texts"].get(f, f) for f in features]
     text_levels = list(dict.fromkeys(texts))
@@ -324,6 +352,7 @@ def _candidate_reasons(spec, pipeline, X: pd.DataFrame, y: np.ndarray, features:
     profile = reference_profile(spec.reasons, X, scores, cutoff, categorical)
     declined = np.flatnonzero(scores >= cutoff)
     c = feature_contributions(pipeline, X.iloc[declined], profile["values"], features, categorical, scores[declined])
+    drop_unseen_categories(c, pipeline, X.iloc[declined], features, categorical)
     return scores, cutoff, rule, profile, declined, c
 
 

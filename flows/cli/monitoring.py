@@ -119,11 +119,13 @@ def print_scoring(model: str, result: dict[str, Any]) -> None:
                       highlight=False)
     if result["extra_columns"]:
         console.print(f"ignored columns not in the spec: {', '.join(result['extra_columns'])}", highlight=False)
-    from tasks.ranges import out_of_range_text
+    from tasks.ranges import out_of_range_text, unseen_categories_lines
 
     oor = out_of_range_text(result.get("out_of_range"))
     if oor:
         console.print(f"warning: {oor}", highlight=False)
+    for line in unseen_categories_lines(result.get("unseen_categories")):
+        console.print(f"warning: {line}", highlight=False, markup=False, soft_wrap=True)
     print_validation_warnings(result.get("validation_warnings"))
     r = result.get("reasons")
     if r:

@@ -1,0 +1,54 @@
+"""Adverse-action reasons, the policy rules found by the trial of the reasons (validator's trial
+15): a category unseen in training is never a reason, a reason text is given once per row, a
+materiality floor, and the note on rows without a reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.estimators import build_candidate, training_categories
+from models.spec import ReasonsSpec
+from tasks.ranges import unseen_categories_lines, unseen_categories_report
+from tasks.reasons import principal_reasons, reference_profile
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _book(n=1500, seed=5):
+    """A small credit book: region 'south' is risky; the one-hot logistic model learns
+    coefficients for 'north', 'south', 'west' only."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"debt": rng.normal(0, 1, n), "region": rng.choice(["north", "south", "west"], n)})
+    y = (rng.random(n) < _sigmoid(0.9 * X["debt"] + 1.2 * (X["region"] == "south") - 0.3)).astype(int)
+    pipe = build_candidate("logistic_regression", "binary_classification", {"C": 1.0}, ["debt"], ["region"])
+    pipe.fit(X, y)
+    scores = pipe.predict_proba(X)[:, 1]
+    cutoff = float(np.quantile(scores, 0.6))
+    profile = reference_profile(ReasonsSpec(reference="all"), X, scores, cutoff, ["region"])
+    stored = {"cutoff": cutoff, "reference": profile, "features": ["debt", "region"], "categorical": ["region"],
+              "texts": {"debt": "Debt too high", "region": "Region"}}
+    return pipe, stored
+
+
+def test_a_category_unseen_in_training_is_never_a_reason_and_is_counted():
+    pipe, stored = _book()
+    assert sorted(training_categories(pipe)["region"]) == ["north", "south", "west"]
+    batch = pd.DataFrame({"debt": [2.0, 2.5, 1.2, 2.0], "region": ["mars", "mars", "mars", "south"]})
+    scores = pipe.predict_proba(batch)[:, 1]
+    assert (scores >= stored["cutoff"]).all()  # all four declined
+    # without the rule, 'mars' (all one-hot indicators 0) against the reference 'north' raised the risk
+    out = principal_reasons(ReasonsSpec(), pipe, batch, scores, stored, k=2)
+    given = out[["reason_1", "reason_2"]].astype(object)
+    assert not (given.iloc[:3] == "region").any(axis=None)
+    assert list(given.iloc[:3]["reason_1"]) == ["debt", "debt", "debt"]
+    assert "region" in list(given.iloc[3])  # a known category is still a reason
+    report = unseen_categories_report(pipe, batch, ["region"])
+    assert report == {"region": {"rows": 3, "values": ["mars"]}}
+    assert unseen_categories_lines(report) == [
+        ("region: 3 row(s) with a category unseen in training ('mars'); scored as none of the known categories, "
+         "never an adverse-action reason")]
+    missing = batch.assign(region=[None, np.nan, "north", "west"])  # missing values are imputed, not unseen
+    assert unseen_categories_report(pipe, missing, ["region"]) == {}
