@@ -183,30 +183,43 @@ def drop_unseen_categories(contributions: np.ndarray, pipeline, X: pd.DataFrame,
     return contributions
 
 
-def rank_reasons(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def rank_reasons(contributions: np.ndarray, k: int, groups: list | np.ndarray | None = None,
+                 floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` principal reasons of each row: the columns with the largest positive contribution.
 
     A factor that lowers the risk, or leaves it unchanged (contribution ≤ 0 or missing), is never a
-    reason. Ties keep the column order (a stable sort): callers pass the columns in spec order.
+    reason; nor one below ``floor``. Ties keep the column order (a stable sort): callers pass the
+    columns in spec order. With ``groups`` (one label per column: its reason text), the reasons are
+    distinct statements: a column whose group was already given on the row, at a larger or tied
+    contribution, is skipped and the next distinct one taken (the statement stands once, at the
+    rank, code and contribution of its largest contributor).
 
     Args:
         contributions: shape (n, m), e.g. :func:`feature_contributions`.
+        groups: length m, or None (every column its own statement).
+        floor: the smallest contribution that may be a reason (``reasons.min_contribution``).
 
     Returns:
         ``(index, value)``, both shape (n, k): the column of each reason (-1 where a row has fewer
         than ``k`` reasons) and its contribution (NaN there).
     """
     c = np.asarray(contributions, dtype=float)
-    k_eff = min(k, c.shape[1])
-    order = np.argsort(-np.where(np.isnan(c), -np.inf, c), axis=1, kind="stable")[:, :k_eff]
+    n, m = c.shape
+    order = np.argsort(-np.where(np.isnan(c), -np.inf, c), axis=1, kind="stable")
     value = np.take_along_axis(c, order, axis=1)
-    keep = value > 0
-    index = np.where(keep, order, -1)
-    value = np.where(keep, value, np.nan)
-    if k_eff < k:
-        pad = k - k_eff
-        index = np.hstack([index, np.full((len(c), pad), -1)])
-        value = np.hstack([value, np.full((len(c), pad), np.nan)])
+    eligible = (value > 0) & (value >= floor)
+    if groups is not None and m:
+        code = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)[1].ravel()[order]
+        for p in range(1, m):  # a statement already given further left on the row (sorted) is a repeat
+            eligible[:, p] &= ~(code[:, :p] == code[:, p:p + 1]).any(axis=1)
+    pick = np.argsort(~eligible, axis=1, kind="stable")[:, :k]  # the first k eligible, in rank order
+    keep = np.take_along_axis(eligible, pick, axis=1)
+    index = np.where(keep, np.take_along_axis(order, pick, axis=1), -1)
+    value = np.where(keep, np.take_along_axis(value, pick, axis=1), np.nan)
+    if index.shape[1] < k:
+        pad = k - index.shape[1]
+        index = np.hstack([index, np.full((n, pad), -1)])
+        value = np.hstack([value, np.full((n, pad), np.nan)])
     return index, value
 
 
@@ -242,8 +255,8 @@ def principal_reasons(section: ReasonsSpec, pipeline, X: pd.DataFrame, scores: n
     contributions = feature_contributions(pipeline, X.iloc[rows], stored["reference"]["values"], features,
                                           categorical, scores[rows])
     drop_unseen_categories(contributions, pipeline, X.iloc[rows], features, categorical)
-    index, value = rank_reasons(contributions, k)
     texts = [stored["texts"].get(f, f) for f in features]
+    index, value = rank_reasons(contributions, k, texts)
     text_levels = list(dict.fromkeys(texts))
     text_code = np.array([text_levels.index(t) for t in texts] + [-1])  # position -1 → missing
     out = pd.DataFrame({"declined": declined})
@@ -404,14 +417,16 @@ def _agreement(spec, fitted: list, X: pd.DataFrame, y: np.ndarray, features: lis
         return {"baseline": None, "exact": None, "candidates": {}}
     top: dict[str, pd.Series] = {}
     exact = None
+    texts = [spec.reason_text(f) for f in features]
     for fc in usable:
         _, _, _, profile, declined, c = _candidate_reasons(spec, fc.pipeline, X, y, features)
-        index, _ = rank_reasons(c, k)
+        index, _ = rank_reasons(c, k, texts)
         top[fc.spec.name] = pd.Series(index[:, 0], index=declined)
-        if fc is logistic:
+        if fc is logistic:  # the exact ranking under the same rules (distinct texts; unseen categories left out)
             points = logistic_points(fc.pipeline, X.iloc[declined], profile["values"], features,
                                      list(spec.categorical_features))
-            exact_index, _ = rank_reasons(points, k)
+            points[np.isnan(c)] = np.nan
+            exact_index, _ = rank_reasons(points, k, texts)
             exact = {"rows": int(declined.size), "agreeing": int(np.all(exact_index == index, axis=1).sum()), "k": k}
     base = top[logistic.spec.name]
     candidates = {}

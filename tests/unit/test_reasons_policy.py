@@ -5,6 +5,7 @@ materiality floor, and the note on rows without a reason."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from models.estimators import build_candidate, training_categories
@@ -52,3 +53,19 @@ def test_a_category_unseen_in_training_is_never_a_reason_and_is_counted():
          "never an adverse-action reason")]
     missing = batch.assign(region=[None, np.nan, "north", "west"])  # missing values are imputed, not unseen
     assert unseen_categories_report(pipe, missing, ["region"]) == {}
+
+
+def test_a_reason_text_is_given_once_per_row_at_the_rank_of_its_largest_contribution():
+    from tests.unit.test_reasons import StubModel, _frame, _scores, _stored
+
+    stored = _stored()
+    stored["texts"] = {"a": "Excessive obligations", "b": "Excessive obligations", "c": "Text of c",
+                       "home": "Housing status"}
+    X = _frame([[1.0, 0.8, -0.1, "rent"], [0.3, 0.6, 0.0, "own"]])  # row 0: home 1.5 > a 1.0 > b 0.8 > c 0.2
+    out = principal_reasons(ReasonsSpec(), StubModel(), X, _scores(X), stored, k=3)
+    assert list(out.loc[0, ["reason_1", "reason_2", "reason_3"]]) == ["home", "a", "c"]  # b's text = a's: skipped
+    assert list(out.loc[0, ["reason_1_text", "reason_2_text", "reason_3_text"]]) == [
+        "Housing status", "Excessive obligations", "Text of c"]
+    s = _sigmoid(1.0 + 0.8 + 0.2 + 1.5)
+    assert out.loc[0, "reason_2_contribution"] == pytest.approx(s - _sigmoid(0.8 + 0.2 + 1.5), abs=1e-15)  # a's own
+    assert out.loc[1, "reason_1"] == "b" and pd.isna(out.loc[1, "reason_2"])  # a (0.3 < b's 0.6) shares b's text
