@@ -239,7 +239,8 @@ def principal_reasons(section: ReasonsSpec, pipeline, X: pd.DataFrame, scores: n
     Returns:
         n rows (index 0..n-1): ``declined`` (score at or above the cut-off), then per reason
         ``reason_i`` (the feature's name, its code), ``reason_i_text`` and ``reason_i_contribution``
-        (the probability the factor adds against the reference), filled for declined rows
+        (the probability the factor adds against the reference, at least ``section.min_contribution``;
+        one statement per text, :func:`rank_reasons`), filled for declined rows
         (every row with ``explain: all``), missing elsewhere and where a row has fewer reasons.
         Codes and texts are categoricals (Parquet stores them dictionary-encoded).
 
@@ -256,7 +257,7 @@ def principal_reasons(section: ReasonsSpec, pipeline, X: pd.DataFrame, scores: n
                                           categorical, scores[rows])
     drop_unseen_categories(contributions, pipeline, X.iloc[rows], features, categorical)
     texts = [stored["texts"].get(f, f) for f in features]
-    index, value = rank_reasons(contributions, k, texts)
+    index, value = rank_reasons(contributions, k, texts, section.min_contribution)
     text_levels = list(dict.fromkeys(texts))
     text_code = np.array([text_levels.index(t) for t in texts] + [-1])  # position -1 → missing
     out = pd.DataFrame({"declined": declined})
@@ -418,14 +419,16 @@ def _agreement(spec, fitted: list, X: pd.DataFrame, y: np.ndarray, features: lis
     top: dict[str, pd.Series] = {}
     exact = None
     texts = [spec.reason_text(f) for f in features]
+    floor = spec.reasons.min_contribution
     for fc in usable:
         _, _, _, profile, declined, c = _candidate_reasons(spec, fc.pipeline, X, y, features)
-        index, _ = rank_reasons(c, k, texts)
+        index, _ = rank_reasons(c, k, texts, floor)
         top[fc.spec.name] = pd.Series(index[:, 0], index=declined)
-        if fc is logistic:  # the exact ranking under the same rules (distinct texts; unseen categories left out)
+        if fc is logistic:  # the exact ranking under the same rules: distinct texts; unseen categories and
+            # factors below the materiality floor (a probability: compared on the contribution) left out
             points = logistic_points(fc.pipeline, X.iloc[declined], profile["values"], features,
                                      list(spec.categorical_features))
-            points[np.isnan(c)] = np.nan
+            points[np.isnan(c) | (c < floor)] = np.nan
             exact_index, _ = rank_reasons(points, k, texts)
             exact = {"rows": int(declined.size), "agreeing": int(np.all(exact_index == index, axis=1).sum()), "k": k}
     base = top[logistic.spec.name]

@@ -82,3 +82,10 @@ class ReasonsSpec(Strict):
     explain: Literal["declined", "all"] = "declined"
     """Which scored rows get reasons: ``declined`` (score at or above the cut-off) or ``all``
     (every row, approved ones too: the factors that raise its risk most against the reference)."""
+    min_contribution: float = Field(default=0.001, ge=0, lt=1, allow_inf_nan=False, strict=True)
+    """The smallest contribution (probability of the event, 0.001 = 0.1 percentage point) a factor
+    must add against the reference to be a principal reason; a smaller one is not given, and a row
+    whose every factor is below it gets no reason code (the command counts such rows). Our
+    materiality policy, not a regulatory figure: Regulation B asks for the principal reasons, and a
+    factor that moves the probability by a thousandth of a point is not one. 0 gives every factor
+    that raises the risk."""

@@ -180,7 +180,7 @@ def test_the_logistic_ranking_equals_the_exact_points_below_the_reference():
              "years": "Length of employment", "home": "Type of residence"}  # two features, one statement
     stored = {"cutoff": cutoff, "reference": profile, "features": features, "categorical": categorical,
               "texts": texts}
-    out = principal_reasons(ReasonsSpec(), pipe, X[features], scores, stored, k=4)
+    out = principal_reasons(ReasonsSpec(min_contribution=0.0), pipe, X[features], scores, stored, k=4)
     declined = np.flatnonzero(scores >= cutoff)
     assert len(declined) == int(out["declined"].sum()) > 500
     points = logistic_points(pipe, X[features].iloc[declined], profile["values"], features, categorical)

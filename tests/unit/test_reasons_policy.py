@@ -5,8 +5,8 @@ materiality floor, and the note on rows without a reason."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from models.estimators import build_candidate, training_categories
 from models.spec import ReasonsSpec
@@ -69,3 +69,27 @@ def test_a_reason_text_is_given_once_per_row_at_the_rank_of_its_largest_contribu
     s = _sigmoid(1.0 + 0.8 + 0.2 + 1.5)
     assert out.loc[0, "reason_2_contribution"] == pytest.approx(s - _sigmoid(0.8 + 0.2 + 1.5), abs=1e-15)  # a's own
     assert out.loc[1, "reason_1"] == "b" and pd.isna(out.loc[1, "reason_2"])  # a (0.3 < b's 0.6) shares b's text
+
+
+def test_a_factor_below_the_materiality_floor_is_not_a_reason():
+    from tests.unit.test_reasons import StubModel, _frame, _scores, _stored
+
+    X = _frame([[1.0, 2e-5, 0.0, "own"]])  # b adds about 4e-6 to the probability: immaterial
+    s = _sigmoid(1.0 + 2e-5)
+    tiny = s - _sigmoid(1.0)
+    assert 0 < tiny < 1e-5
+    out = principal_reasons(ReasonsSpec(), StubModel(), X, _scores(X), _stored(), k=2)  # default floor 0.001
+    assert out.loc[0, "reason_1"] == "a" and pd.isna(out.loc[0, "reason_2"])
+    every = principal_reasons(ReasonsSpec(min_contribution=0), StubModel(), X, _scores(X), _stored(), k=2)
+    assert every.loc[0, "reason_2"] == "b" and every.loc[0, "reason_2_contribution"] == pytest.approx(tiny, rel=1e-6)
+    high = principal_reasons(ReasonsSpec(min_contribution=0.5), StubModel(), X, _scores(X), _stored(), k=2)
+    assert high[["reason_1", "reason_2"]].isna().all(axis=None)  # a adds 0.23 < 0.5
+    assert ReasonsSpec().min_contribution == 0.001
+
+
+@pytest.mark.parametrize("value", [True, -0.01, 1.0, float("nan"), "0.01"])
+def test_the_materiality_floor_is_a_probability_in_zero_to_one(value):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="min_contribution"):
+        ReasonsSpec(min_contribution=value)
