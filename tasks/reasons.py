@@ -294,13 +294,18 @@ def stored_reasons(metadata: dict[str, Any], model: str, version: int) -> dict[s
 
 def reasons_summary(frame: pd.DataFrame, stored: dict[str, Any], k: int, explain: str) -> dict[str, Any]:
     """What the scoring result says about the reasons of :func:`principal_reasons`'s ``frame``:
-    ``k``, ``explain``, ``cutoff``, ``reference`` (its kind), ``declined_rows``, ``explained_rows``
-    and ``without_reason`` (explained rows where no feature alone raises the risk against the
-    reference: the decline comes from the features together)."""
-    explained = frame["declined"].to_numpy() if explain == "declined" else np.ones(len(frame), dtype=bool)
+    ``k``, ``explain``, ``cutoff``, ``reference`` (its kind), ``declined_rows``, ``explained_rows``,
+    ``without_reason`` (declined rows where no feature alone raises the risk against the reference
+    by the materiality floor: the decline comes from the features together) and
+    ``approved_without_reason`` (with ``explain: all``: approved rows without a reason, whose
+    features lower the risk or raise it only immaterially; 0 otherwise)."""
+    declined = frame["declined"].to_numpy(dtype=bool)
+    explained = declined if explain == "declined" else np.ones(len(frame), dtype=bool)
+    none = frame["reason_1"].isna().to_numpy()
     return {"k": k, "explain": explain, "cutoff": float(stored["cutoff"]), "reference": stored["reference"]["kind"],
-            "declined_rows": int(frame["declined"].sum()), "explained_rows": int(explained.sum()),
-            "without_reason": int((explained & frame["reason_1"].isna().to_numpy()).sum())}
+            "declined_rows": int(declined.sum()), "explained_rows": int(explained.sum()),
+            "without_reason": int((declined & none).sum()),
+            "approved_without_reason": int((explained & ~declined & none).sum())}
 
 
 # --------------------------------------------------------------------------- the exact linear ranking

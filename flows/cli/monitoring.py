@@ -133,8 +133,12 @@ def print_scoring(model: str, result: dict[str, Any]) -> None:
         console.print(f"up to {r['k']} adverse-action reasons for each {rows} ({r['declined_rows']} declined at score >= "
                       f"{r['cutoff']:.4f}; reference: {r['reference']})", highlight=False)
         if r["without_reason"]:
-            console.print(f"note: {r['without_reason']} explained row(s) have no single feature raising the risk against "
-                          "the reference (their features raise it together): no reason code", highlight=False)
+            console.print(f"note: {r['without_reason']} declined row(s) have no single feature raising the risk against "
+                          "the reference by the materiality floor (their features raise it together): no reason code",
+                          highlight=False)
+        if r.get("approved_without_reason"):
+            console.print(f"note: {r['approved_without_reason']} approved row(s) have no feature raising the risk against "
+                          "the reference (beyond the materiality floor): no reason code", highlight=False)
     print_spec_comparison(result.get("spec_comparison"), result["version"])
 
 

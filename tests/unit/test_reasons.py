@@ -107,7 +107,7 @@ def test_only_declined_rows_get_reasons_unless_explain_all():
     assert every.loc[1, "reason_1"] == "b" and not every.loc[1, "declined"]
     summary = reasons_summary(out, _stored(), 3, "declined")
     assert summary == {"k": 3, "explain": "declined", "cutoff": 0.5, "reference": "passing_margin",
-                       "declined_rows": 1, "explained_rows": 1, "without_reason": 0}
+                       "declined_rows": 1, "explained_rows": 1, "without_reason": 0, "approved_without_reason": 0}
 
 
 def test_a_row_at_the_cutoff_is_declined():

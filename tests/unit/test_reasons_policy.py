@@ -93,3 +93,23 @@ def test_the_materiality_floor_is_a_probability_in_zero_to_one(value):
 
     with pytest.raises(ValidationError, match="min_contribution"):
         ReasonsSpec(min_contribution=value)
+
+
+def test_the_note_on_rows_without_a_reason_counts_declined_rows_and_words_approved_ones_apart(capsys):
+    from flows.cli.monitoring import print_scoring
+    from tasks.reasons import reasons_summary
+    from tests.unit.test_reasons import StubModel, _frame, _scores, _stored
+
+    # row 0 declined with reason a; row 1 at the reference (score 0.5, declined, no reason);
+    # rows 2 and 3 approved with every factor lowering the risk (no reason)
+    X = _frame([[2.0, 0.0, 0.0, "own"], [0.0, 0.0, 0.0, "own"], [0.0, 0.0, 0.5, "own"], [-1.0, 0.0, 0.0, "own"]])
+    out = principal_reasons(ReasonsSpec(explain="all"), StubModel(), X, _scores(X), _stored(), k=2)
+    summary = reasons_summary(out, _stored(), 2, "all")
+    assert (summary["declined_rows"], summary["explained_rows"]) == (2, 4)
+    assert (summary["without_reason"], summary["approved_without_reason"]) == (1, 2)
+    result = {"rows": 4, "version": 1, "output": "o.parquet", "extra_columns": [], "reasons": summary}
+    print_scoring("m", result)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "note: 1 declined row(s) have no single feature raising the risk" in text
+    assert "note: 2 approved row(s) have no feature raising the risk" in text
+    assert "explained row(s)" not in text
