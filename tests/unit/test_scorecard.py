@@ -214,3 +214,23 @@ def test_scoring_output_carries_whole_points_that_agree_with_the_score():
     assert out["points"].tolist() == expected == [600, 650, 456, -111]
     no_card = spec.model_copy(update={"scorecard": None})
     assert "points" not in predictions_frame(no_card, table, scores, 3, "2026-01-02T03:04:05Z").columns
+
+
+@pytest.mark.parametrize("field", ["base_points", "base_odds", "pdo"])
+@pytest.mark.parametrize("value", [True, False, "50"])
+def test_a_boolean_or_quoted_scorecard_number_is_refused_naming_the_field(field, value):
+    data = builtin_spec_dict("credit_risk")
+    data["scorecard"] = {"base_points": 600, "base_odds": 19, "pdo": 50, field: value}
+    with pytest.raises(SpecError, match=rf"scorecard\.{field}'?: Input should be a valid number"):
+        parse_spec(data)
+
+
+def test_a_boolean_reason_count_or_driver_setting_is_refused():
+    data = builtin_spec_dict("credit_risk")
+    data["reasons"] = {"k": True}
+    with pytest.raises(SpecError, match=r"reasons\.k"):
+        parse_spec(data)
+    data = builtin_spec_dict("credit_risk")
+    data["drivers"] = {"seed": True}
+    with pytest.raises(SpecError, match=r"drivers\.seed"):
+        parse_spec(data)
