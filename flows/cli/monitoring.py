@@ -229,7 +229,7 @@ def score_cmd(
         check_output(out, batch)  # before Prefect starts: a bad name fails in a second, not ten
     except OutputPathError as err:
         _fail(str(err))
-    preflight_score(model, version, batch)  # columns of the stored spec, libraries: before Prefect
+    preflight_score(model, version, batch, reasons)  # columns of the stored spec, libraries, reasons: before Prefect
     _check_configured_api()
     _check_version(model, version)
     from flows.monitoring import score_batch
