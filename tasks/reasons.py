@@ -376,13 +376,15 @@ def _candidate_reasons(spec, pipeline, X: pd.DataFrame, y: np.ndarray, features:
 
 
 @step("adverse-action-reasons")
-def adverse_action_record(spec, evaluation, fitted: list, k: int = 4) -> dict[str, Any] | None:
+def adverse_action_record(spec, evaluation, fitted: list, k: int | None = None) -> dict[str, Any] | None:
     """The ``reasons`` record of a version (``metadata.json``), measured on the holdout.
 
     The cut-off is :func:`tasks.fairness.operating_cutoff` on the selected pipeline's holdout
     scores (``fairness.cutoff`` / ``fairness.approval_rate`` / one minus the holdout event rate:
     the same rule, and for a model not refitted on the holdout the same value, as the card's
     fairness section); the reference profile is :func:`reference_profile` of the same rows.
+    ``k``: the reasons per row the agreement is measured at (None: the spec's ``reasons.k``, else
+    the advised 4).
 
     Returns:
         None for a task other than binary classification; else ``cutoff``, ``cutoff_rule``,
@@ -396,6 +398,7 @@ def adverse_action_record(spec, evaluation, fitted: list, k: int = 4) -> dict[st
     """
     if spec.task != "binary_classification":
         return None
+    k = k or spec.reasons.k or 4  # the agreement is measured at the number of reasons the spec gives
     best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
     features = reason_features(spec)
     X = evaluation.holdout[spec.feature_columns].reset_index(drop=True)
@@ -474,9 +477,9 @@ def reasons_card_section(meta: dict[str, Any]) -> list[str]:
         lines += ["", f"Agreement with the logistic candidate `{agreement['baseline']}` on the holdout:", ""]
         exact = agreement.get("exact")
         if exact:
-            lines.append(f"- `{agreement['baseline']}`: its top {exact['k']} reasons equal the exact points-below-"
-                         f"reference ranking (coefficient × input difference) on {exact['agreeing']} of "
-                         f"{exact['rows']} declined rows.")
+            lines.append(f"- `{agreement['baseline']}`: its top {exact['k']} reasons (k = reasons.k of the spec, "
+                         "else the advised 4) equal the exact points-below-reference ranking (coefficient × input "
+                         f"difference) on {exact['agreeing']} of {exact['rows']} declined rows.")
         for name, a in agreement["candidates"].items():
             share = f"{a['agreeing'] / a['rows']:.1%}" if a["rows"] else "n/a"
             lines.append(f"- `{name}`: same top reason on {a['agreeing']} of {a['rows']} rows both decline ({share}).")

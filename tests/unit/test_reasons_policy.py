@@ -113,3 +113,24 @@ def test_the_note_on_rows_without_a_reason_counts_declined_rows_and_words_approv
     assert "note: 1 declined row(s) have no single feature raising the risk" in text
     assert "note: 2 approved row(s) have no feature raising the risk" in text
     assert "explained row(s)" not in text
+
+
+def test_the_card_measures_the_exact_agreement_at_the_spec_s_number_of_reasons():
+    from types import SimpleNamespace
+
+    from models.spec import parse_spec
+    from tasks.reasons import adverse_action_record, reasons_card_section
+    from tests.unit.test_scoring_columns import SPEC
+
+    spec = parse_spec({**SPEC, "reasons": {"reference": "all", "k": 3}})
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"income": rng.uniform(10, 200, 400), "region": rng.choice(["north", "south", "west"], 400)})
+    y = (rng.random(400) < _sigmoid(-0.02 * X["income"] + 1.0 * (X["region"] == "south") + 1)).astype(int)
+    pipe = build_candidate("logistic_regression", "binary_classification", {}, ["income"], ["region"]).fit(X, y)
+    fitted = [SimpleNamespace(spec=SimpleNamespace(name="logistic", estimator="logistic_regression"), pipeline=pipe,
+                              error=None)]
+    record = adverse_action_record.fn(spec, SimpleNamespace(best="logistic", holdout=X, y=y.to_numpy()), fitted)
+    assert record["agreement"]["exact"]["k"] == 3
+    assert record["agreement"]["exact"]["agreeing"] == record["agreement"]["exact"]["rows"] == record["holdout_declined"]
+    card = "\n".join(reasons_card_section({"reasons": record}))
+    assert "its top 3 reasons (k = reasons.k of the spec, else the advised 4) equal the exact" in card

@@ -234,3 +234,19 @@ def test_a_boolean_reason_count_or_driver_setting_is_refused():
     data["drivers"] = {"seed": True}
     with pytest.raises(SpecError, match=r"drivers\.seed"):
         parse_spec(data)
+
+
+def test_an_integer_feature_is_listed_at_values_it_takes():
+    rng = np.random.default_rng(4)
+    n = 600
+    X = pd.DataFrame({"dependants": rng.permutation(np.repeat([0.0, 1.0, 2.0, 3.0], n // 4)),  # linear: 0.75, 1.5
+                      "utilisation": rng.uniform(0, 1, n)})
+    y = (rng.random(n) < 0.2 + 0.1 * X["dependants"]).astype(int)
+    pipe = build_candidate("logistic_regression", "binary_classification", {}, ["dependants", "utilisation"], [])
+    pipe.fit(X, y)
+    by = {f["feature"]: f for f in points_table(SCALE, pipe, X, [])["features"]}
+    shown = [r["value"] for r in by["dependants"]["rows"]]
+    assert [s.split(" ")[0] for s in shown] == ["0", "1", "2", "3"]  # never an interpolated 0.25 or 1.5
+    assert shown[0] == "0 (holdout 5% quantile)"
+    continuous = [float(r["value"].split(" ")[0]) for r in by["utilisation"]["rows"]]
+    assert continuous[2] == pytest.approx(float(np.median(X["utilisation"])), rel=1e-5)  # interpolated as before
