@@ -43,7 +43,7 @@ from tasks.monitor import (
     record_monitoring,
     reports_folder,
 )
-from tasks.ranges import count_out_of_range, out_of_range_text
+from tasks.ranges import count_out_of_range, out_of_range_text, unseen_categories_lines, unseen_categories_report
 from tasks.reasons import check_reason_count, explain_rows, reasons_summary, stored_reasons
 from tasks.report import (
     artifact_key,
@@ -202,7 +202,9 @@ def score_batch(
     Returns:
         ``{"model", "version", "rows", "output", "extra_columns", "batch", "unscored_rows",
         "unscored_reason", "out_of_range", "spec_comparison", "validation_warnings", "points_scale",
-        "reasons"}``
+        "unseen_categories", "reasons"}``
+        (``unseen_categories``: per categorical feature, the rows whose category the version never saw
+        in training, :func:`tasks.ranges.unseen_categories_report`; each is a warning)
         (``reasons``: :func:`tasks.reasons.reasons_summary`, None without reasons)
         (``out_of_range``: per numeric feature, the rows outside the version's training range,
         :func:`tasks.ranges.out_of_range_report`; ``spec_comparison``: the
@@ -245,10 +247,15 @@ def score_batch(
               "out_of_range": count_out_of_range(spec.drift, loaded.pipeline, table),
               "spec_comparison": compared.model_dump(mode="json"), "validation_warnings": warnings,
               "points_scale": scale_text(spec.scorecard),
+              "unseen_categories": unseen_categories_report(
+                  loaded.pipeline, table, [f for f in loaded.features if f in spec.categorical_features]),
               "reasons": None if explained is None else reasons_summary(explained, stored, k, spec.reasons.explain)}
     oor_text = out_of_range_text(result["out_of_range"])
     if oor_text:
         logger.warning("%s: %s", spec.name, oor_text, extra=_SHOWN)
+    unseen = unseen_categories_lines(result["unseen_categories"])
+    for line in unseen:
+        logger.warning("%s: %s", spec.name, line, extra=_SHOWN)
     if unscored:
         logger.info("%d row(s) of the batch were not scored: the feature builder needs earlier history", unscored,
                     extra=_SHOWN)
@@ -257,6 +264,7 @@ def score_batch(
         f"# Scored {spec.name} v{loaded.version}\n\n{len(table)} rows from {label} → `{written}`.\n\n"
         + (f"Ignored columns not in the spec: {', '.join(extra)}" if extra else "No extra columns.")
         + (f"\n\nWarning: {oor_text}." if oor_text else "")
+        + "".join(f"\n\nWarning: {line}." for line in unseen)
         + "".join(f"\n\nValidation warning: {w}" for w in warnings)
         + f"\n\n{compared.sentence(loaded.version)}.",
         f"Batch scoring of {spec.name}",

@@ -158,6 +158,43 @@ def range_guard(pipeline: Pipeline) -> TrainingRangeGuard | None:
     return step if isinstance(step, TrainingRangeGuard) else None
 
 
+def training_categories(pipeline) -> dict[str, list]:
+    """The categories each categorical feature took on the pipeline's training rows, from its
+    fitted encoder (one-hot or ordinal, :func:`build_candidate`): feature → the known levels
+    (``"missing"``, the one-hot imputation's level, included when training had missing values).
+    Empty for a pipeline without a categorical encoder (or not a :class:`Pipeline`)."""
+    out: dict[str, list] = {}
+    steps = getattr(pipeline, "steps", None) or []
+    for _, prep in steps:
+        for _, trans, cols in getattr(prep, "transformers_", []):
+            encoders = dict(getattr(trans, "steps", []))
+            encoder = encoders.get("onehot", encoders.get("ordinal"))
+            if encoder is not None and hasattr(encoder, "categories_"):
+                out.update({c: list(levels) for c, levels in zip(list(cols), encoder.categories_)})
+    return out
+
+
+def unseen_category_mask(pipeline, X: pd.DataFrame, categorical: list[str]) -> dict[str, np.ndarray]:
+    """Per categorical feature of ``X``, the rows whose present value the pipeline never saw in
+    training (:func:`training_categories`): the one-hot encoder scores such a value as all-zero
+    indicators and the ordinal one as missing, so the model did not score the value itself.
+    Missing values are not counted (the pipeline imputes them as it learned to).
+
+    Returns:
+        feature → boolean array of shape (len(X),), only features with a known category list.
+    """
+    known = training_categories(pipeline)
+    out = {}
+    for feature in categorical:
+        if feature not in known or feature not in X.columns:
+            continue
+        values = pd.Series(missing_as_nan(X[feature].to_numpy()), index=X.index)
+        levels = pd.Index([lv for lv in known[feature] if not (isinstance(lv, float) and np.isnan(lv))], dtype=object)
+        present = values.notna().to_numpy()
+        out[feature] = present & ~values.astype(object).isin(levels).to_numpy()
+    return out
+
+
 def _dense_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
     parts = []
     if numeric:

@@ -90,7 +90,20 @@ def column_expectations(name: str, col: ColumnSpec) -> list[ExpectationDef]:
     return out
 
 
-def expectations_for(spec: ModelSpec, serving: bool = False, present: set[str] | None = None) -> list[ExpectationDef]:
+SCORING_OPTIONAL_ROLES = ("protected", "excluded")
+"""Roles of the columns a batch to *score* may lack: never features, so the model does not need
+them; Regulation B generally forbids collecting an applicant's sex, race or national origin
+outside mortgage lending (12 CFR 1002.5(b)), so a scoring feed must not be made to carry them.
+Monitoring keeps requiring protected columns (its fairness measurement reads them)."""
+
+
+def scoring_optional(spec: ModelSpec) -> list[str]:
+    """The declared columns a batch to score may lack (:data:`SCORING_OPTIONAL_ROLES`), spec order."""
+    return [c for c, col in spec.columns.items() if col.role in SCORING_OPTIONAL_ROLES]
+
+
+def expectations_for(spec: ModelSpec, serving: bool = False, present: set[str] | None = None,
+                     scoring: bool = False) -> list[ExpectationDef]:
     """The expectation suite of a spec, as plain definitions.
 
     Args:
@@ -98,6 +111,8 @@ def expectations_for(spec: ModelSpec, serving: bool = False, present: set[str] |
         serving: build the serving form (target optional).
         present: columns of the frame to validate; in the serving form the target's
             expectations are kept only if the target is among them.
+        scoring: the scoring form of the serving suite: a protected or excluded column absent
+            from ``present`` gets no expectation (:func:`scoring_optional`); one present is checked.
     """
     out: list[ExpectationDef] = []
     t = spec.table
@@ -108,8 +123,10 @@ def expectations_for(spec: ModelSpec, serving: bool = False, present: set[str] |
         "ExpectTableRowCountToBeBetween", {"min_value": min_rows, "max_value": max_rows},
         None, "critical", f"at least {min_rows} rows" + (f", at most {max_rows}" if max_rows else ""),
     ))
+    optional = set(scoring_optional(spec)) - set(present or ()) if scoring else set()
     for name, col in spec.columns.items():
-        out.extend(column_expectations(name, col))
+        if name not in optional:
+            out.extend(column_expectations(name, col))
     for key in t.unique:
         out.append(ExpectationDef("ExpectColumnValuesToBeUnique", {"column": key}, key, "critical", "values are unique"))
     target = spec.target

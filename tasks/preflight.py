@@ -41,23 +41,31 @@ def file_columns(path: str | Path, fmt: str | None = None) -> list[str]:
     raise ValueError(f"{path}: cannot tell the format from the suffix (use .csv or .parquet)")
 
 
-def required_columns(spec: ModelSpec, serving: bool = False) -> list[str]:
+def required_columns(spec: ModelSpec, serving: bool = False, scoring: bool = False) -> list[str]:
     """The columns the suite requires (each an ``ExpectColumnToExist``, :func:`tasks.expectations.expectations_for`):
-    every declared column, and for training the raw target (a feature builder derives its own)."""
+    every declared column, and for training the raw target (a feature builder derives its own);
+    with ``scoring`` (a batch to score) not the protected and excluded columns, never features
+    (:func:`tasks.expectations.scoring_optional`)."""
     names = list(spec.columns)
+    if serving and scoring:
+        from tasks.expectations import scoring_optional
+
+        optional = set(scoring_optional(spec))
+        names = [c for c in names if c not in optional]
     if not serving and spec.features_from is None and spec.target.column not in names:
         names.append(spec.target.column)
     return names
 
 
 def header_problem(path: str | Path, spec: ModelSpec, serving: bool = False, fmt: str | None = None,
-                   what: str = "") -> str | None:
+                   what: str = "", scoring: bool = False) -> str | None:
     """Why the file at ``path`` cannot feed ``spec`` (training or serving form): not found, a
     folder, unreadable, or missing declared columns (named, with the likely cause); None when its
     header holds every required column.
 
     Args:
         what: words naming whose columns they are (``of the spec stored with credit_risk v3``).
+        scoring: a batch to score (:func:`required_columns`): protected and excluded columns optional.
     """
     from tasks.expectations import missing_column_hint
 
@@ -71,7 +79,7 @@ def header_problem(path: str | Path, spec: ModelSpec, serving: bool = False, fmt
     except Exception as err:  # noqa: BLE001 - the loader would fail on the same file: say it now, in one line
         text = " ".join(str(err).split()) or type(err).__name__
         return text if text.startswith(str(path)) else f"{path}: cannot be read: {text[:300]}"
-    missing = [c for c in required_columns(spec, serving) if c not in columns]
+    missing = [c for c in required_columns(spec, serving, scoring) if c not in columns]
     if not missing:
         return None
     names = ", ".join(repr(c) for c in missing[:15]) + (" …" if len(missing) > 15 else "")

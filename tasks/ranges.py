@@ -1,5 +1,6 @@
 """Values outside a version's training range, per numeric feature: counted at scoring and at
-monitoring, where a material share is a data-quality alarm (docs/data-quality.md)."""
+monitoring, where a material share is a data-quality alarm (docs/data-quality.md); and, at scoring,
+categories the version never saw in training, per categorical feature."""
 
 from __future__ import annotations
 
@@ -71,4 +72,34 @@ def count_out_of_range(drift: DriftSpec, pipeline, table: pd.DataFrame) -> dict[
     return out_of_range_report(pipeline, table, drift.out_of_range_share, drift.fault_alpha)
 
 
-__all__ = ["count_out_of_range", "out_of_range_report", "out_of_range_text"]
+def unseen_categories_report(pipeline, table: pd.DataFrame, categorical: list[str]) -> dict[str, dict[str, Any]]:
+    """Per categorical feature, the batch rows whose value the version never saw in training
+    (:func:`models.estimators.unseen_category_mask`): the model scores such a row as if the
+    feature had none of its known categories, so the value is not a factor it scored (and never
+    an adverse-action reason, :func:`tasks.reasons.principal_reasons`). A column with ``allowed:``
+    in the spec refuses such values at validation; this catches the columns without it.
+
+    Returns:
+        feature → ``{"rows": count, "values": up to 5 of the unseen values, most frequent first}``;
+        only features with at least one such row (empty: none).
+    """
+    from models.estimators import unseen_category_mask
+
+    out = {}
+    for feature, mask in unseen_category_mask(pipeline, table, categorical).items():
+        count = int(mask.sum())
+        if count:
+            values = table.loc[mask, feature].astype(object).value_counts().index[:5]
+            out[feature] = {"rows": count, "values": [v.item() if hasattr(v, "item") else v for v in values]}
+    return out
+
+
+def unseen_categories_lines(report: dict[str, dict[str, Any]] | None) -> list[str]:
+    """One line per categorical feature with categories unseen in training (none: an empty list)."""
+    return [f"{c}: {f['rows']} row(s) with a category unseen in training ({', '.join(repr(v) for v in f['values'])}); "
+            "scored as none of the known categories, never an adverse-action reason"
+            for c, f in (report or {}).items()]
+
+
+__all__ = ["count_out_of_range", "out_of_range_report", "out_of_range_text", "unseen_categories_lines",
+           "unseen_categories_report"]

@@ -24,7 +24,7 @@ from models.spec.explain import ReasonsSpec
 from tasks.step import step
 
 __all__ = ["MAX_REASONS", "ReasonCountError", "ReasonsUnavailableError", "adverse_action_record",
-           "check_reason_count", "explain_rows", "feature_contributions", "logistic_points", "principal_reasons",
+           "check_reason_count", "drop_unseen_categories", "explain_rows", "feature_contributions", "logistic_points", "principal_reasons",
            "rank_reasons", "reason_columns", "reason_features", "reasons_card_section", "reasons_summary",
            "reference_profile", "stored_reasons"]
 
@@ -157,30 +157,69 @@ def feature_contributions(pipeline, X: pd.DataFrame, values: dict[str, Any], fea
     return out
 
 
-def rank_reasons(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def drop_unseen_categories(contributions: np.ndarray, pipeline, X: pd.DataFrame, features: list[str],
+                           categorical: list[str]) -> np.ndarray:
+    """Set to NaN, in place, the contribution of a categorical feature on each row whose category
+    the pipeline never saw in training (:func:`models.estimators.unseen_category_mask`): so it is
+    never a reason there.
+
+    Why: the model scored such a row as having none of the known categories (all one-hot indicators
+    zero), not its value; substituting the reference category then measures an encoding artefact,
+    and Regulation B's commentary requires the reasons of a scoring system to relate to factors
+    actually scored (comment 9(b)(2)-4). Scoring warns per such column
+    (:func:`tasks.ranges.unseen_categories_report`).
+
+    Args:
+        contributions: shape (len(X), len(features)), :func:`feature_contributions`.
+
+    Returns:
+        ``contributions`` itself.
+    """
+    from models.estimators import unseen_category_mask
+
+    for feature, mask in unseen_category_mask(pipeline, X, categorical).items():
+        if feature in features:
+            contributions[mask, features.index(feature)] = np.nan
+    return contributions
+
+
+def rank_reasons(contributions: np.ndarray, k: int, groups: list | np.ndarray | None = None,
+                 floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` principal reasons of each row: the columns with the largest positive contribution.
 
     A factor that lowers the risk, or leaves it unchanged (contribution ≤ 0 or missing), is never a
-    reason. Ties keep the column order (a stable sort): callers pass the columns in spec order.
+    reason; nor one below ``floor``. Ties keep the column order (a stable sort): callers pass the
+    columns in spec order. With ``groups`` (one label per column: its reason text), the reasons are
+    distinct statements: a column whose group was already given on the row, at a larger or tied
+    contribution, is skipped and the next distinct one taken (the statement stands once, at the
+    rank, code and contribution of its largest contributor).
 
     Args:
         contributions: shape (n, m), e.g. :func:`feature_contributions`.
+        groups: length m, or None (every column its own statement).
+        floor: the smallest contribution that may be a reason (``reasons.min_contribution``).
 
     Returns:
         ``(index, value)``, both shape (n, k): the column of each reason (-1 where a row has fewer
         than ``k`` reasons) and its contribution (NaN there).
     """
     c = np.asarray(contributions, dtype=float)
-    k_eff = min(k, c.shape[1])
-    order = np.argsort(-np.where(np.isnan(c), -np.inf, c), axis=1, kind="stable")[:, :k_eff]
+    n, m = c.shape
+    order = np.argsort(-np.where(np.isnan(c), -np.inf, c), axis=1, kind="stable")
     value = np.take_along_axis(c, order, axis=1)
-    keep = value > 0
-    index = np.where(keep, order, -1)
-    value = np.where(keep, value, np.nan)
-    if k_eff < k:
-        pad = k - k_eff
-        index = np.hstack([index, np.full((len(c), pad), -1)])
-        value = np.hstack([value, np.full((len(c), pad), np.nan)])
+    eligible = (value > 0) & (value >= floor)
+    if groups is not None and m:
+        code = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)[1].ravel()[order]
+        for p in range(1, m):  # a statement already given further left on the row (sorted) is a repeat
+            eligible[:, p] &= ~(code[:, :p] == code[:, p:p + 1]).any(axis=1)
+    pick = np.argsort(~eligible, axis=1, kind="stable")[:, :k]  # the first k eligible, in rank order
+    keep = np.take_along_axis(eligible, pick, axis=1)
+    index = np.where(keep, np.take_along_axis(order, pick, axis=1), -1)
+    value = np.where(keep, np.take_along_axis(value, pick, axis=1), np.nan)
+    if index.shape[1] < k:
+        pad = k - index.shape[1]
+        index = np.hstack([index, np.full((n, pad), -1)])
+        value = np.hstack([value, np.full((n, pad), np.nan)])
     return index, value
 
 
@@ -200,7 +239,8 @@ def principal_reasons(section: ReasonsSpec, pipeline, X: pd.DataFrame, scores: n
     Returns:
         n rows (index 0..n-1): ``declined`` (score at or above the cut-off), then per reason
         ``reason_i`` (the feature's name, its code), ``reason_i_text`` and ``reason_i_contribution``
-        (the probability the factor adds against the reference), filled for declined rows
+        (the probability the factor adds against the reference, at least ``section.min_contribution``;
+        one statement per text, :func:`rank_reasons`), filled for declined rows
         (every row with ``explain: all``), missing elsewhere and where a row has fewer reasons.
         Codes and texts are categoricals (Parquet stores them dictionary-encoded).
 
@@ -212,10 +252,12 @@ def principal_reasons(section: ReasonsSpec, pipeline, X: pd.DataFrame, scores: n
     features = list(stored["features"])
     declined = scores >= float(stored["cutoff"])
     rows = np.arange(len(X)) if section.explain == "all" else np.flatnonzero(declined)
+    categorical = list(stored.get("categorical", []))
     contributions = feature_contributions(pipeline, X.iloc[rows], stored["reference"]["values"], features,
-                                          list(stored.get("categorical", [])), scores[rows])
-    index, value = rank_reasons(contributions, k)
+                                          categorical, scores[rows])
+    drop_unseen_categories(contributions, pipeline, X.iloc[rows], features, categorical)
     texts = [stored["texts"].get(f, f) for f in features]
+    index, value = rank_reasons(contributions, k, texts, section.min_contribution)
     text_levels = list(dict.fromkeys(texts))
     text_code = np.array([text_levels.index(t) for t in texts] + [-1])  # position -1 → missing
     out = pd.DataFrame({"declined": declined})
@@ -252,13 +294,18 @@ def stored_reasons(metadata: dict[str, Any], model: str, version: int) -> dict[s
 
 def reasons_summary(frame: pd.DataFrame, stored: dict[str, Any], k: int, explain: str) -> dict[str, Any]:
     """What the scoring result says about the reasons of :func:`principal_reasons`'s ``frame``:
-    ``k``, ``explain``, ``cutoff``, ``reference`` (its kind), ``declined_rows``, ``explained_rows``
-    and ``without_reason`` (explained rows where no feature alone raises the risk against the
-    reference: the decline comes from the features together)."""
-    explained = frame["declined"].to_numpy() if explain == "declined" else np.ones(len(frame), dtype=bool)
+    ``k``, ``explain``, ``cutoff``, ``reference`` (its kind), ``declined_rows``, ``explained_rows``,
+    ``without_reason`` (declined rows where no feature alone raises the risk against the reference
+    by the materiality floor: the decline comes from the features together) and
+    ``approved_without_reason`` (with ``explain: all``: approved rows without a reason, whose
+    features lower the risk or raise it only immaterially; 0 otherwise)."""
+    declined = frame["declined"].to_numpy(dtype=bool)
+    explained = declined if explain == "declined" else np.ones(len(frame), dtype=bool)
+    none = frame["reason_1"].isna().to_numpy()
     return {"k": k, "explain": explain, "cutoff": float(stored["cutoff"]), "reference": stored["reference"]["kind"],
-            "declined_rows": int(frame["declined"].sum()), "explained_rows": int(explained.sum()),
-            "without_reason": int((explained & frame["reason_1"].isna().to_numpy()).sum())}
+            "declined_rows": int(declined.sum()), "explained_rows": int(explained.sum()),
+            "without_reason": int((declined & none).sum()),
+            "approved_without_reason": int((explained & ~declined & none).sum())}
 
 
 # --------------------------------------------------------------------------- the exact linear ranking
@@ -324,17 +371,20 @@ def _candidate_reasons(spec, pipeline, X: pd.DataFrame, y: np.ndarray, features:
     profile = reference_profile(spec.reasons, X, scores, cutoff, categorical)
     declined = np.flatnonzero(scores >= cutoff)
     c = feature_contributions(pipeline, X.iloc[declined], profile["values"], features, categorical, scores[declined])
+    drop_unseen_categories(c, pipeline, X.iloc[declined], features, categorical)
     return scores, cutoff, rule, profile, declined, c
 
 
 @step("adverse-action-reasons")
-def adverse_action_record(spec, evaluation, fitted: list, k: int = 4) -> dict[str, Any] | None:
+def adverse_action_record(spec, evaluation, fitted: list, k: int | None = None) -> dict[str, Any] | None:
     """The ``reasons`` record of a version (``metadata.json``), measured on the holdout.
 
     The cut-off is :func:`tasks.fairness.operating_cutoff` on the selected pipeline's holdout
     scores (``fairness.cutoff`` / ``fairness.approval_rate`` / one minus the holdout event rate:
     the same rule, and for a model not refitted on the holdout the same value, as the card's
     fairness section); the reference profile is :func:`reference_profile` of the same rows.
+    ``k``: the reasons per row the agreement is measured at (None: the spec's ``reasons.k``, else
+    the advised 4).
 
     Returns:
         None for a task other than binary classification; else ``cutoff``, ``cutoff_rule``,
@@ -348,6 +398,7 @@ def adverse_action_record(spec, evaluation, fitted: list, k: int = 4) -> dict[st
     """
     if spec.task != "binary_classification":
         return None
+    k = k or spec.reasons.k or 4  # the agreement is measured at the number of reasons the spec gives
     best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
     features = reason_features(spec)
     X = evaluation.holdout[spec.feature_columns].reset_index(drop=True)
@@ -375,14 +426,18 @@ def _agreement(spec, fitted: list, X: pd.DataFrame, y: np.ndarray, features: lis
         return {"baseline": None, "exact": None, "candidates": {}}
     top: dict[str, pd.Series] = {}
     exact = None
+    texts = [spec.reason_text(f) for f in features]
+    floor = spec.reasons.min_contribution
     for fc in usable:
         _, _, _, profile, declined, c = _candidate_reasons(spec, fc.pipeline, X, y, features)
-        index, _ = rank_reasons(c, k)
+        index, _ = rank_reasons(c, k, texts, floor)
         top[fc.spec.name] = pd.Series(index[:, 0], index=declined)
-        if fc is logistic:
+        if fc is logistic:  # the exact ranking under the same rules: distinct texts; unseen categories and
+            # factors below the materiality floor (a probability: compared on the contribution) left out
             points = logistic_points(fc.pipeline, X.iloc[declined], profile["values"], features,
                                      list(spec.categorical_features))
-            exact_index, _ = rank_reasons(points, k)
+            points[np.isnan(c) | (c < floor)] = np.nan
+            exact_index, _ = rank_reasons(points, k, texts)
             exact = {"rows": int(declined.size), "agreeing": int(np.all(exact_index == index, axis=1).sum()), "k": k}
     base = top[logistic.spec.name]
     candidates = {}
@@ -422,9 +477,9 @@ def reasons_card_section(meta: dict[str, Any]) -> list[str]:
         lines += ["", f"Agreement with the logistic candidate `{agreement['baseline']}` on the holdout:", ""]
         exact = agreement.get("exact")
         if exact:
-            lines.append(f"- `{agreement['baseline']}`: its top {exact['k']} reasons equal the exact points-below-"
-                         f"reference ranking (coefficient × input difference) on {exact['agreeing']} of "
-                         f"{exact['rows']} declined rows.")
+            lines.append(f"- `{agreement['baseline']}`: its top {exact['k']} reasons (k = reasons.k of the spec, "
+                         "else the advised 4) equal the exact points-below-reference ranking (coefficient × input "
+                         f"difference) on {exact['agreeing']} of {exact['rows']} declined rows.")
         for name, a in agreement["candidates"].items():
             share = f"{a['agreeing'] / a['rows']:.1%}" if a["rows"] else "n/a"
             lines.append(f"- `{name}`: same top reason on {a['agreeing']} of {a['rows']} rows both decline ({share}).")

@@ -149,7 +149,10 @@ def feature_points(section: ScorecardSpec, pipeline, X: pd.DataFrame) -> pd.Data
 def _representatives(X: pd.DataFrame, feature: str, categorical: bool, prep) -> list[tuple[str, Any]]:
     """``(label, value)`` pairs shown for a feature: the levels the model knows (categorical),
     or holdout quantiles 5 %..95 % (numeric), and ``(missing)`` when the model has a missing
-    indicator or level for it."""
+    indicator or level for it. A numeric feature whose holdout values are all whole numbers (a
+    count such as dependants) is shown at values it takes: its quantiles by the inverted empirical
+    distribution (``numpy.quantile(method="inverted_cdf")``, Hyndman & Fan type 1), not
+    interpolated ones such as 0.25 dependants."""
     if categorical:
         for name, trans, cols in prep.transformers_:
             onehot = dict(getattr(trans, "steps", [])).get("onehot")
@@ -160,7 +163,8 @@ def _representatives(X: pd.DataFrame, feature: str, categorical: bool, prep) -> 
     values = pd.to_numeric(X[feature], errors="coerce").dropna().to_numpy(dtype=float)
     pairs: list[tuple[str, Any]] = []
     if len(values):
-        qs = np.quantile(values, _QUANTILES)
+        whole = bool(np.all(values == np.round(values)))
+        qs = np.quantile(values, _QUANTILES, method="inverted_cdf" if whole else "linear")
         seen = set()
         for q, v in zip(_QUANTILES, qs):
             if v not in seen:

@@ -213,7 +213,9 @@ def score_with_version(spec: ModelSpec, loaded: LoadedVersion, table: pd.DataFra
 def validate_and_score(
     spec: ModelSpec, loaded: LoadedVersion, frame: pd.DataFrame, label: str, engine: str = "fast"
 ) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """Validate a batch with the serving suite, then build its modelling table and score it.
+    """Validate a batch with the serving suite (its scoring form: protected and excluded columns
+    may be absent, :func:`tasks.expectations.scoring_optional`), then build its modelling table and
+    score it.
 
     Validation comes first and decides: a batch that fails it is never scored, and the error
     names the expectation and the column (a scoring traceback on the same bad rows would not).
@@ -241,7 +243,7 @@ def validate_and_score(
     from tasks.report import artifact_key, publish_markdown
     from tasks.validate import DataValidationError, validate_frame
 
-    report = validate_frame(frame, spec, serving=True, engine=engine)
+    report = validate_frame(frame, spec, serving=True, engine=engine, scoring=True)
     if not report.success:
         publish_markdown(artifact_key(spec.name, "validation"), report.to_markdown(),
                          f"Data validation of {spec.name} (serving suite)")

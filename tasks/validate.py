@@ -99,7 +99,8 @@ def run_suite(df: pd.DataFrame, definitions: list[ExpectationDef], suite_name: s
 
 
 
-def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, engine: str = "gx") -> ValidationReport:
+def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, engine: str = "gx",
+                   scoring: bool = False) -> ValidationReport:
     """Validate a frame against the spec's suite (training or serving form).
 
     Failed expectations name their first bad rows by the spec's ``id`` column when the frame has it;
@@ -112,9 +113,11 @@ def validate_frame(df: pd.DataFrame, spec: ModelSpec, serving: bool = False, eng
         engine: ``"gx"`` runs the suite with Great Expectations; ``"fast"`` evaluates the same
             definitions with vectorised pandas (:func:`run_suite_fast`), for high-volume
             scoring where GX's per-expectation passes would cost more than the model.
+        scoring: with ``serving``, the suite of a batch to score: protected and excluded columns
+            may be absent (:func:`tasks.expectations.expectations_for`).
     """
     form = "serving" if serving else "training"
-    definitions = expectations_for(spec, serving=serving, present=set(df.columns))
+    definitions = expectations_for(spec, serving=serving, present=set(df.columns), scoring=serving and scoring)
     ids = id_column_of(spec, df.columns)
     if engine == "fast":
         report = run_suite_fast(df, definitions, f"{spec.name}-{form}", ids)

@@ -243,29 +243,45 @@ def _judging_spec_of(model: str, version: str | None, out_of_time: bool):
     return spec, number, metadata
 
 
-def _preflight_serving(model: str, version: str | None, batch: str | None) -> None:
+def _preflight_serving(model: str, version: str | None, batch: str | None, scoring: bool = False):
+    """The serving checks of ``score`` and ``monitor``; returns ``(judging spec, version number, metadata)``."""
     from tasks.preflight import header_problem, library_problem, source_problem
 
     spec, number, metadata = _judging_spec_of(model, version, out_of_time=batch is None)
     if batch is None:  # the spec's later period, read from its source
         problem = source_problem(spec, serving=True)
     else:
-        problem = header_problem(batch, spec, serving=True, what=f"(the spec stored with {model} v{number})")
+        problem = header_problem(batch, spec, serving=True, what=f"(the spec stored with {model} v{number})",
+                                 scoring=scoring)
     if problem:
         _fail(problem)
     problem = library_problem(model, number, metadata)
     if problem:
         _fail(problem)
+    return spec, number, metadata
 
 
-def preflight_score(model: str, version: str | None, batch: str) -> None:
+def preflight_score(model: str, version: str | None, batch: str, reasons: int | None = None) -> None:
     """Before ``finml score`` starts Prefect: the version exists; the batch file's header holds
     every column of the spec that judges the version (the one stored with it,
-    :func:`models.stored_spec.judging_spec`); the version's library versions load here.
+    :func:`models.stored_spec.judging_spec`) that scoring needs: not its protected and excluded
+    columns, never features (:func:`tasks.expectations.scoring_optional`); the version's library
+    versions load here; with reasons asked for (``--reasons``, or the spec's ``reasons.k``), the
+    version has an adverse-action record (:func:`tasks.reasons.stored_reasons`: a regression
+    model, or a version promoted before reasons were recorded, is refused naming ``--reasons``).
 
     Ends the command with exit code 1 and one line naming the problem.
     """
-    _preflight_serving(model, version, batch)
+    spec, number, metadata = _preflight_serving(model, version, batch, scoring=True)
+    k = reasons if reasons is not None else getattr(spec.reasons, "k", None)
+    if k:
+        from tasks.reasons import ReasonsUnavailableError, stored_reasons
+
+        try:
+            stored_reasons(metadata, model, number)
+        except ReasonsUnavailableError as err:
+            asked = f"--reasons {reasons}" if reasons is not None else f"reasons.k: {k} of the spec"
+            _fail(f"{asked}: {err}")
 
 
 def preflight_monitor(model: str, version: str | None, batch: str | None) -> None:

@@ -119,11 +119,13 @@ def print_scoring(model: str, result: dict[str, Any]) -> None:
                       highlight=False)
     if result["extra_columns"]:
         console.print(f"ignored columns not in the spec: {', '.join(result['extra_columns'])}", highlight=False)
-    from tasks.ranges import out_of_range_text
+    from tasks.ranges import out_of_range_text, unseen_categories_lines
 
     oor = out_of_range_text(result.get("out_of_range"))
     if oor:
         console.print(f"warning: {oor}", highlight=False)
+    for line in unseen_categories_lines(result.get("unseen_categories")):
+        console.print(f"warning: {line}", highlight=False, markup=False, soft_wrap=True)
     print_validation_warnings(result.get("validation_warnings"))
     r = result.get("reasons")
     if r:
@@ -131,8 +133,12 @@ def print_scoring(model: str, result: dict[str, Any]) -> None:
         console.print(f"up to {r['k']} adverse-action reasons for each {rows} ({r['declined_rows']} declined at score >= "
                       f"{r['cutoff']:.4f}; reference: {r['reference']})", highlight=False)
         if r["without_reason"]:
-            console.print(f"note: {r['without_reason']} explained row(s) have no single feature raising the risk against "
-                          "the reference (their features raise it together): no reason code", highlight=False)
+            console.print(f"note: {r['without_reason']} declined row(s) have no single feature raising the risk against "
+                          "the reference by the materiality floor (their features raise it together): no reason code",
+                          highlight=False)
+        if r.get("approved_without_reason"):
+            console.print(f"note: {r['approved_without_reason']} approved row(s) have no feature raising the risk against "
+                          "the reference (beyond the materiality floor): no reason code", highlight=False)
     print_spec_comparison(result.get("spec_comparison"), result["version"])
 
 
@@ -223,7 +229,7 @@ def score_cmd(
         check_output(out, batch)  # before Prefect starts: a bad name fails in a second, not ten
     except OutputPathError as err:
         _fail(str(err))
-    preflight_score(model, version, batch)  # columns of the stored spec, libraries: before Prefect
+    preflight_score(model, version, batch, reasons)  # columns of the stored spec, libraries, reasons: before Prefect
     _check_configured_api()
     _check_version(model, version)
     from flows.monitoring import score_batch

@@ -20,17 +20,17 @@ class DriversSpec(Strict):
     set to each point of a grid, all other features as observed.
     """
 
-    repeats: int = Field(default=5, ge=2, le=50)
+    repeats: int = Field(default=5, ge=2, le=50, strict=True)
     """Shuffles per feature; the card gives the mean loss and its standard deviation over them."""
-    max_rows: int = Field(default=5000, ge=50, le=200_000)
+    max_rows: int = Field(default=5000, ge=50, le=200_000, strict=True)
     """Holdout rows used (a seeded random sample when the holdout is larger): the cost is
     ``features × repeats`` predictions of this many rows."""
-    partial_dependence_features: int = Field(default=4, ge=0, le=12)
+    partial_dependence_features: int = Field(default=4, ge=0, le=12, strict=True)
     """How many of the most important features get a partial-dependence curve (0: none)."""
-    grid_points: int = Field(default=12, ge=3, le=50)
+    grid_points: int = Field(default=12, ge=3, le=50, strict=True)
     """Points of each partial-dependence grid: quantiles 5 %..95 % of a numeric feature, the most
     frequent levels of a categorical one."""
-    seed: int = 0
+    seed: int = Field(default=0, strict=True)
     """Seed of the row sample and the shuffles, so a version's drivers can be recomputed exactly."""
 
 
@@ -41,16 +41,17 @@ class ScorecardSpec(Strict):
     Siddiqi, *Credit Risk Scorecards*, Wiley 2006, "Scorecard scaling": 600 points at 50:1 with a
     pdo of 20 give a factor of 28.8539 and an offset of 487.123). Binary classification only. Scoring output gains an integer ``points`` column and the model card the
     operating cut-off in points and, for a logistic candidate, the points of each feature.
-    Formula, rounding and reading: docs/interpretability.md (Scorecard points).
+    Formula, rounding and reading: docs/interpretability.md (Scorecard points). Every
+    field is a number: a boolean (``pdo: true``) or a quoted number is refused, naming the field.
     """
 
-    base_points: float = Field(allow_inf_nan=False)
+    base_points: float = Field(allow_inf_nan=False, strict=True)
     """The points given at ``base_odds``: an application whose good:bad odds are ``base_odds``
     scores exactly this."""
-    base_odds: float = Field(gt=0, allow_inf_nan=False)
+    base_odds: float = Field(gt=0, allow_inf_nan=False, strict=True)
     """The good:bad odds (``(1 − p) / p`` for the event probability p) at ``base_points``: 19
     means 19 goods per bad, a 5 % probability of default."""
-    pdo: float = Field(gt=0, allow_inf_nan=False)
+    pdo: float = Field(gt=0, allow_inf_nan=False, strict=True)
     """Points to double the odds: every ``pdo`` more points, the good:bad odds double (more
     points, less risk)."""
 class ReasonsSpec(Strict):
@@ -71,10 +72,10 @@ class ReasonsSpec(Strict):
     ``margin_rows`` approved holdout applicants nearest the cut-off (those at or just above the
     minimum passing score); ``all``, every holdout applicant (the two methods of comment
     9(b)(2)-5)."""
-    margin_rows: int = Field(default=100, ge=10, le=100_000)
+    margin_rows: int = Field(default=100, ge=10, le=100_000, strict=True)
     """With ``reference: passing_margin``: how many approved holdout rows, those with the highest
     scores below the cut-off, form the reference profile (all approved rows when fewer)."""
-    k: int | None = Field(default=None, ge=1, le=5)
+    k: int | None = Field(default=None, ge=1, le=5, strict=True)
     """Reasons added to every scoring run that does not ask for a number itself (``--reasons``);
     unset: reasons only when asked. Regulation B's commentary: "more than four reasons is not
     likely to be helpful" (comment 9(b)(2)-1); the FCRA allows a fifth key factor when it is the
@@ -82,3 +83,10 @@ class ReasonsSpec(Strict):
     explain: Literal["declined", "all"] = "declined"
     """Which scored rows get reasons: ``declined`` (score at or above the cut-off) or ``all``
     (every row, approved ones too: the factors that raise its risk most against the reference)."""
+    min_contribution: float = Field(default=0.001, ge=0, lt=1, allow_inf_nan=False, strict=True)
+    """The smallest contribution (probability of the event, 0.001 = 0.1 percentage point) a factor
+    must add against the reference to be a principal reason; a smaller one is not given, and a row
+    whose every factor is below it gets no reason code (the command counts such rows). Our
+    materiality policy, not a regulatory figure: Regulation B asks for the principal reasons, and a
+    factor that moves the probability by a thousandth of a point is not one. 0 gives every factor
+    that raises the risk."""

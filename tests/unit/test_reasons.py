@@ -107,7 +107,7 @@ def test_only_declined_rows_get_reasons_unless_explain_all():
     assert every.loc[1, "reason_1"] == "b" and not every.loc[1, "declined"]
     summary = reasons_summary(out, _stored(), 3, "declined")
     assert summary == {"k": 3, "explain": "declined", "cutoff": 0.5, "reference": "passing_margin",
-                       "declined_rows": 1, "explained_rows": 1, "without_reason": 0}
+                       "declined_rows": 1, "explained_rows": 1, "without_reason": 0, "approved_without_reason": 0}
 
 
 def test_a_row_at_the_cutoff_is_declined():
@@ -176,13 +176,17 @@ def test_the_logistic_ranking_equals_the_exact_points_below_the_reference():
     scores = pipe.predict_proba(X[features])[:, 1]
     cutoff = float(np.quantile(scores, 0.7))
     profile = reference_profile(ReasonsSpec(), X[features], scores, cutoff, categorical)
+    texts = {"income": "Obligations too high for income", "debt": "Obligations too high for income",
+             "years": "Length of employment", "home": "Type of residence"}  # two features, one statement
     stored = {"cutoff": cutoff, "reference": profile, "features": features, "categorical": categorical,
-              "texts": {f: f for f in features}}
-    out = principal_reasons(ReasonsSpec(), pipe, X[features], scores, stored, k=4)
+              "texts": texts}
+    out = principal_reasons(ReasonsSpec(min_contribution=0.0), pipe, X[features], scores, stored, k=4)
     declined = np.flatnonzero(scores >= cutoff)
     assert len(declined) == int(out["declined"].sum()) > 500
     points = logistic_points(pipe, X[features].iloc[declined], profile["values"], features, categorical)
-    exact, _ = rank_reasons(points, 4)
+    plain, _ = rank_reasons(points, 4)
+    assert ((plain == 0) | (plain == 1)).sum(axis=1).max() == 2  # rows where both would be given: de-duplication matters
+    exact, _ = rank_reasons(points, 4, [texts[f] for f in features])  # the exact ranking, de-duplicated alike
     codes = np.array([-1, *range(len(features))])
     ours = np.column_stack([out[f"reason_{i}"].cat.codes.to_numpy()[declined] for i in range(1, 5)])
     assert (ours == codes[exact + 1]).all()  # every declined row, every position

@@ -214,3 +214,39 @@ def test_scoring_output_carries_whole_points_that_agree_with_the_score():
     assert out["points"].tolist() == expected == [600, 650, 456, -111]
     no_card = spec.model_copy(update={"scorecard": None})
     assert "points" not in predictions_frame(no_card, table, scores, 3, "2026-01-02T03:04:05Z").columns
+
+
+@pytest.mark.parametrize("field", ["base_points", "base_odds", "pdo"])
+@pytest.mark.parametrize("value", [True, False, "50"])
+def test_a_boolean_or_quoted_scorecard_number_is_refused_naming_the_field(field, value):
+    data = builtin_spec_dict("credit_risk")
+    data["scorecard"] = {"base_points": 600, "base_odds": 19, "pdo": 50, field: value}
+    with pytest.raises(SpecError, match=rf"scorecard\.{field}'?: Input should be a valid number"):
+        parse_spec(data)
+
+
+def test_a_boolean_reason_count_or_driver_setting_is_refused():
+    data = builtin_spec_dict("credit_risk")
+    data["reasons"] = {"k": True}
+    with pytest.raises(SpecError, match=r"reasons\.k"):
+        parse_spec(data)
+    data = builtin_spec_dict("credit_risk")
+    data["drivers"] = {"seed": True}
+    with pytest.raises(SpecError, match=r"drivers\.seed"):
+        parse_spec(data)
+
+
+def test_an_integer_feature_is_listed_at_values_it_takes():
+    rng = np.random.default_rng(4)
+    n = 600
+    X = pd.DataFrame({"dependants": rng.permutation(np.repeat([0.0, 1.0, 2.0, 3.0], n // 4)),  # linear: 0.75, 1.5
+                      "utilisation": rng.uniform(0, 1, n)})
+    y = (rng.random(n) < 0.2 + 0.1 * X["dependants"]).astype(int)
+    pipe = build_candidate("logistic_regression", "binary_classification", {}, ["dependants", "utilisation"], [])
+    pipe.fit(X, y)
+    by = {f["feature"]: f for f in points_table(SCALE, pipe, X, [])["features"]}
+    shown = [r["value"] for r in by["dependants"]["rows"]]
+    assert [s.split(" ")[0] for s in shown] == ["0", "1", "2", "3"]  # never an interpolated 0.25 or 1.5
+    assert shown[0] == "0 (holdout 5% quantile)"
+    continuous = [float(r["value"].split(" ")[0]) for r in by["utilisation"]["rows"]]
+    assert continuous[2] == pytest.approx(float(np.median(X["utilisation"])), rel=1e-5)  # interpolated as before
