@@ -205,7 +205,7 @@ class _MarketBuilder:
         p = self.params
         df = market_rows.order_by_time(raw, self.time_column)
         market_rows.refuse_repeated_times(df, self.time_column)
-        r = market_rows.daily_log_returns(df, p)
+        r = market_rows.daily_log_returns(df, p, self.time_column)
         out = pd.DataFrame({self.time_column: df[self.time_column]})
         lagged = self._lagged_return(r)
         for k in range(p.return_lags):

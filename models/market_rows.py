@@ -96,7 +96,7 @@ def refuse_repeated_times(frame: pd.DataFrame, time_column: str) -> None:
     )
 
 
-def daily_log_returns(frame: pd.DataFrame, params: Any) -> pd.Series:
+def daily_log_returns(frame: pd.DataFrame, params: Any, time_column: str | None = None) -> pd.Series:
     """Daily log returns ``r_t`` of rows sorted by time, as floats (index of ``frame``); ``params``
     are the builder's (:class:`models.features.MarketParams`, not imported here: it imports this).
 
@@ -107,18 +107,30 @@ def daily_log_returns(frame: pd.DataFrame, params: Any) -> pd.Series:
       ``r_t = log1p(R_t) = ln(1 + R_t)``, the same log return (``numpy.log1p``, exact for small ``R``).
 
     Raises:
-        MarketDataError: a price that is not positive, or a simple return of -1 or below (a price
-            falling to zero or below: no log return exists), naming the column, count and examples.
+        MarketDataError: a missing price or return (every later rolling feature and label would be
+            missing, and the pipeline would impute them silently), naming the column, the count and
+            the first ``time_column`` values; a price that is not positive, or a simple return of -1
+            or below (a price falling to zero or below: no log return exists), naming the column,
+            count and examples.
     """
     import numpy as np
 
+    column = params.price_column if params.price_column is not None else params.return_column
+    values = frame[column].astype(float)
+    missing = values.isna()
+    if missing.any():
+        where = (short_examples([show_time(t) for t in frame.loc[missing, time_column]]) if time_column
+                 else short_examples([int(i) + 1 for i in np.flatnonzero(missing.to_numpy())]))
+        raise MarketDataError(
+            f"column {column!r}: {int(missing.sum())} missing value(s) ({'at ' + time_column if time_column else 'rows'} "
+            f"{where}); the market builders need a {'price' if params.price_column else 'return'} on every row, "
+            "consecutive trading days: fill it, or drop the row (and check time_index.max_step)",
+            column=column, examples=where, count=int(missing.sum()))
     if params.price_column is not None:
-        column = params.price_column
-        price = frame[column].astype(float)
+        price = values
         _refuse(price <= 0, price, column, "prices must be positive to take log returns")
         return np.log(price).diff()
-    column = params.return_column
-    r = frame[column].astype(float)
+    r = values
     if params.return_kind == "simple":
         _refuse(r <= -1, r, column, "simple returns must be above -1 (return_kind: simple) to take log1p")
         return np.log1p(r)

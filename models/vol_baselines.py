@@ -47,7 +47,8 @@ variances of order 1."""
 
 
 class BaselineFitError(ValueError):
-    """A baseline cannot be fitted on a fold's training rows (too few rows, non-finite returns)."""
+    """A baseline cannot be fitted on a fold's training rows (too few rows, non-finite returns, no
+    convergence)."""
 
 
 def ewma_variance(r: np.ndarray, lam: float, initial: float) -> np.ndarray:
@@ -145,7 +146,9 @@ def fit_garch(r: np.ndarray, train_end: int, test: slice, horizon: int, trading_
         log-likelihood, the rows and whether the optimiser converged.
 
     Raises:
-        BaselineFitError: fewer than 100 training rows or non-finite returns.
+        BaselineFitError: fewer than 100 training rows, non-finite returns, or an optimiser that did not
+            converge (its parameters are not a maximum of the likelihood: the baseline is left out,
+            docs/metrics.md, rather than judged on arbitrary forecasts).
     """
     from arch import arch_model
 
@@ -160,6 +163,9 @@ def fit_garch(r: np.ndarray, train_end: int, test: slice, horizon: int, trading_
         warnings.simplefilter("ignore")
         res = model.fit(disp="off", last_obs=train_end, show_warning=False)
         fc = res.forecast(horizon=horizon, start=test.start, reindex=False)
+    if res.convergence_flag != 0:
+        raise BaselineFitError(f"the optimiser did not converge on {train_end} training rows "
+                               f"(arch convergence flag {res.convergence_flag})")
     variance = np.asarray(fc.variance, dtype=float)[: test.stop - test.start]  # %² per day, rows t, days t+1..t+h
     forecast = np.sqrt(trading_days / horizon * variance.sum(axis=1)) / RETURN_SCALE
     params = {k: float(v) for k, v in res.params.items()}

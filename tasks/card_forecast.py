@@ -75,7 +75,8 @@ def forecast_card_section(meta: dict[str, Any]) -> list[str]:
     dm = {(r["baseline"], r["metric"]): r for r in rec["diebold_mariano"] if r["candidate"] == selected}
     baselines = [m["name"] for m in models if m["kind"] == "baseline"]
     if selected and baselines:
-        lines += ["", f"Diebold-Mariano ({rec['confidence']:.0%}, {rec['horizon']} lag(s), small-sample corrected) "
+        lines += ["", f"Diebold-Mariano ({rec['confidence']:.0%}, horizon {rec['horizon']}: autocovariances to lag "
+                  f"{max(0, int(rec['horizon']) - 1)}, small-sample corrected) "
                   f"of **{selected}** against each baseline: the baseline's mean loss minus the candidate's "
                   "(positive: the candidate is better; RMSE column in MSE units), its interval, and *better* / "
                   "*worse* when the interval excludes 0, else *equal*.", "",

@@ -49,6 +49,8 @@ class GateInputs:
         monotonic: the candidates' checks along the declared directions
             (:func:`tasks.monotonic.check_monotonic`), for ``monotonic`` rules.
         mcs: the holdout's model confidence set (:func:`tasks.market_tests.holdout_mcs`), for ``mcs`` rules.
+        baseline_errors: per declared baseline that could not be fitted, why (fold and cause;
+            :class:`models.vol_baselines.FoldBaselines`), for the sentence of a rule naming it.
     """
 
     y: np.ndarray
@@ -58,6 +60,7 @@ class GateInputs:
     time_ordered: bool = False
     horizon: int = 1
     monotonic: dict | None = None
+    baseline_errors: dict[str, str] = field(default_factory=dict)
     mcs: dict | None = None
 
 
@@ -160,7 +163,9 @@ def _baseline(rule: BaselineRule, metrics: dict[str, float], inputs: GateInputs)
     if scores is None:
         return RuleVerdict(rule="baseline", metric=rule.metric, value=metrics.get(rule.metric),
                            bound=_bound_text(rule, rule.baseline), passed=False, other=rule.baseline,
-                           sentence=f"the {rule.baseline} baseline is not available for this model")
+                           sentence=f"the {rule.baseline} baseline is not available for this model"
+                           + (f": it could not be fitted ({inputs.baseline_errors[rule.baseline]})"
+                              if rule.baseline in inputs.baseline_errors else ""))
     return _compare_rule(rule, inputs, scores, f"{rule.baseline} baseline", metrics.get(rule.metric))
 
 
@@ -373,8 +378,10 @@ def apply_gate(spec: ModelSpec, evaluation, champion: ChampionRescoring | None,
     gives the label horizon (Diebold-Mariano lags).
     """
     time_ordered, horizon = holdout_time_order(spec)
+    fits = (getattr(evaluation, "forecast", None) or {}).get("fits") or {}
     inputs = GateInputs(
         y=evaluation.y, scores=evaluation.scores, champion=champion, baselines=evaluation.baselines,
         time_ordered=time_ordered, horizon=horizon, monotonic=monotonic, mcs=mcs,
+        baseline_errors=dict(fits.get("errors") or {}),
     )
     return evaluate_gate(spec, evaluation.metrics, inputs)

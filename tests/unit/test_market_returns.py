@@ -278,3 +278,18 @@ def test_the_returns_only_example_of_docs_features_md_validates(tmp_path):
     assert spec.numeric_features == ["abs_return_lag0", "abs_return_lag1", "abs_return_lag2", "abs_return_lag3",
                                      "abs_return_lag4", "return_lag0", "rv_5d", "rv_22d", "log_volume"]
     assert spec.categorical_features == ["weekday"] and spec.builder.history_rows == 21
+
+
+@pytest.mark.parametrize("column", ["ret", "Close"])
+def test_a_missing_return_or_price_is_refused_naming_the_column_and_the_date(column):
+    # before: the NaN spread into 22 rows of rolling features and 5 labels, and training ended in
+    # "no candidate could be evaluated (labels and scores must be finite)"
+    frame = returns_frame(200) if column == "ret" else prices_of(returns_frame(200))
+    frame.loc[150, column] = np.nan
+    builder = _vol(return_column="ret") if column == "ret" else _vol(price_column="Close")
+    with pytest.raises(MarketDataError) as err:
+        builder.build(frame)
+    day = str(pd.Timestamp(frame.loc[150, "Date"]).date())
+    assert str(err.value).startswith(f"column {column!r}: 1 missing value(s) (at Date ['{day}']); the market builders "
+                                     f"need a {'return' if column == 'ret' else 'price'} on every row")
+    assert err.value.column == column

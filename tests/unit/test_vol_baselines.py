@@ -240,3 +240,30 @@ def test_integer_index_returns_only_series_gets_every_baseline_and_the_forecast_
     assert evaluation.metrics["qlike"] == pytest.approx(qlike(y, evaluation.scores))
     dm = [r for r in rec["diebold_mariano"] if r["baseline"] == "garch" and r["metric"] == "qlike"]
     assert len(dm) == 1 and dm[0]["ci_low"] < dm[0]["diff"] < dm[0]["ci_high"]
+
+
+def test_a_garch_fit_that_does_not_converge_is_left_out_with_the_fold_and_cause():
+    # returns of 1e-7: arch's optimiser stops without converging; the fit must not be judged
+    from tasks.split import walk_forward
+
+    rng = np.random.default_rng(1)
+    r = rng.standard_normal(600) * 1e-7
+    y = np.r_[np.sqrt(252 / 5 * np.convolve(r ** 2, np.ones(5), "full")[4:604])[1:], np.nan]
+    plan = walk_forward(595, 3, 0.3, 5)
+    fits = fold_baselines(r, y, plan.folds, ["ewma", "garch", "gjr"], horizon=5, trading_days=252, dist="t")
+    assert "garch" not in fits.forecasts and "gjr" not in fits.forecasts and "ewma" in fits.forecasts
+    assert fits.errors["garch"].startswith("fold 0: the optimiser did not converge on ")
+    assert "arch convergence flag" in fits.errors["gjr"]
+
+
+def test_a_gate_rule_naming_a_baseline_that_could_not_be_fitted_gives_the_cause():
+    from models.spec import BaselineRule
+    from tasks.gate import GateInputs, _baseline
+
+    rule = BaselineRule(kind="baseline", baseline="garch", metric="qlike", test="superior", method="diebold_mariano")
+    inputs = GateInputs(y=np.ones(10), scores=np.ones(10), baselines={"persistence": np.ones(10)},
+                        baseline_errors={"garch": "fold 2: the optimiser did not converge on 300 training rows"})
+    verdict = _baseline(rule, {"qlike": 0.4}, inputs)
+    assert not verdict.passed
+    assert verdict.sentence == ("the garch baseline is not available for this model: it could not be fitted "
+                                "(fold 2: the optimiser did not converge on 300 training rows)")
