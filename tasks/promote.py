@@ -34,6 +34,7 @@ from models.spec import ModelSpec
 from tasks.gate import GateResult
 from tasks.plots import baselines_plot, classification_plots, drivers_plots, regression_plots
 from tasks.report import render_model_card
+from tasks.rating import rating_of
 from tasks.scorecard import scorecard_of
 from tasks.split import SplitPlan
 from tasks.step import step
@@ -140,6 +141,7 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         drivers=ev.drivers,
         monotonic=ev.monotonic,
         scorecard=scorecard_of(spec, evaluation, ev.best),
+        rating=rating_of(spec, evaluation),
         reasons=ev.reasons,
         var_backtest=ev.market_tests.get("var_backtest"),
         model_confidence_set=ev.market_tests.get("model_confidence_set"),

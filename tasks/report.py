@@ -16,6 +16,7 @@ from tasks.card_forecast import forecast_card_section
 from tasks.market_tests import market_card_section
 from tasks.plots import DRIVERS_PLOTS, FORECAST_PLOTS
 from tasks.reasons import reasons_card_section
+from tasks.rating import rating_card_section
 from tasks.scorecard import scorecard_card_section
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
         *_drivers_section(meta),
         *_monotonic_section(meta),
         *scorecard_card_section(meta),
+        *rating_card_section(meta),
         *reasons_card_section(meta),
         "## Gate",
         "",

@@ -148,6 +148,8 @@ class VersionMetadata(StoredRecord):
     ``monotonic`` every candidate's checks along the declared directions (:func:`tasks.monotonic.check_monotonic`),
     ``scorecard`` the scale, the cut-off in points and the points table (:func:`tasks.scorecard.scorecard_record`;
     None without a ``scorecard`` section),
+    ``rating`` the holdout's grade table with the Jeffreys and binomial tests and the Herfindahl index
+    (:func:`tasks.rating.rating_record`; None without a ``rating_scale`` section),
     ``reasons`` the operating cut-off and reference profile of adverse-action reasons
     (:func:`tasks.reasons.adverse_action_record`; binary classification),
     ``var_backtest`` (the holdout's VaR back-test, a spec with a ``var`` section),
@@ -186,6 +188,7 @@ class VersionMetadata(StoredRecord):
     drivers: dict[str, Any] | None = None
     monotonic: dict[str, Any] | None = None
     scorecard: dict[str, Any] | None = None
+    rating: dict[str, Any] | None = None
     reasons: dict[str, Any] | None = None
     var_backtest: dict[str, Any] | None = None
     model_confidence_set: dict[str, Any] | None = None
@@ -201,7 +204,7 @@ class VersionMetadata(StoredRecord):
     files: dict[str, str] | None = None
 
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"version", "files", "reference", "fold_metrics", "drivers", "monotonic",
-                                                "scorecard", "reasons", "var_backtest", "model_confidence_set",
+                                                "scorecard", "rating", "reasons", "var_backtest", "model_confidence_set",
                                                 "pesaran_timmermann", "forecast"})
 
 

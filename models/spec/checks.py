@@ -339,6 +339,14 @@ def check_var(spec: SpecFields) -> list[str]:
     return []
 
 
+def check_rating_scale(spec: SpecFields) -> list[str]:
+    """A ``rating_scale`` section is for binary classification only (grades of a probability of default)."""
+    if spec.rating_scale is not None and spec.task != "binary_classification":
+        return [f"rating_scale: rating grades are bands of a probability of default; task {spec.task!r} has none: "
+                "remove the rating_scale section (binary_classification only)"]
+    return []
+
+
 def check_mcs_rule(spec: SpecFields) -> list[str]:
     """At most one ``mcs`` rule: the holdout's model confidence set is computed once, with its settings."""
     rules = [i for i, r in enumerate(spec.gate.rules) if r.kind == "mcs"]
@@ -366,6 +374,7 @@ CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
     check_unique_keys,
     check_scorecard,
     check_var,
+    check_rating_scale,
     check_mcs_rule,
 )
 """Every cross-field rule, in the order their messages are reported."""

@@ -27,6 +27,7 @@ from models.spec.data import (
 from models.spec.explain import DriversSpec, ReasonsSpec, ScorecardSpec
 from models.spec.gate import GateSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
+from models.spec.rating import RatingScaleSpec, ValidationSpec
 from models.spec.var import VarSpec
 
 _CACHED = ("builder",)
@@ -99,6 +100,11 @@ class SpecFields(Strict):
     the cut-off in points in the model card; None (the default): no points."""
     reasons: ReasonsSpec = Field(default_factory=ReasonsSpec)
     """How the adverse-action reasons of declined applications are chosen (binary classification)."""
+    rating_scale: RatingScaleSpec | None = None
+    """Rating grades of the probability of default (binary classification only): the grade table
+    with the Jeffreys and binomial back-tests in the model card; None (the default): no grades."""
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    """The traffic-light policy of the supervisors' back-tests' p-values."""
     var: VarSpec | None = None
     """The Value-at-Risk use of a volatility forecast and its back-test (regression on the
     ``realised_volatility`` builder only); None (the default): no VaR back-test."""

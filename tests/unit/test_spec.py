@@ -321,6 +321,10 @@ CHECK_CASES = [
      lambda d: d.update(var={"level": 0.99}),
      ["var: a Value-at-Risk back-test needs a volatility forecast (task 'regression' with features_from.name "
       "'realised_volatility'); this spec has task 'direction' and features_from 'daily_direction'"]),
+    ("check_rating_scale", "market_direction",
+     lambda d: d.update(rating_scale={"grades": 7}),
+     ["rating_scale: rating grades are bands of a probability of default; task 'direction' has none: remove the "
+      "rating_scale section (binary_classification only)"]),
     ("check_mcs_rule", "market_forecast",
      lambda d: d["gate"]["rules"].extend([{"kind": "mcs"}, {"kind": "mcs", "size": 0.25}]),
      ["gate.rules.6: at most one 'mcs' rule per gate (rules [5, 6])"]),

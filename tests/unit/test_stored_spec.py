@@ -52,9 +52,10 @@ def test_the_legacy_credit_risk_spec_names_what_the_built_in_file_changed_since(
         "columns.Job.reason", "columns.Price.reason", "columns.Records.reason", "columns.Seniority.reason",
         "columns.Seniority.monotone", "columns.Time.reason",
         "gate.rules", "drift.reference_rows", "drift.num_method", "drift.cat_method", "drift.stattest_threshold",
-        "scorecard"]
+        "scorecard", "rating_scale"]
     assert compared.from_current == [] and spec.drift.num_method == "wasserstein"
-    assert "differs in 21 fields: limitations, columns.Amount.reason, columns.Amount.monotone" in compared.sentence(1)
+    assert spec.rating_scale is None  # nor grades
+    assert "differs in 22 fields: limitations, columns.Amount.reason, columns.Amount.monotone" in compared.sentence(1)
 
 
 def test_an_unchanged_spec_file_reports_no_difference(tmp_path):
