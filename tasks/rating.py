@@ -81,10 +81,14 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
 
+def _bound(value: float) -> str:
+    return f"{100 * value:.4g}%"
+
+
 def _interval(row: dict[str, Any]) -> str:
     if row["max_pd"] is None:
-        return f"> {row['min_pd']:.4%}"
-    return f"≤ {row['max_pd']:.4%}" if row["min_pd"] == 0 else f"({row['min_pd']:.4%}, {row['max_pd']:.4%}]"
+        return f"> {_bound(row['min_pd'])}"
+    return f"≤ {_bound(row['max_pd'])}" if row["min_pd"] == 0 else f"({_bound(row['min_pd'])}, {_bound(row['max_pd'])}]"
 
 
 def rating_card_section(meta: dict[str, Any]) -> list[str]:
@@ -94,9 +98,9 @@ def rating_card_section(meta: dict[str, Any]) -> list[str]:
     if not rec:
         return []
     kind = ("a default master scale (geometric PD bounds between a floor and a cap, our convention)"
-            if rec["scale"]["kind"] == "master" else "the spec's grades")
+            if rec["scale"]["kind"] == "master" else "the spec's PD bounds")
     lines = ["## Rating grades (" + rec["sample"] + ")", "",
-             (f"Grades of {kind}, `rating_scale`: a PD on a bound is in the lower grade. Per grade, the one-sided "
+             (f"Grades by {kind} (`rating_scale`): a PD on a bound is in the lower grade. Per grade, the one-sided "
               "Jeffreys test (p = Beta(D + ½, N − D + ½) CDF at the grade's mean PD; ECB, Instructions for reporting "
               "the validation results of internal models, 2019, §2.5.3.1) and the one-sided exact binomial test "
               "(p = P(X ≥ D), X ~ Binomial(N, mean PD)): a small p says more defaults than the PD allows. The ECB "

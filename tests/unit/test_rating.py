@@ -126,10 +126,10 @@ def test_the_card_shows_the_grade_table_coloured_by_the_policy_and_the_herfindah
     assert "## Rating grades (holdout)" in card
     assert "coloured by `validation.policy`: red p < 0.05, amber 0.05 <= p < 0.1, green p >= 0.1." in card
     jeff = stats.beta(15.5, 185.5).cdf(0.03)
-    assert (f"| `A` | ≤ 5.0000% | 200 | 50.0% | 15 | 3.00% | 7.50% | {jeff:.4f} (red) | "
+    assert (f"| `A` | ≤ 5% | 200 | 50.0% | 15 | 3.00% | 7.50% | {jeff:.4f} (red) | "
             f"{stats.binom.sf(14, 200, 0.03):.4f} (red) |") in card
-    assert "| `B` | (5.0000%, 10.0000%] | 0 | 0.0% | 0 | n/a | n/a | n/a | n/a |" in card
-    assert "| `F` | > 55.0000% | 50 |" in card and "| **portfolio** | all | 400 | 100.0% | 57 |" in card
+    assert "| `B` | (5%, 10%] | 0 | 0.0% | 0 | n/a | n/a | n/a | n/a |" in card
+    assert "| `F` | > 55% | 50 |" in card and "| **portfolio** | all | 400 | 100.0% | 57 |" in card
     assert "Herfindahl index **" in card
     assert card.index("## Rating grades") < card.index("## Gate")
 
@@ -139,3 +139,37 @@ def test_the_metadata_keeps_the_rating_record_and_leaves_it_out_when_none():
     assert "rating" not in VersionMetadata.model_validate(meta).to_json()
     meta["rating"] = {"sample": "holdout", "grades": []}
     assert VersionMetadata.model_validate(meta).to_json()["rating"] == {"sample": "holdout", "grades": []}
+
+
+def test_training_records_the_holdout_grades_of_credit_risk_in_metadata_and_card():
+    """Real data: credit_risk's logistic candidate on its stratified holdout, through build_metadata."""
+    from models.backtest_statistics import jeffreys_test
+    from tasks.evaluate import evaluate_fitted
+    from tasks.gate import apply_gate
+    from tasks.load import load_source, modelling_table, parse_declared_types, split_out_of_time
+    from tasks.promote import TrainingEvidence, build_metadata
+    from tasks.split import plan_split
+    from tasks.train import fit_candidate
+
+    spec = find_spec("credit_risk", BUILTIN_SPECS)
+    table = modelling_table(split_out_of_time(parse_declared_types(load_source(spec), spec), spec)[0], spec)
+    plan = plan_split.fn(table, spec)
+    fitted = [fit_candidate.fn(spec, spec.candidates[0], table, plan)]
+    evaluation = evaluate_fitted.fn(spec, table, plan, fitted)
+    ev = TrainingEvidence(spec=spec, run_id="test-run", reason="manual", started_at="2026-01-01T00:00:00+00:00",
+                          data={"rows": len(table), "development_rows": len(table), "out_of_time_rows": 0,
+                                "sha256": "0" * 64},
+                          validation={"evaluated": 0, "critical_failures": 0, "warnings": 0},
+                          split=plan.describe(table, spec.time_column), evaluation=evaluation, best=fitted[0],
+                          champion=None, gate=apply_gate.fn(spec, evaluation, None), table=table, plan=plan)
+    meta = build_metadata(ev, promoted=False).to_json()
+    rating = meta["rating"]
+    y, pd = np.asarray(evaluation.y, dtype=float), np.asarray(evaluation.scores, dtype=float)
+    assert rating["portfolio"]["obligors"] == len(y) == 891 and rating["portfolio"]["defaults"] == int(y.sum())
+    assert sum(r["obligors"] for r in rating["grades"]) == 891
+    e = next(r for r in rating["grades"] if r["grade"] == "E")
+    inside = (pd > 0.35) & (pd <= 0.55)
+    assert e["obligors"] == int(inside.sum()) and e["defaults"] == int(y[inside].sum())
+    assert e["jeffreys_p"] == pytest.approx(jeffreys_test(e["defaults"], e["obligors"], float(pd[inside].mean())))
+    assert all(r["obligors"] > 50 for r in rating["grades"])  # honest bounds: no grade nearly empty at a 28 % bad rate
+    assert "## Rating grades (holdout)" in render_model_card(meta)
