@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from itertools import pairwise
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from models.spec.base import Strict, safe_name
 
@@ -25,7 +25,7 @@ class RatingGrade(Strict):
 
     name: str
     """The grade's name (a safe name: letters, digits, ``_`` or ``-``; quote a digit: ``"1"``)."""
-    max_pd: float | None = Field(default=None, gt=0.0, le=1.0)
+    max_pd: float | None = Field(default=None, gt=0.0, le=1.0, strict=True)
     """Largest PD of the grade, inclusive (a PD equal to it is in this grade, not the next);
     omitted for the last grade, which is open-ended (up to a PD of 1)."""
 
@@ -48,12 +48,12 @@ class RatingScaleSpec(Strict):
     grade; a PD of 0 is in the first grade, a PD of 1 in the last.
     """
 
-    grades: int | list[RatingGrade]
+    grades: StrictInt | list[RatingGrade]
     """A list of grades (name and PD upper bound, the last without one), or a number of grades
     (3 to 30) for the default master scale."""
-    floor: float = Field(default=DEFAULT_FLOOR, gt=0.0, lt=1.0)
+    floor: float = Field(default=DEFAULT_FLOOR, gt=0.0, lt=1.0, strict=True)
     """Default master scale only: the first grade's PD upper bound (0.03 %, the CRR Art. 160(1) floor)."""
-    cap: float = Field(default=DEFAULT_CAP, gt=0.0, lt=1.0)
+    cap: float = Field(default=DEFAULT_CAP, gt=0.0, lt=1.0, strict=True)
     """Default master scale only: the upper PD bound of the second-worst grade (20 %); the worst is above it."""
 
     @field_validator("grades")
@@ -109,9 +109,9 @@ class TrafficLightPolicy(Strict):
     (Instructions for reporting the validation results of internal models, 2019); the defaults
     are the usual 5 % and 10 % levels, our convention."""
 
-    red: float = Field(default=0.05, gt=0.0, lt=1.0)
+    red: float = Field(default=0.05, gt=0.0, lt=1.0, strict=True)
     """p-values below this are red."""
-    amber: float = Field(default=0.10, gt=0.0, lt=1.0)
+    amber: float = Field(default=0.10, gt=0.0, lt=1.0, strict=True)
     """p-values from ``red`` to below this are amber; from it, green."""
 
     @model_validator(mode="after")

@@ -35,6 +35,9 @@ def test_the_credit_risk_spec_grades_its_pds_in_six_grades():
     ([{"name": "A"}, {"name": "B"}], "needs max_pd"),
     ([{"name": "A"}], "at least two grades"),
     (2, "3 to 30 grades"),
+    (True, "valid integer"),
+    ([{"name": "A", "max_pd": "0.1"}, {"name": "B"}], "valid number"),
+    ([{"name": "A", "max_pd": True}, {"name": "B"}], "valid number"),
     ([{"name": "A b", "max_pd": 0.2}, {"name": "B"}], "not a safe name"),
 ])
 def test_a_wrong_rating_scale_is_refused_naming_the_field(grades, message):
