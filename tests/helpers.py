@@ -17,6 +17,17 @@ def builtin_spec_dict(name: str) -> dict:
     return copy.deepcopy(yaml.safe_load((BUILTIN_SPECS / f"{name}.yaml").read_text()))
 
 
+def spec_error(data: dict, origin: str = "t.yaml") -> str:
+    """The message of the SpecError that parsing ``data`` (a spec as a dict) raises; fails when none."""
+    import pytest
+
+    from models.spec import SpecError, parse_spec
+
+    with pytest.raises(SpecError) as err:
+        parse_spec(data, origin=origin)
+    return str(err.value)
+
+
 def write_spec(folder: Path, data: dict) -> Path:
     path = Path(folder) / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -7,7 +7,7 @@ import pytest
 from models.spec import CHECKS, ModelSpec, SpecError, find_spec, list_specs, load_spec_file, parse_spec, scan_specs
 from models.spec import checks as spec_checks
 from models.spec.fields import SpecFields
-from tests.helpers import BUILTIN_SPECS, builtin_spec_dict, write_spec
+from tests.helpers import BUILTIN_SPECS, builtin_spec_dict, spec_error, write_spec
 
 
 def test_builtin_specs_load_with_their_features():
@@ -25,9 +25,7 @@ def test_builtin_specs_load_with_their_features():
 
 
 def _error(data: dict) -> str:
-    with pytest.raises(SpecError) as info:
-        parse_spec(data, origin="test.yaml")
-    return str(info.value)
+    return spec_error(data, "test.yaml")
 
 
 def test_unknown_key_is_named():

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from models.spec import SpecError, find_spec, parse_spec
-from tests.helpers import builtin_spec_dict, write_spec
+from models.spec import SpecError, find_spec
+from tests.helpers import builtin_spec_dict, spec_error, write_spec
 
 
 def _error(data: dict) -> str:
-    with pytest.raises(SpecError) as err:
-        parse_spec(data, origin="t.yaml")
-    return str(err.value)
+    return spec_error(data, "t.yaml")
 
 
 def test_a_misspelt_column_key_is_suggested_and_its_missing_field_not_repeated():
