@@ -43,6 +43,7 @@ from tasks.monitor import (
     record_monitoring,
     reports_folder,
 )
+from tasks.ledger import check_as_of, ledger_scored_rows
 from tasks.ranges import count_out_of_range, out_of_range_text, unseen_categories_lines, unseen_categories_report
 from tasks.reasons import check_reason_count, explain_rows, reasons_summary, stored_reasons
 from tasks.report import (
@@ -183,9 +184,10 @@ def _score_run_name() -> str:
 @flow(name="score-batch", flow_run_name=_score_run_name, log_prints=True)
 def score_batch(
     model_name: str, batch: str, output: str, version: str | int | None = None, validation_engine: str = "fast",
-    reasons: int | None = None,
+    reasons: int | None = None, as_of: str | None = None,
 ) -> dict[str, Any]:
-    """Score a batch with a registry version and write stamped predictions; the batch is
+    """Score a batch with a registry version and write stamped predictions, and append the scored
+    rows to the model's ledger (:func:`tasks.ledger.ledger_scored_rows`); the batch is
     validated and its features built with the spec stored with the version (as ``monitor_model``).
 
     Args:
@@ -198,11 +200,14 @@ def score_batch(
         reasons: adverse-action reasons per declined row, 1..5 (:func:`tasks.reasons.principal_reasons`:
             columns ``declined``, ``reason_i``, ``reason_i_text``, ``reason_i_contribution``); None:
             the stored spec's ``reasons.k`` (unset: no reasons).
+        as_of: the observation date of every row for the ledger (ISO date) when the spec names no
+            ``backtest.as_of`` column; None: the scoring time.
 
     Returns:
         ``{"model", "version", "rows", "output", "extra_columns", "batch", "unscored_rows",
         "unscored_reason", "out_of_range", "spec_comparison", "validation_warnings", "points_scale",
-        "unseen_categories", "reasons"}``
+        "unseen_categories", "reasons", "ledger"}``
+        (``ledger``: ``{rows, parts, reason}``, reason saying why a batch was not ledgered)
         (``unseen_categories``: per categorical feature, the rows whose category the version never saw
         in training, :func:`tasks.ranges.unseen_categories_report`; each is a warning)
         (``reasons``: :func:`tasks.reasons.reasons_summary`, None without reasons)
@@ -225,6 +230,7 @@ def score_batch(
         raise ValueError(f"validation_engine must be 'fast' or 'gx', got {validation_engine!r}")
     if reasons is not None:
         check_reason_count(reasons, "reasons")
+    check_as_of(as_of)  # a bad date fails before any work
     loaded = load_model_version(model_name, settings.registry_dir, version)
     spec, compared = judging_spec(model_name, loaded.metadata, settings.specs_dir, out_of_time=batch == OUT_OF_TIME)
     _log_comparison(logger, compared, loaded.version)
@@ -234,12 +240,17 @@ def score_batch(
     _log_warnings(logger, spec.name, warnings)
     if extra:
         logger.info("ignoring %d column(s) the spec does not declare: %s", len(extra), extra, extra=_SHOWN)
-    predictions = predictions_frame(spec, table, scores, loaded.version, now_utc())
+    scored_at = now_utc()
+    predictions = predictions_frame(spec, table, scores, loaded.version, scored_at)
     explained = None
     if stored is not None:
         explained = explain_rows(spec.reasons, loaded.pipeline, table[loaded.features], scores, stored, k)
         predictions = pd.concat([predictions, explained], axis=1)
     written = write_predictions(predictions, output)
+    ledgered = ledger_scored_rows(spec, settings.registry_dir, table, scores, loaded.version,
+                                  str(flow_run.id) if flow_run.id else f"local-{scored_at}", scored_at, as_of)
+    if ledgered["reason"]:
+        logger.warning("%s", ledgered["reason"], extra=_SHOWN)
     unscored = batch_rows - len(table)
     result = {"model": spec.name, "version": loaded.version, "rows": int(len(table)), "output": str(written),
               "extra_columns": extra, "batch": label, "unscored_rows": int(unscored),
@@ -249,7 +260,8 @@ def score_batch(
               "points_scale": scale_text(spec.scorecard),
               "unseen_categories": unseen_categories_report(
                   loaded.pipeline, table, [f for f in loaded.features if f in spec.categorical_features]),
-              "reasons": None if explained is None else reasons_summary(explained, stored, k, spec.reasons.explain)}
+              "reasons": None if explained is None else reasons_summary(explained, stored, k, spec.reasons.explain),
+              "ledger": ledgered}
     oor_text = out_of_range_text(result["out_of_range"])
     if oor_text:
         logger.warning("%s: %s", spec.name, oor_text, extra=_SHOWN)

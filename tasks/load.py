@@ -343,7 +343,7 @@ def modelling_table(df: pd.DataFrame, spec: ModelSpec, require_target: bool = Tr
 
     For a spec with a feature builder the builder derives features and label (time column
     and ``label_end`` kept). Otherwise the table keeps the feature, id, protected and time
-    columns, and a classifier's label becomes 1 for the positive class and 0 otherwise.
+    columns (and ``backtest.as_of``), and a classifier's label becomes 1 for the positive class and 0 otherwise.
 
     Args:
         warm_up: rows just before ``df`` (a training window's warm-up rows,
@@ -378,8 +378,9 @@ def modelling_table(df: pd.DataFrame, spec: ModelSpec, require_target: bool = Tr
     if spec.time_max_step is not None:
         check_index_steps(df, axis, spec.time_max_step)
     keep = [c for c in spec.feature_columns + spec.id_columns + spec.protected_columns if c in df.columns]
-    if axis and axis not in keep and axis in df.columns:
-        keep.append(axis)
+    for extra in (axis, spec.backtest.as_of):  # the time axis and the ledger's as-of date: bookkeeping
+        if extra and extra not in keep and extra in df.columns:
+            keep.append(extra)
     table = df[keep].copy()
     target = spec.target.column
     if target in df.columns:

@@ -85,7 +85,8 @@ def predictions_frame(
 
     ``score`` is the probability of the positive class for classifiers and the forecast for
     regression; with a ``scorecard`` section, ``points`` follows it (whole points, int64:
-    :func:`tasks.scorecard.scorecard_points`); ``model``, ``model_version`` and ``scored_at``
+    :func:`tasks.scorecard.scorecard_points`); with a ``rating_scale``, ``grade`` (the grade's name,
+    :func:`grade_names`); ``model``, ``model_version`` and ``scored_at``
     (a UTC timestamp: Parquet stores a timestamp, CSV its ISO-8601 text) are on every row.
     """
     keys = [c for c in spec.id_columns + ([spec.time_axis] if spec.time_axis else []) if c in table.columns]
@@ -95,12 +96,22 @@ def predictions_frame(
         from tasks.scorecard import scorecard_points
 
         out["points"] = scorecard_points(spec.scorecard, out["score"].to_numpy())
+    if spec.rating_scale is not None:
+        out["grade"] = grade_names(spec.rating_scale, out["score"].to_numpy())
     out["model"] = constant_column(spec.name, len(out))
     out["model_version"] = int(version)
     stamp = pd.Timestamp(scored_at)
     out["scored_at"] = pd.Series(stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC"),
                                  index=out.index)
     return out.reset_index(drop=True)
+
+
+def grade_names(scale, scores: np.ndarray) -> pd.Categorical:
+    """The rating grade's name of each PD, shape (n,), as a categorical of the scale's names in
+    order (best first): :func:`models.backtest_statistics.assign_grades`."""
+    from models.backtest_statistics import assign_grades
+
+    return pd.Categorical.from_codes(assign_grades(scores, scale), categories=scale.names)
 
 
 def constant_column(value: str, rows: int) -> pd.Categorical:

@@ -127,6 +127,12 @@ def print_scoring(model: str, result: dict[str, Any]) -> None:
     for line in unseen_categories_lines(result.get("unseen_categories")):
         console.print(f"warning: {line}", highlight=False, markup=False, soft_wrap=True)
     print_validation_warnings(result.get("validation_warnings"))
+    ledger = result.get("ledger") or {}
+    if ledger.get("rows"):
+        console.print(f"{ledger['rows']} row(s) recorded in the scoring ledger ({', '.join(ledger['parts'])})",
+                      highlight=False)
+    elif ledger.get("reason"):
+        console.print(f"warning: {ledger['reason']}", highlight=False, markup=False, soft_wrap=True)
     r = result.get("reasons")
     if r:
         rows = "declined row" if r["explain"] == "declined" else "row"
@@ -212,9 +218,20 @@ def score_cmd(
         None, "--reasons", metavar="K",
         help="Add up to K (1-5, 4 advised) adverse-action reasons to every declined row: reason_i (the feature), "
              "reason_i_text, reason_i_contribution (docs/interpretability.md)."),
+    as_of: Optional[str] = typer.Option(
+        None, "--as-of", metavar="DATE",
+        help="The observation date of every row in the scoring ledger (ISO date) when the spec names no "
+             "backtest.as_of column; default: now."),
 ) -> None:
-    """Score a batch with the champion (or a version) and write stamped predictions."""
+    """Score a batch with the champion (or a version), write stamped predictions and ledger the rows."""
+    from models.errors import UsageError
+    from tasks.ledger import check_as_of
     from tasks.reasons import ReasonCountError, check_reason_count
+
+    try:
+        check_as_of(as_of)
+    except UsageError as err:
+        _fail(str(err).replace("as_of ", "--as-of ", 1), code=EXIT_USAGE)
 
     if reasons is not None:
         try:
@@ -235,7 +252,7 @@ def score_cmd(
     from flows.monitoring import score_batch
 
     try:
-        result = score_batch(model, batch=batch, output=out, version=version, reasons=reasons)
+        result = score_batch(model, batch=batch, output=out, version=version, reasons=reasons, as_of=as_of)
     except Exception as err:
         _fail(_error_message(err))
     print_scoring(model, result)

@@ -17,7 +17,7 @@ from models.spec.fields import SpecFields
 from models.spec.gate import BaselineRule
 from models.spec.sql_text import sql_code
 
-RESERVED_COLUMNS = frozenset({"score", "model", "model_version", "scored_at"})
+RESERVED_COLUMNS = frozenset({"score", "grade", "model", "model_version", "scored_at"})
 """Column names the platform writes beside a model's data: the score (monitoring compares the
 score column of the reference sample and of the batch) and the stamps of scored rows. A spec
 column of one of these names would be overwritten silently, so specs may not use them."""
@@ -285,10 +285,10 @@ def check_drift_settings(spec: SpecFields) -> list[str]:
 
 def check_reserved_columns(spec: SpecFields) -> list[str]:
     """No column, target or feature takes a name the platform writes (:data:`RESERVED_COLUMNS`:
-    ``score``, ``model``, ``model_version``, ``scored_at``)."""
+    ``score``, ``grade``, ``model``, ``model_version``, ``scored_at``)."""
     names = set(spec.columns) | {spec.target.column} | set(spec.feature_columns)
-    return [f"columns.{name}: {name!r} is a name the platform writes (the model score and the stamps "
-            f"{sorted(RESERVED_COLUMNS)} of scored rows); rename the column in the spec and the data"
+    return [f"columns.{name}: {name!r} is a name the platform writes on scored rows "
+            f"{sorted(RESERVED_COLUMNS)}; rename the column in the spec and the data"
             for name in sorted(names & RESERVED_COLUMNS)]
 
 
@@ -347,6 +347,23 @@ def check_rating_scale(spec: SpecFields) -> list[str]:
     return []
 
 
+def check_backtest(spec: SpecFields) -> list[str]:
+    """``backtest.as_of`` names a declared ``datetime`` column; outcomes are joined for binary
+    classification only (the outcome of a probability of default)."""
+    errors = []
+    as_of = spec.backtest.as_of
+    if as_of is not None:
+        column = spec.columns.get(as_of)
+        if column is None:
+            errors.append(f"backtest.as_of: {as_of!r} is not a declared column (declared: {sorted(spec.columns)})")
+        elif column.role != "datetime" and column.dtype != "datetime":
+            errors.append(f"backtest.as_of: column {as_of!r} is not a datetime column (role {column.role!r}); "
+                          "declare it with role: datetime")
+    if spec.backtest.landing is not None and spec.task != "binary_classification":
+        errors.append(f"backtest.landing: outcomes are back-tested for binary classification only, not {spec.task!r}")
+    return errors
+
+
 def check_mcs_rule(spec: SpecFields) -> list[str]:
     """At most one ``mcs`` rule: the holdout's model confidence set is computed once, with its settings."""
     rules = [i for i, r in enumerate(spec.gate.rules) if r.kind == "mcs"]
@@ -376,6 +393,7 @@ CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
     check_var,
     check_rating_scale,
     check_mcs_rule,
+    check_backtest,
 )
 """Every cross-field rule, in the order their messages are reported."""
 

@@ -13,6 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from models.features import BUILDERS, FeaturesFrom
 from models.metrics import CLASSIFICATION_TASKS, METRICS, TaskType
 from models.spec.base import Strict, is_stored, safe_name
+from models.spec.backtest import BacktestSpec
 from models.spec.data import (
     CandidateSpec,
     ColumnSpec,
@@ -105,6 +106,8 @@ class SpecFields(Strict):
     with the Jeffreys and binomial back-tests in the model card; None (the default): no grades."""
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     """The traffic-light policy of the supervisors' back-tests' p-values."""
+    backtest: BacktestSpec = Field(default_factory=BacktestSpec)
+    """The scoring ledger's as-of date, the outcome window and the vintages of back-tests."""
     var: VarSpec | None = None
     """The Value-at-Risk use of a volatility forecast and its back-test (regression on the
     ``realised_volatility`` builder only); None (the default): no VaR back-test."""

@@ -39,11 +39,12 @@ def test_predictions_carry_the_stamps_and_write_atomically(tmp_path, monkeypatch
     spec = find_spec("credit_risk", BUILTIN_SPECS)
     table = pd.DataFrame({"rownames": [7, 8, 9], "Age": [30, 40, 50]})
     frame = predictions_frame(spec, table, np.array([0.1, 0.2, 0.3]), 4, "2026-11-29T18:00:00+00:00")
-    assert list(frame.columns) == ["rownames", "score", "points", "model", "model_version", "scored_at"]
+    assert list(frame.columns) == ["rownames", "score", "points", "grade", "model", "model_version", "scored_at"]
     out = write_predictions.fn(frame, tmp_path / "scores.parquet")
     back = pd.read_parquet(out)
     assert back["rownames"].tolist() == [7, 8, 9] and back["score"].tolist() == [0.1, 0.2, 0.3]
     assert back["points"].tolist() == [546, 488, 449]  # the spec's scorecard: 600 at 19:1, 50 to double the odds
+    assert back["grade"].tolist() == ["B", "C", "D"]  # the spec's rating scale: A <= 5 %, B <= 10 %, C <= 20 %, D <= 35 %
     assert (back["model"] == "credit_risk").all() and (back["model_version"] == 4).all()
     assert str(back["scored_at"].dtype).startswith("datetime64") and str(back["scored_at"].dt.tz) == "UTC"
     assert (back["scored_at"] == pd.Timestamp("2026-11-29T18:00:00+00:00")).all()

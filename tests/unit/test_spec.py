@@ -94,7 +94,7 @@ def test_target_column_listed_as_a_feature_is_rejected():
     assert "target.column" in _error(data)
 
 
-@pytest.mark.parametrize("name", ["score", "model", "model_version", "scored_at"])
+@pytest.mark.parametrize("name", ["score", "grade", "model", "model_version", "scored_at"])
 def test_names_the_platform_writes_are_reserved(name):
     """A feature called ``score`` was silently replaced by the model score in drift monitoring."""
     data = builtin_spec_dict("credit_risk")
@@ -220,8 +220,8 @@ def _no_features(d):
             col.update(role="excluded", reason="test")
 
 
-_RESERVED = ("columns.score: 'score' is a name the platform writes (the model score and the stamps "
-             "['model', 'model_version', 'score', 'scored_at'] of scored rows); rename the column in the spec and the data")
+_RESERVED = ("columns.score: 'score' is a name the platform writes on scored rows "
+             "['grade', 'model', 'model_version', 'score', 'scored_at']; rename the column in the spec and the data")
 
 CHECK_CASES = [
     ("check_candidate_names", "credit_risk",
@@ -319,6 +319,12 @@ CHECK_CASES = [
      lambda d: d.update(var={"level": 0.99}),
      ["var: a Value-at-Risk back-test needs a volatility forecast (task 'regression' with features_from.name "
       "'realised_volatility'); this spec has task 'direction' and features_from 'daily_direction'"]),
+    ("check_backtest", "credit_risk",
+     lambda d: d.update(backtest={"as_of": "Age"}),
+     ["backtest.as_of: column 'Age' is not a datetime column (role 'numeric'); declare it with role: datetime"]),
+    ("check_backtest", "credit_risk",
+     lambda d: d.update(backtest={"as_of": "applied"}),
+     ["backtest.as_of: 'applied' is not a declared column"]),
     ("check_rating_scale", "market_direction",
      lambda d: d.update(rating_scale={"grades": 7}),
      ["rating_scale: rating grades are bands of a probability of default; task 'direction' has none: remove the "

@@ -1,0 +1,111 @@
+"""The scoring ledger: one row per scored record (id, as-of date, version, score, grade, run id,
+scoring time) in ``registry/<model>/ledger/month=YYYY-MM/``, appended by every scoring run and
+read by the back-test to join late outcomes (docs/backtesting.md). Storage and integrity:
+:class:`models.parquet_parts.PartStore`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.errors import DataError
+from models.parquet_parts import Part, PartStore
+
+LEDGER = "ledger"
+LEDGER_COLUMNS = ["id", "as_of", "model_version", "score", "grade", "run_id", "scored_at"]
+"""The ledger's columns: ``id`` (text), ``as_of`` and ``scored_at`` (UTC timestamps),
+``model_version`` (int), ``score`` (the PD or forecast, float), ``grade`` (text or None),
+``run_id`` (the scoring run's id, text)."""
+
+
+class LedgerInputError(DataError):
+    """A batch cannot be ledgered as given (an as-of date missing or not a date), naming the column."""
+
+
+def id_text(values) -> pd.Series:
+    """Record ids as text, the same for the ledger and an outcomes file: integral numbers lose a
+    float's ``.0`` (``12.0`` → ``"12"``, as a CSV with missing values reads an integer column),
+    text is stripped; missing ids become None. Shape: (n,) → (n,)."""
+    series = pd.Series(values).reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(str)
+    if pd.api.types.is_numeric_dtype(series):
+        numbers = pd.to_numeric(series, errors="coerce")
+        integral = numbers.notna() & np.isfinite(numbers) & (numbers == np.round(numbers))
+        out = numbers.astype(object).map(lambda v: None if pd.isna(v) else repr(float(v)))
+        out[integral] = numbers[integral].astype("int64").astype(str)
+        return out.where(numbers.notna(), None)
+    text = series.astype(object).map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
+                                     else str(v).strip())
+    return text.where(text.map(lambda v: bool(v)), None)
+
+
+def utc_dates(values, column: str) -> pd.Series:
+    """Dates as UTC timestamps (naive ones are taken as UTC). Raises LedgerInputError naming
+    ``column`` and the first value that is not a date, or a missing one."""
+    series = pd.Series(values).reset_index(drop=True)
+    parsed = pd.to_datetime(series, errors="coerce", utc=True)
+    bad = parsed.isna()
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise LedgerInputError(f"column {column!r}: {int(bad.sum())} row(s) without a date (first: row {first + 1}, "
+                               f"value {series.iloc[first]!r})")
+    return parsed
+
+
+def ledger_frame(ids, as_of, version: int, scores, grades, run_id: str, scored_at) -> pd.DataFrame:
+    """The ledger rows of one scoring run, shape (n, 7) in :data:`LEDGER_COLUMNS` order.
+
+    Args:
+        ids: record ids, (n,) (made text by :func:`id_text`). as_of: (n,) dates or one date.
+        grades: (n,) grade names, or None (no rating scale). scored_at: the run's scoring time.
+    """
+    ids = id_text(ids)
+    n = len(ids)
+    when = pd.Timestamp(scored_at)
+    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    dates = as_of if isinstance(as_of, pd.Series) else pd.Series([as_of] * n)
+    return pd.DataFrame({
+        "id": ids.astype(object), "as_of": utc_dates(dates, "as_of"),
+        "model_version": np.full(n, int(version), dtype="int64"), "score": np.asarray(scores, dtype=float),
+        "grade": pd.Series([None] * n if grades is None else list(grades), dtype=object),
+        "run_id": pd.Series([run_id] * n, dtype=object), "scored_at": pd.Series([when] * n)})
+
+
+def ledger_store(root: str | Path, model: str) -> PartStore:
+    """The model's ledger store (``registry/<model>/ledger``)."""
+    return PartStore(root, model, LEDGER)
+
+
+def append_ledger(root: str | Path, model: str, frame: pd.DataFrame, run_id: str) -> list[Part]:
+    """Append a scoring run's rows, one part per as-of month (``month=YYYY-MM``), each committed
+    by its manifest line under the model's lock. Raises RegistryError (see :meth:`PartStore.append`)."""
+    months = frame["as_of"].dt.strftime("%Y-%m")
+    parts = {f"month={m}": rows.reset_index(drop=True) for m, rows in frame.groupby(months, sort=True)}
+    return ledger_store(root, model).append(parts, run_id)
+
+
+def read_ledger(root: str | Path, model: str) -> pd.DataFrame:
+    """Every committed ledger row, sorted by as-of date then scoring time; an empty frame of
+    :data:`LEDGER_COLUMNS` for a model never ledgered. Raises RegistryError for a changed part."""
+    frame = ledger_store(root, model).read(LEDGER_COLUMNS)
+    if frame.empty:
+        return frame
+    return frame.sort_values(["as_of", "scored_at"], kind="stable").reset_index(drop=True)
+
+
+def ledger_summary(frame: pd.DataFrame) -> list[dict]:
+    """Rows per as-of month and version: ``{month, model_version, rows, ids, first_as_of,
+    last_as_of, mean_score, runs}``, sorted by month then version (``[]`` for an empty ledger)."""
+    if frame.empty:
+        return []
+    out = []
+    months = frame["as_of"].dt.strftime("%Y-%m")
+    for (month, version), rows in frame.groupby([months, "model_version"], sort=True):
+        out.append({"month": month, "model_version": int(version), "rows": int(len(rows)),
+                    "ids": int(rows["id"].nunique()), "first_as_of": rows["as_of"].min().isoformat(),
+                    "last_as_of": rows["as_of"].max().isoformat(), "mean_score": float(rows["score"].mean()),
+                    "runs": int(rows["run_id"].nunique())})
+    return out
