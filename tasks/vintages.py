@@ -181,9 +181,10 @@ def vintage_table(joined: pd.DataFrame, vintage: str = "month", policy: TrafficL
             (:func:`models.performance_estimate.estimate_performance`); each vintage's draws are
             seeded by ``crc32("{seed}|{vintage}|{version}")`` (its ``estimate_seed``).
         long_run_min_matured_share: the long-run rate averages only vintages with at least this
-            share of their rows matured (default 1: complete vintages only, since a vintage whose
-            non-defaults are not all known yet overstates its default rate); the others are named
-            in its ``left_out``.
+            share of their rows matured (default 1: complete vintages only, since a default is often
+            known before the outcome window closes and a non-default only when it does, so a
+            partly matured vintage tends to overstate its default rate); the others are named in
+            its ``left_out``.
 
     Returns:
         A :class:`VintageTable`. Per row (keys :data:`VINTAGE_COLUMNS`): ``rows`` scored;
