@@ -70,10 +70,19 @@ def pairwise_auc(scores, positive, negative, self_pairs: bool = False) -> float 
 
     Returns:
         The AUC, or None when there is no (event, non-event) pair (the denominator is 0).
+
+    Raises:
+        ValueError: shapes that differ or are not one-dimensional, a score that is not finite, or
+            a weight that is negative or not finite.
     """
     s = np.asarray(scores, dtype=float)
     a = np.asarray(positive, dtype=float)
     b = np.asarray(negative, dtype=float)
+    if not (s.ndim == 1 and s.shape == a.shape == b.shape):
+        raise ValueError(f"scores and weights must be one-dimensional of one length, got shapes {s.shape}, "
+                         f"{a.shape}, {b.shape}")
+    if not (np.isfinite(s).all() and np.isfinite(a).all() and np.isfinite(b).all()) or (a < 0).any() or (b < 0).any():
+        raise ValueError("scores must be finite and weights finite and >= 0")
     _, group = np.unique(s, return_inverse=True)  # group index rises with the score
     group = group.ravel()
     a_g = np.bincount(group, weights=a)

@@ -79,6 +79,13 @@ def test_pairwise_auc_with_labels_is_roc_auc_score():
     assert pairwise_auc(s, y, 1 - y) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
 
 
+@pytest.mark.parametrize("args", [([0.1, 0.2], [1, 0], [0]), ([0.1, np.inf], [1, 0], [0, 1]),
+                                  ([0.1, 0.2], [1, -1], [0, 1])])
+def test_pairwise_auc_refuses_mismatched_or_impossible_weights(args):
+    with pytest.raises(ValueError, match="one-dimensional|finite"):
+        pairwise_auc(*args)
+
+
 @pytest.mark.parametrize("bad, match", [([0.1, float("nan")], "missing"), ([0.2, 1.5], r"\[0, 1\]"),
                                         ([], "no PD"), ([[0.1, 0.2]], "one-dimensional")])
 def test_invalid_pds_are_refused_with_the_reason(bad, match):
