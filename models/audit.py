@@ -79,7 +79,22 @@ def audit_model(registry: ModelRegistry) -> AuditReport:
         report.verified.append(version)
     report.monitoring = check_chain(registry.monitoring_path, None, signed=False)
     report.breaks += report.monitoring.breaks
+    report.breaks += data_store_problems(registry)
     return report
+
+
+def data_store_problems(registry: ModelRegistry) -> list[str]:
+    """Problems of the model's scoring ledger, joined outcomes (:meth:`models.parquet_parts.PartStore.verify`)
+    and back-test history (its hash chain), one sentence each; empty when intact or absent."""
+    from models.ledger import BACKTESTS, ledger_store
+    from models.parquet_parts import PartStore
+
+    problems = ledger_store(registry.root, registry.model).verify()
+    problems += PartStore(registry.root, registry.model, "outcomes").verify()
+    path = registry.dir / BACKTESTS
+    if path.exists():
+        problems += [f"{BACKTESTS}: {b}" for b in check_chain(path, None, signed=False).breaks]
+    return problems
 
 
 def describe_chain(chain: ChainReport, signed_mode: bool) -> str:

@@ -109,3 +109,35 @@ def ledger_summary(frame: pd.DataFrame) -> list[dict]:
                     "last_as_of": rows["as_of"].max().isoformat(), "mean_score": float(rows["score"].mean()),
                     "runs": int(rows["run_id"].nunique())})
     return out
+
+
+BACKTESTS = "backtests.jsonl"
+"""The model's back-test history (``registry/<model>/backtests.jsonl``): one hash-chained line per
+back-test run, appended under the model's lock."""
+
+
+def append_backtest(root: str | Path, model: str, record: dict) -> None:
+    """Append one back-test run's record to ``backtests.jsonl`` (chained: ``prev_sha256``), under
+    the model's lock. Raises RegistryError (no such model, a link, the lock)."""
+    from models.integrity import chain_record
+    from models.jsonl import append_jsonl
+    from models.parquet_parts import LOCK_TIMEOUT_S
+    from models.registry_lock import registry_lock
+    from models.registry_tree import refuse_linked_entries
+
+    folder = Path(root) / model
+    if not folder.is_dir():
+        from models.errors import RegistryError
+
+        raise RegistryError(f"no model named {model!r} in the registry at {Path(root).resolve()}")
+    refuse_linked_entries(folder)
+    path = folder / BACKTESTS
+    with registry_lock(folder, model, LOCK_TIMEOUT_S):
+        append_jsonl(path, chain_record(record, path, None, False))
+
+
+def backtest_history(root: str | Path, model: str) -> list[dict]:
+    """Every back-test record of the model, oldest first (``[]`` before the first)."""
+    from models.jsonl import read_jsonl
+
+    return read_jsonl(Path(root) / model / BACKTESTS)

@@ -5,7 +5,8 @@
 
 Per spec a training deployment (with a drift trigger unless ``drift.on_drift`` and
 ``drift.on_feature_drift`` are both ``alert``; it matches only events whose resource label
-``finml.action`` is ``retrain``) and a monitoring deployment, built as dictionaries and written
+``finml.action`` is ``retrain``), a monitoring deployment and, for binary classification, a monthly
+back-test deployment, built as dictionaries and written
 with PyYAML; a team's monitoring ``batch`` survives a rewrite. ``make prefect-yaml`` after adding a spec; what each entry means:
 ``docs/operations.md`` ("prefect.yaml").
 """
@@ -58,9 +59,10 @@ def _schedule(cron: str) -> list[dict]:
 
 
 def deployments_for(spec, batch: str = "out_of_time") -> list[dict]:
-    """The two deployments of one spec: training (cron; a drift trigger when ``on_drift`` or
+    """The deployments of one spec: training (cron; a drift trigger when ``on_drift`` or
     ``on_feature_drift`` is ``retrain``, matching the model's ``finml.drift.detected`` events whose
-    ``finml.action`` label is ``retrain``) and monitoring (cron, ``batch``)."""
+    ``finml.action`` label is ``retrain``), monitoring (cron, ``batch``) and, for binary
+    classification, the monthly back-test (cron, ``labels``: ``backtest.landing``)."""
     name = spec.name
     retrain = "retrain" in (spec.drift.on_drift, spec.drift.on_feature_drift)
     train = {
@@ -88,7 +90,19 @@ def deployments_for(spec, batch: str = "out_of_time") -> list[dict]:
         "schedules": _schedule(spec.schedules.monitor),
         "work_pool": POOL_DEF,
     }
-    return [train, monitor]
+    if spec.task != "binary_classification":
+        return [train, monitor]
+    backtest = {
+        "name": f"backtest-{name}",
+        "entrypoint": "flows/backtest.py:backtest_model",
+        "description": (f"Monthly back-test of {name}: joins the outcomes landing file (the spec's backtest.landing, "
+                        "else the labels parameter) to the scoring ledger, then the supervisors' tests and the report."),
+        "tags": ["finml", name, "backtest"],
+        "parameters": {"model_name": name, "labels": spec.backtest.landing},
+        "schedules": _schedule(spec.schedules.backtest),
+        "work_pool": POOL_DEF,
+    }
+    return [train, monitor, backtest]
 
 
 def config_for(specs: list, batches: dict[str, str] | None = None) -> dict:

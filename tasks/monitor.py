@@ -392,8 +392,9 @@ def drift_markdown(record: MonitoringRecord) -> str:
 
 
 def reports_folder(reports_root: Path, model: str, ts: str, run_id: str | None = None,
-                   registry_root: Path | None = None) -> Path:
-    """``<reports_root>/<model>/monitoring/<timestamp>-<run>/`` (created, never shared).
+                   registry_root: Path | None = None, kind: str = "monitoring") -> Path:
+    """``<reports_root>/<model>/<kind>/<timestamp>-<run>/`` (created, never shared; ``kind``:
+    ``monitoring`` or ``backtest``).
 
     The run id (or a random suffix outside Prefect) keeps two monitoring runs of one model in
     the same second from writing into one folder.
@@ -408,8 +409,8 @@ def reports_folder(reports_root: Path, model: str, ts: str, run_id: str | None =
 
     suffix = (run_id or uuid.uuid4().hex)[:8]
     stamp = ts.replace(":", "").replace("+0000", "Z")
-    folder = Path(reports_root) / model / "monitoring" / f"{stamp}-{suffix}"
-    refuse_inside_registry(folder, registry_root, "the monitoring reports folder (FINML_REPORTS_DIR)")
+    folder = Path(reports_root) / model / kind / f"{stamp}-{suffix}"
+    refuse_inside_registry(folder, registry_root, f"the {kind} reports folder (FINML_REPORTS_DIR)")
     folder.mkdir(parents=True, exist_ok=False)
     return folder
 

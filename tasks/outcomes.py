@@ -195,7 +195,9 @@ def store_outcomes(root: str | Path, model: str, joined: pd.DataFrame, run_id: s
 
 def backtest_rows(ledger: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFrame:
     """Every ledger row with its outcome where one was joined (NaN: not matured yet), (n, 9):
-    the ledger's columns, ``outcome`` and ``outcome_date``. Rows are matched on (id, run id, as-of)."""
+    the ledger's columns, ``outcome`` and ``outcome_date``. Rows are matched on (id, run id, as-of).
+    The rows of an id scored before the score its outcome was joined to are superseded and left
+    out (they would never mature)."""
     if ledger.empty:
         return ledger.assign(outcome=pd.Series(dtype=float), outcome_date=pd.Series(dtype="datetime64[ns, UTC]"))
     keys = ["id", "run_id", "as_of"]
@@ -203,4 +205,10 @@ def backtest_rows(ledger: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFrame:
         return ledger.assign(outcome=np.nan, outcome_date=pd.NaT)
     found = recorded[[*keys, "outcome", "outcome_date"]].drop_duplicates(keys, keep="first")
     found = found.assign(as_of=pd.to_datetime(found["as_of"], utc=True))
-    return ledger.merge(found, on=keys, how="left")
+    rows = ledger.merge(found, on=keys, how="left")
+    # a record scored again before its outcome: the outcome belongs to the later score, and the
+    # earlier rows of that id would stay unmatured for ever, so they leave the back-test
+    attributed = rows.loc[rows["outcome"].notna(), ["id", "as_of"]].groupby("id")["as_of"].min()
+    later = rows["id"].map(attributed)
+    superseded = later.notna() & (rows["as_of"] < later)
+    return rows[~superseded].reset_index(drop=True)

@@ -227,14 +227,18 @@ class DriftSpec(Strict):
 
 
 class ScheduleSpec(Strict):
-    """Cron schedules (five fields, UTC) for retraining and monitoring deployments."""
+    """Cron schedules (five fields, UTC) for retraining, monitoring and back-test deployments."""
 
     train: str = "0 3 * * 0"
     """When the training deployment runs (default: Sundays 03:00 UTC)."""
     monitor: str = "0 6 * * *"
     """When the monitoring deployment runs (default: every day 06:00 UTC)."""
+    backtest: str = "0 7 1 * *"
+    """When the back-test deployment runs (binary classification; default: the 1st of every month,
+    07:00 UTC), reading ``backtest.landing``: the EBA guidelines on PD estimation ask for the one-year
+    default rate to be computed at least quarterly (EBA/GL/2017/16, paragraph 78)."""
 
-    @field_validator("train", "monitor")
+    @field_validator("train", "monitor", "backtest")
     @classmethod
     def _cron(cls, v: str) -> str:
         return check_cron(v)

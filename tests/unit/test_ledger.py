@@ -105,8 +105,9 @@ def test_each_outcome_is_joined_to_the_score_at_its_date_or_counted(root):
     store_outcomes(root, "m", join.joined, "o-1", "2026-12-04T00:00:00")
     again = join_outcomes(ledger, outcomes.iloc[[0]], recorded_outcomes(root, "m"), 12, "o-2")
     assert again.counts["already_recorded"] == 1 and again.joined.empty
-    rows = backtest_rows(ledger, recorded_outcomes(root, "m"))
-    assert rows["outcome"].fillna(-1).tolist() == [-1, -1, -1, 1, -1]
+    rows = backtest_rows(ledger, recorded_outcomes(root, "m"))  # id 1's January score is superseded by June's
+    assert rows["id"].tolist() == ["2", "3", "1", "2"]
+    assert rows["outcome"].fillna(-1).tolist() == [-1, -1, 1, -1]
 
 
 def test_an_outcome_later_than_the_window_after_the_last_score_is_counted(root):
