@@ -2,10 +2,11 @@
 step it repeats per segment (``tasks.drift.compute_drift``).
 
 Data (fixed seed): a reference of 100,000 rows and a batch of 200,000 rows x 12 features
-(8 numeric, 4 categorical), a score and a 0/1 outcome; segments: a categorical feature of 4 values and missing ones,
-a protected age in 4 fairness bands and a numeric feature in 3 bands (12 segments). Prints the wall time of each (best of 3) and their ratio.
+(8 numeric, 4 categorical), a score and a 0/1 outcome; segments: a categorical feature of 4
+values and missing ones, a protected age in 4 fairness bands and a numeric feature in 3 bands
+(12 segments). Prints the wall time of each (best of 3) and their ratio.
 
-Run: ``.venv/bin/python benchmarks/segments.py`` (about half a minute).
+Run: ``.venv/bin/python benchmarks/segments.py`` (a few seconds).
 """
 
 from __future__ import annotations
