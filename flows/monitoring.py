@@ -1,7 +1,8 @@
 """Monitoring and scoring flows.
 
 ``monitor_model``: batch → validate (serving suite) → score with a version → PSI drift vs the
-version's reference sample → Evidently report → performance (when labels arrived) → history,
+version's reference sample → Evidently report → performance (when labels arrived) → the segment
+table of the spec's ``segments`` (measured, not part of the verdict; :mod:`tasks.segments`) → history,
 artifacts, and the ``finml.drift.detected`` event on dataset drift, a performance or calibration
 breach or feature drift (the retraining trigger listens to it when its ``finml.action`` is
 ``retrain``), or ``finml.data-quality.alarm`` when the only finding is a
@@ -54,6 +55,7 @@ from tasks.report import (
     publish_table,
 )
 from tasks.scorecard import scale_text
+from tasks.segments import segment_table
 from tasks.scoring import (
     check_output,
     load_model_version,
@@ -139,10 +141,13 @@ def monitor_model(
     evidently = evidently_report(spec, loaded.reference, table, scores, folder, drift)
     perf = assess_performance(spec, table, scores, loaded.metadata)
     var = backtest_batch(spec, frame, table, scores)  # None without a var section
+    labelled = spec.is_classifier and perf["labelled_rows"] > 0
+    segments = segment_table(spec, loaded.reference, table, scores, spec.target_column if labelled else None)
     outcome = record_monitoring(
         spec, settings.registry_dir, version=loaded.version, run_id=str(flow_run.id) if flow_run.id else None,
         batch_label=label, frame=frame, table=table, drift=drift, evidently=evidently, perf=perf, ts=ts,
         out_of_range=out_of_range, spec_comparison=compared, validation_warnings=warnings, var_backtest=var,
+        segments=segments,
     )
     record = outcome.record
     publish_table(artifact_key(spec.name, "drift"), drift.as_rows(), f"Per-feature PSI of {spec.name} v{loaded.version}")

@@ -15,6 +15,7 @@ import pandas as pd
 from models.errors import DataError
 from models.metrics import roc_auc
 from models.spec import ModelSpec
+from models.spec.monitoring import band_labels
 
 
 def operating_cutoff(spec: ModelSpec, y: np.ndarray, scores: np.ndarray) -> tuple[float, str]:
@@ -71,23 +72,38 @@ def check_protected_groups(spec: ModelSpec, frame: pd.DataFrame) -> None:
             check_groupable(spec, column, frame[column])
 
 
+MISSING_GROUP = "(missing)"
+"""The group (fairness) or segment of the rows whose value is missing."""
+
+
+def value_groups(values: pd.Series, edges: list[float] | None = None) -> np.ndarray:
+    """Each row's group: with cut points ``edges``, the name of its band
+    (:func:`models.spec.monitoring.band_labels`: ``< e0``, ``[e0, e1)``, ..., ``>= e_last``, each
+    band holding its lower edge); without, the value itself; :data:`MISSING_GROUP` for a missing
+    value. Shape ``(len(values),)``, dtype object."""
+    missing = values.isna().to_numpy()
+    if edges is None:
+        return values.astype(object).where(~missing, MISSING_GROUP).to_numpy()
+    bands = band_labels(list(edges))
+    index = np.searchsorted(np.asarray(edges, dtype=float),
+                            pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), side="right")
+    labels = np.asarray(bands, dtype=object)[np.minimum(index, len(bands) - 1)]
+    return np.where(missing, MISSING_GROUP, labels)
+
+
 def group_values(spec: ModelSpec, column: str, values: pd.Series) -> np.ndarray:
     """Each row's group of protected column ``column``: its band name for a banded column
-    (``fairness.bands``), else the value itself; ``"(missing)"`` for a missing value.
+    (``fairness.bands``), else the value itself; ``"(missing)"`` for a missing value
+    (:func:`value_groups`).
 
     Raises:
         DataError: an unbanded column whose values are numbers (and not a list of ``allowed``
             codes), naming ``fairness.bands.<column>`` (:func:`check_groupable`).
     """
-    missing = values.isna().to_numpy()
-    bands = spec.fairness.groups_of(column)
-    if bands is None:
+    edges = spec.fairness.bands.get(column) or None
+    if edges is None:
         check_groupable(spec, column, values)
-        return values.astype(object).where(~missing, "(missing)").to_numpy()
-    edges = np.asarray(spec.fairness.bands[column], dtype=float)
-    index = np.searchsorted(edges, pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), side="right")
-    labels = np.asarray(bands, dtype=object)[np.minimum(index, len(bands) - 1)]
-    return np.where(missing, "(missing)", labels)
+    return value_groups(values, edges)
 
 
 def _reference(column: str, groups: list[dict[str, Any]], declared: Any, min_rows: int) -> tuple[dict | None, str]:
@@ -150,7 +166,7 @@ def fairness_report(spec: ModelSpec, y: np.ndarray, scores: np.ndarray, protecte
         for g in pd.unique(values):
             mask = values == g
             rows = int(mask.sum())
-            small = rows < min_rows
+            small = spec.fairness.too_small(rows)
             groups.append({
                 "group": g if isinstance(g, (str, int, float, bool)) else str(g), "rows": rows,
                 "base_rate": float(y[mask].mean()), "approval_rate": float(approved[mask].mean()),

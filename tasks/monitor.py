@@ -19,6 +19,7 @@ import pandas as pd
 from models.errors import DataError
 from models.records.drift import EvidentlySummary
 from models.records.monitoring import MonitoringRecord, SpecComparison
+from models.records.segments import SegmentRow
 from models.spec import METRICS, ModelSpec
 from tasks.drift import DriftResult
 from tasks.evaluate import MetricError, batch_baselines, compute_metrics
@@ -265,6 +266,7 @@ def build_record(
     table: pd.DataFrame, drift: DriftResult, evidently: EvidentlySummary, perf: dict[str, Any], ts: str,
     out_of_range: dict[str, Any] | None = None, spec_comparison: SpecComparison | None = None,
     validation_warnings: list[str] | None = None, var_backtest: dict[str, Any] | None = None,
+    segments: list[SegmentRow] | None = None,
 ) -> MonitoringOutcome:
     """Assemble the history record: every value, not only alerts.
 
@@ -276,7 +278,9 @@ def build_record(
             (:func:`models.stored_spec.judging_spec`; None: not compared); validation_warnings: the
             batch validation's warnings (:meth:`tasks.expectations.ValidationReport.warning_sentences`;
             stored as None when there are none); var_backtest: the batch's VaR back-test
-            (:func:`tasks.var_backtest.batch_var_backtest`; None without a ``var`` section).
+            (:func:`tasks.var_backtest.batch_var_backtest`; None without a ``var`` section); segments:
+            the segment table (:func:`tasks.segments.measure_segments`; None without ``segments``),
+            recorded as measured: it does not enter the verdict.
 
     Raises:
         pydantic.ValidationError: a value of the wrong type for the record (a bug, named).
@@ -343,6 +347,7 @@ def build_record(
         spec_comparison=spec_comparison,
         validation_warnings=list(validation_warnings) if validation_warnings else None,
         var_backtest=var_backtest,
+        segments=segments,
     )
     return MonitoringOutcome(record)
 
@@ -385,6 +390,10 @@ def drift_markdown(record: MonitoringRecord) -> str:
         from tasks.var_backtest import var_sentence
 
         lines += ["", var_sentence(record.var_backtest) + "."]
+    if record.segments:
+        from tasks.segments import segments_markdown
+
+        lines += ["", "Segments (measured, not part of the verdict):", "", segments_markdown(record.segments)]
     ev = record.evidently
     if ev is not None and ev.html_path:
         lines += ["", f"Evidently report: `{ev.html_path}` ({ev.sample_note})"]

@@ -12,6 +12,7 @@ from pydantic import Field
 from models.records import Record
 from models.records.drift import DriftSummary, EvidentlySummary
 from models.records.registry import StoredRecord
+from models.records.segments import SegmentRow
 
 MONITORING_SCHEMA_VERSION = 2
 """A ``monitoring.jsonl`` line as written today: the legacy (version 1, no ``schema_version``)
@@ -215,12 +216,15 @@ class MonitoringRecord(StoredRecord):
     the batch validation's warnings, one line each (values made missing by ``on_invalid: missing``,
     a ``severity: warning`` column's failures; None when there were none, and in older records);
     ``var_backtest``: the batch's Value-at-Risk back-test (:func:`tasks.var_backtest.batch_var_backtest`;
-    None without a ``var`` section, and in older records).
+    None without a ``var`` section, and in older records); ``segments``: the segment table
+    (:class:`models.records.segments.SegmentRow` per value or band of the spec's ``segments``,
+    :func:`tasks.segments.measure_segments`; measured, never part of the verdict; None without
+    ``segments``, and in older records).
     """
 
     SCHEMA_VERSION: ClassVar[int] = MONITORING_SCHEMA_VERSION
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"severity", "action", "out_of_range", "spec_comparison",
-                                                        "validation_warnings", "var_backtest"})
+                                                        "validation_warnings", "var_backtest", "segments"})
 
     ts: str
     model: str
@@ -238,6 +242,7 @@ class MonitoringRecord(StoredRecord):
     spec_comparison: SpecComparison | None = None
     validation_warnings: list[str] | None = None
     var_backtest: dict[str, Any] | None = None
+    segments: list[SegmentRow] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As :meth:`StoredRecord.to_json`, also without the keys added since version 1 inside

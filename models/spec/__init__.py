@@ -53,6 +53,7 @@ from models.spec.monitoring import (
     LeakageSpec,
     ScheduleSpec,
 )
+from models.spec.segments import SegmentSpec
 from models.spec.rating import RatingGrade, RatingScaleSpec, TrafficLightPolicy, ValidationSpec
 from models.spec.stored import stored_spec
 from models.spec.var import VarSpec
@@ -62,7 +63,7 @@ __all__ = [
     "DType", "DriftSpec", "DriversSpec", "ESTIMATORS", "EVIDENTLY_STATTESTS", "FairnessSpec", "FeatureBuilderSpec", "FeaturesFrom",
     "FileSource", "GateRule", "GateSpec",
     "LeakageSpec", "METRICS", "McsRule", "MetricInfo", "ModelSpec", "MonotonicRule", "OneOf", "OutOfTimeSpec", "RDatasetsSource", "ReasonsSpec",
-    "RESERVED_COLUMNS", "ROW_COMPARABLE", "RatingGrade", "RatingScaleSpec", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "Source", "SpecError",
+    "RESERVED_COLUMNS", "ROW_COMPARABLE", "RatingGrade", "RatingScaleSpec", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "SegmentSpec", "Source", "SpecError",
     "Split", "SqlSource", "StratifiedHoldoutSplit", "Strict", "TableSpec", "TargetSpec", "TaskType",
     "ThresholdRule", "TimeIndexSpec", "TimePoint", "TrafficLightPolicy", "ValidationSpec", "VarSpec", "WalkForwardSplit", "WindowSpec", "_ComparisonRule", "check_cron",
     "check_metric", "find_spec", "list_specs",

@@ -3,6 +3,7 @@ catalogue-checked strings."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,26 @@ def is_stored(info: Any) -> bool:
     """True when a validator's ``ValidationInfo`` carries the :data:`STORED` context."""
     context = getattr(info, "context", None)
     return bool(context and context.get(STORED))
+
+
+CLOSE_MATCH_CUTOFF = 0.6
+"""Similarity (:class:`difflib.SequenceMatcher` ratio) from which a misspelt name is said to mean a
+known one: ``rol`` → ``role``, ``Hom`` → ``Home``."""
+
+
+def close_match(word: str, choices: Collection[str]) -> str | None:
+    """The one of ``choices`` closest to ``word`` (:func:`difflib.get_close_matches`, cutoff
+    :data:`CLOSE_MATCH_CUTOFF`), None when none is close: the spec's "did you mean" hints (a
+    misspelt key, a tag, a column name)."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=CLOSE_MATCH_CUTOFF)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Collection[str]) -> str:
+    """``", did you mean 'Home'"`` for the close match of ``word`` among ``choices`` (:func:`close_match`),
+    ``""`` when there is none."""
+    close = close_match(word, choices)
+    return f", did you mean {close!r}" if close else ""
 
 
 def safe_name(value: str, what: str) -> str:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from models.features import DirectionBuilder
 from models.metrics import METRICS
-from models.spec.data import ESTIMATORS, SqlSource, StratifiedHoldoutSplit, WalkForwardSplit
+from models.spec.base import did_you_mean
+from models.spec.data import ESTIMATORS, ColumnSpec, SqlSource, StratifiedHoldoutSplit, WalkForwardSplit
 from models.spec.fields import SpecFields
 from models.spec.gate import BaselineRule
 from models.spec.sql_text import sql_code
@@ -93,12 +94,20 @@ def check_reference_groups(spec: SpecFields) -> list[str]:
     return errors
 
 
+def is_numeric_column(cs: ColumnSpec) -> bool:
+    """A column whose values are numbers to band, not groups as they are: of type ``numeric`` or
+    ``integer`` (declared, or by the role ``numeric``), or without a dtype but with a ``min``/``max``
+    bound; and no list of ``allowed`` codes (coded categories are groups as they are). A boolean
+    column is two groups."""
+    declared = cs.type_family in ("numeric", "integer")
+    bounded = cs.dtype is None and (cs.min is not None or cs.max is not None)
+    return (declared or bounded) and cs.allowed is None
+
+
 def is_numeric_protected(spec: SpecFields, column: str) -> bool:
-    """A protected column declared numeric: dtype ``numeric``/``integer``, or a ``min``/``max``
-    bound, and no list of ``allowed`` codes (coded categories are groups as they are)."""
-    cs = spec.columns[column]
-    numeric = cs.dtype in ("numeric", "integer") or (cs.dtype is None and (cs.min is not None or cs.max is not None))
-    return numeric and cs.allowed is None
+    """A protected column declared numeric (:func:`is_numeric_column`): dtype ``numeric``/``integer``,
+    or a ``min``/``max`` bound, and no list of ``allowed`` codes."""
+    return is_numeric_column(spec.columns[column])
 
 
 def check_fairness_bands(spec: SpecFields) -> list[str]:
@@ -364,6 +373,57 @@ def check_backtest(spec: SpecFields) -> list[str]:
     return errors
 
 
+_SEGMENT_KINDS = ("a segment is a column with role 'categorical', a boolean feature, a column with role 'protected', "
+                  "or a numeric feature with its bands")
+
+
+_ROLE_WHY = {"id": "one segment per row", "datetime": "one segment per date", "excluded": "not kept for scoring",
+             "input": "a feature builder's raw input, not kept", "numeric": "not a feature of the builder",
+             "categorical": "not a feature of the builder"}
+"""Why a column of each role (other than ``protected`` and the features) is not a segment."""
+
+
+def _segment_problem(spec: SpecFields, i: int, segment) -> str | None:
+    """What is wrong with entry ``i`` of ``segments`` (see :func:`check_segments`), or None."""
+    column, banded = segment.column, segment.bands is not None
+    cs = spec.columns.get(column)
+    where = f"segments.{i}"
+    if cs is None:
+        return (f"{where}: {column!r} is not a declared column{did_you_mean(column, list(spec.columns))}; "
+                f"{_SEGMENT_KINDS}")
+    if cs.role == "protected":
+        if spec.features_from is not None:
+            return (f"{where}: protected column {column!r}: a feature builder's table keeps its features only; "
+                    "segment by a categorical feature passed through (features_from.params.extra_features)")
+        if banded:
+            return (f"{where}: {column!r} is a protected column, banded by fairness.bands.{column}; list it by name "
+                    f"(segments: [{column}])")
+        return None
+    if column not in spec.feature_columns:
+        return f"{where}: column {column!r} has role {cs.role!r} ({_ROLE_WHY.get(cs.role, 'not a feature')}); {_SEGMENT_KINDS}"
+    numeric = is_numeric_column(cs)
+    if numeric and not banded:
+        return (f"{where}: {column!r} is a numeric feature: one segment per distinct value would give segments of a "
+                f"row or two; give its bands, e.g. segments: [{{column: {column}, bands: [1000, 5000]}}] "
+                "(increasing cut points)")
+    if banded and not numeric:
+        return f"{where}: {column!r} is not numeric; its values are its segments: list it by name without bands"
+    return None
+
+
+def check_segments(spec: SpecFields) -> list[str]:
+    """Each entry of ``segments`` names a declared column (a misspelt one with the column it
+    resembles) once: a categorical or boolean feature, a protected column (not with a feature
+    builder, whose table keeps features only; a numeric one in its ``fairness.bands``), or a numeric
+    feature with its bands; no other role (an id, a date, an excluded column), and no numeric
+    feature without bands (one segment per value)."""
+    errors = [p for i, s in enumerate(spec.segments) if (p := _segment_problem(spec, i, s))]
+    columns = spec.segment_columns
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    errors += [f"segments: {c!r} is listed {columns.count(c)} times; list each column once" for c in twice]
+    return errors
+
+
 def check_mcs_rule(spec: SpecFields) -> list[str]:
     """At most one ``mcs`` rule: the holdout's model confidence set is computed once, with its settings."""
     rules = [i for i, r in enumerate(spec.gate.rules) if r.kind == "mcs"]
@@ -394,6 +454,7 @@ CHECKS: tuple[Callable[[SpecFields], list[str]], ...] = (
     check_rating_scale,
     check_mcs_rule,
     check_backtest,
+    check_segments,
 )
 """Every cross-field rule, in the order their messages are reported."""
 

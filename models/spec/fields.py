@@ -29,6 +29,7 @@ from models.spec.explain import DriversSpec, ReasonsSpec, ScorecardSpec
 from models.spec.gate import GateSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
 from models.spec.rating import RatingScaleSpec, ValidationSpec
+from models.spec.segments import SegmentSpec
 from models.spec.var import VarSpec
 
 _CACHED = ("builder",)
@@ -106,13 +107,24 @@ class SpecFields(Strict):
     with the Jeffreys and binomial back-tests in the model card; None (the default): no grades."""
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     """The traffic-light policy of the supervisors' back-tests' p-values."""
-    backtest: BacktestSpec = Field(default_factory=BacktestSpec)
-    """The scoring ledger's as-of date, the outcome window and the vintages of back-tests."""
+    backtest: BacktestSpec = Field(default_factory=BacktestSpec, exclude_if=lambda v: v == BacktestSpec())
+    """The scoring ledger's as-of date, the outcome window and the vintages of back-tests (left out
+    of the canonical form while at its defaults, so specs hash as before the section existed)."""
     var: VarSpec | None = None
     """The Value-at-Risk use of a volatility forecast and its back-test (regression on the
     ``realised_volatility`` builder only); None (the default): no VaR back-test."""
     schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
     """When training and monitoring deployments run."""
+    segments: list[SegmentSpec] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """Declared columns whose values split monitoring's (and back-tests') figures by segment: per
+    segment, its rows, the PSI of the score and of each feature, and with outcomes the event rate,
+    mean predicted probability, ROC AUC, Brier score and the Jeffreys test of the segment at its mean
+    probability (docs/drift.md, "Segments"). Each entry is a column with role ``categorical``, a
+    boolean feature, a column with role ``protected`` (measured, never a feature; a numeric one in its
+    ``fairness.bands``), or a numeric feature with its bands (``{column: Amount, bands: [1000, 5000]}``).
+    A segment of fewer than ``fairness.min_group_rows`` rows is too small to judge (the fairness
+    rule). Measured only: segments never change the monitoring verdict. Empty (the default): no
+    segment table; an empty list is left out of the spec's dump and hash."""
 
     @field_validator("name")
     @classmethod
@@ -235,6 +247,20 @@ class SpecFields(Strict):
         return f"{feature.replace('_', ' ')}: less favourable than the reference applicant's"
 
     @property
+    def segment_columns(self) -> list[str]:
+        """The columns of ``segments``, in the order given."""
+        return [s.column for s in self.segments]
+
+    def segment_bands(self, column: str) -> list[float] | None:
+        """The cut points of segment column ``column``: those given in ``segments``, else its
+        ``fairness.bands`` (a protected column); None for a column measured by its values."""
+        for s in self.segments:
+            if s.column == column and s.bands is not None:
+                return list(s.bands)
+        edges = self.fairness.bands.get(column)
+        return list(edges) if edges else None
+
+    @property
     def protected_columns(self) -> list[str]:
         """Columns with role ``protected``."""
         return [c for c, s in self.columns.items() if s.role == "protected"]
@@ -263,6 +289,8 @@ class SpecFields(Strict):
         return METRICS[self.gate.primary_metric].higher_is_better
 
     def content_hash(self) -> str:
-        """SHA-256 of the spec's canonical JSON form (key order and whitespace do not matter)."""
+        """SHA-256 of the spec's canonical JSON form (key order and whitespace do not matter). An
+        empty ``segments`` is not in that form, so a spec without segments hashes as before the field
+        existed."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -3,7 +3,6 @@ worded to name the file and the field path (``gate.rules.0.min``)."""
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.errors import SpecError, shorten
 from models.features import FeaturesFrom
-from models.spec.base import SAFE_NAME
+from models.spec.base import SAFE_NAME, close_match, did_you_mean
 from models.spec.data import FileSource, Source, Split
 from models.spec.gate import GateRule
 from models.spec.model import ModelSpec
@@ -73,10 +72,10 @@ _RULE_TAGS = _tags(GateRule)
 
 def _missing_tag_message(e: dict) -> str:
     """For a tagged union whose tag key is absent: name a misspelt key close to the tag key
-    (``methd`` for ``method``, by :func:`difflib.get_close_matches`), else say the key is missing."""
+    (``methd`` for ``method``, by :func:`models.spec.base.close_match`), else say the key is missing."""
     key = str(e.get("ctx", {}).get("discriminator", "")).strip("'")
     given = [k for k in e["input"] if isinstance(k, str)] if isinstance(e.get("input"), dict) else []
-    close = [k for k in given if difflib.get_close_matches(k, [key], n=1, cutoff=0.6)]
+    close = [k for k in given if close_match(k, [key])]
     if close:
         return f"unknown key {shorten(repr(close[0]))}, did you mean {key!r}"
     return f"required field {key!r} is missing"
@@ -85,13 +84,12 @@ def _missing_tag_message(e: dict) -> str:
 def _tag_value_message(e: dict) -> str:
     """For a tagged union whose tag value is none of the expected ones (``method: stratified_holdot``):
     ``unknown method 'stratified_holdot', did you mean 'stratified_holdout' (one of: ...)``, the close
-    match by :func:`difflib.get_close_matches` (cutoff 0.6), when there is one."""
+    match by :func:`models.spec.base.close_match`, when there is one."""
     ctx = e.get("ctx", {})
     key = str(ctx.get("discriminator", "")).strip("'")
     tag = str(ctx.get("tag", ""))
     expected = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
-    close = difflib.get_close_matches(tag, expected, n=1, cutoff=0.6)
-    hint = f", did you mean {close[0]!r}" if close else ""
+    hint = did_you_mean(tag, expected)
     return f"unknown {key} {shorten(repr(tag))}{hint} (one of: {', '.join(map(repr, expected))})"
 
 
@@ -140,15 +138,14 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
 
 def _unknown_key_suggestion(loc: tuple) -> str | None:
     """The allowed key closest to the unknown key at the end of ``loc`` (``rol`` → ``role``, by
-    :func:`difflib.get_close_matches`, cutoff 0.6), among the fields of the model holding it; None
+    :func:`models.spec.base.close_match`), among the fields of the model holding it; None
     when there is none or the model cannot be found."""
     if not loc or not isinstance(loc[-1], str):
         return None
     model = _model_at(loc[:-1])
     if model is None:
         return None
-    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
-    return close[0] if close else None
+    return close_match(loc[-1], list(model.model_fields))
 
 
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")

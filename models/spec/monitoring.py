@@ -50,6 +50,18 @@ def band_labels(edges: list[float]) -> list[str]:
     return [f"< {edges[0]:g}", *inner, f">= {edges[-1]:g}"]
 
 
+def band_problem(column: str, edges: list[float]) -> str | None:
+    """What is wrong with the cut points ``edges`` of column ``column``'s bands (none given, one
+    not finite, not strictly increasing), in words; None when they are good bands."""
+    if not edges:
+        return f"bands of {column!r}: give at least one cut point"
+    if not all(math.isfinite(e) for e in edges):
+        return f"bands of {column!r}: cut points must be finite numbers"
+    if any(b <= a for a, b in pairwise(edges)):
+        return f"bands of {column!r}: cut points must be strictly increasing, got {edges}"
+    return None
+
+
 class FairnessSpec(Strict):
     """Fairness measurement for the spec's protected columns (never features).
 
@@ -84,12 +96,9 @@ class FairnessSpec(Strict):
     @classmethod
     def _bands(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
         for column, edges in v.items():
-            if not edges:
-                raise ValueError(f"bands of {column!r}: give at least one cut point")
-            if not all(math.isfinite(e) for e in edges):
-                raise ValueError(f"bands of {column!r}: cut points must be finite numbers")
-            if any(b <= a for a, b in pairwise(edges)):
-                raise ValueError(f"bands of {column!r}: cut points must be strictly increasing, got {edges}")
+            problem = band_problem(column, edges)
+            if problem:
+                raise ValueError(problem)
         return v
 
     @model_validator(mode="after")
@@ -97,6 +106,12 @@ class FairnessSpec(Strict):
         if self.cutoff is not None and self.approval_rate is not None:
             raise ValueError("give 'cutoff' or 'approval_rate', not both")
         return self
+
+    def too_small(self, rows: int) -> bool:
+        """Whether a group (a fairness group, a segment of monitoring or a back-test) of ``rows``
+        rows is too small to judge: fewer than ``min_group_rows``. The one minimum-size rule of
+        :mod:`tasks.fairness` and :mod:`tasks.segments`."""
+        return rows < self.min_group_rows
 
     def groups_of(self, column: str) -> list[str] | None:
         """The band names of a banded column (:func:`band_labels`), None for a column without bands."""
@@ -226,6 +241,10 @@ class DriftSpec(Strict):
 
 
 
+DEFAULT_BACKTEST_CRON = "0 7 1 * *"
+"""The back-test deployment's default schedule: the 1st of every month, 07:00 UTC."""
+
+
 class ScheduleSpec(Strict):
     """Cron schedules (five fields, UTC) for retraining, monitoring and back-test deployments."""
 
@@ -233,9 +252,9 @@ class ScheduleSpec(Strict):
     """When the training deployment runs (default: Sundays 03:00 UTC)."""
     monitor: str = "0 6 * * *"
     """When the monitoring deployment runs (default: every day 06:00 UTC)."""
-    backtest: str = "0 7 1 * *"
+    backtest: str = Field(default=DEFAULT_BACKTEST_CRON, exclude_if=lambda v: v == DEFAULT_BACKTEST_CRON)
     """When the back-test deployment runs (binary classification; default: the 1st of every month,
-    07:00 UTC), reading ``backtest.landing``: the EBA guidelines on PD estimation ask for the one-year
+    07:00 UTC; left out of the canonical form at its default), reading ``backtest.landing``: the EBA guidelines on PD estimation ask for the one-year
     default rate to be computed at least quarterly (EBA/GL/2017/16, paragraph 78)."""
 
     @field_validator("train", "monitor", "backtest")

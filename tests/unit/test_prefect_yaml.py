@@ -27,7 +27,18 @@ def test_names_are_unique_and_every_deployment_belongs_to_a_spec():
     names = [d["name"] for d in CONFIG["deployments"]]
     assert len(names) == len(set(names))
     expected = {f"{kind}-{s.name}" for s in SPECS for kind in ("train", "monitor")}
+    expected |= {f"backtest-{s.name}" for s in SPECS if s.task == "binary_classification"}
     assert set(names) == expected
+    assert {"backtest-credit_risk", "backtest-loan_evaluation", "backtest-mortgage_approval"} <= set(names)
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.task == "binary_classification"], ids=lambda s: s.name)
+def test_each_credit_model_has_a_monthly_backtest_reading_its_landing_file(spec):
+    backtest = DEPLOYMENTS[f"backtest-{spec.name}"]
+    assert backtest["entrypoint"] == "flows/backtest.py:backtest_model"
+    assert backtest["parameters"] == {"model_name": spec.name, "labels": spec.backtest.landing}
+    assert backtest["schedules"] == [{"cron": "0 7 1 * *", "timezone": "UTC"}]
+    assert set(backtest["tags"]) == {"finml", spec.name, "backtest"}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
@@ -145,7 +156,7 @@ def test_generator_gives_an_alerting_model_no_trigger(tmp_path):
     write_spec(tmp_path, data)
     config = yaml.safe_load(prefect_yaml.render(tmp_path))
     by_name = {d["name"]: d for d in config["deployments"]}
-    assert set(by_name) == {"train-credit_risk", "monitor-credit_risk"}
+    assert set(by_name) == {"train-credit_risk", "monitor-credit_risk", "backtest-credit_risk"}
     assert "triggers" not in by_name["train-credit_risk"]
 
 

@@ -332,6 +332,23 @@ CHECK_CASES = [
     ("check_mcs_rule", "market_forecast",
      lambda d: d["gate"]["rules"].extend([{"kind": "mcs"}, {"kind": "mcs", "size": 0.25}]),
      ["gate.rules.6: at most one 'mcs' rule per gate (rules [5, 6])"]),
+    ("check_segments", "credit_risk",
+     lambda d: d.update(segments=["Hom", "Amount", "rownames", {"column": "Home", "bands": [1]}]),
+     ["segments.0: 'Hom' is not a declared column, did you mean 'Home'; a segment is a column with role 'categorical'",
+      "segments.1: 'Amount' is a numeric feature: one segment per distinct value would give segments of a row or two; "
+      "give its bands, e.g. segments: [{column: Amount, bands: [1000, 5000]}]",
+      "segments.2: column 'rownames' has role 'id' (one segment per row); a segment is",
+      "segments.3: 'Home' is not numeric; its values are its segments: list it by name without bands"]),
+    ("check_segments", "mortgage_approval",
+     lambda d: (d["columns"]["afam"].update(dtype="integer", allowed=None), d["fairness"].pop("reference_groups"),
+                d.update(fairness={"bands": {"afam": [1]}}),
+                d.update(segments=["afam", {"column": "afam", "bands": [1]}, "phist"])),
+     ["segments.1: 'afam' is a protected column, banded by fairness.bands.afam; list it by name (segments: [afam])",
+      "segments: 'afam' is listed 2 times; list each column once"]),
+    ("check_segments", "market_direction",
+     lambda d: d.update(segments=["Close", "Date"]),
+     ["segments.0: column 'Close' has role 'input' (a feature builder's raw input, not kept)",
+      "segments.1: column 'Date' has role 'datetime' (one segment per date)"]),
 ]
 
 
