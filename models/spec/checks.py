@@ -18,7 +18,7 @@ from models.spec.fields import SpecFields
 from models.spec.gate import BaselineRule
 from models.spec.sql_text import sql_code
 
-RESERVED_COLUMNS = frozenset({"score", "grade", "model", "model_version", "scored_at"})
+RESERVED_COLUMNS = frozenset({"score", "model", "model_version", "scored_at"})
 """Column names the platform writes beside a model's data: the score (monitoring compares the
 score column of the reference sample and of the batch) and the stamps of scored rows. A spec
 column of one of these names would be overwritten silently, so specs may not use them."""
@@ -294,7 +294,7 @@ def check_drift_settings(spec: SpecFields) -> list[str]:
 
 def check_reserved_columns(spec: SpecFields) -> list[str]:
     """No column, target or feature takes a name the platform writes (:data:`RESERVED_COLUMNS`:
-    ``score``, ``grade``, ``model``, ``model_version``, ``scored_at``)."""
+    ``score``, ``model``, ``model_version``, ``scored_at``)."""
     names = set(spec.columns) | {spec.target.column} | set(spec.feature_columns)
     return [f"columns.{name}: {name!r} is a name the platform writes on scored rows "
             f"{sorted(RESERVED_COLUMNS)}; rename the column in the spec and the data"

@@ -208,7 +208,7 @@ def test_scoring_output_carries_whole_points_that_agree_with_the_score():
     table = pd.DataFrame({"rownames": [1, 2, 3, 4]})
     scores = np.array([0.05, 1 / 39, 0.28, 0.999])
     out = predictions_frame(spec, table, scores, 3, "2026-01-02T03:04:05Z")
-    assert list(out.columns) == ["rownames", "score", "points", "model", "model_version", "scored_at"]
+    assert list(out.columns) == ["rownames", "score", "points", "grade", "model", "model_version", "scored_at"]
     assert out["points"].dtype == np.int64
     expected = [math.floor(600 + 50 * math.log2((1 - p) / p / 19) + 0.5) for p in scores]
     assert out["points"].tolist() == expected == [600, 650, 456, -111]

@@ -94,7 +94,7 @@ def test_target_column_listed_as_a_feature_is_rejected():
     assert "target.column" in _error(data)
 
 
-@pytest.mark.parametrize("name", ["score", "grade", "model", "model_version", "scored_at"])
+@pytest.mark.parametrize("name", ["score", "model", "model_version", "scored_at"])
 def test_names_the_platform_writes_are_reserved(name):
     """A feature called ``score`` was silently replaced by the model score in drift monitoring."""
     data = builtin_spec_dict("credit_risk")
@@ -221,7 +221,7 @@ def _no_features(d):
 
 
 _RESERVED = ("columns.score: 'score' is a name the platform writes on scored rows "
-             "['grade', 'model', 'model_version', 'score', 'scored_at']; rename the column in the spec and the data")
+             "['model', 'model_version', 'score', 'scored_at']; rename the column in the spec and the data")
 
 CHECK_CASES = [
     ("check_candidate_names", "credit_risk",
