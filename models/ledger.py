@@ -121,7 +121,7 @@ def append_backtest(root: str | Path, model: str, record: dict) -> None:
     the model's lock. Raises RegistryError (no such model, a link, the lock)."""
     from models.integrity import chain_record
     from models.jsonl import append_jsonl
-    from models.parquet_parts import LOCK_TIMEOUT_S
+    from models.registry import LOCK_TIMEOUT_S
     from models.registry_lock import registry_lock
     from models.registry_tree import refuse_linked_entries
 

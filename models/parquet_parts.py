@@ -21,11 +21,10 @@ from models.errors import RegistryError
 from models.files import atomic_output
 from models.integrity import chain_record, check_chain, sha256_file
 from models.jsonl import append_jsonl, read_jsonl
+from models.registry import LOCK_TIMEOUT_S
 from models.registry_lock import registry_lock
 from models.registry_tree import refuse_linked_entries
 
-LOCK_TIMEOUT_S = 600
-"""Seconds a writer waits for the model's lock (as :data:`models.registry.LOCK_TIMEOUT_S`)."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from models.backtest_statistics import assign_grades, auc_change_test, migration
 from models.spec import ModelSpec
 from models.statistics import StatisticsError
 from tasks.rating import rating_record
+from tasks.step import step
 
 
 def _auc_test(auc_initial: float | None, y: np.ndarray, p: np.ndarray, policy) -> dict[str, Any]:
@@ -109,8 +110,6 @@ def backtest_record(spec: ModelSpec, ledger: pd.DataFrame, rows: pd.DataFrame,
 
 
 # --------------------------------------------------------------------------- steps of the back-test flow
-
-from tasks.step import step  # noqa: E402  (the plain functions above need no Prefect)
 
 
 @step("record-outcomes")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from models.ledger import append_ledger, ledger_frame, read_ledger, utc_dates
+from models.ledger import append_ledger, ledger_frame, utc_dates
 from models.spec import ModelSpec
 from tasks.step import step
 
@@ -87,7 +87,3 @@ def ledger_scored_rows(spec: ModelSpec, registry_root: Path, table: pd.DataFrame
     parts = append_ledger(registry_root, spec.name, frame, run_id)
     return {"rows": int(len(frame)), "parts": [p.path for p in parts], "reason": None}
 
-
-def ledger_table(registry_root: Path, model: str) -> pd.DataFrame:
-    """The model's whole ledger (:func:`models.ledger.read_ledger`)."""
-    return read_ledger(registry_root, model)
