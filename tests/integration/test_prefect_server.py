@@ -80,6 +80,11 @@ def test_every_spec_has_a_scheduled_training_and_monitoring_deployment(prefect_s
             assert train.work_pool_name == monitor.work_pool_name == "finml-pool"
             assert spec.name in train.tags and spec.name in monitor.tags
             assert monitor.parameters == {"model_name": spec.name, "batch": "out_of_time"}
+            if spec.task == "binary_classification":
+                backtest = _deployment(c, f"backtest-model/backtest-{spec.name}")
+                assert [s.schedule.cron for s in backtest.schedules] == [spec.schedules.backtest] == ["0 7 1 * *"]
+                assert backtest.parameters == {"model_name": spec.name, "labels": spec.backtest.landing}
+                assert backtest.work_pool_name == "finml-pool" and "backtest" in backtest.tags
         automations = c.read_automations()
     from flows.server import ZOMBIE_AUTOMATION, zombie_window_seconds
 
@@ -98,7 +103,9 @@ def test_every_spec_has_a_scheduled_training_and_monitoring_deployment(prefect_s
     as_json = _run([str(BIN / "prefect"), "deployment", "ls", "-o", "json"], prefect_server["env"], 120)
     crons = {d["name"]: [s["schedule"]["cron"] for s in d["schedules"]] for d in json.loads(as_json.stdout)}
     assert crons == {**{f"train-{s.name}": [s.schedules.train] for s in specs},
-                     **{f"monitor-{s.name}": [s.schedules.monitor] for s in specs}}
+                     **{f"monitor-{s.name}": [s.schedules.monitor] for s in specs},
+                     **{f"backtest-{s.name}": [s.schedules.backtest] for s in specs
+                        if s.task == "binary_classification"}}
 
 
 def test_training_deployment_runs_and_publishes_its_artifacts(prefect_server, credit_risk_run):
