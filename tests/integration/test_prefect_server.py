@@ -184,6 +184,42 @@ def test_monitoring_deployment_from_the_cli(prefect_server, credit_risk_run):
     assert "/runs/flow-run/" in done.stdout
 
 
+def test_backtest_deployment_joins_a_landing_file_of_outcomes(prefect_server, credit_risk_run, tmp_path):
+    """The monthly backtest-credit_risk deployment, run by `prefect deployment run` with a landing
+    file: the out-of-time rows scored (ledgered) through the CLI against the server, their outcomes
+    joined by the worker's run, the back-test record, report and artifacts written."""
+    from models.spec import find_spec
+    from tasks.load import load_source, split_out_of_time
+
+    spec = find_spec("credit_risk", BUILTIN_SPECS)
+    _, oot = split_out_of_time(load_source(spec), spec)
+    batch = tmp_path / "oot.csv"
+    oot.drop(columns=[spec.target.column]).to_csv(batch, index=False)
+    done = _run([str(BIN / "finml"), "score", "credit_risk", "--batch", str(batch), "--out",
+                 str(tmp_path / "scored.parquet"), "--as-of", "2025-01-31"], prefect_server["env"], RUN_TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    landing = tmp_path / "landing.csv"
+    oot[["rownames", spec.target.column]].assign(outcome_date="2025-12-31").to_csv(landing, index=False)
+    started = _run([str(BIN / "prefect"), "deployment", "run", "backtest-model/backtest-credit_risk",
+                    "--param", f"labels={landing}"], prefect_server["env"], 120)
+    assert started.returncode == 0, started.stderr
+    run_id = re.search(r"UUID:\s*([0-9a-f-]{36})", started.stdout).group(1)
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with client(prefect_server["api_url"]) as c:
+        run = _wait_final(c, run_id)
+        assert run.state.is_completed(), run.state.message
+        keys = {a.key for a in c.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))}
+    assert run.name.startswith("backtest-credit_risk-") and run.parameters["labels"] == str(landing)
+    assert {"credit-risk-backtest", "credit-risk-backtest-report"} <= keys, keys
+    lines = (prefect_server["registry"] / "credit_risk" / "backtests.jsonl").read_text().splitlines()
+    record = json.loads(lines[-1])
+    assert record["run_id"] == str(run.id) and record["join"]["joined"] == len(oot) == record["matured"]
+    assert sum(record["join"]["left_out"].values()) == 0
+    assert Path(record["report"]).is_file() and (Path(record["report"]).parent / "grades.csv").is_file()
+
+
 def test_cli_deployment_run_fails_clearly_for_a_missing_deployment(prefect_server, tmp_path):
     spec = (BUILTIN_SPECS / "credit_risk.yaml").read_text().replace("name: credit_risk", "name: not_deployed", 1)
     (tmp_path / "not_deployed.yaml").write_text(spec)
