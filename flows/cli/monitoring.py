@@ -258,10 +258,18 @@ def score_cmd(
     print_scoring(model, result)
 
 
-def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) -> None:
+def monitor_history_cmd(
+    model: str = typer.Argument(..., help="Model name."),
+    as_json: bool = typer.Option(False, "--json", help="Print every monitoring record in full, as JSON."),
+) -> None:
     """Every recorded monitoring run of a model, oldest first."""
     with _registry_errors():
         runs = _existing_model(model).monitoring_records()
+    if as_json:
+        import json
+
+        console.print_json(json.dumps({"model": model, "runs": [r.model_dump(mode="json") for r in runs]}))
+        return
     if not runs:
         console.print(f"No monitoring runs recorded for {model}.")
         return

@@ -73,7 +73,9 @@ def _source_text(src) -> str:
     return src.path if src.kind == "file" else "SQL query"
 
 
-def models_cmd() -> None:
+def models_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the specs as JSON (one object per spec)."),
+) -> None:
     """List the model specs: name, task, data source, primary metric, schedules.
 
     Each invalid spec is named with its error (stderr); the valid ones are still listed; exit code 1 if any is invalid.
@@ -86,12 +88,24 @@ def models_cmd() -> None:
         specs, broken = scan_specs(settings.specs_dir)
     except SpecError as err:
         _fail(str(err))
-    if specs:
+    if as_json:
+        import json
+
+        console.print_json(json.dumps({"specs_dir": str(settings.specs_dir), "models": [_spec_row(s) for s in specs],
+                                       "invalid": sorted(map(str, broken))}))
+    elif specs:
         _print_specs(specs, settings.specs_dir)
     for message in broken.values():
         _error_line(message)
     if broken:
         raise typer.Exit(1)
+
+
+def _spec_row(s) -> dict:
+    """One spec as the models table shows it (JSON-ready)."""
+    return {"model": s.name, "task": s.task, "source": _source_text(s.source), "primary_metric": s.gate.primary_metric,
+            "candidates": [c.name for c in s.candidates], "schedules": {"train": s.schedules.train, "monitor": s.schedules.monitor,
+                          "backtest": s.schedules.backtest if s.task == "binary_classification" else None}}
 
 
 def _print_specs(specs, specs_dir) -> None:

@@ -223,6 +223,11 @@ def test_the_cli_reads_the_legacy_registry(legacy, monkeypatch):
     assert history.exit_code == 0 and "champion_retired" in history.output and "restore" in history.output
     runs = runner.invoke(app, ["monitor-history", "credit_risk"], env=env)
     assert runs.exit_code == 0 and "stable" in runs.output and "out-of-time period" in runs.output
+    as_json = runner.invoke(app, ["monitor-history", "credit_risk", "--json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    records = json.loads(as_json.output)["runs"]
+    lines = (legacy / "credit_risk" / "monitoring.jsonl").read_text().splitlines()
+    assert len(records) == len(lines) and records[0]["verdict"] == json.loads(lines[0])["verdict"] == "stable"
 
 
 def test_every_stored_spec_reads_back_with_the_lenient_reader():
