@@ -99,23 +99,41 @@ def champion_from_history(history: Iterable[Mapping[str, Any]]) -> tuple[bool, i
     """
     known, champion = False, None
     for e in history:
-        if "champion_after" in e:
-            known, champion = True, e["champion_after"]
-        elif e.get("event") in ("promoted", "rolled_back") and e.get("version") is not None:
-            known, champion = True, int(e["version"])
+        said, value = champion_statement(e)
+        if said:
+            known, champion = True, value
     return known, champion
 
 
+def champion_statement(line: Mapping[str, Any]) -> tuple[bool, int | None]:
+    """``(says, version)``: whether one history line states the champion, and which (None: no
+    champion), by the rule of :func:`champion_from_history`."""
+    if "champion_after" in line:
+        return True, line["champion_after"]
+    if line.get("event") in ("promoted", "rolled_back") and line.get("version") is not None:
+        return True, int(line["version"])
+    return False, None
+
+
 def aliases_in_effect(stored: Mapping[str, int], history: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """The aliases ``stored`` in ``aliases.json`` with the champion the history names, when the
-    history names one (:func:`champion_from_history`): after a crash between a commit line and
-    the alias write, the history is right."""
+    """The aliases ``stored`` in ``aliases.json`` with every alias the history states set to what
+    it states: the champion (:func:`champion_from_history`) and the other aliases
+    (:func:`models.aliases.named_aliases_from_history`). After a crash between a commit line and
+    the alias write, the history is right; an alias no line states (a file written by hand) is
+    kept as stored."""
+    from models.aliases import named_aliases_from_history
+
+    history = list(history)
     aliases = dict(stored)
     known, named = champion_from_history(history)
-    if known and aliases.get(CHAMPION) != named:
-        aliases.pop(CHAMPION, None)
-        if named is not None:
-            aliases[CHAMPION] = named
+    stated = named_aliases_from_history(history)
+    if known:
+        stated[CHAMPION] = named
+    for name, version in stated.items():
+        if version is None:
+            aliases.pop(name, None)
+        else:
+            aliases[name] = version
     return aliases
 
 
