@@ -72,7 +72,8 @@ class StoredRecord(Record):
 
 
 class RunInfo(Record):
-    """The training run that made the version: Prefect flow-run id, why it ran, when it started."""
+    """The training run that made the version: Prefect flow-run id, why it ran, when it started,
+    and, as an extra key when known, ``who`` started it (:mod:`models.identity`)."""
 
     id: str | None = None
     reason: str | None = None
@@ -115,7 +116,9 @@ class SelectedCandidate(Record):
 
 
 class DecisionInfo(Record):
-    """Whether the run promoted the version, and the gate's reason in words."""
+    """Whether the run promoted the version, and the gate's reason in words; an extra key
+    ``alias`` (only then) names the alias (``challenger``) that a version which failed only
+    champion rules was registered as."""
 
     promoted: bool
     reason: str
