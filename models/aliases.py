@@ -11,70 +11,26 @@ and the history lines are in ``docs/governance.md`` (Aliases) and ``docs/registr
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from models.errors import RegistryError, shorten
+from models.errors import RegistryError
 from models.records.registry import AliasMoved, AliasRemoved, RolledBack
-from models.registry_tree import CHAMPION, champion_statement
-
-if TYPE_CHECKING:
-    from models.registry import ModelRegistry
+from models.registry_tree import (  # noqa: F401 (the alias names and readers: re-exported)
+    ALIAS_NAME,
+    CHALLENGER,
+    CHAMPION,
+    alias_from_history,
+    aliases_in_effect,
+    champion_statement,
+    check_alias_name,
+    named_aliases_from_history,
+)
 
 log = logging.getLogger(__name__)
 
-CHALLENGER = "challenger"
-ALIAS_NAME = re.compile(r"\A[a-z][a-z0-9_-]{0,39}\Z")
-"""An alias name: a lower-case letter, then up to 39 lower-case letters, digits, ``_`` or ``-``
-(never a number, which would read as a version)."""
-ALIAS_EVENTS = ("alias_moved", "registered")
-
-
-def check_alias_name(name: str) -> str:
-    """``name`` if it can be set with :func:`move_alias`.
-
-    Raises:
-        RegistryError: not an alias name (:data:`ALIAS_NAME`), or ``champion`` (moved by the gate,
-            ``finml registry rollback`` and ``retire`` only).
-    """
-    if not isinstance(name, str) or not ALIAS_NAME.fullmatch(name):
-        raise RegistryError(f"{shorten(repr(name))} is not an alias name (a lower-case letter, then up to 39 "
-                            "lower-case letters, digits, '_' or '-')")
-    if name == CHAMPION:
-        raise RegistryError("the champion alias is moved by promotion, `finml registry rollback MODEL --to N` "
-                            "and `finml registry retire`, not by `finml registry alias`")
-    return name
-
-
-def named_aliases_from_history(history: Iterable[Mapping[str, Any]]) -> dict[str, int | None]:
-    """Alias name → version (None: removed) by the history's last statement of each alias other
-    than the champion: an ``alias_moved`` line, a ``registered`` commit line that names an
-    ``alias`` (a run registered as challenger), an ``alias_removed`` line. Aliases no line names
-    are absent (an old registry has only the champion)."""
-    named: dict[str, int | None] = {}
-    for line in history:
-        name = line.get("alias")
-        if not isinstance(name, str) or name == CHAMPION:
-            continue
-        if line.get("event") == "alias_removed":
-            named[name] = None
-        elif line.get("event") in ALIAS_EVENTS and line.get("version") is not None:
-            named[name] = int(line["version"])
-    return named
-
-
-def alias_from_history(history: Iterable[Mapping[str, Any]], name: str) -> tuple[bool, int | None]:
-    """``(known, version)`` of one alias as the history states it (the champion's by
-    :func:`models.registry_tree.champion_from_history`); ``known`` False when no line names it."""
-    history = list(history)
-    if name == CHAMPION:
-        from models.registry_tree import champion_from_history
-
-        return champion_from_history(history)
-    named = named_aliases_from_history(history)
-    return (name in named), named.get(name)
-
+Registry = Any
+"""A :class:`models.registry.ModelRegistry` (not imported here: it imports this module)."""
 
 def champion_terms(history: Iterable[Mapping[str, Any]]) -> list[int | None]:
     """The champions in office one after the other, oldest first (None: a time without one,
@@ -105,12 +61,12 @@ def _require_reason(reason: str | None, what: str) -> str:
     return reason.strip()
 
 
-def _existing(registry: ModelRegistry) -> None:
+def _existing(registry: Registry) -> None:
     if not registry.exists():
         raise RegistryError(f"no model named {registry.model!r} in the registry at {registry.root.resolve()}")
 
 
-def move_alias(registry: ModelRegistry, name: str, to: int, *, reason: str, run_id: str | None = None) -> int | None:
+def move_alias(registry: Registry, name: str, to: int, *, reason: str, run_id: str | None = None) -> int | None:
     """Point the alias ``name`` at version ``to`` (an intact version: its hashes are checked
     first); one ``alias_moved`` history line (the commit point), then ``aliases.json``.
 
@@ -143,7 +99,7 @@ def move_alias(registry: ModelRegistry, name: str, to: int, *, reason: str, run_
         return previous
 
 
-def remove_alias(registry: ModelRegistry, name: str, *, reason: str) -> int:
+def remove_alias(registry: Registry, name: str, *, reason: str) -> int:
     """Remove the alias ``name``: one ``alias_removed`` line, then ``aliases.json``.
 
     Returns:
@@ -166,7 +122,7 @@ def _listed(aliases: Mapping[str, int]) -> str:
     return ", ".join(f"{n}={v}" for n, v in sorted(aliases.items())) or "none"
 
 
-def _rollback_unlocked(registry: ModelRegistry, to: int, *, reason: str, run_id: str | None,
+def _rollback_unlocked(registry: Registry, to: int, *, reason: str, run_id: str | None,
                        from_alias: str | None = None) -> tuple[int | None, dict[str, int]]:
     """The champion move of :func:`rollback`, under the caller's lock: ``(previous, aliases)``
     with the aliases not yet written."""
@@ -177,8 +133,6 @@ def _rollback_unlocked(registry: ModelRegistry, to: int, *, reason: str, run_id:
     except RegistryError as err:  # a damaged alias file: rollback is how it is rewritten
         repaired = str(err)
         log.warning("%s; rewriting it with the aliases from history and this rollback", err)
-        from models.registry_tree import aliases_in_effect
-
         aliases = aliases_in_effect({}, registry.history())
     previous = aliases.get(CHAMPION)
     if previous == int(to) and not repaired:
@@ -190,7 +144,7 @@ def _rollback_unlocked(registry: ModelRegistry, to: int, *, reason: str, run_id:
     return previous, aliases
 
 
-def rollback(registry: ModelRegistry, to: int, *, reason: str, run_id: str | None = None) -> int | None:
+def rollback(registry: Registry, to: int, *, reason: str, run_id: str | None = None) -> int | None:
     """Move the champion alias back (or forward) to an existing, intact version; see
     :meth:`models.registry.ModelRegistry.rollback`."""
     _existing(registry)
@@ -200,7 +154,7 @@ def rollback(registry: ModelRegistry, to: int, *, reason: str, run_id: str | Non
         return previous
 
 
-def rollback_previous(registry: ModelRegistry, *, reason: str, run_id: str | None = None) -> tuple[int | None, int]:
+def rollback_previous(registry: Registry, *, reason: str, run_id: str | None = None) -> tuple[int | None, int]:
     """Make the previous champion (:func:`previous_champion` of the history) the champion again.
 
     Returns:
@@ -225,7 +179,7 @@ def rollback_previous(registry: ModelRegistry, *, reason: str, run_id: str | Non
         return previous, target
 
 
-def promote_alias(registry: ModelRegistry, name: str = CHALLENGER, *, reason: str,
+def promote_alias(registry: Registry, name: str = CHALLENGER, *, reason: str,
                   run_id: str | None = None) -> tuple[int | None, int]:
     """Roll the version an alias names (the challenger) forward to champion, and remove the
     alias: two history lines under one lock (``rolled_back`` with ``from_alias``, then

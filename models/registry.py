@@ -51,6 +51,8 @@ from models.registry_lock import registry_lock
 from models.registry_tree import (  # noqa: F401 (the errors and root functions: re-exported)
     CHAMPION,
     AliasNotWrittenError,
+    alias_from_history,
+    check_alias_name,
     aliases_in_effect,
     champion_from_history,
     check_writable_root,
@@ -260,8 +262,6 @@ class ModelRegistry:
         version = self.resolve(ref)
         verified = self.read_verified(version, lambda rel: rel.startswith("model/") or rel in extra)
         if self.keys is not None and isinstance(ref, str | None) and not is_version_name(ref or ""):
-            from models.aliases import alias_from_history  # an alias loaded must be the checked history's
-
             check_signed_champion(self.model, version, alias_from_history(verified.history, ref or CHAMPION),
                                   ref or CHAMPION)
         files = {rel.removeprefix("model/"): data for rel, data in verified.files.items() if rel.startswith("model/")}
@@ -392,8 +392,6 @@ class ModelRegistry:
             ``aliases.json`` could not be written (see :meth:`_write_aliases_committed`).
         """
         if alias is not None:
-            from models.aliases import check_alias_name
-
             alias = check_alias_name(alias)
         with self._lock():
             aliases = self._reconcile_unlocked()  # raises on a damaged alias file, before any write

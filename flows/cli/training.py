@@ -168,7 +168,7 @@ def train_cmd(
         names = [model]
     else:
         names, left_out = preflight_train_all()  # each spec that fails is named and left out, before Prefect
-    rows = _run_training(names, reason, parent=all_models, register_as=register_as)
+    rows = _run_training(names, reason, parent=all_models, **({"register_as": register_as} if register_as else {}))
     print_summary(rows, "Training summary")
     _say_left_out(left_out)
     code = EXIT_ERROR if left_out else training_exit_code(rows)
@@ -212,7 +212,8 @@ def _run_training(models: list[str] | None, reason: str, parent: bool = False,
 
     try:
         if models and len(models) == 1 and not parent:  # one model: its own run, train-<model>-…, not a train-all parent
-            return [train_one(models[0], reason, runner, register_as=register_as)]
+            extra = {"register_as": register_as} if register_as else {}
+            return [train_one(models[0], reason, runner, **extra)]
         with tags("finml", "training", *(models or [])):  # each model's subflow also carries its own name
             return train_all.with_options(task_runner=runner)(reason=reason, models=models)
     except RuntimeError as err:
