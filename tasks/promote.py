@@ -126,7 +126,7 @@ def build_metadata(ev: TrainingEvidence, promoted: bool, alias: str | None = Non
         description=spec.description,
         created_at=now_utc(),
         run={"id": ev.run_id, "reason": ev.reason, "started_at": ev.started_at,
-             **({"who": ev.who} if ev.who else {})},
+             **({"who": ev.who} if getattr(ev, "who", None) else {})},
         spec_sha256=spec.content_hash(),
         spec=spec.model_dump(mode="json"),
         data=ev.data,
@@ -284,7 +284,7 @@ def registers_as(ev: TrainingEvidence) -> bool:
     asked for and the gate failed champion rules only — every sanity, threshold, baseline,
     monotonic and confidence-set rule passed."""
     failed = ev.gate.failed
-    return bool(ev.register_as) and bool(failed) and all(v.rule == "champion" for v in failed)
+    return bool(getattr(ev, "register_as", None)) and bool(failed) and all(v.rule == "champion" for v in failed)
 
 
 def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Decision:
@@ -307,7 +307,7 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
     history = {
         "run_id": ev.run_id, "reason": ev.reason, "candidate": ev.best.spec.name,
         "primary_metric": ev.spec.gate.primary_metric, "value": ev.metrics.get(ev.spec.gate.primary_metric),
-        "champion_before": before, **({"who": ev.who} if ev.who else {}),
+        "champion_before": before, **({"who": ev.who} if getattr(ev, "who", None) else {}),
     }
     failed = [v.sentence for v in ev.gate.failed]
     reason = ev.gate.reason()
@@ -320,7 +320,7 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
             version, reason = err.version, f"{reason}; but {err}"
         return Decision(ev.spec.name, False, version, before, before,
                         f"not promoted: {reason}; registered as {alias} v{version}", alias=alias)
-    if ev.register_as and not ev.gate.passed:
+    if getattr(ev, "register_as", None) and not ev.gate.passed:
         reason = f"{reason} (not registered as {ev.register_as}: a rule other than a champion rule failed)"
     if ev.gate.passed:
         try:

@@ -255,3 +255,36 @@ def test_the_cli_sets_an_alias_rolls_back_to_the_previous_champion_and_forward_a
     assert result.exit_code == 0 and result.output.count("vera") == len(reg.history()), result.output
     result = runner.invoke(app, ["monitor", "m", "--demo-period", "--alias", "challenger", "--version", "2"])
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_decide_registers_a_run_kept_out_by_the_champion_comparison_as_challenger(tmp_path, monkeypatch):
+    import tasks.promote as promote
+
+    reg = registry(tmp_path / "registry", promoted=1, registered=0)
+    gate = GateResult(verdicts=[_verdict("threshold", True), _verdict("champion", False)], champion_version=1)
+    ev = SimpleNamespace(spec=SimpleNamespace(name="m", gate=SimpleNamespace(primary_metric="roc_auc")),
+                         run_id="r7", reason="schedule", best=SimpleNamespace(spec=SimpleNamespace(name="gbm")),
+                         metrics={"roc_auc": 0.8}, gate=gate, started_at="2026-12-02T00:00:00+00:00",
+                         who="schedule", register_as=CHALLENGER)
+    monkeypatch.setattr(promote, "version_writer", lambda ev, alias=None: write)
+    decision = promote.decide(ev, tmp_path / "registry", tmp_path / "reports")
+    assert (decision.promoted, decision.version, decision.champion_after, decision.alias) == (False, 2, 1, "challenger")
+    assert decision.reason.endswith("; registered as challenger v2")
+    assert reg.aliases() == {"champion": 1, "challenger": 2}
+    line = _lines(reg)[-1]
+    assert (line["event"], line["alias"], line["who"], line["run_id"], line["failed_rules"]) == (
+        "registered", "challenger", "schedule", "r7", ["champion False"])
+    assert not (tmp_path / "reports").exists()  # a registered version is no rejection: no evidence folder
+
+
+def test_verify_names_a_last_alias_line_edited_to_a_version_that_does_not_exist(tmp_path):
+    """The last line has no successor whose link would break (unsigned mode): the audit still
+    refuses an alias pointed at a version no line commits."""
+    reg = registry(tmp_path, promoted=1, registered=1)
+    move_alias(reg, CHALLENGER, 2, reason="shadow")
+    raw = reg.history_path.read_text().splitlines()
+    raw[-1] = raw[-1].replace('"version": 2, "who"', '"version": 9, "who"')
+    reg.history_path.write_text("\n".join(raw) + "\n")
+    report = audit_model(reg)
+    assert report.breaks == ["history.jsonl record 3 (alias_moved): the alias challenger names version 9, which no "
+                             "line commits (an edited or forged line)"]
