@@ -245,7 +245,9 @@ def render_model_card(meta: dict[str, Any]) -> str:
     lines = [
         title,
         "",
-        f"*Created {meta['created_at']} by run `{meta['run']['id']}` (reason: {meta['run']['reason']}).*",
+        f"*Created {meta['created_at']} by run `{meta['run']['id']}`"
+        + (f", started by {meta['run']['who']}" if meta["run"].get("who") else "")
+        + f" (reason: {meta['run']['reason']}).*",
         "",
         "## Purpose and intended use",
         "",

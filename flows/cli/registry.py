@@ -164,9 +164,10 @@ def registry_history(model: str = typer.Argument(..., help="Model name.")) -> No
         table.add_column(col, overflow="fold")
     for e in events:
         details = getattr(e, "gate", None) or "; ".join(getattr(e, "failed_rules", None) or []) or ""
-        alias = getattr(e, "alias", None) or getattr(e, "from_alias", None)
-        if alias:  # an alias move, a version registered as one, a challenger rolled forward
-            details = f"{alias}" + (f" (was v{e.previous})" if getattr(e, "previous", None) else "") + \
+        alias = {"registered": "as {}", "rolled_back": "from {}"}.get(e.event, "{}").format(
+            getattr(e, "alias", None) or getattr(e, "from_alias", None))
+        if getattr(e, "alias", None) or getattr(e, "from_alias", None):  # alias moves, a challenger registered or rolled forward
+            details = alias + (f" (was v{e.previous})" if getattr(e, "previous", None) else "") + \
                 (f"; {details}" if details else "")
         if e.event == "stopped":  # bad data stopped the run before its gate: the error and its cause
             details = f"{getattr(e, 'error', None) or 'error'}: {getattr(e, 'cause', '')}"
