@@ -134,7 +134,7 @@ def test_verify_detects_an_edited_alias_line(tmp_path):
                                 "edited, removed or reordered)")
 
 
-def test_signed_mode_checks_an_edited_last_alias_line_and_loads_a_challenger_by_the_history(tmp_path, monkeypatch):
+def test_signed_mode_detects_an_edited_last_alias_line(tmp_path, monkeypatch):
     from models.signing import generate_keypair
 
     generate_keypair(tmp_path / "signing.pem", tmp_path / "verify.pem")
@@ -288,3 +288,30 @@ def test_verify_names_a_last_alias_line_edited_to_a_version_that_does_not_exist(
     report = audit_model(reg)
     assert report.breaks == ["history.jsonl record 3 (alias_moved): the alias challenger names version 9, which no "
                              "line commits (an edited or forged line)"]
+
+
+def test_a_scoring_worker_in_signed_mode_loads_the_challenger_the_signed_history_names(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from models.estimators import save_pipeline
+    from models.signing import generate_keypair
+    from tests.forgery import fitted_pipeline
+
+    def pipeline_writer(folder: Path, version: int) -> dict:
+        (folder / "model").mkdir()
+        save_pipeline(fitted_pipeline(), folder / "model")
+        pd.DataFrame({"score": [0.25, 0.75]}).to_parquet(folder / "reference.parquet", index=False)
+        return {"model": "m", "features": ["x"]}
+
+    generate_keypair(tmp_path / "signing.pem", tmp_path / "verify.pem")
+    monkeypatch.setenv("FINML_SIGNING_KEY_FILE", str(tmp_path / "signing.pem"))
+    reg = ModelRegistry(tmp_path / "registry", "m")
+    reg.publish(pipeline_writer, promote=True, history_event={"event": "promoted"})
+    reg.publish(pipeline_writer, promote=False, alias=CHALLENGER, history_event=Registered())
+    monkeypatch.delenv("FINML_SIGNING_KEY_FILE")
+    monkeypatch.setenv("FINML_VERIFY_KEY_FILE", str(tmp_path / "verify.pem"))
+    worker = ModelRegistry(tmp_path / "registry", "m")
+    (worker.aliases_path).write_text('{"champion": 1, "challenger": 1}')  # aliases.json is not signed
+    pipeline, verified = worker.load_verified("challenger")
+    assert verified.version == 2 and hasattr(pipeline, "predict_proba")
+    assert worker.load_verified()[1].version == 1
