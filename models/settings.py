@@ -48,6 +48,9 @@ class Settings(BaseSettings):
             scikit-learn, NumPy, Keras or TensorFlow than the installed one, with a warning
             (``FINML_ALLOW_LIBRARY_MISMATCH``, default false: refused; ``docs/registry.md``,
             Library versions).
+        user: who acts, recorded as ``who`` on every history line (``FINML_USER``; unset: the
+            operating-system user; a deployment run's starter comes first, see
+            :mod:`models.identity`).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -73,6 +76,7 @@ class Settings(BaseSettings):
     signing_key_file: Path | None = None
     verify_key_file: Path | None = None
     allow_library_mismatch: bool = False
+    user: str | None = None
 
 
 def get_settings() -> Settings:

@@ -154,6 +154,8 @@ def monitor_cmd(
     demo_period: bool = typer.Option(False, "--demo-period",
                                      help="Use the spec's held-back later period of its built-in data."),
     version: Optional[str] = typer.Option(None, "--version", help="Version number or alias (default: champion)."),
+    alias: Optional[str] = typer.Option(None, "--alias",
+                                        help="An alias to monitor (challenger, or a named alias): as --version NAME."),
     deployment: bool = typer.Option(
         False, "--deployment",
         help="Start the model's deployment (monitor-model/monitor-MODEL) on the Prefect server instead of running "
@@ -173,6 +175,9 @@ def monitor_cmd(
         _fail("give --batch PATH or --demo-period: neither was given", code=2)
     if batch is not None and demo_period:
         _fail("give --batch PATH or --demo-period, not both: both were given", code=2)
+    if alias is not None and version is not None:
+        _fail("give --version or --alias, not both", code=EXIT_USAGE)
+    version = alias if alias is not None else version
     if fail_on_alarm and deployment:
         _fail("--fail-on-alarm reads the verdict of a run made here: it cannot be used with --deployment",
               code=EXIT_USAGE)

@@ -167,10 +167,10 @@ def test_new_writes_to_a_legacy_history_keep_its_lines_and_the_commit_rules(lega
     assert [e.schema_version for e in events] == [LEGACY_SCHEMA_VERSION] * 5 + [HISTORY_SCHEMA_VERSION] * 4
     assert [type(e) for e in events[5:]] == [Promoted, RolledBack, ChampionRetired, RolledBack]
     new_lines = _lines(reg.history_path)[5:]
-    # the same keys as the original code wrote for these events, plus schema_version and the hash chain
+    # the same keys as the original code wrote for these events, plus schema_version, the hash chain and who
     legacy_keys = {line["event"]: set(line) for line in _lines(LEGACY / "credit_risk" / "history.jsonl")}
     for line in new_lines:
-        assert set(line) == legacy_keys[line["event"]] | {"schema_version", "prev_sha256"}, line["event"]
+        assert set(line) == legacy_keys[line["event"]] | {"schema_version", "prev_sha256", "who"}, line["event"]
     assert "repaired_alias_file" not in new_lines[1]  # written only when a damaged alias file was rewritten
     monitoring = MonitoringRecord.from_stored(reg.monitoring_history()[0])
     reg.append_monitoring(monitoring)

@@ -74,7 +74,7 @@ def test_prefect_rejects_a_bad_cron():
 
 
 @pytest.mark.parametrize("entrypoint,flow_name,params", [
-    ("flows/training.py:train_model", "train-model", {"model_name", "reason"}),
+    ("flows/training.py:train_model", "train-model", {"model_name", "reason", "register_as"}),
     ("flows/monitoring.py:monitor_model", "monitor-model", {"model_name", "batch", "version"}),
 ])
 def test_entrypoints_import_and_take_the_parameters(entrypoint, flow_name, params, monkeypatch):
