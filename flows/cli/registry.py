@@ -14,7 +14,9 @@ from rich.table import Table
 from flows.cli.common import _existing_model, _fail, _fmt, _registry_errors, console, err_console
 
 
-def registry_list() -> None:
+def registry_list(
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON (a damaged model with its error)."),
+) -> None:
     """Every model in the registry with its champion version and primary metric."""
     from models.registry import ModelRegistry, RegistryError, list_models
     from models.settings import get_settings
@@ -23,9 +25,10 @@ def registry_list() -> None:
     if root.exists() and not root.is_dir():
         _fail(f"FINML_REGISTRY_DIR={root}: not a folder")
     names = list_models(root)
-    if not names:
+    if not names and not as_json:
         console.print(f"The registry at {root} is empty. Train a model first: finml train MODEL")
         return
+    rows: list[dict] = []
     table = Table(title=f"Registry {root}")
     for col in ("model", "champion", "primary metric", "value", "versions", "champion created", "last event"):
         table.add_column(col)
@@ -43,12 +46,21 @@ def registry_list() -> None:
             history = reg.history_events()
         except (RegistryError, OSError, ValueError, KeyError) as err:  # one damaged model must not hide the others
             table.add_row(name, "?", "-", "-", "-", "-", f"damaged: {err}")
+            rows.append({"model": name, "damaged": str(err)})
             damaged.append(name)
             continue
         last = f"{history[-1].event} {history[-1].ts}" if history else "-"
         table.add_row(name, f"v{champ}" if champ else "-", metric, value,
                       ", ".join(map(str, reg.list_versions())) or "-", created, last)
-    console.print(table)
+        rows.append({"model": name, "champion": champ, "primary_metric": None if metric == "-" else metric,
+                     "value": meta.metrics.get(metric) if champ is not None else None,
+                     "versions": reg.list_versions(), "champion_created": None if created == "-" else created,
+                     "last_event": history[-1].event if history else None,
+                     "last_event_ts": history[-1].ts if history else None})
+    if as_json:
+        console.print_json(json.dumps({"registry": str(root), "models": rows}))
+    else:
+        console.print(table)
     if damaged:  # scripts must be able to tell
         _fail(f"damaged: {', '.join(damaged)} (see the table)")
 
@@ -155,10 +167,16 @@ def registry_retire(
                   f"baselines alone (undo: finml registry rollback {model} --to {retired})")
 
 
-def registry_history(model: str = typer.Argument(..., help="Model name.")) -> None:
+def registry_history(
+    model: str = typer.Argument(..., help="Model name."),
+    as_json: bool = typer.Option(False, "--json", help="Print every history event in full, as JSON."),
+) -> None:
     """The model's history: promotions, rejections, stopped runs and rollbacks, oldest first."""
     with _registry_errors():
         events = _existing_model(model).history_events()
+    if as_json:
+        console.print_json(json.dumps({"model": model, "events": [e.model_dump(mode="json") for e in events]}))
+        return
     table = Table(title=f"History of {model}")
     for col in ("time", "event", "version", "who", "run", "details"):
         table.add_column(col, overflow="fold")

@@ -221,6 +221,14 @@ def test_the_cli_reads_the_legacy_registry(legacy, monkeypatch):
     assert "credit_risk v1" in shown.output and "keras_mlp" in shown.output and "(hashes verified)" in shown.output
     history = runner.invoke(app, ["registry", "history", "credit_risk"], env=env)
     assert history.exit_code == 0 and "champion_retired" in history.output and "restore" in history.output
+    listed_json = runner.invoke(app, ["registry", "list", "--json"], env=env)
+    assert listed_json.exit_code == 1  # the damaged models, as in the table
+    rows = {r["model"]: r for r in json.loads(listed_json.stdout)["models"]}
+    assert rows["credit_risk"]["value"] == pytest.approx(0.8627, abs=5e-5) and "damaged" in rows["loan_evaluation"]
+    events = json.loads(runner.invoke(app, ["registry", "history", "credit_risk", "--json"], env=env).stdout)["events"]
+    lines = (legacy / "credit_risk" / "history.jsonl").read_text().splitlines()
+    assert [e["event"] for e in events] == [json.loads(x)["event"] for x in lines if json.loads(x).get("event")]
+    assert "champion_retired" in [e["event"] for e in events]
     runs = runner.invoke(app, ["monitor-history", "credit_risk"], env=env)
     assert runs.exit_code == 0 and "stable" in runs.output and "out-of-time period" in runs.output
     as_json = runner.invoke(app, ["monitor-history", "credit_risk", "--json"], env=env)
