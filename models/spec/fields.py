@@ -27,6 +27,7 @@ from models.spec.data import (
 )
 from models.spec.explain import DriversSpec, ReasonsSpec, ScorecardSpec
 from models.spec.gate import GateSpec
+from models.spec.governance import GovernanceSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
 from models.spec.rating import RatingScaleSpec, ValidationSpec
 from models.spec.segments import SegmentSpec
@@ -115,6 +116,11 @@ class SpecFields(Strict):
     ``realised_volatility`` builder only); None (the default): no VaR back-test."""
     schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
     """When training and monitoring deployments run."""
+    governance: GovernanceSpec | None = Field(default=None, exclude=True)
+    """The model's owner, tier, review interval and approval rule, shown by ``finml inventory``
+    (docs/governance.md); None (the default): the inventory shows the owner as unassigned and
+    reviews the model every 12 months. Never part of the spec's dump or hash, nor of the spec
+    stored with a version: who answers for a model can change without the model changing."""
     segments: list[SegmentSpec] = Field(default_factory=list, exclude_if=lambda v: not v)
     """Declared columns whose values split monitoring's (and back-tests') figures by segment: per
     segment, its rows, the PSI of the score and of each feature, and with outcomes the event rate,
