@@ -96,9 +96,9 @@ def _print_table(rows, as_of: str | None) -> None:
     for r in rows:
         for problem in r.problems:
             console.print(f"{r.model}: {problem}", highlight=False, markup=False, soft_wrap=True)
-    overdue = [r.model for r in rows if r.review_status == "overdue"]
+    overdue = [f"{r.model} ({r.days_overdue} days, due {r.next_review})" for r in rows if r.review_status == "overdue"]
     if overdue:
-        console.print(f"[bold red]review overdue:[/] {escape(', '.join(overdue))}", highlight=False)
+        console.print(f"[bold red]review overdue:[/] {escape(', '.join(overdue))}", highlight=False, soft_wrap=True)
 
 
 __all__ = ["inventory_cmd"]
