@@ -2,10 +2,11 @@
 often it is reviewed and whether a promotion waits for an approval. Read by ``finml inventory``
 and the ``review-due`` deployment (:func:`tasks.inventory.review_due`); reading: docs/governance.md.
 
-The section is about who answers for the model, not about what a version computes: it is never
-part of the spec's canonical form (dump, hash, the spec stored with a version), so an owner or a
-tier can change without the model looking changed or needing retraining; the current spec file
-says who owns a model today, and git keeps the history of that file."""
+The section is about who answers for the model, not about what a version computes: it is kept
+in the spec stored with a version (as it was at training) but is not part of the spec's canonical
+form (:data:`models.spec.fields.NOT_HASHED`: hash, and the differences monitoring reports), so an
+owner or a tier can change without the model looking changed or needing retraining. The inventory
+reads the current spec file: who owns a model today."""
 
 from __future__ import annotations
 

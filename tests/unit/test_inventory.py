@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from models.ledger import append_backtest
 from models.registry import ModelRegistry
 from models.spec import SpecError, find_spec, list_specs, parse_spec
+from models.stored_spec import spec_differences
 from tasks.inventory import add_months, champion_facts, inventory, review_due
 from tests.helpers import BUILTIN_SPECS, ROOT, builtin_spec_dict, spec_error, write_spec
 
@@ -201,15 +202,20 @@ def test_a_damaged_history_is_a_problem_of_its_row_and_exits_1(estate):
 # --------------------------------------------------------------------------- the spec section
 
 
-def test_governance_is_not_part_of_the_spec_hash_or_dump():
+def test_governance_is_stored_with_the_spec_but_not_hashed():
     for spec in list_specs(BUILTIN_SPECS):
         data = builtin_spec_dict(spec.name)
-        assert "governance" in data
+        assert spec.model_dump(mode="json")["governance"]["owner"] == data["governance"]["owner"]
+        assert "governance" not in spec.canonical_form()
+        assert parse_spec(spec.model_dump(mode="json")) == spec  # the stored dump reads back whole
         del data["governance"]
-        assert parse_spec(data).content_hash() == spec.content_hash()
-        assert "governance" not in spec.model_dump(mode="json")
-    other = _governed("credit_risk", "someone else", 3, approvers=["x", "y"])
-    assert parse_spec(other).content_hash() == find_spec("credit_risk", BUILTIN_SPECS).content_hash()
+        without = parse_spec(data)
+        assert without.content_hash() == spec.content_hash()  # the built-in hashes are those before the section
+        assert "governance" not in without.model_dump(mode="json")  # no section: no key, as before
+    other = parse_spec(_governed("credit_risk", "someone else", 3, approvers=["x", "y"]))
+    builtin = find_spec("credit_risk", BUILTIN_SPECS)
+    assert other.content_hash() == builtin.content_hash()
+    assert spec_differences(builtin, other) == []  # monitoring reports no difference for a new owner
 
 
 def test_a_tier_one_spec_without_intended_use_is_refused_naming_the_field():
