@@ -44,10 +44,16 @@ def _governed(name: str, owner: str, tier: int, **extra) -> dict:
 
 @pytest.fixture
 def estate(finml_env):
+    """:func:`build_estate` in the test's folders."""
+    build_estate(finml_env["specs"], finml_env["registry"])
+    return finml_env
+
+
+def build_estate(specs: Path, root: Path) -> None:
     """Specs: credit_risk (tier 1, Alice; v1 promoted 2025-01-15, approved 2025-02-01: overdue on
     2027-01-01), loan_evaluation (tier 2, Bob; promoted 2026-06-01: next review 2028-06-01),
-    market_direction without a governance section and never trained."""
-    specs, root = finml_env["specs"], finml_env["registry"]
+    market_direction without a governance section and never trained; registry versions are a
+    few bytes each (no training)."""
     write_spec(specs, _governed("credit_risk", "Alice (retail credit)", 1))
     write_spec(specs, _governed("loan_evaluation", "Bob", 2))
     bare = builtin_spec_dict("market_direction")
@@ -73,7 +79,6 @@ def estate(finml_env):
     _promote(loan, "2026-06-01T03:00:00+00:00", "l1")
     loan.append_monitoring({"ts": "2026-12-03T06:00:00+00:00", "model": "loan_evaluation", "version": 1,
                             "verdict": "stable"})
-    return finml_env
 
 
 def test_the_inventory_lists_owner_tier_champion_and_review_dates_and_flags_the_overdue_review(estate):
