@@ -302,6 +302,9 @@ def inventory_row(name: str, spec: Any | None, spec_problem: str | None, registr
             row.last_backtest, row.backtest_light = backtest_facts(backtest_history(registry_root, name), champion)
         except (RegistryError, OSError, ValueError) as err:
             row.problems.append(f"registry: {err}")
+    if row.champion is not None and facts.last_review is None:
+        row.problems.append(f"registry: the history names no line that made v{row.champion} the champion: "
+                            "its review date is unknown")
     review = review_due(gov, facts.last_review if row.champion is not None else None, today)
     row.review_every_months, row.review_status, row.days_overdue = review.months, review.state, review.days_overdue
     row.last_review = None if review.last_review is None else review.last_review.isoformat()

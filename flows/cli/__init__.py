@@ -69,6 +69,7 @@ app.command("monitor")(monitoring.monitor_cmd)
 app.command("score")(monitoring.score_cmd)
 app.command("monitor-history")(monitoring.monitor_history_cmd)
 app.command("inventory")(inventory.inventory_cmd)
+app.command("review")(inventory.review_cmd)
 backtest.register(app)
 
 registry_app.command("list")(registry.registry_list)

@@ -101,4 +101,29 @@ def _print_table(rows, as_of: str | None) -> None:
         console.print(f"[bold red]review overdue:[/] {escape(', '.join(overdue))}", highlight=False, soft_wrap=True)
 
 
-__all__ = ["inventory_cmd"]
+def review_cmd(
+    model: str = typer.Argument(..., help="Model name."),
+    reason: str = typer.Option(..., "--reason", help="What the review found (recorded in the history; required)."),
+    who: Optional[str] = typer.Option(None, "--who", help="The reviewer (default: FINML_USER, else the login name)."),
+) -> None:
+    """Record a periodic review of the champion: a `reviewed` history line (version, who, reason)
+    from which the next review is dated (docs/governance.md, "Review dates")."""
+    import getpass
+    import os
+
+    from flows.cli.common import _existing_model, _registry_errors
+
+    reviewer = (who or os.environ.get("FINML_USER") or getpass.getuser() or "").strip()
+    if not reason.strip():
+        _fail("--reason is blank: say what the review found (it is recorded in the history)", code=2)
+    if not reviewer:
+        _fail("--who is blank: name the reviewer", code=2)
+    with _registry_errors():
+        registry = _existing_model(model)
+        champion = registry.resolve(None)
+        registry.append_history({"event": "reviewed", "version": champion, "who": reviewer, "reason": reason.strip()})
+    console.print(f"{model}: review of v{champion} by {reviewer} recorded; `finml inventory` dates the next one "
+                  "from it", highlight=False, markup=False)
+
+
+__all__ = ["inventory_cmd", "review_cmd"]

@@ -308,3 +308,23 @@ def test_the_review_due_deployment_is_generated_and_its_flow_loads(monkeypatch):
     flow = load_flow_from_entrypoint(review["entrypoint"])
     assert flow.name == "review-due" and set(flow.parameters.properties) == {"as_of"}
     assert not flow.parameters.required
+
+
+def test_finml_review_records_a_review_that_dates_the_next_one(estate, monkeypatch):
+    from flows.cli import app
+
+    monkeypatch.setenv("FINML_USER", "erin")
+    result = CliRunner().invoke(app, ["review", "credit_risk", "--reason", "annual review: no findings"])
+    assert result.exit_code == 0, result.output
+    line = ModelRegistry(estate["registry"], "credit_risk").history()[-1]
+    assert (line["event"], line["version"], line["who"], line["reason"]) == ("reviewed", 1, "erin",
+                                                                             "annual review: no findings")
+    day = date.fromisoformat(line["ts"][:10])
+    [row] = [r for r in inventory(estate["specs"], estate["registry"], day) if r.model == "credit_risk"]
+    assert (row.last_review, row.next_review, row.review_status) == (day.isoformat(), add_months(day, 12).isoformat(), "ok")
+    assert CliRunner().invoke(app, ["review", "credit_risk", "--reason", "  "]).exit_code == 2
+    write_spec(estate["specs"], builtin_spec_dict("market_forecast"))
+    ModelRegistry(estate["registry"], "market_forecast").publish(_writer, promote=False,
+                                                                history_event={"event": "registered"})
+    result = CliRunner().invoke(app, ["review", "market_forecast", "--reason", "x"])
+    assert result.exit_code == 1 and "has no champion" in result.output
