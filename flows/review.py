@@ -1,5 +1,5 @@
 """The ``review-due`` flow: once a week (the ``review-due`` deployment of prefect.yaml) every model
-whose periodic review is due or overdue raises ``finml.review.due`` (docs/governance.md)."""
+whose periodic review is due or overdue raises ``finml.review.due`` (docs/inventory.md)."""
 
 from __future__ import annotations
 

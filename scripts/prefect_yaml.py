@@ -112,7 +112,7 @@ reminded once a week until its review is recorded)."""
 
 def review_deployment() -> dict:
     """The one ``review-due`` deployment (all models): ``finml.review.due`` for each model whose
-    periodic review is due or overdue (docs/governance.md)."""
+    periodic review is due or overdue (docs/inventory.md)."""
     return {
         "name": "review-due",
         "entrypoint": "flows/review.py:review_due_flow",

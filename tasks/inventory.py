@@ -2,7 +2,7 @@
 its champion and since when, who approved it, the last monitoring verdict and back-test, open
 alarms, pending approvals, and when its next periodic review is due. Plain functions, no Prefect:
 ``finml inventory`` prints them and the ``review-due`` flow emits ``finml.review.due`` from them.
-The definitions (last review, open alarm, pending approval) are in docs/governance.md.
+The definitions (last review, open alarm, pending approval) are in docs/inventory.md.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _time(ts: Any) -> datetime | None:
 
 @dataclass(frozen=True)
 class ChampionFacts:
-    """What ``history.jsonl`` says about the champion (docs/governance.md, "Review dates").
+    """What ``history.jsonl`` says about the champion (docs/inventory.md, "Review dates").
 
     ``since``: time of the line that made it the champion (``promoted``, ``rolled_back``);
     ``promoted_at``: the last ``promoted`` line of its version (None for a version made champion

@@ -1,6 +1,6 @@
 """The steps of the ``review-due`` flow: find the models whose periodic review is due
 (:func:`tasks.inventory.inventory`, :func:`tasks.inventory.review_due`) and emit one
-``finml.review.due`` event for each (docs/governance.md)."""
+``finml.review.due`` event for each (docs/inventory.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``finml inventory``: the model inventory (owner, tier, intended use, champion, approval,
 monitoring, back-test, alarms, pending approvals, review dates) as a table, JSON or CSV
-(docs/governance.md)."""
+(docs/inventory.md)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def review_cmd(
     who: Optional[str] = typer.Option(None, "--who", help="The reviewer (default: FINML_USER, else the login name)."),
 ) -> None:
     """Record a periodic review of the champion: a `reviewed` history line (version, who, reason)
-    from which the next review is dated (docs/governance.md, "Review dates")."""
+    from which the next review is dated (docs/inventory.md, "Review dates")."""
     import getpass
     import os
 

@@ -122,7 +122,7 @@ class SpecFields(Strict):
     """When training and monitoring deployments run."""
     governance: GovernanceSpec | None = Field(default=None, exclude_if=lambda v: v is None)
     """The model's owner, tier, review interval and approval rule, shown by ``finml inventory``
-    (docs/governance.md); None (the default): the inventory shows the owner as unassigned and
+    (docs/inventory.md); None (the default): the inventory shows the owner as unassigned and
     reviews the model every 12 months. Kept in the spec stored with a version (as it was at
     training), but never part of the spec's hash nor of the differences monitoring reports: who
     answers for a model can change without the model changing."""

@@ -1,6 +1,6 @@
 """The ``governance`` section of a spec: who owns the model, how material it is (its tier), how
 often it is reviewed and whether a promotion waits for an approval. Read by ``finml inventory``
-and the ``review-due`` deployment (:func:`tasks.inventory.review_due`); reading: docs/governance.md.
+and the ``review-due`` deployment (:func:`tasks.inventory.review_due`); reading: docs/inventory.md.
 
 The section is about who answers for the model, not about what a version computes: it is kept
 in the spec stored with a version (as it was at training) but is not part of the spec's canonical
@@ -32,7 +32,7 @@ and 2, the owner's own promotion for tier 3."""
 
 
 class GovernanceSpec(Strict):
-    """The model's owner, tier, review interval and approval rule (docs/governance.md).
+    """The model's owner, tier, review interval and approval rule (docs/inventory.md).
 
     ``intended_use`` stays a top-level field of the spec, required (not blank) for every tier:
     the inventory shows it beside the owner and tier.
@@ -45,7 +45,7 @@ class GovernanceSpec(Strict):
     Sets the default review interval (12 / 24 / 36 months) and approval rule (required for 1 and 2)."""
     review_every: int | None = Field(default=None, ge=1, le=120, strict=True)
     """Months between periodic reviews; None (the default): by tier, 12 / 24 / 36 months. The next
-    review is due this many months after the last one (docs/governance.md, "Review dates")."""
+    review is due this many months after the last one (docs/inventory.md, "Review dates")."""
     approval: Literal["required", "none"] | None = None
     """Whether a promotion waits for an approval: ``required`` or ``none``; None (the default): by
     tier, required for tiers 1 and 2, none for tier 3."""

@@ -1,5 +1,5 @@
 """The ``review-due`` flow through Prefect: one ``finml.review.due`` event per model whose periodic
-review is due, with its payload, and the table artifact (docs/governance.md)."""
+review is due, with its payload, and the table artifact (docs/inventory.md)."""
 
 from __future__ import annotations
 
