@@ -115,14 +115,15 @@ class ChampionFacts:
     by a rollback only);
     ``approved_at`` / ``approved_by``: the last ``approved`` line for it (naming its version, or the
     run id of the line that made it champion: an approval given while the training run waited,
-    before the version existed), its ``who``; else the ``who`` of the line that made it champion,
-    with ``approved_at`` None;
+    before the version existed) and its ``who`` (else an ``approved_by`` key of the line that made it
+    champion; None when nothing says); ``promoted_by``: the ``who`` of the line that made it champion;
     ``reviewed_at``: the last ``reviewed`` line of its version; ``pending``: ``pending`` lines
     of any version not followed by another line of the same run (or, without a run id, of the
     same version)."""
 
     since: str | None = None
     promoted_at: str | None = None
+    promoted_by: str | None = None
     approved_by: str | None = None
     approved_at: str | None = None
     reviewed_at: str | None = None
@@ -160,8 +161,9 @@ def champion_facts(history: Iterable[Mapping[str, Any]], champion: int | None) -
                 and (e.get("version") == champion or (run is not None and e.get("run_id") == run))]
     reviewed = [e for e in lines if e.get("event") == "reviewed" and e.get("version") == champion]
     promoted = [e for e in lines if e.get("event") == "promoted" and e.get("version") == champion]
-    who = (approved[-1].get("who") if approved else None) or made.get("approved_by") or made.get("who")
+    who = (approved[-1].get("who") if approved else None) or made.get("approved_by")
     return ChampionFacts(since=made.get("ts"), promoted_at=promoted[-1].get("ts") if promoted else None,
+                         promoted_by=made.get("who"),
                          approved_by=who, approved_at=approved[-1].get("ts") if approved else None,
                          reviewed_at=reviewed[-1].get("ts") if reviewed else None, pending=pending)
 
@@ -240,6 +242,7 @@ class InventoryRow:
     approvers: list[str] = field(default_factory=list)
     champion: int | None = None
     champion_since: str | None = None
+    promoted_by: str | None = None
     approved_by: str | None = None
     last_monitoring: str | None = None
     monitoring_verdict: str | None = None
@@ -295,7 +298,8 @@ def inventory_row(name: str, spec: Any | None, spec_problem: str | None, registr
         try:
             champion = registry.champion()
             facts = champion_facts(registry.history(), champion)
-            row.champion, row.champion_since, row.approved_by = champion, facts.since, facts.approved_by
+            row.champion, row.champion_since = champion, facts.since
+            row.promoted_by, row.approved_by = facts.promoted_by, facts.approved_by
             row.pending_approvals = facts.pending
             row.last_monitoring, row.monitoring_verdict, row.open_alarms = monitoring_facts(
                 registry.monitoring_history(), champion, facts.since)

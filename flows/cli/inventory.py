@@ -33,6 +33,13 @@ def _as_of(text: str | None) -> date | None:
         _fail(f"--as-of {text!r}: not a date (YYYY-MM-DD)", code=2)
 
 
+def _approver(row) -> str:
+    """Who approved the champion; without an approval, who put it in place, in brackets."""
+    if row.approved_by:
+        return row.approved_by
+    return f"- (by {row.promoted_by})" if row.promoted_by else "-"
+
+
 def _review_cell(row) -> str:
     if row.review_status == "overdue":
         return f"[bold red]OVERDUE[/] {row.days_overdue} d"
@@ -89,7 +96,7 @@ def _print_table(rows, as_of: str | None) -> None:
         backtest = f"{r.backtest_light or 'no light'} {_day(r.last_backtest)}" if r.last_backtest else "-"
         tier = f"{r.tier or '-'} ({r.review_every_months} mo)"  # the review interval beside the tier
         table.add_row(escape(r.model), escape(r.owner), tier, escape(use),
-                      f"v{r.champion}" if r.champion else "-", _day(r.champion_since), escape(r.approved_by or "-"),
+                      f"v{r.champion}" if r.champion else "-", _day(r.champion_since), escape(_approver(r)),
                       monitoring, str(r.open_alarms), backtest, str(r.pending_approvals), r.last_review or "-",
                       r.next_review or "-", _review_cell(r))
     console.print(table)

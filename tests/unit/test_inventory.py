@@ -76,7 +76,7 @@ def build_estate(specs: Path, root: Path) -> None:
                                                                                "binomial_light": "green"}]}}]})
 
     loan = ModelRegistry(root, "loan_evaluation")
-    _promote(loan, "2026-06-01T03:00:00+00:00", "l1")
+    _promote(loan, "2026-06-01T03:00:00+00:00", "l1", who="schedule")
     loan.append_monitoring({"ts": "2026-12-03T06:00:00+00:00", "model": "loan_evaluation", "version": 1,
                             "verdict": "stable"})
 
@@ -89,7 +89,7 @@ def test_the_inventory_lists_owner_tier_champion_and_review_dates_and_flags_the_
     assert (credit.owner, credit.tier, credit.approval, credit.champion) == ("Alice (retail credit)", 1, "required", 1)
     assert credit.intended_use.startswith("Rank and price consumer-loan applications")
     assert credit.champion_since == "2025-01-15T10:00:00+00:00"
-    assert credit.approved_by == "dave"  # the approval's who, not the promoting run's
+    assert (credit.approved_by, credit.promoted_by) == ("dave", "carol")  # the approval's who, and the promoter's
     assert credit.last_review == "2025-02-01"  # the approval, later than the promotion
     assert (credit.review_every_months, credit.next_review) == (12, "2026-02-01")
     assert (credit.review_status, credit.days_overdue) == ("overdue", 334)
@@ -100,7 +100,8 @@ def test_the_inventory_lists_owner_tier_champion_and_review_dates_and_flags_the_
     assert credit.problems == []
 
     loan = rows["loan_evaluation"]
-    assert (loan.owner, loan.tier, loan.approved_by, loan.last_review) == ("Bob", 2, None, "2026-06-01")
+    assert (loan.owner, loan.tier, loan.approved_by, loan.promoted_by) == ("Bob", 2, None, "schedule")
+    assert loan.last_review == "2026-06-01"
     assert (loan.next_review, loan.review_status, loan.days_overdue) == ("2028-06-01", "ok", 0)
     assert (loan.monitoring_verdict, loan.open_alarms, loan.last_backtest, loan.pending_approvals) == ("stable", 0, None, 0)
 
@@ -153,7 +154,7 @@ def test_an_approval_given_before_the_commit_line_counts_by_run_id():
                {"event": "promoted", "version": 4, "run_id": "r9", "champion_after": 4, "who": "gina",
                 "ts": "2026-05-02T10:05:00+00:00"}]
     facts = champion_facts(history, 4)
-    assert (facts.approved_by, facts.last_review) == ("frank", date(2026, 5, 2))
+    assert (facts.approved_by, facts.promoted_by, facts.last_review) == ("frank", "gina", date(2026, 5, 2))
 
 
 def test_inventory_cli_json_csv_and_table(estate):
