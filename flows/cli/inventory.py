@@ -115,12 +115,10 @@ def review_cmd(
 ) -> None:
     """Record a periodic review of the champion: a `reviewed` history line (version, who, reason)
     from which the next review is dated (docs/inventory.md, "Review dates")."""
-    import getpass
-    import os
-
     from flows.cli.common import _existing_model, _registry_errors
+    from models.identity import current_user
 
-    reviewer = (who or os.environ.get("FINML_USER") or getpass.getuser() or "").strip()
+    reviewer = (who if who is not None else current_user()).strip()
     if not reason.strip():
         _fail("--reason is blank: say what the review found (it is recorded in the history)", code=2)
     if not reviewer:

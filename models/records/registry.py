@@ -375,9 +375,19 @@ class Stopped(HistoryEvent):
     cause: str = ""
 
 
+class Reviewed(HistoryEvent):
+    """``finml review MODEL --reason TEXT``: a periodic review of the champion ``version`` by
+    ``who``, from which the inventory dates the next review (docs/inventory.md); ``reason`` is
+    what the review found."""
+
+    KIND: ClassVar[str] = "reviewed"
+
+    event: Literal["reviewed"] = "reviewed"
+
+
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
     cls.KIND: cls for cls in (Promoted, Rejected, RolledBack, ChampionRetired, Registered, UncommittedRemoved,
-                              Attested, Stopped, AliasMoved, AliasRemoved)
+                              Attested, Stopped, AliasMoved, AliasRemoved, Reviewed)
 }
 """Event kind (the ``event`` key) → its record class."""
 

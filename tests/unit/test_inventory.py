@@ -329,3 +329,11 @@ def test_finml_review_records_a_review_that_dates_the_next_one(estate, monkeypat
                                                                 history_event={"event": "registered"})
     result = CliRunner().invoke(app, ["review", "market_forecast", "--reason", "x"])
     assert result.exit_code == 1 and "has no champion" in result.output
+
+
+def test_a_review_line_reads_back_as_its_own_event_type():
+    from models.records.registry import Reviewed, parse_event
+
+    event = parse_event({"event": "reviewed", "version": 3, "who": "erin", "reason": "annual review: no findings",
+                         "ts": "2026-12-15T12:00:00+00:00"})
+    assert isinstance(event, Reviewed) and (event.version, event.who) == (3, "erin")
