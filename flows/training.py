@@ -20,6 +20,7 @@ from models.identity import current_user
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
+from tasks.approval import in_deployment_run, wait_for_approval, waiting_request
 from tasks.drivers import explain_selected
 from tasks.evaluate import evaluate_fitted, rescore_champion
 from tasks.gate import apply_gate, check_split_events
@@ -83,6 +84,12 @@ def train_model(model_name: str, reason: str = "manual", register_as: str | None
     who = current_user(run_starter())  # models.identity: a deployment run's starter, FINML_USER, the OS user
 
     run_id = str(flow_run.id) if flow_run.id else None
+    if in_deployment_run():  # a resumed run (Prefect re-runs it from the top): its version waits already
+        waiting = waiting_request(settings.registry_dir, spec.name, run_id)
+        if waiting is not None:
+            return await_decision(spec.name, settings.registry_dir, waiting,
+                                  {**_failed_summary(spec.name, "waiting for an approval"), "gate": "passed",
+                                   "version": waiting.version, "pending": True})
     run_warnings: list[str] = []  # the validation's and the modelling table's, for the summary
     try:  # bad data stops the run before its gate: a `stopped` line in the history, then the error
         loaded = load_data(spec)
@@ -132,6 +139,7 @@ def train_model(model_name: str, reason: str = "manual", register_as: str | None
         "champion": decision.champion_after,
         "promoted": decision.promoted,
         "alias": decision.alias,
+        "pending": decision.pending,
         "reason": decision.reason,
         "evidence": decision.evidence_path,
         "warnings": run_warnings,
@@ -144,12 +152,37 @@ def train_model(model_name: str, reason: str = "manual", register_as: str | None
     )
     publish_table(artifact_key(spec.name, "candidates"), evaluation.rows, f"Holdout metrics of {spec.name}'s candidates")
     emit(
-        "finml.model.promoted" if decision.promoted else "finml.model.rejected", spec.name,
+        "finml.model.pending" if decision.pending else "finml.model.promoted" if decision.promoted
+        else "finml.model.rejected", spec.name,
         {"model": spec.name, "version": decision.version, "champion": decision.champion_after,
          "primary_metric": primary, "value": evaluation.metrics.get(primary), "reason": decision.reason},
     )
     rename_current_run(lambda current: training_run_name(spec.name, decision.version if decision.promoted else None, current))
     logger.info("%s: %s", spec.name, decision.reason)
+    if decision.pending and in_deployment_run():  # suspend for the form (tasks.approval); locally: stays pending
+        request = waiting_request(settings.registry_dir, spec.name, run_id)
+        if request is not None:
+            return await_decision(spec.name, settings.registry_dir, request, summary)
+    return summary
+
+
+def await_decision(model: str, registry_root, request, summary: dict[str, Any]) -> dict[str, Any]:
+    """Suspend for the approval form of ``request`` (:func:`tasks.approval.wait_for_approval`),
+    then emit ``finml.model.promoted`` or ``finml.model.rejected`` and return ``summary`` with
+    the decision (``approval``), ``promoted`` and the champion after it."""
+    from models.registry import ModelRegistry
+
+    outcome = wait_for_approval(registry_root, model, request)
+    champion = ModelRegistry(registry_root, model).champion()
+    approved = outcome["state"] == "approved"
+    summary = {**summary, "approval": outcome, "promoted": approved, "pending": False, "champion": champion,
+               "reason": f"version {request.version} {outcome['state']}"
+                         + (f" by {outcome['by']}: {outcome['comment']}" if outcome.get("by") else "")}
+    emit("finml.model.promoted" if approved else "finml.model.rejected", model,
+         {"model": model, "version": request.version, "champion": champion, "reason": summary["reason"],
+          "approval": outcome["state"], "approver": outcome.get("by")})
+    if approved:
+        rename_current_run(lambda current: training_run_name(model, request.version, current))
     return summary
 
 

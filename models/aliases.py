@@ -125,8 +125,11 @@ def _listed(aliases: Mapping[str, int]) -> str:
 def _rollback_unlocked(registry: Registry, to: int, *, reason: str, run_id: str | None,
                        from_alias: str | None = None) -> tuple[int | None, dict[str, int]]:
     """The champion move of :func:`rollback`, under the caller's lock: ``(previous, aliases)``
-    with the aliases not yet written."""
-    registry.verify(to)
+    with the aliases not yet written. A version that needs an approval it lacks is refused
+    (:func:`models.approvals.check_may_become_champion`)."""
+    from models.approvals import check_may_become_champion
+
+    check_may_become_champion(registry, int(to), registry.verify(to))
     repaired = None
     try:
         aliases = registry._reconcile_unlocked()

@@ -1,5 +1,6 @@
 """The integrity audit of one model (``finml registry verify``): the hash chain and signatures of
-``history.jsonl`` (alias lines included, and that they name committed versions), every version
+``history.jsonl`` (alias lines included, and that they name committed versions; approval lines
+and the four-eyes rule, :func:`models.approvals.approval_problems`), every version
 folder's files and metadata, and the chain of
 ``monitoring.jsonl``, with the first break named. See ``docs/registry.md`` (Integrity)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from models.approvals import approval_problems
 from models.errors import RegistryError
 from models.integrity import ChainReport, IntegrityError, check_chain, verify_version
 from models.records.registry import Attested
@@ -55,6 +57,7 @@ def audit_model(registry: ModelRegistry) -> AuditReport:
     report.breaks += report.history.breaks
     committed = committed_versions(report.history.records)
     report.breaks += alias_problems(report.history.records, committed)
+    report.breaks += approval_problems(report.history.records)  # four eyes: models.approvals
     for version in version_folders(registry.versions_dir):
         if report.history.damaged:  # already a break; every reader of the history refuses it, loads included
             report.unchecked_versions.append(version)

@@ -169,14 +169,15 @@ def champion_facts(history: Iterable[Mapping[str, Any]], champion: int | None) -
 
 
 def _open_pending(lines: list[Mapping[str, Any]]) -> int:
-    """``pending`` lines that no later line of the same run (or same version, without a run id) answers."""
+    """``pending`` lines that no later line of the same run (or same version, without a run id) answers
+    (an ``approval_refused`` line answers nothing)."""
     count = 0
     for i, e in enumerate(lines):
         if e.get("event") != "pending":
             continue
         run, version = e.get("run_id"), e.get("version")
         answered = any((o.get("run_id") == run) if run is not None else (o.get("version") == version)
-                       for o in lines[i + 1:] if o.get("event") != "pending")
+                       for o in lines[i + 1:] if o.get("event") not in ("pending", "approval_refused"))
         count += not answered
     return count
 

@@ -22,6 +22,7 @@ from models.errors import FinmlError, UsageError
 from models.estimators import predict_scores, save_pipeline
 from models.records.gate import ChampionRescoring
 from models.records.registry import (
+    Pending,
     Promoted,
     ReferenceInfo,
     Registered,
@@ -113,11 +114,13 @@ class TrainingEvidence:
         return self.evaluation.metrics
 
 
-def build_metadata(ev: TrainingEvidence, promoted: bool, alias: str | None = None) -> VersionMetadata:
+def build_metadata(ev: TrainingEvidence, promoted: bool, alias: str | None = None,
+                   pending: bool = False) -> VersionMetadata:
     """The metadata record of a version (or of a rejected run's evidence, ``rejected.json``);
     ``version`` and ``files`` are added by ``ModelRegistry.publish``; ``reference`` (what
     ``reference.parquet`` holds, :func:`reference_info`) is recorded for a stored version only: a
-    promoted one, or one registered as ``alias`` (the challenger; ``decision.alias``)."""
+    promoted one, one registered as ``alias`` (the challenger; ``decision.alias``), or one left
+    ``pending`` an approval (``decision.pending``: true)."""
     spec = ev.spec
     evaluation = ev.evaluation
     return VersionMetadata(
@@ -156,10 +159,11 @@ def build_metadata(ev: TrainingEvidence, promoted: bool, alias: str | None = Non
         model_confidence_set=ev.market_tests.get("model_confidence_set"),
         pesaran_timmermann=ev.market_tests.get("pesaran_timmermann"),
         forecast=getattr(evaluation, "forecast", None),
-        reference=reference_info(ev) if promoted or alias else None,
+        reference=reference_info(ev) if promoted or alias or pending else None,
         champion_comparison=ev.champion,
         gate=ev.gate,
-        decision={"promoted": promoted, "reason": ev.gate.reason(), **({"alias": alias} if alias else {})},
+        decision={"promoted": promoted, "reason": ev.gate.reason(), **({"alias": alias} if alias else {}),
+                  **({"pending": True} if pending else {})},
         lineage={"libraries": library_versions(), "git": git_commit()},
     )
 
@@ -244,12 +248,13 @@ def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path)
     return sorted(p.name for p in folder.iterdir())
 
 
-def version_writer(ev: TrainingEvidence, alias: str | None = None):
+def version_writer(ev: TrainingEvidence, alias: str | None = None, pending: bool = False):
     """Return the ``write(folder, version)`` callable that ``ModelRegistry.publish`` runs: a
-    promoted version, or (``alias``) one registered as that alias without promotion."""
+    promoted version, (``alias``) one registered as that alias without promotion, or (``pending``)
+    one waiting for an approval."""
 
     def write(folder: Path, version: int) -> dict[str, Any]:
-        metadata = build_metadata(ev, promoted=alias is None, alias=alias).to_json()
+        metadata = build_metadata(ev, promoted=alias is None and not pending, alias=alias, pending=pending).to_json()
         model_dir = folder / "model"
         model_dir.mkdir()
         save_pipeline(ev.best.pipeline, model_dir)
@@ -274,6 +279,8 @@ class Decision:
     evidence_path: str | None = None
     alias: str | None = None
     """The alias the version was registered as (a challenger the gate kept out), else None."""
+    pending: bool = False
+    """The version passed its gate and waits for an approval (``governance.approval: required``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -322,6 +329,8 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
                         f"not promoted: {reason}; registered as {alias} v{version}", alias=alias)
     if getattr(ev, "register_as", None) and not ev.gate.passed:
         reason = f"{reason} (not registered as {ev.register_as}: a rule other than a champion rule failed)"
+    if ev.gate.passed and approval_required(ev.spec):
+        return leave_pending(ev, registry, history, before)
     if ev.gate.passed:
         try:
             version = registry.publish(
@@ -346,6 +355,33 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
     evidence.write_text(json.dumps(metadata, indent=2, sort_keys=True, default=json_default))
     registry.append_history(Rejected(**history, version=None, failed_rules=failed, evidence=str(evidence)))
     return Decision(ev.spec.name, False, None, before, before, reason, str(evidence))
+
+
+def approval_required(spec: ModelSpec) -> bool:
+    """True when the spec's ``governance`` makes a promotion wait for an approval
+    (:attr:`models.spec.governance.GovernanceSpec.approval_rule`; no section: no approval)."""
+    gov = spec.governance
+    return gov is not None and gov.approval_rule == "required"
+
+
+def leave_pending(ev: TrainingEvidence, registry: ModelRegistry, history: dict[str, Any],
+                  before: int | None) -> Decision:
+    """Write a passing version of a model that requires an approval, its commit line a ``pending``
+    line (the requester is its ``who``; the spec's approvers and the expiry time,
+    :func:`models.approvals.expiry_time`), the champion unchanged (docs/governance.md, Four-eyes
+    promotion)."""
+    from datetime import datetime
+
+    from models.approvals import expiry_time
+
+    gov = ev.spec.governance
+    expires = expiry_time(datetime.fromisoformat(now_utc()), gov.expiry_days)
+    version = registry.publish(version_writer(ev, pending=True), promote=False, history_event=Pending(
+        **history, gate=ev.gate.reason(), approvers=list(gov.approvers), expires_at=expires))
+    who = ", ".join(gov.approvers) if gov.approvers else "anyone but the run's starter"
+    return Decision(ev.spec.name, False, version, before, before,
+                    f"{ev.gate.reason()}; version {version} is pending an approval by {who} (until {expires}); "
+                    f"the champion is unchanged", pending=True)
 
 
 def record_stop(model: str, registry_root: Path, *, run_id: str | None, reason: str, err: BaseException,

@@ -240,6 +240,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
     champ = meta.get("champion_comparison")
     promoted = meta["decision"]["promoted"]
     alias = meta["decision"].get("alias")  # a version registered as the challenger, not promoted
+    if meta["decision"].get("pending"):  # passed its gate, waits for an approval (models.approvals)
+        alias = "pending approval"
     title = (f"# Model card: {meta['model']} v{meta.get('version', '?')}" + (f" ({alias}, not promoted)" if alias else "")
              if promoted or alias else f"# Model card: {meta['model']} — challenger NOT promoted")
     lines = [
@@ -374,6 +376,8 @@ def training_summary_markdown(
     """The markdown summary of one training run (a Prefect artifact)."""
     head = (
         f"promoted as version **{decision['version']}** (champion)" if decision["promoted"]
+        else f"**pending approval** as version **{decision['version']}**; champion stays "
+             f"{('v' + str(decision['champion_after'])) if decision['champion_after'] else 'unset'}" if decision.get("pending")
         else f"**not promoted**, registered as version **{decision['version']}** ({decision['alias']}); champion stays "
              f"{('v' + str(decision['champion_after'])) if decision['champion_after'] else 'unset'}" if decision.get("alias")
         else f"**not promoted**; champion stays {('v' + str(decision['champion_after'])) if decision['champion_after'] else 'unset'}"

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from flows.cli import backtest, inventory, monitoring, registry, server, training, validate
+from flows.cli import approval, backtest, inventory, monitoring, registry, server, training, validate
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_CODES_HELP,
@@ -70,6 +70,9 @@ app.command("score")(monitoring.score_cmd)
 app.command("monitor-history")(monitoring.monitor_history_cmd)
 app.command("inventory")(inventory.inventory_cmd)
 app.command("review")(inventory.review_cmd)
+app.command("approve")(approval.approve_cmd)
+app.command("reject")(approval.reject_cmd)
+app.command("pending")(approval.pending_cmd)
 backtest.register(app)
 
 registry_app.command("list")(registry.registry_list)

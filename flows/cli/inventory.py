@@ -63,6 +63,9 @@ def inventory_cmd(
         _fail("give --json or --csv, not both", code=2)
     today = _as_of(as_of)
     settings = get_settings()
+    from flows.cli.approval import expire_all_quietly
+
+    expire_all_quietly(settings.registry_dir)  # overdue approval requests expire first (models.approvals)
     try:
         rows = inventory(settings.specs_dir, settings.registry_dir, today)
     except SpecError as err:

@@ -266,13 +266,79 @@ class Promoted(_TrainingOutcome):
 class Rejected(_TrainingOutcome):
     """A challenger failed a gate rule (or the champion moved while it was judged): no version is
     written; ``failed_rules`` are the failed rules' sentences, ``evidence`` the path of its
-    ``rejected.json``."""
+    ``rejected.json``. Also an approver's rejection of a version left ``pending``
+    (:func:`models.approvals.decide_approval`): ``version`` is that version, ``run_id`` its
+    training run, ``comment`` the approver's words, ``requested_by`` the ``who`` of its ``pending``
+    line (both left out of a training rejection's JSON)."""
 
     KIND: ClassVar[str] = "rejected"
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = HistoryEvent.OMIT_IF_NONE | {"comment", "requested_by"}
 
     event: Literal["rejected"] = "rejected"
     failed_rules: list[str] = Field(default_factory=list)
     evidence: str | None = None
+    comment: str | None = None
+    requested_by: str | None = None
+
+
+class Pending(_TrainingOutcome):
+    """A passing run of a model whose spec requires an approval (``governance.approval:
+    required``): the commit line of version ``version`` (``metadata_sha256``), written but not the
+    champion (``champion_after`` is the unchanged champion) until an ``approved`` line moves it.
+    ``approvers`` is the spec's list at training (empty: anyone but the requester), ``expires_at``
+    when an undecided request expires as rejected (docs/governance.md, Four-eyes promotion); the
+    line's ``who`` is the requester, who may not approve it."""
+
+    KIND: ClassVar[str] = "pending"
+
+    event: Literal["pending"] = "pending"
+    gate: str | None = None
+    metadata_sha256: str | None = None
+    champion_after: int | None = None
+    approvers: list[str] = Field(default_factory=list)
+    expires_at: str | None = None
+
+
+class Approved(HistoryEvent):
+    """An approver (``who``, on the request's list and not its requester ``requested_by``) approved
+    the pending version ``version``: this line is also the champion's move (``champion_after`` =
+    ``version``; ``champion_before`` the champion it replaced). ``run_id`` is the training run's
+    (the request's), ``comment`` the approver's words."""
+
+    KIND: ClassVar[str] = "approved"
+
+    event: Literal["approved"] = "approved"
+    comment: str = ""
+    requested_by: str | None = None
+    champion_before: int | None = None
+    champion_after: int | None = None
+
+
+class ApprovalRefused(HistoryEvent):
+    """A decision on the pending version ``version`` that was refused and changed nothing:
+    ``attempted`` (``approve`` / ``reject``) by ``who``, with ``comment``; ``refusal`` says why (the
+    requester deciding their own request, a name not on ``approvers``, an expired request).
+    No ``run_id``: a refused decision answers no request."""
+
+    KIND: ClassVar[str] = "approval_refused"
+
+    event: Literal["approval_refused"] = "approval_refused"
+    attempted: Literal["approve", "reject"]
+    comment: str = ""
+    refusal: str
+    requested_by: str | None = None
+
+
+class Expired(HistoryEvent):
+    """A pending version left undecided past its ``expires_at``: rejected by expiry (never the
+    champion); written by the first reader or decision after that time (``who`` is whoever's
+    command noticed it). ``run_id`` is the request's."""
+
+    KIND: ClassVar[str] = "expired"
+
+    event: Literal["expired"] = "expired"
+    expires_at: str | None = None
+    requested_by: str | None = None
 
 
 class RolledBack(HistoryEvent):
@@ -387,7 +453,8 @@ class Reviewed(HistoryEvent):
 
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
     cls.KIND: cls for cls in (Promoted, Rejected, RolledBack, ChampionRetired, Registered, UncommittedRemoved,
-                              Attested, Stopped, AliasMoved, AliasRemoved, Reviewed)
+                              Attested, Stopped, AliasMoved, AliasRemoved, Reviewed, Pending, Approved,
+                              ApprovalRefused, Expired)
 }
 """Event kind (the ``event`` key) → its record class."""
 

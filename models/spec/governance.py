@@ -31,6 +31,12 @@ APPROVAL_BY_TIER = {1: "required", 2: "required", 3: "none"}
 and 2, the owner's own promotion for tier 3."""
 
 
+APPROVAL_EXPIRY_DAYS = 14
+"""Days an undecided approval request stays open when ``expires_after`` is not given: two weeks,
+this project's choice (long enough for a committee that sits fortnightly; a bank's policy sets
+its own)."""
+
+
 class GovernanceSpec(Strict):
     """The model's owner, tier, review interval and approval rule (docs/inventory.md).
 
@@ -52,6 +58,10 @@ class GovernanceSpec(Strict):
     approvers: list[str] = Field(default_factory=list)
     """Who may approve a promotion of this model (the names recorded as ``who`` in the history);
     empty (the default): not restricted by the spec."""
+
+    expires_after: int | None = Field(default=None, ge=1, le=365, strict=True)
+    """Days an undecided approval request stays open before it expires as rejected; None (the
+    default): :data:`APPROVAL_EXPIRY_DAYS` (14)."""
 
     @field_validator("owner")
     @classmethod
@@ -89,5 +99,10 @@ class GovernanceSpec(Strict):
         """``approval``, else :data:`APPROVAL_BY_TIER` of the tier: ``"required"`` or ``"none"``."""
         return self.approval if self.approval is not None else APPROVAL_BY_TIER[self.tier]
 
+    @property
+    def expiry_days(self) -> int:
+        """``expires_after``, else :data:`APPROVAL_EXPIRY_DAYS`."""
+        return self.expires_after if self.expires_after is not None else APPROVAL_EXPIRY_DAYS
 
-__all__ = ["APPROVAL_BY_TIER", "GovernanceSpec", "REVIEW_MONTHS_BY_TIER", "UNTIERED_REVIEW_MONTHS"]
+
+__all__ = ["APPROVAL_BY_TIER", "APPROVAL_EXPIRY_DAYS", "GovernanceSpec", "REVIEW_MONTHS_BY_TIER", "UNTIERED_REVIEW_MONTHS"]

@@ -1,0 +1,124 @@
+"""The training run's wait for a four-eyes decision on a Prefect server (issue 18 §2): a
+deployment run whose version is left ``pending`` (:func:`tasks.promote.leave_pending`) suspends
+with :func:`prefect.flow_runs.suspend_flow_run` (no time limit of its own, unlike
+``pause_flow_run``; its ``timeout`` is the request's expiry) and a typed input form
+(:class:`ApprovalInput`) whose description shows the gate table and a link to the version's card.
+The Prefect UI shows the form; the API resumes it (``resume_flow_run(id, run_input={...})``).
+
+A resumed run starts its flow again from the top (Prefect re-runs a resumed flow): the flow asks
+:func:`waiting_request` first and, when its own request is still open, comes straight here
+without training again; ``suspend_flow_run`` with the same ``key`` then returns the input given.
+Outside a deployment run (``finml train``, an embedded run) nothing suspends: the version stays
+pending for ``finml approve`` / ``finml reject``. The rules themselves are :mod:`models.approvals`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect.input import RunInput
+
+from models.approvals import ApprovalRefusedError, Request, decide_approval, open_requests, parse_time, utc_now
+from models.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+class ApprovalInput(RunInput):
+    """The form of a suspended training run: approve or reject, the approver's name (recorded as
+    the decision's ``who``: self-hosted Prefect has no user accounts, so the name is declared, as
+    ``FINML_USER`` is), and a comment (required)."""
+
+    decision: Literal["approve", "reject"]
+    approver: str
+    comment: str
+
+
+def in_deployment_run() -> bool:
+    """True inside a flow run that a deployment created (the only kind ``suspend_flow_run``
+    accepts); False outside Prefect or for a local run."""
+    try:
+        from prefect.runtime import deployment, flow_run
+
+        return bool(flow_run.id and deployment.id)
+    except Exception:  # noqa: BLE001 - no runtime context: not a deployment run
+        return False
+
+
+def waiting_request(registry_root: Path, model: str, run_id: str | None) -> Request | None:
+    """The open approval request this run made (its ``pending`` line's ``run_id``), or None:
+    how a resumed run knows that it already trained."""
+    if not run_id:
+        return None
+    registry = ModelRegistry(registry_root, model)
+    if not registry.exists():
+        return None
+    return next((r for r in open_requests(registry.history()) if r.run_id == run_id), None)
+
+
+def approval_description(model: str, version: int, metadata: dict[str, Any], request: Request,
+                         card: Path) -> str:
+    """The markdown shown above the form: what is asked, who may decide, the gate table (rule,
+    metric, value, bound, verdict) and a link to the version's model card."""
+    rows = ["| rule | metric | value | bound | verdict |", "|---|---|---|---|---|"]
+    for v in (metadata.get("gate") or {}).get("verdicts", []):
+        value = v.get("value")
+        shown = f"{value:.4g}" if isinstance(value, int | float) else "-"
+        rows.append(f"| {v.get('rule')} | {v.get('metric')} | {shown} | {v.get('bound')} | "
+                    f"{'pass' if v.get('passed') else 'FAIL'} |")
+    approvers = ", ".join(request.approvers) or "anyone"
+    return "\n".join([
+        f"## Approve {model} version {version}?",
+        "",
+        f"Requested by **{request.requested_by}** at {request.requested_at}; expires {request.expires_at}. "
+        f"May decide: {approvers}, never the requester. Champion now: "
+        f"{'none' if request.champion_before is None else f'v{request.champion_before}'}.",
+        "",
+        *rows,
+        "",
+        f"Model card: [{card.name}]({card.resolve().as_uri()})",
+    ])
+
+
+def wait_for_approval(registry_root: Path, model: str, request: Request) -> dict[str, Any]:
+    """Suspend this deployment run until the form is answered, then decide (approve moves the
+    champion). A refused decision (the requester, an unlisted name: recorded by
+    :func:`models.approvals.decide_approval`) suspends again with a new key, as many times as it
+    takes; an expired request ends the wait.
+
+    Returns:
+        ``{"state": approved|rejected|expired, "by": who, "comment": ..., "refusals": [...]}``.
+    """
+    from prefect.flow_runs import suspend_flow_run
+
+    registry = ModelRegistry(registry_root, model)
+    version = request.version
+    metadata = registry.verify(version)
+    card = registry.version_dir(version) / "model_card.md"
+    refusals: list[str] = []
+    while True:
+        attempt = len(request.refusals)  # the same key on the re-run that resumes this wait
+        remaining = _seconds_left(request)
+        answer = suspend_flow_run(
+            wait_for_input=ApprovalInput.with_initial_data(
+                description=approval_description(model, version, metadata, request, card), decision="approve"),
+            key=f"approval-v{version}-{attempt}", timeout=remaining)
+        try:
+            decided = decide_approval(registry, version, approve=answer.decision == "approve",
+                                      comment=answer.comment, who=answer.approver)
+            return {"state": decided.state, "by": decided.decided_by, "comment": decided.comment,
+                    "refusals": refusals}
+        except ApprovalRefusedError as err:
+            log.warning("%s", err)
+            refusals.append(str(err))
+            now = next((r for r in open_requests(registry.history()) if r.version == version), None)
+            if now is None:  # expired meanwhile
+                return {"state": "expired", "by": None, "comment": None, "refusals": refusals}
+            request = now
+
+
+def _seconds_left(request: Request) -> int | None:
+    when = parse_time(request.expires_at)
+    return None if when is None else max(1, int((when - utc_now()).total_seconds()))
