@@ -360,7 +360,7 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
 def approval_required(spec: ModelSpec) -> bool:
     """True when the spec's ``governance`` makes a promotion wait for an approval
     (:attr:`models.spec.governance.GovernanceSpec.approval_rule`; no section: no approval)."""
-    gov = spec.governance
+    gov = getattr(spec, "governance", None)
     return gov is not None and gov.approval_rule == "required"
 
 
