@@ -35,6 +35,10 @@ class ApprovalRefusedError(RegistryError):
     """A decision that the four-eyes rule refuses; its ``approval_refused`` line is written."""
 
 
+class ChampionMovedError(RegistryError):
+    """The champion moved after the pending version was judged against the previous one."""
+
+
 class AwaitingApprovalError(RegistryError):
     """A champion move (rollback, roll forward) to a version that needs an approval it lacks."""
 
@@ -192,12 +196,10 @@ def decide_approval(registry: Registry, version: int, *, approve: bool, comment:
     Raises:
         RegistryError: an empty comment, no model, no request for ``version``, or one decided
             already (nothing written). ApprovalRefusedError: refused (its line written), or
-            expired (its ``expired`` line written). ChampionChangedError: another run moved the
+            expired (its ``expired`` line written). ChampionMovedError: another run moved the
             champion since the version was judged (nothing written: reject it and train again).
             IntegrityError: the version fails its hash check.
     """
-    from models.registry import ChampionChangedError
-
     comment = (comment or "").strip()
     attempted = "approve" if approve else "reject"
     if not comment:
@@ -232,7 +234,7 @@ def decide_approval(registry: Registry, version: int, *, approve: bool, comment:
         registry.verify(version)
         aliases = registry._reconcile_unlocked()
         if aliases.get(CHAMPION) != req.champion_before:
-            raise ChampionChangedError(
+            raise ChampionMovedError(
                 f"{registry.model}: version {version} was judged against "
                 f"{'no champion' if req.champion_before is None else f'version {req.champion_before}'}, but the "
                 f"champion is now {aliases.get(CHAMPION)}; nothing was approved (reject it and train again)")
@@ -300,6 +302,6 @@ def approval_problems(records: list[Mapping[str, Any]]) -> list[str]:
     return problems
 
 
-__all__ = ["ApprovalRefusedError", "AwaitingApprovalError", "Request", "approval_problems", "check_may_become_champion",
+__all__ = ["ApprovalRefusedError", "AwaitingApprovalError", "ChampionMovedError", "Request", "approval_problems", "check_may_become_champion",
            "decide_approval", "expire_overdue", "expiry_time", "governance_rule", "open_requests", "refusal_of",
            "requests"]

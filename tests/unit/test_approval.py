@@ -17,6 +17,7 @@ from models.aliases import CHALLENGER, move_alias, promote_alias
 from models.approvals import (
     ApprovalRefusedError,
     AwaitingApprovalError,
+    ChampionMovedError,
     decide_approval,
     expire_overdue,
     open_requests,
@@ -27,7 +28,7 @@ from models.audit import audit_model
 from models.errors import RegistryError
 from models.records.gate import GateResult, RuleVerdict
 from models.records.registry import ApprovalRefused, Approved, Expired, Pending, Rejected, parse_event
-from models.registry import ChampionChangedError, ModelRegistry
+from models.registry import ModelRegistry
 from models.spec.governance import GovernanceSpec
 from tasks.inventory import champion_facts
 
@@ -220,7 +221,7 @@ def test_a_version_whose_stored_spec_requires_approval_is_not_rolled_in_unapprov
 def test_approval_is_refused_when_the_champion_moved_meanwhile(pending):
     reg, _ = pending
     reg.publish(write, promote=True, history_event={"event": "promoted"})  # v3 champion, another run
-    with pytest.raises(ChampionChangedError, match="judged against version 1, but the champion is now 3"):
+    with pytest.raises(ChampionMovedError, match="judged against version 1, but the champion is now 3"):
         decide_approval(reg, 2, approve=True, comment="ok", who="bob")
     assert reg.champion() == 3 and requests(reg.history())[2].state == "pending"
 

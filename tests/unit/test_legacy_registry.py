@@ -181,7 +181,7 @@ def test_new_writes_to_a_legacy_history_keep_its_lines_and_the_commit_rules(lega
 
 
 def test_an_unknown_event_kind_and_extra_keys_are_kept():
-    line = {"event": "approved", "ts": "2027-01-01T00:00:00+00:00", "model": "m", "version": 3, "approver": "ana"}
+    line = {"event": "handed_over", "ts": "2027-01-01T00:00:00+00:00", "model": "m", "version": 3, "approver": "ana"}
     event = parse_event(line)
     assert type(event) is HistoryEvent and event.model_extra == {"approver": "ana"}
     assert event.to_json() == {**line, "run_id": None, "reason": None, "schema_version": HISTORY_SCHEMA_VERSION}
