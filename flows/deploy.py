@@ -49,6 +49,11 @@ class RunOutcome:
     def completed(self) -> bool:
         return self.state == "COMPLETED"
 
+    @property
+    def suspended(self) -> bool:
+        """Suspended for a person's input: a training run waiting for an approval (tasks.approval)."""
+        return self.state == "PAUSED" and self.state_name == "Suspended"
+
 
 def api_url() -> str:
     """The configured ``PREFECT_API_URL``; raises ``DeploymentRunError`` when there is none."""
@@ -98,7 +103,8 @@ def start_runs(requests: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, UU
 
 
 def wait_for_runs(started: list[tuple[str, UUID]], timeout: float, poll: float = 2.0) -> list[RunOutcome]:
-    """Wait until every run is in a final state (or ``timeout`` seconds pass) and describe each."""
+    """Wait until every run is in a final state or suspended for an approval (or ``timeout``
+    seconds pass) and describe each."""
     from prefect.client.orchestration import get_client
 
     deadline = time.monotonic() + timeout
@@ -107,7 +113,7 @@ def wait_for_runs(started: list[tuple[str, UUID]], timeout: float, poll: float =
         while pending and time.monotonic() < deadline:
             for run_id in list(pending):
                 state = client.read_flow_run(run_id).state
-                if state is not None and state.is_final():
+                if state is not None and (state.is_final() or (state.is_paused() and state.name == "Suspended")):
                     pending.discard(run_id)
             if pending:
                 time.sleep(poll)

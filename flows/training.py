@@ -20,7 +20,7 @@ from models.identity import current_user
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
-from tasks.approval import in_deployment_run, wait_for_approval, waiting_request
+from tasks.approval import in_deployment_run, outcome_of, wait_for_approval, waiting_request
 from tasks.drivers import explain_selected
 from tasks.evaluate import evaluate_fitted, rescore_champion
 from tasks.gate import apply_gate, check_split_events
@@ -89,7 +89,7 @@ def train_model(model_name: str, reason: str = "manual", register_as: str | None
         if waiting is not None:
             return await_decision(spec.name, settings.registry_dir, waiting,
                                   {**_failed_summary(spec.name, "waiting for an approval"), "gate": "passed",
-                                   "version": waiting.version, "pending": True})
+                                   "version": waiting.version, "pending": waiting.state == "pending"})
     run_warnings: list[str] = []  # the validation's and the modelling table's, for the summary
     try:  # bad data stops the run before its gate: a `stopped` line in the history, then the error
         loaded = load_data(spec)
@@ -172,7 +172,7 @@ def await_decision(model: str, registry_root, request, summary: dict[str, Any]) 
     the decision (``approval``), ``promoted`` and the champion after it."""
     from models.registry import ModelRegistry
 
-    outcome = wait_for_approval(registry_root, model, request)
+    outcome = wait_for_approval(registry_root, model, request) if request.state == "pending" else outcome_of(request)
     champion = ModelRegistry(registry_root, model).champion()
     approved = outcome["state"] == "approved"
     summary = {**summary, "approval": outcome, "promoted": approved, "pending": False, "champion": champion,

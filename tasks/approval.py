@@ -20,7 +20,15 @@ from typing import Any, Literal
 
 from prefect.input import RunInput
 
-from models.approvals import ApprovalRefusedError, Request, decide_approval, open_requests, parse_time, utc_now
+from models.approvals import (
+    ApprovalRefusedError,
+    Request,
+    decide_approval,
+    open_requests,
+    parse_time,
+    requests,
+    utc_now,
+)
 from models.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -48,14 +56,20 @@ def in_deployment_run() -> bool:
 
 
 def waiting_request(registry_root: Path, model: str, run_id: str | None) -> Request | None:
-    """The open approval request this run made (its ``pending`` line's ``run_id``), or None:
-    how a resumed run knows that it already trained."""
+    """The approval request this run made (its ``pending`` line's ``run_id``), in whatever state
+    (decided meanwhile by ``finml approve`` too), or None: how a resumed run knows that it
+    already trained."""
     if not run_id:
         return None
     registry = ModelRegistry(registry_root, model)
     if not registry.exists():
         return None
-    return next((r for r in open_requests(registry.history()) if r.run_id == run_id), None)
+    return next((r for r in reversed(requests(registry.history()).values()) if r.run_id == run_id), None)
+
+
+def outcome_of(request: Request, refusals: list[str] | None = None) -> dict[str, Any]:
+    """The decision of a request as the flow's summary gives it (``approval``)."""
+    return {"state": request.state, "by": request.decided_by, "comment": request.comment, "refusals": refusals or []}
 
 
 def approval_description(model: str, version: int, metadata: dict[str, Any], request: Request,
@@ -105,11 +119,13 @@ def wait_for_approval(registry_root: Path, model: str, request: Request) -> dict
             wait_for_input=ApprovalInput.with_initial_data(
                 description=approval_description(model, version, metadata, request, card), decision="approve"),
             key=f"approval-v{version}-{attempt}", timeout=remaining)
+        current = requests(registry.history()).get(version)
+        if current is not None and current.state != "pending":  # decided meanwhile (finml approve, expiry)
+            return outcome_of(current, refusals)
         try:
             decided = decide_approval(registry, version, approve=answer.decision == "approve",
                                       comment=answer.comment, who=answer.approver)
-            return {"state": decided.state, "by": decided.decided_by, "comment": decided.comment,
-                    "refusals": refusals}
+            return outcome_of(decided, refusals)
         except ApprovalRefusedError as err:
             log.warning("%s", err)
             refusals.append(str(err))
@@ -122,3 +138,28 @@ def wait_for_approval(registry_root: Path, model: str, request: Request) -> dict
 def _seconds_left(request: Request) -> int | None:
     when = parse_time(request.expires_at)
     return None if when is None else max(1, int((when - utc_now()).total_seconds()))
+
+
+def resume_suspended_run(run_id: str | None, decision: str, approver: str, comment: str) -> bool:
+    """After ``finml approve``/``reject`` decided a request whose training run is suspended on the
+    server (``PREFECT_API_URL``), resume that run with the same answer, so that it ends with the
+    decision already recorded instead of waiting until its expiry. Best effort: False when there is
+    no server, no such run, or it is not suspended."""
+    import os
+
+    if not run_id or not os.environ.get("PREFECT_API_URL"):
+        return False
+    try:
+        from uuid import UUID
+
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(run_id))
+            if run.state is None or not run.state.is_paused():
+                return False
+            client.resume_flow_run(run.id, run_input={"decision": decision, "approver": approver, "comment": comment})
+            return True
+    except Exception:  # noqa: BLE001 - the decision is recorded; the run expires at its timeout otherwise
+        log.debug("could not resume the suspended run %s", run_id, exc_info=True)
+        return False

@@ -20,6 +20,10 @@ def _decide(model: str, version: int, comment: str, approve: bool) -> None:
     with _registry_errors():
         registry = _existing_model(model)
         req = decide_approval(registry, version, approve=approve, comment=comment)
+    from tasks.approval import resume_suspended_run
+
+    if resume_suspended_run(req.run_id, "approve" if approve else "reject", req.decided_by, comment):
+        console.print(f"{model}: its suspended training run {req.run_id} resumes with this decision", highlight=False)
     if approve:
         console.print(f"{model}: v{version} approved by {req.decided_by}; it is the champion "
                       f"(was {'none' if req.champion_before is None else f'v{req.champion_before}'})", highlight=False)

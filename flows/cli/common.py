@@ -65,7 +65,9 @@ def deployment_rejected(outcome) -> bool:
     line ``Training <model>: not promoted; ...``), or its name says ``-rejected-``
     (:func:`flows.naming.training_run_name`)."""
     head = (outcome.summary or "").split(": ", 1)[-1]
-    return head.startswith("not promoted") or "-rejected-" in (outcome.name or "")
+    if getattr(outcome, "suspended", False):  # waiting for an approval: not promoted (yet)
+        return True
+    return head.startswith(("not promoted", "pending approval")) or "-rejected-" in (outcome.name or "")
 
 
 def deployment_training_exit_code(outcomes) -> int:

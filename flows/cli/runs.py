@@ -51,7 +51,8 @@ def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: f
     """Start deployment runs on the server, wait, print each run's name, state and summary.
 
     Returns:
-        The runs' :class:`flows.deploy.RunOutcome`, when every run completed.
+        The runs' :class:`flows.deploy.RunOutcome`, when every run completed (or is suspended for an
+        approval).
 
     Raises:
         typer.Exit: code 1 when a run did not complete (failed, crashed, still running at the timeout).
@@ -69,7 +70,10 @@ def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: f
         console.print(f"[bold]{o.deployment}[/]: flow run [bold]{o.name}[/] [{colour}]{o.state_name}[/]", highlight=False)
         if o.summary:
             console.print(f"  {o.summary}", highlight=False)
-        if o.state in ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"):
+        if o.suspended:  # a version left pending: the run waits for the form (tasks.approval)
+            console.print("  suspended, waiting for an approval: answer its form in the Prefect UI, or finml approve / "
+                          "finml reject", highlight=False)
+        elif o.state in ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"):
             console.print(f"  still {o.state_name} after {timeout:.0f} s; follow it in the UI", highlight=False)
         elif o.message and not o.completed:
             console.print(f"  {o.message}", highlight=False)
@@ -79,6 +83,6 @@ def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: f
                 console.print("  artifacts: " + ", ".join(n for n in names if n), highlight=False)
         if o.ui_url:
             console.print(f"  {o.ui_url}", highlight=False)
-    if not all(o.completed for o in outcomes):
+    if not all(o.completed or o.suspended for o in outcomes):
         raise typer.Exit(1)
     return outcomes

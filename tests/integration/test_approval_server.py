@@ -7,6 +7,9 @@ resumes it without training again and moves the champion."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +32,8 @@ def _suspended(c, run_id, key: str):
     return wait_for(check, RUN_TIMEOUT, 2, f"flow run {run_id} to suspend with the key {key}")
 
 
-def test_a_training_deployment_run_suspends_and_resumes_from_the_approval_form(prefect_server, tmp_path):
+def _four_eyes(tmp_path: Path) -> dict[str, str]:
+    """A four-eyes mortgage spec (bob approves) in its own specs folder and registry; the env of a run."""
     specs, registry = tmp_path / "specs", tmp_path / "registry"
     specs.mkdir()
     spec = builtin_spec_dict("mortgage_approval")
@@ -37,11 +41,27 @@ def test_a_training_deployment_run_suspends_and_resumes_from_the_approval_form(p
     spec["governance"] = {"owner": "Mortgage credit risk modelling", "tier": 1, "approval": "required",
                           "approvers": ["bob"]}
     write_spec(specs, spec)
-    env = {"FINML_SPECS_DIR": str(specs), "FINML_REGISTRY_DIR": str(registry), "FINML_USER": "alice"}
-    reg = ModelRegistry(registry, "mortgage_approval")
+    return {"FINML_SPECS_DIR": str(specs), "FINML_REGISTRY_DIR": str(registry), "FINML_USER": "alice"}
+
+
+def _start(c, env: dict[str, str]):
+    deployment = c.read_deployment_by_name("train-model/train-mortgage_approval")
+    return c.create_flow_run_from_deployment(deployment.id, job_variables={"env": env})
+
+
+def _final(c, run_id):
+    def final():
+        r = c.read_flow_run(run_id)
+        return r if r.state and r.state.is_final() else None
+
+    return wait_for(final, RUN_TIMEOUT, 2, "the resumed run to finish")
+
+
+def test_a_training_deployment_run_suspends_and_resumes_from_the_approval_form(prefect_server, tmp_path):
+    env = _four_eyes(tmp_path)
+    reg = ModelRegistry(env["FINML_REGISTRY_DIR"], "mortgage_approval")
     with client(prefect_server["api_url"]) as c:
-        deployment = c.read_deployment_by_name("train-model/train-mortgage_approval")
-        run = c.create_flow_run_from_deployment(deployment.id, job_variables={"env": env})
+        run = _start(c, env)
         first = _suspended(c, run.id, "approval-v1-0")
         assert first.state.name == "Suspended"
         assert [(e["event"], e["who"], e["run_id"]) for e in reg.history()] == [("pending", "alice", str(run.id))]
@@ -59,14 +79,27 @@ def test_a_training_deployment_run_suspends_and_resumes_from_the_approval_form(p
         assert reg.history()[-1]["who"] == "alice" and reg.champion() is None
 
         c.resume_flow_run(run.id, run_input={"decision": "approve", "approver": "bob", "comment": "fair lending ok"})
-
-        def final():
-            r = c.read_flow_run(run.id)
-            return r if r.state and r.state.is_final() else None
-
-        done = wait_for(final, RUN_TIMEOUT, 2, "the resumed run to finish")
+        done = _final(c, run.id)
     assert done.state.is_completed(), done.state.message
     assert reg.champion() == 1 and reg.list_versions() == [1]  # resumed without training again
     approved = reg.history()[-1]
     assert (approved["event"], approved["who"], approved["comment"], approved["run_id"]) == (
         "approved", "bob", "fair lending ok", str(run.id))
+
+
+def test_finml_approve_decides_a_suspended_run_and_resumes_it(prefect_server, tmp_path):
+    env = _four_eyes(tmp_path)
+    reg = ModelRegistry(env["FINML_REGISTRY_DIR"], "mortgage_approval")
+    with client(prefect_server["api_url"]) as c:
+        run = _start(c, env)
+        _suspended(c, run.id, "approval-v1-0")
+        cli = {**prefect_server["env"], **env, "FINML_USER": "bob", "COLUMNS": "250"}
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "reject", "mortgage_approval", "--version", "1",
+                               "--comment", "the 1990 data is too old"], env=cli, capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "v1 rejected by bob" in done.stdout and "resumes with this decision" in done.stdout
+        finished = _final(c, run.id)
+    assert finished.state.is_completed(), finished.state.message
+    assert [(e["event"], e["who"]) for e in reg.history()] == [("pending", "alice"), ("rejected", "bob")]
+    assert reg.champion() is None and reg.list_versions() == [1]  # the resumed run did not train again
