@@ -286,3 +286,45 @@ def test_the_inventory_expires_overdue_requests(pending, monkeypatch):
     expire_all_quietly(reg.root)
     assert _lines(reg)[-1]["event"] == "expired" and champion_facts(reg.history(), 1).pending == 0
     assert isinstance(asked, datetime)
+
+
+def test_the_suspended_wait_suspends_again_after_a_refusal_with_a_new_key(pending, monkeypatch):
+    """``tasks.approval.wait_for_approval`` without a server: ``suspend_flow_run`` answers as a
+    resumed run's would (the input the form sent), and is asked again with a new key after a refusal."""
+    import prefect.flow_runs
+
+    from tasks.approval import ApprovalInput, approval_description, wait_for_approval, waiting_request
+
+    reg, _ = pending
+    answers = iter([{"decision": "approve", "approver": "alice", "comment": "mine"},
+                    {"decision": "approve", "approver": "bob", "comment": "committee ok"}])
+    asked = []
+
+    def fake_suspend(wait_for_input, key, timeout):
+        asked.append((key, timeout, wait_for_input._description))
+        return ApprovalInput(**next(answers))
+
+    monkeypatch.setattr(prefect.flow_runs, "suspend_flow_run", fake_suspend)
+    request = waiting_request(reg.root, "m", "run-7")
+    assert (request.version, request.state) == (2, "pending") and waiting_request(reg.root, "m", "other") is None
+    outcome = wait_for_approval(reg.root, "m", request)
+    assert (outcome["state"], outcome["by"], outcome["comment"]) == ("approved", "bob", "committee ok")
+    assert len(outcome["refusals"]) == 1 and "alice started the run" in outcome["refusals"][0]
+    assert [k for k, _, _ in asked] == ["approval-v2-0", "approval-v2-1"]
+    assert all(13 * 86400 < t <= 14 * 86400 for _, t, _ in asked)  # the suspension times out at the expiry
+    assert "## Approve m version 2?" in asked[0][2] and "May decide: bob, dana" in asked[0][2]
+    assert reg.champion() == 2 and waiting_request(reg.root, "m", "run-7").state == "approved"
+    verdicts = {"gate": {"verdicts": [{"rule": "threshold", "metric": "roc_auc", "value": 0.81234, "bound": ">= 0.7",
+                                       "passed": True}]}}
+    text = approval_description("m", 2, verdicts, request, reg.version_dir(2) / "model_card.md")
+    assert "| threshold | roc_auc | 0.8123 | >= 0.7 | pass |" in text and "model_card.md](file://" in text
+
+
+def test_a_suspended_deployment_run_counts_as_not_promoted():
+    from flows.cli.common import deployment_training_exit_code
+    from flows.deploy import RunOutcome
+
+    waiting = RunOutcome(deployment="train-model/train-m", flow_run_id="x", name="train-m", state="PAUSED",
+                         state_name="Suspended", message=None, ui_url=None, summary="Training m: pending approval")
+    assert waiting.suspended and not waiting.completed
+    assert deployment_training_exit_code([waiting]) == 3
