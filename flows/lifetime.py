@@ -241,7 +241,8 @@ def ensure_zombie_automation(api_url: str, within_seconds: int | None = None, ru
     """Make sure the server marks dead flow runs ``Crashed``; returns the automation's id.
 
     A proactive trigger: after each ``prefect.flow-run.heartbeat`` of a run, expect another
-    heartbeat or a final state within ``within_seconds``, else set the run ``Crashed`` (which frees
+    heartbeat, a final state or a suspension (a run waiting for an approval, which has no process)
+    within ``within_seconds``, else set the run ``Crashed`` (which frees
     its deployment's concurrency slot; see ``docs/operations.md``). An automation of the same
     name is updated, not duplicated.
 
@@ -264,7 +265,9 @@ def ensure_zombie_automation(api_url: str, within_seconds: int | None = None, ru
         trigger=EventTrigger(
             after={"prefect.flow-run.heartbeat"},
             expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
-                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed",
+                    # a run suspended for an approval (tasks.approval) has no process and sends no heartbeat
+                    "prefect.flow-run.Suspended", "prefect.flow-run.Paused"},
             match=ResourceSpecification({"prefect.resource.id": [runs]}),
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,

@@ -64,6 +64,10 @@ def test_a_training_deployment_run_suspends_and_resumes_from_the_approval_form(p
         run = _start(c, env)
         first = _suspended(c, run.id, "approval-v1-0")
         assert first.state.name == "Suspended"
+        from flows.lifetime import ZOMBIE_AUTOMATION
+
+        [zombie] = c.read_automations_by_name(ZOMBIE_AUTOMATION)  # a suspended run sends no heartbeat: not a zombie
+        assert {"prefect.flow-run.Suspended", "prefect.flow-run.Paused"} <= set(zombie.trigger.expect)
         assert [(e["event"], e["who"], e["run_id"]) for e in reg.history()] == [("pending", "alice", str(run.id))]
         assert reg.champion() is None
         keyset = first.state.state_details.run_input_keyset
