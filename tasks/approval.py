@@ -45,12 +45,15 @@ class ApprovalInput(RunInput):
 
 
 def in_deployment_run() -> bool:
-    """True inside a flow run that a deployment created (the only kind ``suspend_flow_run``
-    accepts); False outside Prefect or for a local run."""
+    """True inside a flow run that a deployment created itself (the only kind ``suspend_flow_run``
+    accepts); False outside Prefect, for a local run, and for a subflow (``train_all``'s children:
+    ``prefect.runtime.deployment.id`` would give the parent's deployment, so the current run's own
+    ``deployment_id`` is read)."""
     try:
-        from prefect.runtime import deployment, flow_run
+        from prefect.context import FlowRunContext
 
-        return bool(flow_run.id and deployment.id)
+        ctx = FlowRunContext.get()
+        return bool(ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id)
     except Exception:  # noqa: BLE001 - no runtime context: not a deployment run
         return False
 
