@@ -292,7 +292,7 @@ def approval_problems(records: list[Mapping[str, Any]]) -> list[str]:
             elif line.get("champion_after") != int(version):
                 problems.append(f"{where}: champion_after is not version {version}")
         says, after = champion_statement(line)
-        if says and after is not None and after != champion and kind not in ("approved", "promoted"):
+        if says and after is not None and after != champion and kind != "approved":
             req = seen.get(int(after))
             if req is not None and req.state != "approved":
                 problems.append(f"{where}: makes version {after} the champion, but its approval request is {req.state}")

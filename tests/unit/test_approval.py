@@ -328,3 +328,18 @@ def test_a_suspended_deployment_run_counts_as_not_promoted():
                          state_name="Suspended", message=None, ui_url=None, summary="Training m: pending approval")
     assert waiting.suspended and not waiting.completed
     assert deployment_training_exit_code([waiting]) == 3
+
+
+def test_verify_catches_a_forged_promoted_line_for_a_pending_version(pending):
+    reg, _ = pending
+    digest = _lines(reg)[-1]["metadata_sha256"]
+    reg.append_history({"event": "promoted", "version": 2, "metadata_sha256": digest, "champion_after": 2})
+    assert reg.champion() == 2  # the history's word: the forgery takes effect for readers ...
+    assert audit_model(reg).breaks == [  # ... and verify names it
+        "history.jsonl record 3 (promoted): makes version 2 the champion, but its approval request is pending"]
+
+
+def test_outside_a_deployment_run_nothing_suspends():
+    from tasks.approval import in_deployment_run
+
+    assert in_deployment_run() is False
