@@ -70,7 +70,7 @@ def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: f
         console.print(f"[bold]{o.deployment}[/]: flow run [bold]{o.name}[/] [{colour}]{o.state_name}[/]", highlight=False)
         if o.summary:
             console.print(f"  {o.summary}", highlight=False)
-        if o.suspended:  # a version left pending: the run waits for the form (tasks.approval)
+        if getattr(o, "suspended", False):  # a version left pending: the run waits for the form (tasks.approval)
             console.print("  suspended, waiting for an approval: answer its form in the Prefect UI, or finml approve / "
                           "finml reject", highlight=False)
         elif o.state in ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"):
@@ -83,6 +83,6 @@ def _run_deployments(requests: list[tuple[str, str, dict[str, Any]]], timeout: f
                 console.print("  artifacts: " + ", ".join(n for n in names if n), highlight=False)
         if o.ui_url:
             console.print(f"  {o.ui_url}", highlight=False)
-    if not all(o.completed or o.suspended for o in outcomes):
+    if not all(o.completed or getattr(o, "suspended", False) for o in outcomes):
         raise typer.Exit(1)
     return outcomes
