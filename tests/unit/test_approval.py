@@ -330,6 +330,23 @@ def test_a_suspended_deployment_run_counts_as_not_promoted():
     assert deployment_training_exit_code([waiting]) == 3
 
 
+def test_finml_train_deployment_stops_waiting_at_a_suspension_and_exits_3(monkeypatch):
+    import flows.cli.training as cli_training
+    import flows.deploy
+    from flows.cli import app
+    from flows.deploy import RunOutcome
+
+    waiting = RunOutcome(deployment="train-model/train-b", flow_run_id="x", name="train-b-2026", state="PAUSED",
+                         state_name="Suspended", message=None, ui_url=None,
+                         summary="Training b: pending approval as version 2; champion stays v1")
+    monkeypatch.setenv("COLUMNS", "300")
+    monkeypatch.setattr(cli_training, "_check_spec", lambda name: None)
+    monkeypatch.setattr(flows.deploy, "run_and_wait", lambda requests, timeout: [waiting])
+    result = CliRunner().invoke(app, ["train", "b", "--deployment"])
+    assert result.exit_code == 3, result.output  # before: 1, "did not complete"
+    assert "suspended, waiting for an approval: answer its form in the Prefect UI" in result.output
+
+
 def test_verify_catches_a_forged_promoted_line_for_a_pending_version(pending):
     reg, _ = pending
     digest = _lines(reg)[-1]["metadata_sha256"]
