@@ -34,12 +34,12 @@ from flows.lifetime import (
     zombie_window_seconds,  # noqa: F401 (re-exported)
 )
 from flows.lifetime import client_for as _client
+from flows.server_address import STATE_DIR_NAME, prefect_home, state_dir_for  # noqa: F401 (re-exported)
 from models.errors import OrchestrationError
 from models.files import write_json_atomic
 from tasks.load import redact
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-STATE_DIR_NAME = "finml-server"
 TAG_VAR = "FINML_SERVER_TAG"
 
 
@@ -106,17 +106,6 @@ class ServerState:
         if not path.exists():
             return None
         return cls(**json.loads(path.read_text()))
-
-
-def prefect_home(home: Path | None = None) -> Path:
-    """The Prefect home in use: the argument, ``PREFECT_HOME``, or ``~/.prefect``."""
-    if home is not None:
-        return Path(home).expanduser().resolve()
-    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser().resolve()
-
-
-def state_dir_for(home: Path | None = None) -> Path:
-    return prefect_home(home) / STATE_DIR_NAME
 
 
 def work_pools(project_dir: Path = PROJECT_DIR) -> list[str]:

@@ -8,6 +8,7 @@ them, so ``finml --help`` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -93,6 +94,10 @@ def main() -> None:  # pragma: no cover - console script entry point
     signal, exit at once with 128 + its number. (A command that runs flows here keeps Prefect's
     console from repeating the error it prints: :func:`flows.cli.common.quiet_prefect_console`.)"""
     _install_interrupt_handler()
+    from flows.server_address import RECORDED_SERVER_NOTE, use_recorded_server
+
+    if use_recorded_server():  # before Prefect reads its settings; said by the commands that run flows
+        os.environ[RECORDED_SERVER_NOTE] = "1"
     try:
         validate.standalone()  # this process runs one command: `finml validate` needs no Prefect
         app()

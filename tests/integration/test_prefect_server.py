@@ -195,9 +195,15 @@ def test_backtest_deployment_joins_a_landing_file_of_outcomes(prefect_server, cr
     _, oot = split_out_of_time(load_source(spec), spec)
     batch = tmp_path / "oot.csv"
     oot.drop(columns=[spec.target.column]).to_csv(batch, index=False)
+    # no PREFECT_API_URL: the CLI finds the server recorded under PREFECT_HOME (flows/server_address.py)
+    env = {k: v for k, v in prefect_server["env"].items() if k != "PREFECT_API_URL"}
     done = _run([str(BIN / "finml"), "score", "credit_risk", "--batch", str(batch), "--out",
-                 str(tmp_path / "scored.parquet"), "--as-of", "2025-01-31"], prefect_server["env"], RUN_TIMEOUT)
+                 str(tmp_path / "scored.parquet"), "--as-of", "2025-01-31"], env, RUN_TIMEOUT)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"using the Prefect server started by `finml server start` at {prefect_server['api_url']}" in done.stderr
+    with client(prefect_server["api_url"]) as c:
+        names = [r.name for r in c.read_flow_runs(limit=200)]
+    assert any(n.startswith("score-credit_risk-") for n in names), names
     landing = tmp_path / "landing.csv"
     oot[["rownames", spec.target.column]].assign(outcome_date="2025-12-31").to_csv(landing, index=False)
     started = _run([str(BIN / "prefect"), "deployment", "run", "backtest-model/backtest-credit_risk",
