@@ -1,0 +1,111 @@
+"""``finml ui``: the registry and its evidence in a browser, read-only.
+
+A FastAPI application of server-rendered Jinja2 pages (no JavaScript): the models, a model, a
+version, two versions compared, and the files behind them (plots, model cards, Evidently and
+back-test reports) served only from the registry and reports folders. The page data comes from
+:mod:`tasks.ui_pages`; this module only wires routes to those functions and templates
+(``flows/templates/ui/``). Nothing here writes to the registry or takes its lock. Pages:
+``docs/ui.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from models.registry import SAFE_MODEL
+from tasks.ui_files import media_type, read_served, safe_file
+from tasks.ui_pages import compare_page, model_page, models_overview, version_page
+
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "ui"
+DEFAULT_PORT = 4400
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def create_app(registry_dir: str | Path, reports_dir: str | Path) -> FastAPI:
+    """The web application over one registry folder and one reports folder (both read-only here).
+
+    Routes: ``/`` (models), ``/models/{model}``, ``/models/{model}/versions/{n}``,
+    ``/models/{model}/compare?a=&b=``, ``/registry/{path}`` and ``/reports/{path}`` (files, checked
+    by :func:`tasks.ui_files.safe_file`: anything else is a 404), ``/health``.
+    """
+    registry_dir, reports_dir = Path(registry_dir), Path(reports_dir)
+    app = FastAPI(title="finml registry", docs_url=None, redoc_url=None, openapi_url=None)
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    templates.env.filters["fmt"] = _fmt
+    context = {"registry_dir": registry_dir.resolve(), "reports_dir": reports_dir.resolve()}
+
+    def page(request: Request, name: str, status: int = 200, **data) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {**context, **data}, status_code=status)
+
+    def not_found(request: Request, what: str) -> HTMLResponse:
+        return page(request, "error.html", 404, title="Not found", message=what)
+
+    @app.get("/health", response_class=PlainTextResponse)
+    def health() -> str:
+        return "ok"
+
+    @app.get("/", response_class=HTMLResponse)
+    def models(request: Request):
+        return page(request, "models.html", title="Models", rows=models_overview(registry_dir))
+
+    @app.get("/models/{model}", response_class=HTMLResponse)
+    def model(request: Request, model: str):
+        if not SAFE_MODEL.fullmatch(model) or not (registry_dir / model).is_dir():
+            return not_found(request, f"no model named {model!r} in the registry")
+        return page(request, "model.html", title=model, p=model_page(registry_dir, reports_dir, model))
+
+    @app.get("/models/{model}/versions/{version}", response_class=HTMLResponse)
+    def version(request: Request, model: str, version: int):
+        if not SAFE_MODEL.fullmatch(model) or not (registry_dir / model / "versions" / str(version)).is_dir():
+            return not_found(request, f"{model}: no version {version}")
+        data = version_page(registry_dir, model, version, f"/registry/{model}/versions/{version}/")
+        return page(request, "version.html", title=f"{model} v{version}", p=data)
+
+    @app.get("/models/{model}/compare", response_class=HTMLResponse)
+    def compare(request: Request, model: str, a: int, b: int):
+        if not SAFE_MODEL.fullmatch(model) or not (registry_dir / model).is_dir():
+            return not_found(request, f"no model named {model!r} in the registry")
+        for n in (a, b):
+            if not (registry_dir / model / "versions" / str(n)).is_dir():
+                return not_found(request, f"{model}: no version {n}")
+        return page(request, "compare.html", title=f"{model}: v{a} and v{b}", p=compare_page(registry_dir, model, a, b))
+
+    def serve(request: Request, root: Path, rel: str) -> Response:
+        path = safe_file(root, rel)
+        if path is None:
+            return not_found(request, "no such file here")
+        try:
+            body = read_served(path)
+        except OSError:
+            return not_found(request, "no such file here")
+        return Response(body, media_type=media_type(path))
+
+    @app.get("/registry/{rel:path}")
+    def registry_file(request: Request, rel: str):
+        return serve(request, registry_dir, rel)
+
+    @app.get("/reports/{rel:path}")
+    def report_file(request: Request, rel: str):
+        return serve(request, reports_dir, rel)
+
+    return app
+
+
+def run(registry_dir: Path, reports_dir: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+    """Serve :func:`create_app` with uvicorn until interrupted (SIGINT or SIGTERM)."""
+    import uvicorn
+
+    uvicorn.run(create_app(registry_dir, reports_dir), host=host, port=port, log_level="warning")
