@@ -104,6 +104,46 @@ def create_app(registry_dir: str | Path, reports_dir: str | Path) -> FastAPI:
     return app
 
 
+def launch(host: str, port: int, env: dict[str, str], state_dir: Path, cwd: Path, timeout: float,
+           logs: dict[str, str]) -> tuple[int, str]:
+    """Start ``finml ui`` in the background for ``finml server start`` (its own session, output to
+    ``<state_dir>/ui.log``, recorded in ``logs``), wait until ``/health`` answers, and set
+    ``FINML_UI_URL`` in ``env`` (unless set) for the processes started after it. Returns
+    ``(pid, url)``.
+
+    Raises:
+        OrchestrationError: it exited or did not answer within ``timeout`` seconds (the log's tail
+        is in the message; the process is left for the caller's stop, which finds it by its tag).
+    """
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from models.errors import OrchestrationError
+
+    url, log = f"http://{host}:{port}", Path(state_dir) / "ui.log"
+    logs["ui"] = str(log)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "ui", "--host", host, "--port", str(port)], cwd=cwd,
+                                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=3) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise OrchestrationError(f"finml ui did not answer on {url} (exit code {proc.poll()}):\n{tail}")
+        time.sleep(0.3)
+    env.setdefault("FINML_UI_URL", url)
+    return proc.pid, url
+
+
 def run(registry_dir: Path, reports_dir: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
     """Serve :func:`create_app` with uvicorn until interrupted (SIGINT or SIGTERM)."""
     import uvicorn

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
             scikit-learn, NumPy, Keras or TensorFlow than the installed one, with a warning
             (``FINML_ALLOW_LIBRARY_MISMATCH``, default false: refused; ``docs/registry.md``,
             Library versions).
+        ui_url: the address of the web front end (``finml ui``), e.g. ``http://127.0.0.1:4400``
+            (``FINML_UI_URL``; ``finml server start`` sets it for its workers). When set, the
+            Prefect artifacts link to its pages and reports instead of local ``file://`` paths
+            (:func:`tasks.report.report_link`).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -73,6 +77,7 @@ class Settings(BaseSettings):
     signing_key_file: Path | None = None
     verify_key_file: Path | None = None
     allow_library_mismatch: bool = False
+    ui_url: str | None = None
 
 
 def get_settings() -> Settings:

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from flows.cli import backtest, monitoring, registry, server, training, validate
+from flows.cli import backtest, monitoring, registry, server, training, ui, validate
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_CODES_HELP,
@@ -68,6 +68,7 @@ app.command("demo")(training.demo_cmd)
 app.command("monitor")(monitoring.monitor_cmd)
 app.command("score")(monitoring.score_cmd)
 app.command("monitor-history")(monitoring.monitor_history_cmd)
+app.command("ui")(ui.ui_cmd)
 backtest.register(app)
 
 registry_app.command("list")(registry.registry_list)
