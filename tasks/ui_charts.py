@@ -66,7 +66,7 @@ def _y_range(chart: Chart) -> tuple[float, float]:
         pad = abs(hi) * 0.1 or 0.1
         return lo - pad, hi + pad
     pad = (hi - lo) * 0.08
-    return lo - pad, hi + pad
+    return (max(0.0, lo - pad) if lo >= 0 else lo - pad), hi + pad  # a non-negative quantity stays above 0
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -109,7 +109,8 @@ def line_chart(chart: Chart, width: int = 720, height: int = 260) -> str:
                    f'text-anchor="middle">{escape(chart.y_label)}</text>')
     step = max(1, math.ceil(n / 6))
     for i in range(0, n, step):
-        out.append(f'<text x="{x(i):.1f}" y="{top + ph + 14}" font-size="10" text-anchor="middle">'
+        anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
+        out.append(f'<text x="{x(i):.1f}" y="{top + ph + 14}" font-size="10" text-anchor="{anchor}">'
                    f'{escape(chart.x_labels[i])}</text>')
     if chart.band:
         pts = [(i, b) for i, b in enumerate(chart.band) if b is not None and all(_finite(v) for v in b)]
@@ -145,7 +146,7 @@ def line_chart(chart: Chart, width: int = 720, height: int = 260) -> str:
                 out.append(f'<circle class="point" data-series="{escape(s.name)}" data-value="{v!r}" cx="{x(i):.1f}" '
                            f'cy="{y(v):.1f}" r="3" fill="{colour}"><title>{escape(s.name)} at '
                            f'{escape(chart.x_labels[i])}: {v:.4g}</title></circle>')
-    entries = [(s.name, PALETTE[k % len(PALETTE)], "line") for k, s in enumerate(chart.series)]
+    entries = [(s.name, PALETTE[k % len(PALETTE)], "ref" if s.dashed else "line") for k, s in enumerate(chart.series)]
     entries += [(label, "#888", "ref") for label, _ in chart.references]
     if chart.band:
         entries.append((chart.band_label or "accepted band", "#2ca02c", "band"))

@@ -19,13 +19,13 @@ Parquet, the lock and the JSON-lines files are never served."""
 def safe_file(root: Path, rel: str) -> Path | None:
     """The file ``rel`` (a URL path, ``/``-separated, already percent-decoded) under ``root``, or
     None when it must not be served: empty, absolute, with a ``.``/``..`` or hidden component
-    (``.lock``, ``.tmp-*``), a backslash or NUL, a type outside :data:`SERVED_SUFFIXES`, missing,
+    (``.lock``, ``.tmp-*``), an empty one (``a//b``), a backslash or NUL, a type outside :data:`SERVED_SUFFIXES`, missing,
     not a regular file, or reached through a symbolic link anywhere on the way (the resolved path
     must equal the joined one, inside the resolved root)."""
     if not rel or "\x00" in rel or "\\" in rel or rel.startswith("/"):
         return None
-    parts = PurePosixPath(rel).parts
-    if not parts or any(p in (".", "..") or p.startswith(".") for p in parts):
+    parts = rel.split("/")  # as written: PurePosixPath would drop "." and empty components
+    if any(not p or p.startswith(".") for p in parts):  # "", ".", "..", ".lock", ".tmp-*"
         return None
     if PurePosixPath(rel).suffix.lower() not in SERVED_SUFFIXES:
         return None

@@ -51,12 +51,18 @@ def build_ui_registry(root: Path) -> dict:
     return {"registry": root / "registry", "reports": root / "reports", "specs": specs, "summaries": summaries}
 
 
+UI_URL = "http://ui.test:4400"
+"""``FINML_UI_URL`` while the registry is built: the link artifacts must point there."""
+
+
 @pytest.fixture(scope="session")
 def ui_registry(tmp_path_factory, prefect_api):
-    """The registry of :func:`build_ui_registry`, settings pointed at it for the session."""
+    """The registry of :func:`build_ui_registry` (built with ``FINML_UI_URL`` = :data:`UI_URL`),
+    settings pointed at it for the session."""
     root = tmp_path_factory.mktemp("ui")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FINML_REGISTRY_DIR", str(root / "registry"))
         mp.setenv("FINML_REPORTS_DIR", str(root / "reports"))
         mp.setenv("FINML_SPECS_DIR", str(root / "specs"))
-        yield build_ui_registry(root)
+        mp.setenv("FINML_UI_URL", UI_URL)
+        yield {**build_ui_registry(root), "root": root}
