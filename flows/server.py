@@ -67,7 +67,7 @@ class ServerOptions:
         timeout: seconds to wait for each step (server healthy, deploy, worker registered).
         owner: a process id whose end stops everything started here (a test session); None
             (``make server``) for processes meant to outlive the command that started them.
-        ui, ui_port: start the registry's web front end (``finml ui``) on ``ui_port`` beside the server.
+        ui, ui_port: start the registry's web front end (``finml ui``) beside the server, on ``ui_port`` (None: a free port).
     """
 
     project_dir: Path = PROJECT_DIR
@@ -81,7 +81,7 @@ class ServerOptions:
     timeout: float = 180.0
     owner: int | None = None
     ui: bool = True
-    ui_port: int = 4400
+    ui_port: int | None = None
 
 
 @dataclass
@@ -268,8 +268,9 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
     if not _port_free(o.host, o.port):
         raise ServerError(f"port {o.port} on {o.host} is in use (another Prefect server?); choose another with "
                           f"--port / FINML_SERVER_PORT")
-    if o.ui and not _port_free(o.host, o.ui_port):  # the web front end's port (finml ui)
-        raise ServerError(f"port {o.ui_port} on {o.host} is in use (another finml ui?); choose another with --ui-port")
+    ui_port = o.ui_port or free_port(o.host)
+    if o.ui and not _port_free(o.host, ui_port):  # the web front end's port (finml ui)
+        raise ServerError(f"port {ui_port} on {o.host} is in use (another finml ui?); choose another with --ui-port")
     project_dir = Path(o.project_dir).resolve()
     api_url = f"http://{o.host}:{o.port}/api"
     database = o.database_url or configured_database_url() or f"sqlite+aiosqlite:///{home / 'server.db'}"
@@ -313,7 +314,7 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
         if o.ui:  # before the workers: their environment gets FINML_UI_URL (their artifacts link to it)
             from flows.ui import launch
 
-            state.ui_pid, state.finml_ui_url = launch(o.host, o.ui_port, env, state_dir, project_dir, o.timeout, state.logs)
+            state.ui_pid, state.finml_ui_url = launch(o.host, ui_port, env, state_dir, project_dir, o.timeout, state.logs)
             state.save()
         if o.deploy:
             echo(f"deploying {project_dir / 'prefect.yaml'} (prefect deploy --all)")
