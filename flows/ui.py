@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from models.registry import SAFE_MODEL
-from tasks.ui_files import media_type, read_served, safe_file
+from tasks.ui_files import media_type, read_served, render_card, safe_file
 from tasks.ui_pages import compare_page, model_page, models_overview, version_page
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "ui"
@@ -91,6 +91,10 @@ def create_app(registry_dir: str | Path, reports_dir: str | Path) -> FastAPI:
             body = read_served(path)
         except OSError:
             return not_found(request, "no such file here")
+        if path.suffix == ".md" and "raw" not in request.query_params:  # a model card, rendered; ?raw=1: as stored
+            folder = request.url.path.rsplit("/", 1)[0] + "/"  # its plots are beside it (reports/...)
+            return page(request, "markdown.html", title=path.name, source=request.url.path + "?raw=1",
+                        html=render_card(body.decode("utf-8", "replace"), folder))
         return Response(body, media_type=media_type(path))
 
     @app.get("/registry/{rel:path}")

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from models.errors import RegistryError
+from models.ledger import backtest_history
 from models.metrics import METRICS
 from models.records.monitoring import ALARM_VERDICTS, MonitoringRecord
 from models.registry import ModelRegistry, list_models
@@ -186,10 +187,12 @@ def model_page(registry_dir: Path, reports_dir: Path, model: str) -> dict[str, A
     (passed), ``created``, ``reason``, ``who``, ``champion``, ``promoted``, ``error``), ``champion``,
     ``timeline`` (every history event: ``ts``, ``event``, ``version``, ``run``, ``who``, ``details``,
     ``evidence`` (a rejected run's folder, relative to the reports folder)), ``monitoring`` rows with
-    their Evidently report links, ``charts`` (SVG text). ``error``: why the model cannot be read
+    their Evidently report links, ``charts`` (SVG text), ``backtests`` (``ts``, ``champion``,
+    ``matured``, ``report`` relative to the reports folder, read by ``models.ledger.backtest_history``). ``error``: why the model cannot be read
     (parts read before it are kept)."""
     page: dict[str, Any] = {"model": model, "error": None, "versions": [], "timeline": [], "monitoring": [],
-                            "charts": {}, "champion": None, "primary_metric": None, "version_errors": []}
+                            "charts": {}, "champion": None, "primary_metric": None, "version_errors": [],
+                            "backtests": []}
     try:
         reg = ModelRegistry(registry_dir, model)
         if not reg.exists():
@@ -216,6 +219,9 @@ def model_page(registry_dir: Path, reports_dir: Path, model: str) -> dict[str, A
                                      "who": who(e), "details": event_details(e),
                                      "evidence": relative_report(str(Path(evidence).parent), reports_dir)
                                      if evidence else None})
+        page["backtests"] = [{"ts": b.get("ts"), "champion": b.get("champion"), "matured": b.get("matured"),
+                              "report": relative_report(b.get("report"), reports_dir), "path": b.get("report")}
+                             for b in backtest_history(registry_dir, model)]
         records = reg.monitoring_records()
         page["monitoring"] = _monitoring_rows(records, reports_dir)
         if records:

@@ -69,7 +69,12 @@ def test_the_model_page_lists_versions_history_monitoring_and_every_evidently_re
     assert "champion v2 → v1 (reason: UI test rollback to v1)" in timeline[4][5]
     assert "does not meet the required margin" in timeline[1][5]
     evidence = re.search(r'href="(/reports/[^"]+/model_card.md)"', html).group(1)
-    assert "Model card" in client.get(evidence).text
+    card = client.get(evidence).text  # the rejected run's model card, rendered, with its plots beside it
+    assert "<h1>Model card: credit_risk — challenger NOT promoted</h1>" in card
+    plots = re.findall(r'<img src="([^"]+)"', card)
+    assert plots and all(p.startswith(evidence.rsplit("/", 1)[0] + "/reports/") for p in plots)
+    assert all(client.get(p).headers["content-type"] == "image/png" for p in plots)
+    assert client.get(evidence + "?raw=1").text.startswith("# Model card")
     records = reg.monitoring_records()
     links = re.findall(r'class="evidently-link" href="([^"]+)"', html)
     assert len(links) == len(records) == 2

@@ -133,3 +133,33 @@ def test_finml_ui_runs_as_a_background_process_and_refuses_traversal_over_http(t
             time.sleep(0.2)
         else:
             os.kill(pid, signal.SIGKILL)
+
+
+def test_the_timeline_says_why_a_run_stopped_and_who_acted():
+    from models.records.registry import Promoted, Stopped
+    from tasks.ui_pages import event_details, who
+
+    stopped = Stopped(error="DataValidationError", cause="column 'Income': 12 values below 0", reason="schedule")
+    assert event_details(stopped) == "DataValidationError: column 'Income': 12 values below 0 (reason: schedule)"
+    assert who(stopped) is None
+    assert who(Promoted.from_stored({"event": "promoted", "version": 3, "user": "alice"})) == "alice"
+
+
+def test_a_model_page_links_its_back_test_reports(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from flows.ui import create_app
+    from models.ledger import append_backtest
+
+    registry, reports = tmp_path / "registry", tmp_path / "reports"
+    (registry / "m").mkdir(parents=True)
+    page = reports / "m" / "backtest" / "2026-01-01T000000Z-abcd" / "backtest.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<h1>Back-test</h1>")
+    append_backtest(registry, "m", {"event": "backtest", "ts": "2026-01-01T00:00:00+00:00", "champion": 2,
+                                    "matured": 1234, "report": str(page)})
+    client = TestClient(create_app(registry, reports))
+    html = client.get("/models/m").text
+    link = "/reports/m/backtest/2026-01-01T000000Z-abcd/backtest.html"
+    assert f'<a class="backtest-link" href="{link}">' in html and ">1234<" in html and ">v2<" in html
+    assert client.get(link).text == "<h1>Back-test</h1>"
