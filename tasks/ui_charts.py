@@ -159,3 +159,35 @@ def line_chart(chart: Chart, width: int = 720, height: int = 260) -> str:
         out.append(f'{mark}<text x="{lx + 18:.1f}" y="{ly}" font-size="10">{escape(label)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+EVENT_COLOURS = {"promoted": "#2ca02c", "registered": "#1f77b4", "rejected": "#d62728", "stopped": "#d62728",
+                 "rolled_back": "#ff7f0e", "champion_retired": "#8c564b"}
+"""Marker colour of each history event kind in :func:`timeline`; other kinds are grey."""
+
+
+def timeline(events: list[dict], width: int = 900) -> str:
+    """The history as a strip: one marker per event (``ts``, ``event``, ``version``), oldest on the
+    left, evenly spaced (the table beside it has the times), labels alternating above and below;
+    each marker's ``<title>`` gives the time and the event. Returns one ``<svg>`` element."""
+    n, height, mid = len(events), 110, 55
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="history">']
+    if n == 0:
+        out.append('<text x="10" y="55" font-size="12">no history yet</text></svg>')
+        return "".join(out)
+    left, right = 60, width - 60
+    out.append(f'<line x1="{left - 20}" x2="{right + 20}" y1="{mid}" y2="{mid}" stroke="#999"/>')
+    for i, e in enumerate(events):
+        x = (left + right) / 2 if n == 1 else left + (right - left) * i / (n - 1)
+        kind = str(e.get("event"))
+        label = f"{kind.replace('_', ' ')}" + (f" v{e['version']}" if e.get("version") is not None else "")
+        y = mid - 14 if i % 2 == 0 else mid + 24
+        out.append(f'<circle class="event" data-event="{escape(kind)}" cx="{x:.1f}" cy="{mid}" r="6" '
+                   f'fill="{EVENT_COLOURS.get(kind, "#7f7f7f")}"><title>{escape(str(e.get("ts") or ""))}: '
+                   f'{escape(label)}</title></circle>'
+                   f'<text x="{x:.1f}" y="{y}" font-size="11" text-anchor="middle">{escape(label)}</text>'
+                   f'<text x="{x:.1f}" y="{y + (-12 if i % 2 == 0 else 12)}" font-size="9" fill="#666" '
+                   f'text-anchor="middle">{escape(str(e.get("ts") or "")[:10])}</text>')
+    out.append("</svg>")
+    return "".join(out)

@@ -21,7 +21,7 @@ from models.ledger import backtest_history
 from models.metrics import METRICS
 from models.records.monitoring import ALARM_VERDICTS, MonitoringRecord
 from models.registry import ModelRegistry, list_models
-from tasks.ui_charts import Chart, Series, line_chart
+from tasks.ui_charts import Chart, Series, line_chart, timeline
 from tasks.ui_files import relative_report, render_card
 
 READ_ERRORS = (RegistryError, OSError, ValueError, KeyError, TypeError)
@@ -219,6 +219,7 @@ def model_page(registry_dir: Path, reports_dir: Path, model: str) -> dict[str, A
                                      "who": who(e), "details": event_details(e),
                                      "evidence": relative_report(str(Path(evidence).parent), reports_dir)
                                      if evidence else None})
+        page["charts"]["timeline"] = timeline(page["timeline"])
         page["backtests"] = [{"ts": b.get("ts"), "champion": b.get("champion"), "matured": b.get("matured"),
                               "report": relative_report(b.get("report"), reports_dir), "path": b.get("report")}
                              for b in backtest_history(registry_dir, model)]

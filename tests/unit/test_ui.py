@@ -66,6 +66,8 @@ def test_the_model_page_lists_versions_history_monitoring_and_every_evidently_re
     assert "champion" in versions[1][0] and "champion" not in versions[2][0]
     timeline = _rows(html, "timeline")[1:]
     assert [r[1] for r in timeline] == ["promoted", "rejected", "champion_retired", "promoted", "rolled_back"]
+    strip = re.search(r'<div id="timeline-chart">(.*?)</div>', html, re.S).group(1)
+    assert re.findall(r'class="event" data-event="([^"]+)"', strip) == [r[1] for r in timeline]
     assert "champion v2 → v1 (reason: UI test rollback to v1)" in timeline[4][5]
     assert "does not meet the required margin" in timeline[1][5]
     evidence = re.search(r'href="(/reports/[^"]+/model_card.md)"', html).group(1)
