@@ -48,10 +48,13 @@ class Settings(BaseSettings):
             scikit-learn, NumPy, Keras or TensorFlow than the installed one, with a warning
             (``FINML_ALLOW_LIBRARY_MISMATCH``, default false: refused; ``docs/registry.md``,
             Library versions).
+        user: who acts, recorded as ``who`` on every history line (``FINML_USER``; unset: the
+            operating-system user; a deployment run's starter comes first, see
+            :mod:`models.identity`).
         ui_url: the address of the web front end (``finml ui``), e.g. ``http://127.0.0.1:4400``
             (``FINML_UI_URL``; ``finml server start`` sets it for its workers). When set, the
             Prefect artifacts link to its pages and reports instead of local ``file://`` paths
-            (:func:`tasks.report.report_link`).
+            (:func:`tasks.report.ui_link`).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -77,6 +80,7 @@ class Settings(BaseSettings):
     signing_key_file: Path | None = None
     verify_key_file: Path | None = None
     allow_library_mismatch: bool = False
+    user: str | None = None
     ui_url: str | None = None
 
 

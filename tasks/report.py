@@ -239,12 +239,15 @@ def render_model_card(meta: dict[str, Any]) -> str:
     gate = meta["gate"]
     champ = meta.get("champion_comparison")
     promoted = meta["decision"]["promoted"]
-    title = (f"# Model card: {meta['model']} v{meta.get('version', '?')}" if promoted
-             else f"# Model card: {meta['model']} — challenger NOT promoted")
+    alias = meta["decision"].get("alias")  # a version registered as the challenger, not promoted
+    title = (f"# Model card: {meta['model']} v{meta.get('version', '?')}" + (f" ({alias}, not promoted)" if alias else "")
+             if promoted or alias else f"# Model card: {meta['model']} — challenger NOT promoted")
     lines = [
         title,
         "",
-        f"*Created {meta['created_at']} by run `{meta['run']['id']}` (reason: {meta['run']['reason']}).*",
+        f"*Created {meta['created_at']} by run `{meta['run']['id']}`"
+        + (f", started by {meta['run']['who']}" if meta["run"].get("who") else "")
+        + f" (reason: {meta['run']['reason']}).*",
         "",
         "## Purpose and intended use",
         "",
@@ -324,7 +327,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "",
         "## Promotion record",
         "",
-        f"- Decision: {'promoted to champion' if promoted else 'not promoted'} — {meta['decision']['reason']}",
+        f"- Decision: {'promoted to champion' if promoted else f'registered as {alias}, not promoted' if alias else 'not promoted'}"
+        f" — {meta['decision']['reason']}",
         f"- Spec SHA-256: `{meta['spec_sha256']}`",
         f"- Code: git `{meta['lineage']['git'].get('commit')}`" + (" (uncommitted changes)" if meta["lineage"]["git"].get("dirty") else ""),
         "- Libraries: " + ", ".join(f"{k} {v}" for k, v in meta["lineage"]["libraries"].items()),
@@ -370,6 +374,8 @@ def training_summary_markdown(
     """The markdown summary of one training run (a Prefect artifact)."""
     head = (
         f"promoted as version **{decision['version']}** (champion)" if decision["promoted"]
+        else f"**not promoted**, registered as version **{decision['version']}** ({decision['alias']}); champion stays "
+             f"{('v' + str(decision['champion_after'])) if decision['champion_after'] else 'unset'}" if decision.get("alias")
         else f"**not promoted**; champion stays {('v' + str(decision['champion_after'])) if decision['champion_after'] else 'unset'}"
     )
     return "\n".join([

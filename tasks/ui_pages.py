@@ -19,8 +19,9 @@ import yaml
 from models.errors import RegistryError
 from models.ledger import backtest_history
 from models.metrics import METRICS
-from models.records.monitoring import ALARM_VERDICTS, MonitoringRecord
+from models.records.monitoring import MonitoringRecord
 from models.registry import ModelRegistry, list_models
+from tasks.inventory import champion_facts, monitoring_facts
 from tasks.ui_charts import Chart, Series, line_chart, timeline
 from tasks.ui_files import relative_report, render_card
 
@@ -31,10 +32,9 @@ mismatch, a record of the wrong shape); shown on its page."""
 TRAINING_EVENTS = ("promoted", "rejected", "stopped", "registered")
 """History events that end a training run."""
 
-WHO_KEYS = ("user", "actor", "by", "approved_by", "identity")
-"""Keys of a history line that may name who acted (lines keep unknown keys); the first present is shown."""
-
-ALARMS = (*ALARM_VERDICTS, "data_quality_alarm")
+WHO_KEYS = ("who", "approved_by")
+"""Keys of a history line that name who acted (``who``: :mod:`models.identity`; ``approved_by``:
+an approval given while the run waited); the first present is shown."""
 
 
 def who(event) -> str | None:
@@ -51,30 +51,32 @@ def event_details(event) -> str:
     """One line on a history event: the gate's sentence or failed rules, a stopped run's error and
     cause, and the reason, as ``finml registry history`` shows them."""
     details = getattr(event, "gate", None) or "; ".join(getattr(event, "failed_rules", None) or []) or ""
+    alias = getattr(event, "alias", None) or getattr(event, "from_alias", None)
+    if alias:  # alias moves, a challenger registered or rolled forward (as finml registry history says)
+        where = {"registered": "as {}", "rolled_back": "from {}"}.get(event.event, "{}").format(alias)
+        previous = getattr(event, "previous", None)
+        details = where + (f" (was v{previous})" if previous else "") + (f"; {details}" if details else "")
     if event.event == "stopped":
         details = f"{getattr(event, 'error', None) or 'error'}: {getattr(event, 'cause', '')}"
-    if event.event == "rolled_back":
+    if event.event == "rolled_back" and not alias:
         details = f"champion v{getattr(event, 'previous_champion', None) or '-'} → v{event.version}"
     if event.reason and event.reason not in details:
         details = f"{details} (reason: {event.reason})" if details else event.reason
     return details
 
 
-def open_alarms(records: list[MonitoringRecord], champion: int | None) -> list[dict[str, Any]]:
-    """The champion's alarms that no later run has cleared: its monitoring records with an alarm
-    verdict (drift, a breach, feature drift, a data-quality alarm) after its last record judged
-    otherwise (``stable``, ``insufficient_data``). Records of other versions do not count: a new
-    champion starts with none. Returns ``[{ts, verdict, summary}]``, oldest first."""
+def open_alarms(lines: list[dict[str, Any]], history: list[dict[str, Any]], champion: int | None) -> list[dict[str, Any]]:
+    """The champion's open alarms, as the inventory counts them (:func:`tasks.inventory.monitoring_facts`,
+    docs/inventory.md): its monitoring runs since it became champion with an alarm verdict, after its
+    last run without one; a new champion (a promotion, a rollback) starts with none. ``lines``:
+    ``monitoring.jsonl`` as stored, ``history``: ``history.jsonl`` as stored. Returns
+    ``[{ts, verdict, summary}]`` of those runs, oldest first."""
     if champion is None:
         return []
-    mine = [r for r in records if r.version == champion]
-    out: list[dict[str, Any]] = []
-    for r in mine:
-        if r.verdict in ALARMS:
-            out.append({"ts": r.ts, "verdict": r.verdict, "summary": r.summary})
-        else:
-            out = []
-    return out
+    count = monitoring_facts(lines, champion, champion_facts(history, champion).since)[2]
+    mine = [r for r in lines if r.get("version") == champion]
+    return [{"ts": r.get("ts"), "verdict": r.get("verdict"), "summary": r.get("summary")}
+            for r in (mine[-count:] if count else [])]
 
 
 def _value(meta, metric: str | None = None) -> float | None:
@@ -103,7 +105,7 @@ def models_overview(registry_dir: Path) -> list[dict[str, Any]]:
             if records:
                 last = records[-1]
                 row["monitoring"] = {"ts": last.ts, "version": last.version, "verdict": last.verdict}
-            row["alarms"] = open_alarms(records, champion)
+            row["alarms"] = open_alarms(reg.monitoring_history(), reg.history(), champion)
             trainings = [e for e in reg.history_events() if e.event in TRAINING_EVENTS]
             if trainings:
                 t = trainings[-1]

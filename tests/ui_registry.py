@@ -57,12 +57,13 @@ UI_URL = "http://ui.test:4400"
 
 @pytest.fixture(scope="session")
 def ui_registry(tmp_path_factory, prefect_api):
-    """The registry of :func:`build_ui_registry` (built with ``FINML_UI_URL`` = :data:`UI_URL`),
-    settings pointed at it for the session."""
+    """The registry of :func:`build_ui_registry` (built with ``FINML_UI_URL`` = :data:`UI_URL`).
+    The settings point at it only while it is built: the other tests of the session keep theirs."""
     root = tmp_path_factory.mktemp("ui")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FINML_REGISTRY_DIR", str(root / "registry"))
         mp.setenv("FINML_REPORTS_DIR", str(root / "reports"))
         mp.setenv("FINML_SPECS_DIR", str(root / "specs"))
         mp.setenv("FINML_UI_URL", UI_URL)
-        yield {**build_ui_registry(root), "root": root}
+        built = build_ui_registry(root)
+    return {**built, "root": root}

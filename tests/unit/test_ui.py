@@ -63,6 +63,8 @@ def test_the_model_page_lists_versions_history_monitoring_and_every_evidently_re
         meta = reg.version_metadata(n)
         assert row[0].startswith(f"v{n}") and row[1] == f"{meta.metrics['roc_auc']:.4f}" and row[2] == "PASS"
         assert row[3] == meta.created_at and row[4] == meta.run.reason
+        commit = next(e for e in reg.history_events() if e.event == "promoted" and e.version == n)
+        assert commit.who and row[5] == commit.who  # who: the commit line's (FINML_USER or the OS user)
     assert "champion" in versions[1][0] and "champion" not in versions[2][0]
     timeline = _rows(html, "timeline")[1:]
     assert [r[1] for r in timeline] == ["promoted", "rejected", "champion_retired", "promoted", "rolled_back"]

@@ -12,7 +12,6 @@ import time
 import pytest
 
 from flows.server import free_port
-from models.records.monitoring import MonitoringRecord
 from models.settings import Settings
 from tasks.report import ui_link
 from tasks.ui_charts import Chart, Series, line_chart
@@ -66,19 +65,20 @@ def test_the_chart_draws_each_value_the_band_and_skips_missing_points():
     assert "no data" in line_chart(Chart("empty", []))
 
 
-def _record(version: int, verdict: str, ts: str) -> MonitoringRecord:
-    return MonitoringRecord(ts=ts, model="m", version=version, verdict=verdict, summary=verdict,
-                            batch={"label": "b", "rows": 1},
-                            drift={"tested": 0, "drifted": [], "drifted_share": 0.0, "dataset_drift": False},
-                            performance={"status": "no_labels"})
+def test_open_alarms_are_the_champions_alarms_since_its_last_clear_run_and_since_it_became_champion():
+    def run(version, verdict, ts):
+        return {"version": version, "verdict": verdict, "ts": ts, "summary": verdict}
 
-
-def test_open_alarms_are_the_champions_alarms_since_its_last_clear_run():
-    records = [_record(1, "drift", "t1"), _record(1, "stable", "t2"), _record(1, "feature_drift", "t3"),
-               _record(2, "drift", "t4"), _record(1, "data_quality_alarm", "t5")]
-    assert [a["ts"] for a in open_alarms(records, 1)] == ["t3", "t5"]
-    assert [a["ts"] for a in open_alarms(records, 2)] == ["t4"]
-    assert open_alarms(records, 3) == [] and open_alarms(records, None) == []
+    history = [{"event": "promoted", "version": 1, "champion_after": 1, "ts": "2026-01-01T00:00:00+00:00"}]
+    lines = [run(1, "drift", "2026-01-02T00:00:00+00:00"), run(1, "stable", "2026-01-03T00:00:00+00:00"),
+             run(1, "feature_drift", "2026-01-04T00:00:00+00:00"), run(2, "drift", "2026-01-05T00:00:00+00:00"),
+             run(1, "data_quality_alarm", "2026-01-06T00:00:00+00:00")]
+    assert [a["ts"][:10] for a in open_alarms(lines, history, 1)] == ["2026-01-04", "2026-01-06"]
+    assert open_alarms(lines, history, None) == []
+    # v2 promoted, then v1 rolled back to: v1's alarms from before the rollback are not open
+    history += [{"event": "promoted", "version": 2, "champion_after": 2, "ts": "2026-01-04T12:00:00+00:00"},
+                {"event": "rolled_back", "version": 1, "champion_after": 1, "ts": "2026-01-05T12:00:00+00:00"}]
+    assert [a["ts"][:10] for a in open_alarms(lines, history, 1)] == ["2026-01-06"]
 
 
 def test_links_use_finml_ui_url_when_set(tmp_path):
@@ -142,7 +142,7 @@ def test_the_timeline_says_why_a_run_stopped_and_who_acted():
     stopped = Stopped(error="DataValidationError", cause="column 'Income': 12 values below 0", reason="schedule")
     assert event_details(stopped) == "DataValidationError: column 'Income': 12 values below 0 (reason: schedule)"
     assert who(stopped) is None
-    assert who(Promoted.from_stored({"event": "promoted", "version": 3, "user": "alice"})) == "alice"
+    assert who(Promoted.from_stored({"event": "promoted", "version": 3, "who": "alice"})) == "alice"
 
 
 def test_a_model_page_links_its_back_test_reports(tmp_path):
