@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         user: who acts, recorded as ``who`` on every history line (``FINML_USER``; unset: the
             operating-system user; a deployment run's starter comes first, see
             :mod:`models.identity`).
+        ui_url: the address of the web front end (``finml ui``), e.g. ``http://127.0.0.1:4400``
+            (``FINML_UI_URL``; ``finml server start`` sets it for its workers). When set, the
+            Prefect artifacts link to its pages and reports instead of local ``file://`` paths
+            (:func:`tasks.report.ui_link`).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -77,6 +81,7 @@ class Settings(BaseSettings):
     verify_key_file: Path | None = None
     allow_library_mismatch: bool = False
     user: str | None = None
+    ui_url: str | None = None
 
 
 def get_settings() -> Settings:

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from flows.cli import backtest, inventory, monitoring, registry, server, training, validate
+from flows.cli import backtest, inventory, monitoring, registry, server, training, ui, validate
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_CODES_HELP,
@@ -69,6 +69,7 @@ app.command("demo")(training.demo_cmd)
 app.command("monitor")(monitoring.monitor_cmd)
 app.command("score")(monitoring.score_cmd)
 app.command("monitor-history")(monitoring.monitor_history_cmd)
+app.command("ui")(ui.ui_cmd)
 app.command("inventory")(inventory.inventory_cmd)
 app.command("review")(inventory.review_cmd)
 backtest.register(app)
