@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from models.spec import list_specs
-from tests.helpers import BUILTIN_SPECS, ROOT
+from tests.helpers import BUILTIN_SPECS, ROOT, builtin_spec_dict, write_spec
 from tests.integration.browser import Browser, find_chromium
 from tests.integration.conftest import IN_CI, client, wait_for
 
@@ -245,8 +245,14 @@ def test_train_all_on_a_local_dask_cluster_against_the_server(prefect_server, tm
         "rows = train_all.with_options(task_runner=runner)(reason='dask test', models=['credit_risk', 'loan_evaluation'])\n"
         "print('RESULT', [(r['model'], r['gate'], r['version']) for r in rows])\n"
     )
+    specs = tmp_path / "specs"  # the two specs with their logistic candidate only: Dask is tested, not the models
+    specs.mkdir()
+    for name in ("credit_risk", "loan_evaluation"):
+        spec = builtin_spec_dict(name)
+        spec["candidates"] = [c for c in spec["candidates"] if c["name"] == "logistic"]
+        write_spec(specs, spec)
     env = {**prefect_server["env"], "FINML_TASK_RUNNER": "dask", "FINML_REGISTRY_DIR": str(tmp_path / "registry"),
-           "FINML_REPORTS_DIR": str(tmp_path / "reports")}
+           "FINML_REPORTS_DIR": str(tmp_path / "reports"), "FINML_SPECS_DIR": str(specs)}
     started = time.monotonic()
     done = _run([sys.executable, "-c", code], env, RUN_TIMEOUT)
     print(f"train_all on Dask: {time.monotonic() - started:.1f} s")
