@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from flows.cli.common import _fail, console
+from flows.cli.common import cli_table, console, _fail
 
 
 def server_start(
@@ -96,9 +95,7 @@ def server_status() -> None:
 def _print_deployments(api_url: str) -> None:
     from flows.server import deployment_rows
 
-    table = Table(title=f"Deployments on {api_url}")
-    for col in ("deployment", "schedule (cron, UTC)", "work pool", "drift trigger"):
-        table.add_column(col, no_wrap=True)
+    table = cli_table(f"Deployments on {api_url}", ("deployment", "schedule (cron, UTC)", "work pool", "drift trigger"))
     for r in deployment_rows(api_url):
         table.add_row(r["name"], ", ".join(r["schedules"]) or "-", r["work_pool"] or "-", "yes" if r["triggered"] else "-")
     console.print(table)
