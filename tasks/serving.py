@@ -182,22 +182,20 @@ def records_frame(spec: ModelSpec, schema: RecordSchema, records: list[dict[str,
     """The request's records as the frame a batch file gives (rows × declared columns): numbers as
     float64 with NaN for missing (whole-number columns without missing as int64), other columns as
     object with NaN for missing (as a CSV reads them; scikit-learn's imputer does not take None for
-    missing); optional columns no record carries are left out. Shape (n, ≤ columns)."""
-    columns: dict[str, Any] = {}
-    for name in schema.columns:
+    missing); protected and excluded columns no record carries are left out. Shape (n, ≤ columns)."""
+    frame = pd.DataFrame.from_records(records, columns=list(schema.columns))  # pandas' C loop over the dicts
+    for name in schema.nullable:
+        values = frame[name]
         col = spec.columns[name]
-        values = [r.get(name) for r in records]
-        if name in schema.nullable and all(v is None for v in values) and col.role in ("protected", "excluded"):
+        if col.role in ("protected", "excluded") and values.isna().all():
+            frame = frame.drop(columns=[name])
+        elif values.dtype != object or not values.isna().any():
             continue
-        family = col.type_family
-        if col.on_invalid != "missing" and family in ("numeric", "integer"):
-            if family == "integer" and not any(v is None for v in values):
-                columns[name] = np.array(values, dtype="int64")
-            else:
-                columns[name] = np.array(values, dtype="float64")  # None -> NaN
+        elif col.on_invalid != "missing" and col.type_family in ("numeric", "integer"):
+            frame[name] = pd.to_numeric(values)  # all missing: float64 NaN
         else:
-            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=object)
-    return pd.DataFrame(columns)
+            frame[name] = values.where(values.notna(), np.nan)  # None -> NaN
+    return frame
 
 
 @dataclass
@@ -276,10 +274,6 @@ def score_records(served: ServedVersion, records: list[dict[str, Any]], reasons:
     return out
 
 
-def _number(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
-
-
 def result_rows(scored: ScoredRecords) -> list[dict[str, Any]]:
     """One answer per record, in request order: ``id`` (the spec's id column, when declared),
     ``score``, ``points`` / ``grade`` (with a scorecard / rating scale), with reasons ``declined`` and
@@ -287,32 +281,27 @@ def result_rows(scored: ScoredRecords) -> list[dict[str, Any]]:
     record), ``model`` and ``version``."""
     spec, served = scored.served.spec, scored.served
     n = len(scored.scores)
+    columns: dict[str, list] = {}
     id_col = spec.id_columns[0] if spec.id_columns and spec.id_columns[0] in scored.table.columns else None
-    ids = scored.table[id_col].tolist() if id_col else [None] * n
-    rows = []
-    scores = scored.scores.tolist()
-    points = None if scored.points is None else scored.points.tolist()
-    for i in range(n):
-        row: dict[str, Any] = {"id": _number(ids[i])} if id_col else {}
-        row["score"] = scores[i]
-        if points is not None:
-            row["points"] = points[i]
-        if scored.grades is not None:
-            row["grade"] = scored.grades[i]
-        rows.append(row)
+    if id_col:
+        ids = scored.table[id_col]
+        columns["id"] = ids.astype(object).where(ids.notna(), None).tolist() if ids.hasnans else ids.tolist()
+    columns["score"] = scored.scores.tolist()
+    if scored.points is not None:
+        columns["points"] = scored.points.tolist()
+    if scored.grades is not None:
+        columns["grade"] = scored.grades
     if scored.reasons is not None:
         frame = scored.reasons
-        declined = frame["declined"].tolist()
-        columns = [(frame[f"reason_{j}"].tolist(), frame[f"reason_{j}_text"].tolist(),
-                    frame[f"reason_{j}_contribution"].tolist()) for j in range(1, scored.k + 1)]
-        for i, row in enumerate(rows):
-            row["declined"] = bool(declined[i])
-            row["reasons"] = [{"code": c[i], "text": t[i], "contribution": v[i]} for c, t, v in columns
-                              if isinstance(c[i], str)]
-    for row in rows:
-        row["model"] = spec.name
-        row["version"] = served.version
-    return rows
+        columns["declined"] = [bool(d) for d in frame["declined"].tolist()]
+        parts = [(frame[f"reason_{j}"].tolist(), frame[f"reason_{j}_text"].tolist(),
+                  frame[f"reason_{j}_contribution"].tolist()) for j in range(1, scored.k + 1)]
+        columns["reasons"] = [[{"code": c[i], "text": t[i], "contribution": v[i]} for c, t, v in parts
+                               if isinstance(c[i], str)] for i in range(n)]
+    columns["model"] = [spec.name] * n
+    columns["version"] = [served.version] * n
+    keys = list(columns)
+    return [dict(zip(keys, values)) for values in zip(*columns.values())]
 
 
 def process_run_id() -> str:
