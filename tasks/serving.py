@@ -25,7 +25,7 @@ import pandas as pd
 
 from models.errors import RegistryError, UsageError
 from models.spec import ModelSpec
-from tasks.serving_schema import RecordSchema, record_schema
+from tasks.serving_schema import RecordSchema, record_schema, soft_warnings
 
 log = logging.getLogger(__name__)
 
@@ -255,8 +255,9 @@ def score_records(served: ServedVersion, records: list[dict[str, Any]], reasons:
     if ordered:  # parse_declared_types sorts by the time column: carry the request order through it
         frame[ROW] = np.arange(len(frame))
     parsed = parse_declared_types(frame, spec)
-    warnings = [f"{v['column']}: {v['count']} value(s) not {v['description']} taken as missing"
-                for v in parsed.attrs.get(INVALID_VALUES, [])]
+    warnings = soft_warnings(spec, records) + [
+        f"{v['column']}: {v['count']} value(s) not {v['description']} taken as missing"
+        for v in parsed.attrs.get(INVALID_VALUES, [])]
     if ordered:
         back = np.argsort(parsed[ROW].to_numpy(), kind="stable")
         parsed = parsed.iloc[back].drop(columns=[ROW]).reset_index(drop=True)

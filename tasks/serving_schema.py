@@ -14,6 +14,8 @@ The mapping, per column section:
 - ``sentinels`` → those codes are taken as a missing value (then judged as null);
 - ``on_invalid: missing`` → any scalar is accepted: the batch path (:func:`tasks.load.parse_declared_types`)
   turns an invalid value into a missing one and the response carries the warning;
+- ``severity: warning`` → the column's bounds, allowed values and missing share are not refused but
+  reported in the answer's ``warnings`` (:func:`soft_warnings`), as the batch's suite only warns;
 - ``protected`` and ``excluded`` columns may be left out (:func:`tasks.expectations.scoring_optional`);
   given, they are checked;
 - any other field is refused (``unknown field``): a misspelt optional field would otherwise be
@@ -24,6 +26,7 @@ Batch-level rules are checked per request: the ``table.unique`` columns must not
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Optional
@@ -37,7 +40,7 @@ from models.spec import ColumnSpec, ModelSpec
 from tasks.expectations import scoring_optional
 
 __all__ = ["RULES", "RecordSchema", "ServingUnsupportedError", "check_servable", "record_problems", "record_schema",
-           "unique_problems"]
+           "soft_warnings", "unique_problems"]
 
 
 class ServingUnsupportedError(UsageError):
@@ -93,11 +96,12 @@ def _sentinel_mapper(sentinels: list):
 
 def _base_type(col: ColumnSpec):
     """The field's type with its bounds (see the module's mapping)."""
-    if col.on_invalid == "missing":
+    soft = col.severity == "warning"  # the batch only warns: its rules become warnings (soft_warnings)
+    if col.on_invalid == "missing" or (soft and col.allowed is not None):
         return bool | int | float | str
     if col.allowed is not None:
         return Literal[tuple(col.allowed)]
-    bounds = {k: v for k, v in (("ge", col.min), ("le", col.max)) if v is not None}
+    bounds = {} if soft else {k: v for k, v in (("ge", col.min), ("le", col.max)) if v is not None}
     family = col.type_family
     if family == "numeric":
         return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
@@ -116,7 +120,7 @@ def _base_type(col: ColumnSpec):
 
 def _field(col: ColumnSpec, optional: bool):
     kind = _base_type(col)
-    nullable = col.max_null_share > 0
+    nullable = col.max_null_share > 0 or col.severity == "warning"
     if nullable:
         kind = Optional[kind]
     if col.sentinels:
@@ -175,7 +179,8 @@ def record_schema(spec: ModelSpec) -> RecordSchema:
     fields = {name: _field(col, name in optional) for name, col in spec.columns.items()}
     record = with_config(ConfigDict(extra="forbid", title=f"{spec.name} record"))(
         TypedDict(f"{spec.name}_record", fields))  # type: ignore[operator]
-    nullable = frozenset(n for n, c in spec.columns.items() if c.max_null_share > 0 or n in optional)
+    nullable = frozenset(n for n, c in spec.columns.items()
+                         if c.max_null_share > 0 or c.severity == "warning" or n in optional)
     return RecordSchema(spec.name, tuple(spec.columns), nullable, tuple(spec.table.unique), TypeAdapter(record),
                         TypeAdapter(list[record]))
 
@@ -232,4 +237,26 @@ def unique_problems(schema: RecordSchema, records: list[dict[str, Any]]) -> list
                             "message": f"repeats record {seen[value]}'s {column} (table.unique)"})
             else:
                 seen[value] = i
+    return out
+
+
+def soft_warnings(spec: ModelSpec, records: list[dict[str, Any]]) -> list[str]:
+    """What the serving suite would only warn about (columns with ``severity: warning``): values
+    outside ``min``/``max``, not in ``allowed``, or missing where ``max_null_share`` is 0; one line per
+    column and rule, naming the records (indexes). Shape: records as validated → lines."""
+    out = []
+    for name, col in spec.columns.items():
+        if col.severity != "warning" or col.on_invalid == "missing":
+            continue
+        values = [(i, r.get(name)) for i, r in enumerate(records)]
+        checks = []
+        if col.max_null_share == 0:
+            checks.append(("missing (max_null_share 0)", [i for i, v in values if v is None]))
+        if col.min is not None or col.max is not None:
+            low, high = (-math.inf if col.min is None else col.min), (math.inf if col.max is None else col.max)
+            checks.append((f"outside [{col.min}, {col.max}]",
+                           [i for i, v in values if isinstance(v, (int, float)) and not low <= v <= high]))
+        if col.allowed is not None:
+            checks.append((f"not in {list(col.allowed)}", [i for i, v in values if v is not None and v not in col.allowed]))
+        out += [f"{name}: {len(bad)} value(s) {rule} (severity: warning), records {bad[:10]}" for rule, bad in checks if bad]
     return out

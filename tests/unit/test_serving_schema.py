@@ -58,17 +58,25 @@ def test_sentinels_invalid_values_dates_and_optional_columns():
         "c": {"role": "categorical", "allowed": ["a", "b"]},
         "d": {"role": "datetime", "date_format": "%d/%m/%Y"},
         "s": {"role": "protected", "allowed": ["f", "m"]},
+        "v": {"role": "numeric", "min": 0, "max": 1, "severity": "warning"},
     })
     schema = record_schema(spec)
-    good = {"id": "r1", "x": 999, "z": 3, "w": "oops", "c": "a", "d": "31/12/2025"}
+    good = {"id": "r1", "x": 999, "z": 3, "w": "oops", "c": "a", "d": "31/12/2025", "v": 0.5}
     assert schema.validate_body(json.dumps(good).encode()) == [dict(good, x=None)]  # the sentinel is a missing value
-    assert _problems(schema, dict(good, z=-1)) == [(0, "z", "max_null_share")]  # a sentinel where none may be missing
+    assert _problems(schema, dict(good, z=-1)) == [(0, "z", "max_null_share")]
+    assert _problems(schema, dict(good, v="high")) == [(0, "v", "dtype")]  # a warning column still needs its type
+    from tasks.serving_schema import soft_warnings
+
+    soft = [dict(good, v=v) for v in (0.5, 7, None, -1)]
+    assert schema.validate_body(json.dumps(soft).encode())[1]["v"] == 7  # outside [0, 1]: reported, not refused
+    assert soft_warnings(spec, soft) == ["v: 1 value(s) missing (max_null_share 0) (severity: warning), records [2]",
+                                         "v: 2 value(s) outside [0.0, 1.0] (severity: warning), records [1, 3]"]  # a sentinel where none may be missing
     assert _problems(schema, [good, dict(good, d="2025-12-31", c="A", s="x", x="5")]) == [
         (1, "x", "dtype"), (1, "c", "allowed"), (1, "d", "date_format"), (1, "s", "allowed")]
     assert _problems(schema, dict(good, x=float("nan"))) == [(0, "x", "dtype")]  # NaN: send null for missing
     assert _problems(schema, "a record") == [(0, None, "body")]
     frame = records_frame(spec, schema, schema.validate_body(json.dumps([good, dict(good, x=4)]).encode()))
-    assert list(frame.columns) == ["id", "x", "z", "w", "c", "d"]  # the protected column no record carries is left out
+    assert list(frame.columns) == ["id", "x", "z", "w", "c", "d", "v"]  # the protected column no record carries is left out
     assert frame["x"].dtype == "float64" and np.isnan(frame["x"][0]) and frame["x"][1] == 4
     assert frame["w"].tolist() == ["oops", "oops"]  # left to the batch path, which makes it missing with a warning
 
