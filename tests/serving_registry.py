@@ -18,11 +18,12 @@ def _fn(step):
     return getattr(step, "fn", step)
 
 
-def credit_spec(candidate: str) -> ModelSpec:
-    """The built-in credit_risk spec with one candidate (``logistic`` or ``gradient_boosting``) and only
-    its threshold rules (so that every run promotes)."""
+def credit_spec(candidate: str, **params) -> ModelSpec:
+    """The built-in credit_risk spec with one candidate (``logistic`` or ``gradient_boosting``, its
+    ``params`` updated by ``params``) and only its threshold rules (so that every run promotes)."""
     data = builtin_spec_dict("credit_risk")
     data["candidates"] = [c for c in data["candidates"] if c["name"] == candidate]
+    data["candidates"][0]["params"] = {**data["candidates"][0].get("params", {}), **params}
     data["gate"]["rules"] = [r for r in data["gate"]["rules"] if r["kind"] == "threshold"]
     return parse_spec(data, origin="credit_risk.yaml")
 

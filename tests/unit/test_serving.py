@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A registry with credit_risk v1 (logistic) and v2 (gradient boosting, the champion)."""
+    """A registry with credit_risk v1 (logistic, C = 1) and v2 (logistic, C = 0.2: other scores; the champion)."""
     base = tmp_path_factory.mktemp("serving")
     registry, reports = base / "registry", base / "reports"
     assert train_version(credit_spec("logistic"), registry, reports) == 1
-    assert train_version(credit_spec("gradient_boosting"), registry, reports) == 2
+    assert train_version(credit_spec("logistic", C=0.2), registry, reports) == 2
     return registry
 
 
@@ -89,7 +89,7 @@ def test_the_served_score_is_the_pipelines_probability_with_points_grade_and_rea
     # reasons: those of the batch path (principal_reasons on the version's record), declined rows only
     from tasks.reasons import principal_reasons
 
-    spec = credit_spec("gradient_boosting")
+    spec = credit_spec("logistic", C=0.2)
     batch = principal_reasons(spec.reasons, pipeline, rows[meta["features"]].reset_index(drop=True), expected,
                               meta["reasons"], 4)
     assert batch["declined"].any() and not batch["declined"].all()
@@ -274,8 +274,9 @@ def test_a_new_champion_whose_files_changed_is_refused_not_loaded(registry, tmp_
     with TestClient(app) as client:
         answer = client.post("/v1/models/credit_risk/score", json=record)
         health = client.get("/health")
-    assert answer.status_code == 503 and "version 1" in answer.json()["detail"]
-    assert "model" in answer.json()["detail"]  # the changed file is named
+    assert answer.status_code == 503
+    assert "credit_risk version 1 failed its integrity check" in answer.json()["detail"]
+    assert f"model/{model_file.name}" in answer.json()["detail"]  # the changed file is named
     assert health.status_code == 503 and health.json()["models"] == {"credit_risk": None}
     assert loads == []  # nothing was unpickled
 
@@ -304,3 +305,14 @@ print(sorted(m for m in sys.modules if m == "prefect" or m.startswith("prefect."
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_finml_serve_refuses_to_start_on_a_non_local_address_without_a_token(registry, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    monkeypatch.setenv("FINML_REGISTRY_DIR", str(registry))
+    monkeypatch.delenv("FINML_SERVE_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["serve", "credit_risk", "--host", "0.0.0.0", "--port", "4599"])
+    assert result.exit_code == 2 and "FINML_SERVE_TOKEN" in result.output
