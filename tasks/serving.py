@@ -165,10 +165,12 @@ class ChampionFollower:
                 raise NoChampionError("no champion now (retired, `finml registry history`); nothing is served")
             if self._served is None or champion != self._served.version:
                 previous = None if self._served is None else self._served.version
-                self._served = load_served(self.model, self.registry_root, self.specs_dir, champion)
+                # by alias, not number: in signed mode load_verified then checks the champion against the
+                # signed history (a number would skip that check)
+                self._served = load_served(self.model, self.registry_root, self.specs_dir)
                 self.reloads += 1
-                log.info("%s: now serving version %s (was %s): the champion alias moved", self.model, champion,
-                         previous)
+                log.info("%s: now serving version %s (was %s): the champion alias moved", self.model,
+                         self._served.version, previous)
             self._error = None
         except Exception as err:  # noqa: BLE001 - kept and answered as 503 until a reload succeeds
             if self._error is None or str(err) != str(self._error):
