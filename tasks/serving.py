@@ -155,7 +155,8 @@ class ChampionFollower:
             if stamp != self._stamp or (self._error is not None and time.monotonic() - self._failed_at >= RETRY_SECONDS):
                 self._refresh(stamp)
             if self._error is not None:
-                raise NoChampionError(f"{self.model}: {self._error}")
+                message = str(self._error)
+                raise NoChampionError(message if message.startswith(f"{self.model}") else f"{self.model}: {message}")
             return self._served  # type: ignore[return-value]
 
     def _refresh(self, stamp: tuple) -> None:

@@ -316,3 +316,32 @@ def test_finml_serve_refuses_to_start_on_a_non_local_address_without_a_token(reg
     monkeypatch.delenv("FINML_SERVE_TOKEN", raising=False)
     result = CliRunner().invoke(app, ["serve", "credit_risk", "--host", "0.0.0.0", "--port", "4599"])
     assert result.exit_code == 2 and "FINML_SERVE_TOKEN" in result.output
+
+
+def test_in_signed_mode_a_signed_rollback_is_followed_and_a_forged_one_is_refused(registry, tmp_path, later,
+                                                                                  monkeypatch):
+    from models.audit import attest_unsigned
+    from models.integrity import chain_record
+    from models.jsonl import append_jsonl
+    from models.records.registry import RolledBack
+    from models.signing import generate_keypair
+
+    private, public = tmp_path / "signing.pem", tmp_path / "verify.pem"
+    generate_keypair(private, public)
+    monkeypatch.setenv("FINML_SIGNING_KEY_FILE", str(private))  # the training role vouches for v1 and v2
+    assert attest_unsigned(ModelRegistry(registry, "credit_risk"), "serving test") == [1, 2]
+    monkeypatch.delenv("FINML_SIGNING_KEY_FILE")
+    monkeypatch.setenv("FINML_VERIFY_KEY_FILE", str(public))  # the service: a scoring worker, public key only
+    record = records_of(later.iloc[:1])[0]
+    with TestClient(create_app(["credit_risk"], config(registry, tmp_path))) as client:
+        assert client.post("/v1/models/credit_risk/score", json=record).json()["version"] == 2
+        monkeypatch.setenv("FINML_SIGNING_KEY_FILE", str(private))
+        ModelRegistry(registry, "credit_risk").rollback(1, reason="serving test: signed rollback")
+        monkeypatch.delenv("FINML_SIGNING_KEY_FILE")
+        assert client.post("/v1/models/credit_risk/score", json=record).json()["version"] == 1
+        history = registry / "credit_risk" / "history.jsonl"  # someone without the key moves the champion back
+        forged = RolledBack(version=2, previous_champion=1, champion_after=2, reason="forged").to_json()
+        append_jsonl(history, chain_record(forged, history, None, False))
+        answer = client.post("/v1/models/credit_risk/score", json=record)
+    assert answer.status_code == 503
+    assert answer.json()["detail"].startswith("credit_risk: history.jsonl fails its signature check")
