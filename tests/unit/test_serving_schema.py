@@ -112,3 +112,23 @@ def test_records_of_a_time_ordered_spec_are_answered_in_request_order_with_inval
     np.testing.assert_allclose([r["score"] for r in rows], expected, rtol=0, atol=1e-12)
     assert scored.warnings == ["w: 1 value(s) not values within [0.0, 5.0] taken as missing"]
     assert all(r["model"] == "toy" and r["version"] == 3 for r in rows) and "grade" not in rows[0]
+
+
+def test_rows_the_ledger_cannot_take_are_kept_and_written_aside_at_close(tmp_path):
+    from tasks.serving_ledger import LedgerBuffer
+
+    spec = _spec({"id": {"role": "id"}, "x": {"role": "numeric"}})
+    buffer = LedgerBuffer(tmp_path / "registry", "serve-test", flush_seconds=3600, reports_root=tmp_path / "reports")
+    table = pd.DataFrame({"id": ["a", "b"], "x": [1.0, 2.0]})
+    assert buffer.add(spec, table, np.array([0.1, 0.9]), None, 3, "2026-12-04T10:00:00.000+00:00") is None
+    assert buffer.add(spec, table.iloc[:1], np.array([0.2]), None, 3, "2026-12-04T10:00:01.000+00:00") is None
+    assert buffer.flush() == 0 and buffer.failures == 1 and buffer.waiting == 3  # no model folder: kept for later
+    assert buffer.close() == 3
+    (kept,) = (tmp_path / "reports" / "serving").glob("unledgered-toy-*.parquet")
+    frame = pd.read_parquet(kept)
+    assert frame["id"].tolist() == ["a", "b", "a"] and frame["score"].tolist() == [0.1, 0.9, 0.2]
+    assert frame["scored_at"].tolist() == [pd.Timestamp("2026-12-04T10:00:00Z")] * 2 + [pd.Timestamp("2026-12-04T10:00:01Z")]
+    assert (frame["as_of"] == frame["scored_at"]).all() and set(frame["model_version"]) == {3}
+    repeated = buffer.add(spec, pd.DataFrame({"id": ["a", "a"], "x": [1.0, 1.0]}), np.array([0.1, 0.1]), None, 3,
+                          "2026-12-04T10:00:02+00:00")
+    assert "repeat an id" in repeated  # not ledgered, and the answer says why
