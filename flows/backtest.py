@@ -86,7 +86,8 @@ def backtest_model(model_name: str, labels: str | None = None) -> dict[str, Any]
         "event": "backtest", "ts": ts, "run_id": run_id, "model": spec.name, "champion": champion,
         "join": None if join is None else {k: v for k, v in join.items() if k != "sentences"},
         "scored": record["scored"], "matured": record["matured"], "vintages": record["vintages"],
-        "versions": record["versions"], "migration": record["migration"], "changes": changes,
+        "versions": record["versions"], "migration": record["migration"],
+        "segments": record["segments"], "changes": changes,
         "report": str(page)})
     publish_markdown(artifact_key(spec.name, "backtest"), report_markdown(title, summary, tables, str(page)),
                      f"Back-test of {spec.name}")

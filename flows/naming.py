@@ -62,6 +62,30 @@ def run_reason(reason: str) -> str:
         return reason
 
 
+def run_starter() -> str | None:
+    """Who started the current deployment run, as Prefect records it
+    (:func:`models.identity.deployment_starter` of the flow run's ``created_by`` and
+    ``auto_scheduled``): a user's name (Prefect Cloud), ``automation``, ``schedule``; None outside
+    a deployment run, when Prefect does not know (a run started by hand on a self-hosted server),
+    or when the API cannot be asked (best effort: never fails a run)."""
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.runtime import deployment, flow_run
+
+        if not flow_run.id or not deployment.id:
+            return None
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(flow_run.id)
+        from models.identity import deployment_starter
+
+        created = run.created_by
+        return deployment_starter(getattr(created, "type", None), getattr(created, "display_value", None),
+                                  bool(run.auto_scheduled))
+    except Exception:  # noqa: BLE001 - who is bookkeeping; the registry's rule names a user anyway
+        log.debug("could not tell who started the run", exc_info=True)
+        return None
+
+
 def rename_current_run(make_name) -> str | None:
     """Rename the current flow run to ``make_name(current_name)``; best effort (a failure is logged).
 

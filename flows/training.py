@@ -13,9 +13,10 @@ from prefect import flow, get_run_logger, tags
 from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run
 
-from flows.naming import model_tags, rename_current_run, run_reason, training_run_name
+from flows.naming import model_tags, rename_current_run, run_reason, run_starter, training_run_name
 from flows.runners import thread_runner
 from models.errors import SHOWN_BY_CALLER, DataError, FinmlError
+from models.identity import current_user
 from models.registry import check_writable_root, now_utc
 from models.settings import get_settings
 from models.spec import find_spec, list_specs
@@ -31,6 +32,7 @@ from tasks.reasons import adverse_action_record
 from tasks.report import (
     artifact_key,
     emit,
+    publish_link,
     publish_markdown,
     publish_table,
     training_summary_markdown,
@@ -47,13 +49,15 @@ def _run_name() -> str:
 
 
 @flow(name="train-model", flow_run_name=_run_name, log_prints=True)
-def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
+def train_model(model_name: str, reason: str = "manual", register_as: str | None = None) -> dict[str, Any]:
     """Train, evaluate, gate and (if every rule passes) promote one model.
 
     Args:
         model_name: the spec's name (``<FINML_SPECS_DIR>/<model_name>.yaml``).
         reason: why this run happens (``manual``, ``schedule``, a drift alarm's summary);
             recorded in the history and the version's metadata.
+        register_as: an alias (``challenger``): a run that fails only champion rules becomes a
+            version this alias names, not promoted (:func:`tasks.promote.registers_as`).
 
     Returns:
         A summary: model, best candidate, primary metric and value, gate verdict, version
@@ -73,6 +77,11 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
     check_writable_root(settings.registry_dir)  # an unusable FINML_REGISTRY_DIR fails now, not after training
     check_writable_root(settings.reports_dir, "FINML_REPORTS_DIR")  # model cards and plots of rejected runs
     reason = run_reason(reason)  # a deployment's default "schedule" on a run started by hand
+    if register_as is not None:
+        from models.aliases import check_alias_name
+
+        register_as = check_alias_name(register_as)  # a bad alias fails before training
+    who = current_user(run_starter())  # models.identity: a deployment run's starter, FINML_USER, the OS user
 
     run_id = str(flow_run.id) if flow_run.id else None
     run_warnings: list[str] = []  # the validation's and the modelling table's, for the summary
@@ -101,7 +110,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
             run_warnings = [f"validation: {w}" for w in report.warning_sentences()]
         for w in run_warnings:  # the summary of a stopped run (train_one) reads them back from the error
             err.add_note(WARNING_NOTE + w)
-        record_stop(spec.name, settings.registry_dir, run_id=run_id, reason=reason, err=err)
+        record_stop(spec.name, settings.registry_dir, run_id=run_id, reason=reason, err=err, who=who)
         rename_current_run(lambda current: training_run_name(spec.name, None, current, label="stopped"))
         raise
     gate = apply_gate(spec, evaluation, champion, monotonic, mcs=market["model_confidence_set"])
@@ -110,7 +119,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         data=data.info, validation=validation, plan=plan, evaluation=evaluation, fitted=fitted,
         champion=champion, gate=gate, registry_root=settings.registry_dir, reports_root=settings.reports_dir,
         warnings=warnings, leakage=leakage, table=data.table, drivers=drivers, monotonic=monotonic,
-        reasons=reasons, market_tests=market,
+        reasons=reasons, market_tests=market, who=who, register_as=register_as,
     )
 
     primary = spec.gate.primary_metric
@@ -123,6 +132,7 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         "version": decision.version,
         "champion": decision.champion_after,
         "promoted": decision.promoted,
+        "alias": decision.alias,
         "reason": decision.reason,
         "evidence": decision.evidence_path,
         "warnings": run_warnings,
@@ -134,6 +144,9 @@ def train_model(model_name: str, reason: str = "manual") -> dict[str, Any]:
         f"Training summary of {spec.name}",
     )
     publish_table(artifact_key(spec.name, "candidates"), evaluation.rows, f"Holdout metrics of {spec.name}'s candidates")
+    if settings.ui_url:  # the run's evidence in the web front end (finml ui)
+        page = f"models/{spec.name}/versions/{decision.version}" if decision.version else f"models/{spec.name}"
+        publish_link(artifact_key(spec.name, "registry-page"), page, f"{spec.name} in the registry's web front end")
     emit(
         "finml.model.promoted" if decision.promoted else "finml.model.rejected", spec.name,
         {"model": spec.name, "version": decision.version, "champion": decision.champion_after,
@@ -169,13 +182,14 @@ def train_model_in_task(model_name: str, reason: str) -> dict[str, Any]:
     return train_one(model_name, reason, thread_runner())
 
 
-def train_one(model_name: str, reason: str, task_runner) -> dict[str, Any]:
+def train_one(model_name: str, reason: str, task_runner, register_as: str | None = None) -> dict[str, Any]:
     """Run ``train_model`` for one model on ``task_runner`` (its candidates' fits), tagged with
     the model's name, and return its summary; a failure becomes a summary with ``gate = "error"``
     and the error text. ``finml train MODEL`` calls it directly, so that its run is
-    ``train-<model>-…`` rather than a ``train-all-…`` parent."""
+    ``train-<model>-…`` rather than a ``train-all-…`` parent; ``register_as`` as for ``train_model``."""
     with tags(*model_tags(model_name, "training")):  # the flow run carries the model's name as a tag
-        state = train_model.with_options(task_runner=task_runner)(model_name, reason=reason, return_state=True)
+        state = train_model.with_options(task_runner=task_runner)(model_name, reason=reason, register_as=register_as,
+                                                                  return_state=True)
     if state.is_completed():
         return state.result()
     warnings: list[str] = []

@@ -1,5 +1,6 @@
 """The integrity audit of one model (``finml registry verify``): the hash chain and signatures of
-``history.jsonl``, every version folder's files and metadata, and the chain of
+``history.jsonl`` (alias lines included, and that they name committed versions), every version
+folder's files and metadata, and the chain of
 ``monitoring.jsonl``, with the first break named. See ``docs/registry.md`` (Integrity)."""
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def audit_model(registry: ModelRegistry) -> AuditReport:
     report.history = check_chain(registry.history_path, keys)
     report.breaks += report.history.breaks
     committed = committed_versions(report.history.records)
+    report.breaks += alias_problems(report.history.records, committed)
     for version in version_folders(registry.versions_dir):
         if report.history.damaged:  # already a break; every reader of the history refuses it, loads included
             report.unchecked_versions.append(version)
@@ -81,6 +83,21 @@ def audit_model(registry: ModelRegistry) -> AuditReport:
     report.breaks += report.monitoring.breaks
     report.breaks += data_store_problems(registry)
     return report
+
+
+def alias_problems(records: list[dict], committed: set[int]) -> list[str]:
+    """History lines that point an alias (``alias_moved``, a rolled-forward challenger, a rollback)
+    at a version no line commits — an edited or forged alias line — one sentence each (line
+    numbers count the whole JSON lines from 1; a damaged line is named by the chain check)."""
+    problems = []
+    for n, rec in enumerate(records, 1):
+        kind = rec.get("event")
+        if kind in ("alias_moved", "rolled_back") and rec.get("version") is not None \
+                and int(rec["version"]) not in committed:
+            name = rec.get("alias") or "champion"
+            problems.append(f"history.jsonl record {n} ({kind}): the alias {name} names version {rec['version']}, "
+                            "which no line commits (an edited or forged line)")
+    return problems
 
 
 def data_store_problems(registry: ModelRegistry) -> list[str]:

@@ -321,14 +321,15 @@ def _check_signed(model: str, version: int, chain: ChainReport, commit: Mapping[
             f"vouch for it with the signing key: finml registry sign {model} (or train a new version)")
 
 
-def check_signed_champion(model: str, version: int, named: tuple[bool, int | None]) -> None:
-    """Signed mode: the champion loaded must be the one the checked history names (``named``:
-    :func:`models.registry_tree.champion_from_history` of the lines the check read), not one
-    taken from ``aliases.json`` (unsigned) or from a history read before it changed.
+def check_signed_champion(model: str, version: int, named: tuple[bool, int | None], alias: str = "champion") -> None:
+    """Signed mode: the version loaded by an alias (the champion, a challenger) must be the one the
+    checked history names (``named``: :func:`models.registry_tree.champion_from_history`, or
+    :func:`models.aliases.alias_from_history`, of the lines the check read), not one taken from
+    ``aliases.json`` (unsigned) or from a history read before it changed.
 
     Raises:
-        SignatureError: the checked history names another champion, or none.
+        SignatureError: the checked history names another version for the alias, or none.
     """
     if named != (True, int(version)):
-        raise SignatureError(f"{model}: the signed history does not name version {version} the champion (it names "
+        raise SignatureError(f"{model}: the signed history does not name version {version} the {alias} (it names "
                              f"{named[1] if named[0] else 'none'}; aliases.json is not signed); not loaded")

@@ -17,7 +17,11 @@ LEDGER = "ledger"
 LEDGER_COLUMNS = ["id", "as_of", "model_version", "score", "grade", "run_id", "scored_at"]
 """The ledger's columns: ``id`` (text), ``as_of`` and ``scored_at`` (UTC timestamps),
 ``model_version`` (int), ``score`` (the PD or forecast, float), ``grade`` (text or None),
-``run_id`` (the scoring run's id, text)."""
+``run_id`` (the scoring run's id, text). A spec with ``segments`` adds one column per segment
+column, named :data:`SEGMENT_PREFIX` + the column (its value as scored), for the back-test's
+segment table."""
+
+SEGMENT_PREFIX = "segment:"
 
 
 class LedgerInputError(DataError):
@@ -55,12 +59,16 @@ def utc_dates(values, column: str) -> pd.Series:
     return parsed
 
 
-def ledger_frame(ids, as_of, version: int, scores, grades, run_id: str, scored_at) -> pd.DataFrame:
-    """The ledger rows of one scoring run, shape (n, 7) in :data:`LEDGER_COLUMNS` order.
+def ledger_frame(ids, as_of, version: int, scores, grades, run_id: str, scored_at,
+                 segments: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ledger rows of one scoring run, shape (n, 7 + k) in :data:`LEDGER_COLUMNS` order, then
+    the k segment columns.
 
     Args:
         ids: record ids, (n,) (made text by :func:`id_text`). as_of: (n,) dates or one date.
         grades: (n,) grade names, or None (no rating scale). scored_at: the run's scoring time.
+        segments: the batch's segment columns, (n, k), stored as :data:`SEGMENT_PREFIX` + name;
+            None or (n, 0): none.
     """
     ids = id_text(ids)
     n = len(ids)
@@ -71,7 +79,16 @@ def ledger_frame(ids, as_of, version: int, scores, grades, run_id: str, scored_a
         "id": ids.astype(object), "as_of": utc_dates(dates, "as_of"),
         "model_version": np.full(n, int(version), dtype="int64"), "score": np.asarray(scores, dtype=float),
         "grade": pd.Series([None] * n if grades is None else list(grades), dtype=object),
-        "run_id": pd.Series([run_id] * n, dtype=object), "scored_at": pd.Series([when] * n)})
+        "run_id": pd.Series([run_id] * n, dtype=object), "scored_at": pd.Series([when] * n),
+        **{f"{SEGMENT_PREFIX}{c}": v.reset_index(drop=True) for c, v in (segments if segments is not None else {}).items()}})
+
+
+def ledger_segments(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The segment columns of ledger rows, named as in the spec, (n, len(columns)); a column the
+    rows never stored (scored before the spec declared it) is all missing."""
+    return pd.DataFrame({c: (frame[f"{SEGMENT_PREFIX}{c}"] if f"{SEGMENT_PREFIX}{c}" in frame.columns
+                             else pd.Series([None] * len(frame), dtype=object)).reset_index(drop=True)
+                         for c in columns}, index=range(len(frame)))
 
 
 def ledger_store(root: str | Path, model: str) -> PartStore:

@@ -20,6 +20,7 @@ from typing import Any
 
 from models.compat import library_guard
 from models.errors import RegistryError, shorten
+from models.identity import current_user
 from models.files import fsync_path, json_default, write_json_atomic  # noqa: F401 (json_default: re-exported)
 from models.integrity import (  # noqa: F401 (IntegrityError, SignatureError, sha256_file: re-exported)
     METADATA_FILE,
@@ -40,7 +41,6 @@ from models.records.registry import (
     METADATA_SCHEMA_VERSION,
     ChampionRetired,
     HistoryEvent,
-    RolledBack,
     UncommittedRemoved,
     VersionMetadata,
     parse_event,
@@ -51,6 +51,8 @@ from models.registry_lock import registry_lock
 from models.registry_tree import (  # noqa: F401 (the errors and root functions: re-exported)
     CHAMPION,
     AliasNotWrittenError,
+    alias_from_history,
+    check_alias_name,
     aliases_in_effect,
     champion_from_history,
     check_writable_root,
@@ -159,9 +161,8 @@ class ModelRegistry:
         stored = self.stored_aliases()
         aliases = aliases_in_effect(stored, self.history())
         if aliases != stored:
-            log.warning("%s: aliases.json names champion %s but history.jsonl's last word is %s (an interrupted "
-                        "promotion, rollback or retirement); %s", self.model, stored.get(CHAMPION),
-                        aliases.get(CHAMPION), action)
+            log.warning("%s: aliases.json says %s but history.jsonl's last word is %s (an interrupted "
+                        "promotion, rollback, retirement or alias move); %s", self.model, stored, aliases, action)
         return aliases, aliases != stored
 
     def stored_aliases(self) -> dict[str, int]:
@@ -260,8 +261,9 @@ class ModelRegistry:
 
         version = self.resolve(ref)
         verified = self.read_verified(version, lambda rel: rel.startswith("model/") or rel in extra)
-        if self.keys is not None and ref in (None, CHAMPION):
-            check_signed_champion(self.model, version, champion_from_history(verified.history))
+        if self.keys is not None and isinstance(ref, str | None) and not is_version_name(ref or ""):
+            check_signed_champion(self.model, version, alias_from_history(verified.history, ref or CHAMPION),
+                                  ref or CHAMPION)
         files = {rel.removeprefix("model/"): data for rel, data in verified.files.items() if rel.startswith("model/")}
         with library_guard(self.model, version, verified.metadata):  # after the checks, before any unpickling
             return load_pipeline_bytes(files), verified
@@ -314,6 +316,7 @@ class ModelRegistry:
         line = stored_json(event, HISTORY_SCHEMA_VERSION)
         line["ts"] = now_utc() if line.get("ts") is None else line["ts"]
         line["model"] = self.model if line.get("model") is None else line["model"]
+        line["who"] = current_user() if not line.get("who") else line["who"]  # models.identity: who acted
         keys = self.keys  # signed mode: every history line is signed (a verify-only role cannot write)
         _append_jsonl(self.history_path, chain_record(line, self.history_path, keys, sign=keys is not None))
 
@@ -357,6 +360,7 @@ class ModelRegistry:
         promote: bool,
         history_event: HistoryEvent | Mapping[str, Any],
         expected_champion: int | None | str = "any",
+        alias: str | None = None,
     ) -> int:
         """Write a new immutable version atomically and optionally make it the champion.
 
@@ -372,6 +376,8 @@ class ModelRegistry:
                 against (None: there was none). If another run moved the champion since, the
                 new version was never compared with the current one: nothing is written and
                 ChampionChangedError is raised. ``"any"`` skips the check.
+            alias: without ``promote``, an alias (``challenger``, :func:`models.aliases.check_alias_name`)
+                to point at the new version; its commit line names it (``alias``).
 
         Returns:
             The new version number.
@@ -385,6 +391,8 @@ class ModelRegistry:
             (with ``promote``): the version is committed and is the champion, but
             ``aliases.json`` could not be written (see :meth:`_write_aliases_committed`).
         """
+        if alias is not None:
+            alias = check_alias_name(alias)
         with self._lock():
             aliases = self._reconcile_unlocked()  # raises on a damaged alias file, before any write
             if promote and expected_champion != "any" and aliases.get(CHAMPION) != expected_champion:
@@ -428,40 +436,26 @@ class ModelRegistry:
             # The commit point: from this line on the version exists for verify() and the audit.
             self._append_history_unlocked({**stored_json(history_event, HISTORY_SCHEMA_VERSION), "version": version,
                                            "metadata_sha256": meta_digest,
-                                           "champion_after": version if promote else aliases.get(CHAMPION)})
-            if promote:
-                aliases[CHAMPION] = version
+                                           "champion_after": version if promote else aliases.get(CHAMPION),
+                                           **({"alias": alias} if alias and not promote else {})})
+            if promote or alias:
+                aliases[CHAMPION if promote else alias] = version
                 self._write_aliases_committed(aliases, f"version {version}", version)
             return version
 
-    def rollback(self, to: int, *, reason: str, run_id: str | None = None) -> int:
-        """Move the champion alias back (or forward) to an existing, intact version.
+    def rollback(self, to: int, *, reason: str, run_id: str | None = None) -> int | None:
+        """Move the champion alias back (or forward) to an existing, intact version
+        (:func:`models.aliases.rollback`; the previous champion: :func:`models.aliases.rollback_previous`).
 
         Returns the previous champion. Raises RegistryError for an unknown version or one
         that is already the champion, IntegrityError for a damaged one, and
         AliasNotWrittenError when the rollback is committed but ``aliases.json`` could not be
-        written (the rollback is in effect for every reader).
+        written (the rollback is in effect for every reader). A damaged ``aliases.json`` is
+        rewritten from the history, and the line records ``repaired_alias_file``.
         """
-        if not self.exists():
-            raise RegistryError(f"no model named {self.model!r} in the registry at {self.root.resolve()}")
-        with self._lock():
-            self.verify(to)
-            repaired = None
-            try:
-                aliases = self._reconcile_unlocked()
-            except RegistryError as err:  # a damaged alias file: rollback is how it is rewritten
-                repaired = str(err)
-                log.warning("%s; rewriting it with the champion from history and this rollback", err)
-                aliases = {}
-            previous = aliases.get(CHAMPION, self._champion_from_history()[1] if repaired else None)
-            if previous == int(to) and not repaired:
-                raise RegistryError(f"{self.model}: version {to} is already the champion")
-            event = RolledBack(version=int(to), previous_champion=previous, champion_after=int(to), reason=reason,
-                               run_id=run_id, repaired_alias_file=repaired)
-            self._append_history_unlocked(event)  # the commit point, then the alias
-            aliases[CHAMPION] = int(to)
-            self._write_aliases_committed(aliases, f"the rollback to version {to}", int(to))
-            return previous
+        from models.aliases import rollback
+
+        return rollback(self, to, reason=reason, run_id=run_id)
 
     def retire_champion(self, *, reason: str, run_id: str | None = None) -> int:
         """Remove the champion alias, so that the next training run is judged by its thresholds

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import uuid
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from models.errors import RegistryError, UsageError
+from models.errors import RegistryError, UsageError, shorten
 from models.jsonl import refuse_link
 
 READ_ONLY_FILE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444
@@ -99,24 +100,90 @@ def champion_from_history(history: Iterable[Mapping[str, Any]]) -> tuple[bool, i
     """
     known, champion = False, None
     for e in history:
-        if "champion_after" in e:
-            known, champion = True, e["champion_after"]
-        elif e.get("event") in ("promoted", "rolled_back") and e.get("version") is not None:
-            known, champion = True, int(e["version"])
+        said, value = champion_statement(e)
+        if said:
+            known, champion = True, value
     return known, champion
 
 
+def champion_statement(line: Mapping[str, Any]) -> tuple[bool, int | None]:
+    """``(says, version)``: whether one history line states the champion, and which (None: no
+    champion), by the rule of :func:`champion_from_history`."""
+    if "champion_after" in line:
+        return True, line["champion_after"]
+    if line.get("event") in ("promoted", "rolled_back") and line.get("version") is not None:
+        return True, int(line["version"])
+    return False, None
+
+
 def aliases_in_effect(stored: Mapping[str, int], history: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """The aliases ``stored`` in ``aliases.json`` with the champion the history names, when the
-    history names one (:func:`champion_from_history`): after a crash between a commit line and
-    the alias write, the history is right."""
+    """The aliases ``stored`` in ``aliases.json`` with every alias the history states set to what
+    it states: the champion (:func:`champion_from_history`) and the other aliases
+    (:func:`named_aliases_from_history`). After a crash between a commit line and
+    the alias write, the history is right; an alias no line states (a file written by hand) is
+    kept as stored."""
+    history = list(history)
     aliases = dict(stored)
     known, named = champion_from_history(history)
-    if known and aliases.get(CHAMPION) != named:
-        aliases.pop(CHAMPION, None)
-        if named is not None:
-            aliases[CHAMPION] = named
+    stated = named_aliases_from_history(history)
+    if known:
+        stated[CHAMPION] = named
+    for name, version in stated.items():
+        if version is None:
+            aliases.pop(name, None)
+        else:
+            aliases[name] = version
     return aliases
+
+
+CHALLENGER = "challenger"
+ALIAS_NAME = re.compile(r"\A[a-z][a-z0-9_-]{0,39}\Z")
+"""An alias name: a lower-case letter, then up to 39 lower-case letters, digits, ``_`` or ``-``
+(never a number, which would read as a version)."""
+ALIAS_EVENTS = ("alias_moved", "registered")
+
+
+def check_alias_name(name: str) -> str:
+    """``name`` if it can be set with :func:`move_alias`.
+
+    Raises:
+        RegistryError: not an alias name (:data:`ALIAS_NAME`), or ``champion`` (moved by the gate,
+            ``finml registry rollback`` and ``retire`` only).
+    """
+    if not isinstance(name, str) or not ALIAS_NAME.fullmatch(name):
+        raise RegistryError(f"{shorten(repr(name))} is not an alias name (a lower-case letter, then up to 39 "
+                            "lower-case letters, digits, '_' or '-')")
+    if name == CHAMPION:
+        raise RegistryError("the champion alias is moved by promotion, `finml registry rollback MODEL --to N` "
+                            "and `finml registry retire`, not by `finml registry alias`")
+    return name
+
+
+def named_aliases_from_history(history: Iterable[Mapping[str, Any]]) -> dict[str, int | None]:
+    """Alias name → version (None: removed) by the history's last statement of each alias other
+    than the champion: an ``alias_moved`` line, a ``registered`` commit line that names an
+    ``alias`` (a run registered as challenger), an ``alias_removed`` line. Aliases no line names
+    are absent (an old registry has only the champion)."""
+    named: dict[str, int | None] = {}
+    for line in history:
+        name = line.get("alias")
+        if not isinstance(name, str) or name == CHAMPION:
+            continue
+        if line.get("event") == "alias_removed":
+            named[name] = None
+        elif line.get("event") in ALIAS_EVENTS and line.get("version") is not None:
+            named[name] = int(line["version"])
+    return named
+
+
+def alias_from_history(history: Iterable[Mapping[str, Any]], name: str) -> tuple[bool, int | None]:
+    """``(known, version)`` of one alias as the history states it (the champion's by
+    :func:`models.registry_tree.champion_from_history`); ``known`` False when no line names it."""
+    history = list(history)
+    if name == CHAMPION:
+        return champion_from_history(history)
+    named = named_aliases_from_history(history)
+    return (name in named), named.get(name)
 
 
 def crash_debris(versions_dir: Path, history_path: Path,

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
             scikit-learn, NumPy, Keras or TensorFlow than the installed one, with a warning
             (``FINML_ALLOW_LIBRARY_MISMATCH``, default false: refused; ``docs/registry.md``,
             Library versions).
+        user: who acts, recorded as ``who`` on every history line (``FINML_USER``; unset: the
+            operating-system user; a deployment run's starter comes first, see
+            :mod:`models.identity`).
+        ui_url: the address of the web front end (``finml ui``), e.g. ``http://127.0.0.1:4400``
+            (``FINML_UI_URL``; ``finml server start`` sets it for its workers). When set, the
+            Prefect artifacts link to its pages and reports instead of local ``file://`` paths
+            (:func:`tasks.report.ui_link`).
         serve_token: the bearer token ``finml serve`` requires on every ``/v1`` request
             (``FINML_SERVE_TOKEN``); needed to bind to any address but the loopback one
             (``docs/serving.md``, Security).
@@ -82,6 +89,8 @@ class Settings(BaseSettings):
     signing_key_file: Path | None = None
     verify_key_file: Path | None = None
     allow_library_mismatch: bool = False
+    user: str | None = None
+    ui_url: str | None = None
     serve_token: SecretStr | None = None
     serve_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     serve_max_records: int = Field(default=10_000, ge=1)

@@ -91,12 +91,12 @@ def spec_differences(stored: ModelSpec, current: ModelSpec) -> list[str]:
     element of a list of the same length (``candidates.1.params.C``) or a list of another length
     (``limitations``). Stored first order, then the current spec's new keys.
 
-    Both are compared in their canonical JSON form (``model_dump(mode="json")``, as hashed by
-    :meth:`ModelSpec.content_hash`), so a field added to the schema since the version was stored
-    compares at its default on both sides (a stored spec without ``intended_use`` or
-    ``limitations`` reads them as blank).
+    Both are compared in their canonical JSON form (:meth:`ModelSpec.canonical_form`, as hashed by
+    :meth:`ModelSpec.content_hash`; ``governance`` is not in it), so a field added to the schema
+    since the version was stored compares at its default on both sides (a stored spec without
+    ``intended_use`` or ``limitations`` reads them as blank).
     """
-    return _differences(stored.model_dump(mode="json"), current.model_dump(mode="json"), "")
+    return _differences(stored.canonical_form(), current.canonical_form(), "")
 
 
 def _join(path: str, key: Any) -> str:

@@ -6,7 +6,7 @@
 Per spec a training deployment (with a drift trigger unless ``drift.on_drift`` and
 ``drift.on_feature_drift`` are both ``alert``; it matches only events whose resource label
 ``finml.action`` is ``retrain``), a monitoring deployment and, for binary classification, a monthly
-back-test deployment, built as dictionaries and written
+back-test deployment, and one weekly ``review-due`` deployment for every model, built as dictionaries and written
 with PyYAML; a team's monitoring ``batch`` survives a rewrite. ``make prefect-yaml`` after adding a spec; what each entry means:
 ``docs/operations.md`` ("prefect.yaml").
 """
@@ -105,6 +105,26 @@ def deployments_for(spec, batch: str = "out_of_time") -> list[dict]:
     return [train, monitor, backtest]
 
 
+REVIEW_CRON = "0 8 * * 1"
+"""When the ``review-due`` deployment runs: Mondays 08:00 UTC (a model overdue for review is
+reminded once a week until its review is recorded)."""
+
+
+def review_deployment() -> dict:
+    """The one ``review-due`` deployment (all models): ``finml.review.due`` for each model whose
+    periodic review is due or overdue (docs/inventory.md)."""
+    return {
+        "name": "review-due",
+        "entrypoint": "flows/review.py:review_due_flow",
+        "description": "Weekly: a finml.review.due event for every model whose periodic review (governance.review_every) "
+                       "is due or overdue.",
+        "tags": ["finml", "governance"],
+        "parameters": {},
+        "schedules": _schedule(REVIEW_CRON),
+        "work_pool": POOL_DEF,
+    }
+
+
 def config_for(specs: list, batches: dict[str, str] | None = None) -> dict:
     """prefect.yaml as a dictionary; ``batches`` maps a model to its monitoring batch."""
     batches = batches or {}
@@ -113,7 +133,8 @@ def config_for(specs: list, batches: dict[str, str] | None = None) -> dict:
         "prefect-version": "3.9.1",
         "definitions": {"work_pools": {"finml_pool": POOL_DEF}, "training_concurrency": ONE_TRAINING_AT_A_TIME},
         "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $FINML_PROJECT_DIR }}"}}],
-        "deployments": [d for s in specs for d in deployments_for(s, batches.get(s.name, "out_of_time"))],
+        "deployments": [*(d for s in specs for d in deployments_for(s, batches.get(s.name, "out_of_time"))),
+                        review_deployment()],
     }
 
 

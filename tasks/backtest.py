@@ -83,6 +83,36 @@ def latest_migration(spec: ModelSpec, ledger: pd.DataFrame) -> dict[str, Any] | 
     return None
 
 
+def matured_segments(spec: ModelSpec, matured: pd.DataFrame) -> list[dict[str, Any]] | None:
+    """The segment table of each version's matured rows (:func:`tasks.segments.measure_segments`
+    with the outcomes, no reference sample, so no PSI): one dict per version and segment, the
+    :class:`~models.records.segments.SegmentRow` fields plus ``version`` and ``jeffreys_light``
+    (``validation.policy``). None for a spec without segments.
+
+    Args:
+        matured: ledger rows with a joined ``outcome`` (their ``segment:<column>`` values as
+            scored; a row scored before the column was declared falls in ``(missing)``).
+
+    Raises:
+        DataError: an unbanded protected segment column holding numbers (see ``measure_segments``).
+    """
+    if not spec.segments:
+        return None
+    from models.ledger import ledger_segments
+    from tasks.segments import measure_segments
+
+    policy = spec.validation.policy
+    out: list[dict[str, Any]] = []
+    for version, part in matured.groupby("model_version", sort=True):
+        frame = ledger_segments(part, spec.segment_columns).assign(
+            score=part["score"].to_numpy(float), outcome=part["outcome"].to_numpy(float))
+        for row in measure_segments(spec, frame, None, outcome_column="outcome", features=[]):
+            record = {"version": int(version), **row.model_dump(exclude={"features", "drifted"})}
+            record["jeffreys_light"] = policy.colour(record["jeffreys_p_value"])
+            out.append(record)
+    return out
+
+
 def backtest_record(spec: ModelSpec, ledger: pd.DataFrame, rows: pd.DataFrame,
                     metadata: dict[int, dict]) -> dict[str, Any]:
     """The whole back-test: versions, migration, vintages beside the estimate from the scores,
@@ -93,7 +123,8 @@ def backtest_record(spec: ModelSpec, ledger: pd.DataFrame, rows: pd.DataFrame,
             (every ledger row, ``outcome`` NaN until matured). metadata: each version's metadata.
 
     Returns:
-        ``{policy, scored, matured, versions: [version_backtest], migration, vintages}``;
+        ``{policy, scored, matured, versions: [version_backtest], migration, vintages, segments}``
+        (``segments``: :func:`matured_segments`, None for a spec without segments);
         ``vintages``: :meth:`tasks.vintages.VintageTable.as_dict` (its ``long_run`` is None until
         a vintage has fully matured).
     """
@@ -106,7 +137,8 @@ def backtest_record(spec: ModelSpec, ledger: pd.DataFrame, rows: pd.DataFrame,
     vintages = vintage_table(rows, spec.backtest.vintage, policy).as_dict()
     return {"policy": {"red": policy.red, "amber": policy.amber, "text": policy.text()},
             "scored": int(len(rows)), "matured": int(len(matured)), "versions": versions,
-            "migration": latest_migration(spec, ledger), "vintages": vintages}
+            "migration": latest_migration(spec, ledger), "vintages": vintages,
+            "segments": matured_segments(spec, matured)}
 
 
 # --------------------------------------------------------------------------- steps of the back-test flow

@@ -34,8 +34,7 @@ def _grade_rows(version: dict[str, Any]) -> pd.DataFrame:
                           "binomial_light": r["binomial_light"]} for r in rows])
 
 
-def report_tables(record: dict[str, Any], join: dict[str, Any] | None,
-                  segments: list[dict[str, Any]] | None = None) -> list[ReportTable]:
+def report_tables(record: dict[str, Any], join: dict[str, Any] | None) -> list[ReportTable]:
     """The report's tables, in reading order: the outcomes join (when this run received a file),
     grades with Jeffreys and binomial p-values per version, the AUC test, concentration, the
     migration matrix, vintages (realised beside the estimate from the scores), the long-run
@@ -94,9 +93,19 @@ def report_tables(record: dict[str, Any], join: dict[str, Any] | None,
         tables.append(ReportTable("long_run", "Long-run average default rate",
                                   "Arithmetic mean of the vintages' default rates against the mean of their mean PDs "
                                   "(EBA/GL/2017/16 paragraphs 80-81).", frame))
+    segments = record.get("segments")
     if segments:
-        tables.append(ReportTable("segments", "Segments", "Per segment value; segments below the minimum size are "
-                                  "reported as too small to judge.", pd.DataFrame(segments)))
+        columns = ["version", "column", "segment", "current_rows", "current_share", "too_small", "labelled_rows",
+                   "events", "event_rate", "mean_predicted", "roc_auc", "brier", "jeffreys_p_value",
+                   "jeffreys_light", "note"]
+        frame = pd.DataFrame(segments).reindex(columns=columns).rename(
+            columns={"current_rows": "rows", "current_share": "share", "mean_predicted": "mean_pd",
+                     "jeffreys_p_value": "jeffreys_p"})
+        tables.append(ReportTable(
+            "segments", "Segments of the matured outcomes",
+            "Per version and value (or band) of the spec's segments: event rate against mean PD, ROC AUC, Brier score "
+            f"and the one-sided Jeffreys test (colours: {policy}). A segment with fewer rows than "
+            "fairness.min_group_rows is too small to judge and has no figures. Measured, not a verdict.", frame))
     return tables
 
 

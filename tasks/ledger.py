@@ -83,7 +83,8 @@ def ledger_scored_rows(spec: ModelSpec, registry_root: Path, table: pd.DataFrame
         grades = list(grade_names(spec.rating_scale, pd.Series(scores).to_numpy()))
     dates = batch_as_of(spec, table, as_of, scored_at)
     dates = dates.reset_index(drop=True) if isinstance(dates, pd.Series) else dates
-    frame = ledger_frame(table[spec.id_columns[0]], dates, version, scores, grades, run_id, scored_at)
+    segments = table[[c for c in spec.segment_columns if c in table.columns]] if spec.segments else None
+    frame = ledger_frame(table[spec.id_columns[0]], dates, version, scores, grades, run_id, scored_at, segments)
     parts = append_ledger(registry_root, spec.name, frame, run_id)
     return {"rows": int(len(frame)), "parts": [p.path for p in parts], "reason": None}
 

@@ -24,6 +24,7 @@ from models.records.gate import ChampionRescoring
 from models.records.registry import (
     Promoted,
     ReferenceInfo,
+    Registered,
     Rejected,
     Stopped,
     VersionMetadata,
@@ -79,6 +80,10 @@ class TrainingEvidence:
         leakage: the leakage guards' findings (single-feature screen, point in time, duplicates).
         table: the development modelling table (every row the model was developed on, in time
             order if time-ordered); plan: its split plan. The reference sample is drawn from them.
+        who: who started the run (:func:`models.identity.current_user`; None: the registry's rule
+            when it writes).
+        register_as: an alias (``challenger``) to register the version as when the gate fails
+            only champion rules (:func:`registers_as`); None: such a run is rejected.
     """
 
     spec: ModelSpec
@@ -100,16 +105,19 @@ class TrainingEvidence:
     monotonic: dict[str, Any] | None = None
     reasons: dict[str, Any] | None = None
     market_tests: dict[str, Any] = field(default_factory=dict)
+    who: str | None = None
+    register_as: str | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
         return self.evaluation.metrics
 
 
-def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
+def build_metadata(ev: TrainingEvidence, promoted: bool, alias: str | None = None) -> VersionMetadata:
     """The metadata record of a version (or of a rejected run's evidence, ``rejected.json``);
     ``version`` and ``files`` are added by ``ModelRegistry.publish``; ``reference`` (what
-    ``reference.parquet`` holds, :func:`reference_info`) is recorded for a promoted version only."""
+    ``reference.parquet`` holds, :func:`reference_info`) is recorded for a stored version only: a
+    promoted one, or one registered as ``alias`` (the challenger; ``decision.alias``)."""
     spec = ev.spec
     evaluation = ev.evaluation
     return VersionMetadata(
@@ -117,7 +125,8 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         task=spec.task,
         description=spec.description,
         created_at=now_utc(),
-        run={"id": ev.run_id, "reason": ev.reason, "started_at": ev.started_at},
+        run={"id": ev.run_id, "reason": ev.reason, "started_at": ev.started_at,
+             **({"who": ev.who} if getattr(ev, "who", None) else {})},
         spec_sha256=spec.content_hash(),
         spec=spec.model_dump(mode="json"),
         data=ev.data,
@@ -147,10 +156,10 @@ def build_metadata(ev: TrainingEvidence, promoted: bool) -> VersionMetadata:
         model_confidence_set=ev.market_tests.get("model_confidence_set"),
         pesaran_timmermann=ev.market_tests.get("pesaran_timmermann"),
         forecast=getattr(evaluation, "forecast", None),
-        reference=reference_info(ev) if promoted else None,
+        reference=reference_info(ev) if promoted or alias else None,
         champion_comparison=ev.champion,
         gate=ev.gate,
-        decision={"promoted": promoted, "reason": ev.gate.reason()},
+        decision={"promoted": promoted, "reason": ev.gate.reason(), **({"alias": alias} if alias else {})},
         lineage={"libraries": library_versions(), "git": git_commit()},
     )
 
@@ -235,11 +244,12 @@ def _write_reports(ev: TrainingEvidence, metadata: dict[str, Any], folder: Path)
     return sorted(p.name for p in folder.iterdir())
 
 
-def version_writer(ev: TrainingEvidence):
-    """Return the ``write(folder, version)`` callable that ``ModelRegistry.publish`` runs."""
+def version_writer(ev: TrainingEvidence, alias: str | None = None):
+    """Return the ``write(folder, version)`` callable that ``ModelRegistry.publish`` runs: a
+    promoted version, or (``alias``) one registered as that alias without promotion."""
 
     def write(folder: Path, version: int) -> dict[str, Any]:
-        metadata = build_metadata(ev, promoted=True).to_json()
+        metadata = build_metadata(ev, promoted=alias is None, alias=alias).to_json()
         model_dir = folder / "model"
         model_dir.mkdir()
         save_pipeline(ev.best.pipeline, model_dir)
@@ -262,15 +272,28 @@ class Decision:
     champion_after: int | None
     reason: str
     evidence_path: str | None = None
+    alias: str | None = None
+    """The alias the version was registered as (a challenger the gate kept out), else None."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
+def registers_as(ev: TrainingEvidence) -> bool:
+    """True when the run is to be registered as ``ev.register_as`` (the challenger): an alias was
+    asked for and the gate failed champion rules only — every sanity, threshold, baseline,
+    monotonic and confidence-set rule passed."""
+    failed = ev.gate.failed
+    return bool(getattr(ev, "register_as", None)) and bool(failed) and all(v.rule == "champion" for v in failed)
+
+
 def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Decision:
     """Promote when every gate rule passed; otherwise record the rejection and change nothing else.
 
-    A passing challenger becomes a new version and the champion. A failing one is logged in
+    A passing challenger becomes a new version and the champion. One that failed only champion
+    rules, run with ``register_as`` (:func:`registers_as`), becomes a new version that the alias
+    names (``registered`` commit line with ``alias`` and ``failed_rules``), the champion unchanged.
+    A failing one is logged in
     ``history.jsonl`` (event ``rejected``, with the failed rules) and its evidence is written
     to ``<reports_root>/<model>/<run>/rejected.json``. When the version is committed but the
     alias file could not be written (a full disk), the decision is the promotion, and its reason
@@ -284,10 +307,21 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
     history = {
         "run_id": ev.run_id, "reason": ev.reason, "candidate": ev.best.spec.name,
         "primary_metric": ev.spec.gate.primary_metric, "value": ev.metrics.get(ev.spec.gate.primary_metric),
-        "champion_before": before,
+        "champion_before": before, **({"who": ev.who} if getattr(ev, "who", None) else {}),
     }
     failed = [v.sentence for v in ev.gate.failed]
     reason = ev.gate.reason()
+    if registers_as(ev):
+        alias = ev.register_as
+        try:
+            version = registry.publish(version_writer(ev, alias=alias), promote=False, alias=alias,
+                                       history_event=Registered(**history, failed_rules=failed))
+        except AliasNotWrittenError as err:  # committed, and the alias per the history
+            version, reason = err.version, f"{reason}; but {err}"
+        return Decision(ev.spec.name, False, version, before, before,
+                        f"not promoted: {reason}; registered as {alias} v{version}", alias=alias)
+    if getattr(ev, "register_as", None) and not ev.gate.passed:
+        reason = f"{reason} (not registered as {ev.register_as}: a rule other than a champion rule failed)"
     if ev.gate.passed:
         try:
             version = registry.publish(
@@ -314,7 +348,8 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
     return Decision(ev.spec.name, False, None, before, before, reason, str(evidence))
 
 
-def record_stop(model: str, registry_root: Path, *, run_id: str | None, reason: str, err: BaseException) -> bool:
+def record_stop(model: str, registry_root: Path, *, run_id: str | None, reason: str, err: BaseException,
+                who: str | None = None) -> bool:
     """Record a run that bad data stopped before its gate as a ``stopped`` line of the model's
     ``history.jsonl`` (under the model's lock): the error's class and message, the run and why it
     ran. Nothing else is written and nothing is promoted.
@@ -327,7 +362,7 @@ def record_stop(model: str, registry_root: Path, *, run_id: str | None, reason: 
     """
     try:
         ModelRegistry(registry_root, model).append_history(
-            Stopped(run_id=run_id, reason=reason, error=type(err).__name__, cause=str(err)))
+            Stopped(run_id=run_id, reason=reason, error=type(err).__name__, cause=str(err), who=who))
         return True
     except (FinmlError, OSError) as problem:
         log.warning("%s: the stopped run could not be recorded in the history: %s", model, problem)
@@ -345,7 +380,7 @@ def promote_or_reject(
     gate: GateResult, registry_root: Path, reports_root: Path, warnings: list[str] | None = None,
     leakage: dict[str, Any] | None = None, table=None, drivers: dict[str, Any] | None = None,
     monotonic: dict[str, Any] | None = None, reasons: dict[str, Any] | None = None,
-    market_tests: dict[str, Any] | None = None,
+    market_tests: dict[str, Any] | None = None, who: str | None = None, register_as: str | None = None,
 ) -> Decision:
     """Assemble the run's evidence and promote or record the rejection (see :func:`decide`).
 
@@ -355,7 +390,8 @@ def promote_or_reject(
     directions (:func:`tasks.monotonic.check_monotonic`), recorded in the metadata and the card;
     ``reasons`` the cut-off and reference profile of adverse-action reasons
     (:func:`tasks.reasons.adverse_action_record`); ``market_tests`` the holdout's VaR back-test, model
-    confidence set and Pesaran-Timmermann test (:func:`tasks.market_tests.market_tests`).
+    confidence set and Pesaran-Timmermann test (:func:`tasks.market_tests.market_tests`); ``who``
+    who started the run; ``register_as`` the alias of a run that fails only champion rules.
     """
     best = next(fc for fc in fitted if fc.spec.name == evaluation.best)
     evidence = TrainingEvidence(
@@ -363,6 +399,6 @@ def promote_or_reject(
         validation={k: v for k, v in validation.as_dict().items() if k != "outcomes"} | {"table_warnings": warnings or []},
         split=plan.describe(table, spec.time_axis, spec.time_kind), evaluation=evaluation, best=best, champion=champion, gate=gate,
         table=table, plan=plan, leakage=leakage or {}, validation_markdown=validation.to_markdown(), drivers=drivers,
-        monotonic=monotonic, reasons=reasons, market_tests=market_tests or {},
+        monotonic=monotonic, reasons=reasons, market_tests=market_tests or {}, who=who, register_as=register_as,
     )
     return decide(evidence, Path(registry_root), Path(reports_root))

@@ -239,12 +239,15 @@ def render_model_card(meta: dict[str, Any]) -> str:
     gate = meta["gate"]
     champ = meta.get("champion_comparison")
     promoted = meta["decision"]["promoted"]
-    title = (f"# Model card: {meta['model']} v{meta.get('version', '?')}" if promoted
-             else f"# Model card: {meta['model']} — challenger NOT promoted")
+    alias = meta["decision"].get("alias")  # a version registered as the challenger, not promoted
+    title = (f"# Model card: {meta['model']} v{meta.get('version', '?')}" + (f" ({alias}, not promoted)" if alias else "")
+             if promoted or alias else f"# Model card: {meta['model']} — challenger NOT promoted")
     lines = [
         title,
         "",
-        f"*Created {meta['created_at']} by run `{meta['run']['id']}` (reason: {meta['run']['reason']}).*",
+        f"*Created {meta['created_at']} by run `{meta['run']['id']}`"
+        + (f", started by {meta['run']['who']}" if meta["run"].get("who") else "")
+        + f" (reason: {meta['run']['reason']}).*",
         "",
         "## Purpose and intended use",
         "",
@@ -324,7 +327,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "",
         "## Promotion record",
         "",
-        f"- Decision: {'promoted to champion' if promoted else 'not promoted'} — {meta['decision']['reason']}",
+        f"- Decision: {'promoted to champion' if promoted else f'registered as {alias}, not promoted' if alias else 'not promoted'}"
+        f" — {meta['decision']['reason']}",
         f"- Spec SHA-256: `{meta['spec_sha256']}`",
         f"- Code: git `{meta['lineage']['git'].get('commit')}`" + (" (uncommitted changes)" if meta["lineage"]["git"].get("dirty") else ""),
         "- Libraries: " + ", ".join(f"{k} {v}" for k, v in meta["lineage"]["libraries"].items()),
@@ -370,6 +374,8 @@ def training_summary_markdown(
     """The markdown summary of one training run (a Prefect artifact)."""
     head = (
         f"promoted as version **{decision['version']}** (champion)" if decision["promoted"]
+        else f"**not promoted**, registered as version **{decision['version']}** ({decision['alias']}); champion stays "
+             f"{('v' + str(decision['champion_after'])) if decision['champion_after'] else 'unset'}" if decision.get("alias")
         else f"**not promoted**; champion stays {('v' + str(decision['champion_after'])) if decision['champion_after'] else 'unset'}"
     )
     return "\n".join([
@@ -432,13 +438,41 @@ def publish_table(key: str, rows: list[dict[str, Any]], description: str) -> Non
     create_table_artifact(table=rows, key=key, description=description, _sync=True)  # also from an async flow's body (Prefect's async_dispatch)
 
 
+def ui_link(link: str, settings=None) -> str:
+    """``link`` as the web front end's address when ``FINML_UI_URL`` is set: a ``file://`` URI of a
+    file under the reports folder becomes ``<ui>/reports/<path>``, under the registry
+    ``<ui>/registry/<path>`` (:mod:`flows.ui` serves both); a relative page (``models/m``) becomes
+    ``<ui>/models/m``. Without the setting, or for a file outside both folders, ``link`` unchanged."""
+    from pathlib import Path
+    from urllib.parse import quote, unquote, urlparse
+
+    from models.settings import get_settings
+
+    settings = settings or get_settings()
+    base = (settings.ui_url or "").rstrip("/")
+    if not base:
+        return link
+    parsed = urlparse(link)
+    if parsed.scheme != "file":
+        return link if parsed.scheme else f"{base}/{link.lstrip('/')}"
+    path = Path(unquote(parsed.path)).resolve()
+    for prefix, root in (("reports", settings.reports_dir), ("registry", settings.registry_dir)):
+        try:
+            return f"{base}/{prefix}/{quote(path.relative_to(Path(root).resolve()).as_posix())}"
+        except ValueError:
+            continue
+    return link
+
+
 def publish_link(key: str, link: str, description: str) -> None:
-    """Create a link artifact (inside a flow or task run; a no-op outside)."""
+    """Create a link artifact (inside a flow or task run; a no-op outside); the link goes through
+    :func:`ui_link`, so with ``FINML_UI_URL`` set a report links to the web front end, not to a
+    local file."""
     if not _in_run():
         return
     from prefect.artifacts import create_link_artifact
 
-    create_link_artifact(link=link, key=key, description=description, _sync=True)  # also from an async flow's body (Prefect's async_dispatch)
+    create_link_artifact(link=ui_link(link), key=key, description=description, _sync=True)  # also from an async flow's body (Prefect's async_dispatch)
 
 
 def model_resource(model: str, labels: dict[str, str] | None = None) -> dict[str, str]:

@@ -8,11 +8,12 @@ them, so ``finml --help`` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
-from flows.cli import backtest, monitoring, registry, serve, server, training, validate
+from flows.cli import backtest, inventory, monitoring, registry, serve, server, training, ui, validate
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_CODES_HELP,
@@ -40,7 +41,7 @@ __all__ = [
 
 app = typer.Typer(help="finml: an MLOps platform for financial models, orchestrated by Prefect.", no_args_is_help=True,
                   epilog=EXIT_CODES_HELP)
-registry_app = typer.Typer(help="Inspect the model registry and move the champion alias.", no_args_is_help=True)
+registry_app = typer.Typer(help="Inspect the model registry and move its aliases (champion, challenger, your own).", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 server_app = typer.Typer(help="A local Prefect server with a worker and every deployment of prefect.yaml.",
                          no_args_is_help=True)
@@ -69,12 +70,16 @@ app.command("monitor")(monitoring.monitor_cmd)
 app.command("score")(monitoring.score_cmd)
 app.command("monitor-history")(monitoring.monitor_history_cmd)
 app.command("serve")(serve.serve_cmd)
+app.command("ui")(ui.ui_cmd)
+app.command("inventory")(inventory.inventory_cmd)
+app.command("review")(inventory.review_cmd)
 backtest.register(app)
 
 registry_app.command("list")(registry.registry_list)
 registry_app.command("show")(registry.registry_show)
 registry_app.command("rollback")(registry.registry_rollback)
 registry_app.command("retire")(registry.registry_retire)
+registry_app.command("alias")(registry.registry_alias)
 registry_app.command("history")(registry.registry_history)
 registry_app.command("gc")(registry.registry_gc)
 registry_app.command("verify")(registry.registry_verify)
@@ -91,6 +96,10 @@ def main() -> None:  # pragma: no cover - console script entry point
     signal, exit at once with 128 + its number. (A command that runs flows here keeps Prefect's
     console from repeating the error it prints: :func:`flows.cli.common.quiet_prefect_console`.)"""
     _install_interrupt_handler()
+    from flows.server_address import RECORDED_SERVER_NOTE, use_recorded_server
+
+    if use_recorded_server():  # before Prefect reads its settings; said by the commands that run flows
+        os.environ[RECORDED_SERVER_NOTE] = "1"
     try:
         validate.standalone()  # this process runs one command: `finml validate` needs no Prefect
         app()

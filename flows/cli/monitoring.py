@@ -154,6 +154,8 @@ def monitor_cmd(
     demo_period: bool = typer.Option(False, "--demo-period",
                                      help="Use the spec's held-back later period of its built-in data."),
     version: Optional[str] = typer.Option(None, "--version", help="Version number or alias (default: champion)."),
+    alias: Optional[str] = typer.Option(None, "--alias",
+                                        help="An alias to monitor (challenger, or a named alias): as --version NAME."),
     deployment: bool = typer.Option(
         False, "--deployment",
         help="Start the model's deployment (monitor-model/monitor-MODEL) on the Prefect server instead of running "
@@ -173,6 +175,9 @@ def monitor_cmd(
         _fail("give --batch PATH or --demo-period: neither was given", code=2)
     if batch is not None and demo_period:
         _fail("give --batch PATH or --demo-period, not both: both were given", code=2)
+    if alias is not None and version is not None:
+        _fail("give --version or --alias, not both", code=EXIT_USAGE)
+    version = alias if alias is not None else version
     if fail_on_alarm and deployment:
         _fail("--fail-on-alarm reads the verdict of a run made here: it cannot be used with --deployment",
               code=EXIT_USAGE)
@@ -258,10 +263,18 @@ def score_cmd(
     print_scoring(model, result)
 
 
-def monitor_history_cmd(model: str = typer.Argument(..., help="Model name.")) -> None:
+def monitor_history_cmd(
+    model: str = typer.Argument(..., help="Model name."),
+    as_json: bool = typer.Option(False, "--json", help="Print every monitoring record in full, as JSON."),
+) -> None:
     """Every recorded monitoring run of a model, oldest first."""
     with _registry_errors():
         runs = _existing_model(model).monitoring_records()
+    if as_json:
+        import json
+
+        console.print_json(json.dumps({"model": model, "runs": [r.model_dump(mode="json") for r in runs]}))
+        return
     if not runs:
         console.print(f"No monitoring runs recorded for {model}.")
         return

@@ -1,5 +1,5 @@
-"""``finml registry``: list the models, show a version, move or remove the champion alias, read a
-model's history, verify the registry's integrity and create a signing key pair."""
+"""``finml registry``: list the models, show a version, move or remove the champion and the other
+aliases, read a model's history, verify the registry's integrity and create a signing key pair."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from rich.table import Table
 from flows.cli.common import _existing_model, _fail, _fmt, _registry_errors, console, err_console
 
 
-def registry_list() -> None:
+def registry_list(
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON (a damaged model with its error)."),
+) -> None:
     """Every model in the registry with its champion version and primary metric."""
     from models.registry import ModelRegistry, RegistryError, list_models
     from models.settings import get_settings
@@ -23,9 +25,10 @@ def registry_list() -> None:
     if root.exists() and not root.is_dir():
         _fail(f"FINML_REGISTRY_DIR={root}: not a folder")
     names = list_models(root)
-    if not names:
+    if not names and not as_json:
         console.print(f"The registry at {root} is empty. Train a model first: finml train MODEL")
         return
+    rows: list[dict] = []
     table = Table(title=f"Registry {root}")
     for col in ("model", "champion", "primary metric", "value", "versions", "champion created", "last event"):
         table.add_column(col)
@@ -43,12 +46,21 @@ def registry_list() -> None:
             history = reg.history_events()
         except (RegistryError, OSError, ValueError, KeyError) as err:  # one damaged model must not hide the others
             table.add_row(name, "?", "-", "-", "-", "-", f"damaged: {err}")
+            rows.append({"model": name, "damaged": str(err)})
             damaged.append(name)
             continue
         last = f"{history[-1].event} {history[-1].ts}" if history else "-"
         table.add_row(name, f"v{champ}" if champ else "-", metric, value,
                       ", ".join(map(str, reg.list_versions())) or "-", created, last)
-    console.print(table)
+        rows.append({"model": name, "champion": champ, "primary_metric": None if metric == "-" else metric,
+                     "value": meta.metrics.get(metric) if champ is not None else None,
+                     "versions": reg.list_versions(), "champion_created": None if created == "-" else created,
+                     "last_event": history[-1].event if history else None,
+                     "last_event_ts": history[-1].ts if history else None})
+    if as_json:
+        console.print_json(json.dumps({"registry": str(root), "models": rows}))
+    else:
+        console.print(table)
     if damaged:  # scripts must be able to tell
         _fail(f"damaged: {', '.join(damaged)} (see the table)")
 
@@ -92,15 +104,53 @@ def registry_show(
 
 def registry_rollback(
     model: str = typer.Argument(..., help="Model name."),
-    to: int = typer.Option(..., "--to", help="Version to make the champion again."),
+    to: Optional[str] = typer.Option(None, "--to", help="Version to make the champion, or an alias (challenger) "
+                                                       "to roll forward to champion (the alias is then removed)."),
+    previous: bool = typer.Option(False, "--previous", help="Make the previous champion the champion again."),
     reason: str = typer.Option("manual rollback", help="Recorded in the history."),
 ) -> None:
-    """Move the champion alias to an earlier (intact) version; recorded in the history."""
+    """Move the champion alias to an earlier (intact) version, to the previous champion, or roll a
+    challenger forward to champion; recorded in the history with who and why."""
+    from models.aliases import promote_alias, rollback_previous
+    from models.registry_tree import is_version_name
 
+    if (to is None) == (not previous):
+        _fail("give --to N (or --to ALIAS) or --previous" + (", not both" if previous else ""), code=2)
     with _registry_errors():
-        previous = _existing_model(model).rollback(to, reason=reason)
-    console.print(f"{model}: champion moved from v{previous} to v{to}" if previous not in (None, to)
-                  else f"{model}: v{to} is the champion" + (" (there was none)" if previous is None else ""))
+        reg = _existing_model(model)
+        if previous:
+            before, target = rollback_previous(reg, reason=reason)
+        elif is_version_name(to):
+            before, target = reg.rollback(int(to), reason=reason), int(to)
+        else:
+            before, target = promote_alias(reg, to, reason=reason)
+            console.print(f"{model}: {to} v{target} rolled forward; the alias {to} is removed", highlight=False)
+    console.print(f"{model}: champion moved from v{before} to v{target}" if before not in (None, target)
+                  else f"{model}: v{target} is the champion" + (" (there was none)" if before is None else ""))
+
+
+def registry_alias(
+    model: str = typer.Argument(..., help="Model name."),
+    name: str = typer.Argument(..., help="Alias: challenger, or a name of your own (not champion)."),
+    to: Optional[int] = typer.Option(None, "--to", help="Version the alias names from now on."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the alias."),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded in the history; required)."),
+) -> None:
+    """Set, move or remove an alias other than the champion (a challenger is monitored and scored in
+    the shadow, never serving decisions); recorded in the history with who and why."""
+    from models.aliases import move_alias, remove_alias
+
+    if (to is None) == (not remove):
+        _fail("give --to N or --remove" + (", not both" if remove else ""), code=2)
+    with _registry_errors():
+        reg = _existing_model(model)
+        if remove:
+            was = remove_alias(reg, name, reason=reason)
+            console.print(f"{model}: alias {name} removed (it named v{was})", highlight=False)
+            return
+        was = move_alias(reg, name, to, reason=reason)
+    console.print(f"{model}: alias {name} moved from v{was} to v{to}" if was is not None
+                  else f"{model}: alias {name} set to v{to}", highlight=False)
 
 
 def registry_retire(
@@ -117,20 +167,31 @@ def registry_retire(
                   f"baselines alone (undo: finml registry rollback {model} --to {retired})")
 
 
-def registry_history(model: str = typer.Argument(..., help="Model name.")) -> None:
+def registry_history(
+    model: str = typer.Argument(..., help="Model name."),
+    as_json: bool = typer.Option(False, "--json", help="Print every history event in full, as JSON."),
+) -> None:
     """The model's history: promotions, rejections, stopped runs and rollbacks, oldest first."""
     with _registry_errors():
         events = _existing_model(model).history_events()
+    if as_json:
+        console.print_json(json.dumps({"model": model, "events": [e.model_dump(mode="json") for e in events]}))
+        return
     table = Table(title=f"History of {model}")
-    for col in ("time", "event", "version", "run", "details"):
+    for col in ("time", "event", "version", "who", "run", "details"):
         table.add_column(col, overflow="fold")
     for e in events:
-        details = getattr(e, "gate", None) or "; ".join(getattr(e, "failed_rules", [])) or ""
+        details = getattr(e, "gate", None) or "; ".join(getattr(e, "failed_rules", None) or []) or ""
+        alias = {"registered": "as {}", "rolled_back": "from {}"}.get(e.event, "{}").format(
+            getattr(e, "alias", None) or getattr(e, "from_alias", None))
+        if getattr(e, "alias", None) or getattr(e, "from_alias", None):  # alias moves, a challenger registered or rolled forward
+            details = alias + (f" (was v{e.previous})" if getattr(e, "previous", None) else "") + \
+                (f"; {details}" if details else "")
         if e.event == "stopped":  # bad data stopped the run before its gate: the error and its cause
             details = f"{getattr(e, 'error', None) or 'error'}: {getattr(e, 'cause', '')}"
         if e.reason and e.reason not in details:  # why the run was started, or why a rollback
             details = f"{details} (reason: {e.reason})" if details else e.reason
-        table.add_row(e.ts or "-", e.event, _fmt(e.version), str(e.run_id or "-")[:8], details)
+        table.add_row(e.ts or "-", e.event, _fmt(e.version), e.who or "-", str(e.run_id or "-")[:8], details)
     console.print(table)
 
 

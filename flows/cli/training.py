@@ -73,7 +73,9 @@ def _source_text(src) -> str:
     return src.path if src.kind == "file" else "SQL query"
 
 
-def models_cmd() -> None:
+def models_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the specs as JSON (one object per spec)."),
+) -> None:
     """List the model specs: name, task, data source, primary metric, schedules.
 
     Each invalid spec is named with its error (stderr); the valid ones are still listed; exit code 1 if any is invalid.
@@ -86,12 +88,24 @@ def models_cmd() -> None:
         specs, broken = scan_specs(settings.specs_dir)
     except SpecError as err:
         _fail(str(err))
-    if specs:
+    if as_json:
+        import json
+
+        console.print_json(json.dumps({"specs_dir": str(settings.specs_dir), "models": [_spec_row(s) for s in specs],
+                                       "invalid": sorted(map(str, broken))}))
+    elif specs:
         _print_specs(specs, settings.specs_dir)
     for message in broken.values():
         _error_line(message)
     if broken:
         raise typer.Exit(1)
+
+
+def _spec_row(s) -> dict:
+    """One spec as the models table shows it (JSON-ready)."""
+    return {"model": s.name, "task": s.task, "source": _source_text(s.source), "primary_metric": s.gate.primary_metric,
+            "candidates": [c.name for c in s.candidates], "schedules": {"train": s.schedules.train, "monitor": s.schedules.monitor,
+                          "backtest": s.schedules.backtest if s.task == "binary_classification" else None}}
 
 
 def _print_specs(specs, specs_dir) -> None:
@@ -113,6 +127,10 @@ def train_cmd(
         help="Start the model's deployment (train-model/train-MODEL) on the Prefect server (PREFECT_API_URL) "
              "instead of running here, and wait for its result."),
     timeout: float = typer.Option(3600, help="With --deployment: seconds to wait for the run(s) to finish."),
+    register_as: Optional[str] = typer.Option(
+        None, "--register-as",
+        help="An alias (challenger): a run that fails only the champion comparison, passing every other rule, "
+             "becomes a version this alias names (monitor it with finml monitor MODEL --alias challenger)."),
 ) -> None:
     """Train, evaluate, gate and promote a model (or all of them) through Prefect.
 
@@ -130,6 +148,16 @@ def train_cmd(
         _fail("give a MODEL or --all, not both", code=2)
     if not all_models and model is None:
         _fail("give a MODEL (see `finml models`) or --all", code=2)
+    if register_as is not None:
+        from models.aliases import check_alias_name
+        from models.errors import RegistryError
+
+        if all_models:
+            _fail("--register-as applies to one MODEL, not --all", code=2)
+        try:
+            check_alias_name(register_as)
+        except RegistryError as err:
+            _fail(f"--register-as: {err}", code=2)
     left_out = 0  # with --all: the specs named on stderr and not trained
     if deployment:
         if model:
@@ -137,8 +165,9 @@ def train_cmd(
             names = [model]
         else:
             names, left_out = scan_spec_names()
-        outcomes = _run_deployments([("train", name, {"model_name": name, "reason": reason}) for name in names],
-                                    timeout)
+        extra = {"register_as": register_as} if register_as else {}
+        outcomes = _run_deployments([("train", name, {"model_name": name, "reason": reason, **extra})
+                                     for name in names], timeout)
         for o in outcomes:
             card = model_card_line(o) if deployment_rejected(o) else None
             if card:
@@ -153,7 +182,7 @@ def train_cmd(
         names = [model]
     else:
         names, left_out = preflight_train_all()  # each spec that fails is named and left out, before Prefect
-    rows = _run_training(names, reason, parent=all_models)
+    rows = _run_training(names, reason, parent=all_models, **({"register_as": register_as} if register_as else {}))
     print_summary(rows, "Training summary")
     _say_left_out(left_out)
     code = EXIT_ERROR if left_out else training_exit_code(rows)
@@ -170,7 +199,8 @@ def _say_left_out(count: int) -> None:
         _error_line(f"{count} spec(s) in {get_settings().specs_dir} not trained (each named above, before the runs)")
 
 
-def _run_training(models: list[str] | None, reason: str, parent: bool = False) -> list[dict[str, Any]]:
+def _run_training(models: list[str] | None, reason: str, parent: bool = False,
+                  register_as: str | None = None) -> list[dict[str, Any]]:
     """Train ``models`` (None: every spec, as ``train_all`` finds them) through Prefect: one model in
     its own run, ``train-<model>-…``, unless ``parent`` (``--all``), several under the ``train-all``
     parent flow. Returns one summary per model."""
@@ -196,7 +226,8 @@ def _run_training(models: list[str] | None, reason: str, parent: bool = False) -
 
     try:
         if models and len(models) == 1 and not parent:  # one model: its own run, train-<model>-…, not a train-all parent
-            return [train_one(models[0], reason, runner)]
+            extra = {"register_as": register_as} if register_as else {}
+            return [train_one(models[0], reason, runner, **extra)]
         with tags("finml", "training", *(models or [])):  # each model's subflow also carries its own name
             return train_all.with_options(task_runner=runner)(reason=reason, models=models)
     except RuntimeError as err:

@@ -24,8 +24,10 @@ stored object without the field reads as this version. Same keys as version 2.""
 METADATA_SCHEMA_VERSION = 2
 """``metadata.json`` as written today: version 1 plus ``schema_version``."""
 
-HISTORY_SCHEMA_VERSION = 2
-"""A ``history.jsonl`` line as written today: version 1 plus ``schema_version``."""
+HISTORY_SCHEMA_VERSION = 3
+"""A ``history.jsonl`` line as written today: version 2 (version 1 plus ``schema_version``) plus
+``who`` on every line and the alias events (``alias_moved``, ``alias_removed``, a ``registered``
+line naming an ``alias``). Lines of versions 1 and 2 read into the same records (``who`` None)."""
 
 
 class StoredRecord(Record):
@@ -70,7 +72,8 @@ class StoredRecord(Record):
 
 
 class RunInfo(Record):
-    """The training run that made the version: Prefect flow-run id, why it ran, when it started."""
+    """The training run that made the version: Prefect flow-run id, why it ran, when it started,
+    and, as an extra key when known, ``who`` started it (:mod:`models.identity`)."""
 
     id: str | None = None
     reason: str | None = None
@@ -113,7 +116,9 @@ class SelectedCandidate(Record):
 
 
 class DecisionInfo(Record):
-    """Whether the run promoted the version, and the gate's reason in words."""
+    """Whether the run promoted the version, and the gate's reason in words; an extra key
+    ``alias`` (only then) names the alias (``challenger``) that a version which failed only
+    champion rules was registered as."""
 
     promoted: bool
     reason: str
@@ -218,7 +223,7 @@ class HistoryEvent(StoredRecord):
 
     SCHEMA_VERSION: ClassVar[int] = HISTORY_SCHEMA_VERSION
     KIND: ClassVar[str | None] = None
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"prev_sha256", "signature"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"prev_sha256", "signature", "who"})
 
     event: str
     ts: str | None = None
@@ -226,6 +231,9 @@ class HistoryEvent(StoredRecord):
     version: int | None = None
     run_id: str | None = None
     reason: str | None = None
+    who: str | None = None
+    """Who acted (:func:`models.identity.current_user`; added on append; None on lines written
+    before it was recorded)."""
     prev_sha256: str | None = None
     """SHA-256 of the line before (added on append; ``"0" * 64`` for a file's first line; absent
     from lines written before the chain)."""
@@ -270,15 +278,17 @@ class Rejected(_TrainingOutcome):
 class RolledBack(HistoryEvent):
     """``finml registry rollback``: the champion moved to ``version`` from ``previous_champion``
     (None: there was none). ``repaired_alias_file`` (only when it happened) is the error of the
-    damaged ``aliases.json`` that this rollback rewrote."""
+    damaged ``aliases.json`` that this rollback rewrote; ``from_alias`` (only when it happened) the
+    alias (``challenger``) whose version was rolled forward to champion."""
 
     KIND: ClassVar[str] = "rolled_back"
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = HistoryEvent.OMIT_IF_NONE | {"repaired_alias_file"}
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = HistoryEvent.OMIT_IF_NONE | {"repaired_alias_file", "from_alias"}
 
     event: Literal["rolled_back"] = "rolled_back"
     previous_champion: int | None = None
     champion_after: int | None = None
     repaired_alias_file: str | None = None
+    from_alias: str | None = None
 
 
 class ChampionRetired(HistoryEvent):
@@ -291,15 +301,44 @@ class ChampionRetired(HistoryEvent):
     champion_after: None = None
 
 
-class Registered(HistoryEvent):
+class Registered(_TrainingOutcome):
     """A version published without promotion (``ModelRegistry.publish(promote=False)``): its
-    commit line; ``champion_after`` is the unchanged champion."""
+    commit line; ``champion_after`` is the unchanged champion. A training run registered as an
+    alias (``finml train --register-as challenger``: it failed only champion rules) names the
+    ``alias`` this line points at the version, and its ``failed_rules``; both left out otherwise."""
 
     KIND: ClassVar[str] = "registered"
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = HistoryEvent.OMIT_IF_NONE | {
+        "alias", "failed_rules", "candidate", "primary_metric", "value", "champion_before"}
 
     event: Literal["registered"] = "registered"
     metadata_sha256: str | None = None
     champion_after: int | None = None
+    alias: str | None = None
+    failed_rules: list[str] | None = None
+
+
+class AliasMoved(HistoryEvent):
+    """``finml registry alias MODEL NAME --to N`` (:func:`models.aliases.move_alias`): the alias
+    ``alias`` (never ``champion``) now names ``version``; ``previous`` is the version it named
+    before (None: it was not set)."""
+
+    KIND: ClassVar[str] = "alias_moved"
+
+    event: Literal["alias_moved"] = "alias_moved"
+    alias: str
+    previous: int | None = None
+
+
+class AliasRemoved(HistoryEvent):
+    """``finml registry alias MODEL NAME --remove``, or a challenger rolled forward to champion
+    (:func:`models.aliases.remove_alias`): the alias ``alias`` is gone; ``version`` is the version
+    it named."""
+
+    KIND: ClassVar[str] = "alias_removed"
+
+    event: Literal["alias_removed"] = "alias_removed"
+    alias: str
 
 
 class UncommittedRemoved(HistoryEvent):
@@ -336,9 +375,19 @@ class Stopped(HistoryEvent):
     cause: str = ""
 
 
+class Reviewed(HistoryEvent):
+    """``finml review MODEL --reason TEXT``: a periodic review of the champion ``version`` by
+    ``who``, from which the inventory dates the next review (docs/inventory.md); ``reason`` is
+    what the review found."""
+
+    KIND: ClassVar[str] = "reviewed"
+
+    event: Literal["reviewed"] = "reviewed"
+
+
 EVENT_TYPES: dict[str, type[HistoryEvent]] = {
     cls.KIND: cls for cls in (Promoted, Rejected, RolledBack, ChampionRetired, Registered, UncommittedRemoved,
-                              Attested, Stopped)
+                              Attested, Stopped, AliasMoved, AliasRemoved, Reviewed)
 }
 """Event kind (the ``event`` key) → its record class."""
 

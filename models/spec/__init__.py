@@ -33,6 +33,7 @@ from models.spec.data import (
     WindowSpec,
 )
 from models.spec.explain import DriversSpec, ReasonsSpec
+from models.spec.governance import GovernanceSpec
 from models.spec.gate import (
     BaselineRule,
     ChampionRule,
@@ -61,7 +62,7 @@ from models.spec.var import VarSpec
 __all__ = [
     "BaselineRule", "CHECKS", "CLASSIFICATION_TASKS", "CandidateSpec", "ChampionRule", "ColumnDriftSpec", "ColumnSpec",
     "DType", "DriftSpec", "DriversSpec", "ESTIMATORS", "EVIDENTLY_STATTESTS", "FairnessSpec", "FeatureBuilderSpec", "FeaturesFrom",
-    "FileSource", "GateRule", "GateSpec",
+    "FileSource", "GateRule", "GateSpec", "GovernanceSpec",
     "LeakageSpec", "METRICS", "McsRule", "MetricInfo", "ModelSpec", "MonotonicRule", "OneOf", "OutOfTimeSpec", "RDatasetsSource", "ReasonsSpec",
     "RESERVED_COLUMNS", "ROW_COMPARABLE", "RatingGrade", "RatingScaleSpec", "Role", "SAFE_NAME", "Scalar", "ScheduleSpec", "SegmentSpec", "Source", "SpecError",
     "Split", "SqlSource", "StratifiedHoldoutSplit", "Strict", "TableSpec", "TargetSpec", "TaskType",

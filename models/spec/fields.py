@@ -27,10 +27,15 @@ from models.spec.data import (
 )
 from models.spec.explain import DriversSpec, ReasonsSpec, ScorecardSpec
 from models.spec.gate import GateSpec
+from models.spec.governance import GovernanceSpec
 from models.spec.monitoring import DriftSpec, FairnessSpec, LeakageSpec, ScheduleSpec
 from models.spec.rating import RatingScaleSpec, ValidationSpec
 from models.spec.segments import SegmentSpec
 from models.spec.var import VarSpec
+
+NOT_HASHED = ("governance",)
+"""Fields kept in a spec's dump but not in its canonical form (:meth:`SpecFields.canonical_form`):
+who answers for the model, not what it computes."""
 
 _CACHED = ("builder",)
 """Names of the cached properties, dropped from a copy whose fields may differ."""
@@ -115,6 +120,12 @@ class SpecFields(Strict):
     ``realised_volatility`` builder only); None (the default): no VaR back-test."""
     schedules: ScheduleSpec = Field(default_factory=ScheduleSpec)
     """When training and monitoring deployments run."""
+    governance: GovernanceSpec | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The model's owner, tier, review interval and approval rule, shown by ``finml inventory``
+    (docs/inventory.md); None (the default): the inventory shows the owner as unassigned and
+    reviews the model every 12 months. Kept in the spec stored with a version (as it was at
+    training), but never part of the spec's hash nor of the differences monitoring reports: who
+    answers for a model can change without the model changing."""
     segments: list[SegmentSpec] = Field(default_factory=list, exclude_if=lambda v: not v)
     """Declared columns whose values split monitoring's (and back-tests') figures by segment: per
     segment, its rows, the PSI of the score and of each feature, and with outcomes the event rate,
@@ -288,9 +299,18 @@ class SpecFields(Strict):
         """Whether a higher value of the gate's primary metric is better."""
         return METRICS[self.gate.primary_metric].higher_is_better
 
+    def canonical_form(self) -> dict[str, Any]:
+        """The spec as hashed and compared: its JSON dump without the fields of :data:`NOT_HASHED`
+        (sections left out at their defaults, such as an empty ``segments``, are not in the dump)."""
+        dump = self.model_dump(mode="json")
+        for key in NOT_HASHED:
+            dump.pop(key, None)
+        return dump
+
     def content_hash(self) -> str:
-        """SHA-256 of the spec's canonical JSON form (key order and whitespace do not matter). An
-        empty ``segments`` is not in that form, so a spec without segments hashes as before the field
-        existed."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """SHA-256 of the spec's canonical JSON form (:meth:`canonical_form`; key order and
+        whitespace do not matter). An empty ``segments`` is not in that form, nor is ``governance``,
+        so a spec without segments hashes as before the field existed and a change of owner or tier
+        does not change the hash."""
+        canonical = json.dumps(self.canonical_form(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

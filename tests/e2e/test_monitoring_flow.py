@@ -211,7 +211,7 @@ def test_score_batch_writes_stamped_predictions(trained, credit_later, tmp_path)
     result = score_batch("credit_risk", batch=str(path), output=str(out))
     assert result["rows"] == 891 and result["version"] == 1 and result["extra_columns"] == ["branch_code"]
     scored = pd.read_parquet(out)
-    assert list(scored.columns) == ["rownames", "score", "points", "model", "model_version", "scored_at"]
+    assert list(scored.columns) == ["rownames", "score", "points", "grade", "model", "model_version", "scored_at"]
     odds = (1 - scored["score"]) / scored["score"]  # the built-in scorecard: 600 points at 19:1, 50 to double the odds
     assert scored["points"].tolist() == np.floor(600 + 50 * np.log2(odds / 19) + 0.5).astype(int).tolist()
     assert len(scored) == 891 and (scored["model"] == "credit_risk").all() and (scored["model_version"] == 1).all()

@@ -92,7 +92,7 @@ def test_finml_score_with_reasons_writes_them_for_every_declined_row_only(traine
     assert result.exit_code == 0, result.output
     out = pd.read_parquet(out_path)
     record = meta["reasons"]
-    assert list(out.columns) == ["rownames", "score", "points", "model", "model_version", "scored_at", "declined",
+    assert list(out.columns) == ["rownames", "score", "points", "grade", "model", "model_version", "scored_at", "declined",
                                  *reason_columns(4)]
     declined = out["score"].to_numpy() >= record["cutoff"]
     assert (out["declined"].to_numpy() == declined).all() and 100 < declined.sum() < len(out)

@@ -5,6 +5,7 @@ the segment table (and shows it in the verdict markdown), without changing the v
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -88,3 +89,26 @@ def test_monitoring_records_and_shows_the_segment_table(finml_env):
 
     text = drift_markdown(record)
     assert "Segments (measured, not part of the verdict):" in text and "| region = west |" in text
+
+    # the back-test: the batch scored (ledgered with its segment columns), its outcomes arriving later
+    from flows.backtest import backtest_model
+    from flows.monitoring import score_batch
+
+    unlabelled = finml_env["root"] / "to_score.csv"
+    batch.drop(columns=["defaulted"]).to_csv(unlabelled, index=False)
+    scored = score_batch("card_segments", batch=str(unlabelled), output=str(finml_env["root"] / "scores.parquet"),
+                         as_of="2025-03-31")
+    assert scored["ledger"]["rows"] == len(batch)
+    outcomes = finml_env["root"] / "outcomes.csv"
+    batch.assign(outcome_date="2026-03-31")[["account", "defaulted", "outcome_date"]].to_csv(outcomes, index=False)
+    result = backtest_model("card_segments", labels=str(outcomes))
+    assert result["join"]["joined"] == len(batch)
+    seg = {(r["column"], r["segment"]): r for r in result["backtest"]["segments"]}
+    assert seg[("region", "west")]["too_small"] and seg[("region", "west")]["events"] is None
+    for band, rows in (("< 30", batch[batch["age"] < 30]), (">= 50", batch[batch["age"] >= 50])):
+        r = seg[("age", band)]  # the protected column, measured in its fairness bands
+        assert r["current_rows"] == r["labelled_rows"] == len(rows) and r["events"] == int(rows["defaulted"].sum())
+    folder = Path(result["folder"])
+    assert folder.parent == finml_env["reports"] / "card_segments" / "backtest"
+    csv = pd.read_csv(folder / "segments.csv")
+    assert set(csv["column"]) == {"region", "age", "tenure_months"} and len(csv) == len(seg)

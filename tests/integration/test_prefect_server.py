@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from models.spec import list_specs
-from tests.helpers import BUILTIN_SPECS, ROOT
+from tests.helpers import BUILTIN_SPECS, ROOT, builtin_spec_dict, write_spec
 from tests.integration.browser import Browser, find_chromium
 from tests.integration.conftest import IN_CI, client, wait_for
 
@@ -80,6 +80,11 @@ def test_every_spec_has_a_scheduled_training_and_monitoring_deployment(prefect_s
             assert train.work_pool_name == monitor.work_pool_name == "finml-pool"
             assert spec.name in train.tags and spec.name in monitor.tags
             assert monitor.parameters == {"model_name": spec.name, "batch": "out_of_time"}
+            if spec.task == "binary_classification":
+                backtest = _deployment(c, f"backtest-model/backtest-{spec.name}")
+                assert [s.schedule.cron for s in backtest.schedules] == [spec.schedules.backtest] == ["0 7 1 * *"]
+                assert backtest.parameters == {"model_name": spec.name, "labels": spec.backtest.landing}
+                assert backtest.work_pool_name == "finml-pool" and "backtest" in backtest.tags
         automations = c.read_automations()
     from flows.server import ZOMBIE_AUTOMATION, zombie_window_seconds
 
@@ -98,7 +103,9 @@ def test_every_spec_has_a_scheduled_training_and_monitoring_deployment(prefect_s
     as_json = _run([str(BIN / "prefect"), "deployment", "ls", "-o", "json"], prefect_server["env"], 120)
     crons = {d["name"]: [s["schedule"]["cron"] for s in d["schedules"]] for d in json.loads(as_json.stdout)}
     assert crons == {**{f"train-{s.name}": [s.schedules.train] for s in specs},
-                     **{f"monitor-{s.name}": [s.schedules.monitor] for s in specs}}
+                     **{f"monitor-{s.name}": [s.schedules.monitor] for s in specs},
+                     **{f"backtest-{s.name}": [s.schedules.backtest] for s in specs
+                        if s.task == "binary_classification"}}
 
 
 def test_training_deployment_runs_and_publishes_its_artifacts(prefect_server, credit_risk_run):
@@ -177,6 +184,48 @@ def test_monitoring_deployment_from_the_cli(prefect_server, credit_risk_run):
     assert "/runs/flow-run/" in done.stdout
 
 
+def test_backtest_deployment_joins_a_landing_file_of_outcomes(prefect_server, credit_risk_run, tmp_path):
+    """The monthly backtest-credit_risk deployment, run by `prefect deployment run` with a landing
+    file: the out-of-time rows scored (ledgered) through the CLI against the server, their outcomes
+    joined by the worker's run, the back-test record, report and artifacts written."""
+    from models.spec import find_spec
+    from tasks.load import load_source, split_out_of_time
+
+    spec = find_spec("credit_risk", BUILTIN_SPECS)
+    _, oot = split_out_of_time(load_source(spec), spec)
+    batch = tmp_path / "oot.csv"
+    oot.drop(columns=[spec.target.column]).to_csv(batch, index=False)
+    # no PREFECT_API_URL: the CLI finds the server recorded under PREFECT_HOME (flows/server_address.py)
+    env = {k: v for k, v in prefect_server["env"].items() if k != "PREFECT_API_URL"}
+    done = _run([str(BIN / "finml"), "score", "credit_risk", "--batch", str(batch), "--out",
+                 str(tmp_path / "scored.parquet"), "--as-of", "2025-01-31"], env, RUN_TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"using the Prefect server started by `finml server start` at {prefect_server['api_url']}" in done.stderr
+    with client(prefect_server["api_url"]) as c:
+        names = [r.name for r in c.read_flow_runs(limit=200)]
+    assert any(n.startswith("score-credit_risk-") for n in names), names
+    landing = tmp_path / "landing.csv"
+    oot[["rownames", spec.target.column]].assign(outcome_date="2025-12-31").to_csv(landing, index=False)
+    started = _run([str(BIN / "prefect"), "deployment", "run", "backtest-model/backtest-credit_risk",
+                    "--param", f"labels={landing}"], prefect_server["env"], 120)
+    assert started.returncode == 0, started.stderr
+    run_id = re.search(r"UUID:\s*([0-9a-f-]{36})", started.stdout).group(1)
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with client(prefect_server["api_url"]) as c:
+        run = _wait_final(c, run_id)
+        assert run.state.is_completed(), run.state.message
+        keys = {a.key for a in c.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))}
+    assert run.name.startswith("backtest-credit_risk-") and run.parameters["labels"] == str(landing)
+    assert {"credit-risk-backtest", "credit-risk-backtest-report"} <= keys, keys
+    lines = (prefect_server["registry"] / "credit_risk" / "backtests.jsonl").read_text().splitlines()
+    record = json.loads(lines[-1])
+    assert record["run_id"] == str(run.id) and record["join"]["joined"] == len(oot) == record["matured"]
+    assert sum(record["join"]["left_out"].values()) == 0
+    assert Path(record["report"]).is_file() and (Path(record["report"]).parent / "grades.csv").is_file()
+
+
 def test_cli_deployment_run_fails_clearly_for_a_missing_deployment(prefect_server, tmp_path):
     spec = (BUILTIN_SPECS / "credit_risk.yaml").read_text().replace("name: credit_risk", "name: not_deployed", 1)
     (tmp_path / "not_deployed.yaml").write_text(spec)
@@ -196,8 +245,14 @@ def test_train_all_on_a_local_dask_cluster_against_the_server(prefect_server, tm
         "rows = train_all.with_options(task_runner=runner)(reason='dask test', models=['credit_risk', 'loan_evaluation'])\n"
         "print('RESULT', [(r['model'], r['gate'], r['version']) for r in rows])\n"
     )
+    specs = tmp_path / "specs"  # the two specs with their logistic candidate only: Dask is tested, not the models
+    specs.mkdir()
+    for name in ("credit_risk", "loan_evaluation"):
+        spec = builtin_spec_dict(name)
+        spec["candidates"] = [c for c in spec["candidates"] if c["name"] == "logistic"]
+        write_spec(specs, spec)
     env = {**prefect_server["env"], "FINML_TASK_RUNNER": "dask", "FINML_REGISTRY_DIR": str(tmp_path / "registry"),
-           "FINML_REPORTS_DIR": str(tmp_path / "reports")}
+           "FINML_REPORTS_DIR": str(tmp_path / "reports"), "FINML_SPECS_DIR": str(specs)}
     started = time.monotonic()
     done = _run([sys.executable, "-c", code], env, RUN_TIMEOUT)
     print(f"train_all on Dask: {time.monotonic() - started:.1f} s")

@@ -157,3 +157,21 @@ def test_models_lists_the_valid_specs_and_names_the_broken_one(finml_env):
     assert not any("loan_evaluation" in line for line in listed)
     assert len(errors) == 1 and "loan_evaluation.yaml" in errors[0]
     assert "unknown key 'methd', did you mean 'method'" in errors[0]
+
+
+def test_models_json_gives_every_valid_spec_and_names_the_broken_ones(finml_env):
+    import json
+
+    write_spec(finml_env["specs"], builtin_spec_dict("credit_risk"))
+    broken = builtin_spec_dict("loan_evaluation")
+    broken["split"]["methd"] = broken["split"].pop("method")
+    write_spec(finml_env["specs"], broken)
+    result = CliRunner().invoke(app, ["models", "--json"], env={"COLUMNS": "80"})
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert [m["model"] for m in data["models"]] == ["credit_risk"]
+    m = data["models"][0]
+    assert m["schedules"] == {"train": "0 3 * * 0", "monitor": "0 6 * * *", "backtest": "0 7 1 * *"}
+    assert m["candidates"] == ["logistic", "gradient_boosting", "keras_mlp"] and m["primary_metric"] == "roc_auc"
+    assert len(data["invalid"]) == 1 and data["invalid"][0].endswith("loan_evaluation.yaml")
+    assert "unknown key 'methd'" in result.stderr

@@ -183,8 +183,8 @@ def test_every_cheat_sheet_command_parses_with_the_cli():
 
 @pytest.mark.parametrize("line", [
     "finml train credit_risk --nope",            # no such option
-    "finml registry rollback credit_risk",       # --to is required
-    "finml registry rollback credit_risk --to x",  # --to is an integer
+    "finml registry alias credit_risk challenger --to 2",  # --reason is required
+    "finml registry alias credit_risk challenger --to x --reason r",  # --to is an integer
     "finml registry frobnicate",                 # no such command
     "finml score credit_risk --batch b.csv",     # --out is required
     "finml registry",                            # a subcommand is missing

@@ -159,3 +159,21 @@ def test_the_registry_commands_read_a_stopped_line(tmp_path, monkeypatch):
     assert verify.exit_code == 0, verify.output
     listing = CliRunner().invoke(app, ["registry", "list"])
     assert listing.exit_code == 0 and "stopped" in listing.output, listing.output
+
+
+def test_boolean_options_show_as_flags_in_the_help():
+    """typer 0.29 printed ``<bool>`` after every flag (``--all <bool>``), as if it took a value."""
+    import re
+
+    from typer.main import get_command
+
+    command = get_command(app)
+    for name, sub in command.commands.items():
+        for inner in getattr(sub, "commands", {name: sub}).values():
+            args = [name] if inner is sub else [name, inner.name]
+            text = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "200"}).output
+            assert "<bool>" not in text, (args, text)
+            flags = [p for p in inner.params if getattr(p, "is_flag", False) and not p.hidden]
+            for p in flags:
+                assert re.search(rf"{re.escape(p.opts[0])}\s", text), (args, p.opts[0])
+    assert "<bool>" not in CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output

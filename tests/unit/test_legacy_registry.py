@@ -167,10 +167,10 @@ def test_new_writes_to_a_legacy_history_keep_its_lines_and_the_commit_rules(lega
     assert [e.schema_version for e in events] == [LEGACY_SCHEMA_VERSION] * 5 + [HISTORY_SCHEMA_VERSION] * 4
     assert [type(e) for e in events[5:]] == [Promoted, RolledBack, ChampionRetired, RolledBack]
     new_lines = _lines(reg.history_path)[5:]
-    # the same keys as the original code wrote for these events, plus schema_version and the hash chain
+    # the same keys as the original code wrote for these events, plus schema_version, the hash chain and who
     legacy_keys = {line["event"]: set(line) for line in _lines(LEGACY / "credit_risk" / "history.jsonl")}
     for line in new_lines:
-        assert set(line) == legacy_keys[line["event"]] | {"schema_version", "prev_sha256"}, line["event"]
+        assert set(line) == legacy_keys[line["event"]] | {"schema_version", "prev_sha256", "who"}, line["event"]
     assert "repaired_alias_file" not in new_lines[1]  # written only when a damaged alias file was rewritten
     monitoring = MonitoringRecord.from_stored(reg.monitoring_history()[0])
     reg.append_monitoring(monitoring)
@@ -221,8 +221,21 @@ def test_the_cli_reads_the_legacy_registry(legacy, monkeypatch):
     assert "credit_risk v1" in shown.output and "keras_mlp" in shown.output and "(hashes verified)" in shown.output
     history = runner.invoke(app, ["registry", "history", "credit_risk"], env=env)
     assert history.exit_code == 0 and "champion_retired" in history.output and "restore" in history.output
+    listed_json = runner.invoke(app, ["registry", "list", "--json"], env=env)
+    assert listed_json.exit_code == 1  # the damaged models, as in the table
+    rows = {r["model"]: r for r in json.loads(listed_json.stdout)["models"]}
+    assert rows["credit_risk"]["value"] == pytest.approx(0.8627, abs=5e-5) and "damaged" in rows["loan_evaluation"]
+    events = json.loads(runner.invoke(app, ["registry", "history", "credit_risk", "--json"], env=env).stdout)["events"]
+    lines = (legacy / "credit_risk" / "history.jsonl").read_text().splitlines()
+    assert [e["event"] for e in events] == [json.loads(x)["event"] for x in lines if json.loads(x).get("event")]
+    assert "champion_retired" in [e["event"] for e in events]
     runs = runner.invoke(app, ["monitor-history", "credit_risk"], env=env)
     assert runs.exit_code == 0 and "stable" in runs.output and "out-of-time period" in runs.output
+    as_json = runner.invoke(app, ["monitor-history", "credit_risk", "--json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    records = json.loads(as_json.output)["runs"]
+    lines = (legacy / "credit_risk" / "monitoring.jsonl").read_text().splitlines()
+    assert len(records) == len(lines) and records[0]["verdict"] == json.loads(lines[0])["verdict"] == "stable"
 
 
 def test_every_stored_spec_reads_back_with_the_lenient_reader():

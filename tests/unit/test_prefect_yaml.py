@@ -28,6 +28,7 @@ def test_names_are_unique_and_every_deployment_belongs_to_a_spec():
     assert len(names) == len(set(names))
     expected = {f"{kind}-{s.name}" for s in SPECS for kind in ("train", "monitor")}
     expected |= {f"backtest-{s.name}" for s in SPECS if s.task == "binary_classification"}
+    expected.add("review-due")  # one for every model (tests/unit/test_inventory.py)
     assert set(names) == expected
     assert {"backtest-credit_risk", "backtest-loan_evaluation", "backtest-mortgage_approval"} <= set(names)
 
@@ -74,7 +75,7 @@ def test_prefect_rejects_a_bad_cron():
 
 
 @pytest.mark.parametrize("entrypoint,flow_name,params", [
-    ("flows/training.py:train_model", "train-model", {"model_name", "reason"}),
+    ("flows/training.py:train_model", "train-model", {"model_name", "reason", "register_as"}),
     ("flows/monitoring.py:monitor_model", "monitor-model", {"model_name", "batch", "version"}),
 ])
 def test_entrypoints_import_and_take_the_parameters(entrypoint, flow_name, params, monkeypatch):
@@ -156,7 +157,7 @@ def test_generator_gives_an_alerting_model_no_trigger(tmp_path):
     write_spec(tmp_path, data)
     config = yaml.safe_load(prefect_yaml.render(tmp_path))
     by_name = {d["name"]: d for d in config["deployments"]}
-    assert set(by_name) == {"train-credit_risk", "monitor-credit_risk", "backtest-credit_risk"}
+    assert set(by_name) == {"train-credit_risk", "monitor-credit_risk", "backtest-credit_risk", "review-due"}
     assert "triggers" not in by_name["train-credit_risk"]
 
 

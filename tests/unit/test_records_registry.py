@@ -19,7 +19,7 @@ from models.records.registry import (
 
 
 def test_a_record_made_by_this_code_carries_the_current_version_and_a_stored_one_without_it_the_legacy_one():
-    assert Rejected(candidate="x").schema_version == HISTORY_SCHEMA_VERSION == 2
+    assert Rejected(candidate="x").schema_version == HISTORY_SCHEMA_VERSION == 3
     assert Rejected.from_stored({"event": "rejected"}).schema_version == LEGACY_SCHEMA_VERSION == 1
     assert Rejected.from_stored({"event": "rejected", "schema_version": 2}).schema_version == 2
     # whatever it was read as, this code writes its own version
