@@ -1,7 +1,7 @@
 """The ``finml`` command line: the Typer apps and the console script's entry point.
 
 Each group of commands lives in its own module (``training``, ``monitoring``, ``registry``,
-``server``); this module registers them, in the order ``finml --help`` lists them. Heavy libraries
+``server``, ``serve``); this module registers them, in the order ``finml --help`` lists them. Heavy libraries
 (Prefect, TensorFlow, Great Expectations, Evidently) are imported inside the commands that need
 them, so ``finml --help`` stays fast.
 """
@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from flows.cli import backtest, inventory, monitoring, registry, server, training, ui, validate
+from flows.cli import backtest, inventory, monitoring, registry, serve, server, training, ui, validate
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_CODES_HELP,
@@ -69,6 +69,7 @@ app.command("demo")(training.demo_cmd)
 app.command("monitor")(monitoring.monitor_cmd)
 app.command("score")(monitoring.score_cmd)
 app.command("monitor-history")(monitoring.monitor_history_cmd)
+app.command("serve")(serve.serve_cmd)
 app.command("ui")(ui.ui_cmd)
 app.command("inventory")(inventory.inventory_cmd)
 app.command("review")(inventory.review_cmd)
