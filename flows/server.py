@@ -34,12 +34,12 @@ from flows.lifetime import (
     zombie_window_seconds,  # noqa: F401 (re-exported)
 )
 from flows.lifetime import client_for as _client
+from flows.server_address import STATE_DIR_NAME, prefect_home, state_dir_for  # noqa: F401 (re-exported)
 from models.errors import OrchestrationError
 from models.files import write_json_atomic
 from tasks.load import redact
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-STATE_DIR_NAME = "finml-server"
 TAG_VAR = "FINML_SERVER_TAG"
 
 
@@ -67,6 +67,7 @@ class ServerOptions:
         timeout: seconds to wait for each step (server healthy, deploy, worker registered).
         owner: a process id whose end stops everything started here (a test session); None
             (``make server``) for processes meant to outlive the command that started them.
+        ui, ui_port: start the registry's web front end (``finml ui``) beside the server, on ``ui_port`` (None: a free port).
     """
 
     project_dir: Path = PROJECT_DIR
@@ -79,6 +80,8 @@ class ServerOptions:
     env: dict[str, str | None] = field(default_factory=dict)
     timeout: float = 180.0
     owner: int | None = None
+    ui: bool = True
+    ui_port: int | None = None
 
 
 @dataclass
@@ -96,6 +99,8 @@ class ServerState:
     deployments: list[str]
     logs: dict[str, str]
     started_at: float
+    finml_ui_url: str | None = None
+    ui_pid: int = 0
 
     def save(self) -> None:
         write_json_atomic(Path(self.state_dir) / "state.json", asdict(self), durable=False)
@@ -106,17 +111,6 @@ class ServerState:
         if not path.exists():
             return None
         return cls(**json.loads(path.read_text()))
-
-
-def prefect_home(home: Path | None = None) -> Path:
-    """The Prefect home in use: the argument, ``PREFECT_HOME``, or ``~/.prefect``."""
-    if home is not None:
-        return Path(home).expanduser().resolve()
-    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser().resolve()
-
-
-def state_dir_for(home: Path | None = None) -> Path:
-    return prefect_home(home) / STATE_DIR_NAME
 
 
 def work_pools(project_dir: Path = PROJECT_DIR) -> list[str]:
@@ -263,6 +257,9 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
     if not _port_free(o.host, o.port):
         raise ServerError(f"port {o.port} on {o.host} is in use (another Prefect server?); choose another with "
                           f"--port / FINML_SERVER_PORT")
+    ui_port = o.ui_port or free_port(o.host)
+    if o.ui and not _port_free(o.host, ui_port):  # the web front end's port (finml ui)
+        raise ServerError(f"port {ui_port} on {o.host} is in use (another finml ui?); choose another with --ui-port")
     project_dir = Path(o.project_dir).resolve()
     api_url = f"http://{o.host}:{o.port}/api"
     database = o.database_url or configured_database_url() or f"sqlite+aiosqlite:///{home / 'server.db'}"
@@ -303,6 +300,11 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
         state.pools = work_pools(project_dir)
         _ensure_pools(api_url, state.pools)
         ensure_zombie_automation(api_url)
+        if o.ui:  # before the workers: their environment gets FINML_UI_URL (their artifacts link to it)
+            from flows.ui import launch
+
+            state.ui_pid, state.finml_ui_url = launch(o.host, ui_port, env, state_dir, project_dir, o.timeout, state.logs)
+            state.save()
         if o.deploy:
             echo(f"deploying {project_dir / 'prefect.yaml'} (prefect deploy --all)")
             with open(logs["deploy"], "wb") as out:
@@ -439,6 +441,7 @@ def stop(state_dir: Path | None = None, grace: float = 30.0, echo=lambda message
     if state:
         end(list(state.worker_pids.values()), signal.SIGINT, "worker")  # SIGTERM is ignored by prefect workers
         end([state.server_pid], signal.SIGTERM, "server")
+        end([state.ui_pid], signal.SIGTERM, "web front end")
     rest = tagged_processes(tag)
     if rest:
         end(rest, signal.SIGTERM, "left-over process")
@@ -474,6 +477,7 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
         return {"running": False, "state_dir": str(state_dir), "tagged": tagged_processes(str(state_dir.resolve()))}
     return {
         "running": _alive(state.server_pid), "healthy": _healthy(state.api_url), **asdict(state),
-        "alive": {"server": _alive(state.server_pid), **{f"worker {k}": _alive(v) for k, v in state.worker_pids.items()}},
+        "alive": {"server": _alive(state.server_pid), **{f"worker {k}": _alive(v) for k, v in state.worker_pids.items()},
+                  **({"finml ui": _alive(state.ui_pid)} if state.ui_pid else {})},
         "tagged": tagged_processes(state.tag),
     }

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUILTIN_SPECS_DIR = Path(__file__).resolve().parent / "specs"
@@ -51,6 +51,19 @@ class Settings(BaseSettings):
         user: who acts, recorded as ``who`` on every history line (``FINML_USER``; unset: the
             operating-system user; a deployment run's starter comes first, see
             :mod:`models.identity`).
+        ui_url: the address of the web front end (``finml ui``), e.g. ``http://127.0.0.1:4400``
+            (``FINML_UI_URL``; ``finml server start`` sets it for its workers). When set, the
+            Prefect artifacts link to its pages and reports instead of local ``file://`` paths
+            (:func:`tasks.report.ui_link`).
+        serve_token: the bearer token ``finml serve`` requires on every ``/v1`` request
+            (``FINML_SERVE_TOKEN``); needed to bind to any address but the loopback one
+            (``docs/serving.md``, Security).
+        serve_max_body_bytes: the largest request body the service reads (``FINML_SERVE_MAX_BODY_BYTES``,
+            default 4 MiB, about 16,000 credit records); a larger one is refused with 413.
+        serve_max_records: the most records one request may hold (``FINML_SERVE_MAX_RECORDS``, default
+            10,000); more are refused with 413.
+        serve_ledger_flush_seconds: the longest a served record waits before it is appended to the
+            ledger (``FINML_SERVE_LEDGER_FLUSH_SECONDS``, default 2; ``docs/serving.md``, Ledger).
     """
 
     model_config = SettingsConfigDict(env_prefix="FINML_", extra="ignore")
@@ -77,6 +90,11 @@ class Settings(BaseSettings):
     verify_key_file: Path | None = None
     allow_library_mismatch: bool = False
     user: str | None = None
+    ui_url: str | None = None
+    serve_token: SecretStr | None = None
+    serve_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    serve_max_records: int = Field(default=10_000, ge=1)
+    serve_ledger_flush_seconds: float = Field(default=2.0, gt=0)
 
 
 def get_settings() -> Settings:

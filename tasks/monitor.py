@@ -37,7 +37,6 @@ from tasks.load import (
 from tasks.report import period_text
 from tasks.step import step
 from tasks.verdict import (
-    VERDICTS,
     calibration_sentence,
     decide_verdict,
     event_action,

@@ -1,18 +1,19 @@
 """The ``finml`` command line: the Typer apps and the console script's entry point.
 
 Each group of commands lives in its own module (``training``, ``monitoring``, ``registry``,
-``server``); this module registers them, in the order ``finml --help`` lists them. Heavy libraries
+``server``, ``serve``); this module registers them, in the order ``finml --help`` lists them. Heavy libraries
 (Prefect, TensorFlow, Great Expectations, Evidently) are imported inside the commands that need
 them, so ``finml --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
-from flows.cli import approval, backtest, inventory, monitoring, registry, server, training, validate
+from flows.cli import approval, backtest, inventory, monitoring, registry, serve, server, training, ui, validate
 from flows.cli.common import (
     EPHEMERAL_TIMEOUT,
     EXIT_CODES_HELP,
@@ -68,6 +69,8 @@ app.command("demo")(training.demo_cmd)
 app.command("monitor")(monitoring.monitor_cmd)
 app.command("score")(monitoring.score_cmd)
 app.command("monitor-history")(monitoring.monitor_history_cmd)
+app.command("serve")(serve.serve_cmd)
+app.command("ui")(ui.ui_cmd)
 app.command("inventory")(inventory.inventory_cmd)
 app.command("review")(inventory.review_cmd)
 app.command("approve")(approval.approve_cmd)
@@ -96,6 +99,10 @@ def main() -> None:  # pragma: no cover - console script entry point
     signal, exit at once with 128 + its number. (A command that runs flows here keeps Prefect's
     console from repeating the error it prints: :func:`flows.cli.common.quiet_prefect_console`.)"""
     _install_interrupt_handler()
+    from flows.server_address import RECORDED_SERVER_NOTE, use_recorded_server
+
+    if use_recorded_server():  # before Prefect reads its settings; said by the commands that run flows
+        os.environ[RECORDED_SERVER_NOTE] = "1"
     try:
         validate.standalone()  # this process runs one command: `finml validate` needs no Prefect
         app()

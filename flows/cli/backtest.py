@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from flows.cli.common import _existing_model, _fail, _fmt, _registry_errors, console
+from flows.cli.common import cli_table, console, _existing_model, _fail, _fmt, _registry_errors
 from flows.cli.runs import _check_configured_api, _model_tags
 
 
@@ -32,9 +31,7 @@ def ledger_cmd(
         console.print(f"The ledger of {model} is empty: `finml score` records every scored row there "
                       "(a batch needs an id column).", highlight=False)
     else:
-        table = Table(title=f"Scoring ledger of {model}")
-        for col in ("month", "version", "rows", "ids", "runs", "first as-of", "last as-of", "mean score"):
-            table.add_column(col, overflow="fold")
+        table = cli_table(f"Scoring ledger of {model}", ("month", "version", "rows", "ids", "runs", "first as-of", "last as-of", "mean score"))
         for r in rows:
             table.add_row(r["month"], str(r["model_version"]), str(r["rows"]), str(r["ids"]), str(r["runs"]),
                           r["first_as_of"][:10], r["last_as_of"][:10], _fmt(r["mean_score"]))
@@ -59,10 +56,8 @@ def print_backtest(result: dict[str, Any]) -> None:
                   highlight=False)
     rows = bt["vintages"]["rows"]
     if rows:
-        table = Table(title="Vintages: realised (matured outcomes) beside the estimate from the scores")
-        for col in ("vintage", "version", "rows", "matured", "event rate", "mean PD", "AUC [95 %]",
-                    "expected event rate [band]", "expected AUC [band]", "Jeffreys p"):
-            table.add_column(col, overflow="fold")
+        table = cli_table("Vintages: realised (matured outcomes) beside the estimate from the scores", ("vintage", "version", "rows", "matured", "event rate", "mean PD", "AUC [95 %]",
+                    "expected event rate [band]", "expected AUC [band]", "Jeffreys p"))
         for r in rows:
             table.add_row(r["vintage"], str(r["model_version"]), str(r["rows"]), str(r["matured"]),
                           _fmt(r["event_rate"]), _fmt(r["mean_pd"]),

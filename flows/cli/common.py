@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 # Offline-friendly defaults; an explicit environment setting wins.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -259,3 +260,13 @@ def plain_console_logging() -> None:
     handler.setFormatter(_PlainWarning())  # type: ignore[arg-type]  # duck-typed: logging calls .format(record)
     handler.addFilter(lambda record: not getattr(record, SHOWN_BY_CALLER, False))
     root.addHandler(handler)
+
+
+def cli_table(title: str, columns) -> Table:
+    """A rich table for the terminal whose cells wrap (``overflow="fold"``: long words are cut
+    across lines) instead of being cut off, so that at 80–100 columns every column stays shown;
+    no column is ``no_wrap``. ``columns``: the headers, in order."""
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table

@@ -12,9 +12,8 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from flows.cli.common import _fail, console
+from flows.cli.common import cli_table, console, _fail
 
 _USE_SHOWN = 60
 """Characters of the intended use the table shows (JSON and CSV have it whole)."""
@@ -88,10 +87,8 @@ def inventory_cmd(
 
 
 def _print_table(rows, as_of: str | None) -> None:
-    table = Table(title=f"Model inventory (reviews judged on {as_of or 'today, UTC'})")
-    for col in ("model", "owner", "tier", "intended use", "champion", "since", "approved by", "monitoring",
-                "alarms", "back-test", "pending", "last review", "next review", "review"):
-        table.add_column(col, overflow="fold")
+    table = cli_table(f"Model inventory (reviews judged on {as_of or 'today, UTC'})", ("model", "owner", "tier", "intended use", "champion", "since", "approved by", "monitoring",
+                "alarms", "back-test", "pending", "last review", "next review", "review"))
     for r in rows:
         use = r.intended_use or "-"
         use = use if len(use) <= _USE_SHOWN else use[:_USE_SHOWN - 1] + "…"

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
 from flows.cli.checks import _check_batch, _check_spec_or_stored, _check_version, preflight_monitor, preflight_score
 from flows.cli.common import (
+    cli_table,
     EXIT_ALARM,
     EXIT_USAGE,
     _error_message,
@@ -41,10 +41,8 @@ def print_monitoring(record) -> None:
     from tasks.report import period_text
 
     period = f", {period_text(record.batch.period)}" if record.batch.period else ""
-    table = Table(title=f"Drift of {record.model} v{record.version} on {record.batch.label} "
-                        f"({record.batch.rows} rows{period}): {record.verdict.upper()}")
-    for col in ("feature", "PSI", "status", "note"):
-        table.add_column(col)
+    table = cli_table(f"Drift of {record.model} v{record.version} on {record.batch.label} "
+                        f"({record.batch.rows} rows{period}): {record.verdict.upper()}", ("feature", "PSI", "status", "note"))
     ordered = sorted(d.features.items(), key=lambda kv: -(kv[1].psi if kv[1].psi is not None else -1))
     for name, f in ordered:
         table.add_row(name, _fmt(f.psi), f.status, f.note or "")
@@ -279,9 +277,7 @@ def monitor_history_cmd(
         console.print(f"No monitoring runs recorded for {model}.")
         return
     shown = _performance_metrics(model)
-    table = Table(title=f"Monitoring history of {model}")
-    for col in ("time", "version", "batch", "rows", "verdict", "drift share", "score PSI", "top features", "performance"):
-        table.add_column(col, overflow="fold")
+    table = cli_table(f"Monitoring history of {model}", ("time", "version", "batch", "rows", "verdict", "drift share", "score PSI", "top features", "performance"))
     for r in runs:
         perf = r.performance
         perf_text = perf.status

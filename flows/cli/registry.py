@@ -9,9 +9,8 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from flows.cli.common import _existing_model, _fail, _fmt, _registry_errors, console, err_console
+from flows.cli.common import cli_table, console, err_console, _existing_model, _fail, _fmt, _registry_errors
 
 
 def registry_list(
@@ -29,9 +28,7 @@ def registry_list(
         console.print(f"The registry at {root} is empty. Train a model first: finml train MODEL")
         return
     rows: list[dict] = []
-    table = Table(title=f"Registry {root}")
-    for col in ("model", "champion", "primary metric", "value", "versions", "champion created", "last event"):
-        table.add_column(col)
+    table = cli_table(f"Registry {root}", ("model", "champion", "primary metric", "value", "versions", "champion created", "last event"))
     damaged: list[str] = []
     for name in names:
         try:
@@ -90,9 +87,7 @@ def registry_show(
     console.print(f"  data: {meta.data['rows']} rows, sha256 {meta.data['sha256'][:16]}…; "
                   f"holdout {meta.holdout.rows} rows")
     console.print("  metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in meta.metrics.items()))
-    table = Table(title="Gate verdicts")
-    for col in ("rule", "metric", "value", "bound", "verdict", "sentence"):
-        table.add_column(col, overflow="fold")
+    table = cli_table("Gate verdicts", ("rule", "metric", "value", "bound", "verdict", "sentence"))
     for v in meta.gate.verdicts:
         verdict = "PASS" if v.passed else "FAIL"
         table.add_row(v.rule, v.metric, _fmt(v.value), v.bound, verdict if v.applicable else "n/a", v.sentence)
@@ -177,9 +172,7 @@ def registry_history(
     if as_json:
         console.print_json(json.dumps({"model": model, "events": [e.model_dump(mode="json") for e in events]}))
         return
-    table = Table(title=f"History of {model}")
-    for col in ("time", "event", "version", "who", "run", "details"):
-        table.add_column(col, overflow="fold")
+    table = cli_table(f"History of {model}", ("time", "event", "version", "who", "run", "details"))
     for e in events:
         details = getattr(e, "gate", None) or "; ".join(getattr(e, "failed_rules", None) or []) or ""
         alias = {"registered": "as {}", "rolled_back": "from {}"}.get(e.event, "{}").format(

@@ -25,6 +25,13 @@ def _check_configured_api() -> None:
     quiet_prefect_console()
 
     url = PREFECT_API_URL.value()
+    import os
+
+    from flows.server_address import RECORDED_SERVER_NOTE
+
+    if url and os.environ.pop(RECORDED_SERVER_NOTE, None):
+        err_console.print(f"using the Prefect server started by `finml server start` at {url} "
+                          "(FINML_USE_SERVER=0: a temporary one instead)", highlight=False)
     if url:
         from prefect.client.orchestration import get_client
 

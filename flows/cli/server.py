@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from flows.cli.common import _fail, console
+from flows.cli.common import cli_table, console, _fail
 
 
 def server_start(
@@ -17,6 +16,8 @@ def server_start(
     worker: bool = typer.Option(True, help="Start a worker for each work pool of prefect.yaml."),
     deploy: bool = typer.Option(True, help="Create the work pools and run `prefect deploy --all`."),
     timeout: float = typer.Option(180, help="Seconds to wait for each step."),
+    ui: bool = typer.Option(True, help="Start the registry's web front end (finml ui) beside the Prefect UI."),
+    ui_port: int = typer.Option(4400, envvar="FINML_UI_PORT", help="Port of the registry's web front end."),
 ) -> None:
     """Start a Prefect server (SQLite, or PREFECT_SERVER_DATABASE_CONNECTION_URL), deploy, start workers.
 
@@ -29,11 +30,14 @@ def server_start(
         console.print(message, highlight=False)
 
     try:
-        state = start(ServerOptions(host=host, port=port, worker=worker, deploy=deploy, timeout=timeout), echo=echo)
+        state = start(ServerOptions(host=host, port=port, worker=worker, deploy=deploy, timeout=timeout, ui=ui,
+                                    ui_port=ui_port), echo=echo)
     except ServerError as err:
         _fail(str(err))
     console.print(f"[bold green]Prefect server running[/]: UI {state.ui_url}  (database {state.database})",
                   highlight=False)
+    if state.finml_ui_url:
+        console.print(f"  registry UI: {state.finml_ui_url}  (finml ui; the workers' artifacts link to it)", highlight=False)
     console.print(f"  workers: {', '.join(f'{p} (pid {pid})' for p, pid in state.worker_pids.items()) or 'none'}",
                   highlight=False)
     if state.deployments:
@@ -73,6 +77,8 @@ def server_status() -> None:
     health = "healthy" if info["healthy"] else "NOT answering"
     console.print(f"server {info['ui_url']} (pid {info['server_pid']}): {health}; database {info['database']}",
                   highlight=False)
+    if info.get("finml_ui_url"):
+        console.print(f"  registry UI: {info['finml_ui_url']} (pid {info['ui_pid']})", highlight=False)
     for name, alive in info["alive"].items():
         console.print(f"  {name}: {'running' if alive else 'stopped'}", highlight=False)
     if info["healthy"]:
@@ -89,9 +95,7 @@ def server_status() -> None:
 def _print_deployments(api_url: str) -> None:
     from flows.server import deployment_rows
 
-    table = Table(title=f"Deployments on {api_url}")
-    for col in ("deployment", "schedule (cron, UTC)", "work pool", "drift trigger"):
-        table.add_column(col, no_wrap=True)
+    table = cli_table(f"Deployments on {api_url}", ("deployment", "schedule (cron, UTC)", "work pool", "drift trigger"))
     for r in deployment_rows(api_url):
         table.add_row(r["name"], ", ".join(r["schedules"]) or "-", r["work_pool"] or "-", "yes" if r["triggered"] else "-")
     console.print(table)

@@ -15,6 +15,7 @@ from flows.cli.checks import (
     scan_spec_names,
 )
 from flows.cli.common import (
+    cli_table,
     EPHEMERAL_TIMEOUT,
     EXIT_ERROR,
     _error_line,
@@ -33,9 +34,7 @@ from flows.cli.runs import _check_configured_api, _model_tags, _run_deployments
 
 def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
     """The training summary: model, best candidate, primary metric, gate verdict, version."""
-    table = Table(title=title)
-    for col in ("model", "best candidate", "primary metric", "holdout value", "gate", "new version", "champion"):
-        table.add_column(col, no_wrap=True)
+    table = cli_table(title, ("model", "best candidate", "primary metric", "holdout value", "gate", "new version", "champion"))
     for r in rows:
         table.add_row(
             r["model"], _fmt(r.get("best_candidate")), _fmt(r.get("primary_metric")), _fmt(r.get("value")),
@@ -109,9 +108,7 @@ def _spec_row(s) -> dict:
 
 
 def _print_specs(specs, specs_dir) -> None:
-    table = Table(title=f"Model specs in {specs_dir}")
-    for col in ("model", "task", "source", "primary metric", "candidates", "train cron", "monitor cron"):
-        table.add_column(col, no_wrap=col != "candidates")
+    table = cli_table(f"Model specs in {specs_dir}", ("model", "task", "source", "primary metric", "candidates", "train cron", "monitor cron"))
     for s in specs:
         table.add_row(s.name, s.task, _source_text(s.source), s.gate.primary_metric, ", ".join(c.name for c in s.candidates),
                       s.schedules.train, s.schedules.monitor)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from models.spec import list_specs
-from tests.helpers import BUILTIN_SPECS, ROOT
+from tests.helpers import BUILTIN_SPECS, ROOT, builtin_spec_dict, write_spec
 from tests.integration.browser import Browser, find_chromium
 from tests.integration.conftest import IN_CI, client, wait_for
 
@@ -195,9 +195,15 @@ def test_backtest_deployment_joins_a_landing_file_of_outcomes(prefect_server, cr
     _, oot = split_out_of_time(load_source(spec), spec)
     batch = tmp_path / "oot.csv"
     oot.drop(columns=[spec.target.column]).to_csv(batch, index=False)
+    # no PREFECT_API_URL: the CLI finds the server recorded under PREFECT_HOME (flows/server_address.py)
+    env = {k: v for k, v in prefect_server["env"].items() if k != "PREFECT_API_URL"}
     done = _run([str(BIN / "finml"), "score", "credit_risk", "--batch", str(batch), "--out",
-                 str(tmp_path / "scored.parquet"), "--as-of", "2025-01-31"], prefect_server["env"], RUN_TIMEOUT)
+                 str(tmp_path / "scored.parquet"), "--as-of", "2025-01-31"], env, RUN_TIMEOUT)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"using the Prefect server started by `finml server start` at {prefect_server['api_url']}" in done.stderr
+    with client(prefect_server["api_url"]) as c:
+        names = [r.name for r in c.read_flow_runs(limit=200)]
+    assert any(n.startswith("score-credit_risk-") for n in names), names
     landing = tmp_path / "landing.csv"
     oot[["rownames", spec.target.column]].assign(outcome_date="2025-12-31").to_csv(landing, index=False)
     started = _run([str(BIN / "prefect"), "deployment", "run", "backtest-model/backtest-credit_risk",
@@ -239,8 +245,14 @@ def test_train_all_on_a_local_dask_cluster_against_the_server(prefect_server, tm
         "rows = train_all.with_options(task_runner=runner)(reason='dask test', models=['credit_risk', 'loan_evaluation'])\n"
         "print('RESULT', [(r['model'], r['gate'], r['version']) for r in rows])\n"
     )
+    specs = tmp_path / "specs"  # the two specs with their logistic candidate only: Dask is tested, not the models
+    specs.mkdir()
+    for name in ("credit_risk", "loan_evaluation"):
+        spec = builtin_spec_dict(name)
+        spec["candidates"] = [c for c in spec["candidates"] if c["name"] == "logistic"]
+        write_spec(specs, spec)
     env = {**prefect_server["env"], "FINML_TASK_RUNNER": "dask", "FINML_REGISTRY_DIR": str(tmp_path / "registry"),
-           "FINML_REPORTS_DIR": str(tmp_path / "reports")}
+           "FINML_REPORTS_DIR": str(tmp_path / "reports"), "FINML_SPECS_DIR": str(specs)}
     started = time.monotonic()
     done = _run([sys.executable, "-c", code], env, RUN_TIMEOUT)
     print(f"train_all on Dask: {time.monotonic() - started:.1f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -26,7 +27,9 @@ def test_help_imports_no_heavy_library():
 
 
 def test_models_lists_the_builtin_specs(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
+    from flows.cli.common import console
+
+    monkeypatch.setattr(console, "width", 250)  # wide enough to show every cell on one line
     result = CliRunner().invoke(app, ["models"])
     assert result.exit_code == 0, result.output
     for name in ("credit_risk", "loan_evaluation", "market_forecast"):
@@ -175,3 +178,18 @@ def test_models_json_gives_every_valid_spec_and_names_the_broken_ones(finml_env)
     assert m["candidates"] == ["logistic", "gradient_boosting", "keras_mlp"] and m["primary_metric"] == "roc_auc"
     assert len(data["invalid"]) == 1 and data["invalid"][0].endswith("loan_evaluation.yaml")
     assert "unknown key 'methd'" in result.stderr
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_tables_wrap_at_80_and_100_columns_instead_of_dropping_columns(width, monkeypatch):
+    """Every column keeps a readable width (rich squeezed no_wrap tables to zero-width columns)."""
+    from flows.cli.common import console
+
+    monkeypatch.setattr(console, "width", width)  # the terminal's width (fixed at import when not a tty)
+    result = CliRunner().invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    top = next(line for line in result.output.splitlines() if line.startswith("┏"))
+    widths = [len(part) for part in top.strip("┏┓").split("┳")]
+    assert len(widths) == 7 and min(widths) >= 6, top
+    assert all(len(line) <= width for line in result.output.splitlines()), [len(x) for x in result.output.splitlines()]
+    assert "keras_mlp" in result.output and "roc_auc" in result.output
