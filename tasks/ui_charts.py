@@ -162,7 +162,8 @@ def line_chart(chart: Chart, width: int = 720, height: int = 260) -> str:
 
 
 EVENT_COLOURS = {"promoted": "#2ca02c", "registered": "#1f77b4", "rejected": "#d62728", "stopped": "#d62728",
-                 "rolled_back": "#ff7f0e", "champion_retired": "#8c564b"}
+                 "rolled_back": "#ff7f0e", "champion_retired": "#8c564b", "pending": "#bcbd22", "approved": "#2ca02c",
+                 "expired": "#d62728", "approval_refused": "#e377c2"}
 """Marker colour of each history event kind in :func:`timeline`; other kinds are grey."""
 
 

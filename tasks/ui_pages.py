@@ -29,7 +29,7 @@ READ_ERRORS = (RegistryError, OSError, ValueError, KeyError, TypeError)
 """What a damaged model folder raises through the readers (a bad line, a missing file, a hash
 mismatch, a record of the wrong shape); shown on its page."""
 
-TRAINING_EVENTS = ("promoted", "rejected", "stopped", "registered")
+TRAINING_EVENTS = ("promoted", "rejected", "stopped", "registered", "pending")
 """History events that end a training run."""
 
 WHO_KEYS = ("who", "approved_by")
@@ -201,7 +201,8 @@ def model_page(registry_dir: Path, reports_dir: Path, model: str) -> dict[str, A
             raise RegistryError(f"no model named {model!r} in the registry")
         page["champion"] = champion = reg.champion()
         events = reg.history_events()
-        commits = {e.version: e for e in events if e.event in ("promoted", "registered") and e.version is not None}
+        commits = {e.version: e for e in events if e.event in ("promoted", "registered", "pending")  # pending: four eyes
+                   and e.version is not None}
         for n in reg.list_versions():
             row: dict[str, Any] = {"version": n, "champion": n == champion, "error": None,
                                    "promoted": getattr(commits.get(n), "event", None) == "promoted",
