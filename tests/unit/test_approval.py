@@ -274,6 +274,12 @@ def test_the_cli_approves_refuses_and_lists(pending, monkeypatch, tmp_path):
     history = runner.invoke(app, ["registry", "history", "m", "--json"])
     events = [(e["event"], e.get("who")) for e in json.loads(history.output)["events"]]
     assert events == [("promoted", "alice"), ("pending", "alice"), ("approval_refused", "alice"), ("approved", "dana")]
+    assert runner.invoke(app, ["registry", "verify", "m"]).exit_code == 0
+    raw = reg.history_path.read_text().splitlines()
+    raw[-1] = raw[-1].replace('"who": "dana"', '"who": "carol"')  # an unlisted approver written in by hand
+    reg.history_path.write_text("\n".join(raw) + "\n")
+    forged = runner.invoke(app, ["registry", "verify", "m"])
+    assert forged.exit_code != 0 and "carol is not on the spec's approvers list" in forged.output, forged.output
 
 
 def test_the_inventory_expires_overdue_requests(pending, monkeypatch):
