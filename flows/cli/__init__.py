@@ -111,6 +111,11 @@ def main() -> None:  # pragma: no cover - console script entry point
             raise
     finally:
         mark_finishing()
+        from flows.cli.common import command_log_file
+
+        log = command_log_file()
+        if log is not None:  # Prefect's INFO lines were kept off the console: say where they are
+            err_console.print(f"Prefect's log of this command: {log}", highlight=False, soft_wrap=True)
     if _stopping:  # unwound after a signal: do not wait for Prefect's exit handlers
         _exit_now()
 

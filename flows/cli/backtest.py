@@ -56,8 +56,9 @@ def print_backtest(result: dict[str, Any]) -> None:
                   highlight=False)
     rows = bt["vintages"]["rows"]
     if rows:
-        table = cli_table("Vintages: realised (matured outcomes) beside the estimate from the scores", ("vintage", "version", "rows", "matured", "event rate", "mean PD", "AUC [95 %]",
-                    "expected event rate [band]", "expected AUC [band]", "Jeffreys p"))
+        table = cli_table("Vintages: realised (matured outcomes) beside the estimate from the scores",
+                          ("vintage", "version", "rows", "matured", "event rate", "mean PD", "AUC [95 %]",
+                           "expected event rate [band]", "expected AUC [band]", "Jeffreys p"))
         for r in rows:
             table.add_row(r["vintage"], str(r["model_version"]), str(r["rows"]), str(r["matured"]),
                           _fmt(r["event_rate"]), _fmt(r["mean_pd"]),
@@ -86,7 +87,7 @@ def print_backtest(result: dict[str, Any]) -> None:
     console.print(f"report: {result['report']}", highlight=False)
 
 
-def _run_backtest(model: str, labels: str | None) -> None:
+def _run_backtest(model: str, labels: str | None, as_json: bool = False) -> None:
     _existing_model(model)
     _check_configured_api()
     from flows.backtest import backtest_model
@@ -97,23 +98,30 @@ def _run_backtest(model: str, labels: str | None) -> None:
             result = backtest_model(model, labels=labels)
     except Exception as err:
         _fail(_error_message(err))
-    print_backtest(result)
+    if as_json:  # the flow's whole result: the join, the back-test record, what changed, the report
+        console.print_json(json.dumps(result, default=str))
+    else:
+        print_backtest(result)
 
 
 def outcomes_cmd(
     model: str = typer.Argument(..., help="Model name."),
     labels: str = typer.Option(..., "--labels", help="CSV or Parquet file of matured outcomes: id, outcome "
                                "(0/1 or the target's classes), outcome date (backtest.outcome_date_column)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole result (join, back-test, changes) as JSON."),
 ) -> None:
     """Join late outcomes to the scoring ledger, then back-test the model and write the report."""
     if not Path(labels).is_file():
         _fail(f"--labels {labels!r}: no such file", code=2)
-    _run_backtest(model, labels)
+    _run_backtest(model, labels, as_json)
 
 
-def backtest_cmd(model: str = typer.Argument(..., help="Model name.")) -> None:
+def backtest_cmd(
+    model: str = typer.Argument(..., help="Model name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole result (back-test, changes) as JSON."),
+) -> None:
     """Back-test the model on the outcomes joined so far (or the spec's backtest.landing file)."""
-    _run_backtest(model, None)
+    _run_backtest(model, None, as_json)
 
 
 def register(app: typer.Typer) -> None:

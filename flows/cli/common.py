@@ -8,8 +8,10 @@ Importing it sets the offline-friendly environment defaults (an explicit setting
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -212,15 +214,67 @@ class ShowErrorsOnce:
         return not (run in self._failed_runs and str(record.msg).startswith("Finished in state"))
 
 
+KEPT_RUN_LINES = ("Beginning flow run", "View at ")
+"""The INFO lines of a run that stay on the console by default: where each flow run starts and
+its page in the Prefect UI."""
+
+
+QUIET_LIBRARIES = ("great_expectations",)
+"""Libraries whose INFO lines (a temporary docs folder per validation) stay off the console too."""
+
+
+class QuietRunProgress:
+    """Logging filter for Prefect's console handler (not with ``--debug``): the INFO lines of
+    task and flow runs (``Finished in state Completed()`` once per task, a flow's own progress
+    lines) stay off the console, which shows the command's summary and tables; each flow's
+    :data:`KEPT_RUN_LINES`, every warning and every error pass. The command's log file
+    (:func:`command_log_file`) and the run's logs in Prefect keep every line."""
+
+    def filter(self, record) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        if record.name.startswith(QUIET_LIBRARIES):
+            return False
+        return record.name not in RUN_FAILURE_LOGGERS or str(record.msg).startswith(KEPT_RUN_LINES)
+
+
+_LOG_FILE: list[Path] = []
+
+
+def command_log_file() -> Path | None:
+    """This process's log file (every Prefect log line at INFO and above, :func:`quiet_prefect_console`),
+    once a line was written to it; None otherwise."""
+    return next((p for p in _LOG_FILE if p.exists() and p.stat().st_size), None)
+
+
+def _attach_log_file() -> None:
+    """A file handler on the root logger at INFO: ``<FINML_REPORTS_DIR>/logs/finml-<UTC time>-<pid>.log``
+    (created on its first line). Nothing when that folder cannot be made (the command reports an
+    unwritable reports folder itself)."""
+    from datetime import datetime, timezone
+
+    from models.settings import get_settings
+
+    folder = Path(get_settings().reports_dir) / "logs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    path = folder / f"finml-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}.log"
+    handler = logging.FileHandler(path, delay=True, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s | %(message)s"))
+    logging.getLogger().addHandler(handler)
+    _LOG_FILE.append(path)
+
+
 def quiet_prefect_console() -> bool:
-    """Install :class:`ShowErrorsOnce` on Prefect's console handler (the root logger's
-    ``PrefectConsoleHandler``, see Prefect's ``logging.yml``), once per process; nothing with
-    :func:`debug_enabled`. Imports Prefect (its import configures logging). Returns whether a
-    filter is in place."""
+    """Install :class:`ShowErrorsOnce` and :class:`QuietRunProgress` on Prefect's console handler
+    (the root logger's ``PrefectConsoleHandler``, see Prefect's ``logging.yml``) and the command's
+    log file, once per process; nothing with :func:`debug_enabled` (every line on the console).
+    Imports Prefect (its import configures logging). Returns whether the filters are in place."""
     if debug_enabled():
         return False
-    import logging
-
     import prefect.main  # noqa: F401 - configures Prefect's logging (setup_logging) on import
     from prefect.logging.handlers import PrefectConsoleHandler
 
@@ -229,7 +283,10 @@ def quiet_prefect_console() -> bool:
         if isinstance(handler, PrefectConsoleHandler):
             if not any(isinstance(f, ShowErrorsOnce) for f in handler.filters):
                 handler.addFilter(ShowErrorsOnce())
+                handler.addFilter(QuietRunProgress())
             installed = True
+    if installed and not _LOG_FILE:
+        _attach_log_file()
     return installed
 
 

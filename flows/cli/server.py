@@ -65,11 +65,24 @@ def server_stop(
                   highlight=False)
 
 
-def server_status() -> None:
+def server_status(
+    as_json: bool = typer.Option(False, "--json", help="Print the state, liveness, health and deployments as JSON."),
+) -> None:
     """The server and workers started by `finml server start`: pids, health, deployments."""
     from flows.server import state_dir_for, status
 
     info = status(state_dir_for())
+    if as_json:
+        import json
+
+        if info.get("healthy"):
+            from flows.server import deployment_rows
+
+            info["deployment_rows"] = deployment_rows(info["api_url"])
+        console.print_json(json.dumps(info, default=str))
+        bad = ("api_url" in info and (not info["healthy"] or not all(info["alive"].values()))) or (
+            "api_url" not in info and info["tagged"])
+        raise typer.Exit(1 if bad else 0)
     if "api_url" not in info:
         console.print(f"no server started from {info['state_dir']}{_HOME_HINT}"
                       + (f"; stray processes: {info['tagged']}" if info["tagged"] else ""), highlight=False)

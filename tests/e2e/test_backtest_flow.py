@@ -137,3 +137,8 @@ def test_late_outcomes_of_ledgered_rows_give_the_supervisors_tests(credit_regist
     assert ledger_out.exit_code == 0 and "2025-01" in ledger_out.output and "2025-04" in ledger_out.output
     verify = runner.invoke(app, ["registry", "verify", "credit_risk"])
     assert verify.exit_code == 0, verify.output
+    again = runner.invoke(app, ["backtest", "credit_risk", "--json"])  # the outcomes joined so far, as JSON
+    assert again.exit_code == 0, again.output
+    result = json.loads(again.stdout)
+    assert result["join"] is None and result["backtest"]["matured"] == len(oot) - 2 and result["changes"] == []
+    assert len(list(folder.glob("*/backtest.html"))) == 2

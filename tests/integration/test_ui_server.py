@@ -31,6 +31,16 @@ def test_server_start_runs_the_web_front_end_and_stop_ends_it(tmp_path):
         ui = psutil.Process(state.ui_pid)
         assert "ui" in ui.cmdline() and ui.environ()["FINML_SERVER_TAG"] == str(state_dir)
         assert state.ui_pid in tagged_processes(str(state_dir))
+        import os
+        import subprocess
+        import sys
+
+        status = subprocess.run([sys.executable, "-m", "flows.cli", "server", "status", "--json"], capture_output=True,
+                                text=True, timeout=120, env={**os.environ, "PREFECT_HOME": str(home)})
+        assert status.returncode == 0, status.stdout + status.stderr  # healthy, every process alive
+        info = json.loads(status.stdout)
+        assert info["healthy"] and info["api_url"] == state.api_url and info["server_pid"] == state.server_pid
+        assert info["deployment_rows"] == []  # deploy=False
     finally:
         report = stop(state_dir, grace=20)
     assert report.left == [] and tagged_processes(str(state_dir)) == []

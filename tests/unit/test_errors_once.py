@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.cli.common import ShowErrorsOnce, debug_enabled, quiet_prefect_console
+from flows.cli.common import QuietRunProgress, ShowErrorsOnce, debug_enabled, quiet_prefect_console
 from models.errors import SHOWN_BY_CALLER, DataError, LeakageError
 
 
@@ -78,7 +78,8 @@ def test_the_filter_sits_on_prefects_console_handler_once_and_not_in_debug(monke
                 assert not any(isinstance(f, ShowErrorsOnce) for f in h.filters)
     finally:
         for h in consoles:
-            h.filters[:] = before.get(id(h), [f for f in h.filters if not isinstance(f, ShowErrorsOnce)])
+            h.filters[:] = before.get(id(h), [f for f in h.filters
+                                              if not isinstance(f, (ShowErrorsOnce, QuietRunProgress))])
     monkeypatch.setenv("FINML_DEBUG", "1")
     assert debug_enabled() and quiet_prefect_console() is False
 
@@ -134,3 +135,46 @@ def test_debug_prints_the_traceback_before_the_error_line(monkeypatch, capsys):
     except DataError:
         common._error_line("m: column 'x' is missing")
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_run_progress_stays_off_the_console_and_each_flows_start_and_warnings_stay():
+    quiet = QuietRunProgress()
+    info = logging.INFO
+    assert not quiet.filter(_record("prefect.task_runs", "Finished in state Completed()", level=info))
+    assert not quiet.filter(_record("prefect.flow_runs", "Finished in state Completed()", level=info))
+    assert not quiet.filter(_record("prefect.flow_runs", "spec: judged with the spec stored with v1", level=info))
+    assert not quiet.filter(_record("great_expectations.data_context.types.base", "Created temporary directory",
+                                    level=info))
+    assert quiet.filter(_record("prefect.flow_runs", "Beginning flow run 'x' for flow 'train-model'", level=info))
+    assert quiet.filter(_record("prefect.flow_runs", "View at http://127.0.0.1:4200/runs/flow-run/1", level=info))
+    assert quiet.filter(_record("prefect.flow_runs", "validation: 3 values out of range", level=logging.WARNING))
+    assert quiet.filter(_record("prefect", "Starting temporary server on http://127.0.0.1:8308", level=info))
+
+
+def test_the_command_log_file_keeps_every_info_line(tmp_path, monkeypatch):
+    import flows.cli.common as common
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    monkeypatch.delenv("FINML_DEBUG", raising=False)
+    monkeypatch.setenv("FINML_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setattr(common, "_LOG_FILE", [])
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    consoles = [h for h in handlers if isinstance(h, PrefectConsoleHandler)]
+    filters = {id(h): list(h.filters) for h in consoles}
+    try:
+        assert quiet_prefect_console() is True
+        assert common.command_log_file() is None  # created on its first line
+        logging.getLogger("prefect.task_runs").info("Finished in state Completed()")
+        for h in root.handlers:
+            h.flush()
+        path = common.command_log_file()
+        assert path is not None and path.parent == tmp_path / "reports" / "logs"
+        assert path.read_text().strip().endswith("INFO    prefect.task_runs | Finished in state Completed()")
+    finally:
+        for h in root.handlers:
+            if h not in handlers:
+                h.close()
+        root.handlers[:] = handlers
+        for h in consoles:
+            h.filters[:] = filters[id(h)]
