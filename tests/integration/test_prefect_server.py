@@ -95,6 +95,10 @@ def test_every_spec_has_a_scheduled_training_and_monitoring_deployment(prefect_s
     assert len(zombie) == 1 and zombie[0].trigger.within.total_seconds() == zombie_window_seconds() == 540
     assert zombie[0].actions[0].state.value == "CRASHED"
     # what an engineer sees: `prefect deployment ls` (names), and with -o json the schedules too
+    import yaml
+
+    [review] = [d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"] if d["name"] == "review-due"]
+    review_cron = review["schedules"][0]["cron"]
     listing = _run([str(BIN / "prefect"), "deployment", "ls"], prefect_server["env"], 120)
     assert listing.returncode == 0
     for spec in specs:
@@ -105,7 +109,8 @@ def test_every_spec_has_a_scheduled_training_and_monitoring_deployment(prefect_s
     assert crons == {**{f"train-{s.name}": [s.schedules.train] for s in specs},
                      **{f"monitor-{s.name}": [s.schedules.monitor] for s in specs},
                      **{f"backtest-{s.name}": [s.schedules.backtest] for s in specs
-                        if s.task == "binary_classification"}}
+                        if s.task == "binary_classification"},
+                     "review-due": [review_cron]}
 
 
 def test_training_deployment_runs_and_publishes_its_artifacts(prefect_server, credit_risk_run):
