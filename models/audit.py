@@ -111,6 +111,15 @@ def data_store_problems(registry: ModelRegistry) -> list[str]:
 
     problems = ledger_store(registry.root, registry.model).verify()
     problems += PartStore(registry.root, registry.model, "outcomes").verify()
+    if not problems:  # both stores read: every joined outcome must still find its ledger row and score
+        from models.ledger import check_joined_rows, read_ledger
+
+        try:
+            joined = PartStore(registry.root, registry.model, "outcomes").read(["id", "run_id", "as_of", "score"])
+            if not joined.empty:
+                check_joined_rows(joined, read_ledger(registry.root, registry.model))
+        except RegistryError as err:
+            problems.append(f"outcomes: {err}")
     path = registry.dir / BACKTESTS
     if path.exists():
         problems += [f"{BACKTESTS}: {b}" for b in check_chain(path, None, signed=False).breaks]

@@ -5,6 +5,7 @@ read by the back-test to join late outcomes (docs/backtesting.md). Storage and i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,14 @@ class LedgerInputError(DataError):
     """A batch cannot be ledgered as given (an as-of date missing or not a date), naming the column."""
 
 
+_INTEGRAL_TEXT = re.compile(r"^(-?\d+)\.0+$")
+
+
 def id_text(values) -> pd.Series:
     """Record ids as text, the same for the ledger and an outcomes file: integral numbers lose a
     float's ``.0`` (``12.0`` → ``"12"``, as a CSV with missing values reads an integer column),
-    text is stripped; missing ids become None. Shape: (n,) → (n,)."""
+    and so does integral text (``"12.0"`` in a text column, e.g. beside an id ``X3080``); text is
+    stripped (leading zeros kept: ``"007"`` stays); missing ids become None. Shape: (n,) → (n,)."""
     series = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(series):
         return series.astype(str)
@@ -42,20 +47,29 @@ def id_text(values) -> pd.Series:
         out[integral] = numbers[integral].astype("int64").astype(str)
         return out.where(numbers.notna(), None)
     text = series.astype(object).map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                                     else str(v).strip())
+                                     else _INTEGRAL_TEXT.sub(r"\1", str(v).strip()))
     return text.where(text.map(lambda v: bool(v)), None)
 
 
 def utc_dates(values, column: str) -> pd.Series:
-    """Dates as UTC timestamps (naive ones are taken as UTC). Raises LedgerInputError naming
-    ``column`` and the first value that is not a date, or a missing one."""
+    """Dates as UTC timestamps in nanoseconds (naive ones are taken as UTC). Text must be ISO 8601
+    (``2025-12-31``, ``2025-12-31T10:00:00+01:00``, offsets may differ from row to row): a day
+    written ``01/12/2025`` is refused, since it reads as 12 January in one country and 1 December
+    in another. Raises LedgerInputError naming ``column`` and the first value that is not such a
+    date, or a missing one."""
     series = pd.Series(values).reset_index(drop=True)
-    parsed = pd.to_datetime(series, errors="coerce", utc=True)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        parsed = pd.to_datetime(series, utc=True)
+    else:
+        parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
+    parsed = parsed.astype("datetime64[ns, UTC]")  # one unit: Parquet timestamps may come in ms or us
     bad = parsed.isna()
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
-        raise LedgerInputError(f"column {column!r}: {int(bad.sum())} row(s) without a date (first: row {first + 1}, "
-                               f"value {series.iloc[first]!r})")
+        value = series.iloc[first]
+        what = "without a date" if pd.isna(value) else "not an ISO 8601 date (e.g. 2025-12-31)"
+        raise LedgerInputError(f"column {column!r}: {int(bad.sum())} row(s) {what} (first: row {first + 1}, "
+                               f"value {value!r})")
     return parsed
 
 
@@ -110,7 +124,34 @@ def read_ledger(root: str | Path, model: str) -> pd.DataFrame:
     frame = ledger_store(root, model).read(LEDGER_COLUMNS)
     if frame.empty:
         return frame
+    for column in ("as_of", "scored_at"):  # one unit whatever pandas wrote then
+        frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[ns, UTC]")
     return frame.sort_values(["as_of", "scored_at"], kind="stable").reset_index(drop=True)
+
+
+def check_joined_rows(joined: pd.DataFrame, ledger: pd.DataFrame) -> None:
+    """Every joined outcome (``joined``: rows with ``id``, ``run_id``, ``as_of`` and the ``score``
+    the outcome was joined to; each outcome part keeps a copy of its ledger row) must find that
+    ledger row (:func:`read_ledger`) with that score. Raises RegistryError otherwise: a ledger part
+    lost its manifest line, or a part and its line were rewritten together, which the chain of the
+    ledger's manifest cannot see at its last line."""
+    from models.errors import RegistryError
+
+    keys = ["id", "run_id", "as_of"]
+    found = joined[[*keys, "score"]].rename(columns={"score": "joined_score"})
+    found = found.assign(as_of=pd.to_datetime(found["as_of"], utc=True).astype("datetime64[ns, UTC]"))
+    check = found.merge(ledger[[*keys, "score"]].astype({"as_of": "datetime64[ns, UTC]"}), on=keys, how="left",
+                        indicator=True)
+    lost = check["_merge"] == "left_only"
+    if lost.any():
+        raise RegistryError(f"{int(lost.sum())} joined outcome(s) point at ledger rows no longer in the ledger (first: id "
+                            f"{check.loc[lost, 'id'].iloc[0]}, run {check.loc[lost, 'run_id'].iloc[0]}): a ledger part "
+                            "lost its manifest line; nothing is back-tested (run `finml registry verify`)")
+    changed = ~np.isclose(check["joined_score"].to_numpy(float), check["score"].to_numpy(float), rtol=0, atol=1e-12)
+    if changed.any():
+        raise RegistryError(f"{int(changed.sum())} ledger row(s) have a score other than the one their outcome was joined "
+                            f"to (first: id {check.loc[changed, 'id'].iloc[0]}): the ledger was rewritten; nothing is "
+                            "back-tested (run `finml registry verify`)")
 
 
 def ledger_summary(frame: pd.DataFrame) -> list[dict]:

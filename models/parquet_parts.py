@@ -58,9 +58,12 @@ class PartStore:
         return [Part(r["path"], r["sha256"], int(r["rows"]), r["partition"], r.get("run_id"))
                 for r in read_jsonl(self.manifest) if r.get("event") == "part"]
 
-    def append(self, frames: dict[str, pd.DataFrame], run_id: str | None) -> list[Part]:
+    def append(self, frames: dict[str, pd.DataFrame], run_id: str | None,
+               note: dict | None = None) -> list[Part]:
         """Write one part per partition (``{partition: rows}``; empty frames are skipped) and
-        commit each with a manifest line, under the model's lock.
+        commit each with a manifest line, under the model's lock. ``note``: JSON-ready facts kept
+        in each part's manifest line under ``note`` (e.g. what the run that wrote it received), so
+        they are committed with the rows, in the same line.
 
         Raises:
             RegistryError: the model has no registry folder, an entry is a symbolic link, or the
@@ -83,7 +86,7 @@ class PartStore:
                 os.chmod(target, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 part = Part(relative, sha256_file(target), int(len(frame)), partition, run_id)
                 line = {"event": "part", "path": part.path, "sha256": part.sha256, "rows": part.rows,
-                        "partition": partition, "run_id": run_id}
+                        "partition": partition, "run_id": run_id, **({"note": note} if note else {})}
                 append_jsonl(self.manifest, chain_record(line, self.manifest, None, False))
                 written.append(part)
         return written
@@ -93,9 +96,15 @@ class PartStore:
         ``columns`` when there is none.
 
         Raises:
-            RegistryError: a committed part is missing or its bytes differ from its manifest
-                line (nothing is read then: run ``finml registry verify``).
+            RegistryError: the manifest's hash chain is broken, or a committed part is missing
+                or its bytes differ from its manifest line (nothing is read then: run
+                ``finml registry verify``).
         """
+        if self.manifest.exists():
+            breaks = check_chain(self.manifest, None, False).breaks
+            if breaks:
+                raise RegistryError(f"{self.model}: {self.name}/manifest.jsonl is broken ({breaks[0]}); nothing is read "
+                                    "(run `finml registry verify`)")
         frames = []
         for part in self.parts():
             path = self.dir / part.path

@@ -57,8 +57,8 @@ def version_backtest(spec: ModelSpec, rows: pd.DataFrame, version: int, metadata
 
 
 def latest_migration(spec: ModelSpec, ledger: pd.DataFrame) -> dict[str, Any] | None:
-    """The migration matrix of grades between the two latest as-of dates (days) of the ledger,
-    for the ids scored on both (the last score of an id on a date counts); None without a
+    """The migration matrix of grades between the latest as-of date (day) of the ledger and the
+    latest earlier date sharing ids with it (not necessarily the one before), for the ids scored on both (the last score of an id on a date counts); None without a
     rating scale or with fewer than two dates sharing an id.
 
     Returns:
@@ -69,17 +69,19 @@ def latest_migration(spec: ModelSpec, ledger: pd.DataFrame) -> dict[str, Any] | 
     days = pd.to_datetime(ledger["as_of"], utc=True).dt.strftime("%Y-%m-%d")
     frame = ledger.assign(day=days)
     dates = sorted(frame["day"].unique())
+    by_day = {d: rows.drop_duplicates("id", keep="last").set_index("id") for d, rows in frame.groupby("day")}
     for second_i in range(len(dates) - 1, 0, -1):
-        second = frame[frame["day"] == dates[second_i]].drop_duplicates("id", keep="last").set_index("id")
-        first = frame[frame["day"] == dates[second_i - 1]].drop_duplicates("id", keep="last").set_index("id")
-        common = first.index.intersection(second.index)
-        if len(common):
-            scale = spec.rating_scale
-            m = migration_matrix(assign_grades(first.loc[common, "score"].to_numpy(), scale),
-                                 assign_grades(second.loc[common, "score"].to_numpy(), scale), scale.names)
-            return {"first_date": dates[second_i - 1], "second_date": dates[second_i], "obligors": m.obligors,
-                    "grades": m.grades, "counts": m.counts, "rates": m.rates, "upper_mwb": m.upper_mwb,
-                    "lower_mwb": m.lower_mwb}
+        second = by_day[dates[second_i]]
+        for first_i in range(second_i - 1, -1, -1):  # the latest earlier date sharing ids, adjacent or not
+            first = by_day[dates[first_i]]
+            common = first.index.intersection(second.index)
+            if len(common):
+                scale = spec.rating_scale
+                m = migration_matrix(assign_grades(first.loc[common, "score"].to_numpy(), scale),
+                                     assign_grades(second.loc[common, "score"].to_numpy(), scale), scale.names)
+                return {"first_date": dates[first_i], "second_date": dates[second_i], "obligors": m.obligors,
+                        "grades": m.grades, "counts": m.counts, "rates": m.rates, "upper_mwb": m.upper_mwb,
+                        "lower_mwb": m.lower_mwb}
     return None
 
 
@@ -161,7 +163,8 @@ def record_outcomes(spec: ModelSpec, registry_root, labels: str, run_id: str, re
     outcomes = read_outcomes(labels, spec)
     join = join_outcomes(read_ledger(registry_root, spec.name), outcomes, recorded_outcomes(registry_root, spec.name),
                          spec.backtest.outcome_window, run_id)
-    parts = store_outcomes(registry_root, spec.name, join.joined, run_id, received_at)
+    parts = store_outcomes(registry_root, spec.name, join.joined, run_id, received_at,
+                           {**join.record(), "file": str(labels)})
     return {**join.record(), "sentences": join.sentences(), "parts": parts, "file": str(labels)}
 
 

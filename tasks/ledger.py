@@ -38,10 +38,28 @@ def batch_as_of(spec: ModelSpec, table: pd.DataFrame, as_of: str | None, scored_
     missing or unparseable date (``as_of`` is checked by :func:`check_as_of` before)."""
     column = spec.backtest.as_of
     if column is not None and column in table.columns:
-        return utc_dates(table[column], column).set_axis(table.index)
+        dates = utc_dates(table[column], column).set_axis(table.index)
+        latest = _latest_as_of(scored_at)
+        if (dates > latest).any():
+            from models.ledger import LedgerInputError
+
+            late = dates[dates > latest]
+            raise LedgerInputError(f"column {column!r}: {len(late)} row(s) dated after the scoring time {scored_at} "
+                                   f"(first: {late.iloc[0].date()}): a record cannot be scored before its as-of date")
+        return dates
     if as_of is not None:
         return utc_dates([as_of], "as_of").iloc[0]
     return pd.Timestamp(scored_at)
+
+
+AS_OF_SLACK = pd.Timedelta(days=1)
+"""How far an as-of date may lie after the scoring time (UTC): a day, for a date written in a
+time zone ahead of UTC."""
+
+
+def _latest_as_of(scored_at) -> pd.Timestamp:
+    when = pd.Timestamp(scored_at)
+    return (when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")) + AS_OF_SLACK
 
 
 def check_as_of(value: str | None) -> None:
@@ -52,9 +70,12 @@ def check_as_of(value: str | None) -> None:
     if value is None:
         return
     try:
-        utc_dates([value], "as_of")
+        date = utc_dates([value], "as_of").iloc[0]
     except LedgerInputError:
         raise UsageError(f"as_of {value!r} is not a date: give an ISO date such as 2026-03-31") from None
+    if date > _latest_as_of(pd.Timestamp.now(tz="UTC")):
+        raise UsageError(f"as_of {value!r} is in the future: the as-of date of a scored record is at or before "
+                         "its scoring time")
 
 
 @step("write-ledger")

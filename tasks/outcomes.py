@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import DataError
-from models.ledger import LEDGER_COLUMNS, id_text, utc_dates
+from models.ledger import LEDGER_COLUMNS, check_joined_rows, id_text, utc_dates
 from models.parquet_parts import PartStore
 from models.spec import ModelSpec
 
@@ -63,7 +63,12 @@ class OutcomeJoin:
 
 
 def _outcome_values(values: pd.Series, spec: ModelSpec, label: str, column: str) -> pd.Series:
-    """0/1 outcomes from 0/1, booleans or the target's class labels. Raises OutcomesError."""
+    """0/1 outcomes from 0/1, booleans or the target's class labels. Raises OutcomesError (a
+    missing outcome is named by its row: an outcome not yet known has no place in the file)."""
+    if values.isna().any():
+        first = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise OutcomesError(f"{label}: column {column!r}: {int(values.isna().sum())} row(s) without an outcome "
+                            f"(first: row {first + 1}); leave a record out of the file until its outcome is known")
     if pd.api.types.is_bool_dtype(values):
         return values.astype(int)
     numbers = pd.to_numeric(values, errors="coerce")
@@ -117,6 +122,13 @@ def read_outcomes(path: str | Path, spec: ModelSpec) -> pd.DataFrame:
     except DataError as err:
         raise OutcomesError(f"{label}: {err}") from None
     outcomes = _outcome_values(frame[out_col].reset_index(drop=True), spec, label, out_col)
+    if out_col == "outcome" and spec.target.column in frame.columns and spec.target.column != "outcome":
+        target = _outcome_values(frame[spec.target.column].reset_index(drop=True), spec, label, spec.target.column)
+        differ = target.to_numpy() != outcomes.to_numpy()
+        if differ.any():
+            first = int(np.flatnonzero(differ)[0])
+            raise OutcomesError(f"{label}: columns 'outcome' and {spec.target.column!r} disagree in {int(differ.sum())} "
+                                f"row(s) (first: row {first + 1}); keep one of them")
     return pd.DataFrame({"id": ids.astype(object), "outcome": outcomes.to_numpy(), "outcome_date": dates})
 
 
@@ -185,11 +197,16 @@ def recorded_outcomes(root: str | Path, model: str) -> pd.DataFrame:
     return outcomes_store(root, model).read(OUTCOME_COLUMNS)
 
 
-def store_outcomes(root: str | Path, model: str, joined: pd.DataFrame, run_id: str, received_at: str) -> list[str]:
-    """Append joined outcomes, one part per receiving month (``received=YYYY-MM``). Returns the parts' paths."""
+def store_outcomes(root: str | Path, model: str, joined: pd.DataFrame, run_id: str, received_at: str,
+                   join: dict[str, Any] | None = None) -> list[str]:
+    """Append joined outcomes, one part per receiving month (``received=YYYY-MM``). ``join``: the
+    run's :meth:`OutcomeJoin.record` and file, committed in the part's manifest line, so what the
+    run received and left out is kept even when it stops before its back-test record. Returns the
+    parts' paths."""
     if joined.empty:
         return []
-    parts = outcomes_store(root, model).append({f"received={received_at[:7]}": joined}, run_id)
+    parts = outcomes_store(root, model).append({f"received={received_at[:7]}": joined}, run_id,
+                                               note={"received_at": received_at, **(join or {})})
     return [p.path for p in parts]
 
 
@@ -203,9 +220,10 @@ def backtest_rows(ledger: pd.DataFrame, recorded: pd.DataFrame) -> pd.DataFrame:
     keys = ["id", "run_id", "as_of"]
     if recorded.empty:
         return ledger.assign(outcome=np.nan, outcome_date=pd.NaT)
-    found = recorded[[*keys, "outcome", "outcome_date"]].drop_duplicates(keys, keep="first")
-    found = found.assign(as_of=pd.to_datetime(found["as_of"], utc=True))
-    rows = ledger.merge(found, on=keys, how="left")
+    found = recorded[[*keys, "outcome", "outcome_date", "score"]].drop_duplicates(keys, keep="first")
+    found = found.assign(as_of=pd.to_datetime(found["as_of"], utc=True).astype("datetime64[ns, UTC]"))
+    check_joined_rows(found, ledger)
+    rows = ledger.merge(found.drop(columns=["score"]), on=keys, how="left")
     # a record scored again before its outcome: the outcome belongs to the later score, and the
     # earlier rows of that id would stay unmatured for ever, so they leave the back-test
     attributed = rows.loc[rows["outcome"].notna(), ["id", "as_of"]].groupby("id")["as_of"].min()

@@ -146,7 +146,7 @@ def test_an_outcomes_file_is_read_with_the_targets_labels_and_refused_naming_the
     baddate = tmp_path / "baddate.csv"
     pd.DataFrame({"rownames": [3, 4], "outcome": [1, 0], "outcome_date": ["2026-05-01", "soon"]}
                  ).to_csv(baddate, index=False)
-    with pytest.raises(OutcomesError, match=r"column 'outcome_date': 1 row\(s\) without a date \(first: row 2"):
+    with pytest.raises(OutcomesError, match=r"column .outcome_date.: 1 row\(s\) not an ISO 8601 date .*\(first: row 2"):
         read_outcomes(baddate, spec)
 
 
