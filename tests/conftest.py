@@ -9,6 +9,9 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One terminal width for every test process, set before flows.cli is imported (its consoles read
+# it live): 200 columns unless a test gives its own, whatever the shell or pytest-xdist's worker had.
+os.environ["COLUMNS"] = "200"
 
 
 @pytest.fixture

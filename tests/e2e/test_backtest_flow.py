@@ -37,6 +37,9 @@ def credit_registry(trained, tmp_path, monkeypatch):
     """A copy of the session's trained credit_risk (the ledger is written into it, not the shared one)."""
     registry = tmp_path / "registry"
     shutil.copytree(trained["registry"] / "credit_risk", registry / "credit_risk")
+    for store in ("ledger", "outcomes"):  # what other tests scored with the shared registry is not this test's
+        shutil.rmtree(registry / "credit_risk" / store, ignore_errors=True)
+    (registry / "credit_risk" / "backtests.jsonl").unlink(missing_ok=True)
     monkeypatch.setenv("FINML_REGISTRY_DIR", str(registry))
     monkeypatch.setenv("FINML_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("FINML_SPECS_DIR", str(BUILTIN_SPECS))
