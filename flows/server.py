@@ -18,8 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from flows.lifetime import (
 )
 from flows.lifetime import client_for as _client
 from flows.server_address import STATE_DIR_NAME, prefect_home, state_dir_for  # noqa: F401 (re-exported)
+from flows.server_address import api_healthy, process_alive
 from models.errors import OrchestrationError
 from models.files import write_json_atomic
 from tasks.load import redact
@@ -151,14 +150,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=3) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
@@ -167,18 +158,6 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 # --------------------------------------------------------------------------- processes
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone; a child of ours is reaped)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except OSError:
-        pass
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, ValueError):
-        return False
 
 
 def tagged_processes(tag: str) -> list[int]:
@@ -219,10 +198,10 @@ def _wait_gone(pids: list[int], timeout: float) -> list[int]:
         except psutil.NoSuchProcess:
             continue
     deadline = time.monotonic() + timeout
-    left = [p.pid for p in procs if _alive(p.pid)]
+    left = [p.pid for p in procs if process_alive(p.pid)]
     while left and time.monotonic() < deadline:
         psutil.wait_procs([p for p in procs if p.pid in left], timeout=0.2)
-        left = [pid for pid in left if _alive(pid)]
+        left = [pid for pid in left if process_alive(pid)]
     return left
 
 
@@ -249,7 +228,7 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
     state_dir = home / STATE_DIR_NAME
     state_dir.mkdir(parents=True, exist_ok=True)
     existing = ServerState.load(state_dir)
-    if existing and _alive(existing.server_pid):
+    if existing and process_alive(existing.server_pid):
         raise ServerError(f"a server started from {state_dir} is already running (pid {existing.server_pid}, "
                           f"{existing.ui_url}); stop it first: finml server stop")
     if tagged_processes(str(state_dir)):
@@ -291,7 +270,7 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
         if o.owner is not None:  # from now on the owner's death (kill -9 too) stops everything
             watch_server(o.owner, state_dir, env={k: v for k, v in env.items() if k != TAG_VAR})
         deadline = time.monotonic() + o.timeout
-        while not _healthy(api_url):
+        while not api_healthy(api_url, timeout=3):
             if server.poll() is not None:
                 raise ServerError(f"the Prefect server exited with code {server.returncode}:\n{_tail(Path(logs['server']))}")
             if time.monotonic() > deadline:
@@ -420,7 +399,7 @@ def stop(state_dir: Path | None = None, grace: float = 30.0, echo=lambda message
     report = StopReport()
 
     def end(pids: list[int], first: int, label: str) -> None:
-        pids = [p for p in pids if p and _alive(p)]
+        pids = [p for p in pids if p and process_alive(p)]
         if not pids:
             return
         for p in pids:
@@ -434,7 +413,7 @@ def stop(state_dir: Path | None = None, grace: float = 30.0, echo=lambda message
         _wait_gone(pids, 10)
 
     # flow runs first, while worker and server are up to hear their final state (docs/operations.md)
-    workers = [p for p in (state.worker_pids.values() if state else []) if p and _alive(p)]
+    workers = [p for p in (state.worker_pids.values() if state else []) if p and process_alive(p)]
     runs = sorted({d for w in workers for d in descendants(w)} - set(workers))
     if runs:
         end(runs, signal.SIGTERM, "flow run process")
@@ -476,8 +455,8 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
     if state is None:
         return {"running": False, "state_dir": str(state_dir), "tagged": tagged_processes(str(state_dir.resolve()))}
     return {
-        "running": _alive(state.server_pid), "healthy": _healthy(state.api_url), **asdict(state),
-        "alive": {"server": _alive(state.server_pid), **{f"worker {k}": _alive(v) for k, v in state.worker_pids.items()},
-                  **({"finml ui": _alive(state.ui_pid)} if state.ui_pid else {})},
+        "running": process_alive(state.server_pid), "healthy": api_healthy(state.api_url, timeout=3), **asdict(state),
+        "alive": {"server": process_alive(state.server_pid), **{f"worker {k}": process_alive(v) for k, v in state.worker_pids.items()},
+                  **({"finml ui": process_alive(state.ui_pid)} if state.ui_pid else {})},
         "tagged": tagged_processes(state.tag),
     }

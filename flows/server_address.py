@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 STATE_DIR_NAME = "finml-server"
 RECORDED_SERVER_NOTE = "FINML_RECORDED_SERVER"
 """Set (to ``1``) by the console script when it pointed ``PREFECT_API_URL`` at the recorded
@@ -36,16 +38,27 @@ def state_dir_for(home: Path | None = None) -> Path:
     return prefect_home(home) / STATE_DIR_NAME
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone; a child of ours is reaped)."""
     if pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        os.waitpid(pid, os.WNOHANG)
+    except OSError:
+        pass
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, ValueError):
         return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+
+
+def api_healthy(api_url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:
+    """True when the Prefect API at ``api_url`` answers ``/health`` with 200 within ``timeout`` seconds."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def recorded_server(home: Path | None = None) -> str | None:
@@ -58,13 +71,7 @@ def recorded_server(home: Path | None = None) -> str | None:
         api_url, pid = str(state["api_url"]), int(state["server_pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _pid_alive(pid):
-        return None
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=HEALTH_TIMEOUT_S) as resp:
-            return api_url if resp.status == 200 else None
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+    return api_url if process_alive(pid) and api_healthy(api_url) else None
 
 
 def use_recorded_server(environ: dict | None = None) -> str | None:
@@ -83,4 +90,4 @@ def use_recorded_server(environ: dict | None = None) -> str | None:
     return url
 
 
-__all__ = ["RECORDED_SERVER_NOTE", "prefect_home", "recorded_server", "state_dir_for", "use_recorded_server"]
+__all__ = ["RECORDED_SERVER_NOTE", "api_healthy", "prefect_home", "process_alive", "recorded_server", "state_dir_for", "use_recorded_server"]

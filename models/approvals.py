@@ -60,7 +60,7 @@ def parse_time(ts: str | None) -> datetime | None:
         when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 def governance_rule(spec: Mapping[str, Any] | None) -> tuple[bool, list[str], int]:

@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from models.approvals import parse_time
 from models.errors import RegistryError, SpecError
 from models.records.monitoring import ALARM_VERDICTS
 from models.spec.governance import UNTIERED_REVIEW_MONTHS, GovernanceSpec
@@ -92,18 +93,9 @@ def review_due(section: GovernanceSpec | None, last_review: date | None, today: 
 
 def _day(ts: Any) -> date | None:
     """The UTC date of an ISO-8601 time stamp (naive: UTC); None when it is not one."""
-    when = _time(ts)
+    when = parse_time(ts)
     return None if when is None else when.date()
 
-
-def _time(ts: Any) -> datetime | None:
-    if not isinstance(ts, str):
-        return None
-    try:
-        when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -189,9 +181,9 @@ def monitoring_facts(records: Iterable[Mapping[str, Any]], champion: int | None,
     Open alarms: the monitoring runs of the champion since its last run without an alarm (an
     alarm verdict, :data:`OPEN_ALARM_VERDICTS`, stays open until a later run of the same
     champion comes back without one, or another version becomes champion)."""
-    start = _time(since)
+    start = parse_time(since)
     mine = [r for r in records if champion is not None and r.get("version") == champion
-            and (start is None or (_time(r.get("ts")) or start) >= start)]
+            and (start is None or (parse_time(r.get("ts")) or start) >= start)]
     if not mine:
         return None, None, 0
     open_alarms = 0
