@@ -232,7 +232,8 @@ def create_app(models: list[str] | None = None, config: ServiceConfig | None = N
     service = Service(names, config)
     bearer = HTTPBearer(auto_error=False, description="FINML_SERVE_TOKEN")
 
-    def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    async def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        # async: FastAPI runs a plain function dependency in the thread pool, a hop per request
         if config.token is None:
             return
         given = "" if credentials is None else credentials.credentials

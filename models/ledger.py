@@ -40,12 +40,17 @@ def id_text(values) -> pd.Series:
     series = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(series):
         return series.astype(str)
+    if series.dtype.kind in "iu":  # NumPy integers: no missing value, nothing to round (the scoring service's ids)
+        return series.astype(str).astype(object)
     if pd.api.types.is_numeric_dtype(series):
         numbers = pd.to_numeric(series, errors="coerce")
         integral = numbers.notna() & np.isfinite(numbers) & (numbers == np.round(numbers))
-        out = numbers.astype(object).map(lambda v: None if pd.isna(v) else repr(float(v)))
+        out = pd.Series([None] * len(numbers), dtype=object)
         out[integral] = numbers[integral].astype("int64").astype(str)
-        return out.where(numbers.notna(), None)
+        fractional = numbers.notna() & ~integral
+        if fractional.any():
+            out[fractional] = numbers[fractional].map(lambda v: repr(float(v)))
+        return out
     text = series.astype(object).map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
                                      else _INTEGRAL_TEXT.sub(r"\1", str(v).strip()))
     return text.where(text.map(lambda v: bool(v)), None)
@@ -58,8 +63,10 @@ def utc_dates(values, column: str) -> pd.Series:
     in another. Raises LedgerInputError naming ``column`` and the first value that is not such a
     date, or a missing one."""
     series = pd.Series(values).reset_index(drop=True)
-    if pd.api.types.is_datetime64_any_dtype(series):
-        parsed = pd.to_datetime(series, utc=True)
+    if isinstance(series.dtype, pd.DatetimeTZDtype):  # (to_datetime would look at every value first)
+        parsed = series.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_any_dtype(series):
+        parsed = series.dt.tz_localize("UTC")
     else:
         parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
     parsed = parsed.astype("datetime64[ns, UTC]")  # one unit: Parquet timestamps may come in ms or us
@@ -93,7 +100,7 @@ def ledger_frame(ids, as_of, version: int, scores, grades, run_id: str, scored_a
         "id": ids.astype(object), "as_of": utc_dates(dates, "as_of"),
         "model_version": np.full(n, int(version), dtype="int64"), "score": np.asarray(scores, dtype=float),
         "grade": pd.Series([None] * n if grades is None else list(grades), dtype=object),
-        "run_id": pd.Series([run_id] * n, dtype=object), "scored_at": pd.Series([when] * n),
+        "run_id": pd.Series([run_id] * n, dtype=object), "scored_at": pd.Series(pd.DatetimeIndex([when]).repeat(n)),
         **{f"{SEGMENT_PREFIX}{c}": v.reset_index(drop=True) for c, v in (segments if segments is not None else {}).items()}})
 
 
@@ -113,8 +120,10 @@ def ledger_store(root: str | Path, model: str) -> PartStore:
 def append_ledger(root: str | Path, model: str, frame: pd.DataFrame, run_id: str) -> list[Part]:
     """Append a scoring run's rows, one part per as-of month (``month=YYYY-MM``), each committed
     by its manifest line under the model's lock. Raises RegistryError (see :meth:`PartStore.append`)."""
-    months = frame["as_of"].dt.strftime("%Y-%m")
-    parts = {f"month={m}": rows.reset_index(drop=True) for m, rows in frame.groupby(months, sort=True)}
+    stamp = frame["as_of"].dt  # year * 100 + month: strftime would format every row (28 ms for 10,000)
+    months = (stamp.year * 100 + stamp.month).to_numpy()
+    parts = {f"month={m // 100:04d}-{m % 100:02d}": rows.reset_index(drop=True)
+             for m, rows in frame.groupby(months, sort=True)}
     return ledger_store(root, model).append(parts, run_id)
 
 

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +273,7 @@ def score_records(served: ServedVersion, records: list[dict[str, Any]], reasons:
 
         out.points = scorecard_points(spec.scorecard, scores)
     if spec.rating_scale is not None:
-        out.grades = list(grade_names(spec.rating_scale, scores))
+        out.grades = np.asarray(grade_names(spec.rating_scale, scores)).tolist()  # (iterating a Categorical is slow)
     if k:
         out.reasons = principal_reasons(spec.reasons, loaded.pipeline, table[loaded.features], scores, served.reasons, k)
     return out
@@ -305,7 +306,7 @@ def result_rows(scored: ScoredRecords) -> list[dict[str, Any]]:
     columns["model"] = [spec.name] * n
     columns["version"] = [served.version] * n
     keys = list(columns)
-    return [dict(zip(keys, values)) for values in zip(*columns.values())]
+    return list(map(dict, map(zip, repeat(keys), zip(*columns.values()))))
 
 
 def process_run_id() -> str:

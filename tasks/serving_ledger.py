@@ -187,7 +187,7 @@ def ledger_rows(group: list[_Pending], run_id: str) -> pd.DataFrame:
     for p in group:
         when = batch_as_of(spec, p.table, p.as_of, p.scored_at)
         dates.append(when.reset_index(drop=True) if isinstance(when, pd.Series)
-                     else pd.Series([pd.Timestamp(when)] * len(p.table)))
+                     else pd.Series(pd.DatetimeIndex([pd.Timestamp(when)]).repeat(len(p.table))))
     as_of = pd.concat(dates, ignore_index=True)
     scores = np.concatenate([p.scores for p in group])
     grades = None if group[0].grades is None else [g for p in group for g in p.grades]

@@ -227,6 +227,10 @@ def unique_problems(schema: RecordSchema, records: list[dict[str, Any]]) -> list
     row per id): the same entries as :func:`record_problems`, rule ``unique``."""
     out = []
     for column in schema.unique:
+        given = [r.get(column) for r in records]
+        present = [v for v in given if v is not None]
+        if len(set(present)) == len(present):  # no repeat: the usual case, without the per-record loop
+            continue
         seen: dict[Any, int] = {}
         for i, r in enumerate(records):
             value = r.get(column)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from models.errors import RegistryError
-from models.ledger import append_ledger, id_text, ledger_frame, ledger_store, ledger_summary, read_ledger
+from models.ledger import append_ledger, id_text, ledger_frame, ledger_store, ledger_summary, read_ledger, utc_dates
 from models.spec import find_spec
 from tasks.ledger import ledger_scored_rows, unledgered_reason
 from tests.helpers import BUILTIN_SPECS
@@ -46,6 +46,24 @@ def test_ids_are_text_the_same_way_for_ledger_and_outcomes():
     assert id_text(pd.Series([1.0, 2.0, np.nan])).tolist() == ["1", "2", None]  # a CSV integer column with a gap
     assert id_text(pd.Series([7, 8])).tolist() == ["7", "8"]
     assert id_text(pd.Series(["a ", "", None])).tolist() == ["a", None, None]
+    # a fractional or infinite number keeps its float text; a whole one loses ".0"; NaN is missing
+    assert id_text(pd.Series([1.5, 3.0, np.nan, np.inf])).tolist() == ["1.5", "3", None, "inf"]
+    assert id_text(pd.Series([True, False])).tolist() == ["True", "False"]
+    assert id_text(np.array([10, 20], dtype="uint32")).tolist() == ["10", "20"]
+
+
+def test_dates_of_any_time_zone_land_in_their_utc_month(root):
+    """A date's partition is its UTC month, from a naive (taken as UTC), an aware or a text date."""
+    aware = pd.Series(pd.to_datetime(["2025-12-31 23:30"]).tz_localize("America/Los_Angeles"))  # 2026-01-01 07:30 UTC
+    naive = pd.Series(pd.to_datetime(["2025-12-31 23:30"]))
+    text = pd.Series(["2026-02-28T23:59:59-01:00"])  # 2026-03-01 00:59:59 UTC
+    assert str(utc_dates(aware, "d").iloc[0]) == "2026-01-01 07:30:00+00:00"
+    assert str(utc_dates(naive, "d").iloc[0]) == "2025-12-31 23:30:00+00:00"
+    assert utc_dates(aware, "d").dtype == utc_dates(naive, "d").dtype == utc_dates(text, "d").dtype == "datetime64[ns, UTC]"
+    dates = pd.concat([aware.dt.tz_convert("UTC"), utc_dates(naive, "d"), utc_dates(text, "d")], ignore_index=True)
+    append_ledger(root, "m", ledger_frame(pd.Series([1, 2, 3]), dates, 1, [0.1, 0.2, 0.3], None, "r", "2026-03-02"), "r")
+    assert [(p.partition, p.rows) for p in ledger_store(root, "m").parts()] == [
+        ("month=2025-12", 1), ("month=2026-01", 1), ("month=2026-03", 1)]
 
 
 def test_a_run_is_split_by_month_committed_and_read_back_in_order(root):
