@@ -17,7 +17,7 @@ from models.stored_spec import judging_spec
 from tasks.backtest import compute_backtest, record_outcomes, vintage_changes
 from tasks.backtest_report import report_markdown, report_tables, write_report
 from tasks.monitor import reports_folder
-from tasks.report import artifact_key, publish_link, publish_markdown
+from tasks.report import artifact_key, publish_link, publish_markdown, publish_registry_page
 
 _SHOWN = {SHOWN_BY_CALLER: True}
 
@@ -93,6 +93,7 @@ def backtest_model(model_name: str, labels: str | None = None) -> dict[str, Any]
                      f"Back-test of {spec.name}")
     publish_link(artifact_key(spec.name, "backtest-report"), Path(page).resolve().as_uri(),
                  f"Back-test report of {spec.name} (HTML and CSV tables)")
+    publish_registry_page(spec.name, None, "the champion, versions and history")
     logger.info("%s", summary[0], extra=_SHOWN)
     return {"model": spec.name, "run_id": run_id, "join": join, "backtest": record, "changes": changes,
             "report": str(page), "folder": str(folder)}

@@ -52,6 +52,7 @@ from tasks.report import (
     emit,
     publish_link,
     publish_markdown,
+    publish_registry_page,
     publish_table,
 )
 from tasks.scorecard import scale_text
@@ -156,6 +157,7 @@ def monitor_model(
     if evidently.html_path:
         publish_link(artifact_key(spec.name, "evidently-report"), Path(evidently.html_path).resolve().as_uri(),
                      f"Evidently drift report of {spec.name} v{loaded.version} ({evidently.sample_note})")
+    publish_registry_page(spec.name, None, "monitoring trends (PSI, performance) and every Evidently report")
     if outcome.alarm:  # the training trigger retrains on the resource label finml.action = retrain only
         emit(DRIFT_EVENT, spec.name, outcome.event_payload(), labels={ACTION_LABEL: record.action})
     elif outcome.data_quality_alarm:  # people must look at the feed; no retraining trigger listens to this

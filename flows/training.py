@@ -33,8 +33,8 @@ from tasks.reasons import adverse_action_record
 from tasks.report import (
     artifact_key,
     emit,
-    publish_link,
     publish_markdown,
+    publish_registry_page,
     publish_table,
     training_summary_markdown,
 )
@@ -152,9 +152,7 @@ def train_model(model_name: str, reason: str = "manual", register_as: str | None
         f"Training summary of {spec.name}",
     )
     publish_table(artifact_key(spec.name, "candidates"), evaluation.rows, f"Holdout metrics of {spec.name}'s candidates")
-    if settings.ui_url:  # the run's evidence in the web front end (finml ui)
-        page = f"models/{spec.name}/versions/{decision.version}" if decision.version else f"models/{spec.name}"
-        publish_link(artifact_key(spec.name, "registry-page"), page, f"{spec.name} in the registry's web front end")
+    publish_registry_page(spec.name, decision.version, "the version's card, gate table and lineage")
     emit(
         "finml.model.pending" if decision.pending else "finml.model.promoted" if decision.promoted
         else "finml.model.rejected", spec.name,

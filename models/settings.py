@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         ui_url: the address of the web front end (``finml ui``), e.g. ``http://127.0.0.1:4400``
             (``FINML_UI_URL``; ``finml server start`` sets it for its workers). When set, the
             Prefect artifacts link to its pages and reports instead of local ``file://`` paths
-            (:func:`tasks.report.ui_link`).
+            (:func:`tasks.ui_files.ui_link`).
         serve_token: the bearer token ``finml serve`` requires on every ``/v1`` request
             (``FINML_SERVE_TOKEN``); needed to bind to any address but the loopback one
             (``docs/serving.md``, Security).

@@ -442,41 +442,29 @@ def publish_table(key: str, rows: list[dict[str, Any]], description: str) -> Non
     create_table_artifact(table=rows, key=key, description=description, _sync=True)  # also from an async flow's body (Prefect's async_dispatch)
 
 
-def ui_link(link: str, settings=None) -> str:
-    """``link`` as the web front end's address when ``FINML_UI_URL`` is set: a ``file://`` URI of a
-    file under the reports folder becomes ``<ui>/reports/<path>``, under the registry
-    ``<ui>/registry/<path>`` (:mod:`flows.ui` serves both); a relative page (``models/m``) becomes
-    ``<ui>/models/m``. Without the setting, or for a file outside both folders, ``link`` unchanged."""
-    from pathlib import Path
-    from urllib.parse import quote, unquote, urlparse
-
-    from models.settings import get_settings
-
-    settings = settings or get_settings()
-    base = (settings.ui_url or "").rstrip("/")
-    if not base:
-        return link
-    parsed = urlparse(link)
-    if parsed.scheme != "file":
-        return link if parsed.scheme else f"{base}/{link.lstrip('/')}"
-    path = Path(unquote(parsed.path)).resolve()
-    for prefix, root in (("reports", settings.reports_dir), ("registry", settings.registry_dir)):
-        try:
-            return f"{base}/{prefix}/{quote(path.relative_to(Path(root).resolve()).as_posix())}"
-        except ValueError:
-            continue
-    return link
-
-
 def publish_link(key: str, link: str, description: str) -> None:
     """Create a link artifact (inside a flow or task run; a no-op outside); the link goes through
-    :func:`ui_link`, so with ``FINML_UI_URL`` set a report links to the web front end, not to a
+    :func:`tasks.ui_files.ui_link`, so with ``FINML_UI_URL`` set a report links to the web front end, not to a
     local file."""
     if not _in_run():
         return
     from prefect.artifacts import create_link_artifact
 
+    from tasks.ui_files import ui_link
+
     create_link_artifact(link=ui_link(link), key=key, description=description, _sync=True)  # also from an async flow's body (Prefect's async_dispatch)
+
+
+def publish_registry_page(model: str, version: int | None, what: str) -> None:
+    """With ``FINML_UI_URL`` set, a link artifact (key ``<model>-registry-page``) to the model's page
+    of the web front end, or to ``version``'s page; ``what`` says what the run did there (e.g.
+    "monitoring trends"). Nothing without the setting (there is no page to link to)."""
+    from models.settings import get_settings
+
+    if not get_settings().ui_url:
+        return
+    page = f"models/{model}/versions/{version}" if version else f"models/{model}"
+    publish_link(artifact_key(model, "registry-page"), page, f"{model}: {what} in the registry's web front end (finml ui)")
 
 
 def model_resource(model: str, labels: dict[str, str] | None = None) -> dict[str, str]:

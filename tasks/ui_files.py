@@ -87,3 +87,28 @@ def render_card(markdown: str, base_url: str) -> str:
             if target and "://" not in target and not target.startswith(("/", "#", "mailto:")):
                 child.attrSet(attr, base + target)
     return md.renderer.render(tokens, md.options, {})
+
+
+def ui_link(link: str, settings=None) -> str:
+    """``link`` as the web front end's address when ``FINML_UI_URL`` is set: a ``file://`` URI of a
+    file under the reports folder becomes ``<ui>/reports/<path>``, under the registry
+    ``<ui>/registry/<path>`` (:mod:`flows.ui` serves both); a relative page (``models/m``) becomes
+    ``<ui>/models/m``. Without the setting, or for a file outside both folders, ``link`` unchanged."""
+    from urllib.parse import quote, unquote, urlparse
+
+    from models.settings import get_settings
+
+    settings = settings or get_settings()
+    base = (settings.ui_url or "").rstrip("/")
+    if not base:
+        return link
+    parsed = urlparse(link)
+    if parsed.scheme != "file":
+        return link if parsed.scheme else f"{base}/{link.lstrip('/')}"
+    path = Path(unquote(parsed.path)).resolve()
+    for prefix, root in (("reports", settings.reports_dir), ("registry", settings.registry_dir)):
+        try:
+            return f"{base}/{prefix}/{quote(path.relative_to(Path(root).resolve()).as_posix())}"
+        except ValueError:
+            continue
+    return link

@@ -261,5 +261,8 @@ def test_the_link_artifacts_point_at_the_web_front_end(ui_registry, reg):  # noq
         expected = sorted(f"{UI_URL}/reports/{Path(r.evidently.html_path).resolve().relative_to(reports).as_posix()}"
                           for r in reg.monitoring_records())
         assert links("credit-risk-evidently-report") == expected
+        monitored = [f"{UI_URL}/models/{MODEL}"] * len(reg.monitoring_records())  # each monitoring run: the trends
+        assert len(monitored) >= 1
         assert links("credit-risk-registry-page") == sorted(
-            [f"{UI_URL}/models/{MODEL}/versions/1", f"{UI_URL}/models/{MODEL}", f"{UI_URL}/models/{MODEL}/versions/2"])
+            [f"{UI_URL}/models/{MODEL}/versions/1", f"{UI_URL}/models/{MODEL}", f"{UI_URL}/models/{MODEL}/versions/2",
+             *monitored])

@@ -13,7 +13,7 @@ import pytest
 
 from flows.server import free_port
 from models.settings import Settings
-from tasks.report import ui_link
+from tasks.ui_files import ui_link
 from tasks.ui_charts import Chart, Series, line_chart
 from tasks.ui_files import render_card, safe_file
 from tasks.ui_pages import open_alarms
