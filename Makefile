@@ -34,9 +34,9 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-# The unit tests alone (about a minute): no Prefect server, no browser, no training of the built-in models.
+# The unit tests alone (about 1.5 minutes on two workers): no Prefect server, no browser, no training of the built-in models.
 test-unit: install
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/unit
 
 # A local Prefect server (UI on http://127.0.0.1:$(PORT)), a worker for the work pool of prefect.yaml and
 # every deployment, in the background (logs in $(PREFECT_HOME)/finml-server/). SQLite by default; set

@@ -14,10 +14,13 @@ as ``python -m flows.cli ...`` in a new process (imports included, as a user wai
 - (d) ``finml validate credit_risk`` on the training data (4,454 rows), and ``finml train`` of
   a spec whose file lacks a declared column, which the pre-flight stops before Prefect starts.
 
+- (e) ``finml score credit_risk`` on 500 rows with a running Prefect server and with the temporary
+  one: ``benchmarks/cli_score.py``, run as a step of this script (``--no-score`` skips it).
+
 Repetitions are interleaved; it prints the best and the slowest of each, with the load average
 (the VM is shared: the same call can take twice as long from one run to the next). The targets
-(issue 14): under 10 s for a validation, under 2 s for a spec typo. Figures: docs/performance.md
-(The command line).
+(issue 14): under 10 s for a validation, under 2 s for a spec typo; (e) (issue 17): 5 s with a
+running server. Figures: docs/performance.md (The command line).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, subprocess.Comple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each command (best is kept)")
+    parser.add_argument("--no-score", action="store_true", help="leave out (e), finml score (benchmarks/cli_score.py)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="finml-bench-cli-"))
@@ -112,7 +116,12 @@ def main() -> None:
     print("\nall three faults reported in one run, exit codes as expected" if not problems else "\nPROBLEMS:")
     for p in problems:
         print(f"  {p}")
-    if problems:
+    scored = 0
+    if not args.no_score:
+        print("\n(e) finml score credit_risk, 500 rows (benchmarks/cli_score.py):", flush=True)
+        scored = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cli_score.py"), "--repeats",
+                                 str(args.repeats)], cwd=ROOT).returncode
+    if problems or scored:
         sys.exit(1)
 
 
