@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
@@ -136,6 +137,20 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise HTTPException(413, f"the body exceeds {limit} bytes (FINML_SERVE_MAX_BODY_BYTES)")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def parameter_problems(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's request-validation errors as the service's 422 ``detail`` entries: ``field`` the
+    parameter, ``rule`` ``reasons`` for the reasons count (as :class:`tasks.serving.ReasonsRequestError`'s
+    answer), else ``query`` (or the part of the request: ``path``, ``header``)."""
+    out = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ())]
+        field = loc[-1] if len(loc) > 1 else None
+        rule = "reasons" if field == "reasons" else (loc[0] if loc else "query")
+        out.append({"record": None, "field": field, "rule": rule, "message": f"{field}: {e.get('msg')}",
+                    **({"input": e["input"]} if isinstance(e.get("input"), (str, int, float, bool)) else {})})
+    return out
 
 
 def _now() -> str:
@@ -253,6 +268,11 @@ def create_app(models: list[str] | None = None, config: ServiceConfig | None = N
                   description="Scores records with each model's champion; see docs/serving.md.")
     app.state.service = service
     guard = [Depends(authorised)]
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> Response:
+        """A query parameter FastAPI refuses (``?reasons=x``), answered in the service's 422 format."""
+        return _json({"detail": parameter_problems(exc.errors())}, 422)
 
     @app.get("/health", tags=["service"])
     async def health() -> Response:

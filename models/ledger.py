@@ -56,6 +56,22 @@ def id_text(values) -> pd.Series:
     return text.where(text.map(lambda v: bool(v)), None)
 
 
+SUPPORTED_DATES = f"{pd.Timestamp.min.date()} .. {pd.Timestamp.max.date()} (pandas' nanosecond timestamps)"
+
+
+def iso_out_of_range(value) -> bool:
+    """True for an ISO 8601 date that pandas cannot hold (outside :data:`SUPPORTED_DATES`, e.g. 2999-01-01)."""
+    from datetime import datetime, timezone
+
+    try:
+        when = datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        return False
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return not pd.Timestamp.min.ceil("us").to_pydatetime() <= when <= pd.Timestamp.max.floor("us").to_pydatetime()
+
+
 def utc_dates(values, column: str) -> pd.Series:
     """Dates as UTC timestamps in nanoseconds (naive ones are taken as UTC). Text must be ISO 8601
     (``2025-12-31``, ``2025-12-31T10:00:00+01:00``, offsets may differ from row to row): a day
@@ -74,7 +90,9 @@ def utc_dates(values, column: str) -> pd.Series:
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         value = series.iloc[first]
-        what = "without a date" if pd.isna(value) else "not an ISO 8601 date (e.g. 2025-12-31)"
+        what = ("without a date" if pd.isna(value) else
+                f"a date outside {SUPPORTED_DATES}" if iso_out_of_range(value) else
+                "not an ISO 8601 date (e.g. 2025-12-31)")
         raise LedgerInputError(f"column {column!r}: {int(bad.sum())} row(s) {what} (first: row {first + 1}, "
                                f"value {value!r})")
     return parsed

@@ -65,13 +65,15 @@ def _latest_as_of(scored_at) -> pd.Timestamp:
 def check_as_of(value: str | None) -> None:
     """Check an ``as_of`` parameter before any work. Raises UsageError naming it and the value."""
     from models.errors import UsageError
-    from models.ledger import LedgerInputError
+    from models.ledger import SUPPORTED_DATES, LedgerInputError, iso_out_of_range
 
     if value is None:
         return
     try:
         date = utc_dates([value], "as_of").iloc[0]
     except LedgerInputError:
+        if iso_out_of_range(value):
+            raise UsageError(f"as_of {value!r} is a date outside {SUPPORTED_DATES}") from None
         raise UsageError(f"as_of {value!r} is not a date: give an ISO date such as 2026-03-31") from None
     if date > _latest_as_of(pd.Timestamp.now(tz="UTC")):
         raise UsageError(f"as_of {value!r} is in the future: the as-of date of a scored record is at or before "

@@ -186,8 +186,15 @@ def records_frame(spec: ModelSpec, schema: RecordSchema, records: list[dict[str,
     """The request's records as the frame a batch file gives (rows × declared columns): numbers as
     float64 with NaN for missing (whole-number columns without missing as int64), other columns as
     object with NaN for missing (as a CSV reads them; scikit-learn's imputer does not take None for
-    missing); protected and excluded columns no record carries are left out. Shape (n, ≤ columns)."""
+    missing); protected and excluded columns no record carries are left out; a JSON true/false in a
+    numeric column with ``on_invalid: missing`` becomes the text ``true``/``false`` (invalid: made
+    missing with a warning, not read as 1/0). Shape (n, ≤ columns)."""
     frame = pd.DataFrame.from_records(records, columns=list(schema.columns))  # pandas' C loop over the dicts
+    for name, col in spec.columns.items():  # true/false in a lenient numeric column: invalid, as in a file
+        if col.on_invalid == "missing" and col.type_family in ("numeric", "integer") and frame[name].dtype in (object, bool):
+            flags = frame[name].map(lambda v: isinstance(v, bool)).astype(bool)
+            if flags.any():
+                frame[name] = frame[name].astype(object).where(~flags, frame[name].map({True: "true", False: "false"}))
     for name in schema.nullable:
         values = frame[name]
         col = spec.columns[name]

@@ -177,12 +177,14 @@ def _groups(batch: list[_Pending]) -> dict[tuple, list[_Pending]]:
 def ledger_rows(group: list[_Pending], run_id: str) -> pd.DataFrame:
     """The ledger rows of queued requests of one model and version (:data:`models.ledger.LEDGER_COLUMNS`),
     each request's rows with its own as-of date (:func:`tasks.ledger.batch_as_of`) and scoring time."""
-    from models.ledger import ledger_frame
+    from models.ledger import id_text, ledger_frame
     from tasks.ledger import batch_as_of
 
     spec = group[0].spec
     id_col = spec.id_columns[0]
-    ids = pd.concat([p.table[id_col] for p in group], ignore_index=True)
+    # each request's ids as text first: concatenating an int64 column with another request's float or object
+    # one would turn every id into a float (2**53 + 1 -> 2**53)
+    ids = pd.concat([id_text(p.table[id_col]) for p in group], ignore_index=True)
     dates = []
     for p in group:
         when = batch_as_of(spec, p.table, p.as_of, p.scored_at)

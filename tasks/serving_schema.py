@@ -6,14 +6,15 @@ field and the spec's rule it breaks (``docs/serving.md``, Requests).
 The mapping, per column section:
 
 - ``dtype`` / role: ``numeric`` → a JSON number (not text, not NaN or infinity), ``integer`` → a JSON
-  integer, ``string`` → text, ``boolean`` → true/false, a ``categorical`` column without ``allowed``
+  integer (64-bit), ``string`` → text, ``boolean`` → true/false, a ``categorical`` column without ``allowed``
   → text or true/false, ``datetime`` → text in the column's ``date_format`` (ISO ``%Y-%m-%d`` by
-  default), an ``id`` without a dtype → text or an integer;
+  default), an ``id`` without a dtype → text or an integer (64-bit);
 - ``min`` / ``max`` → bounds, ``allowed`` → one of the listed values;
 - ``max_null_share`` above 0 → the field may be null or left out; at 0 it is required and not null;
 - ``sentinels`` → those codes are taken as a missing value (then judged as null);
 - ``on_invalid: missing`` → any scalar is accepted: the batch path (:func:`tasks.load.parse_declared_types`)
-  turns an invalid value into a missing one and the response carries the warning;
+  turns an invalid value into a missing one and the response carries the warning (a true/false in a
+  numeric column is such a value, as the text ``true`` in a file is: :func:`tasks.serving.records_frame`);
 - ``severity: warning`` → the column's bounds, allowed values and missing share are not refused but
   reported in the answer's ``warnings`` (:func:`soft_warnings`), as the batch's suite only warns;
 - ``protected`` and ``excluded`` columns may be left out (:func:`tasks.expectations.scoring_optional`);
@@ -56,7 +57,7 @@ RULES: dict[str, str] = {
 ``max``, ``allowed``, ``date_format``, ``max_null_share``, ``dtype``), ``required`` (a field
 left out), ``unknown field``, ``json`` (the body is not JSON), ``body`` (not an object or an array
 of objects). A type error on a null input is ``max_null_share`` (the column allows no missing value);
-other type errors are ``dtype``."""
+other type errors are ``dtype``, and so is an integer beyond the 64-bit range (:data:`INT64_MIN`)."""
 
 
 def check_servable(spec: ModelSpec) -> None:
@@ -77,8 +78,8 @@ def _date_checker(fmt: str):
         try:
             datetime.strptime(value, fmt)
         except ValueError:
-            raise PydanticCustomError("date_format", "{value!r} is not a date in the format {format}",
-                                      {"format": fmt, "value": value}) from None
+            raise PydanticCustomError("date_format", "{value} is not a date in the format {format}",
+                                      {"format": fmt, "value": repr(value)}) from None
         return value
     return check
 
@@ -106,7 +107,7 @@ def _base_type(col: ColumnSpec):
     if family == "numeric":
         return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
     if family == "integer":
-        return Annotated[int, Field(strict=True, **bounds)]
+        return Annotated[int, Field(strict=True, **_int64_bounds(bounds))]
     if family == "boolean":
         return Annotated[bool, Field(strict=True)]
     if family == "string":
@@ -115,7 +116,17 @@ def _base_type(col: ColumnSpec):
         return Annotated[str, Field(strict=True)] | Annotated[bool, Field(strict=True)]
     if family == "datetime":
         return Annotated[str, Field(strict=True), BeforeValidator(_date_checker(col.date_format or "%Y-%m-%d"))]
-    return Annotated[str, Field(strict=True)] | Annotated[int, Field(strict=True)]  # an id without a dtype
+    return Annotated[str, Field(strict=True)] | Annotated[int, Field(strict=True, **_int64_bounds({}))]  # an id without a dtype
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""The integers a column can hold (NumPy int64): a JSON integer beyond them would become a float
+(losing digits: 2**53 + 1 reads as 2**53) or overflow, and two ids could fall on one."""
+
+
+def _int64_bounds(bounds: dict) -> dict:
+    """``bounds`` (``ge``/``le`` from the spec) narrowed to :data:`INT64_MIN` .. :data:`INT64_MAX`."""
+    return {"ge": max(bounds.get("ge", INT64_MIN), INT64_MIN), "le": min(bounds.get("le", INT64_MAX), INT64_MAX)}
 
 
 def _field(col: ColumnSpec, optional: bool):
@@ -185,8 +196,15 @@ def record_schema(spec: ModelSpec) -> RecordSchema:
                         TypeAdapter(list[record]))
 
 
+def _beyond_int64(error: dict[str, Any]) -> bool:
+    limit = (error.get("ctx") or {}).get("ge" if error["type"] == "greater_than_equal" else "le")
+    return error["type"] in ("greater_than_equal", "less_than_equal") and limit in (INT64_MIN, INT64_MAX)
+
+
 def _rule(error: dict[str, Any]) -> str:
     kind = error["type"]
+    if _beyond_int64(error):
+        return "dtype"
     if kind in RULES:
         return RULES[kind]
     if error.get("input", ...) is None:
@@ -198,7 +216,8 @@ def record_problems(err: ValidationError, many: bool) -> list[dict[str, Any]]:
     """The 422 answer's ``detail``: one entry per problem, ``{"record": index or None, "field": name
     or None, "rule": RULES' name, "message": pydantic's text, with the spec's bound, "input": the
     value given (absent for a missing field)}``, in body order."""
-    out = []
+    out: list[dict[str, Any]] = []
+    seen: dict[tuple, int] = {}
     for e in err.errors(include_url=False):
         loc = list(e["loc"])
         if e["type"] == "json_invalid":
@@ -210,10 +229,17 @@ def record_problems(err: ValidationError, many: bool) -> list[dict[str, Any]]:
         fields = [p for p in loc if isinstance(p, str)]
         rule = _rule(e)
         message = ("a missing value: the column allows none (max_null_share 0)" if rule == "max_null_share"
-                   else e["msg"])
+                   else f"an integer beyond the 64-bit range {INT64_MIN} .. {INT64_MAX}; send such an id as text"
+                   if _beyond_int64(e) else e["msg"])
         entry = {"record": record, "field": fields[0] if fields else None, "rule": rule, "message": message}
         if e["type"] not in ("missing", "json_invalid") and _jsonable(e.get("input")):
             entry["input"] = e.get("input")
+        key = (record, entry["field"], rule)
+        if key in seen:  # a union's branches (an id: text or integer) each report the value: one entry
+            if _beyond_int64(e):
+                out[seen[key]] = entry
+            continue
+        seen[key] = len(out)
         out.append(entry)
     return out
 

@@ -132,6 +132,17 @@ def test_a_bad_record_gets_422_naming_the_field_and_the_rule(registry, tmp_path,
     assert reasons.status_code == 422 and reasons.json()["detail"][0]["field"] == "reasons"
 
 
+def test_a_bad_query_parameter_is_answered_in_the_services_422_format(registry, tmp_path, later):
+    good = records_of(later.iloc[:1])[0]
+    with TestClient(create_app(["credit_risk"], config(registry, tmp_path)), raise_server_exceptions=False) as client:
+        word = client.post("/v1/models/credit_risk/score?reasons=x", json=good)
+        far = client.post("/v1/models/credit_risk/score?as_of=2999-01-01", json=good)
+    assert word.status_code == 422 and [(d["record"], d["field"], d["rule"], d["input"]) for d in word.json()["detail"]] == [
+        (None, "reasons", "reasons", "x")]
+    assert far.status_code == 422 and far.json()["detail"][0]["field"] == "as_of"
+    assert "outside 1677-09-21 .. 2262-04-11" in far.json()["detail"][0]["message"]
+
+
 def test_a_body_over_the_limit_or_too_many_records_gets_413(registry, tmp_path, later):
     records = records_of(later.iloc[:30])
     small = len(json.dumps(records[:10]).encode())

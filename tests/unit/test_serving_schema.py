@@ -132,3 +132,53 @@ def test_rows_the_ledger_cannot_take_are_kept_and_written_aside_at_close(tmp_pat
     repeated = buffer.add(spec, pd.DataFrame({"id": ["a", "a"], "x": [1.0, 1.0]}), np.array([0.1, 0.1]), None, 3,
                           "2026-12-04T10:00:02+00:00")
     assert "repeat an id" in repeated  # not ledgered, and the answer says why
+
+
+def test_integers_beyond_64_bits_are_refused_and_ids_of_several_requests_keep_their_digits(tmp_path):
+    """A JSON integer outside int64 would become a float (2**53 + 1 reads as 2**53) or overflow to
+    -2**63 in the ledger, so two applicants could share one id: refused (422, rule dtype). Ids of
+    requests ledgered in one append keep every digit whatever each request's id column type."""
+    from models.ledger import read_ledger
+    from tasks.serving_ledger import LedgerBuffer
+
+    spec = _spec({"id": {"role": "id", "dtype": "integer"}, "code": {"role": "id"}, "x": {"role": "numeric"},
+                  "w": {"role": "numeric", "max_null_share": 0.5}})
+    schema = record_schema(spec)
+    good = {"id": 2**53 + 1, "code": 7, "x": 1.0, "w": 1.0}
+    assert schema.validate_body(json.dumps(good).encode())[0]["id"] == 2**53 + 1
+    assert _problems(schema, [good, dict(good, id=2**63), dict(good, id=-(2**63) - 1), dict(good, code=10**30)]) == [
+        (1, "id", "dtype"), (2, "id", "dtype"), (3, "code", "dtype")]
+    raw = json.dumps(dict(good, id=10**30)).encode()
+    with pytest.raises(ValidationError) as err:
+        schema.validate_body(raw)
+    assert "64-bit range" in record_problems(err.value, False)[0]["message"]
+    (tmp_path / "toy").mkdir()
+    buffer = LedgerBuffer(tmp_path, "serve-test", flush_seconds=3600)
+    for ids in ([2**53, 2**53 + 1], ["0000017"], [3.0]):  # int64, text and float id columns, one append
+        table = pd.DataFrame({"id": ids})
+        assert buffer.add(spec, table, np.full(len(ids), 0.5), None, 1, "2026-12-07T10:00:00+00:00") is None
+    buffer.close()
+    assert read_ledger(tmp_path, "toy")["id"].tolist() == [str(2**53), str(2**53 + 1), "0000017", "3"]
+
+
+def test_a_true_or_false_in_a_lenient_numeric_column_is_an_invalid_value_not_one_or_zero():
+    """``on_invalid: missing`` accepts any scalar and the batch path judges it: true is not the number 1."""
+    spec = _spec({"id": {"role": "id"}, "x": {"role": "numeric"},
+                  "w": {"role": "numeric", "min": 0, "max": 5, "on_invalid": "missing", "max_null_share": 0.5}})
+    served, pipeline = _served(spec)
+    body = [{"id": "a", "x": 1.0, "w": True}, {"id": "b", "x": 1.0, "w": 1}, {"id": "c", "x": 1.0, "w": False}]
+    scored = score_records(served, served.schema.validate_body(json.dumps(body).encode()))
+    expected = pipeline.predict_proba(pd.DataFrame({"x": [1.0, 1.0, 1.0], "w": [np.nan, 1.0, np.nan]}))[:, 1]
+    np.testing.assert_allclose(scored.scores, expected, rtol=0, atol=1e-12)
+    assert scored.warnings == ["w: 2 value(s) not values are numeric taken as missing"]
+    alone = score_records(served, served.schema.validate_body(json.dumps(body[0]).encode()))  # a column of booleans only
+    np.testing.assert_allclose(alone.scores, expected[:1], rtol=0, atol=1e-12)
+    assert alone.warnings == ["w: 1 value(s) not values are numeric taken as missing"]
+
+
+def test_a_bad_date_is_named_with_its_value_and_format():
+    schema = record_schema(_spec({"id": {"role": "id"}, "d": {"role": "datetime", "date_format": "%d.%m.%Y"},
+                                  "x": {"role": "numeric"}}))
+    with pytest.raises(ValidationError) as err:
+        schema.validate_body(json.dumps({"id": "a", "d": "2025-12-31", "x": 1.0}).encode())
+    assert record_problems(err.value, False)[0]["message"] == "'2025-12-31' is not a date in the format %d.%m.%Y"
