@@ -316,7 +316,7 @@ def decide(ev: TrainingEvidence, registry_root: Path, reports_root: Path) -> Dec
         "primary_metric": ev.spec.gate.primary_metric, "value": ev.metrics.get(ev.spec.gate.primary_metric),
         "champion_before": before, **({"who": ev.who} if getattr(ev, "who", None) else {}),
     }
-    failed = [v.sentence for v in ev.gate.failed]
+    failed = ev.gate.failed_sentences()
     reason = ev.gate.reason()
     if registers_as(ev):
         alias = ev.register_as

@@ -133,6 +133,12 @@ class GateResult(Record):
         """The verdicts that failed, in spec order."""
         return [v for v in self.verdicts if not v.passed]
 
+    def failed_sentences(self, baselines: bool = True) -> list[str]:
+        """The failed rules' sentences in verdict order, each once: rules that fail for one cause
+        (every champion rule when the champion cannot be re-scored) give one sentence, not one per rule.
+        ``baselines``: include the baseline rules' sentences."""
+        return list(dict.fromkeys(v.sentence for v in self.failed if baselines or v.rule != "baseline"))
+
     def reason(self) -> str:
         """Why the gate failed, or a one-line pass statement.
 
@@ -144,7 +150,7 @@ class GateResult(Record):
             if self.first_model:
                 return "all rules passed (first model: judged by value thresholds and baselines alone)"
             return "all rules passed"
-        parts = [v.sentence for v in self.failed if v.rule != "baseline"]
+        parts = self.failed_sentences(baselines=False)
         baselines = [v for v in self.verdicts if v.rule == "baseline"]
         missed = [v for v in baselines if not v.passed]
         if missed:

@@ -215,3 +215,18 @@ def test_the_champion_record_leaves_its_scores_out_of_the_json():
     assert record.as_dict() == {"version": 2, "method": "recipe_refit", "same_holdout": False,
                                 "metrics": {"roc_auc": 0.8}, "error": None}
     assert "scores" not in record.model_dump_json() and record.scores.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_rules_failing_for_one_cause_give_one_sentence():
+    """Every champion rule fails with the same sentence when the champion cannot be re-scored: the
+    reason and the history's failed_rules say it once."""
+    from models.records.gate import GateResult, RuleVerdict
+
+    cause = "champion v1 could not be re-scored on this holdout (IntegrityError: ...); the gate fails closed"
+    verdicts = [RuleVerdict(rule="threshold", metric="roc_auc", value=0.8, bound=">= 0.7", passed=True, sentence="ok"),
+                *[RuleVerdict(rule="champion", metric=m, value=0.8, bound="vs champion", passed=False, sentence=cause)
+                  for m in ("roc_auc", "ks", "brier")],
+                RuleVerdict(rule="threshold", metric="ks", value=0.2, bound=">= 0.3", passed=False, sentence="ks low")]
+    gate = GateResult(verdicts=verdicts, champion_version=1)
+    assert gate.failed_sentences() == [cause, "ks low"]
+    assert gate.reason() == f"{cause}; ks low"
