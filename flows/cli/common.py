@@ -319,11 +319,45 @@ def plain_console_logging() -> None:
     root.addHandler(handler)
 
 
+READABLE_CELL = 8
+"""Characters a column needs to stay readable: a table whose columns cannot each get this much
+(or their longest cell, when shorter) is printed one row per block (:class:`CliTable`)."""
+
+
+class CliTable(Table):
+    """A rich table whose cells wrap (``overflow="fold"``) instead of being cut off; on a terminal
+    too narrow for every column to stay readable (:data:`READABLE_CELL`), each row is printed as a
+    block of ``header  value`` lines instead (as ``psql``'s expanded display), so no column is
+    dropped nor folded to two characters."""
+
+    def _needed_width(self, console: Console) -> int:
+        from rich.measure import Measurement
+
+        total = 1  # the left border
+        for column in self.columns:
+            cells = [column.header, *column.cells]
+            longest = max(Measurement.get(console, console.options, c).maximum for c in cells) if cells else 0
+            total += min(longest, READABLE_CELL) + 3  # padding and the border
+        return total
+
+    def __rich_console__(self, console, options):
+        if not self.row_count or self._needed_width(console) <= options.max_width:
+            yield from super().__rich_console__(console, options)
+            return
+        for r in range(self.row_count):
+            block = Table(title=f"{self.title} ({r + 1}/{self.row_count})" if self.title else None, show_header=False,
+                          title_justify="left")
+            block.add_column(style="bold", overflow="fold")
+            block.add_column(overflow="fold")
+            for column in self.columns:
+                block.add_row(column.header, list(column.cells)[r])
+            yield from block.__rich_console__(console, options)
+
+
 def cli_table(title: str, columns) -> Table:
-    """A rich table for the terminal whose cells wrap (``overflow="fold"``: long words are cut
-    across lines) instead of being cut off, so that at 80–100 columns every column stays shown;
-    no column is ``no_wrap``. ``columns``: the headers, in order."""
-    table = Table(title=title)
+    """A :class:`CliTable` for the terminal with the headers ``columns``, in order: at 80–100
+    columns every column stays shown (wrapped, or row by row when too many); no column is ``no_wrap``."""
+    table = CliTable(title=title)
     for col in columns:
         table.add_column(col, overflow="fold")
     return table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -193,3 +194,28 @@ def test_tables_wrap_at_80_and_100_columns_instead_of_dropping_columns(width, mo
     assert len(widths) == 7 and min(widths) >= 6, top
     assert all(len(line) <= width for line in result.output.splitlines()), [len(x) for x in result.output.splitlines()]
     assert "keras_mlp" in result.output and "roc_auc" in result.output
+
+
+def test_a_table_too_wide_for_the_terminal_is_printed_row_by_row():
+    """14 columns at 80 characters would fold each to 2-3 characters ("cre/dit/_ri/sk"): each row is
+    a block of header and value lines instead, every value whole; a wide terminal keeps the grid."""
+    from rich.console import Console
+
+    from flows.cli.common import cli_table
+
+    headers = [f"column_{i}" for i in range(14)]
+    table = cli_table("inventory", headers)
+    table.add_row(*[f"credit_risk_{i}" for i in range(14)])
+    table.add_row(*[f"v{i}" for i in range(14)])
+    narrow = Console(width=80, record=True)
+    narrow.print(table)
+    text = narrow.export_text()
+    assert "inventory (1/2)" in text and "inventory (2/2)" in text
+    for i in range(14):
+        assert re.search(rf"│ column_{i} +│ credit_risk_{i} +│", text) and re.search(rf"│ column_{i} +│ v{i} +│", text)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    wide = Console(width=400, record=True)
+    wide.print(table)
+    grid = wide.export_text()
+    assert "(1/2)" not in grid and all(f"credit_risk_{i}" in grid for i in range(14))
+    assert sum(1 for line in grid.splitlines() if "credit_risk_0" in line) == 1  # one line per row
