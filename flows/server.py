@@ -33,7 +33,7 @@ from flows.lifetime import (
 )
 from flows.lifetime import client_for as _client
 from flows.server_address import STATE_DIR_NAME, prefect_home, state_dir_for  # noqa: F401 (re-exported)
-from flows.server_address import api_healthy, process_alive
+from flows.server_address import api_healthy, http_url, process_alive
 from models.errors import OrchestrationError
 from models.files import write_json_atomic
 from tasks.load import redact
@@ -133,8 +133,14 @@ def _prefect_cmd() -> list[str]:
     return [found] if found else [sys.executable, "-m", "prefect"]
 
 
+def _family(host: str) -> int:
+    """The address family a socket bound to ``host`` needs (IPv6 for ``::1``; IPv4 otherwise)."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """True when a TCP socket can bind ``host`` (an IPv4 or IPv6 address, or a name) on ``port`` now."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
@@ -145,7 +151,7 @@ def _port_free(host: str, port: int) -> bool:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
@@ -240,7 +246,7 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
     if o.ui and not _port_free(o.host, ui_port):  # the web front end's port (finml ui)
         raise ServerError(f"port {ui_port} on {o.host} is in use (another finml ui?); choose another with --ui-port")
     project_dir = Path(o.project_dir).resolve()
-    api_url = f"http://{o.host}:{o.port}/api"
+    api_url = f"{http_url(o.host, o.port)}/api"
     database = o.database_url or configured_database_url() or f"sqlite+aiosqlite:///{home / 'server.db'}"
     tag = str(state_dir)
     env = {k: v for k, v in {**os.environ, **o.env}.items() if v is not None}  # None in o.env removes a variable
@@ -257,7 +263,7 @@ def start(options: ServerOptions | None = None, echo=lambda message: None) -> Se
         Path(path).unlink(missing_ok=True)
 
     state = ServerState(
-        state_dir=str(state_dir), tag=tag, api_url=api_url, ui_url=f"http://{o.host}:{o.port}",
+        state_dir=str(state_dir), tag=tag, api_url=api_url, ui_url=http_url(o.host, o.port),
         database=redact(database), server_pid=0, worker_pids={}, pools=[], deployments=[], logs=logs,
         started_at=time.time(),
     )

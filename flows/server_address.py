@@ -61,25 +61,80 @@ def api_healthy(api_url: str, timeout: float = HEALTH_TIMEOUT_S) -> bool:
         return False
 
 
+def bind_host(host: str) -> str:
+    """``host`` as a socket binds it: an IPv6 address written as in a URL (``[::1]``) without its
+    brackets; any other host unchanged (``::1``, ``127.0.0.1``, ``localhost``, ``0.0.0.0``).
+
+    Raises:
+        ValueError: brackets around something that is not an IPv6 address (``[localhost]``), or
+        unbalanced ones; the message says what to write.
+    """
+    import ipaddress
+
+    text = host.strip()
+    if text.startswith("[") or text.endswith("]"):
+        inner = text[1:-1] if text.startswith("[") and text.endswith("]") else None
+        try:
+            ipaddress.IPv6Address(inner or "")
+        except ValueError:
+            raise ValueError(f"--host {host!r}: brackets go only around an IPv6 address ([::1]); write a host "
+                             "name or an IPv4 address without them") from None
+        return inner
+    return text
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://<host>:<port>``, an IPv6 address in brackets (``http://[::1]:4400``, RFC 3986)."""
+    host = bind_host(host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _recorded_state(home: Path | None = None) -> dict | None:
+    """``state.json`` of that Prefect home as a dict, or None (missing, unreadable, not an object)."""
+    try:
+        state = json.loads((state_dir_for(home) / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
 def recorded_server(home: Path | None = None) -> str | None:
     """The API URL of the server ``finml server start`` recorded for this Prefect home, when its
     process is alive and its ``/health`` answers within :data:`HEALTH_TIMEOUT_S`; else None (no
     state file, an unreadable one, a dead process, no answer)."""
-    path = state_dir_for(home) / "state.json"
+    state = _recorded_state(home)
     try:
-        state = json.loads(path.read_text())
         api_url, pid = str(state["api_url"]), int(state["server_pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     return api_url if process_alive(pid) and api_healthy(api_url) else None
+
+
+def recorded_ui(home: Path | None = None) -> str | None:
+    """The address of the web front end (``finml ui``) that ``finml server start`` recorded beside
+    its server (``finml_ui_url`` in ``state.json``), when its process (``ui_pid``) is alive; else None
+    (none recorded, started with ``--no-ui``, stopped, an unreadable state file). Not asked over HTTP:
+    the address only goes into the artifacts' links."""
+    state = _recorded_state(home) or {}
+    url, pid = state.get("finml_ui_url"), state.get("ui_pid")
+    if not isinstance(url, str) or not url:
+        return None
+    try:
+        return url if process_alive(int(pid)) else None
+    except (ValueError, TypeError):
+        return None
 
 
 def use_recorded_server(environ: dict | None = None) -> str | None:
     """Point ``PREFECT_API_URL`` at the recorded server (:func:`recorded_server`) when it is not
     set and ``FINML_USE_SERVER`` is not ``0``/``false``/``no``; call before Prefect is imported.
+    When it does, and ``FINML_UI_URL`` is not set (an empty value counts as set: no links), that
+    is set too from the recorded front end (:func:`recorded_ui`), so that the command's artifacts
+    link to it as the workers' do (``models.settings.get_settings`` reads the environment on each
+    call, nothing to refresh).
 
     Returns:
-        The URL now in use, or None when nothing was changed.
+        The API URL now in use, or None when nothing was changed.
     """
     env = os.environ if environ is None else environ
     if env.get("PREFECT_API_URL") or env.get("FINML_USE_SERVER", "").strip().lower() in ("0", "false", "no", "off"):
@@ -87,7 +142,10 @@ def use_recorded_server(environ: dict | None = None) -> str | None:
     url = recorded_server()
     if url:
         env["PREFECT_API_URL"] = url
+        ui = recorded_ui() if "FINML_UI_URL" not in env else None
+        if ui:
+            env["FINML_UI_URL"] = ui
     return url
 
 
-__all__ = ["RECORDED_SERVER_NOTE", "api_healthy", "prefect_home", "process_alive", "recorded_server", "state_dir_for", "use_recorded_server"]
+__all__ = ["RECORDED_SERVER_NOTE", "api_healthy", "bind_host", "http_url", "prefect_home", "process_alive", "recorded_server", "recorded_ui", "state_dir_for", "use_recorded_server"]

@@ -394,8 +394,10 @@ def drift_markdown(record: MonitoringRecord) -> str:
 
         lines += ["", "Segments (measured, not part of the verdict):", "", segments_markdown(record.segments)]
     ev = record.evidently
-    if ev is not None and ev.html_path:
-        lines += ["", f"Evidently report: `{ev.html_path}` ({ev.sample_note})"]
+    if ev is not None and ev.html_path:  # its front-end address with FINML_UI_URL (tasks.ui_files.file_reference)
+        from tasks.ui_files import file_reference
+
+        lines += ["", f"Evidently report: {file_reference(ev.html_path)} ({ev.sample_note})"]
     return "\n".join(lines)
 
 

@@ -404,18 +404,21 @@ def training_summary_markdown(
 
 MODEL_CARD_LINE = "Model card of the rejected run:"
 """How a training summary starts the line naming a rejected run's model card (``finml train
---deployment`` prints that line from the artifact)."""
+--deployment`` prints that line from the artifact: :func:`flows.cli.common.model_card_line`)."""
 
 
 def _model_card_lines(decision: dict[str, Any]) -> list[str]:
     """A rejected run's ``Model card of the rejected run: `<path>` `` line (beside its
-    ``rejected.json`` evidence), read by ``finml train --deployment``; nothing for a promotion."""
+    ``rejected.json`` evidence; its front-end address with ``FINML_UI_URL``:
+    :func:`tasks.ui_files.file_reference`), read by ``finml train --deployment``; nothing for a promotion."""
     evidence = decision.get("evidence_path")
     if decision.get("promoted") or not evidence:
         return []
     from pathlib import Path
 
-    return ["", f"{MODEL_CARD_LINE} `{Path(evidence).resolve().parent / 'model_card.md'}`"]
+    from tasks.ui_files import file_reference
+
+    return ["", f"{MODEL_CARD_LINE} {file_reference(Path(evidence).resolve().parent / 'model_card.md')}"]
 
 
 def _in_run() -> bool:

@@ -112,3 +112,12 @@ def ui_link(link: str, settings=None) -> str:
         except ValueError:
             continue
     return link
+
+
+def file_reference(path: str | Path, settings=None) -> str:
+    """How an artifact's markdown names a local file (a rejected run's model card, an Evidently
+    report): with ``FINML_UI_URL`` set and the file under the reports or registry folder, its
+    address in the web front end as an autolink (``<http://ui/reports/...>``, :func:`ui_link`);
+    else ``path`` as given, in backticks, as without the front end."""
+    link = ui_link(Path(path).resolve().as_uri(), settings)
+    return f"`{path}`" if link.startswith("file:") else f"<{link}>"

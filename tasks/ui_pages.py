@@ -243,16 +243,26 @@ def version_page(registry_dir: Path, model: str, version: int, base_url: str) ->
     (the typed metadata), ``card_html`` (the model card rendered from the checked bytes, its plots
     pointing under ``base_url``), ``gate`` (the verdicts), ``lineage``, ``spec_yaml``, ``files``
     (``[{path, sha256, verified}]``), ``aliases`` naming it. On a failed check ``error`` says which
-    file and nothing from the version is shown (``files`` lists the recorded hashes, unverified)."""
+    file and nothing from the version is shown (``files`` lists the recorded hashes, unverified);
+    ``integrity`` is True when the check itself failed (a changed, missing or unlisted file, a
+    signature), False when the version could not be checked (a damaged history, metadata that cannot
+    be read). ``aliases_error``: why ``aliases.json`` (or the history it is read with) cannot be
+    read; the version is still shown, checked, without its aliases."""
+    from models.integrity import IntegrityError
     from models.records.registry import VersionMetadata, read_record
 
-    page: dict[str, Any] = {"model": model, "version": version, "error": None, "files": [], "meta": None}
+    page: dict[str, Any] = {"model": model, "version": version, "error": None, "integrity": False, "files": [],
+                            "meta": None, "aliases": [], "aliases_error": None}
     reg = ModelRegistry(registry_dir, model)
+    try:
+        page["aliases"] = [a for a, v in reg.aliases().items() if v == version]
+    except READ_ERRORS as err:
+        page["aliases_error"] = f"{type(err).__name__}: {err}"
     try:
         verified = reg.read_verified(version, keep=["model_card.md"])
         meta = read_record(VersionMetadata.from_stored, verified.metadata, reg.version_dir(version) / "metadata.json")
     except READ_ERRORS as err:
-        page["error"] = f"{type(err).__name__}: {err}"
+        page["error"], page["integrity"] = f"{type(err).__name__}: {err}", isinstance(err, IntegrityError)
         try:  # what was recorded, marked as not verified
             page["files"] = [{"path": p, "sha256": h, "verified": False}
                              for p, h in sorted((reg.read_metadata(version).get("files") or {}).items())]
@@ -261,7 +271,7 @@ def version_page(registry_dir: Path, model: str, version: int, base_url: str) ->
         return page
     card = verified.files.get("model_card.md")
     page.update(
-        meta=meta, aliases=[a for a, v in reg.aliases().items() if v == version],
+        meta=meta,
         card_html=render_card(card.decode("utf-8", errors="replace"), base_url) if card else None,
         gate=meta.gate.verdicts, gate_passed=meta.gate.passed,
         lineage={"data": meta.data, "holdout": meta.holdout, "spec_sha256": meta.spec_sha256,

@@ -83,14 +83,18 @@ def deployment_training_exit_code(outcomes) -> int:
 
 def model_card_line(outcome) -> str | None:
     """The line of a rejected run's training-summary artifact that names its model card
-    (:data:`tasks.report.MODEL_CARD_LINE`), or None."""
+    (:data:`tasks.report.MODEL_CARD_LINE`), as ``<MODEL_CARD_LINE> <path or URL>`` (the markdown's
+    backticks or autolink brackets, :func:`tasks.ui_files.file_reference`, taken off), or None."""
     from tasks.report import MODEL_CARD_LINE
 
     for artifact in outcome.artifacts or []:
         if (artifact.get("key") or "").endswith("-training-summary"):
             for line in (artifact.get("data") or "").splitlines():
                 if line.startswith(MODEL_CARD_LINE):
-                    return line.replace("`", "")
+                    target = line[len(MODEL_CARD_LINE):].strip()
+                    if len(target) > 1 and (target[0], target[-1]) in (("`", "`"), ("<", ">")):
+                        target = target[1:-1]
+                    return f"{MODEL_CARD_LINE} {target}"
     return None
 
 

@@ -29,8 +29,13 @@ def serve_cmd(
 
         without_prefect()
     from flows.serve import ServiceConfig, create_app, run
+    from flows.server_address import bind_host, http_url
     from models.errors import FinmlError
 
+    try:
+        host = bind_host(host)  # [::1] as written in a URL: bound as ::1
+    except ValueError as err:
+        _fail(str(err), code=EXIT_USAGE)
     config = ServiceConfig.from_settings(host)
     try:
         app = create_app(models or None, config)
@@ -38,7 +43,8 @@ def serve_cmd(
         _fail(_error_message(err), code=EXIT_USAGE)
     served = app.state.service.followers
     listed = ", ".join(f"{name} v{f.served.version}" for name, f in served.items())
-    console.print(f"serving {listed} on http://{host}:{port}  (docs: http://{host}:{port}/docs"
+    url = http_url(host, port)
+    console.print(f"serving {listed} on {url}  (docs: {url}/docs"
                   f"{'; bearer token required' if config.token else ''})", highlight=False, soft_wrap=True)
     run(app, host, port)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from flows.cli.common import cli_table, console, _fail
+from flows.cli.common import EXIT_USAGE, cli_table, console, _fail
 
 
 def server_start(
@@ -25,6 +25,12 @@ def server_start(
     Stop with `finml server stop` (`make server-stop`).
     """
     from flows.server import ServerError, ServerOptions, start
+    from flows.server_address import bind_host
+
+    try:
+        host = bind_host(host)  # [::1] as written in a URL: bound as ::1
+    except ValueError as err:
+        _fail(str(err), code=EXIT_USAGE)
 
     def echo(message: str) -> None:
         console.print(message, highlight=False)

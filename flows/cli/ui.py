@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli.common import _fail, console
+from flows.cli.common import EXIT_USAGE, _fail, console
 
 
 def ui_cmd(
@@ -15,15 +15,20 @@ def ui_cmd(
     models, versions with their model cards, gates, lineage and verified files, history, monitoring
     trends and Evidently reports. Set FINML_UI_URL to this address for Prefect's artifacts to link here."""
     from flows.server import _port_free
+    from flows.server_address import bind_host, http_url
     from flows.ui import run
     from models.settings import get_settings
 
+    try:
+        host = bind_host(host)  # [::1] as written in a URL: bound as ::1
+    except ValueError as err:
+        _fail(str(err), code=EXIT_USAGE)
     settings = get_settings()
     if not _port_free(host, port):
         _fail(f"port {port} on {host} is in use; choose another with --port / FINML_UI_PORT")
     registry = settings.registry_dir.resolve()
     if registry.exists() and not registry.is_dir():
         _fail(f"FINML_REGISTRY_DIR={registry}: not a folder")
-    console.print(f"finml ui on http://{host}:{port} (registry {registry}, reports {settings.reports_dir.resolve()}); "
+    console.print(f"finml ui on {http_url(host, port)} (registry {registry}, reports {settings.reports_dir.resolve()}); "
                   "Ctrl-C stops it", highlight=False, soft_wrap=True)
     run(registry, settings.reports_dir.resolve(), host=host, port=port)

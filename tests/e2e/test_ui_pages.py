@@ -266,3 +266,25 @@ def test_the_link_artifacts_point_at_the_web_front_end(ui_registry, reg):  # noq
         assert links("credit-risk-registry-page") == sorted(
             [f"{UI_URL}/models/{MODEL}/versions/1", f"{UI_URL}/models/{MODEL}", f"{UI_URL}/models/{MODEL}/versions/2",
              *monitored])
+
+
+def test_the_markdown_artifacts_name_the_card_and_the_evidently_reports_in_the_web_front_end(ui_registry, reg):  # noqa: F811
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from tasks.report import MODEL_CARD_LINE
+
+    with get_client(sync_client=True) as c:
+        def lines(key, start):
+            found = c.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            return sorted(line for a in found for line in (a.data or "").splitlines()
+                          if line.startswith(start) and UI_URL in line)  # not other tests' runs
+
+        reports = ui_registry["reports"].resolve()
+        rejected = next(e for e in reg.history_events() if e.event == "rejected")
+        card = (Path(rejected.evidence).resolve().parent / "model_card.md").relative_to(reports).as_posix()
+        assert lines("credit-risk-training-summary", MODEL_CARD_LINE) == [f"{MODEL_CARD_LINE} <{UI_URL}/reports/{card}>"]
+        evidently = lines("credit-risk-monitoring-verdict", "Evidently report:")
+        assert [line.split(">")[0] for line in evidently] == sorted(
+            f"Evidently report: <{UI_URL}/reports/{Path(r.evidently.html_path).resolve().relative_to(reports).as_posix()}"
+            for r in reg.monitoring_records())
