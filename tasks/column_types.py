@@ -1,5 +1,6 @@
 """Column representations after reading: a pandas extension dtype as the NumPy-backed column
-pandas reads from CSV, and the whole-number check of an integer column stored as floats."""
+pandas reads from CSV, the whole-number check of an integer column stored as floats, and the
+refusal of numbers in a ``string`` column."""
 
 from __future__ import annotations
 
@@ -63,3 +64,18 @@ def check_whole_numbers(name: str, values: pd.Series) -> None:
         examples = short_examples(pd.unique(x[bad]).tolist())
         raise DataPreparationError(f"column {name!r}: declared integer but {int(bad.sum())} value(s) are not whole "
                                    f"numbers, e.g. {examples}", column=name, examples=examples)
+
+
+def refuse_numbers_as_text(name: str, values: pd.Series) -> None:
+    """A ``string`` column a Parquet file or a database stores as numbers (a CSV's is read as
+    text): refused rather than turned into text, since ``17`` may have been ``"0000017"``.
+    Raises DataPreparationError naming the column, with examples."""
+    if values.dtype.kind not in "iuf" or not values.notna().any():
+        return
+    examples = short_examples(v.item() for v in values.dropna().unique()[:5])
+    raise DataPreparationError(
+        f"column {name!r}: declared dtype string but the source stores numbers ({values.dtype}), e.g. {examples}: "
+        "any leading zeros are lost already; store the column as text (a Parquet string column, a SQL text column "
+        "or CAST(... AS VARCHAR)), or declare it dtype integer (an id: or give it no dtype)",
+        column=name, examples=examples,
+    )

@@ -281,7 +281,7 @@ def check_batch(spec: ModelSpec, path: str | Path, engine: str = "fast") -> Data
     from tasks.load import read_table_file
 
     try:
-        raw = read_table_file(path)
+        raw = read_table_file(path, text_columns=spec.text_columns)
     except DataError as err:
         return DataCheck(source=str(path), form="serving", engine=engine, problems=[Problem("source", None, str(err))])
     if raw.empty:

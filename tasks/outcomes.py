@@ -89,15 +89,21 @@ def read_outcomes(path: str | Path, spec: ModelSpec) -> pd.DataFrame:
     ``outcome_date`` (UTC), shape (n, 3), in file order.
 
     Columns: the spec's first id column (or ``id``); ``outcome`` or the target column; the date
-    column ``backtest.outcome_date_column``.
+    column ``backtest.outcome_date_column``. A CSV's id column is read as the spec's batches are
+    (:attr:`models.spec.ModelSpec.text_columns`): as text when the id has no numeric dtype, so
+    ``"0000017"`` joins the ledger's ``"0000017"``; as numbers for ``dtype: integer``.
 
     Raises:
         OutcomesError: unreadable file, a missing column, an empty file, a missing id, a value that
             is not an outcome or a date — naming the file and the column.
     """
     label = str(path)
+    first_id = spec.id_columns[0] if spec.id_columns else None
+    as_text = first_id is None or spec.columns[first_id].reads_as_text  # as the batch's CSV was read
+    text = {c: str for c in (first_id, "id") if c is not None} if as_text else None  # "0000017" stays
     try:
-        frame = pd.read_parquet(path) if Path(path).suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+        frame = (pd.read_parquet(path) if Path(path).suffix.lower() in (".parquet", ".pq")
+                 else pd.read_csv(path, dtype=text))
     except FileNotFoundError:
         raise OutcomesError(f"{label}: no such outcomes file") from None
     except Exception as err:  # pandas/pyarrow raise many types for a bad file

@@ -97,7 +97,14 @@ class ColumnSpec(Strict):
     """Expected type family; defaults from the role (numeric → numeric, categorical → text,
     category or booleans, True and False being two categories). An ``integer`` column that may
     hold missing values (``max_null_share`` above 0) may be stored as floats, as CSV readers and
-    nullable ``Int64`` columns give it, provided every value present is a whole number."""
+    nullable ``Int64`` columns give it, provided every value present is a whole number.
+    A ``string`` column, and an ``id`` column without a dtype (an id is a label, not a number),
+    is read from a CSV file as text exactly as written (``"0000017"`` keeps its zeros; an empty
+    cell is missing), in training, validation, scoring, the ledger and outcomes files alike; an
+    ``id`` without a dtype that declares ``min`` or ``max`` is read as a number, as before. Give
+    an id ``dtype: integer`` to read it as a number. Parquet and SQL sources keep their own types:
+    numbers in a ``string`` column are refused naming the column (their leading zeros, if any,
+    are already lost)."""
     min: float | None = None
     """Smallest accepted value (numeric columns)."""
     max: float | None = None
@@ -163,6 +170,14 @@ class ColumnSpec(Strict):
                 raise ValueError("'on_invalid: missing' needs 'max_null_share' above 0: the share of missing values, "
                                  "invalid ones included, the column may hold before the run stops")
         return self
+
+    @property
+    def reads_as_text(self) -> bool:
+        """Whether a CSV reader keeps this column's values as text, exactly as written:
+        ``dtype: string``, or role ``id`` with no dtype and no ``min``/``max`` (see :attr:`dtype`)."""
+        if self.dtype is not None:
+            return self.dtype == "string"
+        return self.role == "id" and self.min is None and self.max is None
 
     @property
     def type_family(self) -> str | None:

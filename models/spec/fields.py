@@ -249,6 +249,12 @@ class SpecFields(Strict):
         """Columns with role ``id``."""
         return [c for c, s in self.columns.items() if s.role == "id"]
 
+    @property
+    def text_columns(self) -> list[str]:
+        """Columns a CSV file is read with as text, exactly as written (``dtype: string``, and an
+        ``id`` without a dtype: :attr:`models.spec.ColumnSpec.reads_as_text`), in column order."""
+        return [c for c, s in self.columns.items() if s.reads_as_text]
+
     def reason_text(self, feature: str) -> str:
         """The adverse-action reason text of a feature: ``columns.<feature>.reason``, else one made
         from its name (``"Income: less favourable than the reference applicant's"``)."""
