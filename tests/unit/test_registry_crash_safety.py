@@ -163,7 +163,8 @@ def test_a_full_disk_at_the_alias_write_reports_the_committed_version(tmp_path, 
 def test_the_promotion_decision_says_the_version_is_committed_after_a_full_disk(tmp_path, monkeypatch):
     import tasks.promote as promote
 
-    gate = SimpleNamespace(passed=True, champion_version=None, failed=[], reason=lambda: "all rules passed")
+    gate = SimpleNamespace(passed=True, champion_version=None, failed=[], reason=lambda: "all rules passed",
+                           failed_sentences=lambda: [])
     ev = SimpleNamespace(spec=SimpleNamespace(name="m", gate=SimpleNamespace(primary_metric="roc_auc")),
                          run_id="r1", reason="manual", best=SimpleNamespace(spec=SimpleNamespace(name="logreg")),
                          metrics={"roc_auc": 0.8}, gate=gate, started_at="2026-12-02T00:00:00+00:00")
@@ -322,7 +323,7 @@ def test_a_rejected_run_never_writes_its_evidence_inside_the_registry(tmp_path):
     from models.errors import UsageError
 
     gate = SimpleNamespace(passed=False, champion_version=None, failed=[SimpleNamespace(sentence="auc too low")],
-                           reason=lambda: "not promoted: auc too low")
+                           reason=lambda: "not promoted: auc too low", failed_sentences=lambda: ["auc too low"])
     ev = SimpleNamespace(spec=SimpleNamespace(name="m", gate=SimpleNamespace(primary_metric="roc_auc")),
                          run_id="r1", reason="manual", best=SimpleNamespace(spec=SimpleNamespace(name="logreg")),
                          metrics={"roc_auc": 0.5}, gate=gate, started_at="2026-12-02T00:00:00+00:00")
