@@ -62,3 +62,9 @@ def train_version(spec: ModelSpec, registry_root: Path, reports_root: Path) -> i
         drivers=drivers, monotonic=monotonic, reasons=reasons, market_tests=market)
     assert decision.promoted, decision.reason
     return decision.version
+
+
+def train_two_versions(registry_root: Path, reports_root: Path) -> None:
+    """credit_risk v1 (logistic, C = 1) and v2 (logistic, C = 0.2: other scores; the champion)."""
+    assert train_version(credit_spec("logistic"), registry_root, reports_root) == 1
+    assert train_version(credit_spec("logistic", C=0.2), registry_root, reports_root) == 2

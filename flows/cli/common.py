@@ -348,13 +348,14 @@ class CliTable(Table):
         if not self.row_count or self._needed_width(console) <= options.max_width:
             yield from super().__rich_console__(console, options)
             return
+        columns = [list(column.cells) for column in self.columns]
         for r in range(self.row_count):
             block = Table(title=f"{self.title} ({r + 1}/{self.row_count})" if self.title else None, show_header=False,
                           title_justify="left")
             block.add_column(style="bold", overflow="fold")
             block.add_column(overflow="fold")
-            for column in self.columns:
-                block.add_row(column.header, list(column.cells)[r])
+            for column, cells in zip(self.columns, columns):
+                block.add_row(column.header, cells[r])
             yield from block.__rich_console__(console, options)
 
 

@@ -25,7 +25,7 @@ from flows.serve import ServeConfigError, ServiceConfig, create_app
 from models.ledger import read_ledger
 from models.registry import ModelRegistry
 from models.settings import BUILTIN_SPECS_DIR
-from tests.serving_registry import credit_spec, train_version
+from tests.serving_registry import credit_spec, train_two_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,8 +35,7 @@ def trained(tmp_path_factory):
     """A registry with credit_risk v1 (logistic, C = 1) and v2 (logistic, C = 0.2: other scores; the champion)."""
     base = tmp_path_factory.mktemp("serving")
     registry, reports = base / "registry", base / "reports"
-    assert train_version(credit_spec("logistic"), registry, reports) == 1
-    assert train_version(credit_spec("logistic", C=0.2), registry, reports) == 2
+    train_two_versions(registry, reports)
     return registry
 
 

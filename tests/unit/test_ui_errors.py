@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from flows.ui import create_app
-from tests.serving_registry import credit_spec, train_version
+from tests.serving_registry import train_two_versions
 
 MODEL = "credit_risk"
 
@@ -26,8 +26,7 @@ def trained(tmp_path_factory):
     """credit_risk v1 and v2 (v2 the champion), and a rejected run's card and an Evidently report in the reports folder."""
     base = tmp_path_factory.mktemp("uierrors")
     registry, reports = base / "registry", base / "reports"
-    assert train_version(credit_spec("logistic"), registry, reports) == 1
-    assert train_version(credit_spec("logistic", C=0.2), registry, reports) == 2
+    train_two_versions(registry, reports)
     (reports / MODEL / "monitoring" / "run-1").mkdir(parents=True)
     (reports / MODEL / "monitoring" / "run-1" / "drift_report.html").write_text("<h1>Evidently</h1>")
     return registry, reports
